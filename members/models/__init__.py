@@ -1,0 +1,37 @@
+"""The ground floor: staff, stores, tiers, members, purchases and the points ledger.
+
+Invariants kept here (by the services in members/services/ and backstopped by constraints):
+- a member's phone (E.164), openid and member number are unique when present;
+- the points ledger is append-only; for every member
+  sum(entries that count in the balance) == points_balance - points_debt, both columns >= 0;
+- lots hold what each credit has left; the remaining points of activated lots sum to points_balance.
+"""
+
+from .imports import MemberImportJob
+from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
+from .member import Member, MemberToken, Tag, WechatSession
+from .program import ProgramSettings, Store, StoreApiKey, Tier
+from .purchase import PaymentMethod, Purchase, PurchaseChannel, PurchaseItem
+from .staff import Role, User
+
+__all__ = [
+    "IdempotencyRecord",
+    "Member",
+    "MemberImportJob",
+    "MemberToken",
+    "PaymentMethod",
+    "PointsAllocation",
+    "PointsEntry",
+    "PointsLot",
+    "ProgramSettings",
+    "Purchase",
+    "PurchaseChannel",
+    "PurchaseItem",
+    "Role",
+    "Store",
+    "StoreApiKey",
+    "Tag",
+    "Tier",
+    "User",
+    "WechatSession",
+]

@@ -1,0 +1,110 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class PointsEntry(models.Model):
+    """One line of a member's points ledger. Append-only: a correction is a new entry.
+
+    `pending` entries are memos of points not yet available (their lot is inactive); they do not count
+    in the balance. When the lot activates, an `accrual` entry carries the points into the balance.
+    """
+
+    class Kind(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCRUAL = "accrual", _("Accrual")
+        REDEMPTION = "redemption", _("Redemption")
+        REFUND = "refund", _("Refund")
+        ADDITION = "addition", _("Manual addition")
+        REMOVAL = "removal", _("Manual removal")
+        EXPIRATION = "expiration", _("Expiration")
+        TRANSFER_IN = "transfer_in", _("Transfer in")
+        TRANSFER_OUT = "transfer_out", _("Transfer out")
+        OPENING = "opening", _("Opening balance")
+
+    CREDIT_KINDS = frozenset({"accrual", "refund", "addition", "transfer_in", "opening"})
+    DEBIT_KINDS = frozenset({"redemption", "removal", "expiration", "transfer_out", "refund"})
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="points_entries"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    delta = models.IntegerField(_("points"))
+    balance_after = models.PositiveIntegerField(_("balance after"))
+    debt_after = models.PositiveIntegerField(_("debt after"), default=0)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, unique=True)
+    purchase = models.ForeignKey(
+        "members.Purchase", verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="points_entries",
+    )
+    source = models.CharField(_("source"), max_length=64, blank=True, help_text=_("What caused the entry."))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    breakdown = models.JSONField(_("breakdown"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("points entry")
+        verbose_name_plural = _("points entries")
+        constraints = [models.CheckConstraint(condition=~Q(delta=0), name="points_entry_delta_not_zero")]
+        indexes = [models.Index(fields=["member", "created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.delta:+d}"
+
+
+class PointsLot(models.Model):
+    """What one credit has left. Debits draw from active lots, soonest expiry first."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_lots")
+    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
+    points = models.PositiveIntegerField(_("points"))
+    remaining = models.PositiveIntegerField(_("remaining"))
+    is_active = models.BooleanField(_("available"), default=True)
+    activates_at = models.DateTimeField(_("available from"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        constraints = [
+            models.CheckConstraint(condition=Q(remaining__lte=F("points")), name="points_lot_remaining_lte_points"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["member", "expires_at"], condition=Q(remaining__gt=0), name="points_lot_open_by_member"
+            ),
+            models.Index(fields=["activates_at"], condition=Q(is_active=False), name="points_lot_pending"),
+        ]
+
+    def __str__(self):
+        return f"{self.remaining}/{self.points}"
+
+
+class PointsAllocation(models.Model):
+    """How many points a debit entry took from one lot (so refunds and expiry stay exact)."""
+
+    entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="allocations")
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="allocations")
+    points = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="points_allocation_positive")]
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request with an Idempotency-Key, replayed on a retry."""
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]

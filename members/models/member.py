@@ -1,0 +1,150 @@
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self):
+        return str(self.name)
+
+
+class MemberQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status=Member.Status.ACTIVE)
+
+    def for_staff(self, user):
+        """Members a staff user may list or export: those of their home store."""
+        if user.is_superuser or user.store_id is None:
+            return self
+        return self.filter(home_store_id=user.store_id)
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        VISITOR = "visitor", _("Visitor")
+        ACTIVE = "active", _("Active")
+        FROZEN = "frozen", _("Frozen")
+        CLOSED = "closed", _("Closed")
+
+    class Gender(models.TextChoices):
+        UNKNOWN = "", _("Not given")
+        FEMALE = "f", _("Female")
+        MALE = "m", _("Male")
+        OTHER = "o", _("Other")
+
+    class JoinSource(models.TextChoices):
+        HOME_POPUP = "home_popup", _("Home page pop-up")
+        PRODUCT_DETAIL = "product_detail", _("Product detail page")
+        POST_PAYMENT = "post_payment", _("After payment")
+        STORE_QR = "store_qr", _("Store QR code")
+        REFERRAL = "referral", _("Referral")
+        IMPORT = "import", _("Import")
+        CONSOLE = "console", _("Console")
+
+    class Locale(models.TextChoices):
+        EN = "en", "English"
+        ZH_HANT = "zh-hant", "繁體中文"
+        ZH_HANS = "zh-hans", "简体中文"
+
+    member_number = models.CharField(_("member number"), max_length=10, unique=True, editable=False)
+    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True, unique=True)
+    wechat_openid = models.CharField(_("WeChat openid"), max_length=64, null=True, blank=True, unique=True)
+    wechat_unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True, db_index=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    locale = models.CharField(_("language"), max_length=8, choices=Locale.choices, default=Locale.ZH_HANT)
+    home_store = models.ForeignKey(
+        "members.Store", verbose_name=_("home store"), null=True, blank=True, on_delete=models.PROTECT
+    )
+    tier = models.ForeignKey("members.Tier", verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="members")
+    join_source = models.CharField(_("join source"), max_length=20, choices=JoinSource.choices, blank=True)
+    joined_at = models.DateTimeField(_("joined at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.VISITOR)
+
+    consent_marketing = models.BooleanField(_("marketing consent"), default=False)
+    consent_sms = models.BooleanField(_("SMS consent"), default=False)
+    consent_email = models.BooleanField(_("email consent"), default=False)
+    consent_wechat = models.BooleanField(_("WeChat message consent"), default=False)
+    consent_updated_at = models.DateTimeField(_("consent updated at"), null=True, blank=True)
+
+    # Caches kept by the ledger services; `check_points_ledger` verifies them.
+    points_balance = models.PositiveIntegerField(_("points balance"), default=0, editable=False)
+    points_debt = models.PositiveIntegerField(_("points debt"), default=0, editable=False)
+    points_pending = models.PositiveIntegerField(_("pending points"), default=0, editable=False)
+    # Purchase statistics, kept by purchase_record.
+    purchase_count = models.PositiveIntegerField(_("purchases"), default=0, editable=False)
+    total_spend = models.DecimalField(
+        _("total spend"), max_digits=14, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
+    first_purchase_at = models.DateTimeField(_("first purchase at"), null=True, blank=True, editable=False)
+    last_purchase_at = models.DateTimeField(_("last purchase at"), null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["points_balance", "points_debt", "points_pending", "updated_at"])
+    objects = MemberQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        constraints = [
+            models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_points_balance_gte_0"),
+            models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_points_debt_gte_0"),
+            models.CheckConstraint(
+                condition=~Q(status="active") | Q(phone__isnull=False), name="member_active_has_phone"
+            ),
+        ]
+        indexes = [models.Index(fields=["home_store", "status"]), models.Index(fields=["last_purchase_at"])]
+        permissions = [
+            ("import_member", _("Can import members from CSV")),
+            ("export_member", _("Can export members to CSV")),
+            ("adjust_points", _("Can adjust points by hand")),
+        ]
+
+    def __str__(self):
+        return f"{self.member_number} {self.name or self.phone or ''}".strip()
+
+    # Members authenticate through DRF with a MemberToken; these let permission classes ask.
+    is_authenticated = True
+    is_anonymous = False
+
+
+class MemberToken(models.Model):
+    """An opaque member API token; only its SHA-256 is stored."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    user_agent = models.CharField(_("client"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("member token")
+        verbose_name_plural = _("member tokens")
+
+    def __str__(self):
+        return f"{self.member.member_number} #{self.pk}"
+
+
+class WechatSession(models.Model):
+    """WeChat's session_key for a member: server-side only, never serialised to a client."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="wechat_session")
+    session_key = models.CharField(max_length=128)
+    updated_at = models.DateTimeField(auto_now=True)

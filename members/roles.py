@@ -1,0 +1,46 @@
+"""Staff roles as Django groups, and the permissions each holds.
+
+Synced after every migrate (idempotent): add a permission here and `migrate` gives it to the role.
+"""
+
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+
+from members.models import Role
+
+OUR_APPS = ("members", "points", "coupons", "campaigns")
+
+ROLE_PERMISSIONS = {
+    Role.STORE_MANAGER: {
+        "members.view_member", "members.add_member", "members.change_member", "members.import_member",
+        "members.export_member", "members.view_store", "members.view_tier", "members.view_tag",
+        "members.add_tag", "members.view_purchase", "members.add_purchase", "members.view_pointsentry",
+        "members.view_memberimportjob", "members.add_memberimportjob", "members.view_membertoken",
+    },
+    Role.CLERK: {
+        "members.view_member", "members.view_store", "members.view_tier", "members.view_tag",
+        "members.view_purchase", "members.add_purchase", "members.view_pointsentry",
+    },
+}
+
+
+def _permissions(codes):
+    wanted = {tuple(code.split(".", 1)) for code in codes}
+    perms = Permission.objects.select_related("content_type").filter(content_type__app_label__in=OUR_APPS)
+    return [p for p in perms if (p.content_type.app_label, p.codename) in wanted]
+
+
+def sync_roles(**_kwargs):
+    from django.apps import apps
+
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    admin_group, _created = Group.objects.get_or_create(name=Role.MERCHANT_ADMIN)
+    admin_group.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=(*OUR_APPS, "django_celery_beat", "auth")
+        )
+    )
+    for role, codes in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        group.permissions.set(_permissions(codes))

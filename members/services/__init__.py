@@ -1,0 +1,1 @@
+"""Services: the only writers of members' state. Import from the submodules."""

@@ -1,0 +1,17 @@
+"""Row-lock helpers: one place, so every writer locks in the same order (by primary key)."""
+
+from members.errors import NotFound
+from members.models import Member
+
+
+def lock_member(*, member_id):
+    """Lock one member row for the rest of the transaction and return it."""
+    try:
+        return Member.objects.select_for_update().get(pk=member_id)
+    except Member.DoesNotExist:
+        raise NotFound() from None
+
+
+def lock_members(*, member_ids):
+    """Lock several member rows in primary-key order (so two writers never deadlock)."""
+    return list(Member.objects.select_for_update().filter(pk__in=member_ids).order_by("pk"))

@@ -1,0 +1,20 @@
+"""The domain signals lower apps send so higher apps (campaigns) can react.
+
+Each is sent only after the transaction that caused it commits (see `send_after_commit`).
+No other signals carry business logic.
+
+- member_joined(member_id, source): a member became active by joining.
+- purchase_recorded(purchase_id, member_id): a purchase was recorded for a member.
+- tier_changed(member_id, old_tier_id, new_tier_id, reason): a member moved tier.
+"""
+
+import django.dispatch
+from django.db import transaction
+
+member_joined = django.dispatch.Signal()
+purchase_recorded = django.dispatch.Signal()
+tier_changed = django.dispatch.Signal()
+
+
+def send_after_commit(signal, **kwargs):
+    transaction.on_commit(lambda: signal.send(sender=None, **kwargs))
