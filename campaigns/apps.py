@@ -3,6 +3,6 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CampaignsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'campaigns'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "campaigns"
     verbose_name = _("Campaigns")

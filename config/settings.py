@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "import_export",
     "django_celery_beat",
@@ -45,7 +46,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +55,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+if not DEBUG:  # runserver serves static files in development; whitenoise does in production
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 
@@ -138,16 +141,22 @@ REST_FRAMEWORK = {
         "pos_lookup": env("THROTTLE_POS_LOOKUP", default="120/min"),
     },
     "UNAUTHENTICATED_USER": None,
+    # Client IPs for throttling come from X-Forwarded-For only behind this many trusted proxies.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty back-office API",
     "DESCRIPTION": (
         "Member API for the mini-program (`Authorization: Bearer <member token>`) and POS API "
-        "(`Authorization: Api-Key <store key>`). Errors are `{\"error\": {\"code\", \"message\", \"fields\"}}`; "
+        '(`Authorization: Api-Key <store key>`). Errors are `{"error": {"code", "message", "fields"}}`; '
         "`Accept-Language` selects en, zh-hant or zh-hans."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served from our static files, not a CDN (works offline and under a strict CSP).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

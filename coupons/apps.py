@@ -3,6 +3,6 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CouponsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'coupons'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "coupons"
     verbose_name = _("Coupons")

@@ -72,9 +72,7 @@ CARD_CODE_LENGTH = 18
 
 
 def _card_mac(member_number: str, step: int) -> str:
-    digest = hmac.new(
-        settings.CARD_CODE_SECRET.encode(), f"{member_number}:{step}".encode(), hashlib.sha256
-    ).digest()
+    digest = hmac.new(settings.CARD_CODE_SECRET.encode(), f"{member_number}:{step}".encode(), hashlib.sha256).digest()
     return f"{int.from_bytes(digest[:8], 'big') % 10**8:08d}"
 
 

@@ -12,14 +12,30 @@ OUR_APPS = ("members", "points", "coupons", "campaigns")
 
 ROLE_PERMISSIONS = {
     Role.STORE_MANAGER: {
-        "members.view_member", "members.add_member", "members.change_member", "members.import_member",
-        "members.export_member", "members.view_store", "members.view_tier", "members.view_tag",
-        "members.add_tag", "members.view_purchase", "members.add_purchase", "members.view_pointsentry",
-        "members.view_memberimportjob", "members.add_memberimportjob", "members.view_membertoken",
+        "members.view_member",
+        "members.add_member",
+        "members.change_member",
+        "members.import_member",
+        "members.export_member",
+        "members.view_store",
+        "members.view_tier",
+        "members.view_tag",
+        "members.add_tag",
+        "members.view_purchase",
+        "members.add_purchase",
+        "members.view_pointsentry",
+        "members.view_memberimportjob",
+        "members.add_memberimportjob",
+        "members.view_membertoken",
     },
     Role.CLERK: {
-        "members.view_member", "members.view_store", "members.view_tier", "members.view_tag",
-        "members.view_purchase", "members.add_purchase", "members.view_pointsentry",
+        "members.view_member",
+        "members.view_store",
+        "members.view_tier",
+        "members.view_tag",
+        "members.view_purchase",
+        "members.add_purchase",
+        "members.view_pointsentry",
     },
 }
 
@@ -37,9 +53,7 @@ def sync_roles(**_kwargs):
         create_permissions(app_config, verbosity=0)
     admin_group, _created = Group.objects.get_or_create(name=Role.MERCHANT_ADMIN)
     admin_group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=(*OUR_APPS, "django_celery_beat", "auth")
-        )
+        Permission.objects.filter(content_type__app_label__in=(*OUR_APPS, "django_celery_beat", "auth"))
     )
     for role, codes in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)

@@ -35,14 +35,22 @@ class PointsEntry(models.Model):
     debt_after = models.PositiveIntegerField(_("debt after"), default=0)
     idempotency_key = models.CharField(_("idempotency key"), max_length=120, unique=True)
     purchase = models.ForeignKey(
-        "members.Purchase", verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT,
+        "members.Purchase",
+        verbose_name=_("purchase"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="points_entries",
     )
     source = models.CharField(_("source"), max_length=64, blank=True, help_text=_("What caused the entry."))
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     breakdown = models.JSONField(_("breakdown"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     created_at = models.DateTimeField(_("created at"))
@@ -95,6 +103,9 @@ class PointsAllocation(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="points_allocation_positive")]
 
+    def __str__(self):
+        return f"{self.points} from lot {self.lot_id}"
+
 
 class IdempotencyRecord(models.Model):
     """The first answer to a request with an Idempotency-Key, replayed on a retry."""
@@ -108,3 +119,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+
+    def __str__(self):
+        return f"{self.scope}:{self.key}"

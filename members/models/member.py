@@ -148,3 +148,6 @@ class WechatSession(models.Model):
     member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="wechat_session")
     session_key = models.CharField(max_length=128)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"WeChat session of member {self.member_id}"

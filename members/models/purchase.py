@@ -30,10 +30,16 @@ class Purchase(models.Model):
         REFUNDED = "refunded", _("Refunded")
 
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("member"), null=True, blank=True, on_delete=models.PROTECT,
+        "members.Member",
+        verbose_name=_("member"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="purchases",
     )
-    store = models.ForeignKey("members.Store", verbose_name=_("store"), on_delete=models.PROTECT, related_name="purchases")
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), on_delete=models.PROTECT, related_name="purchases"
+    )
     channel = models.CharField(_("channel"), max_length=16, choices=PurchaseChannel.choices)
     external_id = models.CharField(_("external id"), max_length=64)
     purchased_at = models.DateTimeField(_("purchased at"))
@@ -61,8 +67,13 @@ class Purchase(models.Model):
                 name="purchase_amounts_add_up",
             ),
             models.CheckConstraint(
-                condition=Q(gross_amount__gte=0, discount_amount__gte=0, points_value_amount__gte=0,
-                            stored_value_amount__gte=0, paid_amount__gte=0),
+                condition=Q(
+                    gross_amount__gte=0,
+                    discount_amount__gte=0,
+                    points_value_amount__gte=0,
+                    stored_value_amount__gte=0,
+                    paid_amount__gte=0,
+                ),
                 name="purchase_amounts_not_negative",
             ),
         ]

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from members.errors import InvalidInput, PhoneTaken
 from members.formats import new_member_number, normalize_phone
@@ -11,8 +12,18 @@ from members.services.locks import lock_member
 from members.signals import member_joined, send_after_commit
 
 PROFILE_FIELDS = frozenset(
-    {"name", "gender", "birthday", "email", "locale", "home_store", "consent_marketing", "consent_sms",
-     "consent_email", "consent_wechat"}
+    {
+        "name",
+        "gender",
+        "birthday",
+        "email",
+        "locale",
+        "home_store",
+        "consent_marketing",
+        "consent_sms",
+        "consent_email",
+        "consent_wechat",
+    }
 )
 CONSENT_FIELDS = frozenset({"consent_marketing", "consent_sms", "consent_email", "consent_wechat"})
 
@@ -71,7 +82,7 @@ def member_bind_phone(*, member_id: int, phone: str, now: datetime) -> Member:
     owner = Member.objects.select_for_update().filter(phone=phone).first()
     if owner is None:
         if member.phone:
-            raise InvalidInput(fields={"phone": ["a phone is already bound to this member"]})
+            raise InvalidInput(fields={"phone": [_("A phone is already bound to this member.")]})
         member.phone = phone
         member.save(update_fields=["phone", "updated_at"])
         return member
@@ -97,9 +108,9 @@ def member_join(*, member_id: int, source: str, now: datetime, **profile) -> Mem
     """Make a member active: requires a bound phone; records the join source and the entry tier."""
     member = lock_member(member_id=member_id)
     if not member.phone:
-        raise InvalidInput(fields={"phone": ["bind a phone before joining"]}, code="phone_required")
+        raise InvalidInput(fields={"phone": [_("Bind a phone before joining.")]}, code="phone_required")
     if source not in Member.JoinSource.values:
-        raise InvalidInput(fields={"source": [f"unknown join source {source!r}"]})
+        raise InvalidInput(fields={"source": [_("Unknown join source.")]})
     _apply_profile(member, profile, now=now)
     if member.status == Member.Status.VISITOR:
         member.status = Member.Status.ACTIVE
@@ -125,7 +136,7 @@ def member_update_profile(*, member_id: int, now: datetime, **profile) -> Member
 def _apply_profile(member, profile, *, now):
     unknown = set(profile) - PROFILE_FIELDS
     if unknown:
-        raise InvalidInput(fields={name: ["this field cannot be changed"] for name in sorted(unknown)})
+        raise InvalidInput(fields={name: [_("This field cannot be changed.")] for name in sorted(unknown)})
     for name, value in profile.items():
         if name in CONSENT_FIELDS and getattr(member, name) != value:
             member.consent_updated_at = now

@@ -39,9 +39,12 @@ def purchase_record(
         "points_value_amount": Decimal(points_value_amount).quantize(CENT),
         "stored_value_amount": Decimal(stored_value_amount).quantize(CENT),
     }
-    paid = amounts["gross_amount"] - amounts["discount_amount"] - amounts["points_value_amount"] - amounts[
-        "stored_value_amount"
-    ]
+    paid = (
+        amounts["gross_amount"]
+        - amounts["discount_amount"]
+        - amounts["points_value_amount"]
+        - amounts["stored_value_amount"]
+    )
     if any(value < 0 for value in amounts.values()) or paid < 0:
         raise InvalidInput(fields={"gross_amount": ["amounts must not be negative or exceed the gross amount"]})
     existing = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=external_id).first()
@@ -50,13 +53,23 @@ def purchase_record(
             raise IdempotencyKeyReused(fields={"external_id": ["already used for a different purchase"]})
         return existing
     purchase = Purchase.objects.create(
-        member_id=member_id, store_id=store_id, channel=channel, external_id=external_id,
-        purchased_at=purchased_at, paid_amount=paid, payment_method=payment_method, **amounts,
+        member_id=member_id,
+        store_id=store_id,
+        channel=channel,
+        external_id=external_id,
+        purchased_at=purchased_at,
+        paid_amount=paid,
+        payment_method=payment_method,
+        **amounts,
     )
     PurchaseItem.objects.bulk_create(
         PurchaseItem(
-            purchase=purchase, sku=item["sku"], name=item.get("name", ""), category=item.get("category", ""),
-            quantity=item.get("quantity", 1), unit_price=Decimal(item["unit_price"]).quantize(CENT),
+            purchase=purchase,
+            sku=item["sku"],
+            name=item.get("name", ""),
+            category=item.get("category", ""),
+            quantity=item.get("quantity", 1),
+            unit_price=Decimal(item["unit_price"]).quantize(CENT),
             amount=(Decimal(item["unit_price"]) * item.get("quantity", 1)).quantize(CENT),
         )
         for item in items or []

@@ -37,7 +37,7 @@ def test_malformed_phones_are_refused(raw):
 
 
 def test_card_code_is_18_digits_and_valid_within_one_step_of_skew():
-    code = card_code_for("7992739871" [:9] + luhn_check_digit("799273987"), timestamp=1_000_000)
+    code = card_code_for("7992739871"[:9] + luhn_check_digit("799273987"), timestamp=1_000_000)
     assert len(code) == 18
     assert code.isdigit()
     assert member_number_from_card_code(code, timestamp=1_000_000 + 60) == code[:10]

@@ -1,0 +1,348 @@
+"""Console for members: the member list and page (read-only points ledger), manual points adjustments,
+and member API tokens."""
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from members.admin_import import MemberImportExportMixin
+from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, member_exact_lookup_q
+from members.errors import InvalidPhone, LoyaltyError
+from members.formats import normalize_phone
+from members.models import Member, MemberToken, PointsEntry
+from members.services.ledger import points_adjust
+from members.services.membership import entry_tier, member_create
+from members.services.tokens import member_token_revoke
+
+LEDGER_INLINE_ROWS = 50
+
+
+def mask_phone(phone):
+    """Return a phone with its middle digits hidden (+852****4567), for lists a clerk can glance at."""
+    if not phone:
+        return ""
+    return f"{phone[:4]}****{phone[-4:]}" if len(phone) > 8 else "****" + phone[-4:]
+
+
+class RecentEntriesFormSet(BaseInlineFormSet):
+    """Show only the latest entries on the member page; the full ledger is a link away."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_recent"):
+            self._recent = super().get_queryset()[:LEDGER_INLINE_ROWS]
+        return self._recent
+
+
+class PointsEntryInline(admin.TabularInline):
+    """The member's points ledger, read-only: ledgers are append-only and corrected by new entries."""
+
+    model = PointsEntry
+    formset = RecentEntriesFormSet
+    fk_name = "member"
+    fields = ("created_at", "kind", "delta", "balance_after", "reason", "created_by")
+    readonly_fields = fields
+    ordering = ("-created_at", "-pk")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = _("Points ledger (latest entries)")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MemberAdminForm(forms.ModelForm):
+    class Meta:
+        model = Member
+        fields = (
+            "name",
+            "phone",
+            "email",
+            "gender",
+            "birthday",
+            "locale",
+            "status",
+            "tier",
+            "home_store",
+            "tags",
+            "join_source",
+            "joined_at",
+            "consent_marketing",
+            "consent_sms",
+            "consent_email",
+            "consent_wechat",
+        )
+
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone")
+        if not phone:
+            return None
+        try:
+            return normalize_phone(phone)
+        except InvalidPhone as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+
+
+class AdjustPointsForm(forms.Form):
+    points = forms.IntegerField(
+        label=_("points"),
+        help_text=_("Positive to add points, negative to remove them."),
+        min_value=-(10**7),
+        max_value=10**7,
+    )
+    reason = forms.CharField(label=_("reason"), max_length=255, help_text=_("Required; kept on the ledger entry."))
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_points(self):
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise forms.ValidationError(_("Enter a number of points other than zero."), code="zero")
+        return points
+
+
+@admin.register(Member)
+class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, SimpleHistoryAdmin):
+    form = MemberAdminForm
+    store_scope_field = "home_store"
+    store_scope_objects_brand_wide = True
+    list_display = (
+        "member_number",
+        "name",
+        "masked_phone",
+        "tier",
+        "home_store",
+        "status",
+        "points_balance",
+        "joined_at",
+    )
+    list_select_related = ("tier", "home_store")
+    list_filter = (
+        "tier",
+        ("home_store", ScopedRelatedFieldListFilter),
+        "tags",
+        "join_source",
+        "status",
+    )
+    search_fields = ("member_number", "phone", "name")
+    search_help_text = _(
+        "An exact phone (+852… or 8 digits), member number or card code finds a member of any store; "
+        "partial names and numbers search your store's members."
+    )
+    ordering = ("-joined_at", "-pk")
+    show_full_result_count = False
+    filter_horizontal = ("tags",)
+    inlines = (PointsEntryInline,)
+    actions = ("adjust_points_action",)
+    readonly_fields = (
+        "member_number",
+        "points_balance",
+        "points_debt",
+        "points_pending",
+        "purchase_count",
+        "total_spend",
+        "first_purchase_at",
+        "last_purchase_at",
+        "wechat_openid",
+        "wechat_unionid",
+        "consent_updated_at",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("member_number", "name", "phone", "email", "gender", "birthday", "locale")}),
+        (_("Membership"), {"fields": ("status", "tier", "home_store", "tags", "join_source", "joined_at")}),
+        (_("Points"), {"fields": ("points_balance", "points_debt", "points_pending", "points_links")}),
+        (_("Purchases"), {"fields": ("purchase_count", "total_spend", "first_purchase_at", "last_purchase_at")}),
+        (
+            _("Consents"),
+            {"fields": ("consent_marketing", "consent_sms", "consent_email", "consent_wechat", "consent_updated_at")},
+        ),
+        (_("WeChat"), {"classes": ("collapse",), "fields": ("wechat_openid", "wechat_unionid")}),
+        (_("Record"), {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def masked_phone(self, obj):
+        return mask_phone(obj.phone)
+
+    @admin.display(description=_("points ledger"))
+    def ledger_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:members_pointsentry_changelist") + f"?q={obj.member_number}"
+        return format_html('<a href="{}">{}</a>', url, _("Full points ledger"))
+
+    @admin.display(description=_("points ledger"))
+    def ledger_and_adjust_links(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:members_member_adjust_points", args=[obj.pk])
+        return format_html(
+            '{} &nbsp; <a class="button" id="adjust-points-link" href="{}">{}</a>',
+            self.ledger_link(obj),
+            url,
+            _("Adjust points"),
+        )
+
+    def _links_field(self, request, obj):
+        if obj is not None and self.has_adjust_points_permission(request, obj):
+            return "ledger_and_adjust_links"
+        return "ledger_link"
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), self._links_field(request, obj))
+
+    def get_fieldsets(self, request, obj=None):
+        links = self._links_field(request, obj)
+        return tuple(
+            (name, {**options, "fields": tuple(links if f == "points_links" else f for f in options["fields"])})
+            for name, options in super().get_fieldsets(request, obj)
+        )
+
+    def get_exact_lookup_q(self, request, search_term):
+        return member_exact_lookup_q(search_term)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        now = timezone.now()
+        if obj.status == Member.Status.ACTIVE:
+            obj.joined_at = obj.joined_at or now
+            obj.join_source = obj.join_source or Member.JoinSource.CONSOLE
+            obj.tier = obj.tier or entry_tier()
+        fields = {
+            field.name: getattr(obj, field.name)
+            for field in Member._meta.concrete_fields
+            if field.editable and not field.primary_key and field.name in form.cleaned_data
+        }
+        fields.update(joined_at=obj.joined_at, join_source=obj.join_source, tier=obj.tier)
+        created = member_create(now=now, **fields)
+        # The form's instance becomes the created row, so the admin saves tags and logs on it.
+        obj.pk = created.pk
+        obj.member_number = created.member_number
+        obj.created_at = created.created_at
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    # -- manual points adjustments ------------------------------------------------------------
+
+    def has_adjust_points_permission(self, request, obj=None):
+        if not request.user.has_perm("members.adjust_points"):
+            return False
+        # Members of another store can be looked up brand-wide but are adjusted by their own store.
+        return obj is None or self.is_in_store_scope(request, obj)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/adjust-points/",
+                self.admin_site.admin_view(self.adjust_points_view),
+                name="{}_{}_adjust_points".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description=_("Adjust points of the selected member"), permissions=["adjust_points"])
+    def adjust_points_action(self, request, queryset):
+        member_ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(member_ids) != 1:
+            self.message_user(request, _("Select exactly one member to adjust points."), messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:members_member_adjust_points", args=[member_ids[0]]))
+
+    def adjust_points_view(self, request, object_id):
+        member = self.get_object(request, unquote(object_id))
+        if member is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_adjust_points_permission(request, member):
+            raise PermissionDenied
+        change_url = reverse("admin:members_member_change", args=[member.pk])
+        if request.method == "POST":
+            form = AdjustPointsForm(request.POST)
+            if form.is_valid():
+                try:
+                    entry = points_adjust(
+                        member_id=member.pk,
+                        points=form.cleaned_data["points"],
+                        reason=form.cleaned_data["reason"],
+                        created_by=request.user,
+                        idempotency_key=f"console:adjust:{form.cleaned_data['idempotency_key']}",
+                        now=timezone.now(),
+                    )
+                except LoyaltyError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        _("Points adjusted by %(delta)+d for %(member)s; the balance is now %(balance)d.")
+                        % {"delta": entry.delta, "member": member, "balance": entry.balance_after},
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(change_url)
+        else:
+            form = AdjustPointsForm(initial={"idempotency_key": uuid.uuid4().hex})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Adjust points"),
+            "subtitle": str(member),
+            "opts": self.opts,
+            "original": member,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/members/adjust_points.html", context)
+
+
+@admin.register(MemberToken)
+class MemberTokenAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    """Member API tokens: listed and revocable, never created or shown here (only hashes are stored)."""
+
+    store_scope_field = "member__home_store"
+    list_display = ("member", "user_agent", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_select_related = ("member",)
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=member__member_number", "=member__phone")
+    fields = ("member", "user_agent", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    show_full_result_count = False
+    actions = ("revoke_tokens",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("members.change_membertoken")
+
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["revoke"])
+    def revoke_tokens(self, request, queryset):
+        now = timezone.now()
+        token_ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+        for token_id in token_ids:
+            member_token_revoke(token_id=token_id, now=now)
+        self.message_user(request, _("%(count)d tokens revoked.") % {"count": len(token_ids)}, messages.SUCCESS)

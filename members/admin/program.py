@@ -1,0 +1,115 @@
+"""Console for the program's configuration: the settings row, stores (with their POS keys), tiers, tags."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from members.console import StoreScopedAdminMixin
+from members.errors import LoyaltyError
+from members.models import ProgramSettings, Store, StoreApiKey, Tag, Tier
+from members.services.tokens import store_api_key_create
+
+
+@admin.register(ProgramSettings)
+class ProgramSettingsAdmin(SimpleHistoryAdmin):
+    """The singleton: the list goes straight to the one row; it can't be added twice or deleted."""
+
+    list_display = ("program_name", "points_expiry_days")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not ProgramSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        settings_row = ProgramSettings.objects.only("pk").first()
+        if settings_row is None:
+            return HttpResponseRedirect(reverse("admin:members_programsettings_add"))
+        return HttpResponseRedirect(reverse("admin:members_programsettings_change", args=[settings_row.pk]))
+
+
+class StoreApiKeyInline(admin.TabularInline):
+    """POS keys are created by the "create POS key" action (the key is shown once); here they are listed."""
+
+    model = StoreApiKey
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ("-created_at",)
+    verbose_name_plural = _("POS API keys (created by the “Create a POS API key” action)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Store)
+class StoreAdmin(StoreScopedAdminMixin, SimpleHistoryAdmin):
+    store_scope_field = "pk"
+    list_display = ("code", "name", "address", "phone", "opening_hours", "live_key_count", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name", "address")
+    inlines = (StoreApiKeyInline,)
+    actions = ("create_pos_key",)
+    fieldsets = (
+        (None, {"fields": ("code", "name", "is_active")}),
+        (_("Contact"), {"fields": ("address", "phone", "opening_hours", "photo")}),
+        (_("Location"), {"fields": ("latitude", "longitude")}),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(live_key_count=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True)))
+        )
+
+    @admin.display(description=_("live POS keys"), ordering="live_key_count")
+    def live_key_count(self, obj):
+        return obj.live_key_count
+
+    @admin.action(description=_("Create a POS API key"), permissions=["change"])
+    def create_pos_key(self, request, queryset):
+        for store in queryset.order_by("code"):
+            try:
+                _key, raw = store_api_key_create(store_id=store.pk, name=str(_("Created in the console")))
+            except LoyaltyError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                _("POS API key for %(store)s: %(key)s — copy it now, it will not be shown again.")
+                % {"store": store, "key": raw},
+                messages.WARNING,
+            )
+
+
+@admin.register(Tier)
+class TierAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "name", "rank", "earn_multiplier")
+    ordering = ("rank",)
+    search_fields = ("code", "name")
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "member_count")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count

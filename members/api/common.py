@@ -1,0 +1,92 @@
+"""Pieces every API view shares: strict input serializers, the error schema, the PNG renderer."""
+
+import json
+from collections.abc import Mapping
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer
+from rest_framework.views import APIView
+
+
+class BaseApi(APIView):
+    """The base of every API view here.
+
+    DRF copies the authenticated caller onto Django's request (`request._request.user`). Our callers are a
+    Member or a POS client, not Django users; Django-level code that reads `request.user` there (the
+    history of simple-history stores it as `history_user`, a staff FK) must keep seeing the Django user
+    (anonymous for API clients), so it is put back after authentication. Views use DRF's `request.user`.
+    """
+
+    def perform_authentication(self, request):
+        django_request = request._request
+        had_user = "user" in django_request.__dict__
+        django_user = django_request.__dict__.get("user")
+        try:
+            super().perform_authentication(request)
+        finally:
+            if had_user:
+                django_request.user = django_user
+            else:
+                django_request.__dict__.pop("user", None)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not declare (a client never believes it changed
+    its phone or its points when the field was silently ignored)."""
+
+    unknown_field_message = _("This field is unknown or cannot be changed here.")
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: [self.unknown_field_message] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable machine code, e.g. `invalid_input`, `not_found`.")
+    message = serializers.CharField(help_text="A human message in the language asked by Accept-Language.")
+
+    class Meta:
+        ref_name = "ErrorBody"
+
+    def get_fields(self):
+        # "fields" can't be a class attribute: it would shadow Serializer.fields.
+        declared = super().get_fields()
+        declared["fields"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text="Field name -> messages, for input errors; empty otherwise.",
+        )
+        return declared
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+    class Meta:
+        ref_name = "Error"
+
+
+def error_responses(*statuses: int) -> dict:
+    """The `responses` entries of an extend_schema for the error statuses a view can answer."""
+    return dict.fromkeys(statuses, ErrorSerializer)
+
+
+class PngRenderer(BaseRenderer):
+    """Lets a client ask for `image/png`. Views return the PNG as an HttpResponse; an error (a dict)
+    negotiated to this renderer is still sent as JSON."""
+
+    media_type = "image/png"
+    format = "png"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return json.dumps(data, ensure_ascii=False).encode()

@@ -1,0 +1,174 @@
+"""Console plumbing shared by every app's admin: scoping by the staff member's store.
+
+A staff user with a store (User.store) sees, in lists, exports and actions, only the rows of that store;
+superusers and staff without a store see everything. Each admin names the path from its model to the
+store in `store_scope_field` ("home_store", "store", "member__home_store", ...). Members are brand-wide
+for exact lookups (DESIGN, "Members are brand-wide"): an admin may answer an exact identifier (phone,
+member number, card code) from outside the scope through `get_exact_lookup_q`, while partial searches
+stay scoped.
+"""
+
+import time
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from members.errors import InvalidPhone
+from members.formats import is_valid_member_number, member_number_from_card_code, normalize_phone
+from members.models import Store
+
+
+def staff_store_id(user):
+    """Return the store a staff user is limited to, or None when they work for all stores."""
+    if user is None or not user.is_authenticated or user.is_superuser:
+        return None
+    return getattr(user, "store_id", None)
+
+
+def member_exact_lookup_q(search_term, *, prefix="", timestamp=None):
+    """Return a Q matching members by an exact phone, member number or card code, or None.
+
+    Phones are accepted in E.164 or as 8 local Hong Kong digits (spaces and dashes ignored); an
+    11-digit number starting with 1 is tried as a mainland mobile.
+    """
+    term = (search_term or "").strip()
+    if not term:
+        return None
+    compact = term.replace(" ", "").replace("-", "")
+    conditions = Q()
+    matched = False
+    digits = compact.lstrip("+")
+    if digits.isdigit():
+        if len(compact) == 10 and is_valid_member_number(compact):
+            conditions |= Q(**{f"{prefix}member_number": compact})
+            matched = True
+        if len(compact) == 18:
+            number = member_number_from_card_code(compact, timestamp=time.time() if timestamp is None else timestamp)
+            if number:
+                conditions |= Q(**{f"{prefix}member_number": number})
+                matched = True
+        phone = _phone_or_none(compact)
+        if phone is None and len(compact) == 11 and compact.startswith("1"):
+            phone = _phone_or_none(compact, region="CN")
+        if phone:
+            conditions |= Q(**{f"{prefix}phone": phone})
+            matched = True
+    return conditions if matched else None
+
+
+def _phone_or_none(text, *, region=None):
+    try:
+        return normalize_phone(text, region=region)
+    except InvalidPhone:
+        return None
+
+
+class StoreScopedAdminMixin:
+    """Scope an admin's querysets, search and foreign-key choices to the staff member's store.
+
+    Attributes:
+    - store_scope_field: lookup path from the model to its Store ("store", "member__home_store");
+      None leaves the admin unscoped.
+    - store_scoped_fk_fields: {fk field name: lookup path from the related model to its Store}, so
+      a scoped user only picks related rows of their store. FKs to Store itself are always limited.
+    - store_scope_objects_brand_wide: open single objects outside the scope (read-only) even though
+      lists are scoped; members use it so the till serves a visitor from another store.
+    """
+
+    store_scope_field = None
+    store_scoped_fk_fields = {}
+    store_scope_objects_brand_wide = False
+
+    # -- querysets ---------------------------------------------------------------------------------
+
+    def unscoped_queryset(self, request):
+        return super().get_queryset(request)
+
+    def scope_queryset(self, request, queryset):
+        store_id = staff_store_id(request.user)
+        if store_id is None or not self.store_scope_field:
+            return queryset
+        return queryset.filter(**{self.store_scope_field: store_id})
+
+    def get_queryset(self, request):
+        return self.scope_queryset(request, self.unscoped_queryset(request))
+
+    def is_in_store_scope(self, request, obj):
+        if obj is None or obj.pk is None or staff_store_id(request.user) is None or not self.store_scope_field:
+            return True
+        # Asked several times per page (permissions, links): answer once per request and object.
+        cache = request.__dict__.setdefault("_store_scope_cache", {})
+        key = (self.model._meta.label, obj.pk)
+        if key not in cache:
+            cache[key] = self.scope_queryset(request, self.model._default_manager.filter(pk=obj.pk)).exists()
+        return cache[key]
+
+    def get_object(self, request, object_id, from_field=None):
+        if not self.store_scope_objects_brand_wide:
+            return super().get_object(request, object_id, from_field)
+        queryset = self.unscoped_queryset(request)
+        model = queryset.model
+        field = model._meta.pk if from_field is None else model._meta.get_field(from_field)
+        try:
+            return queryset.get(**{field.name: field.to_python(object_id)})
+        except (model.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and self.store_scope_objects_brand_wide and not self.is_in_store_scope(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and self.store_scope_objects_brand_wide and not self.is_in_store_scope(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # -- search ------------------------------------------------------------------------------------
+
+    def get_exact_lookup_q(self, request, search_term):
+        """Return a Q for identifiers found brand-wide (outside the store scope), or None."""
+        return
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        exact = self.get_exact_lookup_q(request, search_term)
+        if exact is None or staff_store_id(request.user) is None:
+            return queryset, may_have_duplicates
+        found_ids = list(self.unscoped_queryset(request).filter(exact).values_list("pk", flat=True)[:20])
+        if not found_ids:
+            return queryset, may_have_duplicates
+        return queryset | self.unscoped_queryset(request).filter(pk__in=found_ids), may_have_duplicates
+
+    # -- forms -------------------------------------------------------------------------------------
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        store_id = staff_store_id(request.user)
+        if store_id is not None and "queryset" not in kwargs:
+            if db_field.related_model is Store:
+                kwargs["queryset"] = Store.objects.filter(pk=store_id)
+            elif db_field.name in self.store_scoped_fk_fields:
+                kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                    **{self.store_scoped_fk_fields[db_field.name]: store_id}
+                )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        store_id = staff_store_id(request.user)
+        field = self.store_scope_field
+        if store_id is not None and field and "__" not in field and field not in initial:
+            initial[field] = store_id
+        return initial
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-field filter whose store choices are limited to the staff member's store."""
+
+    def field_choices(self, field, request, model_admin):
+        store_id = staff_store_id(request.user)
+        if store_id is not None and field.related_model is Store:
+            ordering = self.field_admin_ordering(field, request, model_admin)
+            return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to={"pk": store_id})
+        return super().field_choices(field, request, model_admin)

@@ -1,0 +1,8 @@
+"""The member CSV import pipeline: decode -> parse and validate set-based -> write in chunks.
+
+decoding.py   bytes -> text (UTF-8 with/without BOM, Big5/CP950, GB18030), file-level refusals
+columns.py    the accepted columns, their meaning, and the downloadable template
+validation.py per-row field checks in Python, duplicates within the file, codes and phones set-based
+writer.py     one chunk = one transaction: members (with history), tags, opening balances
+The service entry points live in members/services/member_import.py.
+"""

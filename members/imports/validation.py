@@ -1,0 +1,359 @@
+"""Parse a decoded member CSV and validate it set-based.
+
+Field checks run in Python per row; tier and store codes are read with one query each; duplicates
+within the file are found with one dict. Row numbers are those the merchant sees in Excel: the header
+is row 1, the first data row is row 2 (blank rows count, as Excel shows them).
+"""
+
+import csv
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.utils.translation import gettext, ngettext
+
+from members.errors import InvalidPhone
+from members.formats import normalize_phone
+from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS
+from members.imports.decoding import ImportFileRefused
+from members.models import Member, Store, Tier
+
+SAMPLE_ROWS = 10
+MAX_NAME = Member._meta.get_field("name").max_length
+MAX_EMAIL = Member._meta.get_field("email").max_length
+MAX_TAG = 50
+MAX_OPENING_POINTS = 100_000_000
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
+
+CONSENT_VALUES = {
+    "true": True, "1": True, "yes": True, "是": True,
+    "false": False, "0": False, "no": False, "否": False,
+}  # fmt: skip
+GENDER_VALUES = {
+    "f": "f", "female": "f", "女": "f",
+    "m": "m", "male": "m", "男": "m",
+    "o": "o", "other": "o", "其他": "o",
+}  # fmt: skip
+LOCALE_VALUES = {
+    "en": "en", "zh-hant": "zh-hant", "zh-hk": "zh-hant", "zh-tw": "zh-hant",
+    "zh-hans": "zh-hans", "zh-cn": "zh-hans",
+}  # fmt: skip
+DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
+TAG_SPLIT_RE = re.compile(r"[;|]")
+DIGITS_RE = re.compile(r"^\d+$")
+_email_validator = EmailValidator()
+
+
+@dataclass(slots=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+    def as_dict(self):
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+@dataclass(slots=True)
+class MemberRow:
+    """One valid data row: the phone and the model values of its non-empty cells."""
+
+    row: int
+    index: int  # position among the data rows (0-based), for chunking and resuming
+    phone: str
+    values: dict
+    tags: tuple = ()
+    opening_points: int = 0
+
+
+@dataclass
+class ParsedFile:
+    columns: list
+    total_rows: int = 0
+    rows: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    sample: list = field(default_factory=list)
+
+    @property
+    def error_rows(self):
+        return len({error.row for error in self.errors})
+
+
+def _sniff_delimiter(text: str) -> str:
+    first_line = text.split("\n", 1)[0]
+    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", "\t", ";")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_header(header_cells: list) -> list:
+    columns = [cell.strip().lower() for cell in header_cells]
+    while columns and not columns[-1]:  # Excel leaves trailing separators behind
+        columns.pop()
+    if not columns:
+        raise ImportFileRefused(gettext("The file is empty."), code="empty_file")
+    if "" in columns:
+        raise ImportFileRefused(
+            gettext("Column %(number)s has no name in the header row.") % {"number": columns.index("") + 1},
+            code="header",
+        )
+    duplicated = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicated:
+        raise ImportFileRefused(
+            gettext("These columns appear more than once: %(columns)s.") % {"columns": ", ".join(duplicated)},
+            code="header",
+        )
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise ImportFileRefused(
+            gettext("The required column %(columns)s is missing from the header row.")
+            % {"columns": ", ".join(missing)},
+            code="missing_column",
+        )
+    unknown = [name for name in columns if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
+    if unknown:
+        raise ImportFileRefused(
+            gettext("Unknown columns: %(unknown)s. Accepted columns: %(accepted)s.")
+            % {"unknown": ", ".join(unknown), "accepted": ", ".join(COLUMNS)},
+            code="unknown_column",
+        )
+    return columns
+
+
+def import_phone(raw: str) -> str:
+    """Return the E.164 phone of a cell; digits that already carry a country code are accepted too."""
+    try:
+        return normalize_phone(raw)
+    except InvalidPhone:
+        digits = raw.strip()
+        if DIGITS_RE.match(digits) and len(digits) > 8:
+            return normalize_phone("+" + digits)
+        raise
+
+
+def _birthday(raw: str, today: date):
+    match = DATE_RE.match(raw)
+    if not match:
+        return None, gettext("“%(value)s” is not a date in the form YYYY-MM-DD.") % {"value": raw}
+    try:
+        value = date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None, gettext("“%(value)s” is not a real date.") % {"value": raw}
+    if value > today:
+        return None, gettext("%(value)s is in the future.") % {"value": raw}
+    if value < EARLIEST_BIRTHDAY:
+        return None, gettext("%(value)s is before 1900.") % {"value": raw}
+    return value, None
+
+
+class _Lookups:
+    """Tier and store codes, read once per file (exact code first, then case-insensitive)."""
+
+    def __init__(self):
+        self.tiers = dict(Tier.objects.values_list("code", "pk"))
+        self.stores = dict(Store.objects.values_list("code", "pk"))
+        self.tiers_ci = {code.lower(): pk for code, pk in self.tiers.items()}
+        self.stores_ci = {code.lower(): pk for code, pk in self.stores.items()}
+
+    def tier(self, code):
+        return self.tiers.get(code) or self.tiers_ci.get(code.lower())
+
+    def store(self, code):
+        return self.stores.get(code) or self.stores_ci.get(code.lower())
+
+
+def parse_members_csv(text: str, *, today: date) -> ParsedFile:
+    """Parse and validate every row. Raises ImportFileRefused on a file-level fault."""
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=_sniff_delimiter(text))
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise ImportFileRefused(
+            gettext("The file is not a readable CSV file (%(reason)s).") % {"reason": exc}, code="not_csv"
+        ) from None
+    header_at = next((i for i, cells in enumerate(records) if any(cell.strip() for cell in cells)), None)
+    if header_at is None:
+        raise ImportFileRefused(gettext("The file is empty."), code="empty_file")
+    columns = _read_header(records[header_at])
+    parsed = ParsedFile(columns=columns)
+    lookups = _Lookups()
+    width = len(columns)
+    seen_phones = {}
+    candidates = []
+
+    for position in range(header_at + 1, len(records)):
+        cells = records[position]
+        if not any(cell.strip() for cell in cells):
+            continue
+        row_number = position + 1
+        index = parsed.total_rows
+        parsed.total_rows += 1
+        if len(parsed.sample) < SAMPLE_ROWS:
+            parsed.sample.append((row_number, cells[:width] + [""] * (width - len(cells))))
+        errors = parsed.errors
+        error_count = len(errors)
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            errors.append(RowError(row_number, "", gettext("The row has more cells than the header row has columns.")))
+        row = dict(zip(columns, (cell.strip() for cell in cells), strict=False))
+        member = MemberRow(row=row_number, index=index, phone="", values={})
+        values = member.values
+
+        raw = row.get("phone", "")
+        if not raw:
+            errors.append(RowError(row_number, "phone", gettext("The phone is missing.")))
+        else:
+            try:
+                member.phone = import_phone(raw)
+            except InvalidPhone:
+                errors.append(
+                    RowError(row_number, "phone", gettext("“%(value)s” is not a valid phone number.") % {"value": raw})
+                )
+            else:
+                seen_phones.setdefault(member.phone, []).append(row_number)
+
+        raw = row.get("name")
+        if raw:
+            if len(raw) > MAX_NAME:
+                errors.append(
+                    RowError(
+                        row_number, "name", gettext("The name is longer than %(max)s characters.") % {"max": MAX_NAME}
+                    )
+                )
+            values["name"] = raw
+        raw = row.get("gender")
+        if raw:
+            value = GENDER_VALUES.get(raw.lower())
+            if value is None:
+                errors.append(RowError(row_number, "gender", gettext("“%(value)s” is not f, m or o.") % {"value": raw}))
+            values["gender"] = value
+        raw = row.get("birthday")
+        if raw:
+            values["birthday"], message = _birthday(raw, today)
+            if message:
+                errors.append(RowError(row_number, "birthday", message))
+        raw = row.get("email")
+        if raw:
+            try:
+                if len(raw) > MAX_EMAIL:
+                    raise ValidationError("too long")
+                _email_validator(raw)
+            except ValidationError:
+                errors.append(
+                    RowError(
+                        row_number, "email", gettext("“%(value)s” is not a valid e-mail address.") % {"value": raw}
+                    )
+                )
+            values["email"] = raw
+        raw = row.get("locale")
+        if raw:
+            value = LOCALE_VALUES.get(raw.lower().replace("_", "-"))
+            if value is None:
+                errors.append(
+                    RowError(
+                        row_number, "locale", gettext("“%(value)s” is not en, zh-hant or zh-hans.") % {"value": raw}
+                    )
+                )
+            values["locale"] = value
+        raw = row.get("tier")
+        if raw:
+            values["tier_id"] = lookups.tier(raw)
+            if values["tier_id"] is None:
+                errors.append(
+                    RowError(row_number, "tier", gettext("No tier has the code “%(value)s”.") % {"value": raw})
+                )
+        raw = row.get("store")
+        if raw:
+            values["home_store_id"] = lookups.store(raw)
+            if values["home_store_id"] is None:
+                errors.append(
+                    RowError(row_number, "store", gettext("No store has the code “%(value)s”.") % {"value": raw})
+                )
+        raw = row.get("tags")
+        if raw:
+            tags = tuple(dict.fromkeys(tag.strip() for tag in TAG_SPLIT_RE.split(raw) if tag.strip()))
+            too_long = [tag for tag in tags if len(tag) > MAX_TAG]
+            if too_long:
+                errors.append(
+                    RowError(
+                        row_number,
+                        "tags",
+                        gettext("The tag “%(tag)s” is longer than %(max)s characters.")
+                        % {"tag": too_long[0], "max": MAX_TAG},
+                    )
+                )
+            member.tags = tags
+        for column in CONSENT_COLUMNS:
+            raw = row.get(column)
+            if raw:
+                value = CONSENT_VALUES.get(raw.lower())
+                if value is None:
+                    errors.append(
+                        RowError(
+                            row_number,
+                            column,
+                            gettext("“%(value)s” is not one of true/false, 1/0, yes/no, 是/否.") % {"value": raw},
+                        )
+                    )
+                values[column] = value
+        raw = row.get("opening_points")
+        if raw:
+            text = raw.replace(",", "")
+            if text.startswith("-") and DIGITS_RE.match(text[1:]):
+                errors.append(
+                    RowError(
+                        row_number,
+                        "opening_points",
+                        gettext("Opening points cannot be negative (%(value)s).") % {"value": raw},
+                    )
+                )
+            elif not DIGITS_RE.match(text):
+                errors.append(
+                    RowError(
+                        row_number, "opening_points", gettext("“%(value)s” is not a whole number.") % {"value": raw}
+                    )
+                )
+            elif int(text) > MAX_OPENING_POINTS:
+                errors.append(
+                    RowError(
+                        row_number,
+                        "opening_points",
+                        gettext("%(value)s points is above the limit of %(max)s.")
+                        % {"value": raw, "max": MAX_OPENING_POINTS},
+                    )
+                )
+            else:
+                member.opening_points = int(text)
+
+        if len(errors) == error_count:
+            candidates.append(member)
+
+    duplicate_rows = set()
+    for phone, rows in seen_phones.items():
+        if len(rows) > 1:
+            for row_number in rows:
+                others = ", ".join(str(other) for other in rows if other != row_number)
+                parsed.errors.append(
+                    RowError(
+                        row_number,
+                        "phone",
+                        ngettext(
+                            "The phone %(phone)s also appears in row %(rows)s of this file.",
+                            "The phone %(phone)s also appears in rows %(rows)s of this file.",
+                            len(rows) - 1,
+                        )
+                        % {"phone": phone, "rows": others},
+                    )
+                )
+                duplicate_rows.add(row_number)
+    parsed.errors.sort(key=lambda error: error.row)
+    parsed.rows = [member for member in candidates if member.row not in duplicate_rows]
+    return parsed
+
+
+def count_data_rows(text: str) -> int:
+    """Return the number of non-blank data rows (cheap: no validation)."""
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=_sniff_delimiter(text))
+    rows = sum(1 for cells in reader if any(cell.strip() for cell in cells))
+    return max(rows - 1, 0)

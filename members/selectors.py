@@ -1,0 +1,162 @@
+"""Read queries shared by the API, the console and reports: member lookups, the member card, stores."""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import phonenumbers
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import InvalidCardCode, InvalidInput, InvalidPhone, MemberNotActive, NotFound
+from members.formats import (
+    card_code_for,
+    card_code_valid_until,
+    is_valid_member_number,
+    member_number_from_card_code,
+    normalize_phone,
+)
+from members.models import Member, Store
+
+EARTH_RADIUS_KM = 6371.0088
+# Widen the SQL box a little so rounding to the column's 6 decimals never drops a store on its edge.
+BOX_MARGIN_DEGREES = 1e-5
+
+
+# -- members ---------------------------------------------------------------------------------------------------
+def _member_queryset():
+    return Member.objects.select_related("tier", "home_store")
+
+
+def member_get_by_card_code(*, card_code: str, now: datetime) -> Member:
+    """Return the member a card code belongs to. Raises InvalidCardCode (bad or expired), NotFound."""
+    number = member_number_from_card_code(card_code, timestamp=now.timestamp())
+    if number is None:
+        raise InvalidCardCode(fields={"card_code": [str(InvalidCardCode.message)]})
+    return _member_get(member_number=number)
+
+
+def member_get_by_phone(*, phone: str) -> Member:
+    """Return the member with this exact phone (any common notation). Raises InvalidPhone, NotFound."""
+    try:
+        normalized = normalize_phone(phone)
+    except InvalidPhone:
+        raise InvalidPhone(fields={"phone": [str(InvalidPhone.message)]}) from None
+    return _member_get(phone=normalized)
+
+
+def member_get_by_member_number(*, member_number: str) -> Member:
+    """Return the member with this member number. Raises InvalidInput (bad check digit), NotFound."""
+    member_number = (member_number or "").strip()
+    if not is_valid_member_number(member_number):
+        raise InvalidInput(fields={"member_number": [str(_("This is not a valid member number."))]})
+    return _member_get(member_number=member_number)
+
+
+def _member_get(**lookup) -> Member:
+    member = _member_queryset().filter(**lookup).first()
+    if member is None:
+        raise NotFound(_("No member matches."))
+    return member
+
+
+def member_lookup(*, now: datetime, card_code: str = "", phone: str = "", member_number: str = "") -> Member:
+    """Find one member brand-wide by exactly one of card code, phone or member number (the till's search)."""
+    given = [
+        name for name, value in (("card_code", card_code), ("phone", phone), ("member_number", member_number)) if value
+    ]
+    if len(given) != 1:
+        message = str(_("Give exactly one of card_code, phone or member_number."))
+        raise InvalidInput(fields={"non_field_errors": [message]})
+    if card_code:
+        return member_get_by_card_code(card_code=card_code, now=now)
+    if phone:
+        return member_get_by_phone(phone=phone)
+    return member_get_by_member_number(member_number=member_number)
+
+
+def mask_phone(phone: str | None) -> str:
+    """Return the phone with its country code and last four digits only: +852****4567."""
+    if not phone:
+        return ""
+    try:
+        country = f"+{phonenumbers.parse(phone).country_code}"
+    except phonenumbers.NumberParseException:
+        country = phone[:1] if phone.startswith("+") else ""
+    return f"{country}****{phone[-4:]}"
+
+
+@dataclass(frozen=True)
+class MemberCard:
+    member_number: str
+    card_code: str
+    valid_until: datetime
+
+
+def member_card_get(*, member: Member, now: datetime) -> MemberCard:
+    """Return the member's current card code (valid for this 60-second step). Raises MemberNotActive."""
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive()
+    timestamp = now.timestamp()
+    return MemberCard(
+        member_number=member.member_number,
+        card_code=card_code_for(member.member_number, timestamp=timestamp),
+        valid_until=datetime.fromtimestamp(card_code_valid_until(timestamp=timestamp), tz=UTC),
+    )
+
+
+# -- stores ----------------------------------------------------------------------------------------------------
+def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = math.radians(lat2 - lat1), math.radians(lng2 - lng1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class StoreDistance:
+    store: Store
+    distance_km: float | None
+
+
+def store_list_nearest(
+    *, lat: float | None = None, lng: float | None = None, radius_km: float | None = None, limit: int = 50
+) -> list[StoreDistance]:
+    """Return active stores, nearest first when a position is given (stores without coordinates last).
+
+    With a radius, a bounding box filters in SQL (portable to SQLite and PostgreSQL) and the exact
+    great-circle distance is computed in Python on the few rows left.
+    """
+    stores = Store.objects.filter(is_active=True)
+    if lat is None or lng is None:
+        return [StoreDistance(store=store, distance_km=None) for store in stores.order_by("code")[:limit]]
+    if radius_km is not None:
+        stores = stores.filter(**_bounding_box(lat=lat, lng=lng, radius_km=radius_km))
+    results = []
+    for store in stores.order_by("code"):
+        if store.latitude is None or store.longitude is None:
+            if radius_km is None:
+                results.append(StoreDistance(store=store, distance_km=None))
+            continue
+        distance = haversine_km(lat, lng, float(store.latitude), float(store.longitude))
+        if radius_km is None or distance <= radius_km:
+            results.append(StoreDistance(store=store, distance_km=round(distance, 3)))
+    results.sort(key=lambda item: (item.distance_km is None, item.distance_km or 0.0, item.store.code))
+    return results[:limit]
+
+
+def _bounding_box(*, lat: float, lng: float, radius_km: float) -> dict:
+    """Return field lookups for a box that contains the circle (Matuschek's bounding coordinates)."""
+    angular = radius_km / EARTH_RADIUS_KM
+    d_lat = math.degrees(angular) + BOX_MARGIN_DEGREES
+    lookup = {
+        "latitude__gte": Decimal(f"{max(lat - d_lat, -90.0):.6f}"),
+        "latitude__lte": Decimal(f"{min(lat + d_lat, 90.0):.6f}"),
+    }
+    # Near a pole, or when the box would wrap around the antimeridian, keep the latitude band only.
+    if abs(lat) + d_lat < 90.0:
+        d_lng = math.degrees(math.asin(min(1.0, math.sin(angular) / math.cos(math.radians(lat))))) + BOX_MARGIN_DEGREES
+        if lng - d_lng >= -180.0 and lng + d_lng <= 180.0:
+            lookup["longitude__gte"] = Decimal(f"{lng - d_lng:.6f}")
+            lookup["longitude__lte"] = Decimal(f"{lng + d_lng:.6f}")
+    return lookup

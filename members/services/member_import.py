@@ -1,0 +1,169 @@
+"""Member CSV import: the entry points the console, the Celery task and the benchmark share.
+
+preview  decode + validate + classify (new / update) without writing; file-level faults raise
+start    create a MemberImportJob for a stored upload; small files run at once, big ones on Celery
+run      the resumable runner: validate, then write valid rows in chunks, one transaction per chunk,
+         recording progress on the job in the same transaction (so a re-run resumes where it stopped
+         and never writes a member or an opening balance twice).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from members.imports.decoding import AUTO, ImportFileRefused, decode
+from members.imports.validation import count_data_rows, parse_members_csv
+from members.imports.writer import ImportContext, write_chunk
+from members.models import Member, MemberImportJob
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 1000
+CLASSIFY_CHUNK = 2000
+MAX_STORED_ERRORS = 1000
+Status = MemberImportJob.Status
+
+
+@dataclass
+class ImportPreview:
+    encoding: str
+    columns: list
+    total_rows: int
+    new_count: int
+    update_count: int
+    error_rows: int
+    errors: list
+    sample: list
+
+
+def _existing_phones(phones):
+    """Return the phones among `phones` that already belong to a member (one query per chunk)."""
+    found = set()
+    for start in range(0, len(phones), CLASSIFY_CHUNK):
+        chunk = phones[start : start + CLASSIFY_CHUNK]
+        found.update(Member.objects.filter(phone__in=chunk).values_list("phone", flat=True))
+    return found
+
+
+def member_import_preview(*, data: bytes, encoding: str = AUTO, now: datetime) -> ImportPreview:
+    """Validate a member CSV without writing and say what confirming would do. Raises ImportFileRefused."""
+    text, used = decode(data, encoding)
+    parsed = parse_members_csv(text, today=timezone.localdate(now))
+    existing = _existing_phones([row.phone for row in parsed.rows])
+    return ImportPreview(
+        encoding=used,
+        columns=parsed.columns,
+        total_rows=parsed.total_rows,
+        new_count=len(parsed.rows) - len(existing),
+        update_count=len(existing),
+        error_rows=parsed.error_rows,
+        errors=parsed.errors,
+        sample=parsed.sample,
+    )
+
+
+def member_import_store_upload(*, data: bytes, user) -> str:
+    """Save an upload to media storage (seen by every server) and return its storage name."""
+    owner = getattr(user, "pk", None) or 0
+    return default_storage.save(f"imports/{owner}-{timezone.now():%Y%m%d%H%M%S}.csv", ContentFile(data))
+
+
+def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now: datetime) -> MemberImportJob:
+    """Create the job of a stored upload and run it: at once when small, else on Celery after commit.
+
+    Raises ImportFileRefused when the file cannot be decoded (nothing is created then).
+    """
+    with default_storage.open(file_name, "rb") as handle:
+        data = handle.read()
+    text, _used = decode(data, encoding)
+    total = count_data_rows(text)
+    job = MemberImportJob.objects.create(file=file_name, encoding=encoding, total_rows=total, created_by=user)
+    if total > settings.MEMBER_IMPORT_BACKGROUND_ROWS:
+        from members.tasks import member_import_job_task
+
+        transaction.on_commit(lambda: member_import_job_task.delay(job_id=job.pk))
+        return job
+    return member_import_job_run(job_id=job.pk, now=now)
+
+
+def _chunks(rows, *, total, first_index):
+    """Yield (end index, rows) per chunk of CHUNK_ROWS data rows, from the chunk holding first_index."""
+    rows_by_chunk = {}
+    for row in rows:
+        rows_by_chunk.setdefault(row.index // CHUNK_ROWS, []).append(row)
+    for number in range(first_index // CHUNK_ROWS, (total + CHUNK_ROWS - 1) // CHUNK_ROWS):
+        yield min((number + 1) * CHUNK_ROWS, total), rows_by_chunk.get(number, [])
+
+
+def _write_chunk_once(*, job_id, end, rows, context):
+    """Write one chunk and advance the job in one transaction; skip it if another runner already did."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                done = (
+                    MemberImportJob.objects.select_for_update().values_list("processed_rows", flat=True).get(pk=job_id)
+                )
+                if done >= end:
+                    return
+                result = write_chunk(rows, context=context)
+                MemberImportJob.objects.filter(pk=job_id).update(
+                    processed_rows=end,
+                    created_count=F("created_count") + result.created,
+                    updated_count=F("updated_count") + result.updated,
+                )
+                return
+        except IntegrityError:
+            # A phone or member number taken by a concurrent writer since the chunk was read: redo it.
+            if attempt == 2:
+                raise
+
+
+def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
+    """Run (or resume) an import job; a finished job is left alone. Records progress and row errors."""
+    job = MemberImportJob.objects.get(pk=job_id)
+    if job.status == Status.DONE:
+        return job
+    MemberImportJob.objects.filter(pk=job_id).update(status=Status.RUNNING, message="")
+    try:
+        with job.file.open("rb") as handle:
+            data = handle.read()
+        text, _used = decode(data, job.encoding)
+        parsed = parse_members_csv(text, today=timezone.localdate(now))
+    except ImportFileRefused as exc:
+        MemberImportJob.objects.filter(pk=job_id).update(
+            status=Status.FAILED, message=str(exc.message), finished_at=now
+        )
+        job.refresh_from_db()
+        return job
+    MemberImportJob.objects.filter(pk=job_id).update(
+        total_rows=parsed.total_rows,
+        error_count=parsed.error_rows,
+        errors=[error.as_dict() for error in parsed.errors[:MAX_STORED_ERRORS]],
+    )
+    context = ImportContext.build(now=now, user=job.created_by)
+    try:
+        for end, rows in _chunks(parsed.rows, total=parsed.total_rows, first_index=job.processed_rows):
+            _write_chunk_once(job_id=job_id, end=end, rows=rows, context=context)
+    except Exception:
+        logger.exception("member import job %s stopped", job_id)
+        job.refresh_from_db()
+        MemberImportJob.objects.filter(pk=job_id).update(
+            status=Status.FAILED,
+            message=gettext("The import stopped after row %(row)s. Run it again to resume; nothing is written twice.")
+            % {"row": job.processed_rows + 1},
+        )
+        job.refresh_from_db()
+        return job
+    MemberImportJob.objects.filter(pk=job_id).update(
+        status=Status.DONE, processed_rows=parsed.total_rows, finished_at=now
+    )
+    job.refresh_from_db()
+    return job

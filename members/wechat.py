@@ -1,0 +1,145 @@
+"""The WeChat HTTP client: code2session (mini-program login), the access token, phone numbers.
+
+One real HTTP client (requests) whose base URL comes from settings, so tests drive it against a fake
+server on 127.0.0.1. WeChat answers HTTP 200 with an `errcode` when it refuses something; a refusal of the
+user's code becomes a domain error the client can act on, anything else (network, timeout, WeChat busy,
+our own credentials refused) becomes `wechat_unavailable`.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import LoyaltyError, WechatLoginFailed, WechatUnavailable
+
+logger = logging.getLogger(__name__)
+
+# errcodes that mean "WeChat is busy or rate-limits us", not "the code is bad".
+BUSY_ERRCODES = frozenset({-1, 45009, 45011})
+# errcodes that mean our access token is no longer valid: drop it and fetch a new one once.
+STALE_TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+# Refresh the cached access token this long before WeChat says it expires.
+ACCESS_TOKEN_MARGIN_SECONDS = 300
+
+
+class WechatPhoneFailed(LoyaltyError):
+    code = "wechat_phone_failed"
+    message = _("WeChat refused the phone number code. Please try again.")
+    status = 400
+
+
+@dataclass(frozen=True)
+class WechatLogin:
+    """What code2session returns. `session_key` stays on the server."""
+
+    openid: str
+    session_key: str
+    unionid: str = ""
+
+
+class WechatClient:
+    """A thin client of WeChat's server API for one mini-program (appid + secret from settings)."""
+
+    def __init__(self, *, base_url=None, appid=None, secret=None, timeout=None, session=None):
+        self.base_url = (base_url or settings.WECHAT_API_BASE).rstrip("/")
+        self.appid = appid if appid is not None else settings.WECHAT_APPID
+        self.secret = secret if secret is not None else settings.WECHAT_SECRET
+        self.timeout = timeout if timeout is not None else settings.WECHAT_TIMEOUT_SECONDS
+        self.session = session or requests.Session()
+
+    # -- login ---------------------------------------------------------------------------------------------
+    def code_to_session(self, *, code: str) -> WechatLogin:
+        """Exchange a wx.login code for the user's openid. Raises WechatLoginFailed, WechatUnavailable."""
+        data = self._request(
+            "GET",
+            "/sns/jscode2session",
+            params={"appid": self.appid, "secret": self.secret, "js_code": code, "grant_type": "authorization_code"},
+        )
+        errcode = data.get("errcode") or 0
+        if errcode in BUSY_ERRCODES:
+            raise WechatUnavailable()
+        if errcode or not data.get("openid") or not data.get("session_key"):
+            logger.info("WeChat code2session refused: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
+            raise WechatLoginFailed()
+        return WechatLogin(openid=data["openid"], session_key=data["session_key"], unionid=data.get("unionid") or "")
+
+    # -- phone numbers -------------------------------------------------------------------------------------
+    def get_phone_number(self, *, code: str) -> str:
+        """Return the phone behind a getPhoneNumber code, as +<country code><number>.
+
+        Raises WechatPhoneFailed when WeChat refuses the code, WechatUnavailable otherwise.
+        """
+        for attempt in range(2):
+            token = self.access_token(force_refresh=attempt > 0)
+            data = self._request(
+                "POST", "/wxa/business/getuserphonenumber", params={"access_token": token}, json={"code": code}
+            )
+            errcode = data.get("errcode") or 0
+            if errcode in STALE_TOKEN_ERRCODES and attempt == 0:
+                continue
+            break
+        if errcode in BUSY_ERRCODES or errcode in STALE_TOKEN_ERRCODES:
+            raise WechatUnavailable()
+        info = data.get("phone_info") or {}
+        if errcode or not info.get("purePhoneNumber") or not info.get("countryCode"):
+            logger.info("WeChat getuserphonenumber refused: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
+            raise WechatPhoneFailed()
+        watermark_appid = (info.get("watermark") or {}).get("appid")
+        if watermark_appid and watermark_appid != self.appid:
+            logger.warning("WeChat phone number carries another appid's watermark: %s", watermark_appid)
+            raise WechatPhoneFailed()
+        return f"+{info['countryCode']}{info['purePhoneNumber']}"
+
+    # -- access token --------------------------------------------------------------------------------------
+    def _access_token_cache_key(self):
+        return f"wechat:access_token:{self.appid}"
+
+    def access_token(self, *, force_refresh: bool = False) -> str:
+        """Return the mini-program's access token, cached until shortly before it expires."""
+        key = self._access_token_cache_key()
+        if not force_refresh:
+            cached = cache.get(key)
+            if cached:
+                return cached
+        data = self._request(
+            "GET",
+            "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+        token = data.get("access_token")
+        if data.get("errcode") or not token:
+            # Our own credentials (or IP allow-list) were refused: an operator problem, not the user's.
+            logger.error(
+                "WeChat refused our credentials: errcode=%s errmsg=%s", data.get("errcode"), data.get("errmsg")
+            )
+            raise WechatUnavailable()
+        try:
+            expires_in = int(data.get("expires_in") or 7200)
+        except (TypeError, ValueError):
+            expires_in = 7200
+        cache.set(key, token, timeout=max(expires_in - ACCESS_TOKEN_MARGIN_SECONDS, 30))
+        return token
+
+    # -- transport -----------------------------------------------------------------------------------------
+    def _request(self, method, path, *, params=None, json=None) -> dict:
+        try:
+            response = self.session.request(
+                method, self.base_url + path, params=params, json=json, timeout=self.timeout
+            )
+            response.raise_for_status()
+            data = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            # The URL carries the secret or the access token: log the path only.
+            logger.warning("WeChat %s %s failed: %s", method, path, type(exc).__name__)
+            raise WechatUnavailable() from exc
+        if not isinstance(data, dict):
+            raise WechatUnavailable()
+        return data
+
+
+def get_wechat_client() -> WechatClient:
+    return WechatClient()

@@ -1,0 +1,100 @@
+"""Console flows in a real browser: log in, find a member by phone, read the ledger, adjust points, switch
+the language."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from members.models import PointsEntry, Role
+from members.services.ledger import points_credit
+from tests.factories import MemberFactory, StoreFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pass-word-123"  # UserFactory's
+
+
+@pytest.fixture
+def staff(now):
+    """A merchant admin of store A, a member of store A with some points, and one of store B."""
+    store_a = StoreFactory(code="a", name="Store A")
+    store_b = StoreFactory(code="b", name="Store B")
+    user = UserFactory(username="manager.a", role=Role.MERCHANT_ADMIN, store=store_a)
+    member = MemberFactory(name="Alice Chan 陳嘉欣", phone="+85291234567", home_store=store_a)
+    points_credit(member_id=member.pk, points=80, idempotency_key="welcome", now=now, reason="Welcome bonus")
+    visitor = MemberFactory(name="Bella Wong", phone="+85261234567", home_store=store_b)
+    return user, member, visitor
+
+
+def log_in(page, username):
+    page.goto("/console/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)
+
+
+def search(page, term):
+    page.goto("/console/members/member/")
+    page.fill("#searchbar", term)
+    page.press("#searchbar", "Enter")
+
+
+def test_find_a_member_by_phone_read_the_ledger_and_adjust_points(page, staff):
+    user, member, _visitor = staff
+    log_in(page, user.username)
+
+    search(page, "9123 4567")
+    page.click(f"#result_list a:has-text('{member.member_number}')")
+
+    expect(page.locator("h2", has_text="Alice Chan 陳嘉欣")).to_be_visible()
+    expect(page.locator("#points_entries-group")).to_contain_text("Welcome bonus")
+    page.click("#adjust-points-link")
+    page.fill("#id_points", "120")
+    page.fill("#id_reason", "Goodwill for a late delivery")
+    page.click("input[name=_adjust]")
+
+    expect(page.locator(".messagelist .success")).to_contain_text("Points adjusted by +120")
+    expect(page.locator("#points_entries-group")).to_contain_text("Goodwill for a late delivery")
+    entry = PointsEntry.objects.get(kind="addition")
+    assert (entry.delta, entry.created_by_id, entry.balance_after) == (120, user.pk, 200)
+
+
+def test_an_adjustment_without_a_reason_is_refused(page, staff):
+    user, member, _visitor = staff
+    log_in(page, user.username)
+
+    page.goto(f"/console/members/member/{member.pk}/adjust-points/")
+    page.fill("#id_points", "50")
+    page.click("input[name=_adjust]")
+
+    expect(page.locator(".field-reason .errorlist")).to_be_visible()
+    assert not PointsEntry.objects.filter(kind="addition").exists()
+
+
+def test_a_member_of_another_store_is_found_by_exact_phone_only(page, staff):
+    user, _member, visitor = staff
+    log_in(page, user.username)
+
+    search(page, "Bella")
+    expect(page.locator("#changelist")).not_to_contain_text("Bella Wong")
+    search(page, "+852 6123 4567")
+
+    expect(page.locator("#result_list")).to_contain_text("Bella Wong")
+    expect(page.locator("#result_list")).to_contain_text(visitor.member_number)
+
+
+def test_switching_to_traditional_chinese_translates_the_console(page, staff):
+    user, _member, _visitor = staff
+    log_in(page, user.username)
+    expect(page.locator("#content h1")).to_have_text("Site administration")
+
+    page.select_option("#console-language", "zh-hant")
+    page.click("#console-language-submit")
+
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hant")
+    expect(page.locator("#content h1")).to_have_text("網站管理")
+    expect(page.locator("#console-language")).to_have_value("zh-hant")
+    page.goto("/console/members/member/")
+    expect(page.locator("#content h1")).to_have_text(re.compile("選擇"))

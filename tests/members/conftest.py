@@ -1,0 +1,59 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from members.services.tokens import member_token_issue, store_api_key_create
+from tests.factories import StoreFactory
+from tests.fakes import FakeWechat
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counters and the WeChat access token live in the cache: start every test without them."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def fake_wechat(settings):
+    """A fake WeChat server on 127.0.0.1 that the real WechatClient talks to."""
+    server = FakeWechat(appid="wx-test-app", secret="wx-test-secret").start()
+    settings.WECHAT_API_BASE = server.base_url
+    settings.WECHAT_APPID = server.appid
+    settings.WECHAT_SECRET = server.secret
+    settings.WECHAT_TIMEOUT_SECONDS = 2.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def member_client(now):
+    """Return an API client signed in as the given member (through a real member token)."""
+
+    def make(member):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {member_token_issue(member_id=member.pk, now=now)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def pos_key():
+    """(store, plain POS key) of an active store."""
+    store = StoreFactory(code="central")
+    _key, raw = store_api_key_create(store_id=store.pk, name="till 1")
+    return store, raw
+
+
+@pytest.fixture
+def pos_client(pos_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {pos_key[1]}")
+    return client

@@ -1,0 +1,169 @@
+"""Member CSV import: upserts by phone, opening balances written once, big files on Celery with progress."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from members.models import Member, MemberImportJob, PointsEntry, PointsLot, ProgramSettings
+from members.services.ledger import points_ledger_drift
+from members.services.member_import import member_import_job_run
+from tests.factories import MemberFactory, TierFactory, UserFactory
+from tests.members.import_helpers import csv_bytes, run_import
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2024, 6, 1, 4, 0, tzinfo=UTC)  # noon in Hong Kong
+
+
+def test_new_rows_become_active_imported_members_with_valid_unique_numbers():
+    # given an entry tier and two new phones
+    tier = TierFactory(code="V1", rank=1)
+    data = csv_bytes("phone,name", "91234567,Ann", "61234567,Bob")
+
+    # when imported
+    job = run_import(data, now=NOW)
+
+    # then both are active, joined by import, in the entry tier, with distinct Luhn member numbers
+    members = list(Member.objects.order_by("phone"))
+    assert [(m.phone, m.name, m.status, m.join_source, m.tier_id, m.joined_at) for m in members] == [
+        ("+85261234567", "Bob", "active", "import", tier.pk, NOW),
+        ("+85291234567", "Ann", "active", "import", tier.pk, NOW),
+    ]
+    from members.formats import is_valid_member_number
+
+    assert all(is_valid_member_number(m.member_number) for m in members)
+    assert members[0].member_number != members[1].member_number
+    assert (job.created_count, job.updated_count, job.processed_rows, job.total_rows) == (2, 0, 2, 2)
+    assert Member.history.filter(history_type="+").count() == 2
+
+
+def test_reimport_updates_the_member_and_keeps_its_opening_balance_once():
+    # given a first import with an opening balance
+    run_import(csv_bytes("phone,name,tags,opening_points", "91234567,Ann,vip,100"), now=NOW)
+    number = Member.objects.get().member_number
+
+    # when the file is imported again with a new name, another tag and another figure
+    job = run_import(csv_bytes("phone,name,tags,opening_points", "91234567,Ann Lee,gold|vip,250"), now=NOW)
+
+    # then the member is updated in place, tags are added, and the opening balance stays the first one
+    member = Member.objects.get()
+    assert (member.member_number, member.name, member.points_balance) == (number, "Ann Lee", 100)
+    assert sorted(member.tags.values_list("name", flat=True)) == ["gold", "vip"]
+    assert list(PointsEntry.objects.values_list("kind", "delta", "idempotency_key")) == [
+        ("opening", 100, "opening:+85291234567")
+    ]
+    assert (job.created_count, job.updated_count) == (0, 1)
+    assert Member.history.filter(history_type="~").count() == 1
+    assert points_ledger_drift() == []
+
+
+def test_empty_cells_leave_existing_values_unchanged():
+    # given a member with a name and e-mail
+    MemberFactory(phone="+85291234567", name="Ann", email="ann@example.com")
+
+    # when a row updates only the e-mail
+    run_import(csv_bytes("phone,name,email", "91234567,,new@example.com"), now=NOW)
+
+    # then the name stays
+    assert Member.objects.values_list("name", "email").get() == ("Ann", "new@example.com")
+
+
+def test_opening_balance_is_a_lot_expiring_by_the_points_policy_from_the_import_date():
+    # given points that expire after 365 days
+    ProgramSettings.objects.update_or_create(pk=1, defaults={"points_expiry_days": 365})
+
+    # when a member is imported with opening points
+    run_import(csv_bytes("phone,opening_points", "91234567,1200"), now=NOW)
+
+    # then one opening entry and one active lot hold them, and the balance agrees
+    lot = PointsLot.objects.select_related("entry").get()
+    assert (lot.entry.kind, lot.points, lot.remaining, lot.is_active) == ("opening", 1200, 1200, True)
+    assert lot.expires_at == NOW + timedelta(days=365)
+    assert Member.objects.get().points_balance == 1200
+    assert points_ledger_drift() == []
+
+
+def test_opening_balance_repays_an_existing_debt_first():
+    # given a member owing 30 points
+    member = MemberFactory(phone="+85291234567", points_debt=30)
+    PointsEntry.objects.create(
+        member=member, kind="refund", delta=-30, balance_after=0, debt_after=30, idempotency_key="debt", created_at=NOW
+    )
+
+    # when imported with 100 opening points
+    run_import(csv_bytes("phone,opening_points", "91234567,100"), now=NOW)
+
+    # then the debt is repaid and 70 remain
+    member.refresh_from_db()
+    assert (member.points_balance, member.points_debt) == (70, 0)
+    assert points_ledger_drift() == []
+
+
+def test_visitor_with_the_phone_becomes_active_by_import():
+    # given a visitor who bound this phone but never joined
+    MemberFactory(phone="+85291234567", status="visitor", join_source="", joined_at=None)
+
+    # when imported
+    run_import(csv_bytes("phone,name", "91234567,Ann"), now=NOW)
+
+    # then the visitor is an active imported member
+    assert Member.objects.values_list("status", "join_source", "joined_at").get() == ("active", "import", NOW)
+
+
+def test_big_import_runs_as_a_celery_task_and_records_progress(settings, django_capture_on_commit_callbacks):
+    # given a file above the background threshold, with one bad row
+    settings.MEMBER_IMPORT_BACKGROUND_ROWS = 10
+    lines = [f"63{n:06d},Member {n},,,,,,,,,,,,5" for n in range(1, 2501)] + ["123,Bad,,,,,,,,,,,,"]
+    header = (
+        "phone,name,gender,birthday,email,locale,tier,store,tags,"
+        "consent_marketing,consent_sms,consent_email,consent_wechat,opening_points"
+    )
+    user = UserFactory()
+
+    # when imported (the task is enqueued on commit and runs eagerly)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = run_import(csv_bytes(header, *lines), now=NOW, user=user)
+    job.refresh_from_db()
+
+    # then it ran in the background and recorded its progress and counts
+    assert len(callbacks) == 1
+    assert job.status == "done"
+    assert (job.total_rows, job.processed_rows, job.progress_percent) == (2501, 2501, 100)
+    assert (job.created_count, job.updated_count, job.error_count) == (2500, 0, 1)
+    assert job.errors == [{"row": 2502, "column": "phone", "message": "“123” is not a valid phone number."}]
+    assert Member.objects.count() == 2500
+    assert PointsEntry.objects.filter(kind="opening", created_by=user).count() == 2500
+    assert points_ledger_drift() == []
+
+
+def test_rerunning_a_job_resumes_and_duplicates_nothing(settings, django_capture_on_commit_callbacks):
+    # given a finished background job
+    settings.MEMBER_IMPORT_BACKGROUND_ROWS = 10
+    lines = [f"63{n:06d},Member {n},9" for n in range(1, 1501)]
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_import(csv_bytes("phone,name,opening_points", *lines), now=NOW)
+
+    # when it is marked as stopped half-way and run again, twice
+    MemberImportJob.objects.filter(pk=job.pk).update(status="failed", processed_rows=1000)
+    member_import_job_run(job_id=job.pk, now=NOW)
+    member_import_job_run(job_id=job.pk, now=NOW)
+
+    # then no member or opening balance is written twice
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows) == ("done", 1500)
+    assert Member.objects.count() == 1500
+    assert PointsEntry.objects.count() == 1500
+    assert points_ledger_drift() == []
+
+
+def test_rerunning_a_job_from_the_start_duplicates_nothing():
+    # given a finished job whose progress is lost
+    job = run_import(csv_bytes("phone,name,opening_points", "91234567,Ann,40", "61234567,Bob,0"), now=NOW)
+    MemberImportJob.objects.filter(pk=job.pk).update(status="running", processed_rows=0)
+
+    # when run again
+    member_import_job_run(job_id=job.pk, now=NOW)
+
+    # then the members and the one opening balance are unchanged
+    assert Member.objects.count() == 2
+    assert list(PointsEntry.objects.values_list("idempotency_key", "delta")) == [("opening:+85291234567", 40)]

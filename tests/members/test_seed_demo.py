@@ -1,0 +1,144 @@
+"""seed_demo: deterministic for a seed, idempotent, consistent ledger, printed credentials that work."""
+
+from datetime import datetime
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+
+from members.management.commands.seed_demo import Command
+from members.models import (
+    Member,
+    MemberToken,
+    PointsEntry,
+    ProgramSettings,
+    Purchase,
+    PurchaseItem,
+    Role,
+    Store,
+    StoreApiKey,
+    Tag,
+    Tier,
+    User,
+)
+from members.services.ledger import points_ledger_drift
+from members.services.tokens import member_token_authenticate, store_api_key_authenticate
+
+pytestmark = pytest.mark.django_db
+
+ANCHOR = datetime(2025, 6, 1, tzinfo=ZoneInfo("Asia/Hong_Kong"))
+
+
+def seed(*args):
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def counts():
+    return {
+        model.__name__: model.objects.count()
+        for model in (Member, Purchase, PurchaseItem, PointsEntry, Store, Tier, Tag, User, ProgramSettings)
+    } | {
+        "live POS keys": StoreApiKey.objects.filter(revoked_at__isnull=True).count(),
+        "live member tokens": MemberToken.objects.filter(revoked_at__isnull=True).count(),
+    }
+
+
+def line_after(output, marker):
+    return next(line.split(marker, 1)[1].strip() for line in output.splitlines() if marker in line)
+
+
+def test_seeding_twice_gives_the_same_counts_and_a_consistent_ledger():
+    seed("--members", "40", "--seed", "5")
+    first = counts()
+
+    seed("--members", "40", "--seed", "5")
+
+    assert counts() == first
+    assert first["Member"] == 40
+    assert first["Store"] == 6
+    assert first["Tier"] == 4
+    assert first["Purchase"] > 40
+    assert points_ledger_drift() == []
+
+
+def test_seed_records_purchases_points_and_a_few_redemptions():
+    seed("--members", "60")
+
+    assert PointsEntry.objects.filter(kind="accrual").count() > 60
+    assert PointsEntry.objects.filter(kind="redemption").exists()
+    assert set(Purchase.objects.values_list("payment_method", flat=True)) >= {"alipay_hk", "octopus", "card"}
+    entry = PointsEntry.objects.filter(kind="accrual").select_related("purchase").first()
+    assert entry.idempotency_key == f"demo:purchase:{entry.purchase_id}"
+    assert Member.objects.filter(phone__startswith="+86").exists()
+    assert points_ledger_drift() == []
+
+
+def test_more_members_top_up_without_touching_the_first_ones():
+    seed("--members", "20")
+    before = dict(Member.objects.values_list("phone", "member_number"))
+
+    seed("--members", "30")
+
+    after = dict(Member.objects.values_list("phone", "member_number"))
+    assert len(after) == 30
+    assert {phone: after[phone] for phone in before} == before
+
+
+def test_the_plan_is_deterministic_for_a_seed():
+    command = Command()
+
+    def signature(seed_value):
+        plans = command._plan(seed=seed_value, count=25, anchor=ANCHOR)
+        return [
+            (
+                plan.fields.get("phone"),
+                plan.fields.get("name"),
+                [(p.external_id, p.gross, p.store_code) for p in plan.purchases],
+            )
+            for plan in plans
+        ]
+
+    assert signature(7) == signature(7)
+    assert signature(7) != signature(8)
+
+
+def test_printed_credentials_work():
+    output = seed("--members", "10", "--password", "s3cret-demo-pass")
+
+    assert "http://127.0.0.1:8000/console/" in output
+    assert "http://127.0.0.1:8000/api/docs/" in output
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.check_password("s3cret-demo-pass")
+    clerk = User.objects.get(username="clerk")
+    assert clerk.groups.filter(name=Role.CLERK).exists()
+    assert clerk.store == Store.objects.get(code="cwb")
+    token = line_after(output, "Authorization: Bearer")
+    pos_key = line_after(output, "Authorization: Api-Key")
+    now = datetime.now(tz=ZoneInfo("UTC"))
+    assert member_token_authenticate(raw=token, now=now) is not None
+    assert store_api_key_authenticate(raw=pos_key, now=now) is not None
+
+
+def test_an_existing_admin_password_is_kept_unless_asked():
+    seed("--members", "5", "--password", "first-pass-123")
+
+    output = seed("--members", "5", "--password", "second-pass-456")
+
+    assert User.objects.get(username="admin").check_password("first-pass-123")
+    assert "password unchanged" in output
+    seed("--members", "5", "--password", "second-pass-456", "--reset-passwords")
+    assert User.objects.get(username="admin").check_password("second-pass-456")
+
+
+def test_a_second_run_revokes_the_previous_demo_key_and_token():
+    first = seed("--members", "5")
+
+    seed("--members", "5")
+
+    now = datetime.now(tz=ZoneInfo("UTC"))
+    assert member_token_authenticate(raw=line_after(first, "Authorization: Bearer"), now=now) is None
+    assert store_api_key_authenticate(raw=line_after(first, "Authorization: Api-Key"), now=now) is None
