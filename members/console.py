@@ -148,6 +148,10 @@ class StoreScopedAdminMixin:
         if store_id is not None and "queryset" not in kwargs:
             if db_field.related_model is Store:
                 kwargs["queryset"] = Store.objects.filter(pk=store_id)
+                if db_field.name == self.store_scope_field:
+                    # A row saved without the store would vanish from its author's scope (or, for staff
+                    # accounts, reach every store): scoped users must keep their store on it.
+                    kwargs.update(required=True, empty_label=None)
             elif db_field.name in self.store_scoped_fk_fields:
                 kwargs["queryset"] = db_field.related_model._default_manager.filter(
                     **{self.store_scoped_fk_fields[db_field.name]: store_id}

@@ -1,6 +1,7 @@
 """Console for the program's configuration: the settings row, stores (with their POS keys), tiers, tags."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -26,6 +27,8 @@ class ProgramSettingsAdmin(SimpleHistoryAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         settings_row = ProgramSettings.objects.only("pk").first()
         if settings_row is None:
             return HttpResponseRedirect(reverse("admin:members_programsettings_add"))

@@ -525,3 +525,13 @@ def test_member_page_costs_a_bounded_number_of_queries(client, django_assert_max
         response = client.get(reverse("admin:members_member_change", args=[member.pk]))
 
     assert response.status_code == 200
+
+
+def test_store_scoped_admin_creates_staff_only_for_their_store(client, store_a, store_b):
+    scoped_admin = UserFactory(role=Role.MERCHANT_ADMIN, store=store_a)
+
+    response = login(client, scoped_admin).get(reverse("admin:members_user_add"))
+
+    store_field = response.context["adminform"].form.fields["store"]
+    assert list(store_field.queryset) == [store_a]
+    assert store_field.required
