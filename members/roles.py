@@ -27,6 +27,9 @@ ROLE_PERMISSIONS = {
         "members.view_memberimportjob",
         "members.add_memberimportjob",
         "members.view_membertoken",
+        "coupons.view_coupon",
+        "coupons.view_coupontemplate",
+        "coupons.void_coupon",
     },
     Role.CLERK: {
         "members.view_member",
@@ -36,6 +39,7 @@ ROLE_PERMISSIONS = {
         "members.view_purchase",
         "members.add_purchase",
         "members.view_pointsentry",
+        "coupons.view_coupon",
     },
 }
 

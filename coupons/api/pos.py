@@ -1,0 +1,152 @@
+"""The till (per-store POS key): check which coupons fit a cart, and redeem one."""
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from coupons.api.serializers import CartCouponsOutputSerializer, CartInputSerializer
+from coupons.api.throttles import CouponCodeThrottle
+from coupons.selectors import coupon_for_cart_by_code, coupons_for_cart
+from coupons.services import coupon_redeem
+from members.api.authentication import StoreApiKeyAuthentication
+from members.api.common import BaseApi, error_responses
+from members.api.permissions import IsPosClient
+from members.models import PurchaseChannel
+from members.selectors import member_lookup
+from members.services.idempotency import idempotency_request_hash, idempotency_run
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="A retry with the same key and body gets the first answer again.",
+)
+
+
+class PosApi(BaseApi):
+    authentication_classes = [StoreApiKeyAuthentication]
+    permission_classes = [IsPosClient]
+    throttle_classes = [CouponCodeThrottle]
+
+
+class PosCartInputSerializer(CartInputSerializer):
+    """The cart, and the member by exactly one of card code, phone or member number."""
+
+    channel = serializers.ChoiceField(choices=PurchaseChannel.choices, default=PurchaseChannel.POS)
+    card_code = serializers.CharField(required=False, max_length=32, help_text="The 18-digit code scanned.")
+    phone = serializers.CharField(required=False, max_length=32)
+    member_number = serializers.CharField(required=False, max_length=16)
+
+    class Meta:
+        ref_name = "PosCartInput"
+
+    def member(self, *, now):
+        data = self.validated_data
+        return member_lookup(
+            now=now,
+            card_code=data.get("card_code", ""),
+            phone=data.get("phone", ""),
+            member_number=data.get("member_number", ""),
+        )
+
+
+class PosCouponValidateApi(PosApi):
+    """The member's coupons checked against the till's cart; with `code`, only that coupon."""
+
+    class InputSerializer(PosCartInputSerializer):
+        code = serializers.CharField(required=False, max_length=40)
+
+        class Meta:
+            ref_name = "PosCouponValidateInput"
+
+    @extend_schema(
+        operation_id="pos_coupons_validate",
+        tags=["pos"],
+        request=InputSerializer,
+        responses={200: CartCouponsOutputSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        now = timezone.now()
+        member = serializer.member(now=now)
+        cart = serializer.cart(store_id=request.user.store.pk)
+        code = serializer.validated_data.get("code")
+        if code:
+            result = coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now)
+        else:
+            result = coupons_for_cart(member_id=member.pk, cart=cart, now=now)
+        return Response(CartCouponsOutputSerializer(result).data)
+
+
+class PosCouponRedeemApi(PosApi):
+    """Use a member's coupon on a sale of this store. At most once, even when two tills try together."""
+
+    class InputSerializer(PosCartInputSerializer):
+        code = serializers.CharField(max_length=40)
+        external_id = serializers.CharField(max_length=64, help_text="The sale's id in the POS.")
+
+        class Meta:
+            ref_name = "PosCouponRedeemInput"
+
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        member_number = serializers.CharField()
+        template_name = serializers.CharField()
+        discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        label = serializers.CharField()
+        redeemed_at = serializers.DateTimeField()
+        external_id = serializers.CharField()
+
+        class Meta:
+            ref_name = "PosCouponRedemption"
+
+    @extend_schema(
+        operation_id="pos_coupons_redeem",
+        tags=["pos"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422, 429)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        store = request.user.store
+        member = serializer.member(now=timezone.now())
+
+        def redeem():
+            now = timezone.now()
+            redemption = coupon_redeem(
+                member_id=member.pk,
+                code=serializer.validated_data["code"],
+                cart=serializer.cart(store_id=store.pk),
+                external_id=serializer.validated_data["external_id"],
+                now=now,
+            )
+            body = {
+                "code": redemption.coupon.code,
+                "member_number": member.member_number,
+                "template_name": redemption.coupon.template.name,
+                "discount_amount": redemption.discount_amount,
+                "label": redemption.label,
+                "redeemed_at": redemption.coupon.redeemed_at,
+                "external_id": redemption.coupon.redeemed_reference,
+            }
+            return 200, self.OutputSerializer(body).data
+
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            status_code, body = redeem()
+            return Response(body, status=status_code)
+        # The card code changes every minute: fingerprint the member it named, so a later retry still replays.
+        fingerprint = {name: value for name, value in request.data.items() if name != "card_code"}
+        fingerprint["member_id"] = member.pk
+        result = idempotency_run(
+            scope=f"pos:{store.pk}:coupon_redeem",
+            key=key,
+            request_hash=idempotency_request_hash(fingerprint),
+            action=redeem,
+        )
+        return Response(result.body, status=result.status_code)

@@ -1,0 +1,346 @@
+"""The writers of coupon state: issuing, claiming, reserving, redeeming, voiding and the scheduled jobs.
+
+Lock order everywhere: the member row (members.services.locks.lock_member), then the template row (taken by
+the conditional UPDATE of issued_count), then coupon rows. Nothing here reads the clock: `now` comes in.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.utils.translation import gettext_lazy as _
+
+from coupons.codes import generate_code, is_valid_code, normalize_code
+from coupons.errors import (
+    ERROR_BY_REASON,
+    ClaimWindowClosed,
+    CouponAlreadyRedeemed,
+    CouponNotOwned,
+    CouponNotReserved,
+    InvalidCouponCode,
+    LimitReached,
+    NotInAudience,
+    SoldOut,
+    TemplateInactive,
+)
+from coupons.models import Coupon, CouponTemplate
+from coupons.pricing import discount_for
+from coupons.rules import Cart, Check, coupon_check, is_in_audience
+from members.errors import InvalidInput, NotFound
+from members.models import Member
+from members.services.locks import lock_member
+
+CODE_ATTEMPTS = 5
+DEFAULT_RESERVATION_SECONDS = 300
+MAX_RESERVATION_SECONDS = 3600
+EXPIRE_CHUNK_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class Redemption:
+    coupon: Coupon
+    discount_amount: Decimal
+    label: str
+    is_replay: bool = False
+
+
+# -- issuing ---------------------------------------------------------------------------------------------------
+def coupon_validity(*, template: CouponTemplate, issued_at: datetime) -> tuple[datetime, datetime | None]:
+    """Return (valid_from, valid_until) of a coupon issued at `issued_at`: the earlier end applies."""
+    valid_from = max(issued_at, template.valid_from) if template.valid_from else issued_at
+    ends = [end for end in (template.valid_until,) if end is not None]
+    if template.valid_days:
+        ends.append(issued_at + timedelta(days=template.valid_days))
+    return valid_from, min(ends) if ends else None
+
+
+def _template_get(template_id: int) -> CouponTemplate:
+    template = CouponTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        raise NotFound(_("No such coupon offer."))
+    return template
+
+
+@transaction.atomic
+def coupon_template_issue_to_member(
+    *,
+    template_id: int,
+    member_id: int,
+    source: str,
+    now: datetime,
+    issued_by_id: int | None = None,
+    issue_key: str | None = None,
+    enforce_member_limit: bool = True,
+) -> Coupon:
+    """Issue one coupon of a template to a member: the core of every way a coupon is given.
+
+    Takes one unit of the quota by a conditional UPDATE; the member's row lock serialises their issues, so
+    the per-member limit holds. With an `issue_key`, a second call returns the first coupon.
+    Raises NotFound, TemplateInactive, ClaimWindowClosed (the template's validity has ended), LimitReached,
+    SoldOut.
+    """
+    lock_member(member_id=member_id)
+    if issue_key:
+        existing = Coupon.objects.filter(issue_key=issue_key).first()
+        if existing is not None:
+            return existing
+    template = _template_get(template_id)
+    if not template.is_active:
+        raise TemplateInactive()
+    valid_from, valid_until = coupon_validity(template=template, issued_at=now)
+    if valid_until is not None and valid_until <= now:
+        raise ClaimWindowClosed(_("This offer has ended."))
+    held = Coupon.objects.filter(template_id=template.pk, member_id=member_id).aggregate(last=Max("member_sequence"))
+    sequence = (held["last"] or 0) + 1
+    if enforce_member_limit and template.per_member_limit is not None and sequence > template.per_member_limit:
+        raise LimitReached()
+    with transaction.atomic():  # a savepoint: a failed insert gives the unit of quota back
+        taken = (
+            CouponTemplate.objects.filter(pk=template.pk)
+            .filter(Q(quota__isnull=True) | Q(issued_count__lt=F("quota")))
+            .update(issued_count=F("issued_count") + 1)
+        )
+        if not taken:
+            raise SoldOut()
+        return _coupon_insert(
+            template=template,
+            member_id=member_id,
+            member_sequence=sequence,
+            source=source,
+            issued_by_id=issued_by_id,
+            issue_key=issue_key,
+            issued_at=now,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+
+def _coupon_insert(*, template: CouponTemplate, **fields) -> Coupon:
+    # A fresh code collides with about 1 in 10**14 odds; retry rather than check first (that would race).
+    for attempt in range(CODE_ATTEMPTS):
+        code = generate_code(prefix=template.code_prefix, body_length=template.code_length)
+        try:
+            with transaction.atomic():
+                return Coupon.objects.create(template=template, code=code, **fields)
+        except IntegrityError:
+            if Coupon.objects.filter(code=code).exists() and attempt + 1 < CODE_ATTEMPTS:
+                continue
+            if Coupon.objects.filter(
+                template=template, member_id=fields["member_id"], member_sequence=fields["member_sequence"]
+            ).exists():
+                raise LimitReached() from None
+            raise
+    raise AssertionError("unreachable")
+
+
+def coupon_claim_precheck(*, template: CouponTemplate, member: Member, now: datetime) -> None:
+    """Refuse a claim early, without locks: window, audience, sold out (the locked path decides for real).
+
+    Raises TemplateInactive, ClaimWindowClosed, NotInAudience, SoldOut.
+    """
+    if not template.is_active:
+        raise TemplateInactive()
+    if (
+        (template.claim_starts_at and now < template.claim_starts_at)
+        or (template.claim_ends_at and now >= template.claim_ends_at)
+        or (template.valid_until and now >= template.valid_until)
+    ):
+        raise ClaimWindowClosed()
+    if not is_in_audience(
+        template=template,
+        member=member,
+        tier_ids=template.tiers.values_list("pk", flat=True),
+        tag_ids=template.tags.values_list("pk", flat=True),
+        member_tag_ids=member.tags.values_list("pk", flat=True),
+    ):
+        raise NotInAudience()
+
+
+@transaction.atomic
+def coupon_claim(*, member_id: int, template_id: int, now: datetime) -> Coupon:
+    """Claim a coupon for a member in the mini program (also the flash-sale path).
+
+    Raises NotFound (no such claimable offer), TemplateInactive, ClaimWindowClosed, NotInAudience,
+    LimitReached, SoldOut.
+    """
+    template = CouponTemplate.objects.filter(pk=template_id, is_claimable=True).first()
+    member = Member.objects.filter(pk=member_id).first()
+    if template is None or member is None:
+        raise NotFound(_("No such coupon offer."))
+    coupon_claim_precheck(template=template, member=member, now=now)
+    # Fast refusals before queueing on the member and template rows: the locked path re-checks both.
+    if template.per_member_limit is not None:
+        held = Coupon.objects.filter(template_id=template.pk, member_id=member_id).count()
+        if held >= template.per_member_limit:
+            raise LimitReached()
+    if template.quota is not None and template.issued_count >= template.quota:
+        raise SoldOut()
+    return coupon_template_issue_to_member(
+        template_id=template.pk, member_id=member_id, source=Coupon.Source.CLAIM, now=now
+    )
+
+
+# -- using a coupon --------------------------------------------------------------------------------------------
+def _coupon_for_member(*, member_id: int, coupon_id: int | None = None, code: str | None = None) -> Coupon:
+    """Lock and return a coupon the member holds. Raises InvalidCouponCode, NotFound, CouponNotOwned."""
+    queryset = Coupon.objects.select_for_update(of=("self",)).select_related("template")
+    if code is not None:
+        code = normalize_code(code)
+        if not is_valid_code(code):
+            raise InvalidCouponCode(fields={"code": [str(InvalidCouponCode.message)]})
+        coupon = queryset.filter(code=code).first()
+    elif coupon_id is not None:
+        coupon = queryset.filter(pk=coupon_id).first()
+    else:
+        raise InvalidInput(fields={"code": [str(_("Give a coupon code."))]})
+    if coupon is None:
+        raise NotFound(_("No such coupon."))
+    if coupon.member_id != member_id:
+        raise CouponNotOwned()
+    return coupon
+
+
+def _check_or_raise(coupon: Coupon, cart: Cart, now: datetime) -> Check:
+    check = coupon_check(
+        coupon=coupon, template_store_ids=coupon.template.stores.values_list("pk", flat=True), cart=cart, now=now
+    )
+    if check.reason is not None:
+        raise ERROR_BY_REASON[check.reason]()
+    return check
+
+
+@transaction.atomic
+def coupon_reserve(
+    *,
+    member_id: int,
+    cart: Cart,
+    now: datetime,
+    coupon_id: int | None = None,
+    code: str | None = None,
+    ttl_seconds: int = DEFAULT_RESERVATION_SECONDS,
+) -> tuple[Coupon, Check]:
+    """Hold a coupon for one checkout (`cart.reference`) for `ttl_seconds`; the same checkout may renew it.
+
+    Raises InvalidInput (no reference, bad TTL), the errors of the coupon look-up, and the error of the
+    first reason the coupon does not fit the cart (coupon_expired, coupon_reserved, min_spend_not_met, ...).
+    """
+    if not cart.reference:
+        raise InvalidInput(fields={"reference": [str(_("Name the checkout that holds the coupon."))]})
+    if not 0 < ttl_seconds <= MAX_RESERVATION_SECONDS:
+        raise InvalidInput(fields={"ttl_seconds": [str(_("Hold a coupon for 1 second to 1 hour."))]})
+    coupon = _coupon_for_member(member_id=member_id, coupon_id=coupon_id, code=code)
+    check = _check_or_raise(coupon, cart, now)
+    coupon.status = Coupon.Status.RESERVED
+    coupon.reserved_until = now + timedelta(seconds=ttl_seconds)
+    coupon.reservation_reference = cart.reference
+    coupon.save(update_fields=["status", "reserved_until", "reservation_reference"])
+    return coupon, check
+
+
+@transaction.atomic
+def coupon_release(*, member_id: int, coupon_id: int, reference: str, now: datetime) -> Coupon:
+    """Give a reserved coupon back to the member (the checkout was abandoned). Releasing twice is harmless.
+
+    Raises NotFound, CouponNotOwned, CouponNotReserved (held by another checkout, or already used).
+    """
+    coupon = _coupon_for_member(member_id=member_id, coupon_id=coupon_id)
+    if coupon.status == Coupon.Status.AVAILABLE:
+        return coupon
+    if coupon.status != Coupon.Status.RESERVED or coupon.reservation_reference != reference:
+        raise CouponNotReserved()
+    coupon.status = Coupon.Status.AVAILABLE
+    coupon.reserved_until = None
+    coupon.reservation_reference = ""
+    coupon.save(update_fields=["status", "reserved_until", "reservation_reference"])
+    return coupon
+
+
+@transaction.atomic
+def coupon_redeem(
+    *,
+    member_id: int,
+    cart: Cart,
+    now: datetime,
+    coupon_id: int | None = None,
+    code: str | None = None,
+    purchase_id: int | None = None,
+    external_id: str = "",
+) -> Redemption:
+    """Use a coupon on a purchase, at most once even when two tills try at the same moment.
+
+    The row is locked, checked against the cart, then moved by a conditional UPDATE from available/reserved
+    (the backstop if a lock were ever skipped). A retry with the same store and `external_id` returns the
+    first redemption. Raises InvalidCouponCode, NotFound, CouponNotOwned, CouponAlreadyRedeemed and the
+    error of the first reason the coupon does not fit (coupon_expired, coupon_void, wrong_store, ...).
+    """
+    coupon = _coupon_for_member(member_id=member_id, coupon_id=coupon_id, code=code)
+    if (
+        coupon.status == Coupon.Status.REDEEMED
+        and external_id
+        and coupon.redeemed_reference == external_id
+        and coupon.redeemed_store_id == cart.store_id
+    ):
+        label = discount_for(coupon.template, coupon.discount_amount or 0).label
+        return Redemption(coupon=coupon, discount_amount=coupon.discount_amount, label=label, is_replay=True)
+    check = _check_or_raise(coupon, cart, now)
+    changed = Coupon.objects.filter(pk=coupon.pk, status__in=(Coupon.Status.AVAILABLE, Coupon.Status.RESERVED)).update(
+        status=Coupon.Status.REDEEMED,
+        redeemed_at=now,
+        redeemed_store_id=cart.store_id,
+        redeemed_channel=cart.channel,
+        redeemed_purchase_id=purchase_id,
+        redeemed_reference=external_id,
+        discount_amount=check.discount.amount,
+        reserved_until=None,
+        reservation_reference="",
+    )
+    if not changed:
+        raise CouponAlreadyRedeemed()
+    coupon.refresh_from_db()
+    return Redemption(coupon=coupon, discount_amount=check.discount.amount, label=check.discount.label)
+
+
+@transaction.atomic
+def coupons_void(*, coupon_ids: list[int], now: datetime, voided_by_id: int | None = None, reason: str = "") -> int:
+    """Cancel coupons that are still usable (available or reserved); return how many were voided.
+
+    Redeemed, expired and already void coupons are left as they are.
+    """
+    return Coupon.objects.filter(
+        pk__in=coupon_ids, status__in=(Coupon.Status.AVAILABLE, Coupon.Status.RESERVED)
+    ).update(
+        status=Coupon.Status.VOID,
+        voided_at=now,
+        voided_by_id=voided_by_id,
+        void_reason=reason[:200],
+        reserved_until=None,
+        reservation_reference="",
+    )
+
+
+# -- scheduled jobs --------------------------------------------------------------------------------------------
+@transaction.atomic
+def coupons_release_stale_reservations(*, now: datetime) -> int:
+    """Give back every reservation whose time is up; return how many. Safe to run twice."""
+    return Coupon.objects.filter(status=Coupon.Status.RESERVED, reserved_until__lte=now).update(
+        status=Coupon.Status.AVAILABLE, reserved_until=None, reservation_reference=""
+    )
+
+
+def coupons_expire(*, now: datetime, chunk_size: int = EXPIRE_CHUNK_SIZE) -> int:
+    """Mark available coupons past their end as expired, a chunk per transaction; return how many.
+
+    Reserved coupons are left to their checkout (and to the stale-reservation job). Safe to run twice.
+    """
+    total = 0
+    due = Coupon.objects.filter(status=Coupon.Status.AVAILABLE, valid_until__lte=now)
+    while True:
+        with transaction.atomic():
+            ids = list(due.order_by("pk").values_list("pk", flat=True)[:chunk_size])
+            if not ids:
+                return total
+            total += Coupon.objects.filter(pk__in=ids, status=Coupon.Status.AVAILABLE).update(
+                status=Coupon.Status.EXPIRED
+            )

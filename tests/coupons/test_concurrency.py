@@ -1,0 +1,98 @@
+"""Real concurrent claims and redemptions on PostgreSQL: the quota, the limit and single use hold."""
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from coupons.errors import CouponAlreadyRedeemed, LimitReached, SoldOut
+from coupons.models import Coupon
+from coupons.rules import Cart
+from coupons.services import coupon_claim, coupon_redeem, coupon_template_issue_to_member
+from tests.coupons.factories import CouponTemplateFactory
+from tests.factories import MemberFactory, StoreFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_in_threads(calls, *, workers):
+    """Run each call in a pool thread with its own DB connection; return results or the exceptions raised."""
+
+    def run(call):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - the test inspects what each caller got
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_a_flash_sale_of_200_claims_by_100_members_issues_exactly_the_quota():
+    template = CouponTemplateFactory(quota=50, per_member_limit=1)
+    members = MemberFactory.create_batch(100)
+    now = timezone.now()
+    calls = [
+        lambda member_id=member.pk: coupon_claim(member_id=member_id, template_id=template.pk, now=now)
+        for member in members * 2
+    ]
+
+    results = run_in_threads(calls, workers=50)
+
+    outcomes = Counter(type(result).__name__ for result in results)
+    assert outcomes["Coupon"] == 50
+    assert outcomes["Coupon"] + outcomes[SoldOut.__name__] + outcomes[LimitReached.__name__] == 200
+    assert Coupon.objects.filter(template=template).count() == 50
+    assert not Coupon.objects.values("member").annotate(n=Count("pk")).filter(n__gt=1).exists()
+    template.refresh_from_db()
+    assert template.issued_count == 50
+
+
+def test_two_tills_redeeming_one_coupon_at_once_one_wins():
+    store = StoreFactory(code="central")
+    member = MemberFactory()
+    template = CouponTemplateFactory(amount=Decimal("20"))
+    now = timezone.now()
+    coupon = coupon_template_issue_to_member(
+        template_id=template.pk, member_id=member.pk, source=Coupon.Source.MANUAL, now=now
+    )
+    cart = Cart(amount=Decimal("100"), channel="pos", store_id=store.pk)
+    calls = [
+        lambda sale=sale: coupon_redeem(member_id=member.pk, code=coupon.code, cart=cart, external_id=sale, now=now)
+        for sale in ("till-1", "till-2")
+    ]
+
+    results = run_in_threads(calls, workers=2)
+
+    assert sorted(type(result).__name__ for result in results) == ["CouponAlreadyRedeemed", "Redemption"]
+    assert any(isinstance(result, CouponAlreadyRedeemed) for result in results)
+    coupon.refresh_from_db()
+    assert (coupon.status, coupon.discount_amount) == ("redeemed", Decimal("20.00"))
+
+
+def test_many_tills_redeeming_one_coupon_at_once_redeem_it_once():
+    store = StoreFactory(code="central")
+    member = MemberFactory()
+    now = timezone.now()
+    coupon = coupon_template_issue_to_member(
+        template_id=CouponTemplateFactory().pk, member_id=member.pk, source=Coupon.Source.MANUAL, now=now
+    )
+    cart = Cart(amount=Decimal("100"), channel="pos", store_id=store.pk)
+
+    results = run_in_threads(
+        [
+            lambda sale=f"till-{i}": coupon_redeem(
+                member_id=member.pk, code=coupon.code, cart=cart, external_id=sale, now=now
+            )
+            for i in range(20)
+        ],
+        workers=20,
+    )
+
+    assert Counter(type(result).__name__ for result in results) == {"Redemption": 1, "CouponAlreadyRedeemed": 19}
