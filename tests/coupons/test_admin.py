@@ -112,10 +112,13 @@ def test_a_clerk_cannot_void_coupons(client, issue):
     client.force_login(UserFactory(role=Role.CLERK, store=store))
     coupon = issue(CouponTemplateFactory(), MemberFactory(home_store=store))
 
-    response = client.post(COUPONS_URL, {"action": "void_selected", "_selected_action": [coupon.pk]})
+    listing = client.get(COUPONS_URL)
+    client.post(COUPONS_URL, {"action": "void_selected", "_selected_action": [coupon.pk]})
 
     coupon.refresh_from_db()
-    assert (response.status_code, coupon.status) == (403, "available")
+    assert listing.status_code == 200  # clerks may look coupons up at the till
+    assert b"void_selected" not in listing.content
+    assert coupon.status == "available"
 
 
 def test_staff_of_a_store_list_their_members_coupons_and_find_any_by_exact_code(client, issue):
