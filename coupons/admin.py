@@ -1,19 +1,35 @@
-"""Console for coupons: templates (designed by the merchant) and the coupons issued from them (read-only)."""
+"""Console for coupons: templates (designed by the merchant), the coupons issued from them (read-only),
+bulk issue jobs with their progress, partner code pools and the per-template report."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from coupons.codes import is_valid_code, normalize_code
-from coupons.models import Coupon, CouponTemplate
+from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.pricing import discount_for
+from coupons.selectors import coupon_templates_with_report, redemption_rate
 from coupons.services import coupons_void
-from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin
-from members.models import PurchaseChannel
+from coupons.services.bulk import coupon_issue_job_create
+from coupons.services.partner_codes import partner_codes_import
+from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
+from members.errors import LoyaltyError
+from members.imports.decoding import AUTO, check_size, encoding_choices
+from members.models import PurchaseChannel, Tag, Tier
+
+ISSUE_PERMISSION = "coupons.add_couponissuejob"
+PARTNER_CODE_PERMISSION = "coupons.add_partnercode"
+REPORT_ROWS = 200
 
 
 class CommaSeparatedField(forms.CharField):
@@ -72,8 +88,57 @@ class CouponTemplateForm(forms.ModelForm):
             "tags",
             "code_prefix",
             "code_length",
+            "code_source",
             "refund_policy",
         )
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"))
+    encoding = forms.ChoiceField(
+        label=_("Encoding"),
+        choices=encoding_choices,
+        initial=AUTO,
+        help_text=_("Files saved by Excel on Chinese Windows are Big5 (Traditional) or GB18030 (Simplified)."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            check_size(upload.size)
+        except LoyaltyError as exc:
+            raise forms.ValidationError(str(exc.message)) from None
+        return upload
+
+
+class IssueToMembersForm(UploadForm):
+    audience = forms.ChoiceField(label=_("Issue to"), choices=CouponIssueJob.Audience.choices, widget=forms.RadioSelect)
+    tier = forms.ModelChoiceField(label=_("tier"), queryset=Tier.objects.order_by("rank"), required=False)
+    tag = forms.ModelChoiceField(label=_("tag"), queryset=Tag.objects.order_by("name"), required=False)
+    file = forms.FileField(
+        label=_("list of members (CSV)"),
+        required=False,
+        help_text=_("One phone number or member number per line; rows naming no member are reported by number."),
+    )
+
+    field_order = ("audience", "tier", "tag", "file", "encoding")
+
+    def clean_file(self):
+        return super().clean_file() if self.cleaned_data.get("file") else None
+
+    def clean(self):
+        cleaned = super().clean()
+        audience = cleaned.get("audience")
+        required = {
+            CouponIssueJob.Audience.TIER: ("tier", _("Choose a tier.")),
+            CouponIssueJob.Audience.TAG: ("tag", _("Choose a tag.")),
+            CouponIssueJob.Audience.MEMBER_LIST: ("file", _("Upload a list of members.")),
+        }
+        if audience in required:
+            field, message = required[audience]
+            if not cleaned.get(field) and field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
 
 
 @admin.register(CouponTemplate)
@@ -115,9 +180,142 @@ class CouponTemplateAdmin(SimpleHistoryAdmin):
             },
         ),
         (_("Audience"), {"fields": ("audience", "tiers", "tags")}),
-        (_("Codes and refunds"), {"fields": ("code_prefix", "code_length", "refund_policy")}),
+        (_("Codes and refunds"), {"fields": ("code_prefix", "code_length", "code_source", "refund_policy")}),
         (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
+    actions = ("issue_to_members", "upload_partner_codes")
+    change_list_template = "admin/coupons/coupontemplate/change_list.html"
+
+    # bulk issue, partner codes, report ------------------------------------------------------------------
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("report/", wrap(self.report_view), name="coupons_coupontemplate_report"),
+            path("<int:template_id>/issue/", wrap(self.issue_view), name="coupons_coupontemplate_issue"),
+            path(
+                "<int:template_id>/partner-codes/",
+                wrap(self.partner_codes_view),
+                name="coupons_coupontemplate_partner_codes",
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_issue_permission(self, request):
+        return request.user.has_perm(ISSUE_PERMISSION)
+
+    def has_partner_codes_permission(self, request):
+        return request.user.has_perm(PARTNER_CODE_PERMISSION)
+
+    def _one_selected(self, request, queryset, url_name):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Choose exactly one template."), messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse(url_name, args=[queryset.get().pk]))
+
+    @admin.action(description=_("Issue to members…"), permissions=("issue",))
+    def issue_to_members(self, request, queryset):
+        return self._one_selected(request, queryset, "admin:coupons_coupontemplate_issue")
+
+    @admin.action(description=_("Upload partner codes…"), permissions=("partner_codes",))
+    def upload_partner_codes(self, request, queryset):
+        return self._one_selected(request, queryset, "admin:coupons_coupontemplate_partner_codes")
+
+    def _context(self, request, **extra):
+        return {**self.admin_site.each_context(request), "opts": self.opts, **extra}
+
+    def issue_view(self, request, template_id):
+        """Choose a tier, a tag or a CSV list of members and start a bulk issue job."""
+        if not self.has_issue_permission(request):
+            raise PermissionDenied
+        template = get_object_or_404(CouponTemplate, pk=template_id)
+        form = IssueToMembersForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = coupon_issue_job_create(
+                    template_id=template.pk,
+                    audience=data["audience"],
+                    tier_id=data["tier"].pk if data.get("tier") else None,
+                    tag_id=data["tag"].pk if data.get("tag") else None,
+                    member_list=data["file"].read() if data.get("file") else None,
+                    encoding=data["encoding"],
+                    store_id=staff_store_id(request.user),
+                    created_by_id=request.user.pk,
+                    now=timezone.now(),
+                )
+            except LoyaltyError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                self.message_user(
+                    request,
+                    gettext("Issuing to %(total)d members started; this page shows its progress.")
+                    % {"total": job.total},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:coupons_couponissuejob_change", args=[job.pk]))
+        return TemplateResponse(
+            request,
+            "admin/coupons/coupontemplate/upload.html",
+            self._context(
+                request,
+                title=gettext("Issue “%(name)s” to members") % {"name": template.name},
+                template_obj=template,
+                form=form,
+                submit_label=gettext("Start issuing"),
+            ),
+        )
+
+    def partner_codes_view(self, request, template_id):
+        """Upload a partner's CSV of codes into the template's pool; show what was refused, by row."""
+        if not self.has_partner_codes_permission(request):
+            raise PermissionDenied
+        template = get_object_or_404(CouponTemplate, pk=template_id)
+        form = UploadForm(request.POST or None, request.FILES or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = partner_codes_import(
+                    template_id=template.pk,
+                    data=form.cleaned_data["file"].read(),
+                    encoding=form.cleaned_data["encoding"],
+                    now=timezone.now(),
+                )
+            except LoyaltyError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                self.message_user(
+                    request,
+                    ngettext("%(count)d code added to the pool.", "%(count)d codes added to the pool.", result.imported)
+                    % {"count": result.imported},
+                    messages.SUCCESS if not result.errors else messages.WARNING,
+                )
+        pool = PartnerCode.objects.filter(template=template)
+        return TemplateResponse(
+            request,
+            "admin/coupons/coupontemplate/upload.html",
+            self._context(
+                request,
+                title=gettext("Partner codes of “%(name)s”") % {"name": template.name},
+                template_obj=template,
+                form=form,
+                submit_label=gettext("Upload codes"),
+                row_errors=result.errors if result else None,
+                pool_total=pool.count(),
+                pool_unused=pool.filter(used_at__isnull=True).count(),
+            ),
+        )
+
+    def report_view(self, request):
+        """Issued, claimed, redeemed, expired, redemption rate, discount and sales per template (one query)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        templates = list(coupon_templates_with_report().order_by("-pk")[:REPORT_ROWS])
+        rows = [(template, redemption_rate(template)) for template in templates]
+        return TemplateResponse(
+            request,
+            "admin/coupons/coupontemplate/report.html",
+            self._context(request, title=gettext("Coupon report"), rows=rows, cut=len(templates) == REPORT_ROWS),
+        )
 
     @admin.display(description=_("offer"))
     def offer(self, obj):
@@ -223,3 +421,88 @@ class CouponAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                 % {"count": skipped},
                 messages.WARNING,
             )
+
+
+@admin.register(CouponIssueJob)
+class CouponIssueJobAdmin(admin.ModelAdmin):
+    """Bulk issue jobs with their progress and final count; started from a template's "Issue to members…"."""
+
+    list_display = (
+        "pk",
+        "template",
+        "audience_label",
+        "status",
+        "progress",
+        "issued",
+        "skipped",
+        "error_count",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_select_related = ("template", "tier", "tag", "created_by")
+    list_filter = ("status", "audience")
+    ordering = ("-pk",)
+    actions = ("resume",)
+    change_form_template = "admin/coupons/couponissuejob/change_form.html"
+    fields = (
+        "template",
+        "audience",
+        "tier",
+        "tag",
+        "store",
+        "status",
+        "total",
+        "processed",
+        "issued",
+        "skipped",
+        "error_count",
+        "message",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).defer("member_ids")
+        store_id = staff_store_id(request.user)
+        return queryset if store_id is None else queryset.filter(store_id=store_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resume_permission(self, request):
+        return request.user.has_perm(ISSUE_PERMISSION)
+
+    @admin.display(description=_("audience"))
+    def audience_label(self, obj):
+        return obj.tier or obj.tag or obj.get_audience_display()
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return f"{obj.progress_percent}%"
+
+    @admin.action(description=_("Resume stopped or failed jobs"), permissions=("resume",))
+    def resume(self, request, queryset):
+        from coupons.tasks import coupon_issue_job_task
+
+        jobs = list(
+            queryset.filter(status__in=(CouponIssueJob.Status.STOPPED, CouponIssueJob.Status.FAILED)).values_list(
+                "pk", flat=True
+            )
+        )
+        for job_id in jobs:
+            transaction.on_commit(lambda job_id=job_id: coupon_issue_job_task.delay(job_id=job_id))
+        self.message_user(
+            request,
+            ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", len(jobs)) % {"count": len(jobs)},
+            messages.SUCCESS,
+        )

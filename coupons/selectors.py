@@ -4,14 +4,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
 
 from coupons.codes import is_valid_code, normalize_code
 from coupons.errors import CouponNotOwned, InvalidCouponCode
 from coupons.models import Coupon, CouponTemplate
 from coupons.rules import Cart, coupon_check, is_in_audience
 from members.errors import NotFound
-from members.models import Member, Store, Tag, Tier
+from members.models import Member, Purchase, Store, Tag, Tier
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,11 @@ def coupon_templates_claimable(*, member: Member, now: datetime) -> list[Claimab
     return result
 
 
+def is_partner_code(code: str) -> bool:
+    """Tell whether a normalized code that fails our check character is the partner code of a coupon."""
+    return Coupon.objects.filter(code=code, template__code_source=CouponTemplate.CodeSource.PARTNER_POOL).exists()
+
+
 def coupons_of_member(*, member_id: int, status: str | None = None) -> QuerySet:
     """Return the member's own coupons (never anyone else's), newest first."""
     queryset = Coupon.objects.filter(member_id=member_id).select_related("template").order_by("-pk")
@@ -141,7 +158,7 @@ def coupon_for_cart_by_code(*, member_id: int, code: str, cart: Cart, now: datet
     Raises InvalidCouponCode (bad check character), NotFound, CouponNotOwned.
     """
     code = normalize_code(code)
-    if not is_valid_code(code):
+    if not is_valid_code(code) and not is_partner_code(code):
         raise InvalidCouponCode(fields={"code": [str(InvalidCouponCode.message)]})
     coupon = (
         Coupon.objects.filter(code=code)
@@ -155,3 +172,44 @@ def coupon_for_cart_by_code(*, member_id: int, code: str, cart: Cart, now: datet
         raise CouponNotOwned()
     options = [_option(coupon, cart, now)]
     return CartCoupons(options=options, best=_best(options))
+
+
+# -- reports ---------------------------------------------------------------------------------------------------
+def _figure(queryset: QuerySet, function: str, field: str, output_field) -> Coalesce:
+    # SUM/COUNT through Func: one scalar per template row, without a GROUP BY on the outer query.
+    total = queryset.order_by().values(figure=Func(F(field), function=function, output_field=output_field))
+    return Coalesce(Subquery(total, output_field=output_field), 0, output_field=output_field)
+
+
+def coupon_templates_with_report(queryset: QuerySet | None = None) -> QuerySet:
+    """Annotate templates with their report figures, in the one query that lists them.
+
+    report_issued, report_claimed, report_redeemed, report_expired (coupons), report_discount (discount
+    given by redeemed coupons) and report_sales (gross amount of the distinct purchases that redeemed one).
+    The redemption rate is report_redeemed / report_issued (see `redemption_rate`).
+    """
+    queryset = CouponTemplate.objects.all() if queryset is None else queryset
+    coupons = Coupon.objects.filter(template=OuterRef("pk"))
+    money = DecimalField(max_digits=14, decimal_places=2)
+    count = IntegerField()
+    redeemed = coupons.filter(status=Coupon.Status.REDEEMED)
+    purchases = Purchase.objects.filter(
+        pk__in=Coupon.objects.filter(template=OuterRef(OuterRef("pk")), redeemed_purchase__isnull=False).values(
+            "redeemed_purchase"
+        )
+    )
+    return queryset.annotate(
+        report_issued=_figure(coupons, "COUNT", "pk", count),
+        report_claimed=_figure(coupons.filter(source=Coupon.Source.CLAIM), "COUNT", "pk", count),
+        report_redeemed=_figure(redeemed, "COUNT", "pk", count),
+        report_expired=_figure(coupons.filter(status=Coupon.Status.EXPIRED), "COUNT", "pk", count),
+        report_discount=_figure(redeemed, "SUM", "discount_amount", money),
+        report_sales=_figure(purchases, "SUM", "gross_amount", money),
+    )
+
+
+def redemption_rate(template: CouponTemplate) -> Decimal | None:
+    """Return the share of issued coupons that were redeemed, in percent (2 places), or None before any issue."""
+    if not template.report_issued:
+        return None
+    return (Decimal(100) * template.report_redeemed / template.report_issued).quantize(Decimal("0.01"))

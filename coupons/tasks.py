@@ -1,9 +1,10 @@
-"""Celery tasks of the coupons app: thin, idempotent wrappers around the scheduled services."""
+"""Celery tasks of the coupons app: thin, idempotent wrappers around the scheduled and bulk services."""
 
 from celery import shared_task
 from django.utils import timezone
 
 from coupons.services import coupons_expire, coupons_release_stale_reservations
+from coupons.services.bulk import coupon_issue_job_run
 
 
 @shared_task(acks_late=True)
@@ -16,3 +17,9 @@ def coupons_expire_task() -> int:
 def coupons_release_stale_reservations_task() -> int:
     """Give back reservations whose time is up (safe to run twice)."""
     return coupons_release_stale_reservations(now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def coupon_issue_job_task(*, job_id: int) -> int:
+    """Run or resume a bulk issue job; return how many coupons it has issued (safe to run twice)."""
+    return coupon_issue_job_run(job_id=job_id, now=timezone.now()).issued

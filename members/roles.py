@@ -30,6 +30,12 @@ ROLE_PERMISSIONS = {
         "coupons.view_coupon",
         "coupons.view_coupontemplate",
         "coupons.void_coupon",
+        "coupons.add_couponissuejob",
+        "coupons.view_couponissuejob",
+        "points.view_earningrule",
+        "points.view_pointspolicy",
+        "points.view_purchasecheckout",
+        "points.view_purchaserefund",
     },
     Role.CLERK: {
         "members.view_member",
@@ -40,6 +46,8 @@ ROLE_PERMISSIONS = {
         "members.add_purchase",
         "members.view_pointsentry",
         "coupons.view_coupon",
+        "points.view_purchasecheckout",
+        "points.view_purchaserefund",
     },
 }
 

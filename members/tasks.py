@@ -10,3 +10,39 @@ from members.services.member_import import member_import_job_run
 def member_import_job_task(*, job_id: int) -> None:
     """Run or resume a member import job (safe to run twice: finished chunks are skipped)."""
     member_import_job_run(job_id=job_id, now=timezone.now())
+
+
+# -- tiers (issue 4) ---------------------------------------------------------------------------------------------
+@shared_task(acks_late=True)
+def tier_evaluation_task() -> int:
+    """The scheduled review (django-celery-beat): fan the members out in chunks, one task per chunk.
+
+    Every chunk task gets the same review time, so a duplicate run (two beats, a retry) changes nothing twice.
+    Returns the number of chunks enqueued.
+    """
+    from django.db import transaction
+
+    from members.services.tiers import tier_evaluation_chunks, tier_review_mark
+
+    now = timezone.now()
+    chunks = tier_evaluation_chunks()
+    with transaction.atomic():
+        tier_review_mark(now=now)
+        for first_id, last_id in chunks:
+            transaction.on_commit(
+                lambda first_id=first_id, last_id=last_id: tier_evaluate_chunk_task.delay(
+                    first_id=first_id, last_id=last_id, now=now.isoformat()
+                )
+            )
+    return len(chunks)
+
+
+@shared_task(acks_late=True)
+def tier_evaluate_chunk_task(*, first_id: int, last_id: int, now: str) -> dict:
+    """Re-evaluate the members with first_id <= id <= last_id at the review time `now` (ISO 8601)."""
+    from datetime import datetime
+
+    from members.services.tiers import tier_evaluate_chunk
+
+    summary = tier_evaluate_chunk(first_id=first_id, last_id=last_id, now=datetime.fromisoformat(now))
+    return {"upgrades": summary.upgrades, "downgrades": summary.downgrades}

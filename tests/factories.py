@@ -74,3 +74,29 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 __all__ = ["MemberFactory", "Role", "StoreFactory", "TagFactory", "TierFactory", "UserFactory"]
+
+
+# -- tiers and stored value (issue 4) ---------------------------------------------------------------------------
+class PurchaseFactory(factory.django.DjangoModelFactory):
+    """A purchase row written directly (no instant tier upgrade): for arranging history in tier tests."""
+
+    class Meta:
+        model = "members.Purchase"
+
+    member = factory.SubFactory(MemberFactory)
+    store = factory.SubFactory(StoreFactory)
+    channel = "pos"
+    external_id = factory.Sequence(lambda n: f"sale-{n}")
+    purchased_at = factory.LazyFunction(timezone.now)
+    gross_amount = Decimal("100.00")
+    paid_amount = factory.LazyAttribute(lambda purchase: purchase.gross_amount)
+    payment_method = "card"
+
+
+class TopUpOfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "members.TopUpOffer"
+
+    name = factory.Sequence(lambda n: f"Top-up offer {n}")
+    pay_amount = Decimal("1000.00")
+    bonus_amount = Decimal("100.00")

@@ -1,13 +1,14 @@
 """The console: Django's admin at /console/, scoped by the staff member's store (members.console).
 
 One module per concept: program (settings, stores, tiers, tags), member (members, tokens, the points
-adjustment form), ledger (purchases, points entries, import jobs), staff (console users).
+adjustment form), ledger (purchases, points entries, import jobs), staff (console users), tiers (tier policy,
+overrides, tier history, top-up offers, the stored-value ledger).
 """
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members.admin import ledger, member, program, staff  # noqa: F401  (registers the admins)
+from members.admin import ledger, member, program, staff, tiers  # noqa: F401  (registers the admins)
 
 admin.site.site_header = _("Loyalty console")
 admin.site.site_title = _("Loyalty console")

@@ -210,7 +210,9 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, SimpleHistoryA
         return "ledger_link"
 
     def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), self._links_field(request, obj))
+        fields = (*super().get_readonly_fields(request, obj), self._links_field(request, obj))
+        # Once a member exists, tier changes go through the audited override (tier history), not this form.
+        return (*fields, "tier") if obj is not None else fields
 
     def get_fieldsets(self, request, obj=None):
         links = self._links_field(request, obj)

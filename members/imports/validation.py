@@ -43,6 +43,13 @@ LOCALE_VALUES = {
 DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 TAG_SPLIT_RE = re.compile(r"[;|]")
 DIGITS_RE = re.compile(r"^\d+$")
+# Plain ASCII addresses: a strict subset of what EmailValidator accepts (dot-atom local part, LDH labels,
+# an alphabetic top-level domain), so a match needs no further check.
+SIMPLE_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,63}\Z"
+)
 _email_validator = EmailValidator()
 
 
@@ -164,6 +171,194 @@ class _Lookups:
         return self.stores.get(code) or self.stores_ci.get(code.lower())
 
 
+class _RowValidator:
+    """Check the cells of one row at a time; what a file repeats (codes, dates, tags) is worked out once."""
+
+    def __init__(self, columns, *, lookups, today):
+        absent = len(columns)  # the empty cell appended to every row
+        at = {name: columns.index(name) if name in columns else absent for name in COLUMNS}
+        self.phone_at, self.name_at, self.gender_at = at["phone"], at["name"], at["gender"]
+        self.birthday_at, self.email_at, self.locale_at = at["birthday"], at["email"], at["locale"]
+        self.tier_at, self.store_at, self.tags_at = at["tier"], at["store"], at["tags"]
+        self.opening_at = at["opening_points"]
+        self.consents = [(column, at[column]) for column in CONSENT_COLUMNS if at[column] != absent]
+        self.lookups = lookups
+        self.today = today
+        # Per-file memos of pure functions of one cell (a file repeats phones rarely, the rest often).
+        self.phones = {}
+        self.birthdays = {}
+        self.tags = {}
+
+    def phone(self, raw):
+        """Return the E.164 phone of a cell, or None when it is not a valid phone."""
+        try:
+            return self.phones[raw]
+        except KeyError:
+            pass
+        try:
+            phone = import_phone(raw)
+        except InvalidPhone:
+            phone = None
+        self.phones[raw] = phone
+        return phone
+
+    def validate(self, cells, row_number, index, errors) -> MemberRow:
+        """Return the row's MemberRow, appending a RowError per faulty cell to `errors`."""
+        member = MemberRow(row=row_number, index=index, phone="", values={})
+        values = member.values
+
+        raw = cells[self.phone_at]
+        if not raw:
+            errors.append(RowError(row_number, "phone", gettext("The phone is missing.")))
+        else:
+            phone = self.phone(raw)
+            if phone is None:
+                errors.append(
+                    RowError(row_number, "phone", gettext("“%(value)s” is not a valid phone number.") % {"value": raw})
+                )
+            else:
+                member.phone = phone
+
+        raw = cells[self.name_at]
+        if raw:
+            if len(raw) > MAX_NAME:
+                errors.append(
+                    RowError(
+                        row_number, "name", gettext("The name is longer than %(max)s characters.") % {"max": MAX_NAME}
+                    )
+                )
+            values["name"] = raw
+        raw = cells[self.gender_at]
+        if raw:
+            value = GENDER_VALUES.get(raw) or GENDER_VALUES.get(raw.lower())
+            if value is None:
+                errors.append(RowError(row_number, "gender", gettext("“%(value)s” is not f, m or o.") % {"value": raw}))
+            values["gender"] = value
+        raw = cells[self.birthday_at]
+        if raw:
+            try:
+                value, message = self.birthdays[raw]
+            except KeyError:
+                value, message = self.birthdays[raw] = _birthday(raw, self.today)
+            values["birthday"] = value
+            if message:
+                errors.append(RowError(row_number, "birthday", message))
+        raw = cells[self.email_at]
+        if raw:
+            if not _is_email(raw):
+                errors.append(
+                    RowError(
+                        row_number, "email", gettext("“%(value)s” is not a valid e-mail address.") % {"value": raw}
+                    )
+                )
+            values["email"] = raw
+        raw = cells[self.locale_at]
+        if raw:
+            value = LOCALE_VALUES.get(raw) or LOCALE_VALUES.get(raw.lower().replace("_", "-"))
+            if value is None:
+                errors.append(
+                    RowError(
+                        row_number, "locale", gettext("“%(value)s” is not en, zh-hant or zh-hans.") % {"value": raw}
+                    )
+                )
+            values["locale"] = value
+        raw = cells[self.tier_at]
+        if raw:
+            values["tier_id"] = value = self.lookups.tier(raw)
+            if value is None:
+                errors.append(
+                    RowError(row_number, "tier", gettext("No tier has the code “%(value)s”.") % {"value": raw})
+                )
+        raw = cells[self.store_at]
+        if raw:
+            values["home_store_id"] = value = self.lookups.store(raw)
+            if value is None:
+                errors.append(
+                    RowError(row_number, "store", gettext("No store has the code “%(value)s”.") % {"value": raw})
+                )
+        raw = cells[self.tags_at]
+        if raw:
+            try:
+                tags = self.tags[raw]
+            except KeyError:
+                tags = self.tags[raw] = tuple(
+                    dict.fromkeys(tag.strip() for tag in TAG_SPLIT_RE.split(raw) if tag.strip())
+                )
+            too_long = [tag for tag in tags if len(tag) > MAX_TAG]
+            if too_long:
+                errors.append(
+                    RowError(
+                        row_number,
+                        "tags",
+                        gettext("The tag “%(tag)s” is longer than %(max)s characters.")
+                        % {"tag": too_long[0], "max": MAX_TAG},
+                    )
+                )
+            member.tags = tags
+        for column, position in self.consents:
+            raw = cells[position]
+            if raw:
+                value = CONSENT_VALUES.get(raw)
+                if value is None:
+                    value = CONSENT_VALUES.get(raw.lower())
+                    if value is None:
+                        errors.append(
+                            RowError(
+                                row_number,
+                                column,
+                                gettext("“%(value)s” is not one of true/false, 1/0, yes/no, 是/否.") % {"value": raw},
+                            )
+                        )
+                values[column] = value
+        raw = cells[self.opening_at]
+        if raw:
+            self._opening_points(raw, member, row_number, errors)
+        return member
+
+    @staticmethod
+    def _opening_points(raw, member, row_number, errors):
+        text = raw.replace(",", "")
+        if text.startswith("-") and DIGITS_RE.match(text[1:]):
+            errors.append(
+                RowError(
+                    row_number,
+                    "opening_points",
+                    gettext("Opening points cannot be negative (%(value)s).") % {"value": raw},
+                )
+            )
+        elif not DIGITS_RE.match(text):
+            errors.append(
+                RowError(row_number, "opening_points", gettext("“%(value)s” is not a whole number.") % {"value": raw})
+            )
+        elif int(text) > MAX_OPENING_POINTS:
+            errors.append(
+                RowError(
+                    row_number,
+                    "opening_points",
+                    gettext("%(value)s points is above the limit of %(max)s.")
+                    % {"value": raw, "max": MAX_OPENING_POINTS},
+                )
+            )
+        else:
+            member.opening_points = int(text)
+
+
+def _is_email(value: str) -> bool:
+    """Return whether Django's EmailValidator (what the model field uses) accepts `value`.
+
+    Plain ASCII addresses matching SIMPLE_EMAIL_RE (a subset of what the validator accepts) skip it.
+    """
+    if len(value) > MAX_EMAIL:
+        return False
+    if SIMPLE_EMAIL_RE.match(value):
+        return True
+    try:
+        _email_validator(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def parse_members_csv(text: str, *, today: date) -> ParsedFile:
     """Parse and validate every row. Raises ImportFileRefused on a file-level fault."""
     reader = csv.reader(text.splitlines(keepends=True), delimiter=_sniff_delimiter(text))
@@ -178,156 +373,40 @@ def parse_members_csv(text: str, *, today: date) -> ParsedFile:
         raise ImportFileRefused(gettext("The file is empty."), code="empty_file")
     columns = _read_header(records[header_at])
     parsed = ParsedFile(columns=columns)
-    lookups = _Lookups()
+    validator = _RowValidator(columns, lookups=_Lookups(), today=today)
     width = len(columns)
     seen_phones = {}
     candidates = []
+    errors = parsed.errors
+    sample = parsed.sample
+    index = 0
 
     for position in range(header_at + 1, len(records)):
         cells = records[position]
-        if not any(cell.strip() for cell in cells):
+        # One strip per cell, padded to the header's width plus one empty cell for absent columns.
+        stripped = [cell.strip() for cell in cells]
+        if not any(stripped):
             continue
         row_number = position + 1
-        index = parsed.total_rows
-        parsed.total_rows += 1
-        if len(parsed.sample) < SAMPLE_ROWS:
-            parsed.sample.append((row_number, cells[:width] + [""] * (width - len(cells))))
-        errors = parsed.errors
+        if len(sample) < SAMPLE_ROWS:
+            sample.append((row_number, cells[:width] + [""] * (width - len(cells))))
         error_count = len(errors)
-        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            errors.append(RowError(row_number, "", gettext("The row has more cells than the header row has columns.")))
-        row = dict(zip(columns, (cell.strip() for cell in cells), strict=False))
-        member = MemberRow(row=row_number, index=index, phone="", values={})
-        values = member.values
-
-        raw = row.get("phone", "")
-        if not raw:
-            errors.append(RowError(row_number, "phone", gettext("The phone is missing.")))
+        if len(stripped) > width:
+            if any(stripped[width:]):
+                errors.append(
+                    RowError(row_number, "", gettext("The row has more cells than the header row has columns."))
+                )
+            del stripped[width:]
         else:
-            try:
-                member.phone = import_phone(raw)
-            except InvalidPhone:
-                errors.append(
-                    RowError(row_number, "phone", gettext("“%(value)s” is not a valid phone number.") % {"value": raw})
-                )
-            else:
-                seen_phones.setdefault(member.phone, []).append(row_number)
-
-        raw = row.get("name")
-        if raw:
-            if len(raw) > MAX_NAME:
-                errors.append(
-                    RowError(
-                        row_number, "name", gettext("The name is longer than %(max)s characters.") % {"max": MAX_NAME}
-                    )
-                )
-            values["name"] = raw
-        raw = row.get("gender")
-        if raw:
-            value = GENDER_VALUES.get(raw.lower())
-            if value is None:
-                errors.append(RowError(row_number, "gender", gettext("“%(value)s” is not f, m or o.") % {"value": raw}))
-            values["gender"] = value
-        raw = row.get("birthday")
-        if raw:
-            values["birthday"], message = _birthday(raw, today)
-            if message:
-                errors.append(RowError(row_number, "birthday", message))
-        raw = row.get("email")
-        if raw:
-            try:
-                if len(raw) > MAX_EMAIL:
-                    raise ValidationError("too long")
-                _email_validator(raw)
-            except ValidationError:
-                errors.append(
-                    RowError(
-                        row_number, "email", gettext("“%(value)s” is not a valid e-mail address.") % {"value": raw}
-                    )
-                )
-            values["email"] = raw
-        raw = row.get("locale")
-        if raw:
-            value = LOCALE_VALUES.get(raw.lower().replace("_", "-"))
-            if value is None:
-                errors.append(
-                    RowError(
-                        row_number, "locale", gettext("“%(value)s” is not en, zh-hant or zh-hans.") % {"value": raw}
-                    )
-                )
-            values["locale"] = value
-        raw = row.get("tier")
-        if raw:
-            values["tier_id"] = lookups.tier(raw)
-            if values["tier_id"] is None:
-                errors.append(
-                    RowError(row_number, "tier", gettext("No tier has the code “%(value)s”.") % {"value": raw})
-                )
-        raw = row.get("store")
-        if raw:
-            values["home_store_id"] = lookups.store(raw)
-            if values["home_store_id"] is None:
-                errors.append(
-                    RowError(row_number, "store", gettext("No store has the code “%(value)s”.") % {"value": raw})
-                )
-        raw = row.get("tags")
-        if raw:
-            tags = tuple(dict.fromkeys(tag.strip() for tag in TAG_SPLIT_RE.split(raw) if tag.strip()))
-            too_long = [tag for tag in tags if len(tag) > MAX_TAG]
-            if too_long:
-                errors.append(
-                    RowError(
-                        row_number,
-                        "tags",
-                        gettext("The tag “%(tag)s” is longer than %(max)s characters.")
-                        % {"tag": too_long[0], "max": MAX_TAG},
-                    )
-                )
-            member.tags = tags
-        for column in CONSENT_COLUMNS:
-            raw = row.get(column)
-            if raw:
-                value = CONSENT_VALUES.get(raw.lower())
-                if value is None:
-                    errors.append(
-                        RowError(
-                            row_number,
-                            column,
-                            gettext("“%(value)s” is not one of true/false, 1/0, yes/no, 是/否.") % {"value": raw},
-                        )
-                    )
-                values[column] = value
-        raw = row.get("opening_points")
-        if raw:
-            text = raw.replace(",", "")
-            if text.startswith("-") and DIGITS_RE.match(text[1:]):
-                errors.append(
-                    RowError(
-                        row_number,
-                        "opening_points",
-                        gettext("Opening points cannot be negative (%(value)s).") % {"value": raw},
-                    )
-                )
-            elif not DIGITS_RE.match(text):
-                errors.append(
-                    RowError(
-                        row_number, "opening_points", gettext("“%(value)s” is not a whole number.") % {"value": raw}
-                    )
-                )
-            elif int(text) > MAX_OPENING_POINTS:
-                errors.append(
-                    RowError(
-                        row_number,
-                        "opening_points",
-                        gettext("%(value)s points is above the limit of %(max)s.")
-                        % {"value": raw, "max": MAX_OPENING_POINTS},
-                    )
-                )
-            else:
-                member.opening_points = int(text)
-
+            stripped.extend([""] * (width - len(stripped)))
+        stripped.append("")
+        member = validator.validate(stripped, row_number, index, errors)
+        index += 1
+        if member.phone:
+            seen_phones.setdefault(member.phone, []).append(row_number)
         if len(errors) == error_count:
             candidates.append(member)
+    parsed.total_rows = index
 
     duplicate_rows = set()
     for phone, rows in seen_phones.items():
@@ -347,7 +426,8 @@ def parse_members_csv(text: str, *, today: date) -> ParsedFile:
                     )
                 )
                 duplicate_rows.add(row_number)
-    parsed.errors.sort(key=lambda error: error.row)
+    if errors:
+        errors.sort(key=lambda error: error.row)
     parsed.rows = [member for member in candidates if member.row not in duplicate_rows]
     return parsed
 

@@ -13,6 +13,8 @@ from .member import Member, MemberToken, Tag, WechatSession
 from .program import ProgramSettings, Store, StoreApiKey, Tier
 from .purchase import PaymentMethod, Purchase, PurchaseChannel, PurchaseItem
 from .staff import Role, User
+from .stored_value import StoredValueEntry, TopUpOffer
+from .tiers import TierHistory, TierPolicy
 
 __all__ = [
     "IdempotencyRecord",
@@ -30,8 +32,12 @@ __all__ = [
     "Role",
     "Store",
     "StoreApiKey",
+    "StoredValueEntry",
     "Tag",
     "Tier",
+    "TierHistory",
+    "TierPolicy",
+    "TopUpOffer",
     "User",
     "WechatSession",
 ]

@@ -91,11 +91,31 @@ class Member(models.Model):
     )
     first_purchase_at = models.DateTimeField(_("first purchase at"), null=True, blank=True, editable=False)
     last_purchase_at = models.DateTimeField(_("last purchase at"), null=True, blank=True, editable=False)
+    # Tier evaluation state (members/services/tiers.py): when the score fell below the tier's score to keep
+    # (the grace period runs from here), and the end of a manual override (no evaluation until then).
+    tier_below_keep_since = models.DateTimeField(
+        _("below the score to keep since"), null=True, blank=True, editable=False
+    )
+    tier_override_until = models.DateTimeField(_("tier set by hand until"), null=True, blank=True, editable=False)
+    # Cache of the stored-value ledger, kept by members/services/stored_value.py.
+    stored_value_balance = models.DecimalField(
+        _("stored value"), max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=Decimal("0.00"),
+        editable=False,
+    )  # fmt: skip
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["points_balance", "points_debt", "points_pending", "updated_at"])
+    history = HistoricalRecords(
+        excluded_fields=[
+            "points_balance",
+            "points_debt",
+            "points_pending",
+            "updated_at",
+            "stored_value_balance",
+            "tier_below_keep_since",
+        ]
+    )
     objects = MemberQuerySet.as_manager()
 
     class Meta:
@@ -104,6 +124,7 @@ class Member(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_points_balance_gte_0"),
             models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_points_debt_gte_0"),
+            models.CheckConstraint(condition=Q(stored_value_balance__gte=0), name="member_stored_value_balance_gte_0"),
             models.CheckConstraint(
                 condition=~Q(status="active") | Q(phone__isnull=False), name="member_active_has_phone"
             ),

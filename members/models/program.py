@@ -100,6 +100,45 @@ class Tier(models.Model):
         default=Decimal("1.00"),
         validators=[MinValueValidator(Decimal(0))],
     )
+    # Qualification (issue 4): a tier score over the policy's rolling window, see members/models/tiers.py.
+    min_score_to_reach = models.DecimalField(
+        _("score to reach"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("A member whose tier score reaches this moves up to this tier at once."),
+    )
+    min_score_to_keep = models.DecimalField(
+        _("score to keep"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("Below this at a review (after the grace period) the member moves down one tier."),
+    )
+    # Benefits.
+    discount_percent = models.DecimalField(
+        _("discount (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    birthday_multiplier = models.DecimalField(
+        _("birthday points multiplier"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    free_shipping = models.BooleanField(_("free shipping"), default=False)
+    monthly_gift_description = models.CharField(
+        _("monthly gift"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown to members; the monthly gift itself is granted by the points app's job."),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -109,3 +148,8 @@ class Tier(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+    def clean(self):
+        from members.models.tiers import tier_thresholds_check
+
+        tier_thresholds_check(tiers=[*Tier.objects.exclude(pk=self.pk), self])

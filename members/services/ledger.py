@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidAmount, NotFound, ReasonRequired
@@ -316,13 +317,16 @@ def points_credit_openings(
     source: str = "import",
     reason: str = "",
     created_by=None,
+    skip_written: bool = False,
 ) -> int:
     """Credit opening balances to many members at once: (member_id, points, idempotency_key) triples.
 
     The bulk twin of `points_credit(kind="opening")` for imports, with the same invariants: members are
     locked in primary-key order; each credit is one `opening` entry plus one active lot; debt is repaid
     first; balances move by F() updates; a key already written for the same member, kind and points is
-    skipped (so a re-run writes nothing twice). Returns the number of entries written.
+    skipped (so a re-run writes nothing twice). With skip_written, any key already written is skipped
+    whatever it recorded (an import writes a member's opening balance once, never again, even when a
+    later file carries another figure). Returns the number of entries written.
     Raises InvalidAmount, IdempotencyKeyReused, ValueError (a member or key listed twice).
     """
     if not openings:
@@ -333,75 +337,342 @@ def points_credit_openings(
     keys = [key for _member_id, _points, key in openings]
     if len(set(member_ids)) != len(member_ids) or len(set(keys)) != len(keys):
         raise ValueError("points_credit_openings takes each member and each key once")
-    members = {
-        member.pk: member
-        for member in Member.objects.select_for_update()
-        .filter(pk__in=member_ids)
+    balances = {
+        member_id: (balance, debt)
+        for member_id, balance, debt in Member.objects.select_for_update()
+        .filter(_field_in(Member, "id", member_ids))
         .order_by("pk")
-        .only("pk", "points_balance", "points_debt")
+        .values_list("pk", "points_balance", "points_debt")
     }
-    if len(members) != len(member_ids):
+    if len(balances) != len(member_ids):
         raise NotFound()
     existing = {
         key: (member_id, kind, delta)
-        for key, member_id, kind, delta in PointsEntry.objects.filter(idempotency_key__in=keys).values_list(
-            "idempotency_key", "member_id", "kind", "delta"
-        )
+        for key, member_id, kind, delta in PointsEntry.objects.filter(
+            _field_in(PointsEntry, "idempotency_key", keys)
+        ).values_list("idempotency_key", "member_id", "kind", "delta")
     }
-    entries, lots, moved = [], [], []
+    credits = []  # (member_id, points, key, balance after, debt after, kept, repaid)
     for member_id, points, key in openings:
         if key in existing:
-            if existing[key] != (member_id, Kind.OPENING, points):
+            if not skip_written and existing[key] != (member_id, Kind.OPENING, points):
                 raise IdempotencyKeyReused()
             continue
-        member = members[member_id]
-        repaid = min(member.points_debt, points)
+        balance, debt = balances[member_id]
+        repaid = min(debt, points)
         kept = points - repaid
-        entries.append(
-            PointsEntry(
-                member_id=member_id, kind=Kind.OPENING, delta=points, balance_after=member.points_balance + kept,
-                debt_after=member.points_debt - repaid, idempotency_key=key, source=source, reason=reason,
-                created_by=created_by, created_at=now,
-            )
-        )
-        lots.append((member_id, points, kept))
-        moved.append((member_id, kept, repaid))
+        credits.append((member_id, points, key, balance + kept, debt - repaid, kept, repaid))
+    if not credits:
+        return 0
+    fields = {"source": source, "reason": reason, "created_by": created_by, "now": now, "expires_at": expires_at}
     try:
         with transaction.atomic():
-            PointsEntry.objects.bulk_create(entries)
+            if connection.vendor == "postgresql":
+                _insert_openings_postgres(credits, **fields)
+            else:
+                _insert_openings_orm(credits, **fields)
     except IntegrityError as exc:  # a key taken between the read above and the insert
         raise IdempotencyKeyReused() from exc
+    _move_balances([(member_id, kept, repaid) for member_id, *_rest, kept, repaid in credits])
+    return len(credits)
+
+
+def _insert_openings_orm(credits, *, source, reason, created_by, now, expires_at):
+    entries = PointsEntry.objects.bulk_create(
+        PointsEntry(
+            member_id=member_id, kind=Kind.OPENING, delta=points, balance_after=balance_after, debt_after=debt_after,
+            idempotency_key=key, source=source, reason=reason, created_by=created_by, created_at=now,
+        )
+        for member_id, points, key, balance_after, debt_after, _kept, _repaid in credits
+    )  # fmt: skip
     PointsLot.objects.bulk_create(
         PointsLot(
             member_id=member_id, entry=entry, points=points, remaining=kept, is_active=True, activates_at=now,
             expires_at=expires_at,
         )
-        for entry, (member_id, points, kept) in zip(entries, lots, strict=True)
+        for entry, (member_id, points, _key, _balance, _debt, kept, _repaid) in zip(entries, credits, strict=True)
+    )  # fmt: skip
+
+
+def _insert_openings_postgres(credits, *, source, reason, created_by, now, expires_at):
+    """Insert the entries, then their lots: one INSERT ... SELECT FROM UNNEST(typed arrays) each."""
+    member_ids, points, keys, balances_after, debts_after, kept, _repaid = (
+        list(column) for column in zip(*credits, strict=True)
     )
-    _move_balances(moved)
-    return len(entries)
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(PointsEntry._meta.db_table)} (member_id, kind, delta, balance_after, debt_after, "  # noqa: S608
+            "idempotency_key, purchase_id, source, reason, breakdown, created_by_id, created_at) "
+            "SELECT u.member_id, %s, u.delta, u.balance_after, u.debt_after, u.idempotency_key, NULL, %s, %s, "
+            "'{}'::jsonb, %s::bigint, %s::timestamptz "
+            "FROM UNNEST(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::varchar(120)[]) "
+            "AS u(member_id, delta, balance_after, debt_after, idempotency_key) RETURNING member_id, id",
+            [Kind.OPENING.value, source, reason, getattr(created_by, "pk", None), now,
+             *map(_pg_array, (member_ids, points, balances_after, debts_after, keys))],
+        )  # fmt: skip
+        entry_ids = dict(cursor.fetchall())  # each member once per call
+        cursor.execute(
+            f"INSERT INTO {qn(PointsLot._meta.db_table)} (member_id, entry_id, points, remaining, is_active, "  # noqa: S608
+            "activates_at, expires_at) "
+            "SELECT u.member_id, u.entry_id, u.points, u.remaining, true, %s::timestamptz, %s::timestamptz "
+            "FROM UNNEST(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[]) "
+            "AS u(member_id, entry_id, points, remaining)",
+            [now, expires_at, *map(_pg_array, (member_ids, [entry_ids[pk] for pk in member_ids], points, kept))],
+        )
+
+
+def _field_in(model, name, values):
+    """Return a filter `name IN values`; on PostgreSQL `= ANY(one array parameter)`, not one per value."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{name}__in": values})
+    field = model._meta.get_field(name)
+    qn = connection.ops.quote_name
+    return RawSQL(
+        f"{qn(model._meta.db_table)}.{qn(field.column)} = ANY(%s::{field.db_type(connection)}[])",
+        [_pg_array(values)],
+        output_field=BooleanField(),
+    )
+
+
+def _pg_array(values) -> str:
+    """Return the PostgreSQL array literal of `values` (ints or str, no None), for one `%s::type[]` parameter.
+
+    Cheaper than psycopg dumping a list element by element; the same as members.imports.writer.pg_array.
+    """
+    if not values:
+        return "{}"
+    joined = '","'.join(map(str, values))
+    if "\\" in joined or '"' in joined:
+        joined = '","'.join(str(value).replace("\\", "\\\\").replace('"', '\\"') for value in values)
+    return '{"' + joined + '"}'
 
 
 def _move_balances(moves):
     """Add `kept` to points_balance and take `repaid` from points_debt of each (member_id, kept, repaid).
 
-    One relative UPDATE ... FROM (VALUES ...) per 300 members (PostgreSQL, SQLite >= 3.33): the same
-    effect as one F() update per member, without a CASE per row that bulk_update would build.
+    PostgreSQL: one relative UPDATE ... FROM UNNEST(...); SQLite (>= 3.33): one UPDATE ... FROM (VALUES ...)
+    per 300 members. The same effect as one F() update per member, without a CASE per row that
+    bulk_update would build.
     """
-    if connection.vendor not in ("postgresql", "sqlite"):
+    table = connection.ops.quote_name(Member._meta.db_table)
+    if connection.vendor == "postgresql":
+        columns = [_pg_array(column) for column in zip(*moves, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET points_balance = {table}.points_balance + u.kept, "  # noqa: S608
+                f"points_debt = {table}.points_debt - u.repaid "
+                "FROM UNNEST(%s::bigint[], %s::integer[], %s::integer[]) AS u(id, kept, repaid) "
+                # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
+                f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[])",
+                [*columns, columns[0]],
+            )
+        return
+    if connection.vendor != "sqlite":
         for member_id, kept, repaid in moves:
             Member.objects.filter(pk=member_id).update(
                 points_balance=F("points_balance") + kept, points_debt=F("points_debt") - repaid
             )
         return
-    table = connection.ops.quote_name(Member._meta.db_table)
-    row = "(%s::bigint, %s::integer, %s::integer)" if connection.vendor == "postgresql" else "(%s, %s, %s)"
     with connection.cursor() as cursor:
         for start in range(0, len(moves), 300):
             chunk = moves[start : start + 300]
             cursor.execute(
                 f"UPDATE {table} SET points_balance = {table}.points_balance + v.column2, "  # noqa: S608
                 f"points_debt = {table}.points_debt - v.column3 "
-                f"FROM (VALUES {', '.join([row] * len(chunk))}) AS v WHERE {table}.id = v.column1",
+                f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}) AS v WHERE {table}.id = v.column1",
                 [value for move in chunk for value in move],
             )
+
+
+@transaction.atomic
+def points_expire_lot(*, lot_id: int, now: datetime) -> PointsEntry | None:
+    """Expire what an active lot has left once its expiry has passed: one `expiration` entry per lot.
+
+    Locks the member like every writer, re-reads the lot under the lock, and does nothing when the lot is
+    pending, not yet due, already empty or already expired (its key `expire:<lot>` is unique), so a job
+    that runs twice never touches a lot twice. Raises NotFound (no such lot).
+    """
+    member_id = PointsLot.objects.filter(pk=lot_id).values_list("member_id", flat=True).first()
+    if member_id is None:
+        raise NotFound()
+    member = lock_member(member_id=member_id)
+    lot = PointsLot.objects.get(pk=lot_id)
+    if not lot.is_active or not lot.remaining or lot.expires_at is None or lot.expires_at > now:
+        return None
+    key = f"expire:{lot.pk}"
+    if PointsEntry.objects.filter(idempotency_key=key).exists():
+        return None
+    points = lot.remaining
+    entry = _insert_entry(
+        member=member,
+        kind=Kind.EXPIRATION,
+        delta=-points,
+        balance_after=member.points_balance - points,
+        debt_after=member.points_debt,
+        idempotency_key=key,
+        source="expiry",
+        breakdown={"lot_id": lot.pk, "expires_at": lot.expires_at.isoformat()},
+        created_at=now,
+    )
+    PointsAllocation.objects.create(entry=entry, lot_id=lot.pk, points=points)
+    PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - points)
+    Member.objects.filter(pk=member.pk).update(points_balance=F("points_balance") - points)
+    return entry
+
+
+@transaction.atomic
+def points_cancel_pending(
+    *,
+    lot_id: int,
+    points: int,
+    idempotency_key: str,
+    now: datetime,
+    purchase_id: int | None = None,
+    source: str = "",
+    reason: str = "",
+    breakdown: dict | None = None,
+) -> PointsEntry:
+    """Cancel points of a pending (not yet active) lot, e.g. when the purchase that earned them is refunded.
+
+    Writes a negative `pending` memo entry (pending entries do not count in the balance) and lowers the
+    lot and points_pending. A lot cancelled to zero is closed (active, nothing left) so it never activates.
+    Raises InvalidAmount, InsufficientPoints (the lot is active or has fewer points), IdempotencyKeyReused.
+    """
+    _check_amount(points)
+    member_id = PointsLot.objects.filter(pk=lot_id).values_list("member_id", flat=True).first()
+    if member_id is None:
+        raise NotFound()
+    member = lock_member(member_id=member_id)
+    existing = _existing(idempotency_key=idempotency_key, member_id=member_id, kind=Kind.PENDING, delta=-points)
+    if existing:
+        return existing
+    lot = PointsLot.objects.get(pk=lot_id)
+    if lot.is_active or points > lot.remaining:
+        raise InsufficientPoints(fields={"points": ["the lot is no longer pending or has fewer points"]})
+    entry = _insert_entry(
+        member=member,
+        kind=Kind.PENDING,
+        delta=-points,
+        balance_after=member.points_balance,
+        debt_after=member.points_debt,
+        idempotency_key=idempotency_key,
+        purchase_id=purchase_id,
+        source=source,
+        reason=reason,
+        breakdown=breakdown or {},
+        created_at=now,
+    )
+    closed = lot.points == points
+    PointsLot.objects.filter(pk=lot.pk).update(
+        points=F("points") - points, remaining=F("remaining") - points, is_active=closed
+    )
+    Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") - points)
+    return entry
+
+
+@transaction.atomic
+def points_expire_due_lots(*, now: datetime, member_ids: list[int]) -> int:
+    """Expire every available lot of these members whose expiry has passed, set-based; return how many lots.
+
+    The bulk twin of `points_expire_lot` for the scheduled job: the members are locked in primary-key order,
+    then a few statements write one `expiration` entry per lot (key `expire:<lot>`, balance_after running per
+    member in expiry order), its allocation, empty the lots and lower each balance by what expired (debt
+    untouched: expiry only takes what the lots hold). A lot emptied once is never due again, so a second run
+    writes nothing; a key already taken (a lot expired twice) aborts the chunk. Pending lots are left alone.
+    """
+    member_ids = sorted(set(member_ids))
+    if not member_ids:
+        return 0
+    list(
+        Member.objects.select_for_update()
+        .filter(_field_in(Member, "id", member_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if connection.vendor == "postgresql":
+        return _expire_due_lots_postgres(now=now, member_ids=member_ids)
+    return _expire_due_lots_orm(now=now, member_ids=member_ids)
+
+
+def _expire_due_lots_postgres(*, now, member_ids) -> int:
+    """One statement: data-modifying CTEs share one snapshot, taken after the member locks."""
+    qn = connection.ops.quote_name
+    entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)
+    allocations, members = qn(PointsAllocation._meta.db_table), qn(Member._meta.db_table)
+    with connection.cursor() as cursor:
+        # The sorts and hashes of a chunk of lots fit in memory instead of spilling to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(
+            f"""
+            WITH due AS (
+                SELECT l.id AS lot_id, l.member_id, l.remaining, l.expires_at,
+                       m.points_balance - SUM(l.remaining) OVER (
+                           PARTITION BY l.member_id ORDER BY l.expires_at, l.id) AS balance_after,
+                       m.points_debt AS debt_after
+                FROM {lots} l JOIN {members} m ON m.id = l.member_id
+                WHERE l.member_id = ANY(%(ids)s::bigint[]) AND l.is_active AND l.remaining > 0
+                  AND l.expires_at <= %(now)s
+            ),
+            inserted AS (
+                INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key,
+                                       purchase_id, source, reason, breakdown, created_by_id, created_at)
+                SELECT member_id, %(kind)s, -remaining, balance_after, debt_after, 'expire:' || lot_id, NULL,
+                       'expiry', '', jsonb_build_object('lot_id', lot_id), NULL, %(now)s
+                FROM due ORDER BY member_id, expires_at, lot_id
+                RETURNING id, -delta AS points, substr(idempotency_key, 8)::bigint AS lot_id
+            ),
+            allocated AS (
+                INSERT INTO {allocations} (entry_id, lot_id, points) SELECT id, lot_id, points FROM inserted
+            ),
+            emptied AS (
+                UPDATE {lots} l SET remaining = 0 FROM due
+                WHERE l.id = due.lot_id AND l.member_id = ANY(%(ids)s::bigint[])
+            ),
+            moved AS (
+                UPDATE {members} m SET points_balance = m.points_balance - t.expired
+                FROM (SELECT member_id, SUM(remaining) AS expired FROM due GROUP BY member_id) t
+                WHERE m.id = t.member_id
+            )
+            SELECT COUNT(*) FROM inserted
+            """,  # noqa: S608
+            {"ids": _pg_array(member_ids), "now": now, "kind": Kind.EXPIRATION.value},
+        )
+        return cursor.fetchone()[0]
+
+
+def _expire_due_lots_orm(*, now, member_ids) -> int:
+    """The portable path (SQLite): a handful of bulk statements per chunk, balances computed in Python."""
+    balances = dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "points_balance"))
+    debts = dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "points_debt"))
+    due = list(
+        PointsLot.objects.filter(member_id__in=member_ids, is_active=True, remaining__gt=0, expires_at__lte=now)
+        .order_by("member_id", "expires_at", "pk")
+        .values_list("pk", "member_id", "remaining", "expires_at")
+    )
+    if not due:
+        return 0
+    rows, expired = [], {}
+    for lot_id, member_id, remaining, expires_at in due:
+        expired[member_id] = expired.get(member_id, 0) + remaining
+        rows.append(
+            PointsEntry(
+                member_id=member_id,
+                kind=Kind.EXPIRATION,
+                delta=-remaining,
+                balance_after=balances[member_id] - expired[member_id],
+                debt_after=debts[member_id],
+                idempotency_key=f"expire:{lot_id}",
+                source="expiry",
+                breakdown={"lot_id": lot_id},
+                created_at=now,
+            )
+        )
+    entries = PointsEntry.objects.bulk_create(rows)
+    PointsAllocation.objects.bulk_create(
+        PointsAllocation(entry_id=entry.pk, lot_id=lot_id, points=remaining)
+        for entry, (lot_id, _member_id, remaining, _expires_at) in zip(entries, due, strict=True)
+    )
+    PointsLot.objects.filter(pk__in=[lot_id for lot_id, *_rest in due]).update(remaining=0)
+    _move_balances([(member_id, -points, 0) for member_id, points in sorted(expired.items())])
+    return len(due)

@@ -14,19 +14,19 @@ from datetime import datetime
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.validation import count_data_rows, parse_members_csv
-from members.imports.writer import ImportContext, write_chunk
-from members.models import Member, MemberImportJob
+from members.imports.writer import ImportContext, field_in, write_chunk
+from members.models import Member, MemberImportJob, PointsEntry, PointsLot
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 1000
+CHUNK_ROWS = 2000
 CLASSIFY_CHUNK = 2000
 MAX_STORED_ERRORS = 1000
 Status = MemberImportJob.Status
@@ -49,7 +49,7 @@ def _existing_phones(phones):
     found = set()
     for start in range(0, len(phones), CLASSIFY_CHUNK):
         chunk = phones[start : start + CLASSIFY_CHUNK]
-        found.update(Member.objects.filter(phone__in=chunk).values_list("phone", flat=True))
+        found.update(Member.objects.filter(field_in(Member, "phone", chunk)).values_list("phone", flat=True))
     return found
 
 
@@ -103,8 +103,51 @@ def _chunks(rows, *, total, first_index):
         yield min((number + 1) * CHUNK_ROWS, total), rows_by_chunk.get(number, [])
 
 
-def _write_chunk_once(*, job_id, end, rows, context):
-    """Write one chunk and advance the job in one transaction; skip it if another runner already did."""
+class _PlannerStatistics:
+    """Refresh PostgreSQL's statistics of the tables an import grows each time it has about doubled them.
+
+    A foreign key is checked with a plan each connection prepares once and keeps until the table's
+    statistics change. Prepared while the member table was (nearly) empty, that plan scans the table, so
+    a first big import into a fresh database slows down row after row (every opening entry, lot and tag
+    checks its member) until autovacuum analyses the table, which comes too late for one job. PostgreSQL's
+    advice after a bulk load is ANALYZE: done here after each doubling, it costs a handful of sampled
+    reads per job and only while the import is most of the table.
+    """
+
+    TABLES = (Member, Member.tags.through, PointsEntry, PointsLot)
+    FLOOR = 5000
+
+    def __init__(self):
+        self.enabled = connection.vendor == "postgresql"
+        self.written = 0
+        self.rows = 0
+        if self.enabled:
+            self.rows = self._estimate()
+
+    @staticmethod
+    def _estimate():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Member._meta.db_table])
+            found = cursor.fetchone()
+        return max(int(found[0]), 0) if found else 0
+
+    def after_chunk(self, created: int) -> None:
+        if not self.enabled:
+            return
+        self.written += created
+        if self.written <= max(self.rows, self.FLOOR):
+            return
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(qn(model._meta.db_table) for model in self.TABLES))
+        self.rows, self.written = self._estimate(), 0
+
+
+def _write_chunk_once(*, job_id, end, rows, context) -> int:
+    """Write one chunk and advance the job in one transaction; skip it if another runner already did.
+
+    Returns the number of members created.
+    """
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -112,18 +155,19 @@ def _write_chunk_once(*, job_id, end, rows, context):
                     MemberImportJob.objects.select_for_update().values_list("processed_rows", flat=True).get(pk=job_id)
                 )
                 if done >= end:
-                    return
+                    return 0
                 result = write_chunk(rows, context=context)
                 MemberImportJob.objects.filter(pk=job_id).update(
                     processed_rows=end,
                     created_count=F("created_count") + result.created,
                     updated_count=F("updated_count") + result.updated,
                 )
-                return
+                return result.created
         except IntegrityError:
             # A phone or member number taken by a concurrent writer since the chunk was read: redo it.
             if attempt == 2:
                 raise
+    return 0  # not reached: the last attempt returns or raises
 
 
 def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
@@ -149,9 +193,10 @@ def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
         errors=[error.as_dict() for error in parsed.errors[:MAX_STORED_ERRORS]],
     )
     context = ImportContext.build(now=now, user=job.created_by)
+    statistics = _PlannerStatistics()
     try:
         for end, rows in _chunks(parsed.rows, total=parsed.total_rows, first_index=job.processed_rows):
-            _write_chunk_once(job_id=job_id, end=end, rows=rows, context=context)
+            statistics.after_chunk(_write_chunk_once(job_id=job_id, end=end, rows=rows, context=context))
     except Exception:
         logger.exception("member import job %s stopped", job_id)
         job.refresh_from_db()

@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 
 from members.errors import IdempotencyKeyReused, InvalidInput
 from members.models import Member, Purchase, PurchaseItem
+from members.services.tiers import tier_evaluate_member
 from members.signals import purchase_recorded, send_after_commit
 
 CENT = Decimal("0.01")
@@ -82,4 +83,21 @@ def purchase_record(
             last_purchase_at=Greatest(Coalesce(F("last_purchase_at"), purchased_at), purchased_at),
         )
         send_after_commit(purchase_recorded, purchase_id=purchase.pk, member_id=member_id)
+        # A purchase that lifts the tier score over a higher tier's threshold upgrades at once (never down).
+        tier_evaluate_member(member_id=member_id, now=purchased_at)
     return purchase
+
+
+@transaction.atomic
+def purchase_mark_refunded(*, purchase_id: int, refunded_paid_amount: Decimal, is_fully_refunded: bool) -> None:
+    """Mark a purchase (partially) refunded and take the refunded paid amount off the member's total spend.
+
+    The refund itself (amount checks, points) is the points app's job; this keeps the purchase's status and
+    the member's statistics right. Purchase count and dates are left as they were.
+    """
+    status = Purchase.Status.REFUNDED if is_fully_refunded else Purchase.Status.PARTIALLY_REFUNDED
+    Purchase.objects.filter(pk=purchase_id).update(status=status)
+    member_id = Purchase.objects.filter(pk=purchase_id).values_list("member_id", flat=True).first()
+    amount = Decimal(refunded_paid_amount).quantize(CENT)
+    if member_id and amount > 0:
+        Member.objects.filter(pk=member_id).update(total_spend=Greatest(F("total_spend") - amount, Decimal("0.00")))

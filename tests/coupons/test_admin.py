@@ -39,6 +39,7 @@ def template_form(**overrides):
         "audience": "members",
         "code_prefix": "SP",
         "code_length": "10",
+        "code_source": "generated",
         "refund_policy": "restore_if_valid",
     }
     data.update(overrides)

@@ -167,3 +167,23 @@ def test_rerunning_a_job_from_the_start_duplicates_nothing():
     # then the members and the one opening balance are unchanged
     assert Member.objects.count() == 2
     assert list(PointsEntry.objects.values_list("idempotency_key", "delta")) == [("opening:+85291234567", 40)]
+
+
+def test_member_number_already_taken_is_drawn_again(monkeypatch):
+    # given a member holding the number the generator offers first
+    from members.formats import is_valid_member_number, new_member_number
+
+    taken = MemberFactory(phone="+85291234567")
+    offered = [taken.member_number]
+    monkeypatch.setattr(
+        "members.imports.writer.new_member_number", lambda: offered.pop() if offered else new_member_number()
+    )
+
+    # when a new member is imported
+    job = run_import(csv_bytes("phone,name", "61234567,Bob"), now=NOW)
+
+    # then it gets another valid number and the first member keeps theirs
+    number = Member.objects.get(phone="+85261234567").member_number
+    assert number != taken.member_number
+    assert is_valid_member_number(number)
+    assert (job.status, job.created_count) == ("done", 1)

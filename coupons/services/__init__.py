@@ -1,5 +1,7 @@
 """The writers of coupon state: issuing, claiming, reserving, redeeming, voiding and the scheduled jobs.
 
+Bulk issue jobs live in coupons.services.bulk, partner code pools in coupons.services.partner_codes.
+
 Lock order everywhere: the member row (members.services.locks.lock_member), then the template row (taken by
 the conditional UPDATE of issued_count), then coupon rows. Nothing here reads the clock: `now` comes in.
 """
@@ -25,9 +27,10 @@ from coupons.errors import (
     SoldOut,
     TemplateInactive,
 )
-from coupons.models import Coupon, CouponTemplate
+from coupons.models import Coupon, CouponTemplate, PartnerCode
 from coupons.pricing import discount_for
 from coupons.rules import Cart, Check, coupon_check, is_in_audience
+from coupons.selectors import is_partner_code
 from members.errors import InvalidInput, NotFound
 from members.models import Member
 from members.services.locks import lock_member
@@ -118,6 +121,8 @@ def coupon_template_issue_to_member(
 
 
 def _coupon_insert(*, template: CouponTemplate, **fields) -> Coupon:
+    if template.code_source == CouponTemplate.CodeSource.PARTNER_POOL:
+        return _coupon_insert_partner_code(template=template, **fields)
     # A fresh code collides with about 1 in 10**14 odds; retry rather than check first (that would race).
     for attempt in range(CODE_ATTEMPTS):
         code = generate_code(prefix=template.code_prefix, body_length=template.code_length)
@@ -133,6 +138,30 @@ def _coupon_insert(*, template: CouponTemplate, **fields) -> Coupon:
                 raise LimitReached() from None
             raise
     raise AssertionError("unreachable")
+
+
+def _coupon_insert_partner_code(*, template: CouponTemplate, **fields) -> Coupon:
+    # The caller holds the template row (its quota UPDATE), so two issues never take the same pool code;
+    # skip_locked keeps a bulk chunk holding codes from blocking this one anyway.
+    partner_code = (
+        PartnerCode.objects.select_for_update(skip_locked=True)
+        .filter(template_id=template.pk, used_at__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    if partner_code is None:
+        raise SoldOut(_("All partner codes of this offer have been given out."))
+    try:
+        with transaction.atomic():
+            coupon = Coupon.objects.create(template=template, code=partner_code.code, **fields)
+    except IntegrityError:
+        if Coupon.objects.filter(
+            template=template, member_id=fields["member_id"], member_sequence=fields["member_sequence"]
+        ).exists():
+            raise LimitReached() from None
+        raise
+    PartnerCode.objects.filter(pk=partner_code.pk).update(used_at=fields["issued_at"])
+    return coupon
 
 
 def coupon_claim_precheck(*, template: CouponTemplate, member: Member, now: datetime) -> None:
@@ -169,13 +198,17 @@ def coupon_claim(*, member_id: int, template_id: int, now: datetime) -> Coupon:
     member = Member.objects.filter(pk=member_id).first()
     if template is None or member is None:
         raise NotFound(_("No such coupon offer."))
-    coupon_claim_precheck(template=template, member=member, now=now)
-    # Fast refusals before queueing on the member and template rows: the locked path re-checks both.
+    # Fast refusals before queueing on the member and template rows: the locked path re-checks both. A
+    # sold-out offer is most answers of a flash sale: it skips the audience queries (a member who holds
+    # theirs still hears limit_reached).
+    is_sold_out = template.quota is not None and template.issued_count >= template.quota
+    if not (is_sold_out and template.is_active):
+        coupon_claim_precheck(template=template, member=member, now=now)
     if template.per_member_limit is not None:
         held = Coupon.objects.filter(template_id=template.pk, member_id=member_id).count()
         if held >= template.per_member_limit:
             raise LimitReached()
-    if template.quota is not None and template.issued_count >= template.quota:
+    if is_sold_out:
         raise SoldOut()
     return coupon_template_issue_to_member(
         template_id=template.pk, member_id=member_id, source=Coupon.Source.CLAIM, now=now
@@ -188,7 +221,7 @@ def _coupon_for_member(*, member_id: int, coupon_id: int | None = None, code: st
     queryset = Coupon.objects.select_for_update(of=("self",)).select_related("template")
     if code is not None:
         code = normalize_code(code)
-        if not is_valid_code(code):
+        if not is_valid_code(code) and not is_partner_code(code):
             raise InvalidCouponCode(fields={"code": [str(InvalidCouponCode.message)]})
         coupon = queryset.filter(code=code).first()
     elif coupon_id is not None:

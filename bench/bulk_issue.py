@@ -1,0 +1,179 @@
+"""Benchmark bulk coupon issuance against the physical limit of the database.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/helper_coupons .venv/bin/python bench/bulk_issue.py --members 200000
+
+Creates N members of a scratch tier with one generate_series INSERT (PostgreSQL only), issues one coupon to
+each through the job the console starts (coupon_issue_job_create, then the task's function run
+synchronously on commit: Celery is eager here), then COPYs N plain rows of the same width into a scratch
+table (psycopg 3 `cursor.copy`) as the physical limit. Scratch rows (phones +8526..., member numbers
+starting with 0, which real member numbers never do, tier BULKBENCH) are deleted before and after the run.
+"""
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.pop("CELERY_BROKER_URL", None)  # the job runs in this process: we time the issuing, not a queue
+
+import django  # noqa: E402
+
+django.setup()
+
+from config.celery import app as celery_app  # noqa: E402
+
+celery_app.conf.broker_url = "memory://localhost/"  # eager mode still opens a (silent) producer
+
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+PHONE_PREFIX = "+8526"
+TIER_CODE = "bulkbench"
+TEMPLATE_NAME = "bench bulk issue"
+SCRATCH_TABLE = "bench_bulk_issue_copy"
+
+
+def clean_scratch():
+    from coupons.models import Coupon, CouponIssueJob, CouponTemplate
+    from members.models import Member, Tier
+
+    templates = CouponTemplate.objects.filter(name=TEMPLATE_NAME)
+    with transaction.atomic():
+        Coupon.objects.filter(template__in=templates)._raw_delete(connection.alias)
+        CouponIssueJob.objects.filter(template__in=templates).delete()
+        CouponTemplate.history.filter(name=TEMPLATE_NAME).delete()
+        templates.delete()
+        Member.objects.filter(phone__startswith=PHONE_PREFIX, member_number__startswith="0")._raw_delete(
+            connection.alias
+        )
+        Tier.objects.filter(code=TIER_CODE).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")
+
+
+def create_members(count: int, tier_id: int, now) -> None:
+    """INSERT N active members with generate_series; every other column takes its model default."""
+    from members.models import Member
+
+    fixed = {
+        "tier_id": tier_id,
+        "status": Member.Status.ACTIVE,
+        "joined_at": now,
+        "created_at": now,
+        "updated_at": now,
+        "join_source": Member.JoinSource.CONSOLE,
+    }
+    columns, values, params = [], [], []
+    for field in Member._meta.concrete_fields:
+        if field.primary_key or field.column in ("member_number", "phone"):
+            continue
+        value = fixed[field.attname] if field.attname in fixed else field.get_default()
+        columns.append(connection.ops.quote_name(field.column))
+        values.append("%s")
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"INSERT INTO {Member._meta.db_table} (member_number, phone, {', '.join(columns)}) "
+        f"SELECT '0' || lpad(n::text, 9, '0'), '{PHONE_PREFIX}' || lpad(n::text, 7, '0'), {', '.join(values)} "
+        "FROM generate_series(1, %s) AS n"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, count])
+        cursor.execute(f"ANALYZE {Member._meta.db_table}")
+
+
+def issue_like_the_console(template, tier, now):
+    """Start the job as the console's form does; eager Celery runs the task synchronously on commit."""
+    from coupons.services.bulk import coupon_issue_job_create
+
+    started = time.perf_counter()
+    job = coupon_issue_job_create(template_id=template.pk, audience="tier", tier_id=tier.pk, now=now)
+    elapsed = time.perf_counter() - started
+    job.refresh_from_db()
+    return job, job.issued, elapsed
+
+
+def copy_limit(count: int, now) -> float:
+    """COPY N rows as wide as a coupon into a scratch table with no index: the physical limit."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE {SCRATCH_TABLE} (template_id bigint, member_id bigint, member_sequence int, "
+            "code text, status text, source text, issue_key text, issued_at timestamptz, valid_from timestamptz, "
+            "valid_until timestamptz)"
+        )
+        cursor.execute(f"ALTER TABLE {SCRATCH_TABLE} SET LOGGED")  # logged, like the coupon table
+    stamp = now.isoformat()
+    buffer = io.StringIO()
+    for n in range(count):
+        buffer.write(f"1\t{n}\t1\tBENCH{n:010d}X\tavailable\tbulk\tjob:0:member:{n}\t{stamp}\t{stamp}\t{stamp}\n")
+    data = buffer.getvalue().encode()
+    started = time.perf_counter()
+    with transaction.atomic():
+        raw = connection.connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {SCRATCH_TABLE} FROM STDIN") as copy:
+            for start in range(0, len(data), 1 << 20):
+                copy.write(data[start : start + (1 << 20)])
+    return count / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=200_000)
+    parser.add_argument("--keep", action="store_true", help="leave the scratch rows in place")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("bench/bulk_issue.py needs PostgreSQL: set DATABASE_URL")
+
+    from coupons.models import Coupon, CouponTemplate
+    from members.models import Tier
+
+    now = timezone.now()
+    clean_scratch()
+    tier = Tier.objects.create(code=TIER_CODE, name="Bulk bench", rank=30000)
+    started = time.perf_counter()
+    create_members(args.members, tier.pk, now)
+    print(f"setup: {args.members} members in {time.perf_counter() - started:.1f} s", flush=True)
+    template = CouponTemplate.objects.create(
+        name=TEMPLATE_NAME, kind="amount_off", amount=20, valid_days=30, per_member_limit=1, is_claimable=False
+    )
+    try:
+        job, issued, elapsed = issue_like_the_console(template, tier, now)
+        assert job.status == "done", (job.status, job.message)
+        assert issued == job.issued == args.members, (issued, job.issued)
+        assert Coupon.objects.filter(template=template).count() == args.members
+        template.refresh_from_db()
+        assert template.issued_count == args.members
+        coupons_per_s = issued / elapsed
+        print(f"issue: {issued} coupons in {elapsed:.1f} s ({coupons_per_s:,.0f}/s)", flush=True)
+
+        rerun_started = time.perf_counter()
+        rerun = coupon_issue_job_rerun(job)
+        print(f"re-run: {rerun} more coupons in {time.perf_counter() - rerun_started:.1f} s", flush=True)
+        assert rerun == 0
+
+        copy_per_s = copy_limit(args.members, now)
+        print(f"copy: {args.members} rows at {copy_per_s:,.0f}/s", flush=True)
+    finally:
+        if not args.keep:
+            clean_scratch()
+    print(
+        f"RESULT bulk_issue coupons={issued} coupons_per_s={coupons_per_s:.0f} "
+        f"copy_rows_per_s={copy_per_s:.0f} vs_copy={coupons_per_s / copy_per_s:.2f}"
+    )
+
+
+def coupon_issue_job_rerun(job) -> int:
+    """Walk the whole audience again; return how many coupons that added (must be 0)."""
+    from coupons.models import Coupon
+    from coupons.services.bulk import coupon_issue_job_run
+
+    before = Coupon.objects.filter(template_id=job.template_id).count()
+    coupon_issue_job_run(job_id=job.pk, now=timezone.now(), restart=True)
+    return Coupon.objects.filter(template_id=job.template_id).count() - before
+
+
+if __name__ == "__main__":
+    main()

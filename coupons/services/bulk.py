@@ -1,0 +1,459 @@
+"""Bulk issue jobs: coupons of one template to a tier, a tag or an uploaded list of members, in chunks.
+
+A chunk is one transaction, set-based:
+1. lock the template row (the order claims use too: template before coupon rows, so they never deadlock);
+2. read, in one query, what the chunk's members already hold of the template (their last sequence number and
+   whether this job's issue key is among them);
+3. keep the members under the per-member limit, and of those the part that fits in the quota;
+4. insert their coupons with ON CONFLICT DO NOTHING (`bulk_create(ignore_conflicts=True)`) under the issue
+   keys `job:<job>:member:<member>`, then count the rows this transaction really inserted: a row is ours
+   when it carries our key and the code we generated for it. Rows that did not land (a code collision, a
+   number taken meanwhile) are retried with fresh codes; a key already there means the member has theirs;
+5. add exactly that count to `issued_count` (a conditional UPDATE, the quota's backstop) and to the job.
+Running a job twice, even at the same time, gives every member at most one coupon of it.
+"""
+
+import bisect
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Greatest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from coupons.codes import generate_codes
+from coupons.errors import TemplateInactive
+from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode
+from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
+from members.errors import InvalidInput, InvalidPhone, NotFound
+from members.formats import is_valid_member_number, normalize_phone
+from members.imports.decoding import AUTO, decode
+from members.models import Member, Tag, Tier
+
+DEFAULT_CHUNK_SIZE = 5000
+LIST_LOOKUP_CHUNK = 5000
+LIST_HEADER_WORDS = {"phone", "member", "member_number", "member number", "number", "mobile"}
+INACTIVE_MEMBER_STATUSES = (Member.Status.FROZEN, Member.Status.CLOSED)
+
+
+def chunk_size_default() -> int:
+    return int(getattr(settings, "COUPON_ISSUE_CHUNK_SIZE", DEFAULT_CHUNK_SIZE))
+
+
+# -- the audience ----------------------------------------------------------------------------------------------
+def member_list_resolve(*, data: bytes, encoding: str = AUTO, store_id: int | None = None) -> tuple[list[int], list]:
+    """Read an uploaded list (a phone or member number per line) into member ids; report bad rows by number.
+
+    Returns (sorted member ids, errors as {"row", "value", "message"} in row order). A first row holding a
+    column name (phone, member_number, ...) is skipped. Raises ImportFileRefused when the file is unreadable.
+    """
+    text, _used = decode(data, encoding)
+    entries: list[tuple[int, str, str, str]] = []  # (row, value as written, "number" or "phone", normalized)
+    errors: list[dict] = []
+    for row, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+        value = (cells[0] if cells else "").strip()
+        if not value:
+            continue
+        if row == 1 and value.lower() in LIST_HEADER_WORDS:
+            continue
+        compact = value.replace(" ", "").replace("-", "")
+        if is_valid_member_number(compact):
+            entries.append((row, value, "number", compact))
+            continue
+        try:
+            entries.append((row, value, "phone", normalize_phone(value)))
+        except InvalidPhone:
+            errors.append({"row": row, "value": value, "message": gettext("Not a phone number or a member number.")})
+
+    found: dict[tuple[str, str], tuple[int, str, int | None]] = {}
+    for start in range(0, len(entries), LIST_LOOKUP_CHUNK):
+        chunk = entries[start : start + LIST_LOOKUP_CHUNK]
+        numbers = [key for _row, _value, kind, key in chunk if kind == "number"]
+        phones = [key for _row, _value, kind, key in chunk if kind == "phone"]
+        members = Member.objects.filter(Q(member_number__in=numbers) | Q(phone__in=phones)).values_list(
+            "pk", "member_number", "phone", "status", "home_store_id"
+        )
+        for pk, number, phone, status, home_store_id in members:
+            found[("number", number)] = (pk, status, home_store_id)
+            if phone:
+                found[("phone", phone)] = (pk, status, home_store_id)
+
+    first_row: dict[int, int] = {}
+    for row, value, kind, key in entries:
+        member = found.get((kind, key))
+        if member is None:
+            message = (
+                gettext("No member has this member number.")
+                if kind == "number"
+                else gettext("No member has this phone number.")
+            )
+        elif member[1] in INACTIVE_MEMBER_STATUSES:
+            message = gettext("This member's account is frozen or closed.")
+        elif store_id is not None and member[2] != store_id:
+            message = gettext("This member does not belong to your store.")
+        elif member[0] in first_row:
+            message = gettext("This member is already on row %(row)d.") % {"row": first_row[member[0]]}
+        else:
+            first_row[member[0]] = row
+            continue
+        errors.append({"row": row, "value": value, "message": message})
+    errors.sort(key=lambda error: error["row"])
+    return sorted(first_row), errors
+
+
+def _audience_queryset(job: CouponIssueJob):
+    members = Member.objects.filter(status=Member.Status.ACTIVE)
+    if job.audience == CouponIssueJob.Audience.TIER:
+        members = members.filter(tier_id=job.tier_id)
+    else:
+        members = members.filter(tags=job.tag_id)
+    if job.store_id is not None:
+        members = members.filter(home_store_id=job.store_id)
+    return members
+
+
+def _audience_chunk(job: CouponIssueJob, *, after_id: int, size: int) -> list[int]:
+    """Return the next `size` member ids of the job's audience after `after_id`, in id order (keyset)."""
+    if job.audience == CouponIssueJob.Audience.MEMBER_LIST:
+        start = bisect.bisect_right(job.member_ids, after_id)
+        return job.member_ids[start : start + size]
+    return list(_audience_queryset(job).filter(pk__gt=after_id).order_by("pk").values_list("pk", flat=True)[:size])
+
+
+# -- creating a job --------------------------------------------------------------------------------------------
+@transaction.atomic
+def coupon_issue_job_create(
+    *,
+    template_id: int,
+    audience: str,
+    now: datetime,
+    tier_id: int | None = None,
+    tag_id: int | None = None,
+    member_list: bytes | None = None,
+    encoding: str = AUTO,
+    store_id: int | None = None,
+    created_by_id: int | None = None,
+) -> CouponIssueJob:
+    """Create a bulk issue job and start it on Celery once this transaction commits.
+
+    `store_id` limits the audience to the members of one home store (a store manager's job). Rows of an
+    uploaded list that name no member are recorded on the job by row number and skipped.
+    Raises NotFound (template, tier or tag), TemplateInactive, InvalidInput (no audience given),
+    ImportFileRefused (an unreadable list).
+    """
+    template = _template_get(template_id)
+    if not template.is_active:
+        raise TemplateInactive()
+    job = CouponIssueJob(
+        template=template, audience=audience, store_id=store_id, created_by_id=created_by_id, created_at=now
+    )
+    if audience == CouponIssueJob.Audience.TIER:
+        if tier_id is None:
+            raise InvalidInput(fields={"tier": [str(_("Choose a tier."))]})
+        if not Tier.objects.filter(pk=tier_id).exists():
+            raise NotFound(_("No such tier."))
+        job.tier_id = tier_id
+        job.total = _audience_queryset(job).count()
+    elif audience == CouponIssueJob.Audience.TAG:
+        if tag_id is None:
+            raise InvalidInput(fields={"tag": [str(_("Choose a tag."))]})
+        if not Tag.objects.filter(pk=tag_id).exists():
+            raise NotFound(_("No such tag."))
+        job.tag_id = tag_id
+        job.total = _audience_queryset(job).count()
+    elif audience == CouponIssueJob.Audience.MEMBER_LIST:
+        if not member_list:
+            raise InvalidInput(fields={"member_list": [str(_("Upload a list of members."))]})
+        job.member_ids, job.errors = member_list_resolve(data=member_list, encoding=encoding, store_id=store_id)
+        job.total = len(job.member_ids)
+        job.error_count = len(job.errors)
+    else:
+        raise InvalidInput(fields={"audience": [str(_("Choose a tier, a tag or a list of members."))]})
+    job.save()
+
+    from coupons.tasks import coupon_issue_job_task
+
+    transaction.on_commit(lambda: coupon_issue_job_task.delay(job_id=job.pk))
+    return job
+
+
+# -- running it ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChunkResult:
+    issued: int
+    skipped: int
+    processed: int
+    last_member_id: int
+    stop_message: str = ""
+
+
+def coupon_issue_job_run(
+    *, job_id: int, now: datetime, restart: bool = False, chunk_size: int | None = None
+) -> CouponIssueJob:
+    """Run a job (or resume it after its last finished chunk) to the end; return it.
+
+    A finished job is left alone unless `restart`, which walks the audience again: members who already
+    have the job's coupon get nothing more. The job stops early, with its count, when the quota or the
+    partner codes run out or the template ends. Safe to run twice, even at the same time.
+    Raises NotFound.
+    """
+    job = CouponIssueJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(_("No such issue job."))
+    if job.status == CouponIssueJob.Status.DONE and not restart:
+        return job
+    size = chunk_size or chunk_size_default()
+    fields = {"status": CouponIssueJob.Status.RUNNING, "started_at": Coalesce(F("started_at"), now), "message": ""}
+    if restart:
+        fields.update(processed=0, skipped=0, last_member_id=0, finished_at=None)
+    CouponIssueJob.objects.filter(pk=job.pk).update(**fields)
+    job.refresh_from_db()
+    after_id, processed, skipped = job.last_member_id, job.processed, job.skipped
+    try:
+        while True:
+            member_ids = _audience_chunk(job, after_id=after_id, size=size)
+            if not member_ids:
+                _finish(job, status=CouponIssueJob.Status.DONE, now=now)
+                break
+            result = _issue_chunk(job=job, member_ids=member_ids, now=now, processed=processed, skipped=skipped)
+            after_id, processed, skipped = result.last_member_id, result.processed, result.skipped
+            if result.stop_message:
+                _finish(job, status=CouponIssueJob.Status.STOPPED, now=now, message=result.stop_message)
+                break
+    except Exception as exc:
+        _finish(job, status=CouponIssueJob.Status.FAILED, now=now, message=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _finish(job: CouponIssueJob, *, status: str, now: datetime, message: str = "") -> None:
+    CouponIssueJob.objects.filter(pk=job.pk).update(status=status, finished_at=now, message=message)
+
+
+def _issue_chunk(*, job: CouponIssueJob, member_ids: list[int], now: datetime, processed: int, skipped: int):
+    """Issue the job's coupons to one chunk of members in one transaction (see the module docstring)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A chunk and its progress commit together, and a re-run redoes whatever a crash lost: the
+            # chunk need not wait for its WAL to reach the disk (only this transaction is affected).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        template = CouponTemplate.objects.select_for_update().get(pk=job.template_id)
+        stop_message = ""
+        if not template.is_active:
+            return _stopped(job, member_ids, processed, skipped, str(TemplateInactive.message))
+        valid_from, valid_until = coupon_validity(template=template, issued_at=now)
+        if valid_until is not None and valid_until <= now:
+            return _stopped(job, member_ids, processed, skipped, gettext("This offer has ended."))
+
+        done, last_sequence = _held(job=job, template=template, member_ids=member_ids)
+        candidates: list[int] = []
+        at_limit = 0
+        for member_id in member_ids:
+            if member_id in done:
+                continue
+            if template.per_member_limit is not None and last_sequence.get(member_id, 0) >= template.per_member_limit:
+                at_limit += 1
+                continue
+            candidates.append(member_id)
+
+        left_out: list[int] = []
+        room = None if template.quota is None else max(template.quota - template.issued_count, 0)
+        if room is not None and room < len(candidates):
+            candidates, left_out = candidates[:room], candidates[room:]
+            stop_message = gettext(
+                "The quota of %(quota)d coupons is used up; %(left)d members of this batch got none."
+            ) % {"quota": template.quota, "left": len(left_out)}
+        pool = None
+        if template.code_source == CouponTemplate.CodeSource.PARTNER_POOL:
+            pool = list(
+                PartnerCode.objects.select_for_update(skip_locked=True)
+                .filter(template_id=template.pk, used_at__isnull=True)
+                .order_by("pk")
+                .values_list("code", flat=True)[: len(candidates)]
+            )
+            if len(pool) < len(candidates):
+                candidates, left_out = candidates[: len(pool)], candidates[len(pool) :] + left_out
+                stop_message = gettext(
+                    "The partner codes of this offer are used up; %(left)d members of this batch got none."
+                ) % {"left": len(left_out)}
+
+        inserted, codes_used, not_issued = _insert(
+            job=job,
+            template=template,
+            member_ids=candidates,
+            last_sequence=last_sequence,
+            pool=pool,
+            now=now,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        at_limit += not_issued
+        if inserted:
+            taken = (
+                CouponTemplate.objects.filter(pk=template.pk)
+                .filter(Q(quota__isnull=True) | Q(issued_count__lte=F("quota") - inserted))
+                .update(issued_count=F("issued_count") + inserted)
+            )
+            if not taken:  # impossible while we hold the row; refuse rather than oversell
+                raise AssertionError("the quota moved under the template lock")
+        if pool is not None and codes_used:
+            PartnerCode.objects.filter(code__in=codes_used).update(used_at=now)
+
+        if left_out:
+            # The members from the first one left out on are not done: a resumed run starts there.
+            handled = bisect.bisect_left(member_ids, left_out[0])
+            last_member_id = left_out[0] - 1
+            not_done = set(left_out) | done
+            at_limit -= sum(1 for member_id in member_ids[handled:] if member_id not in not_done)
+        else:
+            handled = len(member_ids)
+            last_member_id = member_ids[-1]
+        result = ChunkResult(
+            issued=inserted,
+            skipped=skipped + at_limit,
+            processed=processed + handled,
+            last_member_id=last_member_id,
+            stop_message=stop_message,
+        )
+        _record(job, result)
+        return result
+
+
+def _stopped(job, member_ids, processed, skipped, message) -> ChunkResult:
+    return ChunkResult(
+        issued=0, skipped=skipped, processed=processed, last_member_id=member_ids[0] - 1, stop_message=message
+    )
+
+
+def _record(job: CouponIssueJob, result: ChunkResult) -> None:
+    # Two runs of one job at once walk the same chunks: positions take the greater value, so counters never
+    # count a chunk twice; `issued` adds only the rows this transaction inserted.
+    CouponIssueJob.objects.filter(pk=job.pk).update(
+        issued=F("issued") + result.issued,
+        processed=Greatest(F("processed"), result.processed),
+        skipped=Greatest(F("skipped"), result.skipped),
+        last_member_id=Greatest(F("last_member_id"), result.last_member_id),
+    )
+
+
+def _held(*, job: CouponIssueJob, template: CouponTemplate, member_ids: list[int]) -> tuple[set[int], dict]:
+    """Return (members who have this job's coupon, each member's last sequence number of the template)."""
+    key_prefix = f"job:{job.pk}:member:"
+    done: set[int] = set()
+    last_sequence: dict[int, int] = {}
+    # A range on the (template, member, sequence) index reads faster than a list of thousands of ids.
+    wanted = set(member_ids)
+    rows = Coupon.objects.filter(
+        template_id=template.pk, member_id__gte=min(member_ids), member_id__lte=max(member_ids)
+    ).values_list("member_id", "member_sequence", "issue_key")
+    for member_id, sequence, issue_key in rows:
+        if member_id not in wanted:
+            continue
+        if sequence > last_sequence.get(member_id, 0):
+            last_sequence[member_id] = sequence
+        if issue_key == f"{key_prefix}{member_id}":
+            done.add(member_id)
+    return done, last_sequence
+
+
+def _insert(*, job, template, member_ids, last_sequence, pool, now, valid_from, valid_until) -> tuple[int, list, int]:
+    """Insert one coupon per member with ON CONFLICT DO NOTHING; return (rows inserted, codes used, not issued).
+
+    "Not issued" counts members whose row could not land because they reached the limit meanwhile.
+    """
+    inserted = not_issued = 0
+    codes_used: list[str] = []
+    pending = list(member_ids)
+    pool_left = list(pool) if pool is not None else None
+    for _attempt in range(CODE_ATTEMPTS):
+        if not pending:
+            break
+        if pool_left is None:
+            codes = generate_codes(len(pending), prefix=template.code_prefix, body_length=template.code_length)
+        else:
+            codes, pool_left = pool_left[: len(pending)], pool_left[len(pending) :]
+            pending = pending[: len(codes)]
+        sequences = [last_sequence.get(member_id, 0) + 1 for member_id in pending]
+        ours = _insert_ignoring_conflicts(
+            common={
+                "template_id": template.pk,
+                "status": Coupon.Status.AVAILABLE,
+                "source": Coupon.Source.BULK,
+                "issued_by_id": job.created_by_id,
+                "issued_at": now,
+                "valid_from": valid_from,
+                "valid_until": valid_until,
+            },
+            member_ids=pending,
+            sequences=sequences,
+            codes=codes,
+            keys=[job.issue_key(member_id) for member_id in pending],
+        )
+        missing = []
+        for member_id, code in zip(pending, codes, strict=True):
+            if code in ours:
+                codes_used.append(code)
+            else:
+                missing.append(member_id)
+        inserted += len(ours)
+        if not missing:
+            return inserted, codes_used, not_issued
+        # A row did not land: another run of this job gave it (its key is there), a claim took the member's
+        # next number, or the code collided. Re-read those members and retry the rest with new codes.
+        done, last_sequence = _held(job=job, template=template, member_ids=missing)
+        limit = template.per_member_limit
+        pending = [
+            member_id
+            for member_id in missing
+            if member_id not in done and (limit is None or last_sequence.get(member_id, 0) < limit)
+        ]
+        not_issued += len(missing) - len(pending) - len(done)
+    if pending:
+        raise RuntimeError(f"no free codes for {len(pending)} members after {CODE_ATTEMPTS} attempts")
+    return inserted, codes_used, not_issued
+
+
+PER_ROW_COLUMNS = ("member_id", "member_sequence", "code", "issue_key")
+
+
+def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, keys) -> set[str]:
+    """INSERT the rows with ON CONFLICT DO NOTHING; return the codes of the rows this statement inserted.
+
+    On PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) ... RETURNING code, four array parameters
+    instead of a parameter per cell and no model instances (the bulk path's hot spot). Elsewhere:
+    bulk_create(ignore_conflicts=True), then the rows that carry both our key and our code are ours.
+    """
+    if connection.vendor != "postgresql":
+        Coupon.objects.bulk_create(
+            [
+                Coupon(member_id=member_id, member_sequence=sequence, code=code, issue_key=key, **common)
+                for member_id, sequence, code, key in zip(member_ids, sequences, codes, keys, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        return set(Coupon.objects.filter(code__in=codes, issue_key__in=keys).values_list("code", flat=True))
+    columns, values, params = [], [], []
+    for field in Coupon._meta.concrete_fields:
+        if field.primary_key or field.attname in PER_ROW_COLUMNS:
+            continue
+        value = common[field.attname] if field.attname in common else field.get_default()
+        columns.append(connection.ops.quote_name(field.column))
+        values.append("%s")
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"INSERT INTO {Coupon._meta.db_table} (member_id, member_sequence, code, issue_key, {', '.join(columns)}) "
+        f"SELECT row.member_id, row.member_sequence, row.code, row.issue_key, {', '.join(values)} "
+        "FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::text[]) "
+        "AS row(member_id, member_sequence, code, issue_key) "
+        "ON CONFLICT DO NOTHING RETURNING code"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, list(member_ids), list(sequences), list(codes), list(keys)])
+        return {code for (code,) in cursor.fetchall()}

@@ -1,0 +1,156 @@
+"""Stored value for the signed-in member: balance, ledger, top-up offers and recording a paid top-up."""
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from members.api.authentication import MemberTokenAuthentication
+from members.api.common import BaseApi, StrictInputSerializer, error_responses
+from members.api.permissions import IsActiveMember, IsMember
+from members.models import StoredValueEntry, TopUpOffer
+from members.services.stored_value import stored_value_top_up
+
+
+class MemberApi(BaseApi):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+
+class EntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    # A plain string in the schema (as in points/api/member.py): an enum named "kind" would collide with the
+    # coupon template's.
+    kind = serializers.CharField(help_text=f"One of {', '.join(StoredValueEntry.Kind.values)}.")
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    balance_after = serializers.DecimalField(max_digits=14, decimal_places=2)
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "StoredValueEntry"
+
+
+class OfferSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    pay_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    bonus_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    valid_until = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "TopUpOffer"
+
+
+class BalanceSerializer(serializers.Serializer):
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+
+    class Meta:
+        ref_name = "StoredValueBalance"
+
+
+class MeStoredValueApi(MemberApi):
+    """The member's stored-value balance."""
+
+    @extend_schema(
+        operation_id="me_stored_value",
+        tags=["stored value"],
+        responses={200: BalanceSerializer, **error_responses(401)},
+    )
+    def get(self, request):
+        data = {"balance": request.user.stored_value_balance, "currency": settings.CURRENCY}
+        return Response(BalanceSerializer(data).data)
+
+
+class EntryPagination(CursorPagination):
+    ordering = "-pk"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class MeStoredValueEntryListApi(MemberApi):
+    """The member's own stored-value ledger, newest first (cursor pages)."""
+
+    @extend_schema(
+        operation_id="me_stored_value_entries",
+        tags=["stored value"],
+        parameters=[
+            OpenApiParameter("cursor", str, required=False),
+            OpenApiParameter("page_size", int, required=False),
+        ],
+        responses={200: EntrySerializer(many=True), **error_responses(401)},
+    )
+    def get(self, request):
+        paginator = EntryPagination()
+        entries = StoredValueEntry.objects.filter(member_id=request.user.pk)
+        page = paginator.paginate_queryset(entries, request, self)
+        return paginator.get_paginated_response(EntrySerializer(page, many=True).data)
+
+
+class TopUpOfferListApi(MemberApi):
+    """The top-up offers available now."""
+
+    @extend_schema(
+        operation_id="stored_value_offers",
+        tags=["stored value"],
+        responses={200: OfferSerializer(many=True), **error_responses(401)},
+    )
+    def get(self, request):
+        offers = TopUpOffer.objects.available(now=timezone.now()).order_by("sort_order", "pay_amount", "pk")
+        return Response(OfferSerializer(offers, many=True).data)
+
+
+class MeTopUpApi(MemberApi):
+    """Record a top-up the member paid through a payment provider (the payment happens outside this system).
+
+    The provider's transaction id makes it idempotent: a replay answers 200 with the first top-up.
+    """
+
+    permission_classes = [IsActiveMember]
+
+    class InputSerializer(StrictInputSerializer):
+        offer = serializers.IntegerField(min_value=1)
+        provider = serializers.RegexField(r"^[a-z0-9_\-]{1,32}$", help_text="e.g. wechat_pay_hk, alipay_hk, payme")
+        transaction_id = serializers.CharField(max_length=100)
+
+        class Meta:
+            ref_name = "TopUpInput"
+
+    class OutputSerializer(serializers.Serializer):
+        top_up = EntrySerializer()
+        bonus = EntrySerializer(allow_null=True)
+        balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+        currency = serializers.CharField()
+        replayed = serializers.BooleanField()
+
+        class Meta:
+            ref_name = "TopUpResult"
+
+    @extend_schema(
+        operation_id="me_stored_value_top_up",
+        tags=["stored value"],
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer, **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = stored_value_top_up(
+            member_id=request.user.pk,
+            offer_id=data["offer"],
+            provider=data["provider"],
+            transaction_id=data["transaction_id"],
+            now=timezone.now(),
+        )
+        body = {
+            "top_up": result.top_up,
+            "bonus": result.bonus,
+            "balance": result.balance,
+            "currency": settings.CURRENCY,
+            "replayed": result.is_replay,
+        }
+        return Response(self.OutputSerializer(body).data, status=200 if result.is_replay else 201)

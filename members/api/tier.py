@@ -1,0 +1,94 @@
+"""The signed-in member's tier: benefits, score, the next tier and what is still missing, the next review."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from members.api.authentication import MemberTokenAuthentication
+from members.api.common import BaseApi, error_responses
+from members.api.permissions import IsActiveMember
+from members.tier_selectors import member_tier_status
+
+
+class TierOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    min_score_to_reach = serializers.DecimalField(max_digits=14, decimal_places=2)
+    min_score_to_keep = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ref_name = "TierLevel"
+
+
+class BenefitsSerializer(serializers.Serializer):
+    earn_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    birthday_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+    free_shipping = serializers.BooleanField()
+    monthly_gift = serializers.CharField(source="monthly_gift_description")
+
+    class Meta:
+        ref_name = "TierBenefits"
+
+
+class MissingSerializer(serializers.Serializer):
+    indicator = serializers.ChoiceField(choices=["spend", "purchases", "points", "active_days", "stores"])
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, help_text="Money for spend, else a count.")
+    by = serializers.DateField(source="by_date")
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "TierMissing"
+
+
+class IndicatorsSerializer(serializers.Serializer):
+    spend = serializers.DecimalField(max_digits=16, decimal_places=2)
+    purchases = serializers.IntegerField()
+    points = serializers.IntegerField()
+    active_days = serializers.IntegerField()
+    stores = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "TierIndicators"
+
+
+class MeTierApi(BaseApi):
+    """Where the member stands: tier and benefits, score, the next tier and what is missing, the review date."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsActiveMember]
+
+    class OutputSerializer(serializers.Serializer):
+        tier = TierOutputSerializer(allow_null=True)
+        benefits = BenefitsSerializer(source="tier", allow_null=True)
+        score = serializers.DecimalField(max_digits=16, decimal_places=2)
+        indicators = IndicatorsSerializer()
+        window_start = serializers.DateTimeField()
+        next_tier = TierOutputSerializer(allow_null=True)
+        missing_score = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+        missing = MissingSerializer(many=True, help_text="One way per weighted indicator to close the gap alone.")
+        message = serializers.CharField()
+        review_on = serializers.DateField(help_text="When the current tier is next reviewed.")
+        below_keep_since = serializers.DateTimeField(allow_null=True)
+        grace_until = serializers.DateField(allow_null=True, help_text="A move down one tier is possible after.")
+        override_until = serializers.DateTimeField(allow_null=True)
+
+        class Meta:
+            ref_name = "MemberTier"
+
+    @extend_schema(
+        operation_id="me_tier", tags=["member"], responses={200: OutputSerializer, **error_responses(401, 409)}
+    )
+    def get(self, request):
+        status = member_tier_status(member=request.user, now=timezone.now())
+        if status.missing:
+            message = status.missing[0].message
+        elif status.next_tier is None:
+            message = _("You are in our highest tier.")
+        else:
+            message = _("You have reached %(tier)s.") % {"tier": status.next_tier.name}
+        data = {**status.__dict__, "message": str(message)}
+        return Response(self.OutputSerializer(data).data)

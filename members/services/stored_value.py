@@ -1,0 +1,230 @@
+"""The stored-value ledger: top-up (with an offer's bonus), spend, refund and adjust, keeping the invariant
+
+    sum(amount of entries) == Member.stored_value_balance >= 0
+
+Every writer locks the member row first (the same lock as the points ledger), checks, inserts append-only
+entries and moves the cached balance with an F() update. Keys are unique in the database: a top-up's key
+derives from the payment (provider, transaction id), so a replayed payment writes nothing new.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import IdempotencyKeyReused, InvalidInput, MemberNotActive, ReasonRequired
+from members.models import Member, StoredValueEntry, TopUpOffer
+from members.services.locks import lock_member
+from members.tier_errors import (
+    InsufficientStoredValue,
+    InvalidMoneyAmount,
+    PaymentAlreadyUsed,
+    RefundExceedsSpend,
+    TopUpOfferUnavailable,
+)
+
+Kind = StoredValueEntry.Kind
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999.99")
+
+
+@dataclass(frozen=True)
+class TopUpResult:
+    top_up: StoredValueEntry
+    bonus: StoredValueEntry | None
+    balance: Decimal
+    is_replay: bool
+
+
+def money(value, *, field: str = "amount") -> Decimal:
+    """Return a positive amount with at most 2 decimal places, or raise InvalidMoneyAmount naming the field."""
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError, TypeError):
+        amount = None
+    if (
+        amount is None
+        or isinstance(value, bool | float)
+        or not amount.is_finite()
+        or amount <= 0
+        or amount > MAX_AMOUNT
+        or amount != amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    ):
+        raise InvalidMoneyAmount(fields={field: [str(InvalidMoneyAmount.message)]})
+    return amount.quantize(CENT)
+
+
+def _insert(**fields) -> StoredValueEntry:
+    try:
+        with transaction.atomic():
+            return StoredValueEntry.objects.create(**fields)
+    except IntegrityError as exc:
+        # The member lock serialises writers of one member; a clash here is one key used for two members.
+        raise IdempotencyKeyReused() from exc
+
+
+def _credit(*, member, kind, amount, idempotency_key, now, **fields) -> StoredValueEntry:
+    balance = member.stored_value_balance + amount
+    entry = _insert(
+        member=member, kind=kind, amount=amount, balance_after=balance, idempotency_key=idempotency_key,
+        created_at=now, **fields,
+    )  # fmt: skip
+    Member.objects.filter(pk=member.pk).update(stored_value_balance=F("stored_value_balance") + amount)
+    member.stored_value_balance = balance
+    return entry
+
+
+@transaction.atomic
+def stored_value_top_up(
+    *, member_id: int, offer_id: int, provider: str, transaction_id: str, now: datetime, created_by=None
+) -> TopUpResult:
+    """Record a paid top-up: the amount paid plus the offer's bonus (two entries).
+
+    The payment itself happened outside this system; (provider, transaction id) identifies it. Replaying the
+    same payment for the same member and offer returns the first result and writes nothing.
+    Raises TopUpOfferUnavailable, PaymentAlreadyUsed (same payment, other member or offer), MemberNotActive,
+    InvalidInput (empty provider or transaction id).
+    """
+    provider, transaction_id = (provider or "").strip(), (transaction_id or "").strip()
+    if not provider or not transaction_id:
+        required = str(_("This field is required."))
+        blank = {name: [required] for name, value in (("provider", provider), ("transaction_id", transaction_id))
+                 if not value}  # fmt: skip
+        raise InvalidInput(fields=blank)
+    key = f"top_up:{provider}:{transaction_id}"
+    member = lock_member(member_id=member_id)
+    first = StoredValueEntry.objects.filter(idempotency_key=key).first()
+    if first is not None:
+        if first.member_id != member_id or first.offer_id != offer_id:
+            raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
+        bonus = StoredValueEntry.objects.filter(idempotency_key=f"bonus:{provider}:{transaction_id}").first()
+        return TopUpResult(top_up=first, bonus=bonus, balance=member.stored_value_balance, is_replay=True)
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive()
+    offer = TopUpOffer.objects.available(now=now).filter(pk=offer_id).first()
+    if offer is None:
+        raise TopUpOfferUnavailable(fields={"offer": [str(TopUpOfferUnavailable.message)]})
+    common = {"offer": offer, "provider": provider, "transaction_id": transaction_id, "source": "top_up",
+              "created_by": created_by}  # fmt: skip
+    top_up = _credit(member=member, kind=Kind.TOP_UP, amount=offer.pay_amount, idempotency_key=key, now=now, **common)
+    bonus = None
+    if offer.bonus_amount > 0:
+        bonus = _credit(
+            member=member, kind=Kind.BONUS, amount=offer.bonus_amount,
+            idempotency_key=f"bonus:{provider}:{transaction_id}", now=now, **common,
+        )  # fmt: skip
+    return TopUpResult(top_up=top_up, bonus=bonus, balance=member.stored_value_balance, is_replay=False)
+
+
+@transaction.atomic
+def stored_value_spend(
+    *,
+    member_id: int,
+    amount,
+    idempotency_key: str,
+    now: datetime,
+    purchase_id: int | None = None,
+    source: str = "",
+    created_by=None,
+) -> StoredValueEntry:
+    """Pay with stored value. A retry with the same key returns the first entry.
+
+    Raises InvalidMoneyAmount, InsufficientStoredValue, IdempotencyKeyReused.
+    """
+    amount = money(amount)
+    member = lock_member(member_id=member_id)
+    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.SPEND, -amount):
+            raise IdempotencyKeyReused()
+        return existing
+    if amount > member.stored_value_balance:
+        raise InsufficientStoredValue(fields={"amount": [str(InsufficientStoredValue.message)]})
+    balance = member.stored_value_balance - amount
+    entry = _insert(
+        member=member, kind=Kind.SPEND, amount=-amount, balance_after=balance, idempotency_key=idempotency_key,
+        purchase_id=purchase_id, source=source, created_by=created_by, created_at=now,
+    )  # fmt: skip
+    Member.objects.filter(pk=member.pk).update(stored_value_balance=F("stored_value_balance") - amount)
+    return entry
+
+
+@transaction.atomic
+def stored_value_refund(
+    *, spend_entry_id: int, amount, idempotency_key: str, now: datetime, source: str = "", created_by=None
+) -> StoredValueEntry:
+    """Give back (part of) a spend. The refunds of one spend never exceed it.
+
+    Raises InvalidMoneyAmount, RefundExceedsSpend, IdempotencyKeyReused, InvalidInput (not a spend).
+    """
+    amount = money(amount)
+    spend = StoredValueEntry.objects.filter(pk=spend_entry_id, kind=Kind.SPEND).first()
+    if spend is None:
+        raise InvalidInput(fields={"spend_entry_id": ["not a stored-value spend"]})
+    member = lock_member(member_id=spend.member_id)
+    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.member_id, existing.kind, existing.amount, existing.refund_of_id) != (
+            spend.member_id, Kind.REFUND, amount, spend.pk,
+        ):  # fmt: skip
+            raise IdempotencyKeyReused()
+        return existing
+    refunded = spend.refunds.aggregate(total=Coalesce(Sum("amount"), Decimal(0)))["total"]
+    if refunded + amount > -spend.amount:
+        raise RefundExceedsSpend(fields={"amount": [str(RefundExceedsSpend.message)]})
+    return _credit(
+        member=member, kind=Kind.REFUND, amount=amount, idempotency_key=idempotency_key, now=now,
+        refund_of=spend, purchase_id=spend.purchase_id, source=source, created_by=created_by,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def stored_value_adjust(
+    *, member_id: int, amount, reason: str, created_by, idempotency_key: str, now: datetime
+) -> StoredValueEntry:
+    """Correct a balance by hand (amount > 0 adds, < 0 removes); the reason and the staff user are kept.
+
+    Raises ReasonRequired, InvalidMoneyAmount, InsufficientStoredValue.
+    """
+    if not (reason or "").strip():
+        raise ReasonRequired(fields={"reason": [str(ReasonRequired.message)]})
+    try:
+        signed = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        raise InvalidMoneyAmount(fields={"amount": [str(InvalidMoneyAmount.message)]}) from None
+    magnitude = money(abs(signed) if signed.is_finite() else signed)
+    delta = magnitude if signed > 0 else -magnitude
+    member = lock_member(member_id=member_id)
+    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.ADJUSTMENT, delta):
+            raise IdempotencyKeyReused()
+        return existing
+    if member.stored_value_balance + delta < 0:
+        raise InsufficientStoredValue(fields={"amount": [str(InsufficientStoredValue.message)]})
+    return _credit(
+        member=member, kind=Kind.ADJUSTMENT, amount=delta, idempotency_key=idempotency_key, now=now,
+        source="console", reason=reason.strip(), created_by=created_by,
+    )  # fmt: skip
+
+
+def stored_value_drift(*, member_ids=None) -> list[tuple[int, Decimal, Decimal]]:
+    """Return (member id, cached balance, sum of entries) for every member where the two disagree."""
+    from django.db.models import OuterRef, Q, Subquery
+
+    entries = (
+        StoredValueEntry.objects.filter(member=OuterRef("pk"))
+        .values("member")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    members = Member.objects.annotate(entries_sum=Coalesce(Subquery(entries), Decimal(0))).filter(
+        ~Q(entries_sum=F("stored_value_balance"))
+    )
+    if member_ids is not None:
+        members = members.filter(pk__in=member_ids)
+    return list(members.order_by("pk").values_list("pk", "stored_value_balance", "entries_sum"))

@@ -1,0 +1,119 @@
+"""The signed-in member's points: balances and lots with their expiry, and the ledger with its breakdowns."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from members.api.authentication import MemberTokenAuthentication
+from members.api.common import BaseApi, error_responses
+from members.api.permissions import IsMember
+from members.models import PointsEntry
+from points.api.serializers import BreakdownSerializer
+from points.models import PointsPolicy
+from points.selectors import member_points_entries, member_points_get
+
+# A plain string in the schema: an enum named "kind" would collide with the coupon template's.
+ENTRY_KINDS = ", ".join(PointsEntry.Kind.values)
+
+
+class MemberApi(BaseApi):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+
+class PointsLotSerializer(serializers.Serializer):
+    points = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    is_pending = serializers.BooleanField()
+    kind = serializers.CharField(help_text=f"The kind of entry that created it: {ENTRY_KINDS}.")
+    earned_at = serializers.DateTimeField()
+    activates_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="Empty: these points never expire.")
+
+    class Meta:
+        ref_name = "PointsLot"
+
+
+class MePointsApi(MemberApi):
+    """The member's own points: available, pending and owed, and every lot that still holds points."""
+
+    class OutputSerializer(serializers.Serializer):
+        balance = serializers.IntegerField()
+        pending = serializers.IntegerField()
+        debt = serializers.IntegerField(help_text="Points owed after refunds; later earnings repay it first.")
+        checkout_points = serializers.IntegerField(help_text="At checkout, this many points ...")
+        checkout_value = serializers.DecimalField(
+            max_digits=10, decimal_places=2, help_text="... are worth this much money."
+        )
+        lots = PointsLotSerializer(many=True)
+
+        class Meta:
+            ref_name = "MemberPoints"
+
+    @extend_schema(operation_id="me_points", tags=["member"], responses={200: OutputSerializer, **error_responses(401)})
+    def get(self, request):
+        points = member_points_get(member_id=request.user.pk)
+        policy = PointsPolicy.load()
+        body = {
+            "balance": points.balance,
+            "pending": points.pending,
+            "debt": points.debt,
+            "checkout_points": policy.checkout_points,
+            "checkout_value": policy.checkout_value,
+            "lots": [
+                {
+                    "points": lot.points,
+                    "remaining": lot.remaining,
+                    "is_pending": not lot.is_active,
+                    "kind": lot.entry.kind,
+                    "earned_at": lot.entry.created_at,
+                    "activates_at": lot.activates_at,
+                    "expires_at": lot.expires_at,
+                }
+                for lot in points.lots
+            ],
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class EntryPagination(CursorPagination):
+    ordering = "-pk"
+    page_size = 20
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+
+class MePointsEntriesApi(MemberApi):
+    """The member's own ledger, newest first, with the breakdown of each purchase's points."""
+
+    pagination_class = EntryPagination
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField(help_text=f"One of {ENTRY_KINDS}.")
+        points = serializers.IntegerField(source="delta")
+        balance_after = serializers.IntegerField()
+        debt_after = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+        reason = serializers.CharField()
+        purchase_external_id = serializers.CharField(source="purchase.external_id", allow_null=True, default=None)
+        breakdown = serializers.SerializerMethodField()
+
+        class Meta:
+            ref_name = "PointsEntry"
+
+        @extend_schema(responses=BreakdownSerializer)
+        def get_breakdown(self, entry) -> dict | None:
+            breakdown = entry.breakdown or {}
+            return BreakdownSerializer(breakdown).data if "rules" in breakdown else None
+
+    @extend_schema(
+        operation_id="me_points_entries",
+        tags=["member"],
+        responses={200: OutputSerializer(many=True), **error_responses(401)},
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(member_points_entries(member_id=request.user.pk), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

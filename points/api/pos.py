@@ -1,0 +1,271 @@
+"""The till (per-store POS key): post a purchase, refund it, price a cart. The store is always the key's."""
+
+from decimal import Decimal
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from members.api.authentication import StoreApiKeyAuthentication
+from members.api.common import BaseApi, StrictInputSerializer, error_responses
+from members.api.permissions import IsPosClient
+from members.models import PaymentMethod, Purchase, PurchaseChannel
+from points.api.serializers import BreakdownSerializer
+from points.models import PointsPolicy
+from points.selectors import pos_member_resolve
+from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund
+
+MAX_ITEMS = 500
+REPLAY_HEADER = "Idempotent-Replayed"
+CENT = Decimal("0.01")
+
+
+class PosApi(BaseApi):
+    authentication_classes = [StoreApiKeyAuthentication]
+    permission_classes = [IsPosClient]
+
+
+class PurchaseItemInputSerializer(StrictInputSerializer):
+    sku = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0))
+
+    class Meta:
+        ref_name = "PosPurchaseItemInput"
+
+
+class CartInputSerializer(StrictInputSerializer):
+    """A cart at the till: amounts, items, the member (by any identifier the policy matches) and points."""
+
+    channel = serializers.ChoiceField(choices=PurchaseChannel.choices, default=PurchaseChannel.POS)
+    purchased_at = serializers.DateTimeField(required=False, help_text="Defaults to the time of the request.")
+    gross_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=CENT)
+    discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), default=0)
+    stored_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), default=0)
+    items = PurchaseItemInputSerializer(many=True, required=False, max_length=MAX_ITEMS)
+    card_code = serializers.CharField(required=False, max_length=32, help_text="The 18-digit code scanned.")
+    member_number = serializers.CharField(required=False, max_length=16)
+    phone = serializers.CharField(required=False, max_length=32)
+    points_to_spend = serializers.IntegerField(min_value=0, default=0)
+
+    class Meta:
+        ref_name = "PosCartInput"
+
+    def member(self, *, now):
+        data = self.validated_data
+        return pos_member_resolve(
+            now=now,
+            policy=PointsPolicy.load(),
+            card_code=data.get("card_code", ""),
+            member_number=data.get("member_number", ""),
+            phone=data.get("phone", ""),
+        )
+
+    def service_kwargs(self, *, member) -> dict:
+        data = self.validated_data
+        return {
+            "channel": data["channel"],
+            "purchased_at": data.get("purchased_at"),
+            "gross_amount": data["gross_amount"],
+            "discount_amount": data["discount_amount"],
+            "stored_value_amount": data["stored_value_amount"],
+            "items": [dict(item) for item in data.get("items", [])],
+            "member_id": member.pk if member else None,
+            "points_to_spend": data["points_to_spend"],
+        }
+
+
+class PosPurchaseCreateApi(PosApi):
+    """Record a sale of this store: spend the member's points on it and earn points from it.
+
+    The external id makes it idempotent: the same body again returns the first answer (with the header
+    `Idempotent-Replayed: true`); the same external id with another body is refused (`idempotency_key_reused`).
+    """
+
+    class InputSerializer(CartInputSerializer):
+        external_id = serializers.CharField(max_length=64, help_text="The sale's id in the POS; unique per store.")
+        payment_method = serializers.ChoiceField(choices=PaymentMethod.choices)
+
+        class Meta:
+            ref_name = "PosPurchaseInput"
+
+    class OutputSerializer(serializers.Serializer):
+        external_id = serializers.CharField()
+        channel = serializers.ChoiceField(choices=PurchaseChannel.choices)
+        member_number = serializers.CharField(allow_null=True)
+        purchased_at = serializers.DateTimeField()
+        gross_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        points_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        stored_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        paid_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        points_spent = serializers.IntegerField()
+        points_earned = serializers.IntegerField()
+        earn_is_pending = serializers.BooleanField()
+        earn_activates_at = serializers.DateTimeField(allow_null=True)
+        earn_expires_at = serializers.DateTimeField(allow_null=True)
+        points_balance = serializers.IntegerField(allow_null=True, help_text="The member's balance after the sale.")
+        breakdown = BreakdownSerializer()
+
+        class Meta:
+            ref_name = "PosPurchase"
+
+    @extend_schema(
+        operation_id="pos_purchase_create",
+        tags=["pos"],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 401, 404, 409, 422)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        now = timezone.now()
+        member = serializer.member(now=now)
+        result = purchase_checkout(
+            store_id=request.user.store.pk,
+            external_id=serializer.validated_data["external_id"],
+            payment_method=serializer.validated_data["payment_method"],
+            now=now,
+            **serializer.service_kwargs(member=member),
+        )
+        purchase, checkout = result.purchase, result.checkout
+        body = {
+            "external_id": purchase.external_id,
+            "channel": purchase.channel,
+            "member_number": member.member_number if member else None,
+            "purchased_at": purchase.purchased_at,
+            "gross_amount": purchase.gross_amount,
+            "discount_amount": purchase.discount_amount,
+            "points_value_amount": purchase.points_value_amount,
+            "stored_value_amount": purchase.stored_value_amount,
+            "paid_amount": purchase.paid_amount,
+            "points_spent": checkout.points_spent,
+            "points_earned": checkout.points_earned,
+            "earn_is_pending": checkout.earn_is_pending,
+            "earn_activates_at": checkout.earn_activates_at,
+            "earn_expires_at": checkout.earn_expires_at,
+            "points_balance": checkout.balance_after,
+            "breakdown": checkout.breakdown,
+        }
+        headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED, headers=headers)
+
+
+class PosPurchasePreviewApi(PosApi):
+    """Price a cart without recording anything: the points it earns (and why), the most points it can take."""
+
+    class OutputSerializer(serializers.Serializer):
+        member_number = serializers.CharField(allow_null=True)
+        points_balance = serializers.IntegerField(allow_null=True)
+        max_points_spendable = serializers.IntegerField()
+        max_points_value = serializers.DecimalField(max_digits=12, decimal_places=2)
+        points_to_spend = serializers.IntegerField()
+        points_value = serializers.DecimalField(max_digits=12, decimal_places=2)
+        points_earned = serializers.IntegerField()
+        earn_is_pending = serializers.BooleanField()
+        earn_activates_at = serializers.DateTimeField(allow_null=True)
+        earn_expires_at = serializers.DateTimeField(allow_null=True)
+        breakdown = BreakdownSerializer()
+
+        class Meta:
+            ref_name = "PosPurchasePreview"
+
+    @extend_schema(
+        operation_id="pos_purchase_preview",
+        tags=["pos"],
+        request=CartInputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 401, 404, 409, 422)},
+    )
+    def post(self, request):
+        serializer = CartInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        now = timezone.now()
+        member = serializer.member(now=now)
+        pricing = purchase_preview(store_id=request.user.store.pk, now=now, **serializer.service_kwargs(member=member))
+        body = {
+            "member_number": member.member_number if member else None,
+            "points_balance": member.points_balance if member else None,
+            "max_points_spendable": pricing.max_points_spendable,
+            "max_points_value": pricing.max_points_value,
+            "points_to_spend": pricing.points_to_spend,
+            "points_value": pricing.points_value,
+            "points_earned": pricing.earning.total,
+            "earn_is_pending": pricing.earn_is_pending,
+            "earn_activates_at": pricing.earn_activates_at,
+            "earn_expires_at": pricing.earn_expires_at,
+            "breakdown": {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)},
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class PosPurchaseRefundApi(PosApi):
+    """Refund part or all of a sale of this store: spent points come back, earned points go, pro rata.
+
+    The refund id makes it idempotent: the same body again returns the first answer; the same refund id with
+    another amount is refused (`idempotency_key_reused`). A sale of another store is `not_found`.
+    """
+
+    class InputSerializer(StrictInputSerializer):
+        refund_id = serializers.CharField(max_length=64, help_text="The refund's id in the POS; unique per sale.")
+        amount = serializers.DecimalField(
+            max_digits=12, decimal_places=2, min_value=CENT, help_text="The refunded part of the gross amount."
+        )
+        channel = serializers.ChoiceField(choices=PurchaseChannel.choices, default=PurchaseChannel.POS)
+        reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "PosRefundInput"
+
+    class OutputSerializer(serializers.Serializer):
+        refund_id = serializers.CharField()
+        external_id = serializers.CharField(help_text="The sale's external id.")
+        amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        purchase_status = serializers.ChoiceField(choices=Purchase.Status.choices)
+        points_returned = serializers.IntegerField(help_text="Spent points given back to the member.")
+        points_value_returned = serializers.DecimalField(max_digits=12, decimal_places=2)
+        points_reversed = serializers.IntegerField(help_text="Earned points taken back.")
+        points_pending_cancelled = serializers.IntegerField(help_text="Pending earned points cancelled.")
+        points_forgiven = serializers.IntegerField(help_text="Earned points left to the member by the policy.")
+        points_debt_recorded = serializers.IntegerField()
+
+        class Meta:
+            ref_name = "PosRefund"
+
+    @extend_schema(
+        operation_id="pos_purchase_refund",
+        tags=["pos"],
+        request=InputSerializer,
+        parameters=[OpenApiParameter("external_id", str, location=OpenApiParameter.PATH)],
+        responses={201: OutputSerializer, **error_responses(400, 401, 404, 409, 422)},
+    )
+    def post(self, request, external_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = purchase_refund(
+            store_id=request.user.store.pk,
+            channel=data["channel"],
+            purchase_external_id=external_id,
+            refund_external_id=data["refund_id"],
+            amount=data["amount"],
+            reason=data["reason"],
+            now=timezone.now(),
+        )
+        refund = result.refund
+        body = {
+            "refund_id": refund.external_id,
+            "external_id": external_id,
+            "amount": refund.amount,
+            "purchase_status": Purchase.objects.values_list("status", flat=True).get(pk=refund.purchase_id),
+            "points_returned": refund.points_returned,
+            "points_value_returned": refund.points_value_returned,
+            "points_reversed": refund.points_reversed,
+            "points_pending_cancelled": refund.points_pending_cancelled,
+            "points_forgiven": refund.points_forgiven,
+            "points_debt_recorded": refund.points_debt_recorded,
+        }
+        headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED, headers=headers)

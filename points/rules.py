@@ -1,0 +1,311 @@
+"""The earning pipeline: how many points a purchase earns, and why. Pure functions, no database.
+
+Order of evaluation (each stage in ascending rule priority):
+1. base rate: the first matching base-rate rule prices the eligible amount (e.g. HK$100 = 10 points);
+   later base-rate rules are not used (a store-specific rate with a lower number overrides the general one);
+2. the member's tier multiplier (Tier.earn_multiplier), when it is not 1;
+3. multiplier rules (weekend, date range, birthday month, member day, campaign window ...), stacked by
+   the policy: "add" gives each its extra share of the base points, "multiply" multiplies the points so
+   far; each rule's extra points are capped by its `max_points_per_purchase`;
+4. bonuses: category or SKU (points per unit bought and/or a rate on the matching amount), first purchase.
+A rule that grants points and has `stop_further_rules` ends the pipeline. The result lists every step that
+granted points (rule id, name, kind, points) and its total is the sum of those points.
+Behaviour bonuses (try-on, share, ...) are not part of a purchase: see `behaviour_points`.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from django.utils import timezone
+
+ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
+STAGES = {
+    "base_rate": 0,
+    "multiplier": 2,
+    "bonus_category": 3,
+    "bonus_sku": 3,
+    "bonus_first_purchase": 3,
+}
+
+
+@dataclass(frozen=True)
+class CartItem:
+    sku: str
+    amount: Decimal
+    quantity: int = 1
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class CartFacts:
+    """What the pipeline knows of a purchase. `amount` is the amount that earns points."""
+
+    amount: Decimal
+    store_id: int | None
+    channel: str
+    purchased_at: datetime
+    items: tuple[CartItem, ...] = ()
+    is_first_purchase: bool = False
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    tier_id: int | None = None
+    tier_name: str = ""
+    tier_multiplier: Decimal = Decimal(1)
+    birthday: date | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An EarningRule as the pipeline sees it (see `rule_from_model`)."""
+
+    id: int | None
+    name: str
+    kind: str
+    priority: int
+    stop_further_rules: bool = False
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    store_ids: frozenset[int] = frozenset()
+    channels: frozenset[str] = frozenset()
+    tier_ids: frozenset[int] = frozenset()
+    weekdays: frozenset[int] = frozenset()
+    birthday_month_only: bool = False
+    member_day: int | None = None
+    amount_per_unit: Decimal | None = None
+    points_per_unit: int | None = None
+    rounding: str = "floor"
+    multiplier: Decimal | None = None
+    bonus_points: int | None = None
+    category: str = ""
+    sku: str = ""
+    max_points_per_purchase: int | None = None
+    behaviour_event: str = ""
+    max_times_per_day: int | None = None
+    max_times_lifetime: int | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    rule_id: int | None
+    name: str
+    kind: str
+    points: int
+
+    def as_dict(self) -> dict:
+        return {"rule_id": self.rule_id, "name": self.name, "kind": self.kind, "points": self.points}
+
+
+@dataclass(frozen=True)
+class Earning:
+    total: int
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+    base_points: int = 0
+
+    def breakdown(self) -> dict:
+        return {"total": self.total, "rules": [step.as_dict() for step in self.steps]}
+
+
+def rule_from_model(rule) -> Rule:
+    """Return the pipeline's view of an EarningRule (stores and tiers should be prefetched)."""
+    return Rule(
+        id=rule.pk,
+        name=rule.name,
+        kind=rule.kind,
+        priority=rule.priority,
+        stop_further_rules=rule.stop_further_rules,
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
+        store_ids=frozenset(store.pk for store in rule.stores.all()),
+        channels=frozenset(rule.channels or ()),
+        tier_ids=frozenset(tier.pk for tier in rule.tiers.all()),
+        weekdays=frozenset(rule.weekdays or ()),
+        birthday_month_only=rule.birthday_month_only,
+        member_day=rule.member_day,
+        amount_per_unit=rule.amount_per_unit,
+        points_per_unit=rule.points_per_unit,
+        rounding=rule.rounding,
+        multiplier=rule.multiplier,
+        bonus_points=rule.bonus_points,
+        category=rule.category,
+        sku=rule.sku,
+        max_points_per_purchase=rule.max_points_per_purchase,
+        behaviour_event=rule.behaviour_event,
+        max_times_per_day=rule.max_times_per_day,
+        max_times_lifetime=rule.max_times_lifetime,
+    )
+
+
+def to_points(value: Decimal, rounding: str) -> int:
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUNDING[rounding]))
+
+
+def _capped(rule: Rule, points: int) -> int:
+    if rule.max_points_per_purchase is not None and points > rule.max_points_per_purchase:
+        return rule.max_points_per_purchase
+    return points
+
+
+def _rate(rule: Rule, amount: Decimal) -> int:
+    if not rule.amount_per_unit or not rule.points_per_unit or amount <= 0:
+        return 0
+    return to_points(Decimal(amount) * rule.points_per_unit / rule.amount_per_unit, rule.rounding)
+
+
+def is_date_match(rule: Rule, *, member: MemberFacts, at: datetime) -> bool:
+    """Return whether the rule's validity window and calendar conditions hold at `at` (local time)."""
+    if rule.valid_from and at < rule.valid_from:
+        return False
+    if rule.valid_until and at >= rule.valid_until:
+        return False
+    local = timezone.localtime(at)
+    if rule.weekdays and local.weekday() not in rule.weekdays:
+        return False
+    if rule.birthday_month_only and (member.birthday is None or member.birthday.month != local.month):
+        return False
+    return not (rule.member_day and local.day != rule.member_day)
+
+
+def is_match(rule: Rule, *, cart: CartFacts, member: MemberFacts) -> bool:
+    """Return whether the rule's conditions (scope and calendar) hold for this cart and member."""
+    if rule.store_ids and cart.store_id not in rule.store_ids:
+        return False
+    if rule.channels and cart.channel not in rule.channels:
+        return False
+    if rule.tier_ids and member.tier_id not in rule.tier_ids:
+        return False
+    return is_date_match(rule, member=member, at=cart.purchased_at)
+
+
+# -- one function per kind: (rule, cart, state) -> points granted ------------------------------------------------
+@dataclass
+class _State:
+    base: int = 0
+    running: int = 0  # base points after the multipliers so far
+    stacking: str = "add"
+
+
+def _base_rate(rule: Rule, cart: CartFacts, state: _State) -> int:
+    return _capped(rule, _rate(rule, cart.amount))
+
+
+def _multiplier_extra(rule: Rule, multiplier: Decimal, state: _State) -> int:
+    basis = state.running if state.stacking == "multiply" else state.base
+    return to_points(Decimal(basis) * (Decimal(multiplier) - 1), rule.rounding)
+
+
+def _multiplier(rule: Rule, cart: CartFacts, state: _State) -> int:
+    if not rule.multiplier:
+        return 0
+    return _capped(rule, _multiplier_extra(rule, rule.multiplier, state))
+
+
+def _matching_items(items: Iterable[CartItem], predicate) -> tuple[int, Decimal]:
+    quantity, amount = 0, Decimal(0)
+    for item in items:
+        if predicate(item):
+            quantity += item.quantity
+            amount += item.amount
+    return quantity, amount
+
+
+def _item_bonus(rule: Rule, quantity: int, amount: Decimal) -> int:
+    if not quantity:
+        return 0
+    return _capped(rule, (rule.bonus_points or 0) * quantity + _rate(rule, amount))
+
+
+def _bonus_category(rule: Rule, cart: CartFacts, state: _State) -> int:
+    wanted = rule.category.strip().casefold()
+    quantity, amount = _matching_items(cart.items, lambda item: item.category.strip().casefold() == wanted)
+    return _item_bonus(rule, quantity, amount)
+
+
+def _bonus_sku(rule: Rule, cart: CartFacts, state: _State) -> int:
+    quantity, amount = _matching_items(cart.items, lambda item: item.sku == rule.sku)
+    return _item_bonus(rule, quantity, amount)
+
+
+def _bonus_first_purchase(rule: Rule, cart: CartFacts, state: _State) -> int:
+    return rule.bonus_points or 0 if cart.is_first_purchase else 0
+
+
+RULE_FUNCTIONS: dict[str, Callable[[Rule, CartFacts, _State], int]] = {
+    "base_rate": _base_rate,
+    "multiplier": _multiplier,
+    "bonus_category": _bonus_category,
+    "bonus_sku": _bonus_sku,
+    "bonus_first_purchase": _bonus_first_purchase,
+}
+
+
+def earn_points(
+    *, cart: CartFacts, member: MemberFacts, rules: Iterable[Rule], stacking: str = "add", tier_label: str = ""
+) -> Earning:
+    """Price a purchase with the rules; return the total and the steps that granted points.
+
+    `rules` may hold rules of any kind and state; those that are out of scope or of another kind
+    (behaviour) are skipped. Nothing is read from the database.
+    """
+    ordered = sorted(
+        (rule for rule in rules if rule.kind in STAGES), key=lambda rule: (STAGES[rule.kind], rule.priority)
+    )
+    state = _State(stacking=stacking)
+    steps: list[Step] = []
+    has_base = False
+    tier_done = False
+    for rule in ordered:
+        if STAGES[rule.kind] > 1 and not tier_done:
+            tier_done = True
+            step = _tier_step(member, state, tier_label)
+            if step:
+                steps.append(step)
+        if rule.kind == "base_rate" and has_base:
+            continue
+        if not is_match(rule, cart=cart, member=member):
+            continue
+        points = RULE_FUNCTIONS[rule.kind](rule, cart, state)
+        if rule.kind == "base_rate":
+            has_base = True
+            state.base = state.running = points
+        elif rule.kind == "multiplier":
+            state.running += points
+        if not points:
+            continue
+        steps.append(Step(rule_id=rule.id, name=rule.name, kind=rule.kind, points=points))
+        if rule.stop_further_rules:
+            tier_done = True
+            break
+    if not tier_done:
+        step = _tier_step(member, state, tier_label)
+        if step:
+            steps.append(step)
+    return Earning(total=sum(step.points for step in steps), steps=tuple(steps), base_points=state.base)
+
+
+def _tier_step(member: MemberFacts, state: _State, label: str) -> Step | None:
+    multiplier = Decimal(member.tier_multiplier)
+    if member.tier_id is None or multiplier == 1 or not state.base:
+        return None
+    # Flooring running * (m - 1) never goes below -running (m >= 0), so the total never turns negative.
+    extra = to_points(Decimal(state.running) * (multiplier - 1), "floor")
+    state.running += extra
+    if not extra:
+        return None
+    return Step(rule_id=None, name=label or member.tier_name, kind="tier", points=extra)
+
+
+def behaviour_points(*, rule: Rule, member: MemberFacts, at: datetime, times_today: int, times_ever: int) -> int:
+    """Return the points a behaviour rule grants for one more occurrence (0 when a cap is reached)."""
+    if rule.kind != "behaviour" or not is_date_match(rule, member=member, at=at):
+        return 0
+    if rule.tier_ids and member.tier_id not in rule.tier_ids:
+        return 0
+    if rule.max_times_per_day is not None and times_today >= rule.max_times_per_day:
+        return 0
+    if rule.max_times_lifetime is not None and times_ever >= rule.max_times_lifetime:
+        return 0
+    return rule.bonus_points or 0

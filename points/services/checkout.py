@@ -1,0 +1,522 @@
+"""Checkout and refunds: record a purchase, spend and earn points in one transaction; undo it pro rata.
+
+Lock order, as everywhere: the member row first (members.services.locks), then the purchase row. Every
+ledger write carries a key derived from the purchase or refund, so a retry never writes twice; the
+checkout and refund rows keep a hash of their request, so a retry with the same body gets the first
+answer and the same external id with another body is refused (`idempotency_key_reused`).
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound
+from members.models import Member, PointsEntry, PointsLot, Purchase, Store
+from members.services.idempotency import idempotency_request_hash
+from members.services.ledger import points_cancel_pending, points_credit, points_debit
+from members.services.locks import lock_member
+from members.services.purchases import CENT, purchase_mark_refunded, purchase_record
+from points.errors import (
+    MemberRequired,
+    PointsShareExceeded,
+    PointsSpendingNotAllowed,
+    RefundExceedsPurchase,
+    StoreInactive,
+)
+from points.models import PointsPolicy, PurchaseCheckout, PurchaseRefund
+from points.rules import CartFacts, CartItem, Earning, earn_points
+from points.selectors import earning_rules_active, member_facts_get
+
+Kind = PointsEntry.Kind
+ZERO = Decimal("0.00")
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What a cart would do: the points spent and their value, the points earned and why."""
+
+    points_to_spend: int
+    points_value: Decimal
+    max_points_spendable: int
+    max_points_value: Decimal
+    earning: Earning
+    eligible_amount: Decimal
+    earn_is_pending: bool
+    earn_activates_at: datetime | None
+    earn_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    purchase: Purchase
+    checkout: PurchaseCheckout
+    is_replay: bool
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund: PurchaseRefund
+    is_replay: bool
+
+
+# -- pricing (no writes) ----------------------------------------------------------------------------------------
+def _money(value, name: str) -> Decimal:
+    try:
+        amount = Decimal(value).quantize(CENT)
+    except (ArithmeticError, TypeError, ValueError):
+        raise InvalidInput(fields={name: [str(_("Give an amount with at most two decimals."))]}) from None
+    if amount < 0:
+        raise InvalidInput(fields={name: [str(_("The amount must not be negative."))]})
+    return amount
+
+
+def _cart_items(items) -> tuple[CartItem, ...]:
+    return tuple(
+        CartItem(
+            sku=item["sku"],
+            category=item.get("category", ""),
+            quantity=item.get("quantity", 1),
+            amount=(Decimal(item["unit_price"]) * item.get("quantity", 1)).quantize(CENT),
+        )
+        for item in items or []
+    )
+
+
+def _price(
+    *,
+    policy: PointsPolicy,
+    member: Member | None,
+    store_id: int,
+    channel: str,
+    gross_amount: Decimal,
+    discount_amount: Decimal,
+    stored_value_amount: Decimal,
+    items,
+    points_to_spend: int,
+    purchased_at: datetime,
+    now: datetime,
+) -> Pricing:
+    if discount_amount + stored_value_amount > gross_amount:
+        raise InvalidInput(fields={"discount_amount": [str(_("Discount and stored value exceed the gross amount."))]})
+    if not isinstance(points_to_spend, int) or isinstance(points_to_spend, bool) or points_to_spend < 0:
+        raise InvalidInput(fields={"points_to_spend": [str(_("Give a whole number of points, 0 or more."))]})
+    may_spend = member is not None and member.status in policy.spending_statuses
+    after_discount = gross_amount - discount_amount
+    share_value = (after_discount * policy.max_points_share_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
+    cap_value = min(share_value, after_discount - stored_value_amount)
+    max_points = min(member.points_balance, policy.points_for_value(cap_value)) if may_spend else 0
+    points_value = policy.points_value(points_to_spend) if points_to_spend else ZERO
+    if points_to_spend:
+        if member is None:
+            raise MemberRequired(fields={"points_to_spend": [str(MemberRequired.message)]})
+        if not may_spend:
+            raise PointsSpendingNotAllowed(fields={"points_to_spend": [str(PointsSpendingNotAllowed.message)]})
+        if points_value > cap_value:
+            message = _("At most %(points)d points (%(value)s) can pay this order.") % {
+                "points": policy.points_for_value(cap_value),
+                "value": cap_value,
+            }
+            raise PointsShareExceeded(fields={"points_to_spend": [str(message)]})
+        if points_to_spend > member.points_balance:
+            raise InsufficientPoints(fields={"points_to_spend": [str(InsufficientPoints.message)]})
+    eligible = after_discount - points_value
+    if member is not None and member.status in policy.earning_statuses:
+        cart = CartFacts(
+            amount=eligible,
+            store_id=store_id,
+            channel=channel,
+            purchased_at=purchased_at,
+            items=_cart_items(items),
+            is_first_purchase=member.purchase_count == 0,
+        )
+        earning = earn_points(
+            cart=cart,
+            member=member_facts_get(member=member),
+            rules=earning_rules_active(at=purchased_at),
+            stacking=policy.multiplier_stacking,
+        )
+    else:
+        earning = Earning(total=0)
+    activates_at = expires_at = None
+    if earning.total:
+        activates_at = policy.activates_at_for(earned_at=now)
+        expires_at = policy.expires_at_for(earned_at=activates_at)
+    return Pricing(
+        points_to_spend=points_to_spend,
+        points_value=points_value,
+        max_points_spendable=max_points,
+        max_points_value=policy.points_value(max_points) if max_points else ZERO,
+        earning=earning,
+        eligible_amount=eligible,
+        earn_is_pending=bool(activates_at and activates_at > now),
+        earn_activates_at=activates_at,
+        earn_expires_at=expires_at,
+    )
+
+
+def purchase_preview(
+    *,
+    store_id: int,
+    channel: str,
+    gross_amount: Decimal,
+    now: datetime,
+    member_id: int | None = None,
+    discount_amount: Decimal = ZERO,
+    stored_value_amount: Decimal = ZERO,
+    items: list[dict] | None = None,
+    points_to_spend: int = 0,
+    purchased_at: datetime | None = None,
+) -> Pricing:
+    """Price a cart without writing: points it earns (and why), the most points it can take, their value.
+
+    Raises the checkout's errors for `points_to_spend` (PointsShareExceeded, InsufficientPoints, ...).
+    """
+    _store_check(store_id)
+    member = Member.objects.filter(pk=member_id).first() if member_id else None
+    if member_id and member is None:
+        raise NotFound()
+    return _price(
+        policy=PointsPolicy.load(),
+        member=member,
+        store_id=store_id,
+        channel=channel,
+        gross_amount=_positive(gross_amount),
+        discount_amount=_money(discount_amount, "discount_amount"),
+        stored_value_amount=_money(stored_value_amount, "stored_value_amount"),
+        items=items,
+        points_to_spend=points_to_spend,
+        purchased_at=purchased_at or now,
+        now=now,
+    )
+
+
+def _positive(value) -> Decimal:
+    amount = _money(value, "gross_amount")
+    if amount <= 0:
+        raise InvalidInput(fields={"gross_amount": [str(_("The amount must be greater than zero."))]})
+    return amount
+
+
+def _store_check(store_id: int) -> None:
+    if not Store.objects.filter(pk=store_id, is_active=True).exists():
+        raise StoreInactive()
+
+
+# -- checkout ---------------------------------------------------------------------------------------------------
+def _replay(*, channel, store_id, external_id, request_hash) -> CheckoutResult | None:
+    purchase = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=external_id).first()
+    if purchase is None:
+        return None
+    checkout = PurchaseCheckout.objects.filter(purchase=purchase).first()
+    if checkout is None or checkout.request_hash != request_hash:
+        raise IdempotencyKeyReused(fields={"external_id": [str(_("Already used for a different purchase."))]})
+    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=True)
+
+
+@transaction.atomic
+def purchase_checkout(
+    *,
+    store_id: int,
+    channel: str,
+    external_id: str,
+    gross_amount: Decimal,
+    payment_method: str,
+    now: datetime,
+    purchased_at: datetime | None = None,
+    member_id: int | None = None,
+    discount_amount: Decimal = ZERO,
+    stored_value_amount: Decimal = ZERO,
+    items: list[dict] | None = None,
+    points_to_spend: int = 0,
+) -> CheckoutResult:
+    """Record a purchase, spend points on it and earn points from it, all or nothing.
+
+    Idempotent by (channel, store, external id): the same request again returns the first result
+    (is_replay=True); another request under that external id is refused. Raises IdempotencyKeyReused,
+    InvalidInput, StoreInactive, NotFound, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
+    InsufficientPoints.
+    """
+    gross_amount = _positive(gross_amount)
+    discount_amount = _money(discount_amount, "discount_amount")
+    stored_value_amount = _money(stored_value_amount, "stored_value_amount")
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise InvalidInput(fields={"external_id": [str(_("This field is required."))]})
+    request_hash = idempotency_request_hash(
+        {
+            "member_id": member_id,
+            "gross_amount": gross_amount,
+            "discount_amount": discount_amount,
+            "stored_value_amount": stored_value_amount,
+            "payment_method": payment_method,
+            "purchased_at": purchased_at,
+            "items": json.loads(json.dumps(items or [], cls=DjangoJSONEncoder)),
+            "points_to_spend": points_to_spend,
+        }
+    )
+    key = {"channel": channel, "store_id": store_id, "external_id": external_id, "request_hash": request_hash}
+    replay = _replay(**key)
+    if replay:
+        return replay
+    _store_check(store_id)
+    policy = PointsPolicy.load()
+    member = None
+    if member_id is not None:
+        member = lock_member(member_id=member_id)
+        replay = _replay(**key)  # a concurrent twin of this request may have committed while we waited
+        if replay:
+            return replay
+    purchased_at = purchased_at or now
+    pricing = _price(
+        policy=policy,
+        member=member,
+        store_id=store_id,
+        channel=channel,
+        gross_amount=gross_amount,
+        discount_amount=discount_amount,
+        stored_value_amount=stored_value_amount,
+        items=items,
+        points_to_spend=points_to_spend,
+        purchased_at=purchased_at,
+        now=now,
+    )
+    try:
+        purchase = purchase_record(
+            store_id=store_id,
+            channel=channel,
+            external_id=external_id,
+            purchased_at=purchased_at,
+            gross_amount=gross_amount,
+            payment_method=payment_method,
+            member_id=member_id,
+            discount_amount=discount_amount,
+            points_value_amount=pricing.points_value,
+            stored_value_amount=stored_value_amount,
+            items=items,
+        )
+    except IntegrityError:
+        # Only for purchases without a member (with one, the member lock serialises twins): the twin
+        # committed between our check and our insert.
+        replay = _replay(**key)
+        if replay:
+            return replay
+        raise
+    if PurchaseCheckout.objects.filter(purchase_id=purchase.pk).exists():
+        # purchase_record found a twin's purchase, committed (with its checkout) after our first look.
+        return _replay(**key)
+    spend_entry = None
+    if pricing.points_to_spend:
+        spend_entry = points_debit(
+            member_id=member_id,
+            points=pricing.points_to_spend,
+            kind=Kind.REDEMPTION,
+            idempotency_key=f"purchase:{purchase.pk}:spend",
+            now=now,
+            purchase_id=purchase.pk,
+            source="checkout",
+            breakdown={"points_value": str(pricing.points_value)},
+        )
+    earn_lot = None
+    breakdown = {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)}
+    if pricing.earning.total:
+        earn_entry = points_credit(
+            member_id=member_id,
+            points=pricing.earning.total,
+            kind=Kind.ACCRUAL,
+            idempotency_key=f"purchase:{purchase.pk}:earn",
+            now=now,
+            activates_at=pricing.earn_activates_at,
+            expires_at=pricing.earn_expires_at,
+            purchase_id=purchase.pk,
+            source="purchase",
+            breakdown=breakdown,
+        )
+        earn_lot = PointsLot.objects.get(entry=earn_entry)
+    balance_after = None
+    if member_id is not None:
+        balance_after = Member.objects.filter(pk=member_id).values_list("points_balance", flat=True).get()
+    checkout = PurchaseCheckout.objects.create(
+        purchase=purchase,
+        request_hash=request_hash,
+        points_spent=pricing.points_to_spend,
+        points_earned=pricing.earning.total,
+        earn_is_pending=pricing.earn_is_pending,
+        earn_activates_at=pricing.earn_activates_at,
+        earn_expires_at=pricing.earn_expires_at,
+        earn_lot=earn_lot,
+        spend_entry=spend_entry,
+        breakdown=breakdown,
+        balance_after=balance_after,
+        created_at=now,
+    )
+    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
+
+
+# -- refunds ----------------------------------------------------------------------------------------------------
+def _share(total, part: Decimal, whole: Decimal) -> Decimal:
+    return Decimal(total) * part / whole
+
+
+def _points_share(total: int, part: Decimal, whole: Decimal) -> int:
+    if part >= whole:
+        return total
+    return int(_share(total, part, whole).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _returned_points_expiry(spend_entry_id: int) -> datetime | None:
+    """The latest expiry among the lots a spend drew from (None when one of them never expires)."""
+    expiries = list(PointsLot.objects.filter(allocations__entry_id=spend_entry_id).values_list("expires_at", flat=True))
+    if not expiries or any(expiry is None for expiry in expiries):
+        return None
+    return max(expiries)
+
+
+@transaction.atomic
+def purchase_refund(
+    *,
+    store_id: int,
+    channel: str,
+    purchase_external_id: str,
+    refund_external_id: str,
+    amount: Decimal,
+    now: datetime,
+    reason: str = "",
+) -> RefundResult:
+    """Refund part or all of a purchase: return the points it spent and take back those it earned, pro rata.
+
+    `amount` is a share of the purchase's gross amount; the shares are cumulative, so the last refund settles
+    the rounding and a full refund undoes exactly what the checkout did. Spent points are returned first
+    (with the latest expiry of the lots they came from), then earned points are taken back: still pending
+    ones are cancelled; available ones follow the policy (only pending / within the balance / as a debt).
+    Idempotent by refund external id. Raises NotFound, InvalidInput, RefundExceedsPurchase,
+    IdempotencyKeyReused.
+    """
+    amount = _positive(amount)
+    refund_external_id = (refund_external_id or "").strip()
+    if not refund_external_id:
+        raise InvalidInput(fields={"refund_id": [str(_("This field is required."))]})
+    purchase = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=purchase_external_id).first()
+    if purchase is None:
+        raise NotFound(_("No purchase with this external id at this store."))
+    request_hash = idempotency_request_hash({"amount": amount})
+
+    def replay():
+        refund = PurchaseRefund.objects.filter(purchase=purchase, external_id=refund_external_id).first()
+        if refund is None:
+            return None
+        if refund.request_hash != request_hash:
+            raise IdempotencyKeyReused(fields={"refund_id": [str(_("Already used for a different refund."))]})
+        return RefundResult(refund=refund, is_replay=True)
+
+    if (result := replay()) is not None:
+        return result
+    if purchase.member_id:
+        lock_member(member_id=purchase.member_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    if (result := replay()) is not None:
+        return result
+
+    previous = PurchaseRefund.objects.filter(purchase=purchase).aggregate(
+        amount=Sum("amount"),
+        reversed=Sum("points_reversed"),
+        cancelled=Sum("points_pending_cancelled"),
+        forgiven=Sum("points_forgiven"),
+        returned=Sum("points_returned"),
+        value=Sum("points_value_returned"),
+    )
+    refunded_before = previous["amount"] or ZERO
+    left = purchase.gross_amount - refunded_before
+    if amount > left:
+        message = _("At most %(amount)s is left to refund.") % {"amount": left}
+        raise RefundExceedsPurchase(fields={"amount": [str(message)]})
+    refunded = refunded_before + amount
+    gross = purchase.gross_amount
+    checkout = PurchaseCheckout.objects.filter(purchase=purchase).first()
+    earned = checkout.points_earned if checkout else 0
+    spent = checkout.points_spent if checkout else 0
+    settled_earned = (previous["reversed"] or 0) + (previous["cancelled"] or 0) + (previous["forgiven"] or 0)
+    to_reverse = _points_share(earned, refunded, gross) - settled_earned
+    to_return = _points_share(spent, refunded, gross) - (previous["returned"] or 0)
+    value_target = (
+        purchase.points_value_amount
+        if refunded >= gross
+        else _share(purchase.points_value_amount, refunded, gross).quantize(CENT, rounding=ROUND_HALF_UP)
+    )
+    refund = PurchaseRefund.objects.create(
+        purchase=purchase,
+        external_id=refund_external_id,
+        amount=amount,
+        request_hash=request_hash,
+        reason=reason,
+        points_value_returned=value_target - (previous["value"] or ZERO),
+        created_at=now,
+    )
+    counts = {}
+    if to_return > 0:
+        counts["points_returned"] = to_return
+        points_credit(
+            member_id=purchase.member_id,
+            points=to_return,
+            kind=Kind.REFUND,
+            idempotency_key=f"refund:{refund.pk}:return",
+            now=now,
+            expires_at=_returned_points_expiry(checkout.spend_entry_id),
+            purchase_id=purchase.pk,
+            source="refund",
+            reason=reason,
+            breakdown={"refund": refund_external_id, "returned_spent_points": to_return},
+        )
+    if to_reverse > 0:
+        counts.update(_reverse_earned(refund=refund, checkout=checkout, points=to_reverse, now=now, reason=reason))
+    if counts:
+        PurchaseRefund.objects.filter(pk=refund.pk).update(**counts)
+        refund.refresh_from_db()
+    paid_before = _share(purchase.paid_amount, refunded_before, gross).quantize(CENT, rounding=ROUND_HALF_UP)
+    paid_now = _share(purchase.paid_amount, refunded, gross).quantize(CENT, rounding=ROUND_HALF_UP)
+    purchase_mark_refunded(
+        purchase_id=purchase.pk, refunded_paid_amount=paid_now - paid_before, is_fully_refunded=refunded >= gross
+    )
+    return RefundResult(refund=refund, is_replay=False)
+
+
+def _reverse_earned(*, refund: PurchaseRefund, checkout: PurchaseCheckout, points: int, now, reason) -> dict:
+    purchase = checkout.purchase
+    lot = PointsLot.objects.get(pk=checkout.earn_lot_id)
+    common = {"purchase_id": purchase.pk, "source": "refund", "reason": reason}
+    if not lot.is_active:
+        points_cancel_pending(
+            lot_id=lot.pk,
+            points=points,
+            idempotency_key=f"refund:{refund.pk}:cancel",
+            now=now,
+            breakdown={"refund": refund.external_id, "cancelled_pending_points": points},
+            **common,
+        )
+        return {"points_pending_cancelled": points}
+    policy = PointsPolicy.load()
+    if policy.refund_policy == PointsPolicy.RefundPolicy.REVERSE_PENDING_ONLY:
+        return {"points_forgiven": points}
+    balance = Member.objects.filter(pk=purchase.member_id).values_list("points_balance", flat=True).get()
+    allow_debt = policy.refund_policy == PointsPolicy.RefundPolicy.RECORD_DEBT
+    taken = points if allow_debt else min(points, balance)
+    counts = {"points_reversed": taken, "points_forgiven": points - taken, "points_debt_recorded": 0}
+    if taken:
+        entry = points_debit(
+            member_id=purchase.member_id,
+            points=taken,
+            kind=Kind.REFUND,
+            idempotency_key=f"refund:{refund.pk}:reverse",
+            now=now,
+            allow_debt=allow_debt,
+            breakdown={"refund": refund.external_id, "reversed_earned_points": taken},
+            **common,
+        )
+        counts["points_debt_recorded"] = max(0, taken - balance) if entry else 0
+    return counts

@@ -1,0 +1,16 @@
+"""Periodic points jobs (scheduled in django-celery-beat's tables by points.schedules): thin and idempotent."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from points.services.expiry import points_expire_due, points_release_pending
+
+
+@shared_task(name="points.release_pending_points")
+def release_pending_points() -> int:
+    return points_release_pending(now=timezone.now())
+
+
+@shared_task(name="points.expire_points")
+def expire_points() -> int:
+    return points_expire_due(now=timezone.now())

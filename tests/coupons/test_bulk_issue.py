@@ -1,0 +1,225 @@
+"""Bulk issue jobs: one coupon per member, idempotent re-runs, the quota, the limit, CSV lists, progress."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from coupons.models import Coupon, CouponIssueJob, PartnerCode
+from coupons.services.bulk import coupon_issue_job_create, coupon_issue_job_run
+from coupons.services.partner_codes import partner_codes_import
+from members.models import Member
+from tests.coupons.factories import CouponTemplateFactory
+from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def create_job(template, now, **kwargs):
+    """Create a job the way the console does. The test transaction never commits, so the enqueued task
+    never starts: the tests run the job themselves, as the task does."""
+    return coupon_issue_job_create(template_id=template.pk, now=now, **kwargs)
+
+
+def run(job, now, **kwargs):
+    return coupon_issue_job_run(job_id=job.pk, now=now, **kwargs)
+
+
+@pytest.fixture
+def tier():
+    return TierFactory()
+
+
+def test_a_tier_job_issues_one_coupon_to_each_active_member_of_the_tier(tier, now):
+    template = CouponTemplateFactory()
+    members = MemberFactory.create_batch(7, tier=tier)
+    MemberFactory(tier=tier, status=Member.Status.FROZEN)
+    MemberFactory()  # another tier
+    job = create_job(template, now, audience=CouponIssueJob.Audience.TIER, tier_id=tier.pk)
+
+    job = run(job, now, chunk_size=3)
+
+    assert (job.status, job.total, job.issued, job.skipped, job.processed) == ("done", 7, 7, 0, 7)
+    coupons = Coupon.objects.filter(template=template)
+    assert sorted(coupons.values_list("member_id", flat=True)) == sorted(member.pk for member in members)
+    assert set(coupons.values_list("source", "issue_key")) == {
+        (Coupon.Source.BULK, f"job:{job.pk}:member:{member.pk}") for member in members
+    }
+    template.refresh_from_db()
+    assert template.issued_count == 7
+
+
+def test_a_tag_job_issues_to_members_with_the_tag(now):
+    tag = TagFactory()
+    tagged = MemberFactory.create_batch(3)
+    for member in tagged:
+        member.tags.add(tag)
+    MemberFactory.create_batch(2)
+    template = CouponTemplateFactory()
+
+    job = run(create_job(template, now, audience=CouponIssueJob.Audience.TAG, tag_id=tag.pk), now)
+
+    assert (job.status, job.issued) == ("done", 3)
+    assert set(Coupon.objects.values_list("member_id", flat=True)) == {member.pk for member in tagged}
+
+
+def test_running_a_finished_job_again_issues_nothing_more(tier, now):
+    template = CouponTemplateFactory()
+    MemberFactory.create_batch(4, tier=tier)
+    job = run(create_job(template, now, audience="tier", tier_id=tier.pk), now)
+
+    again = run(job, now)
+    restarted = run(job, now, restart=True, chunk_size=2)
+
+    assert (again.issued, restarted.issued, restarted.status, restarted.processed) == (4, 4, "done", 4)
+    assert Coupon.objects.filter(template=template).count() == 4
+    template.refresh_from_db()
+    assert template.issued_count == 4
+
+
+def test_the_quota_stops_the_job_with_a_clear_count_and_a_resume_continues_where_it_stopped(tier, now):
+    template = CouponTemplateFactory(quota=5, per_member_limit=None)
+    members = MemberFactory.create_batch(8, tier=tier)
+    job = create_job(template, now, audience="tier", tier_id=tier.pk)
+
+    job = run(job, now, chunk_size=3)
+
+    assert (job.status, job.issued, job.processed, job.skipped) == ("stopped", 5, 5, 0)
+    assert job.message == "The quota of 5 coupons is used up; 1 members of this batch got none."
+    assert sorted(Coupon.objects.values_list("member_id", flat=True)) == [member.pk for member in members[:5]]
+    template.refresh_from_db()
+    assert template.issued_count == 5
+
+    template.quota = 8
+    template.save()
+    job = run(job, now, chunk_size=3)
+
+    assert (job.status, job.issued, job.processed) == ("done", 8, 8)
+    assert Coupon.objects.filter(template=template).count() == 8
+
+
+def test_members_already_at_the_limit_are_skipped_and_counted(tier, issue, now):
+    template = CouponTemplateFactory(per_member_limit=2)
+    full, one, fresh = MemberFactory.create_batch(3, tier=tier)
+    issue(template, full)
+    issue(template, full)
+    issue(template, one)
+
+    job = run(create_job(template, now, audience="tier", tier_id=tier.pk), now)
+
+    assert (job.issued, job.skipped, job.processed) == (2, 1, 3)
+    held = dict(Coupon.objects.values("member_id").annotate(n=Count("pk")).values_list("member_id", "n"))
+    assert held == {full.pk: 2, one.pk: 2, fresh.pk: 1}
+    assert set(Coupon.objects.filter(member=one).values_list("member_sequence", flat=True)) == {1, 2}
+
+
+def test_a_csv_list_issues_to_the_members_it_names_and_reports_bad_rows_by_number(now):
+    by_phone = MemberFactory(phone="+85291230001")
+    by_number = MemberFactory()
+    closed = MemberFactory(phone="+85291230003", status=Member.Status.CLOSED)
+    csv = (
+        f"phone\n9123 0001\n{by_number.member_number}\nnot a phone\n+85291239999\n\n+852 9123 0001\n{closed.phone}\n"
+    ).encode()
+    template = CouponTemplateFactory()
+
+    job = create_job(template, now, audience="member_list", member_list=csv)
+    job = run(job, now)
+
+    assert (job.total, job.issued, job.error_count) == (2, 2, 4)
+    assert job.errors == [
+        {"row": 4, "value": "not a phone", "message": "Not a phone number or a member number."},
+        {"row": 5, "value": "+85291239999", "message": "No member has this phone number."},
+        {"row": 7, "value": "+852 9123 0001", "message": "This member is already on row 2."},
+        {"row": 8, "value": "+85291230003", "message": "This member's account is frozen or closed."},
+    ]
+    assert set(Coupon.objects.values_list("member_id", flat=True)) == {by_phone.pk, by_number.pk}
+
+
+def test_a_store_managers_job_reaches_only_members_of_their_store(tier, now):
+    store = StoreFactory()
+    ours = MemberFactory(tier=tier, home_store=store)
+    MemberFactory(tier=tier)
+    template = CouponTemplateFactory()
+
+    job = run(create_job(template, now, audience="tier", tier_id=tier.pk, store_id=store.pk), now)
+
+    assert (job.total, job.issued) == (1, 1)
+    assert list(Coupon.objects.values_list("member_id", flat=True)) == [ours.pk]
+
+
+def test_progress_is_recorded_after_each_chunk(tier, now, monkeypatch):
+    from coupons.services import bulk
+
+    template = CouponTemplateFactory()
+    MemberFactory.create_batch(5, tier=tier)
+    job = create_job(template, now, audience="tier", tier_id=tier.pk)
+    seen = []
+    record = bulk._record
+
+    def spy(job, result):
+        record(job, result)
+        seen.append(CouponIssueJob.objects.values_list("processed", "issued", "status").get(pk=job.pk))
+
+    monkeypatch.setattr(bulk, "_record", spy)
+
+    run(job, now, chunk_size=2)
+
+    assert seen == [(2, 2, "running"), (4, 4, "running"), (5, 5, "running")]
+    job.refresh_from_db()
+    assert (job.status, job.progress_percent, job.finished_at, job.started_at) == ("done", 100, now, now)
+
+
+def test_creating_a_job_starts_it_on_commit(tier, django_capture_on_commit_callbacks, now):
+    template = CouponTemplateFactory()
+    MemberFactory.create_batch(2, tier=tier)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = create_job(template, now, audience="tier", tier_id=tier.pk)
+
+    job.refresh_from_db()
+    assert (len(callbacks), job.status, job.issued) == (1, "done", 2)
+
+
+def test_a_partner_pool_template_issues_the_uploaded_codes_and_stops_when_they_run_out(tier, now):
+    template = CouponTemplateFactory(code_source="partner_pool")
+    partner_codes_import(template_id=template.pk, data=b"code\nPARTNER-0001\npartner0002\n", now=now)
+    MemberFactory.create_batch(3, tier=tier)
+
+    job = run(create_job(template, now, audience="tier", tier_id=tier.pk), now)
+
+    assert (job.status, job.issued) == ("stopped", 2)
+    assert job.message == "The partner codes of this offer are used up; 1 members of this batch got none."
+    assert set(Coupon.objects.values_list("code", flat=True)) == {"PARTNER0001", "PARTNER0002"}
+    assert PartnerCode.objects.filter(used_at__isnull=True).count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_of_one_job_at_the_same_time_give_each_member_exactly_one_coupon(monkeypatch):
+    from coupons import tasks
+
+    monkeypatch.setattr(tasks.coupon_issue_job_task, "delay", lambda **kwargs: None)  # the test starts both runs
+    now = timezone.now()
+    tier = TierFactory()
+    members = MemberFactory.create_batch(60, tier=tier)
+    template = CouponTemplateFactory(quota=1000, per_member_limit=None)
+    job = coupon_issue_job_create(template_id=template.pk, audience="tier", tier_id=tier.pk, now=now)
+
+    def one_run():
+        try:
+            return coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=7).status
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(lambda _n: one_run(), range(2)))
+
+    assert statuses == ["done", "done"]
+    held = Coupon.objects.filter(template=template).values("member_id").annotate(n=Count("pk"))
+    assert sorted(row["member_id"] for row in held) == sorted(member.pk for member in members)
+    assert {row["n"] for row in held} == {1}
+    job.refresh_from_db()
+    template.refresh_from_db()
+    assert (job.issued, job.processed, template.issued_count) == (60, 60, 60)

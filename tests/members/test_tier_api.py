@@ -1,0 +1,83 @@
+"""GET /api/v1/me/tier: tier, benefits, score, the next tier and what is missing, the next review date."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from members.models import Member, TierPolicy
+from tests.factories import MemberFactory, PurchaseFactory, TierFactory
+
+URL = "/api/v1/me/tier"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tiers():
+    return [
+        TierFactory(code="V1", name="Silver", rank=1, discount_percent=Decimal("5.00"), monthly_gift_description="Tea"),
+        TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800, free_shipping=True),
+    ]
+
+
+def test_me_tier_shows_benefits_score_and_what_is_missing_for_the_next_tier(member_client, tiers):
+    # given a Silver member with HK$760 in the window, and a review 72 h after the last one
+    now = timezone.now()
+    policy = TierPolicy.load()
+    policy.last_evaluated_at = now - timedelta(hours=10)
+    policy.save()
+    member = MemberFactory(tier=tiers[0])
+    PurchaseFactory(member=member, gross_amount=Decimal("760.00"), purchased_at=now - timedelta(days=3))
+    review_on = timezone.localdate(now + timedelta(hours=62)).isoformat()
+
+    # when
+    response = member_client(member).get(URL)
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tier"] == {"code": "V1", "name": "Silver", "rank": 1, "min_score_to_reach": "0.00",
+                            "min_score_to_keep": "0.00"}  # fmt: skip
+    assert body["benefits"] == {"earn_multiplier": "1.00", "discount_percent": "5.00", "birthday_multiplier": "1.00",
+                                "free_shipping": False, "monthly_gift": "Tea"}  # fmt: skip
+    assert (body["score"], body["next_tier"]["code"], body["missing_score"]) == ("760.00", "V2", "240.00")
+    assert body["indicators"] == {"spend": "760.00", "purchases": 1, "points": 0, "active_days": 1, "stores": 1}
+    assert body["missing"] == [
+        {"indicator": "spend", "amount": "240.00", "by": review_on,
+         "message": f"Spend HK$240 more by {review_on} to reach Gold."},
+    ]  # fmt: skip
+    assert body["message"] == f"Spend HK$240 more by {review_on} to reach Gold."
+    assert (body["review_on"], body["grace_until"], body["override_until"]) == (review_on, None, None)
+
+
+def test_me_tier_in_the_highest_tier_has_nothing_missing(member_client, tiers):
+    member = MemberFactory(tier=tiers[1])
+
+    body = member_client(member).get(URL).json()
+
+    assert (body["next_tier"], body["missing"], body["message"]) == (None, [], "You are in our highest tier.")
+    assert body["benefits"]["free_shipping"] is True
+
+
+def test_me_tier_shows_when_the_grace_period_ends(member_client, tiers):
+    since = timezone.now() - timedelta(days=10)
+    member = MemberFactory(tier=tiers[1], tier_below_keep_since=since)
+
+    body = member_client(member).get(URL).json()
+
+    assert body["grace_until"] == timezone.localdate(since + timedelta(days=30)).isoformat()
+
+
+def test_me_tier_needs_an_active_member(member_client, tiers):
+    visitor = MemberFactory(status=Member.Status.VISITOR, phone=None)
+
+    response = member_client(visitor).get(URL)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "member_not_active")
+
+
+def test_me_tier_needs_a_member_token(api_client):
+    response = api_client.get(URL)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "not_authenticated")

@@ -1,0 +1,123 @@
+"""The console of issue 4: policy preview before saving, threshold errors naming the tier, overrides with the
+right permission and a reason, the member page ledgers, the outstanding stored value."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from members.models import Role, TierHistory, TierPolicy
+from members.services.stored_value import stored_value_top_up
+from tests.factories import MemberFactory, PurchaseFactory, TierFactory, TopUpOfferFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def tiers():
+    return [
+        TierFactory(code="V1", name="Silver", rank=1),
+        TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800),
+    ]
+
+
+def tier_post(tier, **changes):
+    data = {"code": tier.code, "name": tier.name, "rank": tier.rank, "min_score_to_reach": tier.min_score_to_reach,
+            "min_score_to_keep": tier.min_score_to_keep, "earn_multiplier": "1.00", "discount_percent": "0",
+            "birthday_multiplier": "1.00", "monthly_gift_description": ""}  # fmt: skip
+    return {**data, **changes}
+
+
+def test_preview_of_a_tier_change_counts_moves_and_saves_nothing(admin_client, tiers):
+    now = timezone.now()
+    for spend in (600, 700, 1200):
+        PurchaseFactory(member=MemberFactory(tier=tiers[0]), gross_amount=Decimal(spend), purchased_at=now)
+
+    response = admin_client.post(
+        f"/console/members/tier/{tiers[1].pk}/preview/",
+        tier_post(tiers[1], min_score_to_reach="650", min_score_to_keep="600"),
+    )
+
+    assert response.status_code == 200
+    silver = response.context["rows"][0]
+    assert (silver.tier, silver.members, silver.up, silver.stay) == (tiers[0], 3, 2, 1)
+    tiers[1].refresh_from_db()
+    assert tiers[1].min_score_to_reach == Decimal("1000.00")
+
+
+def test_tier_thresholds_that_overlap_are_refused_with_the_tier_named(admin_client, tiers):
+    response = admin_client.post(
+        f"/console/members/tier/{tiers[1].pk}/change/", tier_post(tiers[1], min_score_to_keep="1200")
+    )
+
+    assert response.status_code == 200
+    assert "V2: the score to keep (1200.00) must not exceed the score to reach (1000.00)." in response.content.decode()
+
+
+def test_policy_change_page_offers_a_preview(admin_client):
+    response = admin_client.get(f"/console/members/tierpolicy/{TierPolicy.load().pk}/change/")
+
+    assert response.status_code == 200
+    assert b"Preview the effect on members" in response.content
+
+
+def test_override_in_the_console_is_audited_with_the_staff_user(client, tiers):
+    staff = UserFactory(role=Role.MERCHANT_ADMIN)
+    client.force_login(staff)
+    member = MemberFactory(tier=tiers[0])
+    until = timezone.localtime(timezone.now() + timedelta(days=30))
+
+    response = client.post(
+        "/console/members/tierhistory/add/",
+        {"member": member.pk, "new_tier": tiers[1].pk, "override_until_0": until.date().isoformat(),
+         "override_until_1": "12:00:00", "note": "Celebrity guest"},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    entry = TierHistory.objects.get()
+    assert (entry.member, entry.new_tier, entry.reason, entry.note, entry.created_by) == (
+        member, tiers[1], "override", "Celebrity guest", staff,
+    )  # fmt: skip
+    member.refresh_from_db()
+    assert member.tier == tiers[1]
+
+
+def test_override_needs_a_reason(admin_client, tiers):
+    member = MemberFactory(tier=tiers[0])
+    until = timezone.localtime(timezone.now() + timedelta(days=30))
+
+    response = admin_client.post(
+        "/console/members/tierhistory/add/",
+        {"member": member.pk, "new_tier": tiers[1].pk, "override_until_0": until.date().isoformat(),
+         "override_until_1": "12:00:00", "note": ""},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert TierHistory.objects.count() == 0
+
+
+def test_a_clerk_cannot_set_tiers_by_hand(client, tiers):
+    client.force_login(UserFactory(role=Role.CLERK))
+
+    response = client.get("/console/members/tierhistory/add/")
+
+    assert response.status_code == 403
+
+
+def test_member_page_lists_stored_value_and_the_ledger_shows_the_outstanding_balance(admin_client):
+    member = MemberFactory()
+    offer = TopUpOfferFactory()
+    stored_value_top_up(member_id=member.pk, offer_id=offer.pk, provider="fps", transaction_id="1", now=timezone.now())
+
+    page = admin_client.get(f"/console/members/member/{member.pk}/change/").content.decode()
+    ledger = admin_client.get("/console/members/storedvalueentry/").content.decode()
+
+    assert "Stored value (latest entries" in page
+    assert "outstanding balance HK$1,100.00 held by 1 members" in ledger
