@@ -24,6 +24,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.scratch import require_scratch_database  # noqa: E402
+
+require_scratch_database()
+
 from config.celery import app as celery_app  # noqa: E402
 
 celery_app.conf.broker_url = "memory://localhost/"  # eager mode still opens a (silent) producer

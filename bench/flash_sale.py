@@ -31,6 +31,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.scratch import require_scratch_database  # noqa: E402
+
+require_scratch_database()
+
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402

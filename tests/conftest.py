@@ -14,7 +14,7 @@ def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-    has_broker = bool(settings.CELERY_BROKER_URL)
+    has_broker = not settings.CELERY_TASK_ALWAYS_EAGER
     has_chromium = bool(shutil.which("chromium"))
     for item in items:
         if "postgres" in item.keywords and not is_postgres:
