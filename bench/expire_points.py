@@ -20,6 +20,7 @@ import os
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,6 +30,10 @@ os.environ.pop("CELERY_BROKER_URL", None)
 import django  # noqa: E402
 
 django.setup()
+
+from bench.scratch import require_scratch_database  # noqa: E402
+
+require_scratch_database()
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -71,7 +76,8 @@ def setup(*, lots: int, members: int, now):
             "source, reason, breakdown, created_at) "
             "SELECT m, 'accrual', p, SUM(p) OVER (PARTITION BY m ORDER BY g), 0, 'bx:' || g, 'bench', '', "
             "'{}'::jsonb, %s - interval '400 days' "
-            "FROM (SELECT g, %s + (g %% %s) AS m, 50 + (g * 7919) %% 100 AS p FROM generate_series(0, %s - 1) g) s",
+            "FROM (SELECT g, %s + (g %% %s) AS m, 50 + (g::bigint * 7919) %% 100 AS p "
+            "      FROM generate_series(0, %s - 1) g) s",
             [now, first_id, members, lots],
         )
         # Each lot expired 1 to 30 days ago, nothing spent from it.
@@ -117,6 +123,21 @@ def reference(now) -> tuple[float, int]:
     return seconds, updated
 
 
+def expire_in_threads(now, *, chunk: int, workers: int) -> int:
+    """The job's chunks (points_expire_due_lots, one transaction each) spread over threads."""
+    from members.services.ledger import points_expire_due_lots
+    from points.services.expiry import members_with_due_lots
+
+    def run(ids):
+        try:
+            return points_expire_due_lots(now=now, member_ids=ids)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(run, members_with_due_lots(now=now, chunk_size=chunk)))
+
+
 def check(now, *, members: int) -> str:
     from members.models import Member, PointsEntry, PointsLot
     from members.services.ledger import points_ledger_drift
@@ -144,6 +165,9 @@ def main():
     parser.add_argument("--lots", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--chunk", type=int, default=None, help="members per transaction (default: the job's)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="threads expiring chunks side by side (as parallel Celery workers would)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench data afterwards")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -162,9 +186,15 @@ def main():
         cursor.execute("CHECKPOINT")
     chunk = args.chunk or EXPIRY_MEMBERS_PER_CHUNK
     started = time.perf_counter()
-    lots = points_expire_due(now=now, chunk_size=chunk)
+    if args.workers > 1:
+        lots = expire_in_threads(now, chunk=chunk, workers=args.workers)
+    else:
+        lots = points_expire_due(now=now, chunk_size=chunk)
     seconds = time.perf_counter() - started
-    print(f"expiry job (points_expire_due, {chunk} members per transaction): {lots} lots in {seconds:.2f}s")
+    print(
+        f"expiry job (points_expire_due, {chunk} members per transaction, workers={args.workers}): "
+        f"{lots} lots in {seconds:.2f}s"
+    )
     print(check(now, members=args.members))
     if not args.keep:
         clean()

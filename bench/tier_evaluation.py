@@ -10,6 +10,7 @@ purchase) with generate_series in SQL, then on the same starting state:
 - times the full review the scheduled job runs: the chunk tasks of `tier_evaluation_task` (five weighted
   indicators, reach/keep thresholds, grace periods, TierHistory rows, tier_changed after commit), run
   in-process one chunk after another (or by --workers threads, as parallel Celery workers would).
+2% of the members hold a running paid plan (Platinum), which the review must not go below.
 Bench members have member numbers starting with 8 and are deleted before each run.
 Last line: RESULT tier_evaluation members=<n> seconds=<s> members_per_s=<n> sql_seconds=<s> ratio=<r>
 """
@@ -31,6 +32,10 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.scratch import require_scratch_database  # noqa: E402
+
+require_scratch_database()
+
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -44,7 +49,7 @@ NUMBER_PREFIX = "8"
 
 
 def setup(n: int, now) -> dict:
-    from members.models import Store, Tier, TierPolicy
+    from members.models import MembershipPlan, Store, Tier, TierPolicy
 
     for code, name, rank, reach, keep in TIERS:
         Tier.objects.update_or_create(
@@ -58,6 +63,9 @@ def setup(n: int, now) -> dict:
     policy.save()
     stores = [Store.objects.get_or_create(code=f"bench-t{i}", defaults={"name": f"Bench {i}"})[0].pk for i in range(8)]
     tiers = {code: Tier.objects.get(code=code).pk for code, *_rest in TIERS}
+    plan, _created = MembershipPlan.objects.get_or_create(
+        name="Bench Platinum", defaults={"price": Decimal(888), "tier_id": tiers["V3"], "duration_value": 1}
+    )
     clean()
     with connection.cursor() as cursor, transaction.atomic():
         cursor.execute(
@@ -84,13 +92,23 @@ def setup(n: int, now) -> dict:
             [stores, now, now, first_id, n, n * 5 + n // 2, n],
         )
         cursor.execute(
+            "INSERT INTO members_memberplansubscription (member_id, source, plan_id, tier_id, price, starts_at, "
+            "ends_at, provider, transaction_id, created_at) "
+            "SELECT id, 'plan', %s, %s, 888, %s - interval '10 days', %s + interval '20 days', 'bench', "
+            "'bp-' || id, %s FROM members_member WHERE member_number LIKE %s AND id %% 50 = 0",
+            [plan.pk, tiers["V3"], now, now, now, NUMBER_PREFIX + "%"],
+        )
+        cursor.execute(
             "INSERT INTO members_pointsentry (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
             "source, reason, breakdown, created_at) "
             "SELECT member_id, 'accrual', greatest(1, floor(paid_amount / 10)::int), 0, 0, 'bt:' || id, 'bench', "
             "'', '{}'::jsonb, purchased_at FROM members_purchase WHERE external_id LIKE 'bt-%%'"
         )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE members_member; ANALYZE members_purchase; ANALYZE members_pointsentry")
+        cursor.execute(
+            "ANALYZE members_member; ANALYZE members_purchase; ANALYZE members_pointsentry; "
+            "ANALYZE members_memberplansubscription"
+        )
     return tiers
 
 
@@ -99,6 +117,7 @@ def clean():
         bench = "SELECT id FROM members_member WHERE member_number LIKE '8%%'"
         cursor.execute(f"DELETE FROM members_tierhistory WHERE member_id IN ({bench})")  # noqa: S608
         cursor.execute(f"DELETE FROM members_pointsentry WHERE member_id IN ({bench})")  # noqa: S608
+        cursor.execute(f"DELETE FROM members_memberplansubscription WHERE member_id IN ({bench})")  # noqa: S608
         cursor.execute(f"DELETE FROM members_purchase WHERE member_id IN ({bench})")  # noqa: S608
         cursor.execute("DELETE FROM members_member WHERE member_number LIKE '8%%'")
 

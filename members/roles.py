@@ -27,6 +27,8 @@ ROLE_PERMISSIONS = {
         "members.view_memberimportjob",
         "members.add_memberimportjob",
         "members.view_membertoken",
+        "members.view_membershipplan",
+        "members.view_memberplansubscription",
         "coupons.view_coupon",
         "coupons.view_coupontemplate",
         "coupons.void_coupon",

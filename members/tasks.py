@@ -46,3 +46,16 @@ def tier_evaluate_chunk_task(*, first_id: int, last_id: int, now: str) -> dict:
 
     summary = tier_evaluate_chunk(first_id=first_id, last_id=last_id, now=datetime.fromisoformat(now))
     return {"upgrades": summary.upgrades, "downgrades": summary.downgrades}
+
+
+# -- paid plans and tier periods (issue 4) --------------------------------------------------------------------
+@shared_task(acks_late=True)
+def plans_expire_task() -> dict:
+    """The scheduled plan expiry (django-celery-beat): re-review the members whose plan or top-up period ended.
+
+    Safe to run twice: each ended period is processed once.
+    """
+    from members.services.plans import plans_expire
+
+    summary = plans_expire(now=timezone.now())
+    return {"subscriptions": summary.subscriptions, "members": summary.members, "tier_moves": len(summary.tier_moves)}

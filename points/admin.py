@@ -1,16 +1,27 @@
 """Console for the points engine: the policy (one row), earning rules by priority, refunds (read-only)."""
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin
+from members.errors import LoyaltyError
 from members.models import Member, PurchaseChannel
-from points.models import EarningRule, MemberIdentifier, PointsPolicy, PurchaseCheckout, PurchaseRefund
+from points.models import (
+    EarningRule,
+    MemberIdentifier,
+    PointsGrantJob,
+    PointsPolicy,
+    PurchaseCheckout,
+    PurchaseRefund,
+)
+from points.selectors import earning_rule_preview
+from points.services.grants import points_grant_job_create
 
 
 class PointsPolicyForm(forms.ModelForm):
@@ -134,6 +145,34 @@ class EarningRuleForm(forms.ModelForm):
             "rounding",
         )
 
+    def clean(self):
+        """With the preview button, show what the rule would have granted instead of saving it."""
+        cleaned = super().clean()
+        if "_preview" not in self.data or self.errors:
+            return cleaned
+        rule = self.instance
+        for name, value in cleaned.items():
+            if name not in ("stores", "tiers"):
+                setattr(rule, name, value)
+        preview = earning_rule_preview(
+            rule=rule,
+            now=timezone.now(),
+            store_ids=[store.pk for store in cleaned.get("stores") or ()],
+            tier_ids=[tier.pk for tier in cleaned.get("tiers") or ()],
+        )
+        self.preview = preview
+        figures = _(
+            "Preview, nothing saved: over the last %(days)d days this rule would have granted %(points)d points "
+            "on %(purchases)d purchases to %(members)d members, adding %(liability)s of liability."
+        ) % {
+            "days": preview.days,
+            "points": preview.points,
+            "purchases": preview.purchases,
+            "members": preview.members,
+            "liability": preview.liability,
+        }
+        raise ValidationError([figures, *preview.notes], code="preview")
+
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(SimpleHistoryAdmin):
@@ -215,3 +254,93 @@ class PurchaseCheckoutAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.Mod
     ordering = ("-created_at", "-pk")
     show_full_result_count = False
     exclude = ("request_hash", "earn_lot", "spend_entry")
+
+
+class PointsGrantJobForm(forms.ModelForm):
+    member_file = forms.FileField(
+        label=_("CSV file"),
+        required=False,
+        help_text=_("Phones or member numbers in the first column (UTF-8); added to the list above."),
+    )
+
+    class Meta:
+        model = PointsGrantJob
+        fields = ("audience", "member_list", "tier", "tag", "points", "reason")
+        widgets = {"member_list": forms.Textarea(attrs={"rows": 6})}
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("member_file")
+        if upload:
+            try:
+                text = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ValidationError({"member_file": _("The file is not UTF-8 text.")}) from None
+            cleaned["member_list"] = "\n".join(part for part in (cleaned.get("member_list", ""), text) if part)
+        return cleaned
+
+
+@admin.register(PointsGrantJob)
+class PointsGrantJobAdmin(admin.ModelAdmin):
+    """Bulk grants: staff with `points.grant_points` start one; progress and row errors show on its page."""
+
+    form = PointsGrantJobForm
+    list_display = ("pk", "audience", "points", "reason", "status", "members_done", "members_total",
+                    "members_granted", "created_by", "created_at")  # fmt: skip
+    list_filter = ("status", "audience")
+    ordering = ("-pk",)
+    readonly_fields = ("status", "members_total", "members_done", "members_granted", "row_errors_display",
+                       "created_by", "created_at", "started_at", "finished_at")  # fmt: skip
+
+    def _may_grant(self, request):
+        return request.user.has_perm("points.grant_points")
+
+    def has_view_permission(self, request, obj=None):
+        return self._may_grant(request)
+
+    def has_add_permission(self, request):
+        return self._may_grant(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_module_permission(self, request):
+        return self._may_grant(request)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("audience", "member_list", "member_file", "tier", "tag", "points", "reason")
+        return ("audience", "member_list", "tier", "tag", "points", "reason", *self.readonly_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("audience", "member_list", "tier", "tag", "points", "reason", *self.readonly_fields)
+
+    @admin.display(description=_("row errors"))
+    def row_errors_display(self, obj):
+        if not obj.row_errors:
+            return "-"
+        return "; ".join(str(_("row %(row)s (%(value)s): %(error)s") % error) for error in obj.row_errors[:200])
+
+    def save_model(self, request, obj, form, change):
+        try:
+            job = points_grant_job_create(
+                created_by=request.user,
+                audience=obj.audience,
+                member_list=form.cleaned_data.get("member_list", ""),
+                tier_id=obj.tier_id,
+                tag_id=obj.tag_id,
+                points=obj.points,
+                reason=obj.reason,
+                now=timezone.now(),
+            )
+        except LoyaltyError as error:
+            self.message_user(request, str(error.message), level=messages.ERROR)
+            raise PermissionDenied from error
+        obj.pk = job.pk
+        obj.created_at = job.created_at
+        obj.created_by = job.created_by

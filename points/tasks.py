@@ -14,3 +14,10 @@ def release_pending_points() -> int:
 @shared_task(name="points.expire_points")
 def expire_points() -> int:
     return points_expire_due(now=timezone.now())
+
+
+@shared_task(name="points.grant_points_job")
+def grant_points_job(*, job_id: int) -> int:
+    from points.services.grants import points_grant_job_run
+
+    return points_grant_job_run(job_id=job_id, now=timezone.now()).members_granted

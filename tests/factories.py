@@ -100,3 +100,16 @@ class TopUpOfferFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Top-up offer {n}")
     pay_amount = Decimal("1000.00")
     bonus_amount = Decimal("100.00")
+
+
+# -- paid membership plans (issue 4) ------------------------------------------------------------------------------
+class MembershipPlanFactory(factory.django.DjangoModelFactory):
+    """A plan on sale: pass tier=... (required); 30 days by default."""
+
+    class Meta:
+        model = "members.MembershipPlan"
+
+    name = factory.Sequence(lambda n: f"Plan {n}")
+    price = Decimal("388.00")
+    duration_value = 30
+    duration_unit = "days"

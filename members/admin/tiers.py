@@ -1,14 +1,18 @@
 """Console for tiers and stored value: the tier policy (with a preview before saving), tier thresholds and
-benefits, the tier history and manual overrides, top-up offers, the stored-value ledger and its liability."""
+benefits, the tier history and manual overrides, top-up offers, the stored-value ledger and its liability,
+and manual stored-value adjustments (from the member page)."""
+
+import uuid
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -17,6 +21,7 @@ from members.admin.program import TierAdmin as BaseTierAdmin
 from members.console import StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
 from members.models import Member, StoredValueEntry, Tier, TierHistory, TierPolicy, TopUpOffer
+from members.services.stored_value import stored_value_adjust
 from members.services.tiers import tier_override_set, tier_policy_save
 from members.stored_value_selectors import stored_value_outstanding
 from members.tier_selectors import money_display, tier_policy_preview
@@ -211,9 +216,26 @@ class TierHistoryAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(TopUpOffer)
 class TopUpOfferAdmin(SimpleHistoryAdmin):
-    list_display = ("name", "pay_amount", "bonus_amount", "is_active", "valid_from", "valid_until", "sort_order")
+    list_display = ("name", "pay_amount", "bonus_amount", "tier", "tier_duration_value", "tier_duration_unit",
+                    "is_active", "valid_from", "valid_until", "sort_order")  # fmt: skip
+    list_select_related = ("tier",)
     list_filter = ("is_active",)
     ordering = ("sort_order", "pay_amount")
+
+
+class AdjustStoredValueForm(forms.Form):
+    amount = forms.DecimalField(
+        label=_("amount"), max_digits=12, decimal_places=2, min_value=-10**9, max_value=10**9,
+        help_text=_("Positive to add stored value, negative to remove it."),
+    )  # fmt: skip
+    reason = forms.CharField(label=_("reason"), max_length=255, help_text=_("Required; kept on the ledger entry."))
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError(_("Enter an amount other than zero."), code="zero")
+        return amount
 
 
 @admin.register(StoredValueEntry)
@@ -228,6 +250,59 @@ class StoredValueEntryAdmin(ReadOnlyMixin, StoreScopedAdminMixin, admin.ModelAdm
     search_fields = ("=member__member_number", "=member__phone", "=transaction_id")
     ordering = ("-created_at", "-pk")
     show_full_result_count = False
+
+    def get_urls(self):
+        return [
+            path(
+                "adjust/<int:member_id>/",
+                self.admin_site.admin_view(self.adjust_view),
+                name="members_storedvalueentry_adjust",
+            ),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request, member_id):
+        """Adjust a member's stored value by hand: needs members.adjust_stored_value and a reason."""
+        member_admin = self.admin_site._registry[Member]
+        member = member_admin.get_object(request, str(member_id))
+        if member is None:
+            return member_admin._get_obj_does_not_exist_redirect(request, member_admin.opts, str(member_id))
+        if not has_adjust_stored_value_permission(request, member):
+            raise PermissionDenied
+        change_url = reverse("admin:members_member_change", args=[member.pk])
+        if request.method == "POST":
+            form = AdjustStoredValueForm(request.POST)
+            if form.is_valid():
+                try:
+                    entry = stored_value_adjust(
+                        member_id=member.pk, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
+                        created_by=request.user, now=timezone.now(),
+                        idempotency_key=f"console:stored_value_adjust:{form.cleaned_data['idempotency_key']}",
+                    )  # fmt: skip
+                except LoyaltyError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        _("Stored value adjusted by %(amount)s for %(member)s; the balance is now %(balance)s.")
+                        % {"amount": f"{entry.amount:+}", "member": member,
+                           "balance": money_display(entry.balance_after, places=2)},
+                        messages.SUCCESS,
+                    )  # fmt: skip
+                    return HttpResponseRedirect(change_url)
+        else:
+            form = AdjustStoredValueForm(initial={"idempotency_key": uuid.uuid4().hex})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Adjust stored value"),
+            "subtitle": str(member),
+            "opts": member_admin.opts,
+            "original": member,
+            "balance": money_display(member.stored_value_balance, places=2),
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/members/adjust_stored_value.html", context)
 
     def changelist_view(self, request, extra_context=None):
         outstanding = stored_value_outstanding(members=_scoped_members(request))
@@ -268,6 +343,41 @@ class TierHistoryInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = _("Tier history (latest)")
 
 
-# The member page (members/admin/member.py) gets the two read-only ledgers of this issue as inlines.
+def has_adjust_stored_value_permission(request, member) -> bool:
+    if not request.user.has_perm("members.adjust_stored_value"):
+        return False
+    # Members of another store can be looked up brand-wide but are adjusted by their own store.
+    return admin.site._registry[Member].is_in_store_scope(request, member)
+
+
+@admin.display(description=_("stored value"))
+def stored_value_display(model_admin, obj):
+    return "—" if obj is None or obj.pk is None else money_display(obj.stored_value_balance, places=2)
+
+
+@admin.display(description=_("stored value"))
+def stored_value_and_adjust_link(model_admin, obj):
+    url = reverse("admin:members_storedvalueentry_adjust", args=[obj.pk])
+    return format_html(
+        '{} &nbsp; <a class="button" id="adjust-stored-value-link" href="{}">{}</a>',
+        stored_value_display(model_admin, obj), url, _("Adjust stored value"),
+    )  # fmt: skip
+
+
+def _member_fieldsets_with_stored_value(get_fieldsets):
+    def wrapped(self, request, obj=None):
+        adjustable = obj is not None and obj.pk is not None and has_adjust_stored_value_permission(request, obj)
+        field = "stored_value_and_adjust_link" if adjustable else "stored_value_display"
+        return (*get_fieldsets(self, request, obj), (_("Stored value"), {"fields": (field,)}))
+
+    return wrapped
+
+
+# The member page (members/admin/member.py) gets the two read-only ledgers of this issue as inlines, and a
+# "Stored value" section with the balance and, for staff allowed to, the adjustment button.
 _member_admin = admin.site._registry[Member].__class__
 _member_admin.inlines = (*_member_admin.inlines, TierHistoryInline, StoredValueEntryInline)
+_member_admin.stored_value_display = stored_value_display
+_member_admin.stored_value_and_adjust_link = stored_value_and_adjust_link
+_member_admin.readonly_fields = (*_member_admin.readonly_fields, "stored_value_display", "stored_value_and_adjust_link")
+_member_admin.get_fieldsets = _member_fieldsets_with_stored_value(_member_admin.get_fieldsets)

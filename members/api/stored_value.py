@@ -38,9 +38,21 @@ class OfferSerializer(serializers.Serializer):
     pay_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     bonus_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     valid_until = serializers.DateTimeField(allow_null=True)
+    tier = serializers.CharField(source="tier.code", allow_null=True, default=None, help_text="Tier granted, if any.")
+    tier_duration_value = serializers.IntegerField(allow_null=True)
+    tier_duration_unit = serializers.CharField()
 
     class Meta:
         ref_name = "TopUpOffer"
+
+
+class TierGrantSerializer(serializers.Serializer):
+    tier = serializers.CharField(source="tier.code")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "TopUpTierGrant"
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -99,7 +111,11 @@ class TopUpOfferListApi(MemberApi):
         responses={200: OfferSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        offers = TopUpOffer.objects.available(now=timezone.now()).order_by("sort_order", "pay_amount", "pk")
+        offers = (
+            TopUpOffer.objects.available(now=timezone.now())
+            .select_related("tier")
+            .order_by("sort_order", "pay_amount", "pk")
+        )
         return Response(OfferSerializer(offers, many=True).data)
 
 
@@ -125,6 +141,7 @@ class MeTopUpApi(MemberApi):
         balance = serializers.DecimalField(max_digits=14, decimal_places=2)
         currency = serializers.CharField()
         replayed = serializers.BooleanField()
+        tier_grant = TierGrantSerializer(allow_null=True, help_text="The tier this top-up holds for a period.")
 
         class Meta:
             ref_name = "TopUpResult"
@@ -152,5 +169,6 @@ class MeTopUpApi(MemberApi):
             "balance": result.balance,
             "currency": settings.CURRENCY,
             "replayed": result.is_replay,
+            "tier_grant": result.tier_grant,
         }
         return Response(self.OutputSerializer(body).data, status=200 if result.is_replay else 201)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from members.api.auth import LogoutApi, WechatLoginApi
 from members.api.me import MeApi, MeCardApi, MeCardQrApi, MeJoinApi, MePhoneApi
+from members.api.plans import MePlanListApi, MePlanPurchaseApi, PlanListApi
 from members.api.pos import PosMemberLookupApi
 from members.api.stored_value import MeStoredValueApi, MeStoredValueEntryListApi, MeTopUpApi, TopUpOfferListApi
 from members.api.stores import StoreListApi
@@ -22,4 +23,7 @@ urlpatterns = [
     path("me/stored-value/entries", MeStoredValueEntryListApi.as_view(), name="me-stored-value-entries"),
     path("me/stored-value/top-ups", MeTopUpApi.as_view(), name="me-stored-value-top-ups"),
     path("stored-value/offers", TopUpOfferListApi.as_view(), name="stored-value-offers"),
+    path("plans", PlanListApi.as_view(), name="plans"),
+    path("me/plans", MePlanListApi.as_view(), name="me-plans"),
+    path("me/plans/purchases", MePlanPurchaseApi.as_view(), name="me-plan-purchases"),
 ]

@@ -10,6 +10,7 @@ Invariants kept here (by the services in members/services/ and backstopped by co
 from .imports import MemberImportJob
 from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
 from .member import Member, MemberToken, Tag, WechatSession
+from .plans import MemberPlanSubscription, MembershipPlan
 from .program import ProgramSettings, Store, StoreApiKey, Tier
 from .purchase import PaymentMethod, Purchase, PurchaseChannel, PurchaseItem
 from .staff import Role, User
@@ -19,6 +20,8 @@ from .tiers import TierHistory, TierPolicy
 __all__ = [
     "IdempotencyRecord",
     "Member",
+    "MemberPlanSubscription",
+    "MembershipPlan",
     "MemberImportJob",
     "MemberToken",
     "PaymentMethod",

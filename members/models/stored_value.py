@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from members.models.plans import DurationUnit
+
 
 class TopUpOfferQuerySet(models.QuerySet):
     def available(self, *, now):
@@ -41,6 +43,15 @@ class TopUpOffer(models.Model):
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+    # Optionally the top-up also grants a tier for a period (a MemberPlanSubscription row with source top_up).
+    tier = models.ForeignKey(
+        "members.Tier", verbose_name=_("tier granted"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", help_text=_("Optional: the member holds at least this tier for the period below."),
+    )  # fmt: skip
+    tier_duration_value = models.PositiveIntegerField(_("tier held for"), null=True, blank=True)
+    tier_duration_unit = models.CharField(
+        _("unit"), max_length=8, choices=DurationUnit.choices, default=DurationUnit.MONTHS
+    )
     history = HistoricalRecords()
     objects = TopUpOfferQuerySet.as_manager()
 
@@ -51,6 +62,9 @@ class TopUpOffer(models.Model):
             models.CheckConstraint(
                 condition=Q(pay_amount__gt=0, bonus_amount__gte=0), name="top_up_offer_amounts_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(tier__isnull=True) | Q(tier_duration_value__gt=0), name="top_up_offer_tier_has_duration"
+            ),
         ]
 
     def __str__(self):
@@ -59,6 +73,8 @@ class TopUpOffer(models.Model):
     def clean(self):
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValidationError({"valid_until": _("The end must be after the start.")})
+        if self.tier_id and not self.tier_duration_value:
+            raise ValidationError({"tier_duration_value": _("Say how long the tier is held.")})
 
 
 class StoredValueEntry(models.Model):

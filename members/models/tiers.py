@@ -132,6 +132,7 @@ class TierHistory(models.Model):
         DOWNGRADE = "downgrade", _("Downgrade at a review")
         PURCHASE_UPGRADE = "purchase_upgrade", _("Upgrade after a purchase")
         OVERRIDE = "override", _("Manual override")
+        GRANT = "grant", _("Tier held by a plan or a top-up")
 
     member = models.ForeignKey(
         "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="tier_history"

@@ -653,7 +653,7 @@ def _expire_due_lots_orm(*, now, member_ids) -> int:
     if not due:
         return 0
     rows, expired = [], {}
-    for lot_id, member_id, remaining, expires_at in due:
+    for lot_id, member_id, remaining, _expires_at in due:
         expired[member_id] = expired.get(member_id, 0) + remaining
         rows.append(
             PointsEntry(

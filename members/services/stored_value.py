@@ -17,8 +17,9 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from members.errors import IdempotencyKeyReused, InvalidInput, MemberNotActive, ReasonRequired
-from members.models import Member, StoredValueEntry, TopUpOffer
+from members.models import Member, MemberPlanSubscription, StoredValueEntry, TopUpOffer
 from members.services.locks import lock_member
+from members.services.plans import tier_period_grant
 from members.tier_errors import (
     InsufficientStoredValue,
     InvalidMoneyAmount,
@@ -38,6 +39,7 @@ class TopUpResult:
     bonus: StoredValueEntry | None
     balance: Decimal
     is_replay: bool
+    tier_grant: MemberPlanSubscription | None = None
 
 
 def money(value, *, field: str = "amount") -> Decimal:
@@ -102,10 +104,15 @@ def stored_value_top_up(
         if first.member_id != member_id or first.offer_id != offer_id:
             raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
         bonus = StoredValueEntry.objects.filter(idempotency_key=f"bonus:{provider}:{transaction_id}").first()
-        return TopUpResult(top_up=first, bonus=bonus, balance=member.stored_value_balance, is_replay=True)
+        grant = MemberPlanSubscription.objects.filter(stored_value_entry=first).first()
+        return TopUpResult(
+            top_up=first, bonus=bonus, balance=member.stored_value_balance, is_replay=True, tier_grant=grant
+        )
+    if MemberPlanSubscription.objects.filter(provider=provider, transaction_id=transaction_id).exists():
+        raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})  # a plan's payment
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
-    offer = TopUpOffer.objects.available(now=now).filter(pk=offer_id).first()
+    offer = TopUpOffer.objects.available(now=now).select_related("tier").filter(pk=offer_id).first()
     if offer is None:
         raise TopUpOfferUnavailable(fields={"offer": [str(TopUpOfferUnavailable.message)]})
     common = {"offer": offer, "provider": provider, "transaction_id": transaction_id, "source": "top_up",
@@ -117,7 +124,16 @@ def stored_value_top_up(
             member=member, kind=Kind.BONUS, amount=offer.bonus_amount,
             idempotency_key=f"bonus:{provider}:{transaction_id}", now=now, **common,
         )  # fmt: skip
-    return TopUpResult(top_up=top_up, bonus=bonus, balance=member.stored_value_balance, is_replay=False)
+    grant = None
+    if offer.tier_id is not None and offer.tier_duration_value:
+        grant = tier_period_grant(
+            member=member, tier=offer.tier, duration_value=offer.tier_duration_value,
+            duration_unit=offer.tier_duration_unit, provider=provider, transaction_id=transaction_id, now=now,
+            stored_value_entry=top_up, note=f"{_('Top-up')}: {offer.name}",
+        )  # fmt: skip
+    return TopUpResult(
+        top_up=top_up, bonus=bonus, balance=member.stored_value_balance, is_replay=False, tier_grant=grant
+    )
 
 
 @transaction.atomic

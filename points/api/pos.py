@@ -50,15 +50,18 @@ class CartInputSerializer(StrictInputSerializer):
     member_number = serializers.CharField(required=False, max_length=16)
     phone = serializers.CharField(required=False, max_length=32)
     points_to_spend = serializers.IntegerField(min_value=0, default=0)
+    coupon_code = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64, help_text="A coupon the member holds, to redeem."
+    )
 
     class Meta:
         ref_name = "PosCartInput"
 
-    def member(self, *, now):
+    def member(self, *, now, policy=None):
         data = self.validated_data
         return pos_member_resolve(
             now=now,
-            policy=PointsPolicy.load(),
+            policy=policy or PointsPolicy.load(),
             card_code=data.get("card_code", ""),
             member_number=data.get("member_number", ""),
             phone=data.get("phone", ""),
@@ -75,6 +78,7 @@ class CartInputSerializer(StrictInputSerializer):
             "items": [dict(item) for item in data.get("items", [])],
             "member_id": member.pk if member else None,
             "points_to_spend": data["points_to_spend"],
+            "coupon_code": data["coupon_code"],
         }
 
 
@@ -108,6 +112,8 @@ class PosPurchaseCreateApi(PosApi):
         earn_activates_at = serializers.DateTimeField(allow_null=True)
         earn_expires_at = serializers.DateTimeField(allow_null=True)
         points_balance = serializers.IntegerField(allow_null=True, help_text="The member's balance after the sale.")
+        coupon_code = serializers.CharField(allow_null=True, help_text="The coupon redeemed on the sale, if any.")
+        coupon_discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
         breakdown = BreakdownSerializer()
 
         class Meta:
@@ -123,12 +129,14 @@ class PosPurchaseCreateApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         now = timezone.now()
-        member = serializer.member(now=now)
+        policy = PointsPolicy.load()
+        member = serializer.member(now=now, policy=policy)
         result = purchase_checkout(
             store_id=request.user.store.pk,
             external_id=serializer.validated_data["external_id"],
             payment_method=serializer.validated_data["payment_method"],
             now=now,
+            policy=policy,
             **serializer.service_kwargs(member=member),
         )
         purchase, checkout = result.purchase, result.checkout
@@ -148,6 +156,8 @@ class PosPurchaseCreateApi(PosApi):
             "earn_activates_at": checkout.earn_activates_at,
             "earn_expires_at": checkout.earn_expires_at,
             "points_balance": checkout.balance_after,
+            "coupon_code": result.coupon_code,
+            "coupon_discount_amount": checkout.coupon_discount_amount,
             "breakdown": checkout.breakdown,
         }
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
@@ -168,6 +178,8 @@ class PosPurchasePreviewApi(PosApi):
         earn_is_pending = serializers.BooleanField()
         earn_activates_at = serializers.DateTimeField(allow_null=True)
         earn_expires_at = serializers.DateTimeField(allow_null=True)
+        coupon_discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        coupon_label = serializers.CharField(allow_blank=True)
         breakdown = BreakdownSerializer()
 
         class Meta:
@@ -196,9 +208,25 @@ class PosPurchasePreviewApi(PosApi):
             "earn_is_pending": pricing.earn_is_pending,
             "earn_activates_at": pricing.earn_activates_at,
             "earn_expires_at": pricing.earn_expires_at,
+            "coupon_discount_amount": pricing.coupon_discount_amount,
+            "coupon_label": pricing.coupon_label,
             "breakdown": {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)},
         }
         return Response(self.OutputSerializer(body).data)
+
+
+class PosPingApi(PosApi):
+    """Answer a till checking its key and the connection: the store the key belongs to."""
+
+    class OutputSerializer(serializers.Serializer):
+        store = serializers.CharField()
+
+        class Meta:
+            ref_name = "PosPing"
+
+    @extend_schema(operation_id="pos_ping", tags=["pos"], responses={200: OutputSerializer, **error_responses(401)})
+    def get(self, request):
+        return Response(self.OutputSerializer({"store": request.user.store.code}).data)
 
 
 class PosPurchaseRefundApi(PosApi):

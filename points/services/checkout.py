@@ -16,6 +16,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
+from coupons.errors import ERROR_BY_REASON, CouponAlreadyRedeemed
+from coupons.rules import Cart as CouponCart
+from coupons.rules import CartItem as CouponCartItem
+from coupons.selectors import coupon_for_cart_by_code
+from coupons.services import coupon_redeem
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.services.idempotency import idempotency_request_hash
@@ -38,6 +43,33 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 
 
+def _coupon_cart(*, store_id, channel, gross_amount, discount_amount, items, points_to_spend, reference=""):
+    return CouponCart(
+        amount=gross_amount - discount_amount,
+        channel=channel,
+        store_id=store_id,
+        items=tuple(
+            CouponCartItem(sku=item.sku, category=item.category, amount=item.amount) for item in _cart_items(items)
+        ),
+        uses_points=bool(points_to_spend),
+        reference=reference,
+    )
+
+
+def _coupon_quote(*, member, code: str, cart: CouponCart, now: datetime) -> "CouponQuote":
+    """Check a coupon code against the cart through coupons' selector; raise coupons' error when it does not fit.
+
+    Raises MemberRequired, InvalidCouponCode, NotFound, CouponNotOwned and the error of the first reason the
+    coupon does not fit (coupon_expired, does_not_stack_with_points, min_spend_not_met, ...).
+    """
+    if member is None:
+        raise MemberRequired(fields={"coupon_code": [str(_("Coupons can only be used by an identified member."))]})
+    option = coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now).options[0]
+    if not option.is_applicable:
+        raise ERROR_BY_REASON[option.reason](fields={"coupon_code": [str(ERROR_BY_REASON[option.reason].message)]})
+    return CouponQuote(code=option.coupon.code, discount_amount=option.discount_amount, label=option.label)
+
+
 @dataclass(frozen=True)
 class Pricing:
     """What a cart would do: the points spent and their value, the points earned and why."""
@@ -51,6 +83,17 @@ class Pricing:
     earn_is_pending: bool
     earn_activates_at: datetime | None
     earn_expires_at: datetime | None
+    coupon_discount_amount: Decimal = ZERO
+    coupon_label: str = ""
+
+
+@dataclass(frozen=True)
+class CouponQuote:
+    """What a coupon takes off a cart (checked, not yet redeemed)."""
+
+    code: str
+    discount_amount: Decimal
+    label: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +101,10 @@ class CheckoutResult:
     purchase: Purchase
     checkout: PurchaseCheckout
     is_replay: bool
+
+    @property
+    def coupon_code(self) -> str | None:
+        return self.checkout.coupon.code if self.checkout.coupon_id else None
 
 
 @dataclass(frozen=True)
@@ -102,7 +149,10 @@ def _price(
     points_to_spend: int,
     purchased_at: datetime,
     now: datetime,
+    coupon: CouponQuote | None = None,
 ) -> Pricing:
+    if coupon is not None:
+        discount_amount += coupon.discount_amount
     if discount_amount + stored_value_amount > gross_amount:
         raise InvalidInput(fields={"discount_amount": [str(_("Discount and stored value exceed the gross amount."))]})
     if not isinstance(points_to_spend, int) or isinstance(points_to_spend, bool) or points_to_spend < 0:
@@ -158,6 +208,8 @@ def _price(
         earn_is_pending=bool(activates_at and activates_at > now),
         earn_activates_at=activates_at,
         earn_expires_at=expires_at,
+        coupon_discount_amount=coupon.discount_amount if coupon else ZERO,
+        coupon_label=coupon.label if coupon else "",
     )
 
 
@@ -173,27 +225,44 @@ def purchase_preview(
     items: list[dict] | None = None,
     points_to_spend: int = 0,
     purchased_at: datetime | None = None,
+    coupon_code: str = "",
 ) -> Pricing:
-    """Price a cart without writing: points it earns (and why), the most points it can take, their value.
+    """Price a cart without writing: points it earns (and why), the most points it can take, their value,
+    and what a coupon would take off.
 
-    Raises the checkout's errors for `points_to_spend` (PointsShareExceeded, InsufficientPoints, ...).
+    Raises the checkout's errors for `points_to_spend` (PointsShareExceeded, InsufficientPoints, ...) and
+    coupons' errors for `coupon_code`.
     """
     _store_check(store_id)
     member = Member.objects.filter(pk=member_id).first() if member_id else None
     if member_id and member is None:
         raise NotFound()
+    gross_amount = _positive(gross_amount)
+    discount_amount = _money(discount_amount, "discount_amount")
+    quote = None
+    if (coupon_code or "").strip():
+        cart = _coupon_cart(
+            store_id=store_id,
+            channel=channel,
+            gross_amount=gross_amount,
+            discount_amount=discount_amount,
+            items=items,
+            points_to_spend=points_to_spend,
+        )
+        quote = _coupon_quote(member=member, code=coupon_code, cart=cart, now=now)
     return _price(
         policy=PointsPolicy.load(),
         member=member,
         store_id=store_id,
         channel=channel,
-        gross_amount=_positive(gross_amount),
-        discount_amount=_money(discount_amount, "discount_amount"),
+        gross_amount=gross_amount,
+        discount_amount=discount_amount,
         stored_value_amount=_money(stored_value_amount, "stored_value_amount"),
         items=items,
         points_to_spend=points_to_spend,
         purchased_at=purchased_at or now,
         now=now,
+        coupon=quote,
     )
 
 
@@ -235,13 +304,20 @@ def purchase_checkout(
     stored_value_amount: Decimal = ZERO,
     items: list[dict] | None = None,
     points_to_spend: int = 0,
+    coupon_code: str = "",
+    policy: PointsPolicy | None = None,
 ) -> CheckoutResult:
     """Record a purchase, spend points on it and earn points from it, all or nothing.
+
+    A coupon code is checked against the cart and redeemed through coupons' services in the same transaction:
+    its discount is added to the purchase's discount, a coupon that does not combine with paying by points
+    refuses a cart that spends points (`does_not_stack_with_points`), and any coupon error leaves nothing
+    written.
 
     Idempotent by (channel, store, external id): the same request again returns the first result
     (is_replay=True); another request under that external id is refused. Raises IdempotencyKeyReused,
     InvalidInput, StoreInactive, NotFound, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
-    InsufficientPoints.
+    InsufficientPoints and coupons' errors (invalid_coupon_code, coupon_expired, coupon_not_owned, ...).
     """
     gross_amount = _positive(gross_amount)
     discount_amount = _money(discount_amount, "discount_amount")
@@ -249,8 +325,10 @@ def purchase_checkout(
     external_id = (external_id or "").strip()
     if not external_id:
         raise InvalidInput(fields={"external_id": [str(_("This field is required."))]})
+    coupon_code = (coupon_code or "").strip()
     request_hash = idempotency_request_hash(
         {
+            **({"coupon_code": coupon_code} if coupon_code else {}),
             "member_id": member_id,
             "gross_amount": gross_amount,
             "discount_amount": discount_amount,
@@ -262,18 +340,32 @@ def purchase_checkout(
         }
     )
     key = {"channel": channel, "store_id": store_id, "external_id": external_id, "request_hash": request_hash}
-    replay = _replay(**key)
-    if replay:
-        return replay
-    _store_check(store_id)
-    policy = PointsPolicy.load()
     member = None
+    if member_id is None:
+        replay = _replay(**key)
+        if replay:
+            return replay
+    _store_check(store_id)
+    policy = policy or PointsPolicy.load()
     if member_id is not None:
+        # A retry waits for the member lock, then finds the first answer committed by its twin.
         member = lock_member(member_id=member_id)
-        replay = _replay(**key)  # a concurrent twin of this request may have committed while we waited
+        replay = _replay(**key)
         if replay:
             return replay
     purchased_at = purchased_at or now
+    quote = coupon_cart = None
+    if coupon_code:
+        coupon_cart = _coupon_cart(
+            store_id=store_id,
+            channel=channel,
+            gross_amount=gross_amount,
+            discount_amount=discount_amount,
+            items=items,
+            points_to_spend=points_to_spend,
+            reference=external_id,
+        )
+        quote = _coupon_quote(member=member, code=coupon_code, cart=coupon_cart, now=now)
     pricing = _price(
         policy=policy,
         member=member,
@@ -286,6 +378,7 @@ def purchase_checkout(
         points_to_spend=points_to_spend,
         purchased_at=purchased_at,
         now=now,
+        coupon=quote,
     )
     try:
         purchase = purchase_record(
@@ -296,7 +389,7 @@ def purchase_checkout(
             gross_amount=gross_amount,
             payment_method=payment_method,
             member_id=member_id,
-            discount_amount=discount_amount,
+            discount_amount=discount_amount + pricing.coupon_discount_amount,
             points_value_amount=pricing.points_value,
             stored_value_amount=stored_value_amount,
             items=items,
@@ -308,9 +401,21 @@ def purchase_checkout(
         if replay:
             return replay
         raise
-    if PurchaseCheckout.objects.filter(purchase_id=purchase.pk).exists():
+    if member_id is None and PurchaseCheckout.objects.filter(purchase_id=purchase.pk).exists():
         # purchase_record found a twin's purchase, committed (with its checkout) after our first look.
         return _replay(**key)
+    redemption = None
+    if quote is not None:
+        redemption = coupon_redeem(
+            member_id=member_id,
+            cart=coupon_cart,
+            now=now,
+            code=coupon_code,
+            purchase_id=purchase.pk,
+            external_id=external_id,
+        )
+        if redemption.discount_amount != quote.discount_amount:  # the coupon changed under us: refuse, write nothing
+            raise CouponAlreadyRedeemed(fields={"coupon_code": [str(CouponAlreadyRedeemed.message)]})
     spend_entry = None
     if pricing.points_to_spend:
         spend_entry = points_debit(
@@ -340,8 +445,12 @@ def purchase_checkout(
         )
         earn_lot = PointsLot.objects.get(entry=earn_entry)
     balance_after = None
-    if member_id is not None:
-        balance_after = Member.objects.filter(pk=member_id).values_list("points_balance", flat=True).get()
+    if member is not None:
+        # Computed from the locked row as the ledger writers move it: spending never records a debt; an
+        # available earning repays the debt first, a pending one waits.
+        balance_after = member.points_balance - pricing.points_to_spend
+        if pricing.earning.total and not pricing.earn_is_pending:
+            balance_after += pricing.earning.total - min(member.points_debt, pricing.earning.total)
     checkout = PurchaseCheckout.objects.create(
         purchase=purchase,
         request_hash=request_hash,
@@ -354,6 +463,8 @@ def purchase_checkout(
         spend_entry=spend_entry,
         breakdown=breakdown,
         balance_after=balance_after,
+        coupon=redemption.coupon if redemption else None,
+        coupon_discount_amount=pricing.coupon_discount_amount,
         created_at=now,
     )
     return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
@@ -395,8 +506,9 @@ def purchase_refund(
     the rounding and a full refund undoes exactly what the checkout did. Spent points are returned first
     (with the latest expiry of the lots they came from), then earned points are taken back: still pending
     ones are cancelled; available ones follow the policy (only pending / within the balance / as a debt).
-    Idempotent by refund external id. Raises NotFound, InvalidInput, RefundExceedsPurchase,
-    IdempotencyKeyReused.
+    Idempotent by refund external id. A coupon redeemed at checkout is not given back yet: coupons has no
+    service that restores a redeemed coupon by its template's refund policy (see the issue note).
+    Raises NotFound, InvalidInput, RefundExceedsPurchase, IdempotencyKeyReused.
     """
     amount = _positive(amount)
     refund_external_id = (refund_external_id or "").strip()

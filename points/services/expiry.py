@@ -57,6 +57,5 @@ def points_expire_due(*, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER_CHU
     One transaction per chunk of members, so a long run holds each member's lock only briefly.
     """
     return sum(
-        points_expire_due_lots(now=now, member_ids=ids)
-        for ids in members_with_due_lots(now=now, chunk_size=chunk_size)
+        points_expire_due_lots(now=now, member_ids=ids) for ids in members_with_due_lots(now=now, chunk_size=chunk_size)
     )

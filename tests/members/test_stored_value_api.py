@@ -93,7 +93,8 @@ def test_offers_lists_the_available_offers(member_client, offer):
     body = member_client(MemberFactory()).get("/api/v1/stored-value/offers").json()
 
     assert body == [{"id": offer.pk, "name": "HK$1,000 + HK$100", "pay_amount": "1000.00", "bonus_amount": "100.00",
-                     "valid_until": None}]  # fmt: skip
+                     "valid_until": None, "tier": None, "tier_duration_value": None,
+                     "tier_duration_unit": "months"}]  # fmt: skip
 
 
 def test_stored_value_needs_a_member_token(api_client):

@@ -1,0 +1,297 @@
+"""Benchmark POS purchases over HTTP: gunicorn on PostgreSQL, 100,000 members, 16 concurrent tills.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/helper_points .venv/bin/python bench/pos_purchase.py
+
+Creates 100,000 scratch members (member numbers starting with 6, each with 1,000 points) with
+generate_series in SQL, demo-like earning rules (HK$100 = 10 points, double points at weekends, a tier-free
+first-purchase bonus, a category bonus), a store and its POS key; starts gunicorn on a free 127.0.0.1 port
+against the same DATABASE_URL; then, from this second process, drives for a fixed time:
+1. POST /api/v1/pos/purchases (unique external ids, random members by member number, 3 items, a third of them
+   spending 100 points) from `--clients` threads, each with one keep-alive connection;
+2. the same for GET /api/v1/pos/ping, a trivial DRF view behind the same POS key authentication.
+Prints requests/s of both, their ratio and the purchase p50/p99; checks the ledger of a sample of members
+(no drift). Scratch rows are deleted afterwards unless --keep.
+Last line: RESULT pos_purchase rps=<n> trivial_rps=<n> ratio=<r> p99_ms=<n>
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.pop("CELERY_BROKER_URL", None)
+
+import django  # noqa: E402
+
+django.setup()
+
+from bench.scratch import require_scratch_database  # noqa: E402
+
+require_scratch_database()
+
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+NUMBER_PREFIX = "6"
+BENCH_MEMBERS = "SELECT id FROM members_member WHERE member_number LIKE '6%%'"
+STORE_CODE = "bench-pos"
+RULES = [  # name, kind, priority, fields
+    ("Bench: HK$100 = 10 points", "base_rate", 9001, {"amount_per_unit": Decimal(100), "points_per_unit": 10}),
+    ("Bench: double points at weekends", "multiplier", 9002, {"multiplier": Decimal(2), "weekdays": [5, 6]}),
+    ("Bench: first purchase +50", "bonus_first_purchase", 9003, {"bonus_points": 50}),
+    ("Bench: shoes +20 per pair", "bonus_category", 9004, {"category": "shoes", "bonus_points": 20}),
+]
+
+
+def clean():
+    from members.models import Store
+
+    store = Store.objects.filter(code=STORE_CODE).first()
+    with connection.cursor() as cursor, transaction.atomic():
+        purchases = f"SELECT id FROM members_purchase WHERE member_id IN ({BENCH_MEMBERS})"
+        cursor.execute(
+            "DELETE FROM points_purchasecheckout WHERE purchase_id IN "  # noqa: S608
+            f"({purchases})"
+        )
+        cursor.execute(
+            "DELETE FROM members_pointsallocation WHERE lot_id IN "  # noqa: S608
+            f"(SELECT id FROM members_pointslot WHERE member_id IN ({BENCH_MEMBERS}))"
+        )
+        cursor.execute(f"DELETE FROM members_pointslot WHERE member_id IN ({BENCH_MEMBERS})")  # noqa: S608
+        cursor.execute(f"DELETE FROM members_pointsentry WHERE member_id IN ({BENCH_MEMBERS})")  # noqa: S608
+        cursor.execute(f"DELETE FROM members_purchaseitem WHERE purchase_id IN ({purchases})")  # noqa: S608
+        cursor.execute(f"DELETE FROM members_purchase WHERE member_id IN ({BENCH_MEMBERS})")  # noqa: S608
+        for table in ("members_tierhistory", "members_member_tags"):
+            cursor.execute(f"DELETE FROM {table} WHERE member_id IN ({BENCH_MEMBERS})")  # noqa: S608
+        cursor.execute("DELETE FROM members_member WHERE member_number LIKE '6%%'")
+        if store is not None:
+            cursor.execute("DELETE FROM members_storeapikey WHERE store_id = %s", [store.pk])
+    from points.models import EarningRule
+
+    EarningRule.objects.filter(priority__in=[priority for _name, _kind, priority, _fields in RULES]).delete()
+
+
+def setup(n: int, now) -> str:
+    from members.models import Store
+    from members.services.tokens import store_api_key_create
+    from points.models import EarningRule, PointsPolicy
+
+    clean()
+    PointsPolicy.load()
+    store, _created = Store.objects.get_or_create(code=STORE_CODE, defaults={"name": "Bench POS"})
+    for name, kind, priority, fields in RULES:
+        EarningRule.objects.create(name=name, kind=kind, priority=priority, **fields)
+    from members.formats import luhn_check_digit
+
+    # Member numbers carry a Luhn check digit: made here, then inserted with generate_series over the array.
+    numbers = [body + luhn_check_digit(body) for body in (f"{NUMBER_PREFIX}{g:08d}" for g in range(1, n + 1))]
+    with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute(
+            "INSERT INTO members_member (member_number, phone, wechat_unionid, name, gender, email, locale, "
+            "join_source, status, consent_marketing, consent_sms, consent_email, consent_wechat, points_balance, "
+            "points_debt, points_pending, purchase_count, total_spend, stored_value_balance, joined_at, "
+            "created_at, updated_at) "
+            "SELECT (%s::text[])[g], '+8526' || lpad(g::text, 7, '0'), '', 'Bench ' || g, '', '', "
+            "'en', 'import', 'active', false, false, false, false, 1000, 0, 0, 0, 0, 0, %s, %s, %s "
+            "FROM generate_series(1, %s) g",
+            ["{" + ",".join(numbers) + "}", now, now, now, n],
+        )
+        # Each member's 1,000 points: one opening entry and its lot, so the ledger matches the balances.
+        cursor.execute(
+            "INSERT INTO members_pointsentry (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
+            "source, reason, breakdown, created_at) "
+            f"SELECT id, 'opening', 1000, 1000, 0, 'bp:' || id, 'bench', '', '{{}}'::jsonb, %s "  # noqa: S608
+            f"FROM members_member WHERE id IN ({BENCH_MEMBERS})",
+            [now],
+        )
+        cursor.execute(
+            "INSERT INTO members_pointslot (member_id, entry_id, points, remaining, is_active, activates_at) "
+            "SELECT member_id, id, 1000, 1000, true, created_at FROM members_pointsentry "  # noqa: S608
+            f"WHERE member_id IN ({BENCH_MEMBERS})"
+        )
+    with connection.cursor() as cursor:
+        for table in ("members_member", "members_pointsentry", "members_pointslot", "members_purchase"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    _key, raw = store_api_key_create(store_id=store.pk, name="bench")
+    return raw, numbers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+    database_url = os.environ["DATABASE_URL"]
+    if "conn_max_age" not in database_url:  # persistent connections, as a production deployment runs
+        database_url += ("&" if "?" in database_url else "?") + "conn_max_age=600"
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "SECRET_KEY": "bench-only"}
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "error",
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"),  # noqa: SIM115 - the server log
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    sys.exit("gunicorn did not start")
+
+
+def drive(port: int, *, key: str, clients: int, seconds: float, request_for) -> tuple[int, list[float], dict]:
+    """Send requests from `clients` threads for `seconds`; return (ok count, latencies in s, statuses)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    failures: list = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json", "Host": "localhost"}
+
+    def client(index: int):
+        rng = random.Random(index)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, codes, body_seen = [], {}, b""
+        while time.monotonic() < deadline:
+            method, path, body = request_for(rng)
+            started = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                body_seen = response.read()[:300]
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            mine.append(time.perf_counter() - started)
+            if not 200 <= status < 300 and not failures:
+                failures.append((status, body_seen))
+            codes[status] = codes.get(status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            for status, count in codes.items():
+                statuses[status] = statuses.get(status, 0) + count
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ok = sum(count for status, count in statuses.items() if 200 <= status < 300)
+    if failures:
+        print(f"first failure: {failures[0]}")
+    return ok, latencies, statuses
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch rows afterwards")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    now = timezone.now()
+    started = time.perf_counter()
+    key, numbers = setup(args.members, now)
+    print(f"db=postgresql members={args.members} setup={time.perf_counter() - started:.1f}s")
+    connection.close()
+    port = free_port()
+    server = start_gunicorn(port, args.workers, args.threads)
+    run = uuid.uuid4().hex[:8]
+    counter = iter(range(10**9))
+    counter_lock = threading.Lock()
+
+    def purchase(rng):
+        with counter_lock:
+            number = next(counter)
+        member_number = rng.choice(numbers)
+        body = {
+            "external_id": f"bench-{run}-{number}",
+            "payment_method": "card",
+            "gross_amount": "680.00",
+            "member_number": member_number,
+            "points_to_spend": 100 if number % 3 == 0 else 0,
+            "items": [
+                {"sku": "SH-1", "category": "shoes", "unit_price": "400.00"},
+                {"sku": "TS-1", "category": "tops", "unit_price": "180.00"},
+                {"sku": "SK-1", "category": "socks", "unit_price": "50.00", "quantity": 2},
+            ],
+        }
+        return "POST", "/api/v1/pos/purchases", json.dumps(body)
+
+    try:
+        drive(port, key=key, clients=args.clients, seconds=2, request_for=lambda rng: ("GET", "/api/v1/pos/ping", None))
+        ok, latencies, statuses = drive(port, key=key, clients=args.clients, seconds=args.seconds, request_for=purchase)
+        rps = ok / args.seconds
+        p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
+        print(f"POST /api/v1/pos/purchases: {ok} ok in {args.seconds:.0f}s = {rps:.0f} req/s; "
+              f"p50={p50:.1f}ms p99={p99:.1f}ms statuses={statuses}")  # fmt: skip
+        trivial_ok, trivial_latencies, trivial_statuses = drive(
+            port,
+            key=key,
+            clients=args.clients,
+            seconds=args.seconds,
+            request_for=lambda rng: ("GET", "/api/v1/pos/ping", None),
+        )
+        trivial_rps = trivial_ok / args.seconds
+        print(f"GET /api/v1/pos/ping: {trivial_ok} ok = {trivial_rps:.0f} req/s; "
+              f"p99={percentile(trivial_latencies, 0.99) * 1000:.1f}ms statuses={trivial_statuses}")  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    from members.models import Member
+    from members.services.ledger import points_ledger_drift
+
+    sample = list(
+        Member.objects.filter(member_number__startswith=NUMBER_PREFIX, purchase_count__gt=0)
+        .order_by("?")
+        .values_list("pk", flat=True)[:1000]
+    )
+    print(f"check: drift among {len(sample)} members who bought={len(points_ledger_drift(member_ids=sample))}")
+    if not args.keep:
+        clean()
+    ratio = rps / trivial_rps if trivial_rps else 0
+    print(f"RESULT pos_purchase rps={rps:.0f} trivial_rps={trivial_rps:.0f} ratio={ratio:.3f} p99_ms={p99:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Staff bulk grants: the same points, with a reason, to a CSV list of members or to a tier or a tag.
+
+`points_grant_job_create` validates and records the job (permission `points.grant_points`, reason required)
+and enqueues it after commit; `points_grant_job_run` resolves the members (list rows set-based: one query
+for the phones and one for the member numbers), then credits them chunk by chunk, one transaction per chunk,
+recording progress. Each credit's key is `grant:<job>:<member>`, so running the job again, or a chunk twice,
+grants nobody twice.
+"""
+
+import csv
+import io
+import re
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import InvalidInput, InvalidPhone, LoyaltyError, NotFound, ReasonRequired
+from members.formats import is_valid_member_number, normalize_phone
+from members.models import Member, PointsEntry
+from members.services.ledger import points_credit
+from points.models import PointsGrantJob, PointsPolicy
+
+GRANT_CHUNK_SIZE = 500
+MAX_LIST_ROWS = 200_000
+PHONE_LIKE = re.compile(r"\+?\d{6,15}")
+
+
+class GrantNotAllowed(LoyaltyError):
+    code = "permission_denied"
+    message = _("You may not grant points in bulk.")
+    status = 403
+
+
+def _validation_fields(error: ValidationError) -> dict:
+    return {name: [str(message) for message in messages] for name, messages in error.message_dict.items()}
+
+
+@transaction.atomic
+def points_grant_job_create(
+    *,
+    created_by,
+    points: int,
+    reason: str,
+    now: datetime,
+    audience: str = PointsGrantJob.Audience.LIST,
+    member_list: str = "",
+    tier_id: int | None = None,
+    tag_id: int | None = None,
+) -> PointsGrantJob:
+    """Record a bulk grant and run it on Celery after commit.
+
+    Raises GrantNotAllowed (no `points.grant_points` permission), ReasonRequired, InvalidInput.
+    """
+    if created_by is None or not created_by.has_perm("points.grant_points"):
+        raise GrantNotAllowed()
+    if not (reason or "").strip():
+        raise ReasonRequired(
+            _("Give the reason for the grant."), fields={"reason": [str(_("This field is required."))]}
+        )
+    job = PointsGrantJob(
+        audience=audience,
+        member_list=member_list if audience == PointsGrantJob.Audience.LIST else "",
+        tier_id=tier_id if audience == PointsGrantJob.Audience.TIER else None,
+        tag_id=tag_id if audience == PointsGrantJob.Audience.TAG else None,
+        points=points,
+        reason=reason.strip(),
+        created_by=created_by,
+        created_at=now,
+    )
+    try:
+        job.full_clean()
+    except ValidationError as error:
+        raise InvalidInput(fields=_validation_fields(error)) from None
+    job.save()
+    from points.tasks import grant_points_job
+
+    transaction.on_commit(lambda: grant_points_job.delay(job_id=job.pk))
+    return job
+
+
+def _list_rows(text: str) -> list[tuple[int, str]]:
+    """Return (row number, first cell) of each non-empty row; a header row naming the column is skipped."""
+    rows = []
+    for number, row in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), start=1):
+        value = (row[0] if row else "").strip()
+        if not value or (number == 1 and not any(char.isdigit() for char in value)):
+            continue
+        rows.append((number, value))
+    return rows
+
+
+def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]]:
+    """Return the ids of the members a job grants to (ascending) and the list's row errors by row number."""
+    eligible = Member.objects.filter(status=Member.Status.ACTIVE)
+    if job.audience == PointsGrantJob.Audience.TIER:
+        return list(eligible.filter(tier_id=job.tier_id).order_by("pk").values_list("pk", flat=True)), []
+    if job.audience == PointsGrantJob.Audience.TAG:
+        return list(eligible.filter(tags=job.tag_id).order_by("pk").values_list("pk", flat=True)), []
+    errors, wanted = [], []  # wanted: (row, value, ("phone" | "member_number", normalized))
+    rows = _list_rows(job.member_list)
+    if len(rows) > MAX_LIST_ROWS:
+        message = _("The list has more than %(count)d rows.") % {"count": MAX_LIST_ROWS}
+        return [], [{"row": 0, "value": "", "error": str(message)}]
+    for row, value in rows:
+        if is_valid_member_number(value):
+            wanted.append((row, value, ("member_number", value)))
+            continue
+        try:
+            wanted.append((row, value, ("phone", normalize_phone(value))))
+        except InvalidPhone:
+            digits = re.sub(r"[\s-]", "", value)
+            if PHONE_LIKE.fullmatch(digits):  # stored as written by an import (a number phonenumbers rejects)
+                wanted.append((row, value, ("phone", digits)))
+            else:
+                errors.append({"row": row, "value": value, "error": str(_("Neither a phone nor a member number."))})
+    by_phone = {
+        phone: (pk, status)
+        for pk, phone, status in Member.objects.filter(
+            phone__in=[key for _row, _value, (kind, key) in wanted if kind == "phone"]
+        ).values_list("pk", "phone", "status")
+    }
+    by_number = {
+        number: (pk, status)
+        for pk, number, status in Member.objects.filter(
+            member_number__in=[key for _row, _value, (kind, key) in wanted if kind == "member_number"]
+        ).values_list("pk", "member_number", "status")
+    }
+    seen, member_ids = {}, []
+    for row, value, (kind, key) in wanted:
+        found = (by_phone if kind == "phone" else by_number).get(key)
+        if found is None:
+            errors.append({"row": row, "value": value, "error": str(_("No member matches."))})
+        elif found[1] != Member.Status.ACTIVE:
+            errors.append({"row": row, "value": value, "error": str(_("This member is not active."))})
+        elif found[0] in seen:
+            message = _("The same member as row %(row)d.") % {"row": seen[found[0]]}
+            errors.append({"row": row, "value": value, "error": str(message)})
+        else:
+            seen[found[0]] = row
+            member_ids.append(found[0])
+    return sorted(member_ids), sorted(errors, key=lambda error: error["row"])
+
+
+def points_grant_job_run(*, job_id: int, now: datetime, chunk_size: int = GRANT_CHUNK_SIZE) -> PointsGrantJob:
+    """Grant a job's points to its members, a chunk per transaction; safe to run again. Raises NotFound."""
+    job = PointsGrantJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound()
+    member_ids, errors = grant_members_resolve(job=job)
+    PointsGrantJob.objects.filter(pk=job.pk).update(
+        status=PointsGrantJob.Status.RUNNING,
+        started_at=job.started_at or now,
+        members_total=len(member_ids),
+        members_done=0,
+        row_errors=errors,
+    )
+    try:
+        _grant_chunks(job=job, member_ids=member_ids, now=now, chunk_size=chunk_size)
+    except Exception:
+        PointsGrantJob.objects.filter(pk=job.pk).update(status=PointsGrantJob.Status.FAILED)
+        raise
+    granted = PointsEntry.objects.filter(idempotency_key__startswith=f"grant:{job.pk}:").count()
+    PointsGrantJob.objects.filter(pk=job.pk).update(
+        status=PointsGrantJob.Status.DONE, members_granted=granted, finished_at=now
+    )
+    job.refresh_from_db()
+    return job
+
+
+def _grant_chunks(*, job, member_ids, now, chunk_size):
+    expires_at = PointsPolicy.load().expires_at_for(earned_at=now)
+    for start in range(0, len(member_ids), chunk_size):
+        chunk = member_ids[start : start + chunk_size]
+        with transaction.atomic():
+            for member_id in chunk:
+                points_credit(
+                    member_id=member_id,
+                    points=job.points,
+                    kind=PointsEntry.Kind.ADDITION,
+                    idempotency_key=f"grant:{job.pk}:{member_id}",
+                    now=now,
+                    expires_at=expires_at,
+                    source="grant",
+                    reason=job.reason,
+                    breakdown={"grant_job": job.pk},
+                    created_by=job.created_by,
+                )
+            PointsGrantJob.objects.filter(pk=job.pk).update(members_done=F("members_done") + len(chunk))

@@ -1,0 +1,158 @@
+"""Staff bulk grants: one idempotent job, a permission of its own, a reason, row errors by row number."""
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from members.errors import ReasonRequired
+from members.models import Member, PointsEntry, Role
+from members.services.ledger import points_ledger_drift
+from points.models import PointsGrantJob
+from points.services.grants import GrantNotAllowed, points_grant_job_create, points_grant_job_run
+from tests.factories import MemberFactory, TagFactory, TierFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_user():
+    return UserFactory(role=Role.MERCHANT_ADMIN)
+
+
+@pytest.fixture(autouse=True)
+def _capture(django_capture_on_commit_callbacks):
+    CAPTURE.append(django_capture_on_commit_callbacks)
+    yield
+    CAPTURE.clear()
+
+
+CAPTURE = []
+
+
+def grant(**kwargs):
+    """Create a grant job and run what it enqueues after commit (the job itself, on eager Celery)."""
+    with CAPTURE[0](execute=True):
+        return points_grant_job_create(**kwargs)
+
+
+def test_a_list_grant_credits_each_member_once_with_reason_and_author(admin_user, now):
+    first, second = MemberFactory(), MemberFactory()
+    listed = f"phone\n{first.phone}\n{second.member_number}\n"
+
+    job = grant(created_by=admin_user, points=200, reason="Typhoon apology", member_list=listed, now=now)
+
+    job.refresh_from_db()
+    assert (job.status, job.members_total, job.members_done, job.members_granted) == ("done", 2, 2, 2)
+    entries = PointsEntry.objects.filter(idempotency_key__startswith=f"grant:{job.pk}:").order_by("member_id")
+    assert [(e.member_id, e.kind, e.delta, e.reason, e.created_by_id) for e in entries] == [
+        (first.pk, "addition", 200, "Typhoon apology", admin_user.pk),
+        (second.pk, "addition", 200, "Typhoon apology", admin_user.pk),
+    ]
+    assert [e.idempotency_key for e in entries] == [f"grant:{job.pk}:{first.pk}", f"grant:{job.pk}:{second.pk}"]
+    assert points_ledger_drift(member_ids=[first.pk, second.pk]) == []
+
+
+def test_running_a_grant_again_grants_nobody_twice(admin_user, now):
+    member = MemberFactory()
+    job = grant(created_by=admin_user, points=50, reason="Launch", member_list=member.phone, now=now)
+
+    again = points_grant_job_run(job_id=job.pk, now=now)
+
+    assert (again.status, again.members_granted) == ("done", 1)
+    assert Member.objects.get(pk=member.pk).points_balance == 50
+    assert PointsEntry.objects.filter(member=member).count() == 1
+
+
+def test_rows_that_name_no_active_member_are_reported_by_row_number(admin_user, now):
+    member, frozen = MemberFactory(), MemberFactory(status=Member.Status.FROZEN)
+    listed = "\n".join([member.phone, "not a phone", "+85290000000", frozen.phone, member.member_number])
+
+    job = grant(created_by=admin_user, points=10, reason="Fix", member_list=listed, now=now)
+
+    job.refresh_from_db()
+    assert [(error["row"], error["error"]) for error in job.row_errors] == [
+        (2, "Neither a phone nor a member number."),
+        (3, "No member matches."),
+        (4, "This member is not active."),
+        (5, "The same member as row 1."),
+    ]
+    assert (job.members_total, job.members_granted) == (1, 1)
+    assert Member.objects.get(pk=frozen.pk).points_balance == 0
+
+
+def test_a_tier_grant_reaches_its_active_members_only(admin_user, now):
+    tier, other = TierFactory(), TierFactory()
+    inside, outside = MemberFactory(tier=tier), MemberFactory(tier=other)
+
+    job = grant(created_by=admin_user, points=30, reason="Tier gift", audience="tier",
+                                  tier_id=tier.pk, now=now)  # fmt: skip
+
+    assert PointsGrantJob.objects.get(pk=job.pk).members_granted == 1
+    assert Member.objects.get(pk=inside.pk).points_balance == 30
+    assert Member.objects.get(pk=outside.pk).points_balance == 0
+
+
+def test_a_tag_grant_reaches_tagged_members(admin_user, now):
+    tag = TagFactory()
+    tagged, untagged = MemberFactory(), MemberFactory()
+    tagged.tags.add(tag)
+
+    grant(created_by=admin_user, points=5, reason="VIP", audience="tag", tag_id=tag.pk, now=now)
+
+    assert Member.objects.get(pk=tagged.pk).points_balance == 5
+    assert Member.objects.get(pk=untagged.pk).points_balance == 0
+
+
+def test_a_grant_needs_a_reason(admin_user, now):
+    member = MemberFactory()
+
+    with pytest.raises(ReasonRequired):
+        grant(created_by=admin_user, points=10, reason="  ", member_list=member.phone, now=now)
+
+    assert PointsGrantJob.objects.count() == 0
+
+
+@pytest.mark.parametrize("role", [Role.STORE_MANAGER, Role.CLERK])
+def test_store_staff_may_not_grant(role, now):
+    member = MemberFactory()
+
+    with pytest.raises(GrantNotAllowed):
+        grant(created_by=UserFactory(role=role), points=10, reason="x", member_list=member.phone, now=now)
+
+    assert PointsGrantJob.objects.count() == 0
+
+
+@pytest.mark.parametrize("role", [Role.STORE_MANAGER, Role.CLERK])
+def test_store_staff_cannot_open_the_grant_console(role, client):
+    client.force_login(UserFactory(role=role))
+
+    response = client.get("/console/points/pointsgrantjob/add/")
+
+    assert response.status_code == 403
+
+
+def test_the_grant_console_starts_a_job_and_shows_its_progress(admin_user, client):
+    member = MemberFactory()
+    client.force_login(admin_user)
+
+    with CAPTURE[0](execute=True):
+        response = client.post(
+            "/console/points/pointsgrantjob/add/",
+            {"audience": "list", "member_list": member.phone, "points": "40", "reason": "Store opening"},
+        )
+
+    job = PointsGrantJob.objects.get()
+    assert response.status_code == 302
+    assert (job.status, job.members_granted, job.created_by_id) == ("done", 1, admin_user.pk)
+    page = client.get(f"/console/points/pointsgrantjob/{job.pk}/change/")
+    assert page.status_code == 200
+    assert Member.objects.get(pk=member.pk).points_balance == 40
+
+
+def test_the_grant_permission_is_its_own(now):
+    user = UserFactory()
+    user.user_permissions.add(Permission.objects.get(codename="grant_points", content_type__app_label="points"))
+    member = MemberFactory()
+
+    job = grant(created_by=user, points=1, reason="ok", member_list=member.phone, now=now)
+
+    assert PointsGrantJob.objects.get(pk=job.pk).members_granted == 1

@@ -1,0 +1,47 @@
+"""The purchase path costs a fixed number of queries, whatever the number of items (not timed)."""
+
+from decimal import Decimal
+
+import pytest
+
+from members.services.ledger import points_credit
+from points.models import EarningRule
+
+pytestmark = pytest.mark.django_db
+
+PURCHASE_QUERIES = 44  # savepoints included; see the issue note for the breakdown
+
+
+@pytest.fixture
+def till(store, member, base_rule, policy, pos_client_for, now):
+    EarningRule.objects.create(
+        name="Weekend x2", kind="multiplier", priority=20, multiplier=Decimal(2), weekdays=[5, 6]
+    )
+    EarningRule.objects.create(name="First +50", kind="bonus_first_purchase", priority=30, bonus_points=50)
+    EarningRule.objects.create(name="Shoes +20", kind="bonus_category", priority=40, category="shoes", bonus_points=20)
+    points_credit(member_id=member.pk, points=1000, idempotency_key="seed", now=now)
+    client = pos_client_for(store)
+    # A first purchase, so the one measured is a returning member's (the usual case).
+    client.post("/api/v1/pos/purchases", {"external_id": "warm", "payment_method": "card", "gross_amount": "10.00",
+                                          "member_number": member.member_number}, format="json")  # fmt: skip
+    return client
+
+
+def body(member, count):
+    return {
+        "external_id": f"sale-{count}",
+        "payment_method": "card",
+        "gross_amount": "1000.00",
+        "member_number": member.member_number,
+        "points_to_spend": 100,
+        "items": [{"sku": f"SKU-{i}", "category": "shoes", "unit_price": "10.00"} for i in range(count)],
+    }
+
+
+@pytest.mark.parametrize("items", [1, 20])
+def test_a_purchase_costs_the_same_queries_for_1_and_20_items(items, till, member, django_assert_num_queries):
+    with django_assert_num_queries(PURCHASE_QUERIES):
+        response = till.post("/api/v1/pos/purchases", body(member, items), format="json")
+
+    assert response.status_code == 201
+    assert response.json()["points_spent"] == 100
