@@ -14,7 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo && $(PY) manage.py seed_demo_program
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(STAMP)

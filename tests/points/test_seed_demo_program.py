@@ -1,0 +1,93 @@
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from coupons.models import CouponTemplate
+from members.models import MembershipPlan, Tier, TopUpOffer
+from members.services.tiers import thresholds_are_valid
+from points.models import EarningRule, PointsPolicy
+
+SEEDED_MODELS = (Tier, PointsPolicy, EarningRule, CouponTemplate, TopUpOffer, MembershipPlan)
+
+
+def _seed_program() -> str:
+    out = StringIO()
+    call_command("seed_demo_program", stdout=out)
+    return out.getvalue()
+
+
+def _counts() -> dict:
+    return {model.__name__: model.objects.count() for model in SEEDED_MODELS}
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo", members=20, stdout=StringIO())
+
+
+def test_second_run_changes_nothing_and_prints_the_same(demo):
+    # given
+    first_output = _seed_program()
+    first_counts = _counts()
+    # when
+    second_output = _seed_program()
+    # then
+    assert _counts() == first_counts
+    assert first_counts == {
+        "Tier": 4,
+        "PointsPolicy": 1,
+        "EarningRule": 10,
+        "CouponTemplate": 5,
+        "TopUpOffer": 3,
+        "MembershipPlan": 1,
+    }
+    assert second_output == first_output
+
+
+def test_every_seeded_row_passes_full_clean(demo):
+    # given
+    _seed_program()
+    # when
+    rows = [row for model in SEEDED_MODELS for row in model.objects.order_by("pk")]
+    # then
+    for row in rows:
+        row.full_clean()
+
+
+def test_tier_thresholds_are_valid_for_the_review(demo):
+    # given
+    _seed_program()
+    # when
+    tiers = list(Tier.objects.order_by("rank"))
+    # then
+    assert thresholds_are_valid(tiers)
+    assert [(tier.code, tier.min_score_to_reach, tier.min_score_to_keep) for tier in tiers] == [
+        ("V1", Decimal("0.00"), Decimal("0.00")),
+        ("V2", Decimal("5000.00"), Decimal("3000.00")),
+        ("V3", Decimal("9000.00"), Decimal("7000.00")),
+        ("V4", Decimal("12000.00"), Decimal("10000.00")),
+    ]
+
+
+def test_thresholds_a_merchant_set_are_kept(demo):
+    # given
+    Tier.objects.filter(code="V2").update(min_score_to_reach=Decimal(800), min_score_to_keep=Decimal(500))
+    # when
+    _seed_program()
+    # then
+    assert list(Tier.objects.order_by("rank").values_list("min_score_to_reach", flat=True)) == [
+        Decimal("0.00"),
+        Decimal("800.00"),
+        Decimal("0.00"),
+        Decimal("0.00"),
+    ]
+
+
+def test_points_policy_expires_points_24_months_after_earning(demo):
+    # when
+    _seed_program()
+    # then
+    policy = PointsPolicy.objects.get(pk=1)
+    assert (policy.expiry_mode, policy.expiry_months) == (PointsPolicy.ExpiryMode.MONTHS_END, 24)
