@@ -1,7 +1,9 @@
 import shutil
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
+from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
 
@@ -40,3 +42,43 @@ def now():
 @pytest.fixture
 def vendor():
     return connection.vendor
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counters and cached tokens live in the cache: start every test without them."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def member_client(now):
+    """Return an API client signed in as the given member (through a real member token)."""
+    from members.services.tokens import member_token_issue
+
+    def make(member):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {member_token_issue(member_id=member.pk, now=now)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def pos_client_for():
+    """Return an API client with a fresh POS key of the given store."""
+    from members.services.tokens import store_api_key_create
+
+    def make(store):
+        _key, raw = store_api_key_create(store_id=store.pk, name="till 1")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+        return client
+
+    return make

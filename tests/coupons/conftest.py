@@ -1,19 +1,8 @@
 import pytest
-from django.core.cache import cache
-from rest_framework.test import APIClient
 
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
-from members.services.tokens import member_token_issue, store_api_key_create
 from tests.factories import StoreFactory
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    """Throttle counters live in the cache: start every test without them."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -29,28 +18,10 @@ def issue(now):
 
 
 @pytest.fixture
-def member_client(now):
-    def make(member):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {member_token_issue(member_id=member.pk, now=now)}")
-        return client
-
-    return make
-
-
-@pytest.fixture
 def till_store():
     return StoreFactory(code="central", name="Central")
 
 
 @pytest.fixture
-def pos_client(till_store):
-    _key, raw = store_api_key_create(store_id=till_store.pk, name="till 1")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
-    return client
-
-
-@pytest.fixture
-def api_client_anonymous():
-    return APIClient()
+def pos_client(till_store, pos_client_for):
+    return pos_client_for(till_store)

@@ -105,8 +105,8 @@ def test_claims_are_throttled_per_member(member_client, alice, settings):
     assert statuses == [201, 201, 429]
 
 
-def test_claiming_needs_a_member_token(api_client_anonymous):
-    response = api_client_anonymous.post("/api/v1/coupons/claim", {"template_id": 1}, format="json")
+def test_claiming_needs_a_member_token(api_client):
+    response = api_client.post("/api/v1/coupons/claim", {"template_id": 1}, format="json")
 
     assert (response.status_code, error_code(response)) == (401, "not_authenticated")
 
@@ -274,10 +274,10 @@ def test_pos_redeem_for_another_sale_of_a_used_coupon_is_coupon_already_redeemed
     assert (response.status_code, error_code(response)) == (409, "coupon_already_redeemed")
 
 
-def test_a_member_token_cannot_call_the_pos_door(api_client_anonymous, alice, now):
-    api_client_anonymous.credentials(HTTP_AUTHORIZATION=f"Bearer {member_token_issue(member_id=alice.pk, now=now)}")
+def test_a_member_token_cannot_call_the_pos_door(api_client, alice, now):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {member_token_issue(member_id=alice.pk, now=now)}")
 
-    response = api_client_anonymous.post("/api/v1/pos/coupons/redeem", {}, format="json")
+    response = api_client.post("/api/v1/pos/coupons/redeem", {}, format="json")
 
     assert (response.status_code, error_code(response)) == (401, "authentication_failed")
 
@@ -291,8 +291,8 @@ def test_code_checks_at_the_till_are_throttled(pos_client, alice, settings):
     assert statuses == [200, 200, 429]
 
 
-def test_the_schema_documents_the_coupon_endpoints(api_client_anonymous):
-    response = api_client_anonymous.get("/api/schema/", HTTP_ACCEPT="application/json")
+def test_the_schema_documents_the_coupon_endpoints(api_client):
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/json")
 
     paths = response.json()["paths"]
     assert {

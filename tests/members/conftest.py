@@ -1,18 +1,9 @@
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from members.services.tokens import member_token_issue, store_api_key_create
+from members.services.tokens import store_api_key_create
 from tests.factories import StoreFactory
 from tests.fakes import FakeWechat
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    """Throttle counters and the WeChat access token live in the cache: start every test without them."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -25,23 +16,6 @@ def fake_wechat(settings):
     settings.WECHAT_TIMEOUT_SECONDS = 2.0
     yield server
     server.stop()
-
-
-@pytest.fixture
-def api_client():
-    return APIClient()
-
-
-@pytest.fixture
-def member_client(now):
-    """Return an API client signed in as the given member (through a real member token)."""
-
-    def make(member):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {member_token_issue(member_id=member.pk, now=now)}")
-        return client
-
-    return make
 
 
 @pytest.fixture
