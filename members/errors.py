@@ -85,3 +85,63 @@ class WechatUnavailable(LoyaltyError):
     code = "wechat_unavailable"
     message = _("WeChat could not be reached. Please try again later.")
     status = 503
+
+
+# Tiers, plans and stored value.
+
+
+class TierOverrideInvalid(LoyaltyError):
+    code = "tier_override_invalid"
+    message = _("The override needs a tier and an end date in the future.")
+
+
+class TierOverrideReasonRequired(LoyaltyError):
+    code = "reason_required"
+    message = _("A reason is required to set a member's tier by hand.")
+
+
+class InvalidMoneyAmount(LoyaltyError):
+    code = "invalid_amount"
+    message = _("The amount must be positive, with at most 2 decimal places.")
+
+
+class InsufficientStoredValue(LoyaltyError):
+    code = "insufficient_stored_value"
+    message = _("The member's stored value does not cover this amount.")
+    status = 409
+
+
+class TopUpOfferUnavailable(LoyaltyError):
+    code = "top_up_offer_unavailable"
+    message = _("This top-up offer does not exist or is not available now.")
+    status = 404
+
+
+class PaymentAlreadyUsed(LoyaltyError):
+    code = "payment_already_used"
+    message = _("This payment was already recorded for a different top-up.")
+    status = 409
+
+
+class RefundExceedsSpend(LoyaltyError):
+    code = "refund_exceeds_spend"
+    message = _("The refund is more than what is left to refund of this spend.")
+    status = 409
+
+
+class WechatPhoneFailed(LoyaltyError):
+    code = "wechat_phone_failed"
+    message = _("WeChat refused the phone number code. Please try again.")
+    status = 400
+
+
+class IdempotencyRequestInProgress(LoyaltyError):
+    code = "idempotency_request_in_progress"
+    message = _("A request with this idempotency key is still being processed. Retry shortly.")
+    status = 409
+
+
+class PlanUnavailable(LoyaltyError):
+    code = "plan_unavailable"
+    message = _("This membership plan does not exist or is not on sale now.")
+    status = 404

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError, WechatLoginFailed, WechatUnavailable
+from members.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +23,6 @@ BUSY_ERRCODES = frozenset({-1, 45009, 45011})
 STALE_TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 # Refresh the cached access token this long before WeChat says it expires.
 ACCESS_TOKEN_MARGIN_SECONDS = 300
-
-
-class WechatPhoneFailed(LoyaltyError):
-    code = "wechat_phone_failed"
-    message = _("WeChat refused the phone number code. Please try again.")
-    status = 400
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import IdempotencyKeyReused, InvalidInput, LoyaltyError
+from members.errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidInput
 from members.models import IdempotencyRecord
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 100
 SCOPE_MAX_LENGTH = 64
-
-
-class IdempotencyRequestInProgress(LoyaltyError):
-    code = "idempotency_request_in_progress"
-    message = _("A request with this idempotency key is still being processed. Retry shortly.")
-    status = 409
 
 
 @dataclass(frozen=True)

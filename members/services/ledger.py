@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, F, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 
+from members.bulk_sql import field_in, pg_array
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidAmount, NotFound, ReasonRequired
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot
 from members.services.locks import lock_member
@@ -85,62 +85,46 @@ def points_credit(
     if existing:
         return existing
 
+    entry_fields = {
+        "member": member,
+        "kind": entry_kind,
+        "delta": points,
+        "idempotency_key": idempotency_key,
+        "purchase_id": purchase_id,
+        "source": source,
+        "reason": reason,
+        "breakdown": breakdown or {},
+        "created_by": created_by,
+        "created_at": now,
+    }
+    lot_fields = {"member": member, "points": points, "activates_at": activates_at, "expires_at": expires_at}
     if is_pending:
-        entry = _insert_entry(
-            member=member,
-            kind=entry_kind,
-            delta=points,
-            balance_after=member.points_balance,
-            debt_after=member.points_debt,
-            idempotency_key=idempotency_key,
-            purchase_id=purchase_id,
-            source=source,
-            reason=reason,
-            breakdown=breakdown or {},
-            created_by=created_by,
-            created_at=now,
-        )
-        PointsLot.objects.create(
-            member=member,
-            entry=entry,
-            points=points,
-            remaining=points,
-            is_active=False,
-            activates_at=activates_at,
-            expires_at=expires_at,
-        )
+        entry = _insert_entry(**entry_fields, balance_after=member.points_balance, debt_after=member.points_debt)
+        PointsLot.objects.create(entry=entry, remaining=points, is_active=False, **lot_fields)
         Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") + points)
         return entry
 
-    repaid = min(member.points_debt, points)
-    kept = points - repaid
+    kept, repaid = _repay_debt_first(member, points)
     entry = _insert_entry(
-        member=member,
-        kind=entry_kind,
-        delta=points,
-        balance_after=member.points_balance + kept,
-        debt_after=member.points_debt - repaid,
-        idempotency_key=idempotency_key,
-        purchase_id=purchase_id,
-        source=source,
-        reason=reason,
-        breakdown=breakdown or {},
-        created_by=created_by,
-        created_at=now,
+        **entry_fields, balance_after=member.points_balance + kept, debt_after=member.points_debt - repaid
     )
-    PointsLot.objects.create(
-        member=member,
-        entry=entry,
-        points=points,
-        remaining=kept,
-        is_active=True,
-        activates_at=activates_at,
-        expires_at=expires_at,
-    )
-    Member.objects.filter(pk=member.pk).update(
-        points_balance=F("points_balance") + kept, points_debt=F("points_debt") - repaid
-    )
+    PointsLot.objects.create(entry=entry, remaining=kept, is_active=True, **lot_fields)
+    _move_balance(member, kept=kept, repaid=repaid)
     return entry
+
+
+def _repay_debt_first(member, points):
+    """Split a credit into (kept, repaid): points debt is repaid before the balance grows."""
+    repaid = min(member.points_debt, points)
+    return points - repaid, repaid
+
+
+def _move_balance(member, *, kept, repaid, activated_pending=0):
+    Member.objects.filter(pk=member.pk).update(
+        points_balance=F("points_balance") + kept,
+        points_debt=F("points_debt") - repaid,
+        points_pending=F("points_pending") - activated_pending,
+    )
 
 
 @transaction.atomic
@@ -151,8 +135,7 @@ def points_activate_lot(*, lot_id: int, now: datetime) -> PointsEntry | None:
     lot = PointsLot.objects.select_related("entry").get(pk=lot_id)  # re-read under the member lock
     if lot.is_active:
         return None
-    repaid = min(member.points_debt, lot.points)
-    kept = lot.points - repaid
+    kept, repaid = _repay_debt_first(member, lot.points)
     entry = _insert_entry(
         member=member,
         kind=Kind.ACCRUAL,
@@ -167,11 +150,7 @@ def points_activate_lot(*, lot_id: int, now: datetime) -> PointsEntry | None:
         created_at=now,
     )
     PointsLot.objects.filter(pk=lot.pk).update(is_active=True, remaining=kept)
-    Member.objects.filter(pk=member.pk).update(
-        points_balance=F("points_balance") + kept,
-        points_debt=F("points_debt") - repaid,
-        points_pending=F("points_pending") - lot.points,
-    )
+    _move_balance(member, kept=kept, repaid=repaid, activated_pending=lot.points)
     return entry
 
 
@@ -340,7 +319,7 @@ def points_credit_openings(
     balances = {
         member_id: (balance, debt)
         for member_id, balance, debt in Member.objects.select_for_update()
-        .filter(_field_in(Member, "id", member_ids))
+        .filter(field_in(Member, "id", member_ids))
         .order_by("pk")
         .values_list("pk", "points_balance", "points_debt")
     }
@@ -349,7 +328,7 @@ def points_credit_openings(
     existing = {
         key: (member_id, kind, delta)
         for key, member_id, kind, delta in PointsEntry.objects.filter(
-            _field_in(PointsEntry, "idempotency_key", keys)
+            field_in(PointsEntry, "idempotency_key", keys)
         ).values_list("idempotency_key", "member_id", "kind", "delta")
     }
     credits = []  # (member_id, points, key, balance after, debt after, kept, repaid)
@@ -409,7 +388,7 @@ def _insert_openings_postgres(credits, *, source, reason, created_by, now, expir
             "FROM UNNEST(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::varchar(120)[]) "
             "AS u(member_id, delta, balance_after, debt_after, idempotency_key) RETURNING member_id, id",
             [Kind.OPENING.value, source, reason, getattr(created_by, "pk", None), now,
-             *map(_pg_array, (member_ids, points, balances_after, debts_after, keys))],
+             *map(pg_array, (member_ids, points, balances_after, debts_after, keys))],
         )  # fmt: skip
         entry_ids = dict(cursor.fetchall())  # each member once per call
         cursor.execute(
@@ -418,34 +397,8 @@ def _insert_openings_postgres(credits, *, source, reason, created_by, now, expir
             "SELECT u.member_id, u.entry_id, u.points, u.remaining, true, %s::timestamptz, %s::timestamptz "
             "FROM UNNEST(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[]) "
             "AS u(member_id, entry_id, points, remaining)",
-            [now, expires_at, *map(_pg_array, (member_ids, [entry_ids[pk] for pk in member_ids], points, kept))],
+            [now, expires_at, *map(pg_array, (member_ids, [entry_ids[pk] for pk in member_ids], points, kept))],
         )
-
-
-def _field_in(model, name, values):
-    """Return a filter `name IN values`; on PostgreSQL `= ANY(one array parameter)`, not one per value."""
-    if connection.vendor != "postgresql":
-        return Q(**{f"{name}__in": values})
-    field = model._meta.get_field(name)
-    qn = connection.ops.quote_name
-    return RawSQL(
-        f"{qn(model._meta.db_table)}.{qn(field.column)} = ANY(%s::{field.db_type(connection)}[])",
-        [_pg_array(values)],
-        output_field=BooleanField(),
-    )
-
-
-def _pg_array(values) -> str:
-    """Return the PostgreSQL array literal of `values` (ints or str, no None), for one `%s::type[]` parameter.
-
-    Cheaper than psycopg dumping a list element by element; the same as members.imports.writer.pg_array.
-    """
-    if not values:
-        return "{}"
-    joined = '","'.join(map(str, values))
-    if "\\" in joined or '"' in joined:
-        joined = '","'.join(str(value).replace("\\", "\\\\").replace('"', '\\"') for value in values)
-    return '{"' + joined + '"}'
 
 
 def _move_balances(moves):
@@ -457,7 +410,7 @@ def _move_balances(moves):
     """
     table = connection.ops.quote_name(Member._meta.db_table)
     if connection.vendor == "postgresql":
-        columns = [_pg_array(column) for column in zip(*moves, strict=True)]
+        columns = [pg_array(column) for column in zip(*moves, strict=True)]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET points_balance = {table}.points_balance + u.kept, "  # noqa: S608
@@ -586,7 +539,7 @@ def points_expire_due_lots(*, now: datetime, member_ids: list[int]) -> int:
         return 0
     list(
         Member.objects.select_for_update()
-        .filter(_field_in(Member, "id", member_ids))
+        .filter(field_in(Member, "id", member_ids))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -636,7 +589,7 @@ def _expire_due_lots_postgres(*, now, member_ids) -> int:
             )
             SELECT COUNT(*) FROM inserted
             """,  # noqa: S608
-            {"ids": _pg_array(member_ids), "now": now, "kind": Kind.EXPIRATION.value},
+            {"ids": pg_array(member_ids), "now": now, "kind": Kind.EXPIRATION.value},
         )
         return cursor.fetchone()[0]
 

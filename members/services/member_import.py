@@ -19,9 +19,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from members.bulk_sql import field_in
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.validation import count_data_rows, parse_members_csv
-from members.imports.writer import ImportContext, field_in, write_chunk
+from members.imports.writer import ImportContext, write_chunk
 from members.models import Member, MemberImportJob, PointsEntry, PointsLot
 
 logger = logging.getLogger(__name__)

@@ -16,22 +16,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import InvalidInput, LoyaltyError, MemberNotActive
+from members.errors import InvalidInput, MemberNotActive, PaymentAlreadyUsed, PlanUnavailable
 from members.models import Member, MemberPlanSubscription, MembershipPlan, StoredValueEntry, Tier, TierHistory
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
 from members.services.locks import lock_member
 from members.signals import send_after_commit, tier_changed
-from members.tier_errors import PaymentAlreadyUsed
 
 PLAN_EXPIRY_TASK = "members.tasks.plans_expire_task"
 EXPIRY_CHUNK_SIZE = 1000
 Source = MemberPlanSubscription.Source
-
-
-class PlanUnavailable(LoyaltyError):
-    code = "plan_unavailable"
-    message = _("This membership plan does not exist or is not on sale now.")
-    status = 404
 
 
 def payment_already_used() -> PaymentAlreadyUsed:

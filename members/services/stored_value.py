@@ -16,17 +16,20 @@ from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import IdempotencyKeyReused, InvalidInput, MemberNotActive, ReasonRequired
-from members.models import Member, MemberPlanSubscription, StoredValueEntry, TopUpOffer
-from members.services.locks import lock_member
-from members.services.plans import tier_period_grant
-from members.tier_errors import (
+from members.errors import (
+    IdempotencyKeyReused,
     InsufficientStoredValue,
+    InvalidInput,
     InvalidMoneyAmount,
+    MemberNotActive,
     PaymentAlreadyUsed,
+    ReasonRequired,
     RefundExceedsSpend,
     TopUpOfferUnavailable,
 )
+from members.models import Member, MemberPlanSubscription, StoredValueEntry, TopUpOffer
+from members.services.locks import lock_member
+from members.services.plans import tier_period_grant
 
 Kind = StoredValueEntry.Kind
 CENT = Decimal("0.01")

@@ -28,11 +28,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
+from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME, tier_thresholds_check
 from members.services.locks import lock_member
 from members.signals import send_after_commit, tier_changed
-from members.tier_errors import TierOverrideInvalid, TierOverrideReasonRequired
 
 logger = logging.getLogger(__name__)
 

@@ -7,14 +7,13 @@ from decimal import Decimal
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from members.errors import MemberNotActive
+from members.errors import MemberNotActive, PaymentAlreadyUsed, PlanUnavailable
 from members.models import Member, MemberPlanSubscription, TierHistory, TierPolicy
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
-from members.services.plans import PlanUnavailable, plan_expiry_schedule_sync, plan_purchase, plans_expire
+from members.services.plans import plan_expiry_schedule_sync, plan_purchase, plans_expire
 from members.services.stored_value import stored_value_top_up
 from members.services.tiers import tier_evaluate_all
 from members.tasks import plans_expire_task
-from members.tier_errors import PaymentAlreadyUsed
 from tests.factories import MemberFactory, MembershipPlanFactory, PurchaseFactory, TierFactory, TopUpOfferFactory
 
 pytestmark = pytest.mark.django_db

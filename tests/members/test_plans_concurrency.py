@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from members.errors import PaymentAlreadyUsed
 from members.models import MemberPlanSubscription, TierHistory
 from members.services.plans import PlanPurchaseResult, plan_purchase
-from members.tier_errors import PaymentAlreadyUsed
 from tests.factories import MemberFactory, MembershipPlanFactory, TierFactory
 from tests.members.test_ledger_concurrency import run_in_threads
 

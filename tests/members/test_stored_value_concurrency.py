@@ -6,9 +6,9 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
+from members.errors import InsufficientStoredValue
 from members.models import StoredValueEntry
 from members.services.stored_value import stored_value_drift, stored_value_spend, stored_value_top_up
-from members.tier_errors import InsufficientStoredValue
 from tests.factories import MemberFactory, TopUpOfferFactory
 from tests.members.test_ledger_concurrency import run_in_threads
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_celery_beat.models import PeriodicTask
 
+from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, PointsEntry, Purchase, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME
 from members.services.ledger import points_credit
@@ -20,7 +21,6 @@ from members.services.tiers import (
 )
 from members.signals import tier_changed
 from members.tasks import tier_evaluation_task
-from members.tier_errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.tier_selectors import member_indicators, tier_policy_preview, tier_score
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, UserFactory
 
