@@ -176,3 +176,16 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
             ordering = self.field_admin_ordering(field, request, model_admin)
             return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to={"pk": store_id})
         return super().field_choices(field, request, model_admin)
+
+
+class ReadOnlyAdminMixin:
+    """Records written only by services: viewable, never added, changed or deleted in the console."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,23 +4,10 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin
+from members.console import ReadOnlyAdminMixin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin
 from members.models import MemberImportJob, PointsEntry, Purchase, PurchaseItem
 
 MAX_ERRORS_SHOWN = 500
-
-
-class ReadOnlyAdminMixin:
-    """Records written only by services: viewable, never added, changed or deleted in the console."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PurchaseItemInline(ReadOnlyAdminMixin, admin.TabularInline):

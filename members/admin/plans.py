@@ -8,8 +8,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from members.admin.tiers import ReadOnlyMixin
-from members.console import StoreScopedAdminMixin
+from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.models import MemberPlanSubscription, MembershipPlan
 
 
@@ -31,7 +30,7 @@ class MembershipPlanAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(MemberPlanSubscription)
-class MemberPlanSubscriptionAdmin(ReadOnlyMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberPlanSubscriptionAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     """Plan and tier periods (read-only: the purchase API and top-ups write them)."""
 
     store_scope_field = "member__home_store"

@@ -18,24 +18,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from members.admin.member import RecentEntriesFormSet
 from members.admin.program import TierAdmin as BaseTierAdmin
-from members.console import StoreScopedAdminMixin, staff_store_id
+from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
 from members.models import Member, StoredValueEntry, Tier, TierHistory, TierPolicy, TopUpOffer
 from members.services.stored_value import stored_value_adjust
 from members.services.tiers import tier_override_set, tier_policy_save
 from members.stored_value_selectors import stored_value_outstanding
 from members.tier_selectors import money_display, tier_policy_preview
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class PreviewMixin:
@@ -239,7 +228,7 @@ class AdjustStoredValueForm(forms.Form):
 
 
 @admin.register(StoredValueEntry)
-class StoredValueEntryAdmin(ReadOnlyMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class StoredValueEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     """The stored-value ledger (append-only); the title shows the outstanding balance, a liability."""
 
     store_scope_field = "member__home_store"
@@ -317,7 +306,7 @@ def _scoped_members(request):
     return Member.objects.all() if store_id is None else Member.objects.filter(home_store_id=store_id)
 
 
-class StoredValueEntryInline(ReadOnlyMixin, admin.TabularInline):
+class StoredValueEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = StoredValueEntry
     fk_name = "member"
     fields = ("created_at", "kind", "amount", "balance_after", "provider", "transaction_id", "reason")
@@ -330,7 +319,7 @@ class StoredValueEntryInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = _("Stored value (latest entries; the newest balance after is the balance)")
 
 
-class TierHistoryInline(ReadOnlyMixin, admin.TabularInline):
+class TierHistoryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = TierHistory
     fk_name = "member"
     fields = ("created_at", "old_tier", "new_tier", "score", "reason", "note", "created_by")

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import points.models
+import points.models.policy
 import simple_history.models
 from decimal import Decimal
 from django.conf import settings
@@ -33,10 +33,10 @@ class Migration(migrations.Migration):
                 ('expiry_months', models.PositiveIntegerField(blank=True, null=True, verbose_name='months after earning')),
                 ('expiry_month', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(12)], verbose_name='expiry month')),
                 ('expiry_day', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(31)], verbose_name='expiry day')),
-                ('earning_statuses', models.JSONField(default=points.models._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that earn')),
-                ('spending_statuses', models.JSONField(default=points.models._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that spend')),
+                ('earning_statuses', models.JSONField(default=points.models.policy._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that earn')),
+                ('spending_statuses', models.JSONField(default=points.models.policy._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that spend')),
                 ('refund_policy', models.CharField(choices=[('reverse_pending_only', 'Take back pending points only'), ('reverse_within_balance', 'Take back what the balance can cover'), ('record_debt', 'Take back all; what the balance cannot cover becomes a debt')], default='record_debt', max_length=24, verbose_name='when refunded points were already spent')),
-                ('member_match_order', models.JSONField(default=points.models._default_match_order, help_text='The identifiers a POS purchase is matched by, tried in this order.', verbose_name='POS member matching order')),
+                ('member_match_order', models.JSONField(default=points.models.policy._default_match_order, help_text='The identifiers a POS purchase is matched by, tried in this order.', verbose_name='POS member matching order')),
             ],
             options={
                 'verbose_name': 'points policy',
@@ -163,10 +163,10 @@ class Migration(migrations.Migration):
                 ('expiry_months', models.PositiveIntegerField(blank=True, null=True, verbose_name='months after earning')),
                 ('expiry_month', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(12)], verbose_name='expiry month')),
                 ('expiry_day', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(31)], verbose_name='expiry day')),
-                ('earning_statuses', models.JSONField(default=points.models._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that earn')),
-                ('spending_statuses', models.JSONField(default=points.models._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that spend')),
+                ('earning_statuses', models.JSONField(default=points.models.policy._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that earn')),
+                ('spending_statuses', models.JSONField(default=points.models.policy._default_statuses, help_text='e.g. ["active"]', verbose_name='member statuses that spend')),
                 ('refund_policy', models.CharField(choices=[('reverse_pending_only', 'Take back pending points only'), ('reverse_within_balance', 'Take back what the balance can cover'), ('record_debt', 'Take back all; what the balance cannot cover becomes a debt')], default='record_debt', max_length=24, verbose_name='when refunded points were already spent')),
-                ('member_match_order', models.JSONField(default=points.models._default_match_order, help_text='The identifiers a POS purchase is matched by, tried in this order.', verbose_name='POS member matching order')),
+                ('member_match_order', models.JSONField(default=points.models.policy._default_match_order, help_text='The identifiers a POS purchase is matched by, tried in this order.', verbose_name='POS member matching order')),
                 ('history_id', models.AutoField(primary_key=True, serialize=False)),
                 ('history_date', models.DateTimeField(db_index=True)),
                 ('history_change_reason', models.CharField(max_length=100, null=True)),

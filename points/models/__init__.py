@@ -1,0 +1,25 @@
+"""What moves points: the points policy, earning rules, checkouts and refunds of purchases.
+
+The ledger itself (entries, lots, allocations) belongs to members; this app decides how many points a
+purchase earns (points.rules), what spending points is worth, when points activate and expire, and what a
+refund takes back. Invariants kept here:
+- one PointsPolicy row (pk=1), one PurchaseCheckout per purchase (it stores the first answer, so a retried
+  checkout returns it again), refunds unique per (purchase, external id);
+- the refunded amounts of a purchase never sum above its gross amount (checked under the member lock by
+  points.services.checkout.purchase_refund);
+- earning rules carry an explicit, unique priority: the order of evaluation never depends on edit times.
+"""
+
+from points.models.checkout import PurchaseCheckout, PurchaseRefund
+from points.models.grants import PointsGrantJob
+from points.models.policy import MemberIdentifier, PointsPolicy
+from points.models.rules import EarningRule
+
+__all__ = [
+    "EarningRule",
+    "MemberIdentifier",
+    "PointsGrantJob",
+    "PointsPolicy",
+    "PurchaseCheckout",
+    "PurchaseRefund",
+]
