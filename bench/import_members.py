@@ -222,13 +222,18 @@ def main():
     expected = sum(1 for line in text.splitlines()[1:] if not line.endswith(",0"))
     assert openings == expected, (openings, expected)
     print(f"opening balances written once: {openings}")
+    from members.models import Member
+
+    bench_members = Member.objects.filter(phone__startswith=PHONE_PREFIX)
+    assert not points_ledger_drift(member_ids=bench_members.values("pk")), "ledger drift"
+    balances = sum(bench_members.values_list("points_balance", flat=True))
+    assert balances == sum(int(line.rsplit(",", 1)[1]) for line in text.splitlines()[1:]), "opening balances"
 
     copy_seconds = copy_limit(text, n)
     copy_rate = n / copy_seconds if copy_seconds else None
     if copy_rate:
         print(f"COPY into a scratch table with a unique phone index: {copy_seconds:.2f}s {copy_rate:,.0f} rows/s")
     clean_scratch()
-    assert not points_ledger_drift(member_ids=[]), "ledger drift"
 
     peer_rate = peer_rows / peer_seconds if peer_seconds else None
     copy_figure = f"{copy_rate:.0f}" if copy_rate else "n/a"

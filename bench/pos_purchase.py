@@ -5,12 +5,15 @@
 Creates 100,000 scratch members (member numbers starting with 6, each with 1,000 points) with
 generate_series in SQL, demo-like earning rules (HK$100 = 10 points, double points at weekends, a tier-free
 first-purchase bonus, a category bonus), a store and its POS key; starts gunicorn on a free 127.0.0.1 port
-against the same DATABASE_URL; then, from this second process, drives for a fixed time:
+against the same DATABASE_URL; warms every worker up (pings, then `--warmup` seconds of purchases), then, from
+this second process, drives for a fixed time, in `--rounds` alternating slices (so that background load on a
+shared machine weighs on both alike):
 1. POST /api/v1/pos/purchases (unique external ids, random members by member number, 3 items, a third of them
    spending 100 points) from `--clients` threads, each with one keep-alive connection;
 2. the same for GET /api/v1/pos/ping, a trivial DRF view behind the same POS key authentication.
-Prints requests/s of both, their ratio and the purchase p50/p99; checks the ledger of a sample of members
-(no drift). Scratch rows are deleted afterwards unless --keep.
+Prints requests/s of both, their ratio, the purchase p50/p99 and the client's own CPU use (the client must not
+starve the server); checks the ledger of a sample of members (no drift). Scratch rows are deleted afterwards
+unless --keep. No tier is configured: with tiers, each purchase also runs the instant tier evaluation.
 Last line: RESULT pos_purchase rps=<n> trivial_rps=<n> ratio=<r> p99_ms=<n>
 """
 
@@ -19,6 +22,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -167,7 +171,9 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
     sys.exit("gunicorn did not start")
 
 
-def drive(port: int, *, key: str, clients: int, seconds: float, request_for) -> tuple[int, list[float], dict]:
+def drive(
+    port: int, *, key: str, clients: int, seconds: float, request_for, seed: int = 0
+) -> tuple[int, list[float], dict]:
     """Send requests from `clients` threads for `seconds`; return (ok count, latencies in s, statuses)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -177,7 +183,7 @@ def drive(port: int, *, key: str, clients: int, seconds: float, request_for) -> 
     headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json", "Host": "localhost"}
 
     def client(index: int):
-        rng = random.Random(index)
+        rng = random.Random(seed * 1000 + index)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine, codes, body_seen = [], {}, b""
         while time.monotonic() < deadline:
@@ -213,6 +219,20 @@ def drive(port: int, *, key: str, clients: int, seconds: float, request_for) -> 
     return ok, latencies, statuses
 
 
+def ping(rng):
+    return "GET", "/api/v1/pos/ping", None
+
+
+def merge(counts: dict, more: dict) -> dict:
+    return {key: counts.get(key, 0) + more.get(key, 0) for key in {*counts, *more}}
+
+
+def client_cpu() -> float:
+    """CPU seconds this (client) process has used so far: the client must not starve the server."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
@@ -223,6 +243,8 @@ def main():
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of purchases before measuring")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating slices of purchases and pings")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--keep", action="store_true", help="keep the scratch rows afterwards")
@@ -232,7 +254,10 @@ def main():
     now = timezone.now()
     started = time.perf_counter()
     key, numbers = setup(args.members, now)
-    print(f"db=postgresql members={args.members} setup={time.perf_counter() - started:.1f}s")
+    print(
+        f"db=postgresql members={args.members} setup={time.perf_counter() - started:.1f}s; gunicorn "
+        f"workers={args.workers} threads={args.threads}; clients={args.clients} seconds={args.seconds:.0f}"
+    )
     connection.close()
     port = free_port()
     server = start_gunicorn(port, args.workers, args.threads)
@@ -259,22 +284,36 @@ def main():
         return "POST", "/api/v1/pos/purchases", json.dumps(body)
 
     try:
-        drive(port, key=key, clients=args.clients, seconds=2, request_for=lambda rng: ("GET", "/api/v1/pos/ping", None))
-        ok, latencies, statuses = drive(port, key=key, clients=args.clients, seconds=args.seconds, request_for=purchase)
+        # Warm every worker on both paths (imports, connections, the per-process rule cache) before measuring.
+        drive(port, key=key, clients=args.clients, seconds=2, request_for=ping)
+        drive(port, key=key, clients=args.clients, seconds=args.warmup, request_for=purchase)
+        # Alternate short slices of each endpoint, so background load on a shared machine hits both alike.
+        ok = trivial_ok = 0
+        latencies, trivial_latencies, statuses, trivial_statuses = [], [], {}, {}
+        cpu = {"purchase": 0.0, "trivial": 0.0}
+        slice_seconds = args.seconds / args.rounds
+        for round_index in range(args.rounds):
+            for name, request_for in (("purchase", purchase), ("trivial", ping)):
+                before = client_cpu()
+                count, lat, codes = drive(port, key=key, clients=args.clients, seconds=slice_seconds,
+                                          request_for=request_for, seed=round_index)  # fmt: skip
+                cpu[name] += client_cpu() - before
+                if name == "purchase":
+                    ok, statuses = ok + count, merge(statuses, codes)
+                    latencies += lat
+                else:
+                    trivial_ok, trivial_statuses = trivial_ok + count, merge(trivial_statuses, codes)
+                    trivial_latencies += lat
         rps = ok / args.seconds
         p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
         print(f"POST /api/v1/pos/purchases: {ok} ok in {args.seconds:.0f}s = {rps:.0f} req/s; "
-              f"p50={p50:.1f}ms p99={p99:.1f}ms statuses={statuses}")  # fmt: skip
-        trivial_ok, trivial_latencies, trivial_statuses = drive(
-            port,
-            key=key,
-            clients=args.clients,
-            seconds=args.seconds,
-            request_for=lambda rng: ("GET", "/api/v1/pos/ping", None),
-        )
+              f"p50={p50:.1f}ms p99={p99:.1f}ms statuses={statuses}; "
+              f"client CPU {100 * cpu['purchase'] / args.seconds:.0f}% of a core")  # fmt: skip
         trivial_rps = trivial_ok / args.seconds
-        print(f"GET /api/v1/pos/ping: {trivial_ok} ok = {trivial_rps:.0f} req/s; "
-              f"p99={percentile(trivial_latencies, 0.99) * 1000:.1f}ms statuses={trivial_statuses}")  # fmt: skip
+        print(f"GET /api/v1/pos/ping: {trivial_ok} ok in {args.seconds:.0f}s = {trivial_rps:.0f} req/s; "
+              f"p50={percentile(trivial_latencies, 0.50) * 1000:.1f}ms "
+              f"p99={percentile(trivial_latencies, 0.99) * 1000:.1f}ms statuses={trivial_statuses}; "
+              f"client CPU {100 * cpu['trivial'] / args.seconds:.0f}% of a core")  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from coupons.codes import is_valid_code, normalize_code
-from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode
+from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode, PostPaymentRule
 from coupons.pricing import discount_for
 from coupons.selectors import coupon_templates_with_report, redemption_rate
 from coupons.services import coupons_void
@@ -78,6 +78,7 @@ class CouponTemplateForm(forms.ModelForm):
             "valid_from",
             "valid_until",
             "valid_days",
+            "reminder_days",
             "is_claimable",
             "claim_starts_at",
             "claim_ends_at",
@@ -165,7 +166,7 @@ class CouponTemplateAdmin(SimpleHistoryAdmin):
         (None, {"fields": ("name", "description", "is_active")}),
         (_("Discount"), {"fields": ("kind", "amount", "percent", "max_discount", "min_spend", "gift_description")}),
         (_("Where it applies"), {"fields": ("stores", "channels", "categories", "skus", "stacks_with_points")}),
-        (_("Validity"), {"fields": ("valid_from", "valid_until", "valid_days")}),
+        (_("Validity"), {"fields": ("valid_from", "valid_until", "valid_days", "reminder_days")}),
         (
             _("Claiming and stock"),
             {
@@ -506,3 +507,32 @@ class CouponIssueJobAdmin(admin.ModelAdmin):
             ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", len(jobs)) % {"count": len(jobs)},
             messages.SUCCESS,
         )
+
+
+class PostPaymentRuleForm(forms.ModelForm):
+    channels = forms.MultipleChoiceField(
+        label=_("channels"), choices=PurchaseChannel.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    class Meta:
+        model = PostPaymentRule
+        fields = ("name", "is_active", "template", "min_paid_amount", "stores", "channels", "starts_at", "ends_at")
+
+
+@admin.register(PostPaymentRule)
+class PostPaymentRuleAdmin(SimpleHistoryAdmin):
+    """ "Pay, then get a coupon for next time": each purchase that meets a live rule issues its coupon once."""
+
+    form = PostPaymentRuleForm
+    list_display = ("name", "template", "min_paid_amount", "is_active", "starts_at", "ends_at", "coupons_issued")
+    list_filter = ("is_active",)
+    search_fields = ("name", "template__name")
+    autocomplete_fields = ("template",)
+    filter_horizontal = ("stores",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("template").annotate(issued=Count("coupons"))
+
+    @admin.display(description=_("coupons issued"), ordering="issued")
+    def coupons_issued(self, obj):
+        return obj.issued

@@ -57,23 +57,60 @@ def generate_code(*, prefix: str = "", body_length: int = DEFAULT_BODY_LENGTH) -
 # character is likelier than another.
 _BYTE_TO_CHAR = bytes(ord(ALPHABET[byte % BASE]) for byte in range(256))
 _REJECTED_BYTES = bytes(range(8 * BASE, 256))
+_MOD_BASE = bytes(byte % BASE for byte in range(256))
+# Per-position sums of at most 8 weighted values (each 0..30) stay below 256: one byte per code.
+_POSITIONS_PER_GROUP = 8
+
+
+def _weighted_tables(weight: int) -> bytes:
+    """Map a random byte (0..247) to its character's value times `weight`, mod 31."""
+    return bytes((byte % BASE) * weight % BASE for byte in range(256))
+
+
+def _check_characters(raw: bytes, *, count: int, body_length: int, prefix: str) -> str:
+    """Return the check characters of `count` bodies laid end to end in `raw` (bytes 0..247), one per body.
+
+    Column-wise instead of code by code: the bytes of body position i are `raw[i::body_length]`, mapped to
+    their weighted values by one translate; up to 8 columns add as big integers (one byte per code, no carry
+    since 8 * 30 < 256), each sum is reduced mod 31 by a translate, and the reduced sums add the same way.
+    """
+    prefix_sum = sum(VALUES[char] * (body_length + 1 + len(prefix) - index) for index, char in enumerate(prefix))
+    total = 0
+    group_sum = 0
+    for position in range(body_length):
+        # Body position i is followed by body_length - 1 - i characters and the check character: weight.
+        column = raw[position::body_length].translate(_weighted_tables(body_length + 1 - position))
+        group_sum += int.from_bytes(column, "little")
+        if position % _POSITIONS_PER_GROUP == _POSITIONS_PER_GROUP - 1 or position == body_length - 1:
+            total += int.from_bytes(group_sum.to_bytes(count, "little").translate(_MOD_BASE), "little")
+            group_sum = 0
+    # At most 4 groups of values 0..30 (bodies are at most 29 long): below 256 again.
+    checks = bytes(ord(ALPHABET[-(value + prefix_sum) % BASE]) for value in range(256))
+    return total.to_bytes(count, "little").translate(checks).decode("ascii")
 
 
 def generate_codes(count: int, *, prefix: str = "", body_length: int = DEFAULT_BODY_LENGTH) -> list[str]:
     """Return `count` new random codes at once (the bulk path): the same format as generate_code.
 
-    Draws one block of random bytes from `secrets` instead of one call per character. The codes are
-    distinct among themselves; uniqueness against the database is the caller's insert to check.
+    Draws one block of random bytes from `secrets` instead of one call per character and computes the check
+    characters of the whole block column by column (see _check_characters). The codes are distinct among
+    themselves; uniqueness against the database is the caller's insert to check.
     """
     if not is_valid_prefix(prefix):
         raise ValueError(f"prefix {prefix!r} uses characters outside the code alphabet")
     if body_length < MIN_BODY_LENGTH or len(prefix) + body_length + 1 > MAX_CODE_LENGTH:
         raise ValueError(f"a code of prefix {prefix!r} and body {body_length} is too short or too long")
-    codes: set[str] = set()
+    codes: dict[str, None] = {}
     while len(codes) < count:
         missing = count - len(codes)
-        chars = secrets.token_bytes(missing * body_length * 33 // 31 + 16).translate(_BYTE_TO_CHAR, _REJECTED_BYTES)
-        for start in range(0, min(missing, len(chars) // body_length) * body_length, body_length):
-            payload = prefix + chars[start : start + body_length].decode("ascii")
-            codes.add(payload + check_character(payload))
+        wanted = missing * body_length
+        raw = b""
+        while len(raw) < wanted:
+            raw += secrets.token_bytes((wanted - len(raw)) * 33 // 31 + 16).translate(None, _REJECTED_BYTES)
+        raw = raw[:wanted]
+        bodies = raw.translate(_BYTE_TO_CHAR).decode("ascii")
+        checks = _check_characters(raw, count=missing, body_length=body_length, prefix=prefix)
+        for index, check in enumerate(checks):
+            start = index * body_length
+            codes[f"{prefix}{bodies[start : start + body_length]}{check}"] = None
     return list(codes)

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 
 EXPIRE_TASK_NAME = "coupons: expire coupons past their end"
 RELEASE_TASK_NAME = "coupons: release stale checkout reservations"
+REMIND_TASK_NAME = "coupons: remind members of coupons about to expire"
 
 
 @transaction.atomic
@@ -44,4 +45,20 @@ def coupons_beat_schedules_register(**_kwargs) -> list[str]:
             description="Gives back coupons held by checkouts whose reservation time is up (every minute).",
         )
         created.append(RELEASE_TASK_NAME)
+    if not PeriodicTask.objects.filter(name=REMIND_TASK_NAME).exists():
+        daily, _created = CrontabSchedule.objects.get_or_create(
+            minute="0",
+            hour="10",
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone=getattr(settings, "CELERY_TIMEZONE", settings.TIME_ZONE),
+        )
+        PeriodicTask.objects.create(
+            name=REMIND_TASK_NAME,
+            task="coupons.tasks.coupons_remind_expiring_task",
+            crontab=daily,
+            description="Notifies members of unused coupons about to expire (daily at 10:00).",
+        )
+        created.append(REMIND_TASK_NAME)
     return created

@@ -23,3 +23,11 @@ def coupons_release_stale_reservations_task() -> int:
 def coupon_issue_job_task(*, job_id: int) -> int:
     """Run or resume a bulk issue job; return how many coupons it has issued (safe to run twice)."""
     return coupon_issue_job_run(job_id=job_id, now=timezone.now()).issued
+
+
+@shared_task(acks_late=True)
+def coupons_remind_expiring_task() -> int:
+    """Notify members of their coupons about to expire (safe to run twice: one reminder per coupon)."""
+    from coupons.services.reminders import coupons_expiry_remind
+
+    return coupons_expiry_remind(now=timezone.now())

@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, PointsEntry, Purchase, Tier, TierPolicy
+from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierPolicy
 from members.models.tiers import tier_thresholds_check
 from members.services.tiers import tier_evaluation_statement
 
@@ -45,6 +45,35 @@ class Missing:
 
 
 @dataclass(frozen=True)
+class TierHold:
+    """The member keeps their tier until `until` whatever the review says: a paid plan or a top-up holds it."""
+
+    source: str
+    plan_name: str | None
+    until: datetime
+
+
+def member_tier_hold(*, member: Member, now: datetime) -> TierHold | None:
+    """The running period(s) that hold the member's current tier, renewals chained into one end date."""
+    if member.tier_id is None:
+        return None
+    periods = list(
+        MemberPlanSubscription.objects.filter(member=member, tier_id=member.tier_id, ends_at__gt=now)
+        .select_related("plan")
+        .order_by("starts_at", "ends_at")
+    )
+    running = [period for period in periods if period.starts_at <= now]
+    if not running:
+        return None
+    first = max(running, key=lambda period: period.ends_at)
+    until = first.ends_at
+    for period in periods:  # a renewal starts where the previous period ends
+        if period.starts_at <= until < period.ends_at:
+            until = period.ends_at
+    return TierHold(source=first.source, plan_name=first.plan.name if first.plan_id else None, until=until)
+
+
+@dataclass(frozen=True)
 class MemberTierStatus:
     tier: Tier | None
     score: Decimal
@@ -56,6 +85,7 @@ class MemberTierStatus:
     below_keep_since: datetime | None
     grace_until: date | None
     override_until: datetime | None
+    held: TierHold | None
     window_start: datetime = field(repr=False)
 
 
@@ -130,6 +160,7 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
         below_keep_since=since,
         grace_until=grace_until,
         override_until=override_until if override_until and override_until > now else None,
+        held=member_tier_hold(member=member, now=now),
         window_start=now - timedelta(days=policy.window_days),
     )
 

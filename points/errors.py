@@ -50,3 +50,150 @@ class UnknownBehaviour(PointsError):
     code = "unknown_behaviour"
     message = _("No active rule rewards this behaviour.")
     status = 404
+
+
+# -- the points mall ---------------------------------------------------------------------------------------------
+class RewardNotFound(PointsError):
+    code = "not_found"
+    message = _("No such reward.")
+    status = 404
+
+
+class RewardNotAvailable(PointsError):
+    code = "reward_not_available"
+    message = _("This reward is not open for redemption now.")
+
+
+class RewardTierRequired(PointsError):
+    code = "reward_tier_required"
+    message = _("This reward is for members of other tiers.")
+    status = 403
+
+
+class OutOfStock(PointsError):
+    code = "out_of_stock"
+    message = _("This reward is out of stock.")
+
+
+class RewardLimitReached(PointsError):
+    code = "reward_limit_reached"
+    message = _("You have already redeemed this reward as many times as one member may.")
+
+
+class PickupStoreInvalid(PointsError):
+    code = "pickup_store_invalid"
+    message = _("Choose one of the stores where this reward can be picked up.")
+    status = 422
+
+
+class RewardPaymentRequired(PointsError):
+    code = "reward_payment_required"
+    message = _("This reward costs points plus cash: give the payment provider and transaction id.")
+    status = 422
+
+
+class RewardOrderNotFound(PointsError):
+    code = "not_found"
+    message = _("No such reward order.")
+    status = 404
+
+
+class OrderNotCancellable(PointsError):
+    code = "order_not_cancellable"
+    message = _("This order can no longer be cancelled.")
+
+
+class PickupCodeInvalid(PointsError):
+    code = "pickup_code_invalid"
+    message = _("No order awaiting pickup has this pickup code.")
+    status = 404
+
+
+class PickupWrongStore(PointsError):
+    code = "pickup_wrong_store"
+    message = _("This order is picked up at another store.")
+    status = 403
+
+
+class OrderNotAwaitingPickup(PointsError):
+    code = "order_not_awaiting_pickup"
+    message = _("This order is not awaiting pickup (already picked up, cancelled or delivered).")
+
+
+# Lucky draws and points auctions.
+
+
+class DrawNotAvailable(PointsError):
+    code = "draw_not_available"
+    message = _("This lucky draw is not open now.")
+
+
+class DrawNotForMember(PointsError):
+    code = "draw_not_eligible"
+    message = _("This lucky draw is not open to your membership tier.")
+    status = 403
+
+
+class DrawSoldOut(PointsError):
+    code = "draw_sold_out"
+    message = _("Every prize of this lucky draw has been won.")
+
+
+class SpinLimitReached(PointsError):
+    code = "spin_limit_reached"
+    message = _("You have used all your spins of this lucky draw.")
+
+
+class AuctionNotStarted(PointsError):
+    code = "auction_not_started"
+    message = _("Bidding on this auction has not started yet.")
+
+
+class AuctionClosed(PointsError):
+    code = "auction_closed"
+    message = _("This auction is closed.")
+
+
+class BidTooLow(PointsError):
+    code = "bid_too_low"
+    message = _("Your bid is below the lowest bid accepted now.")
+    status = 422
+
+
+class AlreadyLeading(PointsError):
+    code = "already_leading"
+    message = _("You already have the leading bid.")
+
+
+class AuctionNotCancellable(PointsError):
+    code = "auction_not_cancellable"
+    message = _("Only an open auction can be cancelled.")
+
+
+class BehaviourNotSelfReported(PointsError):
+    code = "behaviour_not_self_reported"
+    message = _("This behaviour is recorded by a store, not by the member.")
+    status = 403
+
+
+class ProfileIncomplete(PointsError):
+    code = "profile_incomplete"
+    message = _("Fill in your name, gender, birthday and email first.")
+    status = 422
+
+
+class ClaimCodeInvalid(PointsError):
+    code = "claim_code_invalid"
+    message = _("No prize won in a lucky draw or an auction has this claim code.")
+    status = 404
+
+
+class PrizeAlreadyCollected(PointsError):
+    code = "prize_already_collected"
+    message = _("This prize was already collected.")
+
+
+class PurchasedAtOutOfRange(PointsError):
+    code = "purchased_at_out_of_range"
+    message = _("The purchase time is too far in the past or in the future.")
+    status = 422

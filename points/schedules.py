@@ -12,6 +12,12 @@ SCHEDULES = (
     # (name, task, crontab fields)
     ("points: release pending points", "points.release_pending_points", {"minute": "5", "hour": "*"}),
     ("points: expire points", "points.expire_points", {"minute": "15", "hour": "0"}),
+    # Mid-morning: the inbox message is there when members open the app (channels respect quiet hours).
+    ("points: remind members of expiring points", "points.remind_expiring_points", {"minute": "0", "hour": "10"}),
+    # Daily: the first run in a month grants that month's tier gifts; later runs find them granted.
+    ("points: monthly tier gifts", "points.grant_tier_monthly_gifts", {"minute": "0", "hour": "9"}),
+    # Every minute: an auction is settled within a minute of its end (each close is idempotent).
+    ("points: close auctions", "points.close_auctions", {"minute": "*", "hour": "*"}),
 )
 
 

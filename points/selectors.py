@@ -1,10 +1,13 @@
 """Reads shared by the points services, API and console: active rules, POS member matching, a member's points."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import (
     Cast,
     Ceil,
@@ -19,6 +22,7 @@ from django.db.models.functions import (
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from coupons.models import PostPaymentRule
 from members.errors import InvalidCardCode, InvalidInput, InvalidPhone, LoyaltyError, NotFound
 from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier
 from members.selectors import member_get_by_card_code, member_get_by_member_number, member_get_by_phone
@@ -43,6 +47,86 @@ def earning_rules_active(*, at: datetime, kinds=None) -> list[Rule]:
     if kinds is not None:
         rules = rules.filter(kind__in=kinds)
     return [rule_from_model(rule) for rule in rules]
+
+
+# Per process: {database name: (fingerprint, rules)}. Every save, delete and stores/tiers change of a rule writes
+# a history row (django-simple-history), so the newest history row, with the rules' count and last update and
+# the sizes of the two many-to-many tables, tells in one small query whether the cached rules are still current.
+_RULES_CACHE: dict[str, tuple[tuple, list[Rule]]] = {}
+
+
+@functools.cache
+def _fingerprint_columns() -> list[str]:
+    """SQL expressions (scalar subqueries) whose values change whenever the earning rules or the tiers change."""
+    qn = connection.ops.quote_name
+    history = qn(EarningRule.history.model._meta.db_table)
+    rules = qn(EarningRule._meta.db_table)
+    stores = qn(EarningRule.stores.through._meta.db_table)
+    tiers = qn(EarningRule.tiers.through._meta.db_table)
+    newest = f"FROM {history} ORDER BY history_id DESC LIMIT 1"
+    return [
+        f"(SELECT history_id {newest})",
+        f"(SELECT history_date {newest})",
+        f"(SELECT COUNT(*) FROM {rules})",
+        f"(SELECT MAX(updated_at) FROM {rules})",
+        f"(SELECT COUNT(*) FROM {stores})",
+        f"(SELECT COUNT(*) FROM {tiers})",
+        # second to last: whether a post-payment coupon rule is switched on (checkout skips them otherwise)
+        f"(SELECT COUNT(*) FROM {qn(PostPaymentRule._meta.db_table)} WHERE is_active)",
+        f"(SELECT COUNT(*) FROM {qn(Tier._meta.db_table)})",  # last: whether any tier exists
+    ]
+
+
+@dataclass(frozen=True)
+class CheckoutSettings:
+    """What pricing a purchase reads besides the member: the policy, the active earning rules, whether tiers exist."""
+
+    policy: PointsPolicy
+    rules: list[Rule]
+    has_tiers: bool
+    has_post_payment_rules: bool = True
+
+
+def _rules_for(fingerprint: tuple) -> list[Rule]:
+    name = str(connection.settings_dict["NAME"])
+    cached = _RULES_CACHE.get(name)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    rules = [
+        rule_from_model(rule)
+        for rule in EarningRule.objects.filter(is_active=True).prefetch_related("stores", "tiers").order_by("priority")
+    ]
+    _RULES_CACHE[name] = (fingerprint, rules)
+    return rules
+
+
+def checkout_settings_get() -> CheckoutSettings:
+    """Return the points policy, every active earning rule, whether tiers and post-payment coupon rules exist, in
+    one query.
+
+    The rules (all kinds, all validity windows: the pipeline checks kinds and windows itself) are kept per
+    process and re-read (3 more queries) only when their fingerprint, read with the policy row, changes. The
+    policy itself is read every time (it may be changed by a plain UPDATE).
+    """
+    columns = _fingerprint_columns()
+    policy = (
+        PointsPolicy.objects.filter(pk=1)
+        .annotate(**{f"fingerprint_{index}": RawSQL(sql, ()) for index, sql in enumerate(columns)})
+        .first()
+    )
+    if policy is None:
+        policy = PointsPolicy.load()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(columns)}")  # noqa: S608
+            fingerprint = tuple(cursor.fetchone())
+    else:
+        fingerprint = tuple(getattr(policy, f"fingerprint_{index}") for index in range(len(columns)))
+    return CheckoutSettings(
+        policy=policy,
+        rules=_rules_for(fingerprint),
+        has_tiers=bool(fingerprint[-1]),
+        has_post_payment_rules=bool(fingerprint[-2]),
+    )
 
 
 def pos_member_resolve(
@@ -109,7 +193,10 @@ def member_facts_get(*, member: Member | None) -> MemberFacts:
         return MemberFacts()
     if member.tier_id is None:
         return MemberFacts(birthday=member.birthday)
-    tier = Tier.objects.only("code", "name", "earn_multiplier").get(pk=member.tier_id)
+    if Member.tier.is_cached(member):  # loaded with the member (select_related): no query
+        tier = member.tier
+    else:
+        tier = Tier.objects.only("code", "name", "earn_multiplier").get(pk=member.tier_id)
     return MemberFacts(
         tier_id=tier.pk,
         tier_name=f"{tier.code} {tier.name}",

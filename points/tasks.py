@@ -21,3 +21,24 @@ def grant_points_job(*, job_id: int) -> int:
     from points.services.grants import points_grant_job_run
 
     return points_grant_job_run(job_id=job_id, now=timezone.now()).members_granted
+
+
+@shared_task(name="points.remind_expiring_points")
+def remind_expiring_points() -> int:
+    from points.services.expiry_reminders import points_expiry_remind
+
+    return points_expiry_remind(now=timezone.now())
+
+
+@shared_task(name="points.grant_tier_monthly_gifts")
+def grant_tier_monthly_gifts() -> int:
+    from points.services.tier_gifts import tier_monthly_gifts_grant
+
+    return len(tier_monthly_gifts_grant(now=timezone.now()).started)
+
+
+@shared_task(name="points.close_auctions")
+def close_auctions() -> int:
+    from points.services.auctions import auctions_close_due
+
+    return auctions_close_due(now=timezone.now())

@@ -113,3 +113,58 @@ class MembershipPlanFactory(factory.django.DjangoModelFactory):
     price = Decimal("388.00")
     duration_value = 30
     duration_unit = "days"
+
+
+# -- lucky draws and points auctions (issue 3) ----------------------------------------------------------------------
+class LuckyDrawFactory(factory.django.DjangoModelFactory):
+    """A draw open from an hour ago for a week, 100 points a spin; add prizes with DrawPrizeFactory."""
+
+    class Meta:
+        model = "points.LuckyDraw"
+
+    name = factory.Sequence(lambda n: f"Lucky draw {n}")
+    points_per_spin = 100
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(hours=1))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=7))
+
+
+class DrawPrizeFactory(factory.django.DjangoModelFactory):
+    """A points prize (50 points) of weight 1 with 10 in stock."""
+
+    class Meta:
+        model = "points.DrawPrize"
+
+    draw = factory.SubFactory(LuckyDrawFactory)
+    name = factory.Sequence(lambda n: f"Prize {n}")
+    kind = "points"
+    points = 50
+    weight = 1
+    stock_total = 10
+    stock_remaining = factory.LazyAttribute(lambda prize: prize.stock_total)
+
+
+class AuctionFactory(factory.django.DjangoModelFactory):
+    """An open auction from an hour ago for a day: bids from 1000 points, raised by 100 at least."""
+
+    class Meta:
+        model = "points.Auction"
+
+    item_name = factory.Sequence(lambda n: f"Limited edition {n}")
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(hours=1))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=1))
+    starting_bid = 1000
+    min_increment = 100
+
+
+# -- points mall (issue 3) ----------------------------------------------------------------------------------------
+class RewardFactory(factory.django.DjangoModelFactory):
+    """A physical gift open now: 100 points, 10 in stock, once per member; pass kind=... and its target."""
+
+    class Meta:
+        model = "points.Reward"
+
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    kind = "physical"
+    points_price = 100
+    stock_total = 10
+    stock_remaining = factory.LazyAttribute(lambda reward: reward.stock_total)

@@ -16,5 +16,14 @@ Invariants (kept by coupons.services, backstopped by constraints):
 
 from .coupon import Coupon, CouponQuerySet, CouponTemplate, all_channels
 from .issuing import CouponIssueJob, PartnerCode
+from .post_payment import PostPaymentRule
 
-__all__ = ["Coupon", "CouponIssueJob", "CouponQuerySet", "CouponTemplate", "PartnerCode", "all_channels"]
+__all__ = [
+    "Coupon",
+    "CouponIssueJob",
+    "CouponQuerySet",
+    "CouponTemplate",
+    "PartnerCode",
+    "PostPaymentRule",
+    "all_channels",
+]

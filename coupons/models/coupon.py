@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -84,6 +85,12 @@ class CouponTemplate(models.Model):
         null=True,
         blank=True,
         help_text=_("Instead of, or together with, a fixed end: the earlier end applies."),
+    )
+    reminder_days = models.PositiveIntegerField(
+        _("remind members (days before the coupon expires)"),
+        default=3,
+        validators=[MaxValueValidator(366)],
+        help_text=_("Members are notified this many days before an unused coupon expires. 0 means no reminder."),
     )
 
     quota = models.PositiveIntegerField(_("total quota"), null=True, blank=True, help_text=_("Empty means unlimited."))
@@ -248,14 +255,16 @@ class Coupon(models.Model):
         REFERRAL = "referral", _("Referral")
         MANUAL = "manual", _("Issued by staff")
 
+    # Indexes are chosen for a table that bulk jobs fill by the million: the composite indexes below cover the
+    # template and member lookups, and the mostly-empty references get partial indexes (see Meta).
     template = models.ForeignKey(
-        CouponTemplate, verbose_name=_("template"), on_delete=models.PROTECT, related_name="coupons"
+        CouponTemplate, verbose_name=_("template"), on_delete=models.PROTECT, related_name="coupons", db_index=False
     )
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="coupons"
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="coupons", db_index=False
     )
     member_sequence = models.PositiveIntegerField(_("number for this member"), editable=False)
-    code = models.CharField(_("code"), max_length=MAX_CODE_LENGTH, unique=True, editable=False)
+    code = models.CharField(_("code"), max_length=MAX_CODE_LENGTH, editable=False)  # unique: see Meta
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.AVAILABLE)
     source = models.CharField(_("source"), max_length=20, choices=Source.choices)
     issue_key = models.CharField(
@@ -263,7 +272,6 @@ class Coupon(models.Model):
         max_length=100,
         null=True,
         blank=True,
-        unique=True,
         editable=False,
         help_text=_("Set by jobs and rules so that running them twice issues nothing twice."),
     )
@@ -274,6 +282,7 @@ class Coupon(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     issued_at = models.DateTimeField(_("issued at"))
     valid_from = models.DateTimeField(_("valid from"))
@@ -288,6 +297,7 @@ class Coupon(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="coupons",
+        db_index=False,
     )
     redeemed_store = models.ForeignKey(
         "members.Store",
@@ -296,6 +306,7 @@ class Coupon(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     redeemed_channel = models.CharField(_("redeemed on"), max_length=16, choices=PurchaseChannel.choices, blank=True)
     redeemed_reference = models.CharField(_("redeemed for (external id)"), max_length=64, blank=True)
@@ -308,8 +319,34 @@ class Coupon(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     void_reason = models.CharField(_("reason for voiding"), max_length=200, blank=True)
+    issued_for_purchase = models.ForeignKey(
+        "members.Purchase",
+        verbose_name=_("issued after purchase"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Set on post-payment coupons: a refund of that purchase may take the coupon back."),
+        db_index=False,
+    )
+    post_payment_rule = models.ForeignKey(
+        "coupons.PostPaymentRule",
+        verbose_name=_("post-payment rule"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        db_index=False,
+    )
+    restored_at = models.DateTimeField(
+        _("given back at"),
+        null=True,
+        blank=True,
+        help_text=_("When a refund of the purchase that used this coupon gave it back to the member."),
+    )
 
     objects = CouponQuerySet.as_manager()
 
@@ -320,6 +357,9 @@ class Coupon(models.Model):
             models.UniqueConstraint(
                 fields=["template", "member", "member_sequence"], name="coupon_member_sequence_unique"
             ),
+            # Constraints rather than unique=True: PostgreSQL then builds no second, pattern-matching index.
+            models.UniqueConstraint(fields=["code"], name="coupon_code_unique"),
+            models.UniqueConstraint(fields=["issue_key"], name="coupon_issue_key_unique"),
             models.CheckConstraint(
                 condition=~Q(status="redeemed") | Q(redeemed_at__isnull=False), name="coupon_redeemed_has_time"
             ),
@@ -337,6 +377,17 @@ class Coupon(models.Model):
             models.Index(fields=["template", "status"], name="coupon_template_status"),
             models.Index(fields=["valid_until"], condition=Q(status="available"), name="coupon_available_until"),
             models.Index(fields=["reserved_until"], condition=Q(status="reserved"), name="coupon_reserved_until"),
+            *[
+                models.Index(fields=[field], condition=Q(**{f"{field}__isnull": False}), name=f"coupon_{short}")
+                for field, short in (
+                    ("issued_by", "issued_by"),
+                    ("voided_by", "voided_by"),
+                    ("redeemed_purchase", "redeemed_purchase"),
+                    ("redeemed_store", "redeemed_store"),
+                    ("issued_for_purchase", "issued_for_purchase"),
+                    ("post_payment_rule", "post_payment_rule"),
+                )
+            ],
         ]
         permissions = [("void_coupon", _("Can void coupons"))]
 

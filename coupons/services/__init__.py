@@ -1,6 +1,7 @@
 """The writers of coupon state: issuing, claiming, reserving, redeeming, voiding and the scheduled jobs.
 
-Bulk issue jobs live in coupons.services.bulk, partner code pools in coupons.services.partner_codes.
+Bulk issue jobs live in coupons.services.bulk, partner code pools in coupons.services.partner_codes, the
+coupons that follow a purchase (post-payment rules, refunds) in coupons.services.post_payment.
 
 Lock order everywhere: the member row (members.services.locks.lock_member), then the template row (taken by
 the conditional UPDATE of issued_count), then coupon rows. Nothing here reads the clock: `now` comes in.
@@ -76,6 +77,8 @@ def coupon_template_issue_to_member(
     issued_by_id: int | None = None,
     issue_key: str | None = None,
     enforce_member_limit: bool = True,
+    issued_for_purchase_id: int | None = None,
+    post_payment_rule_id: int | None = None,
 ) -> Coupon:
     """Issue one coupon of a template to a member: the core of every way a coupon is given.
 
@@ -117,6 +120,8 @@ def coupon_template_issue_to_member(
             issued_at=now,
             valid_from=valid_from,
             valid_until=valid_until,
+            issued_for_purchase_id=issued_for_purchase_id,
+            post_payment_rule_id=post_payment_rule_id,
         )
 
 

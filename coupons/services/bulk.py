@@ -5,10 +5,14 @@ A chunk is one transaction, set-based:
 2. read, in one query, what the chunk's members already hold of the template (their last sequence number and
    whether this job's issue key is among them);
 3. keep the members under the per-member limit, and of those the part that fits in the quota;
-4. insert their coupons with ON CONFLICT DO NOTHING (`bulk_create(ignore_conflicts=True)`) under the issue
-   keys `job:<job>:member:<member>`, then count the rows this transaction really inserted: a row is ours
-   when it carries our key and the code we generated for it. Rows that did not land (a code collision, a
-   number taken meanwhile) are retried with fresh codes; a key already there means the member has theirs;
+4. insert their coupons under the issue keys `job:<job>:member:<member>`. On PostgreSQL the chunk is first
+   COPied into the table under a savepoint, all or nothing (normally every row lands: the members were read
+   under the template lock and codes seldom collide); when a unique constraint refuses any row, the savepoint
+   is rolled back and the chunk takes the general path: INSERT ... ON CONFLICT DO NOTHING
+   (`bulk_create(ignore_conflicts=True)` elsewhere), then count the rows this transaction really inserted:
+   a row is ours when it carries our key and the code we generated for it. Only the rows that did not land
+   (a code collision, a number taken meanwhile) are retried, with fresh codes; a key already there means
+   the member has theirs;
 5. add exactly that count to `issued_count` (a conditional UPDATE, the quota's backstop) and to the job.
 Running a job twice, even at the same time, gives every member at most one coupon of it.
 """
@@ -26,7 +30,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from coupons.codes import generate_codes
+from coupons.codes import BASE, generate_codes
 from coupons.errors import TemplateInactive
 from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
@@ -35,7 +39,7 @@ from members.formats import is_valid_member_number, normalize_phone
 from members.imports.decoding import AUTO, decode
 from members.models import Member, Tag, Tier
 
-DEFAULT_CHUNK_SIZE = 5000
+DEFAULT_CHUNK_SIZE = 20000  # 5k, 20k and 50k measured: 20k pays the per-chunk round trips less often
 LIST_LOOKUP_CHUNK = 5000
 LIST_HEADER_WORDS = {"phone", "member", "member_number", "member number", "number", "mobile"}
 INACTIVE_MEMBER_STATUSES = (Member.Status.FROZEN, Member.Status.CLOSED)
@@ -372,6 +376,7 @@ def _insert(*, job, template, member_ids, last_sequence, pool, now, valid_from, 
     codes_used: list[str] = []
     pending = list(member_ids)
     pool_left = list(pool) if pool is not None else None
+    key_prefix = job.issue_key("")
     for _attempt in range(CODE_ATTEMPTS):
         if not pending:
             break
@@ -381,7 +386,7 @@ def _insert(*, job, template, member_ids, last_sequence, pool, now, valid_from, 
             codes, pool_left = pool_left[: len(pending)], pool_left[len(pending) :]
             pending = pending[: len(codes)]
         sequences = [last_sequence.get(member_id, 0) + 1 for member_id in pending]
-        ours = _insert_ignoring_conflicts(
+        ours = _insert_rows(
             common={
                 "template_id": template.pk,
                 "status": Coupon.Status.AVAILABLE,
@@ -394,8 +399,12 @@ def _insert(*, job, template, member_ids, last_sequence, pool, now, valid_from, 
             member_ids=pending,
             sequences=sequences,
             codes=codes,
-            keys=[job.issue_key(member_id) for member_id in pending],
+            keys=[f"{key_prefix}{member_id}" for member_id in pending],
+            may_copy=pool_left is None and BASE**template.code_length >= COPY_MIN_CODE_SPACE,
         )
+        if len(ours) == len(pending):
+            codes_used.extend(codes)
+            return inserted + len(ours), codes_used, not_issued
         missing = []
         for member_id, code in zip(pending, codes, strict=True):
             if code in ours:
@@ -421,6 +430,76 @@ def _insert(*, job, template, member_ids, last_sequence, pool, now, valid_from, 
 
 
 PER_ROW_COLUMNS = ("member_id", "member_sequence", "code", "issue_key")
+# The all-or-nothing COPY is tried only where a chunk's codes are very unlikely to meet a stored one: with
+# 31**9 (2.6 * 10**13) codes and more, even 10**7 coupons in the table make a collision in a chunk of 20,000
+# a one-in-a-hundred event. Shorter codes go straight to the INSERT that skips conflicting rows.
+COPY_MIN_CODE_SPACE = BASE**9
+
+
+def _insert_rows(*, common: dict, member_ids, sequences, codes, keys, may_copy: bool) -> set[str]:
+    """Insert the rows, skipping those that conflict; return the codes of the rows this call inserted.
+
+    On PostgreSQL with `may_copy`, first COPY the whole chunk straight into the table under a savepoint:
+    the cheapest write PostgreSQL has (a batched heap insert, no per-row statement or conflict check). The
+    caller has read the chunk's members under the template lock, so the rows normally all land; if any
+    unique constraint refuses one (a code collision, a row some writer added without the template lock),
+    the savepoint undoes the whole COPY and the chunk goes through the INSERT that skips conflicts, whose
+    caller then retries only the rows that did not land.
+    """
+    if may_copy and connection.vendor == "postgresql":
+        from psycopg.errors import UniqueViolation
+
+        try:
+            with transaction.atomic():
+                _copy_rows(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)
+        except UniqueViolation:
+            pass
+        else:
+            return set(codes)
+    return _insert_ignoring_conflicts(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)
+
+
+def _constant_columns(common: dict) -> tuple[list[str], list]:
+    """Return the columns other than the id and the per-row ones, with their values prepared for the database."""
+    columns, values = [], []
+    for field in Coupon._meta.concrete_fields:
+        if field.primary_key or field.attname in PER_ROW_COLUMNS:
+            continue
+        value = common[field.attname] if field.attname in common else field.get_default()
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(field.get_db_prep_save(value, connection))
+    return columns, values
+
+
+def _copy_text(value) -> str:
+    """Render one value in COPY's text format."""
+    if value is None:
+        return r"\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_rows(*, common: dict, member_ids, sequences, codes, keys) -> None:
+    """COPY the rows into the coupon table (PostgreSQL); raises UniqueViolation if any row conflicts.
+
+    Generated codes and issue keys use no character COPY would have to escape; the constant columns are
+    escaped once for the whole chunk.
+    """
+    columns, values = _constant_columns(common)
+    tail = "\t".join(_copy_text(value) for value in values)
+    data = "".join(
+        [
+            f"{member_id}\t{sequence}\t{code}\t{key}\t{tail}\n"
+            for member_id, sequence, code, key in zip(member_ids, sequences, codes, keys, strict=True)
+        ]
+    ).encode()
+    sql = f"COPY {Coupon._meta.db_table} (member_id, member_sequence, code, issue_key, {', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        copy.write(data)
 
 
 def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, keys) -> set[str]:
@@ -439,17 +518,10 @@ def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, ke
             ignore_conflicts=True,
         )
         return set(Coupon.objects.filter(code__in=codes, issue_key__in=keys).values_list("code", flat=True))
-    columns, values, params = [], [], []
-    for field in Coupon._meta.concrete_fields:
-        if field.primary_key or field.attname in PER_ROW_COLUMNS:
-            continue
-        value = common[field.attname] if field.attname in common else field.get_default()
-        columns.append(connection.ops.quote_name(field.column))
-        values.append("%s")
-        params.append(field.get_db_prep_save(value, connection))
+    columns, params = _constant_columns(common)
     sql = (
         f"INSERT INTO {Coupon._meta.db_table} (member_id, member_sequence, code, issue_key, {', '.join(columns)}) "
-        f"SELECT row.member_id, row.member_sequence, row.code, row.issue_key, {', '.join(values)} "
+        f"SELECT row.member_id, row.member_sequence, row.code, row.issue_key, {', '.join(['%s'] * len(columns))} "
         "FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::text[]) "
         "AS row(member_id, member_sequence, code, issue_key) "
         "ON CONFLICT DO NOTHING RETURNING code"

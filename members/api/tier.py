@@ -55,6 +55,15 @@ class IndicatorsSerializer(serializers.Serializer):
         ref_name = "TierIndicators"
 
 
+class TierHoldSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["plan", "top_up"])
+    plan_name = serializers.CharField(allow_null=True)
+    until = serializers.DateTimeField(help_text="The tier is kept at least until then, whatever the review says.")
+
+    class Meta:
+        ref_name = "TierHold"
+
+
 class MeTierApi(BaseApi):
     """Where the member stands: tier and benefits, score, the next tier and what is missing, the review date."""
 
@@ -75,6 +84,7 @@ class MeTierApi(BaseApi):
         below_keep_since = serializers.DateTimeField(allow_null=True)
         grace_until = serializers.DateField(allow_null=True, help_text="A move down one tier is possible after.")
         override_until = serializers.DateTimeField(allow_null=True)
+        held = TierHoldSerializer(allow_null=True, help_text="Set while a paid plan or a top-up holds the tier.")
 
         class Meta:
             ref_name = "MemberTier"

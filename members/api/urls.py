@@ -2,6 +2,7 @@ from django.urls import path
 
 from members.api.auth import LogoutApi, WechatLoginApi
 from members.api.me import MeApi, MeCardApi, MeCardQrApi, MeJoinApi, MePhoneApi
+from members.api.notifications import MeInboxApi, MeInboxReadApi
 from members.api.plans import MePlanListApi, MePlanPurchaseApi, PlanListApi
 from members.api.pos import PosMemberLookupApi
 from members.api.stored_value import MeStoredValueApi, MeStoredValueEntryListApi, MeTopUpApi, TopUpOfferListApi
@@ -26,4 +27,6 @@ urlpatterns = [
     path("plans", PlanListApi.as_view(), name="plans"),
     path("me/plans", MePlanListApi.as_view(), name="me-plans"),
     path("me/plans/purchases", MePlanPurchaseApi.as_view(), name="me-plan-purchases"),
+    path("me/inbox", MeInboxApi.as_view(), name="me-inbox"),
+    path("me/inbox/read", MeInboxReadApi.as_view(), name="me-inbox-read"),
 ]

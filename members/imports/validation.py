@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils.translation import gettext, ngettext
@@ -18,6 +19,7 @@ from members.errors import InvalidPhone
 from members.formats import normalize_phone
 from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS
 from members.imports.decoding import ImportFileRefused
+from members.imports.phones import fast_import_phone
 from members.models import Member, Store, Tier
 
 SAMPLE_ROWS = 10
@@ -130,7 +132,18 @@ def _read_header(header_cells: list) -> list:
 
 
 def import_phone(raw: str) -> str:
-    """Return the E.164 phone of a cell; digits that already carry a country code are accepted too."""
+    """Return the E.164 phone of a cell; digits that already carry a country code are accepted too.
+
+    Raises InvalidPhone.
+    """
+    phone = fast_import_phone(raw.strip(), settings.PHONE_DEFAULT_REGION)
+    if phone is not None:
+        return phone
+    return _slow_import_phone(raw)
+
+
+def _slow_import_phone(raw: str) -> str:
+    """Return import_phone(raw) as phonenumbers decides it (the reference the fast path must agree with)."""
     try:
         return normalize_phone(raw)
     except InvalidPhone:
@@ -184,6 +197,7 @@ class _RowValidator:
         self.consents = [(column, at[column]) for column in CONSENT_COLUMNS if at[column] != absent]
         self.lookups = lookups
         self.today = today
+        self.region = settings.PHONE_DEFAULT_REGION
         # Per-file memos of pure functions of one cell (a file repeats phones rarely, the rest often).
         self.phones = {}
         self.birthdays = {}
@@ -195,10 +209,12 @@ class _RowValidator:
             return self.phones[raw]
         except KeyError:
             pass
-        try:
-            phone = import_phone(raw)
-        except InvalidPhone:
-            phone = None
+        phone = fast_import_phone(raw, self.region)  # cells are stripped already
+        if phone is None:
+            try:
+                phone = _slow_import_phone(raw)
+            except InvalidPhone:
+                phone = None
         self.phones[raw] = phone
         return phone
 
@@ -433,7 +449,19 @@ def parse_members_csv(text: str, *, today: date) -> ParsedFile:
 
 
 def count_data_rows(text: str) -> int:
-    """Return the number of non-blank data rows (cheap: no validation)."""
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=_sniff_delimiter(text))
+    """Return the number of non-blank data rows (cheap: no validation).
+
+    Without a quote character every line is one record whose cells are the line split at the delimiter,
+    so a line is blank exactly when it holds nothing but delimiters and whitespace: counted without the
+    csv module, ten times faster. Files with quotes (or a line longer than the csv module's field limit,
+    which it refuses) are counted by the csv module.
+    """
+    delimiter = _sniff_delimiter(text)
+    if '"' not in text:
+        lines = text.splitlines()
+        if not lines or max(map(len, lines)) <= csv.field_size_limit():
+            rows = sum(1 for line in lines if line.replace(delimiter, "").strip())
+            return max(rows - 1, 0)
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
     rows = sum(1 for cells in reader if any(cell.strip() for cell in cells))
     return max(rows - 1, 0)

@@ -1,19 +1,31 @@
 """Write one chunk of validated rows; the caller holds the transaction, so a row's member, tags and
 opening balance commit together (or not at all).
 
-Per chunk: one locking read of the members the phones already belong to, one read of taken member
-numbers, one insert of the new members and one update of the changed ones, each followed by their
-history rows, one read + one insert for tags and their through rows, and the ledger's bulk opening credit.
+Per chunk: one locking read of the members the phones already belong to, one read of the opening
+balances already written, one read (+ one insert when new) of the tags, one statement for the new members
+(with their history rows, tag links, opening entries and lots), one for the changed ones (with their
+history rows), one insert of the existing members' tag links, and the ledger's bulk opening credit for
+existing members whose opening balance is not written yet (normally none).
 
 On PostgreSQL every write is one statement per table and chunk: INSERT ... SELECT FROM UNNEST(typed
-arrays) RETURNING id, phone, and UPDATE ... FROM UNNEST(...). Django's bulk_create/bulk_update prepare
-every value of every object in Python (most of the import's time); typed arrays leave that to the server.
-Other vendors take the ORM path (bulk_create; UPDATE ... FROM (VALUES ...) on SQLite).
+arrays) RETURNING ..., UPDATE ... FROM UNNEST(...) RETURNING ..., chained by data-modifying WITH clauses.
+Django's bulk_create/bulk_update prepare every value of every object in Python (most of the import's
+time); typed arrays leave that to the server. Other vendors take the ORM path (bulk_create; UPDATE ...
+FROM (VALUES ...) on SQLite).
 
 History: simple-history's bulk helpers (bulk_create_with_history / bulk_update_with_history) build one
 historical model instance per row in Python, which cost more than the import itself. We write the same
-historical rows set-based instead: INSERT INTO historicalmember (...) SELECT ... FROM member WHERE id IN
-(...) right after the members are written, so each history row is exactly the state committed.
+historical rows set-based instead, from the rows the INSERT or UPDATE returns (PostgreSQL) or read back
+by id right after the write (other vendors), so each history row is exactly the state committed.
+
+Opening balances of new members: a member created here has no balance, no debt and no entries, so the
+ledger's opening credit reduces to what this module writes in the same statement as the member: the
+member row carries points_balance = the opening points (debt 0), one `opening` entry (delta = balance
+after = the points, debt after 0, the key opening:<phone>) and one active lot holding all of them. That
+keeps the ledger's invariant (sum of entries = balance - debt) without the second pass that would lock,
+read and update every new member again. An opening key already written (by a member who held the phone
+before) is skipped, as the ledger's skip_written does. Members that existed before the chunk go through
+members.services.ledger.points_credit_openings (locks, debt repaid first).
 """
 
 from dataclasses import dataclass
@@ -24,8 +36,11 @@ from django.db import connection
 from members.bulk_sql import field_in, pg_array
 from members.formats import new_member_number
 from members.imports.columns import CONSENT_COLUMNS
-from members.models import Member, ProgramSettings, Tag, Tier
+from members.models import Member, PointsEntry, PointsLot, ProgramSettings, Tag, Tier
 from members.services.ledger import points_credit_openings
+
+OPENING_SOURCE = "import"
+OPENING_KEY_PREFIX = "opening:"
 
 CHANGE_REASON = "CSV import"
 # The member fields a row may set (MemberRow.values keys) and those a visitor's joining by import sets.
@@ -62,7 +77,7 @@ class ImportContext:
 
 
 def opening_key(phone: str) -> str:
-    return f"opening:{phone}"
+    return OPENING_KEY_PREFIX + phone
 
 
 def allocate_member_numbers(count: int) -> list[str]:
@@ -83,23 +98,43 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
     if not rows:
         return result
     existing = _lock_existing([row.phone for row in rows])
+    written = _written_openings(rows)
+    tag_ids = _tag_ids(rows)
     member_ids = {phone: current["id"] for phone, current in existing.items()}
     new_rows = [row for row in rows if row.phone not in existing]
     if new_rows:
+        # phone -> opening points credited with the new member (its key not written before)
+        openings = {
+            row.phone: row.opening_points
+            for row in new_rows
+            if row.opening_points and opening_key(row.phone) not in written
+        }
         insert = _insert_members_postgres if connection.vendor == "postgresql" else _insert_members_orm
-        created = insert(new_rows, context=context)
-        member_ids |= created
-        _write_history(list(created.values()), history_type="+", context=context)
+        member_ids |= insert(new_rows, openings=openings, tag_ids=tag_ids, context=context)
+        result.openings = len(openings)
 
     changed, changed_fields = _changes(rows, existing, context=context)
     if changed:
-        _update_members(changed, sorted({*changed_fields, "updated_at"}))
-        _write_history([current["id"] for current in changed], history_type="~", context=context)
+        _update_members(changed, sorted({*changed_fields, "updated_at"}), context=context)
     result.created, result.updated = len(new_rows), len(existing)
 
-    _add_tags(rows, member_ids)
-    result.openings = _credit_openings(rows, member_ids, context=context)
+    old_rows = [row for row in rows if row.phone in existing]
+    _add_tags(old_rows, member_ids, tag_ids)
+    old_rows = [row for row in old_rows if opening_key(row.phone) not in written]
+    result.openings += _credit_openings(old_rows, member_ids, context=context)
     return result
+
+
+def _written_openings(rows):
+    """Return the opening keys, among those of `rows` with opening points, that are already written."""
+    keys = [opening_key(row.phone) for row in rows if row.opening_points]
+    if not keys:
+        return set()
+    return set(
+        PointsEntry.objects.filter(field_in(PointsEntry, "idempotency_key", keys)).values_list(
+            "idempotency_key", flat=True
+        )
+    )
 
 
 def _lock_existing(phones):
@@ -138,31 +173,81 @@ def _changes(rows, existing, *, context):
     return changed, changed_fields
 
 
-def _insert_members_orm(rows, *, context):
-    """Create the members of `rows` with bulk_create; return phone -> id."""
+def _insert_members_orm(rows, *, openings, tag_ids, context):
+    """Create the members of `rows` with bulk_create, their history rows, tags and opening balances;
+    return phone -> id."""
     now = context.now
     created = []
     for row, number in zip(rows, allocate_member_numbers(len(rows)), strict=True):
         member = Member(
             member_number=number, phone=row.phone, status=Member.Status.ACTIVE,
-            join_source=Member.JoinSource.IMPORT, joined_at=now, **{"tier_id": context.entry_tier_id, **row.values},
+            join_source=Member.JoinSource.IMPORT, joined_at=now, points_balance=openings.get(row.phone, 0),
+            **{"tier_id": context.entry_tier_id, **row.values},
         )  # fmt: skip
         if not CONSENT_FIELDS.isdisjoint(row.values):
             member.consent_updated_at = now
         created.append(member)
     Member.objects.bulk_create(created, batch_size=1000)
-    return {member.phone: member.pk for member in created}
+    member_ids = {member.phone: member.pk for member in created}
+    _write_history(list(member_ids.values()), history_type="+", context=context)
+    _add_tags(rows, member_ids, tag_ids)
+    if openings:
+        entries = PointsEntry.objects.bulk_create(
+            _opening_entry(member_id=member_ids[phone], points=points, phone=phone, context=context)
+            for phone, points in openings.items()
+        )
+        PointsLot.objects.bulk_create(
+            _opening_lot(member_id=entry.member_id, entry_id=entry.pk, points=entry.delta, context=context)
+            for entry in entries
+        )
+    return member_ids
 
 
-def _insert_members_postgres(rows, *, context):
-    """Create the members of `rows` with one INSERT ... SELECT FROM UNNEST per chunk; return phone -> id.
+def _opening_entry(*, member_id, points, phone, context):
+    """The `opening` entry of a new member (no balance, no debt before it)."""
+    return PointsEntry(
+        member_id=member_id, kind=PointsEntry.Kind.OPENING, delta=points, balance_after=points, debt_after=0,
+        idempotency_key=opening_key(phone), source=OPENING_SOURCE, reason="", created_by=context.user,
+        created_at=context.now,
+    )  # fmt: skip
 
-    The columns a row may set travel as typed arrays (the model default where a cell was empty); every
-    other column takes the value a bulk_create would give it (defaults, auto_now), prepared once.
-    Member numbers are drawn at random and inserted ON CONFLICT (member_number) DO NOTHING: the rows
-    whose number was taken come back missing and are inserted again with new numbers (no read of the
-    taken numbers first, which the planner answers with a scan of the member table). A phone taken by a
-    concurrent writer still raises IntegrityError, and the caller redoes the chunk.
+
+def _opening_lot(*, member_id, entry_id, points, context):
+    """The active lot of a new member's opening entry, holding all its points."""
+    return PointsLot(
+        member_id=member_id, entry_id=entry_id, points=points, remaining=points, is_active=True,
+        activates_at=context.now, expires_at=context.opening_expires_at,
+    )  # fmt: skip
+
+
+def _constant_columns(model, template, per_row):
+    """Return (columns, `%s::type` selects, parameters) of `model`'s columns not in `per_row`, from `template`.
+
+    Each takes the value a bulk_create of `template` would write (defaults, auto_now), prepared once.
+    """
+    qn = connection.ops.quote_name
+    columns, selects, params = [], [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.attname in per_row:
+            continue
+        columns.append(qn(field.column))
+        selects.append(f"%s::{field.db_type(connection)}")
+        params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
+    return columns, selects, params
+
+
+def _insert_members_postgres(rows, *, openings, tag_ids, context):
+    """Create the members of `rows` in one statement per chunk; return phone -> id.
+
+    One INSERT ... SELECT FROM UNNEST writes the members; data-modifying WITH clauses on the rows it
+    returns write their history rows, their tag links, their opening entries (a new member's
+    points_balance is its opening balance, see the module docstring) and the entries' lots. The columns
+    a row may set travel as typed arrays (the model default where a cell was empty); every other column
+    takes the value a bulk_create would give it (defaults, auto_now), prepared once. Member numbers are
+    drawn at random and inserted ON CONFLICT (member_number) DO NOTHING: the rows whose number was taken
+    come back missing (with nothing written for them) and are inserted again with new numbers (no read of
+    the taken numbers first, which the planner answers with a scan of the member table). A phone taken
+    by a concurrent writer still raises IntegrityError, and the caller redoes the chunk.
     """
     now = context.now
     template = Member(
@@ -176,6 +261,8 @@ def _insert_members_postgres(rows, *, context):
         "phone": [row.phone for row in rows],
         "consent_updated_at": [None if CONSENT_FIELDS.isdisjoint(row.values) else now for row in rows],
     }
+    if openings:
+        arrays["points_balance"] = [openings.get(row.phone, 0) for row in rows]
     for name in sorted({name for row in rows for name in row.values}):
         default = constants[name]
         arrays[name] = [row.values.get(name, default) for row in rows]
@@ -188,11 +275,28 @@ def _insert_members_postgres(rows, *, context):
     unnest = ", ".join(f"%s::{fields[name].db_type(connection)}[]" for name in arrays)
     aliases = ", ".join(qn(name) for name in arrays)
     constant_params = [fields[name].get_db_prep_save(constants[name], connection) for name in others]
+    history_sql, history_params = _history_insert("m", history_type="+", context=context)
     sql = (
-        f"INSERT INTO {qn(Member._meta.db_table)} ({columns}) "  # noqa: S608
+        f"WITH m AS (INSERT INTO {qn(Member._meta.db_table)} ({columns}) "  # noqa: S608
         f"SELECT {selected} FROM UNNEST({unnest}) AS u({aliases}) "
-        f"ON CONFLICT ({qn(fields['member_number'].column)}) DO NOTHING RETURNING id, phone"
+        f"ON CONFLICT ({qn(fields['member_number'].column)}) DO NOTHING RETURNING *), "
+        f"h AS ({history_sql})"
     )
+    params = [*history_params]  # after the arrays
+    tagged = [(row.phone, tag_ids[name]) for row in rows for name in row.tags]
+    if tagged:
+        through = Member.tags.through._meta.db_table
+        sql += (
+            f", t AS (INSERT INTO {qn(through)} (member_id, tag_id) "  # noqa: S608
+            "SELECT m.id, p.tag_id FROM UNNEST(%s::varchar[], %s::bigint[]) AS p(phone, tag_id) "
+            "JOIN m ON m.phone = p.phone)"
+        )
+        params += [pg_array([phone for phone, _tag_id in tagged]), pg_array([tag_id for _phone, tag_id in tagged])]
+    if openings:
+        opening_sql, opening_params = _openings_insert("m", context=context)
+        sql += ", " + opening_sql
+        params += opening_params
+    sql += " SELECT m.id, m.phone FROM m"
     created = {}
     positions = list(range(len(rows)))
     with connection.cursor() as cursor:
@@ -200,26 +304,60 @@ def _insert_members_postgres(rows, *, context):
             numbers = set()
             while len(numbers) < len(positions):
                 numbers.add(new_member_number())
-            params = [pg_array(list(numbers))]
-            params += [
+            arrays_params = [pg_array(list(numbers))]
+            arrays_params += [
                 pg_array([values[i] for i in positions]) for name, values in arrays.items() if name != "member_number"
             ]
-            cursor.execute(sql, [*constant_params, *params])
+            cursor.execute(sql, [*constant_params, *arrays_params, *params])
             created.update((phone, pk) for pk, phone in cursor.fetchall())
             positions = [i for i in positions if rows[i].phone not in created]
     return created
 
 
-def _add_tags(rows, member_ids):
+def _openings_insert(members, *, context):
+    """Return (SQL, parameters) of WITH clauses writing the opening entries and lots of new `members`.
+
+    `members` names a relation of member rows just inserted, whose points_balance is their opening balance.
+    """
+    qn = connection.ops.quote_name
+    entry_template = _opening_entry(member_id=None, points=0, phone="", context=context)
+    entry_columns, entry_selects, entry_params = _constant_columns(
+        PointsEntry, entry_template, {"member_id", "delta", "balance_after", "debt_after", "idempotency_key"}
+    )
+    lot_template = _opening_lot(member_id=None, entry_id=None, points=0, context=context)
+    lot_columns, lot_selects, lot_params = _constant_columns(
+        PointsLot, lot_template, {"member_id", "entry_id", "points", "remaining"}
+    )
+    sql = (
+        f"e AS (INSERT INTO {qn(PointsEntry._meta.db_table)} "  # noqa: S608
+        f"(member_id, delta, balance_after, debt_after, idempotency_key, {', '.join(entry_columns)}) "
+        f"SELECT {members}.id, {members}.points_balance, {members}.points_balance, 0, %s || {members}.phone, "
+        f"{', '.join(entry_selects)} FROM {members} WHERE {members}.points_balance > 0 "
+        "RETURNING id, member_id, delta), "
+        f"l AS (INSERT INTO {qn(PointsLot._meta.db_table)} "
+        f"(member_id, entry_id, points, remaining, {', '.join(lot_columns)}) "
+        f"SELECT e.member_id, e.id, e.delta, e.delta, {', '.join(lot_selects)} FROM e)"
+    )
+    return sql, [OPENING_KEY_PREFIX, *entry_params, *lot_params]
+
+
+def _tag_ids(rows):
+    """Return tag name -> id for the tags of `rows`, creating the missing tags."""
     names = {name for row in rows for name in row.tags}
     if not names:
-        return
+        return {}
     tag_ids = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
     missing = names - tag_ids.keys()
     if missing:
         Tag.objects.bulk_create([Tag(name=name) for name in sorted(missing)], ignore_conflicts=True)
         tag_ids |= dict(Tag.objects.filter(name__in=missing).values_list("name", "pk"))
+    return tag_ids
+
+
+def _add_tags(rows, member_ids, tag_ids):
     pairs = [(member_ids[row.phone], tag_ids[name]) for row in rows for name in row.tags]
+    if not pairs:
+        return
     through = Member.tags.through
     if connection.vendor != "postgresql":
         through.objects.bulk_create(
@@ -237,13 +375,14 @@ def _add_tags(rows, member_ids):
 
 
 def _credit_openings(rows, member_ids, *, context):
+    """Credit the opening balances of `rows` (members that existed before the chunk) through the ledger."""
     wanted = {opening_key(row.phone): row for row in rows if row.opening_points}
     if not wanted:
         return 0
     # An opening balance is written once per member: a re-import (even with another figure) skips it.
     openings = [(member_ids[row.phone], row.opening_points, key) for key, row in wanted.items()]
     return points_credit_openings(
-        openings=openings, now=context.now, expires_at=context.opening_expires_at, source="import",
+        openings=openings, now=context.now, expires_at=context.opening_expires_at, source=OPENING_SOURCE,
         created_by=context.user, skip_written=True,
     )  # fmt: skip
 
@@ -251,41 +390,40 @@ def _credit_openings(rows, member_ids, *, context):
 HISTORY_OWN_FIELDS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user"}
 
 
-def _write_history(member_ids, *, history_type, context):
-    """Insert one historical row per member, copied from the member table (what simple-history would write)."""
-    if not member_ids:
-        return
+def _history_insert(source, *, history_type, context):
+    """Return (SQL, parameters) of an INSERT of one historical row per member row of `source` (what
+    simple-history would write): the tracked columns copied, then date, reason, type and user."""
     history = Member.history.model
     qn = connection.ops.quote_name
     columns = [qn(f.column) for f in history._meta.concrete_fields if f.name not in HISTORY_OWN_FIELDS]
     own = [qn(history._meta.get_field(name).column) for name in ("history_date", "history_change_reason",
                                                                    "history_type", "history_user")]  # fmt: skip
-    user_id = getattr(context.user, "pk", None)
     history_date = history._meta.get_field("history_date").get_db_prep_save(context.now, connection)
-    insert = (
+    sql = (
         f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(columns + own)}) "  # noqa: S608
-        f"SELECT {', '.join(columns)}, %s, %s, %s, %s FROM {qn(Member._meta.db_table)} "
+        f"SELECT {', '.join(f'{source}.{column}' for column in columns)}, %s, %s, %s, %s FROM {source}"
     )
+    return sql, [history_date, CHANGE_REASON, history_type, getattr(context.user, "pk", None)]
+
+
+def _write_history(member_ids, *, history_type, context):
+    """Insert one historical row per member, copied from the member table (the ORM path's history)."""
+    if not member_ids:
+        return
+    table = connection.ops.quote_name(Member._meta.db_table)
+    insert, params = _history_insert(table, history_type=history_type, context=context)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                insert + "WHERE id = ANY(%s::bigint[])",
-                [history_date, CHANGE_REASON, history_type, user_id, pg_array(member_ids)],
-            )
-            return
         for start in range(0, len(member_ids), 500):
             chunk = member_ids[start : start + 500]
-            cursor.execute(
-                insert + f"WHERE id IN ({', '.join(['%s'] * len(chunk))})",
-                [history_date, CHANGE_REASON, history_type, user_id, *chunk],
-            )
+            cursor.execute(insert + f" WHERE {table}.id IN ({', '.join(['%s'] * len(chunk))})", [*params, *chunk])
 
 
-def _update_members(members, field_names):
-    """Write `field_names` of `members` (dicts of field values with their "id").
+def _update_members(members, field_names, *, context):
+    """Write `field_names` of `members` (dicts of field values with their "id"), with their history rows.
 
-    PostgreSQL: one UPDATE ... FROM UNNEST(typed arrays); SQLite: one UPDATE ... FROM (VALUES ...) per batch
-    (bulk_update's CASE per row and field is quadratic-ish in Python); other vendors: bulk_update.
+    PostgreSQL: one UPDATE ... FROM UNNEST(typed arrays) RETURNING the new rows, which a WITH clause
+    copies into the history; SQLite: one UPDATE ... FROM (VALUES ...) per batch (bulk_update's CASE per row
+    and field is quadratic-ish in Python); other vendors: bulk_update.
     """
     fields = [Member._meta.get_field(name) for name in field_names]
     qn = connection.ops.quote_name
@@ -296,12 +434,13 @@ def _update_members(members, field_names):
         aliases = ", ".join(["id"] + [qn(field.attname) for field in fields])
         params = [pg_array([member["id"] for member in members])]
         params += [pg_array([member[field.attname] for member in members]) for field in fields]
+        history_sql, history_params = _history_insert("c", history_type="~", context=context)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM UNNEST({unnest}) AS u({aliases}) "  # noqa: S608
+                f"WITH c AS (UPDATE {table} SET {assignments} FROM UNNEST({unnest}) AS u({aliases}) "  # noqa: S608
                 # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
-                f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[])",
-                [*params, params[0]],
+                f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[]) RETURNING {table}.*) " + history_sql,
+                [*params, params[0], *history_params],
             )
         return
     if connection.vendor != "sqlite":
@@ -310,7 +449,14 @@ def _update_members(members, field_names):
             field_names,
             batch_size=1000,
         )
-        return
+    else:
+        _update_members_sqlite(members, fields)
+    _write_history([member["id"] for member in members], history_type="~", context=context)
+
+
+def _update_members_sqlite(members, fields):
+    qn = connection.ops.quote_name
+    table = qn(Member._meta.db_table)
     assignments = ", ".join(f"{qn(field.column)} = v.column{number}" for number, field in enumerate(fields, start=2))
     batch = max(1, 900 // (len(fields) + 1))
     placeholder = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"

@@ -10,6 +10,7 @@ Invariants kept here (by the services in members/services/ and backstopped by co
 from .imports import MemberImportJob
 from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
 from .member import Member, MemberToken, Tag, WechatSession
+from .notifications import Notification, OutboxMessage
 from .plans import MemberPlanSubscription, MembershipPlan
 from .program import ProgramSettings, Store, StoreApiKey, Tier
 from .purchase import PaymentMethod, Purchase, PurchaseChannel, PurchaseItem
@@ -24,6 +25,8 @@ __all__ = [
     "MembershipPlan",
     "MemberImportJob",
     "MemberToken",
+    "Notification",
+    "OutboxMessage",
     "PaymentMethod",
     "PointsAllocation",
     "PointsEntry",

@@ -107,6 +107,9 @@ class Member(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     history = HistoricalRecords(
+        # The history is read per member (by id) and by date; copies of the live table's lookup indexes would
+        # only slow every write (an import writes one history row per member).
+        no_db_index=["member_number", "phone", "wechat_openid", "wechat_unionid", "home_store", "tier"],
         excluded_fields=[
             "points_balance",
             "points_debt",
@@ -114,7 +117,7 @@ class Member(models.Model):
             "updated_at",
             "stored_value_balance",
             "tier_below_keep_since",
-        ]
+        ],
     )
     objects = MemberQuerySet.as_manager()
 
@@ -138,6 +141,13 @@ class Member(models.Model):
 
     def __str__(self):
         return f"{self.member_number} {self.name or self.phone or ''}".strip()
+
+    PROFILE_FIELDS = ("name", "gender", "birthday", "email")
+
+    @property
+    def profile_is_complete(self) -> bool:
+        """Every profile field a member fills in themselves is given (the "profile completed" behaviour)."""
+        return all(getattr(self, name) for name in self.PROFILE_FIELDS)
 
     # Members authenticate through DRF with a MemberToken; these let permission classes ask.
     is_authenticated = True

@@ -7,17 +7,19 @@ so concurrent writers of one member serialise; the idempotency key (unique in th
 retried call return the first entry instead of writing a second one.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.db.models.functions import Coalesce
 
 from members.bulk_sql import field_in, pg_array
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidAmount, NotFound, ReasonRequired
-from members.models import Member, PointsAllocation, PointsEntry, PointsLot
+from members.models import Member, PointsAllocation, PointsEntry, PointsLot, Purchase
 from members.services.locks import lock_member
+from members.services.purchases import purchase_member_updates
 
 Kind = PointsEntry.Kind
 
@@ -203,6 +205,218 @@ def points_debit(
         points_balance=F("points_balance") - taken, points_debt=F("points_debt") + owed
     )
     return entry
+
+
+@dataclass(frozen=True)
+class PurchasePoints:
+    """What `points_purchase_settle` wrote: the entries, the earned lot, the member's balances afterwards."""
+
+    spend_entry: PointsEntry | None
+    earn_entry: PointsEntry | None
+    earn_lot: PointsLot | None
+    points_balance: int
+    points_debt: int
+
+
+def points_purchase_settle(
+    *,
+    member: Member,
+    purchase: Purchase,
+    now: datetime,
+    spend: int = 0,
+    spend_key: str = "",
+    spend_breakdown: dict | None = None,
+    earn: int = 0,
+    earn_key: str = "",
+    earn_activates_at: datetime | None = None,
+    earn_expires_at: datetime | None = None,
+    earn_breakdown: dict | None = None,
+) -> PurchasePoints:
+    """Spend points on a new purchase and earn points from it; the same ledger as `points_debit(kind=redemption)`
+    followed by `points_credit(kind=accrual)`, and the member's purchase statistics moved as purchase_record does.
+
+    For checkout: the caller has locked `member` (lock_member) in the current transaction, so the row it holds
+    is current, has just inserted `purchase` without touching the member's statistics, and gives keys no entry
+    holds yet (derived from that purchase); the unique keys stay the backstop (IdempotencyKeyReused). The spend
+    draws from active lots soonest-expiring first; pending earnings (activating later) get a `pending` memo entry
+    and an inactive lot, as with points_credit; debt is repaid first. On PostgreSQL it is one statement
+    (data-modifying CTEs); elsewhere a few (both entries in one INSERT, one UPDATE of the lots, one of the member).
+    Raises InsufficientPoints, InvalidAmount, IdempotencyKeyReused.
+    """
+    if spend:
+        _check_amount(spend)
+    if earn:
+        _check_amount(earn)
+    balance, debt = member.points_balance, member.points_debt
+    if spend > balance:
+        raise InsufficientPoints(fields={"points": [str(InsufficientPoints.message)]})
+    common = {"member": member, "purchase_id": purchase.pk, "created_at": now}
+    spend_entry = earn_entry = None
+    if spend:
+        balance -= spend
+        spend_entry = PointsEntry(
+            kind=Kind.REDEMPTION, delta=-spend, balance_after=balance, debt_after=debt, idempotency_key=spend_key,
+            source="checkout", breakdown=spend_breakdown or {}, **common,
+        )  # fmt: skip
+    kept = repaid = pending = 0
+    activates_at = earn_activates_at or now
+    if earn:
+        if activates_at > now:
+            pending, kind = earn, Kind.PENDING
+        else:
+            repaid = min(debt, earn)
+            kept, kind = earn - repaid, Kind.ACCRUAL
+            balance, debt = balance + kept, debt - repaid
+        earn_entry = PointsEntry(
+            kind=kind, delta=earn, balance_after=balance, debt_after=debt, idempotency_key=earn_key,
+            source="purchase", breakdown=earn_breakdown or {}, **common,
+        )  # fmt: skip
+    earn_lot = None
+    if earn_entry is not None:
+        earn_lot = PointsLot(
+            member=member, entry=earn_entry, points=earn, remaining=earn if pending else kept,
+            is_active=not pending, activates_at=activates_at, expires_at=earn_expires_at,
+        )  # fmt: skip
+    moves = {"points_balance": kept - spend, "points_debt": -repaid, "points_pending": pending}
+    write = _settle_postgres if connection.vendor == "postgresql" else _settle_orm
+    with transaction.atomic(savepoint=False):
+        try:
+            write(member=member, purchase=purchase, spend_entry=spend_entry, earn_entry=earn_entry, earn_lot=earn_lot,
+                  spend=spend, moves=moves)  # fmt: skip
+        except IntegrityError as exc:  # a key already written: the caller's keys were not new
+            raise IdempotencyKeyReused() from exc
+    return PurchasePoints(
+        spend_entry=spend_entry, earn_entry=earn_entry, earn_lot=earn_lot, points_balance=balance, points_debt=debt
+    )
+
+
+def _settle_orm(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, moves):
+    PointsEntry.objects.bulk_create([entry for entry in (spend_entry, earn_entry) if entry is not None])
+    if spend_entry is not None:
+        _draw_from_lots_at_once(member=member, entry=spend_entry, points=spend)
+    if earn_lot is not None:
+        earn_lot.entry = earn_entry  # its id is known now
+        PointsLot.objects.bulk_create([earn_lot])
+    updates = purchase_member_updates(purchase=purchase)
+    updates.update({name: F(name) + delta for name, delta in moves.items() if delta})
+    Member.objects.filter(pk=member.pk).update(**updates)
+
+
+def _settle_postgres(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, moves):
+    """Entries, the draw from the lots, allocations, the new lot and the member row: one statement."""
+    qn = connection.ops.quote_name
+    entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)
+    allocations, members = qn(PointsAllocation._meta.db_table), qn(Member._meta.db_table)
+    written = [entry for entry in (spend_entry, earn_entry) if entry is not None]
+    params = {"member": member.pk, "spend": spend, "paid": purchase.paid_amount, "at": purchase.purchased_at}
+    values = []
+    for index, entry in enumerate(written):
+        names = ("kind", "delta", "balance_after", "debt_after", "key", "purchase", "source", "breakdown", "created")
+        row = (entry.kind, entry.delta, entry.balance_after, entry.debt_after, entry.idempotency_key,
+               entry.purchase_id, entry.source, json.dumps(entry.breakdown), entry.created_at)  # fmt: skip
+        params.update({f"{name}_{index}": value for name, value in zip(names, row, strict=True)})
+        values.append(
+            f"(%(member)s, %(kind_{index})s, %(delta_{index})s, %(balance_after_{index})s, %(debt_after_{index})s, "
+            f"%(key_{index})s, %(purchase_{index})s, %(source_{index})s, '', %(breakdown_{index})s::jsonb, NULL, "
+            f"%(created_{index})s)"
+        )
+    if written:
+        ctes = [
+            f"e AS (INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
+            f"purchase_id, source, reason, breakdown, created_by_id, created_at) VALUES {', '.join(values)} "
+            f"RETURNING id, idempotency_key)"
+        ]
+    else:  # nothing spent, nothing earned: only the member's statistics move
+        ctes = ["e AS (SELECT NULL::bigint AS id, NULL::text AS idempotency_key WHERE false)"]
+    if spend_entry is not None:
+        params["spend_key"] = spend_entry.idempotency_key
+        ctes += [
+            # Soonest expiry first: each lot gives what the lots before it left of the spend.
+            f"d AS (SELECT id, LEAST(remaining, %(spend)s - (SUM(remaining) OVER (ORDER BY expires_at ASC NULLS "
+            f"LAST, id) - remaining)) AS take FROM {lots} WHERE member_id = %(member)s AND is_active "
+            f"AND remaining > 0)",
+            "t AS (SELECT id, take FROM d WHERE take > 0)",
+            f"u AS (UPDATE {lots} l SET remaining = l.remaining - t.take FROM t WHERE l.id = t.id)",
+            f"a AS (INSERT INTO {allocations} (entry_id, lot_id, points) "
+            f"SELECT (SELECT id FROM e WHERE idempotency_key = %(spend_key)s), t.id, t.take FROM t)",
+        ]
+        drawn = "(SELECT COALESCE(SUM(take), 0) FROM t)"
+    else:
+        drawn = "0"
+    if earn_lot is not None:
+        params.update(
+            earn_key=earn_entry.idempotency_key, points=earn_lot.points, remaining=earn_lot.remaining,
+            active=earn_lot.is_active, activates=earn_lot.activates_at, expires=earn_lot.expires_at,
+        )  # fmt: skip
+        ctes.append(
+            f"n AS (INSERT INTO {lots} (member_id, entry_id, points, remaining, is_active, activates_at, expires_at) "
+            f"SELECT %(member)s, id, %(points)s, %(remaining)s, %(active)s, %(activates)s, %(expires)s FROM e "
+            f"WHERE idempotency_key = %(earn_key)s RETURNING id)"
+        )
+        new_lot = "(SELECT id FROM n)"
+    else:
+        new_lot = "NULL"
+    params.update({f"move_{name}": delta for name, delta in moves.items()})
+    ctes.append(
+        f"m AS (UPDATE {members} SET purchase_count = purchase_count + 1, total_spend = total_spend + %(paid)s, "
+        f"first_purchase_at = LEAST(COALESCE(first_purchase_at, %(at)s), %(at)s), "
+        f"last_purchase_at = GREATEST(COALESCE(last_purchase_at, %(at)s), %(at)s), "
+        f"points_balance = points_balance + %(move_points_balance)s, "
+        f"points_debt = points_debt + %(move_points_debt)s, "
+        f"points_pending = points_pending + %(move_points_pending)s WHERE id = %(member)s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {', '.join(ctes)} SELECT (SELECT json_object_agg(idempotency_key, id) FROM e), {new_lot}, {drawn}",
+            params,
+        )
+        ids, lot_id, drawn_points = cursor.fetchone()
+    if drawn_points != spend:  # the lots disagree with the cached balance: refuse rather than write a broken ledger
+        raise InsufficientPoints(fields={"points": ["ledger lots do not cover the balance"]})
+    if isinstance(ids, str):
+        ids = json.loads(ids)
+    for entry in written:
+        entry.pk = ids[entry.idempotency_key]
+        entry._state.adding, entry._state.db = False, connection.alias
+    if earn_lot is not None:
+        earn_lot.entry, earn_lot.pk = earn_entry, lot_id
+        earn_lot._state.adding, earn_lot._state.db = False, connection.alias
+
+
+def _draw_from_lots_at_once(*, member, entry, points):
+    """Draw `points` from the member's active lots, soonest expiry first: one read, one UPDATE, one INSERT."""
+    lots = (
+        PointsLot.objects.filter(member=member, is_active=True, remaining__gt=0)
+        .order_by(F("expires_at").asc(nulls_last=True), "pk")
+        .values_list("pk", "remaining")
+    )
+    takes, left, start, page = {}, points, 0, 50
+    while left:  # pages instead of iterator(): a server-side cursor costs three round trips on PostgreSQL
+        rows = list(lots[start : start + page])
+        for lot_id, remaining in rows:
+            takes[lot_id] = min(remaining, left)
+            left -= takes[lot_id]
+            if not left:
+                break
+        if len(rows) < page:
+            break
+        start, page = start + page, 500
+    if left:  # the lots disagree with the cached balance: refuse rather than write a broken ledger
+        raise InsufficientPoints(fields={"points": ["ledger lots do not cover the balance"]})
+    if len(takes) == 1:
+        ((lot_id, take),) = takes.items()
+        PointsLot.objects.filter(pk=lot_id).update(remaining=F("remaining") - take)
+    else:
+        PointsLot.objects.filter(pk__in=list(takes)).update(
+            remaining=Case(
+                *(When(pk=lot_id, then=F("remaining") - take) for lot_id, take in takes.items()),
+                default=F("remaining"),
+                output_field=PositiveIntegerField(),
+            )
+        )
+    PointsAllocation.objects.bulk_create(
+        PointsAllocation(entry=entry, lot_id=lot_id, points=take) for lot_id, take in takes.items()
+    )
 
 
 def _draw_from_lots(*, member, entry, points):

@@ -23,11 +23,13 @@ from members.bulk_sql import field_in
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.validation import count_data_rows, parse_members_csv
 from members.imports.writer import ImportContext, write_chunk
-from members.models import Member, MemberImportJob, PointsEntry, PointsLot
+from members.models import Member, MemberImportJob, PointsEntry
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 2000
+# One transaction per chunk: big enough that the per-chunk round trips and commits stay a small share of
+# the time, small enough that a chunk holds its row locks for well under a second.
+CHUNK_ROWS = 5000
 CLASSIFY_CHUNK = 2000
 MAX_STORED_ERRORS = 1000
 Status = MemberImportJob.Status
@@ -112,10 +114,12 @@ class _PlannerStatistics:
     a first big import into a fresh database slows down row after row (every opening entry, lot and tag
     checks its member) until autovacuum analyses the table, which comes too late for one job. PostgreSQL's
     advice after a bulk load is ANALYZE: done here after each doubling, it costs a handful of sampled
-    reads per job and only while the import is most of the table.
+    reads per job and only while the import is most of the table. Only the tables foreign keys of the
+    import point at (members, and entries for the lots) are analysed: nothing the import runs is planned
+    on the statistics of the tag links or lots.
     """
 
-    TABLES = (Member, Member.tags.through, PointsEntry, PointsLot)
+    TABLES = (Member, PointsEntry)
     FLOOR = 5000
 
     def __init__(self):
@@ -144,11 +148,27 @@ class _PlannerStatistics:
         self.rows, self.written = self._estimate(), 0
 
 
+def _commit_without_waiting_for_disk():
+    """Let PostgreSQL commit this chunk's transaction without waiting for its WAL to reach the disk.
+
+    A crash can then lose the last chunks committed, but only whole transactions and never out of order:
+    each chunk and the job progress it records are lost together, so a re-run writes them again. The
+    job's final "done" is committed with the server's default (synchronous) setting, which flushes the
+    WAL of every chunk before it, so a job seen done has all its rows on disk. Saves one wait for a disk
+    flush per chunk (a few percent of an import). Only for a chunk that is its own transaction: inside a
+    caller's transaction the setting would hold for the caller's commit too.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _write_chunk_once(*, job_id, end, rows, context) -> int:
     """Write one chunk and advance the job in one transaction; skip it if another runner already did.
 
     Returns the number of members created.
     """
+    own_transaction = not connection.in_atomic_block
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -157,6 +177,8 @@ def _write_chunk_once(*, job_id, end, rows, context) -> int:
                 )
                 if done >= end:
                     return 0
+                if own_transaction:
+                    _commit_without_waiting_for_disk()
                 result = write_chunk(rows, context=context)
                 MemberImportJob.objects.filter(pk=job_id).update(
                     processed_rows=end,

@@ -247,3 +247,35 @@ def stored_value_drift(*, member_ids=None) -> list[tuple[int, Decimal, Decimal]]
     if member_ids is not None:
         members = members.filter(pk__in=member_ids)
     return list(members.order_by("pk").values_list("pk", "stored_value_balance", "entries_sum"))
+
+
+@transaction.atomic
+def stored_value_grant(
+    *,
+    member_id: int,
+    amount,
+    idempotency_key: str,
+    now: datetime,
+    source: str,
+    reason: str = "",
+    created_by=None,
+) -> StoredValueEntry:
+    """Give stored value that was not paid for (a points-mall reward, a goodwill gift): one `bonus` entry.
+
+    The caller's key makes it idempotent: a retry with the same key returns the first entry; the same key
+    for another member or amount is refused. Raises InvalidMoneyAmount, IdempotencyKeyReused, InvalidInput
+    (no source), NotFound (no such member).
+    """
+    amount = money(amount)
+    if not (source or "").strip():
+        raise InvalidInput(fields={"source": [str(_("This field is required."))]})
+    member = lock_member(member_id=member_id)
+    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.BONUS, amount):
+            raise IdempotencyKeyReused()
+        return existing
+    return _credit(
+        member=member, kind=Kind.BONUS, amount=amount, idempotency_key=idempotency_key, now=now,
+        source=source.strip(), reason=reason, created_by=created_by,
+    )  # fmt: skip

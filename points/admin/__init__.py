@@ -1,3 +1,3 @@
 """Console for the points engine, one module per concept; importing them registers their admins."""
 
-from points.admin import grants, policy, purchases, rules  # noqa: F401
+from points.admin import auctions, draws, grants, mall, policy, purchases, reports, rules, tier_gifts  # noqa: F401

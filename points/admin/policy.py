@@ -49,6 +49,7 @@ class PointsPolicyForm(forms.ModelForm):
             "expiry_months",
             "expiry_month",
             "expiry_day",
+            "reminder_days",
             "refund_policy",
             "member_match_order",
         )
@@ -73,7 +74,15 @@ class PointsPolicyAdmin(SimpleHistoryAdmin):
         (_("Earning"), {"fields": ("pending_days", "multiplier_stacking", "earning_statuses", "spending_statuses")}),
         (
             _("Expiry"),
-            {"fields": ("expiry_mode", "expiry_days", "expiry_months", ("expiry_month", "expiry_day"))},
+            {
+                "fields": (
+                    "expiry_mode",
+                    "expiry_days",
+                    "expiry_months",
+                    ("expiry_month", "expiry_day"),
+                    "reminder_days",
+                )
+            },
         ),
         (_("Refunds and POS"), {"fields": ("refund_policy", "member_match_order")}),
     )

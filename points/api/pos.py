@@ -13,8 +13,13 @@ from members.api.permissions import IsPosClient
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from points.api.serializers import BreakdownSerializer
 from points.models import PointsPolicy
-from points.selectors import pos_member_resolve
-from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund
+from points.selectors import checkout_settings_get, pos_member_resolve
+from points.services.checkout import (
+    POS_PURCHASED_AT_WINDOW,
+    purchase_checkout,
+    purchase_preview,
+    purchase_refund,
+)
 
 MAX_ITEMS = 500
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -87,6 +92,8 @@ class PosPurchaseCreateApi(PosApi):
 
     The external id makes it idempotent: the same body again returns the first answer (with the header
     `Idempotent-Replayed: true`); the same external id with another body is refused (`idempotency_key_reused`).
+    A purchased_at more than 7 days back or more than 5 minutes ahead of the server's clock is refused
+    (`purchased_at_out_of_range`).
     """
 
     class InputSerializer(CartInputSerializer):
@@ -114,6 +121,9 @@ class PosPurchaseCreateApi(PosApi):
         points_balance = serializers.IntegerField(allow_null=True, help_text="The member's balance after the sale.")
         coupon_code = serializers.CharField(allow_null=True, help_text="The coupon redeemed on the sale, if any.")
         coupon_discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        coupons_earned = serializers.ListField(
+            child=serializers.CharField(), help_text="Codes of coupons issued by post-payment rules for this sale."
+        )
         breakdown = BreakdownSerializer()
 
         class Meta:
@@ -129,14 +139,16 @@ class PosPurchaseCreateApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         now = timezone.now()
-        policy = PointsPolicy.load()
-        member = serializer.member(now=now, policy=policy)
+        checkout_settings = checkout_settings_get()
+        member = serializer.member(now=now, policy=checkout_settings.policy)
         result = purchase_checkout(
             store_id=request.user.store.pk,
             external_id=serializer.validated_data["external_id"],
             payment_method=serializer.validated_data["payment_method"],
             now=now,
-            policy=policy,
+            policy=checkout_settings.policy,
+            checkout_settings=checkout_settings,
+            purchased_at_window=POS_PURCHASED_AT_WINDOW,
             **serializer.service_kwargs(member=member),
         )
         purchase, checkout = result.purchase, result.checkout
@@ -158,6 +170,7 @@ class PosPurchaseCreateApi(PosApi):
             "points_balance": checkout.balance_after,
             "coupon_code": result.coupon_code,
             "coupon_discount_amount": checkout.coupon_discount_amount,
+            "coupons_earned": checkout.coupons_issued,
             "breakdown": checkout.breakdown,
         }
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
@@ -258,6 +271,13 @@ class PosPurchaseRefundApi(PosApi):
         points_pending_cancelled = serializers.IntegerField(help_text="Pending earned points cancelled.")
         points_forgiven = serializers.IntegerField(help_text="Earned points left to the member by the policy.")
         points_debt_recorded = serializers.IntegerField()
+        stored_value_returned = serializers.DecimalField(max_digits=12, decimal_places=2)
+        coupons_restored = serializers.ListField(
+            child=serializers.CharField(), help_text="Coupons used on the sale and given back to the member."
+        )
+        coupons_voided = serializers.ListField(
+            child=serializers.CharField(), help_text="Coupons the sale had earned, taken back by the refund."
+        )
 
         class Meta:
             ref_name = "PosRefund"
@@ -294,6 +314,9 @@ class PosPurchaseRefundApi(PosApi):
             "points_pending_cancelled": refund.points_pending_cancelled,
             "points_forgiven": refund.points_forgiven,
             "points_debt_recorded": refund.points_debt_recorded,
+            "stored_value_returned": refund.stored_value_returned,
+            "coupons_restored": refund.coupons_restored,
+            "coupons_voided": refund.coupons_voided,
         }
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED, headers=headers)

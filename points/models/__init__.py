@@ -10,16 +10,33 @@ refund takes back. Invariants kept here:
 - earning rules carry an explicit, unique priority: the order of evaluation never depends on edit times.
 """
 
+from points.models.auctions import Auction, AuctionBid
 from points.models.checkout import PurchaseCheckout, PurchaseRefund
+from points.models.draws import DrawPrize, DrawSpin, LuckyDraw
 from points.models.grants import PointsGrantJob
+from points.models.mall import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
 from points.models.policy import MemberIdentifier, PointsPolicy
+from points.models.reports import PointsReport
 from points.models.rules import EarningRule
+from points.models.tier_gifts import TierGiftRun, TierMonthlyGift
 
 __all__ = [
+    "Auction",
+    "AuctionBid",
+    "DrawPrize",
+    "DrawSpin",
     "EarningRule",
+    "LuckyDraw",
     "MemberIdentifier",
     "PointsGrantJob",
     "PointsPolicy",
+    "PointsReport",
     "PurchaseCheckout",
     "PurchaseRefund",
+    "Reward",
+    "RewardEarlyAccess",
+    "RewardOrder",
+    "RewardPartnerCode",
+    "TierGiftRun",
+    "TierMonthlyGift",
 ]

@@ -35,6 +35,17 @@ class PurchaseCheckout(models.Model):
     coupon_discount_amount = models.DecimalField(
         _("coupon discount"), max_digits=12, decimal_places=2, default=Decimal("0.00")
     )
+    stored_value_entry = models.ForeignKey(
+        "members.StoredValueEntry",
+        verbose_name=_("stored value spent"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    coupons_issued = models.JSONField(
+        _("coupons earned"), default=list, blank=True, help_text=_("Codes issued by post-payment rules.")
+    )
     created_at = models.DateTimeField(_("created at"))
 
     class Meta:
@@ -69,6 +80,11 @@ class PurchaseRefund(models.Model):
     points_value_returned = models.DecimalField(
         _("value of returned points"), max_digits=12, decimal_places=2, default=Decimal("0.00")
     )
+    stored_value_returned = models.DecimalField(
+        _("stored value returned"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    coupons_restored = models.JSONField(_("coupons given back"), default=list, blank=True)
+    coupons_voided = models.JSONField(_("earned coupons taken back"), default=list, blank=True)
     created_at = models.DateTimeField(_("created at"))
 
     class Meta:

@@ -45,7 +45,13 @@ class PointsGrantJob(models.Model):
     members_granted = models.PositiveIntegerField(_("members granted"), default=0)
     row_errors = models.JSONField(_("row errors"), default=list, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Empty for grants started by a scheduled job (monthly tier gifts)."),
     )
     created_at = models.DateTimeField(_("created at"))
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)

@@ -93,6 +93,12 @@ class PointsPolicy(models.Model):
     expiry_day = models.PositiveSmallIntegerField(
         _("expiry day"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)]
     )
+    reminder_days = models.PositiveIntegerField(
+        _("remind members (days before points expire)"),
+        default=30,
+        validators=[MaxValueValidator(366)],
+        help_text=_("Members are told of the points that expire within this many days. 0 means no reminder."),
+    )
     earning_statuses = models.JSONField(
         _("member statuses that earn"), default=_default_statuses, help_text=_('e.g. ["active"]')
     )

@@ -8,12 +8,13 @@ answer and the same external id with another body is refused (`idempotency_key_r
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, Sum
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from coupons.errors import ERROR_BY_REASON, CouponAlreadyRedeemed
@@ -21,22 +22,30 @@ from coupons.rules import Cart as CouponCart
 from coupons.rules import CartItem as CouponCartItem
 from coupons.selectors import coupon_for_cart_by_code
 from coupons.services import coupon_redeem
+from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.services.idempotency import idempotency_request_hash
-from members.services.ledger import points_cancel_pending, points_credit, points_debit
+from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
 from members.services.locks import lock_member
-from members.services.purchases import CENT, purchase_mark_refunded, purchase_record
+from members.services.purchases import (
+    CENT,
+    purchase_mark_refunded,
+    purchase_record,
+    purchase_record_for_locked_member,
+)
+from members.services.stored_value import stored_value_refund, stored_value_spend
 from points.errors import (
     MemberRequired,
     PointsShareExceeded,
     PointsSpendingNotAllowed,
+    PurchasedAtOutOfRange,
     RefundExceedsPurchase,
     StoreInactive,
 )
 from points.models import PointsPolicy, PurchaseCheckout, PurchaseRefund
 from points.rules import CartFacts, CartItem, Earning, earn_points
-from points.selectors import earning_rules_active, member_facts_get
+from points.selectors import CheckoutSettings, checkout_settings_get, member_facts_get
 
 Kind = PointsEntry.Kind
 ZERO = Decimal("0.00")
@@ -113,6 +122,22 @@ class RefundResult:
     is_replay: bool
 
 
+# What the till may send as purchased_at: a sale up to a week old (a till that was offline), or a little ahead of
+# the server's clock (clock skew); anything else is a wrong clock or a wrong field.
+POS_PURCHASED_AT_WINDOW = (timedelta(days=7), timedelta(minutes=5))
+
+
+def _purchased_at_check(*, purchased_at: datetime, now: datetime, window: tuple[timedelta, timedelta]) -> None:
+    back, ahead = window
+    if now - back <= purchased_at <= now + ahead:
+        return
+    message = _("Give a time between %(earliest)s and %(latest)s.") % {
+        "earliest": timezone.localtime(now - back).isoformat(timespec="seconds"),
+        "latest": timezone.localtime(now + ahead).isoformat(timespec="seconds"),
+    }
+    raise PurchasedAtOutOfRange(fields={"purchased_at": [str(message)]})
+
+
 # -- pricing (no writes) ----------------------------------------------------------------------------------------
 def _money(value, name: str) -> Decimal:
     try:
@@ -139,6 +164,7 @@ def _cart_items(items) -> tuple[CartItem, ...]:
 def _price(
     *,
     policy: PointsPolicy,
+    rules: list,
     member: Member | None,
     store_id: int,
     channel: str,
@@ -189,7 +215,7 @@ def _price(
         earning = earn_points(
             cart=cart,
             member=member_facts_get(member=member),
-            rules=earning_rules_active(at=purchased_at),
+            rules=rules,
             stacking=policy.multiplier_stacking,
         )
     else:
@@ -250,8 +276,10 @@ def purchase_preview(
             points_to_spend=points_to_spend,
         )
         quote = _coupon_quote(member=member, code=coupon_code, cart=cart, now=now)
+    checkout_settings = checkout_settings_get()
     return _price(
-        policy=PointsPolicy.load(),
+        policy=checkout_settings.policy,
+        rules=checkout_settings.rules,
         member=member,
         store_id=store_id,
         channel=channel,
@@ -306,6 +334,8 @@ def purchase_checkout(
     points_to_spend: int = 0,
     coupon_code: str = "",
     policy: PointsPolicy | None = None,
+    checkout_settings: CheckoutSettings | None = None,
+    purchased_at_window: tuple[timedelta, timedelta] | None = None,
 ) -> CheckoutResult:
     """Record a purchase, spend points on it and earn points from it, all or nothing.
 
@@ -318,6 +348,9 @@ def purchase_checkout(
     (is_replay=True); another request under that external id is refused. Raises IdempotencyKeyReused,
     InvalidInput, StoreInactive, NotFound, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
     InsufficientPoints and coupons' errors (invalid_coupon_code, coupon_expired, coupon_not_owned, ...).
+    `policy` and `checkout_settings` (points.selectors.checkout_settings_get) may come from the caller, which
+    read them already. With `purchased_at_window` = (how far back, how far ahead of `now`), a new purchase whose
+    purchased_at falls outside is refused (PurchasedAtOutOfRange); a replay still gets its first answer.
     """
     gross_amount = _positive(gross_amount)
     discount_amount = _money(discount_amount, "discount_amount")
@@ -325,6 +358,9 @@ def purchase_checkout(
     external_id = (external_id or "").strip()
     if not external_id:
         raise InvalidInput(fields={"external_id": [str(_("This field is required."))]})
+    if stored_value_amount and member_id is None:
+        message = _("Stored value can only be spent by an identified member.")
+        raise MemberRequired(message, fields={"stored_value_amount": [str(message)]})
     coupon_code = (coupon_code or "").strip()
     request_hash = idempotency_request_hash(
         {
@@ -345,14 +381,17 @@ def purchase_checkout(
         replay = _replay(**key)
         if replay:
             return replay
-    _store_check(store_id)
-    policy = policy or PointsPolicy.load()
-    if member_id is not None:
+        _store_check(store_id)
+    else:
         # A retry waits for the member lock, then finds the first answer committed by its twin.
-        member = lock_member(member_id=member_id)
+        member = _lock_member_at_store(member_id=member_id, store_id=store_id)
         replay = _replay(**key)
         if replay:
             return replay
+    if purchased_at is not None and purchased_at_window is not None:
+        _purchased_at_check(purchased_at=purchased_at, now=now, window=purchased_at_window)
+    checkout_settings = checkout_settings or checkout_settings_get()
+    policy = policy or checkout_settings.policy
     purchased_at = purchased_at or now
     quote = coupon_cart = None
     if coupon_code:
@@ -368,6 +407,7 @@ def purchase_checkout(
         quote = _coupon_quote(member=member, code=coupon_code, cart=coupon_cart, now=now)
     pricing = _price(
         policy=policy,
+        rules=checkout_settings.rules,
         member=member,
         store_id=store_id,
         channel=channel,
@@ -380,34 +420,139 @@ def purchase_checkout(
         now=now,
         coupon=quote,
     )
-    try:
-        purchase = purchase_record(
-            store_id=store_id,
-            channel=channel,
-            external_id=external_id,
+    if member is not None:
+        return _checkout_member(
+            member=member,
+            key=key,
+            pricing=pricing,
+            quote=quote,
+            coupon_cart=coupon_cart,
+            coupon_code=coupon_code,
+            now=now,
             purchased_at=purchased_at,
             gross_amount=gross_amount,
             payment_method=payment_method,
-            member_id=member_id,
-            discount_amount=discount_amount + pricing.coupon_discount_amount,
-            points_value_amount=pricing.points_value,
+            discount_amount=discount_amount,
             stored_value_amount=stored_value_amount,
+            items=items,
+            evaluate_tier=checkout_settings.has_tiers,
+            policy=policy,
+            post_payment_rules=checkout_settings.has_post_payment_rules,
+        )
+    return _checkout_anonymous(
+        key=key,
+        pricing=pricing,
+        purchased_at=purchased_at,
+        gross_amount=gross_amount,
+        payment_method=payment_method,
+        discount_amount=discount_amount,
+        items=items,
+        now=now,
+    )
+
+
+def _checkout_anonymous(
+    *, key: dict, pricing: Pricing, purchased_at, gross_amount, payment_method, discount_amount, items, now
+) -> CheckoutResult:
+    """A sale without an identified member: only the purchase and its checkout row (spending points, using a
+    coupon or stored value need a member and were refused before; a sale without a member earns nothing)."""
+    try:
+        purchase = purchase_record(
+            store_id=key["store_id"],
+            channel=key["channel"],
+            external_id=key["external_id"],
+            purchased_at=purchased_at,
+            gross_amount=gross_amount,
+            payment_method=payment_method,
+            member_id=None,
+            discount_amount=discount_amount,
+            points_value_amount=ZERO,
+            stored_value_amount=ZERO,
             items=items,
         )
     except IntegrityError:
-        # Only for purchases without a member (with one, the member lock serialises twins): the twin
-        # committed between our check and our insert.
+        # The twin committed between our check and our insert (with a member, the member lock serialises twins).
         replay = _replay(**key)
         if replay:
             return replay
         raise
-    if member_id is None and PurchaseCheckout.objects.filter(purchase_id=purchase.pk).exists():
+    if PurchaseCheckout.objects.filter(purchase_id=purchase.pk).exists():
         # purchase_record found a twin's purchase, committed (with its checkout) after our first look.
         return _replay(**key)
+    checkout = PurchaseCheckout.objects.create(
+        purchase=purchase,
+        request_hash=key["request_hash"],
+        breakdown={**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)},
+        created_at=now,
+    )
+    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
+
+
+def _lock_member_at_store(*, member_id: int, store_id: int) -> Member:
+    """Lock the member row (with its tier, for the earning pipeline) and check the store, in one query.
+
+    Raises StoreInactive, NotFound (in that order, as _store_check then lock_member would).
+    """
+    member = (
+        Member.objects.select_for_update(of=("self",))
+        .select_related("tier")
+        .annotate(store_is_active=Exists(Store.objects.filter(pk=store_id, is_active=True)))
+        .filter(pk=member_id)
+        .first()
+    )
+    if member is None:
+        _store_check(store_id)
+        raise NotFound()
+    if not member.store_is_active:
+        raise StoreInactive()
+    return member
+
+
+def _checkout_member(
+    *,
+    member: Member,
+    key: dict,
+    pricing: Pricing,
+    quote: "CouponQuote | None",
+    coupon_cart,
+    coupon_code: str,
+    now: datetime,
+    purchased_at: datetime,
+    gross_amount: Decimal,
+    payment_method: str,
+    discount_amount: Decimal,
+    stored_value_amount: Decimal,
+    items,
+    evaluate_tier: bool,
+    policy: PointsPolicy,
+    post_payment_rules: bool,
+) -> CheckoutResult:
+    """Write a member's checkout under the member lock taken by purchase_checkout, in few statements.
+
+    The same rows as purchase_record + coupon_redeem + points_debit + points_credit: the purchase and its items,
+    the coupon redemption, the spend and earn entries (one INSERT), the lots and allocations, one UPDATE of the
+    member (balances and purchase statistics), the checkout row; then, when the cart asks for them, the
+    stored-value spend and the coupons of post-payment rules (a member who may earn gets them).
+    """
+    external_id = key["external_id"]
+    purchase = purchase_record_for_locked_member(
+        store_id=key["store_id"],
+        channel=key["channel"],
+        external_id=external_id,
+        purchased_at=purchased_at,
+        gross_amount=gross_amount,
+        payment_method=payment_method,
+        member_id=member.pk,
+        discount_amount=discount_amount + pricing.coupon_discount_amount,
+        points_value_amount=pricing.points_value,
+        stored_value_amount=stored_value_amount,
+        items=items,
+        evaluate_tier=evaluate_tier,
+    )
     redemption = None
     if quote is not None:
         redemption = coupon_redeem(
-            member_id=member_id,
+            member_id=member.pk,
             cart=coupon_cart,
             now=now,
             code=coupon_code,
@@ -416,55 +561,56 @@ def purchase_checkout(
         )
         if redemption.discount_amount != quote.discount_amount:  # the coupon changed under us: refuse, write nothing
             raise CouponAlreadyRedeemed(fields={"coupon_code": [str(CouponAlreadyRedeemed.message)]})
-    spend_entry = None
-    if pricing.points_to_spend:
-        spend_entry = points_debit(
-            member_id=member_id,
-            points=pricing.points_to_spend,
-            kind=Kind.REDEMPTION,
-            idempotency_key=f"purchase:{purchase.pk}:spend",
+    breakdown = {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)}
+    written = points_purchase_settle(
+        member=member,
+        purchase=purchase,
+        now=now,
+        spend=pricing.points_to_spend,
+        spend_key=f"purchase:{purchase.pk}:spend",
+        spend_breakdown={"points_value": str(pricing.points_value)},
+        earn=pricing.earning.total,
+        earn_key=f"purchase:{purchase.pk}:earn",
+        earn_activates_at=pricing.earn_activates_at,
+        earn_expires_at=pricing.earn_expires_at,
+        earn_breakdown=breakdown,
+    )
+    stored_value_entry = None
+    if stored_value_amount:
+        stored_value_entry = stored_value_spend(
+            member_id=member.pk,
+            amount=stored_value_amount,
+            idempotency_key=f"purchase:{purchase.pk}:stored_value",
             now=now,
             purchase_id=purchase.pk,
             source="checkout",
-            breakdown={"points_value": str(pricing.points_value)},
         )
-    earn_lot = None
-    breakdown = {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)}
-    if pricing.earning.total:
-        earn_entry = points_credit(
-            member_id=member_id,
-            points=pricing.earning.total,
-            kind=Kind.ACCRUAL,
-            idempotency_key=f"purchase:{purchase.pk}:earn",
-            now=now,
-            activates_at=pricing.earn_activates_at,
-            expires_at=pricing.earn_expires_at,
+    earned_coupons = []
+    if post_payment_rules and member.status in policy.earning_statuses:
+        earned_coupons = coupons_issue_after_purchase(
+            member_id=member.pk,
             purchase_id=purchase.pk,
-            source="purchase",
-            breakdown=breakdown,
+            store_id=purchase.store_id,
+            channel=purchase.channel,
+            paid_amount=purchase.paid_amount,
+            now=now,
         )
-        earn_lot = PointsLot.objects.get(entry=earn_entry)
-    balance_after = None
-    if member is not None:
-        # Computed from the locked row as the ledger writers move it: spending never records a debt; an
-        # available earning repays the debt first, a pending one waits.
-        balance_after = member.points_balance - pricing.points_to_spend
-        if pricing.earning.total and not pricing.earn_is_pending:
-            balance_after += pricing.earning.total - min(member.points_debt, pricing.earning.total)
     checkout = PurchaseCheckout.objects.create(
         purchase=purchase,
-        request_hash=request_hash,
+        request_hash=key["request_hash"],
         points_spent=pricing.points_to_spend,
         points_earned=pricing.earning.total,
         earn_is_pending=pricing.earn_is_pending,
         earn_activates_at=pricing.earn_activates_at,
         earn_expires_at=pricing.earn_expires_at,
-        earn_lot=earn_lot,
-        spend_entry=spend_entry,
+        earn_lot=written.earn_lot,
+        spend_entry=written.spend_entry,
         breakdown=breakdown,
-        balance_after=balance_after,
+        balance_after=written.points_balance,
         coupon=redemption.coupon if redemption else None,
         coupon_discount_amount=pricing.coupon_discount_amount,
+        stored_value_entry=stored_value_entry,
+        coupons_issued=[coupon.code for coupon in earned_coupons],
         created_at=now,
     )
     return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
@@ -506,9 +652,10 @@ def purchase_refund(
     the rounding and a full refund undoes exactly what the checkout did. Spent points are returned first
     (with the latest expiry of the lots they came from), then earned points are taken back: still pending
     ones are cancelled; available ones follow the policy (only pending / within the balance / as a debt).
-    Idempotent by refund external id. A coupon redeemed at checkout is not given back yet: coupons has no
-    service that restores a redeemed coupon by its template's refund policy (see the issue note).
-    Raises NotFound, InvalidInput, RefundExceedsPurchase, IdempotencyKeyReused.
+    Stored value paid is given back in the same proportion. Coupons follow coupons.services.post_payment: a full
+    refund gives the used coupon back when its template says so, and a refund that leaves the purchase below a
+    post-payment rule's minimum voids the coupon the purchase earned (if still unused).
+    Idempotent by refund external id. Raises NotFound, InvalidInput, RefundExceedsPurchase, IdempotencyKeyReused.
     """
     amount = _positive(amount)
     refund_external_id = (refund_external_id or "").strip()
@@ -542,6 +689,7 @@ def purchase_refund(
         forgiven=Sum("points_forgiven"),
         returned=Sum("points_returned"),
         value=Sum("points_value_returned"),
+        stored_value=Sum("stored_value_returned"),
     )
     refunded_before = previous["amount"] or ZERO
     left = purchase.gross_amount - refunded_before
@@ -587,15 +735,43 @@ def purchase_refund(
         )
     if to_reverse > 0:
         counts.update(_reverse_earned(refund=refund, checkout=checkout, points=to_reverse, now=now, reason=reason))
+    if checkout is not None and checkout.stored_value_entry_id:
+        counts["stored_value_returned"] = _stored_value_return(
+            refund=refund, purchase=purchase, checkout=checkout, refunded=refunded,
+            returned_before=previous["stored_value"] or ZERO, now=now,
+        )  # fmt: skip
+    paid_before = _share(purchase.paid_amount, refunded_before, gross).quantize(CENT, rounding=ROUND_HALF_UP)
+    paid_now = _share(purchase.paid_amount, refunded, gross).quantize(CENT, rounding=ROUND_HALF_UP)
+    coupons = coupons_after_refund(
+        purchase_id=purchase.pk, paid_after_refund=purchase.paid_amount - paid_now, fully_refunded=refunded >= gross,
+        now=now,
+    )  # fmt: skip
+    if coupons.restored or coupons.voided_codes:
+        counts["coupons_restored"] = [coupon.code for coupon in coupons.restored]
+        counts["coupons_voided"] = coupons.voided_codes
     if counts:
         PurchaseRefund.objects.filter(pk=refund.pk).update(**counts)
         refund.refresh_from_db()
-    paid_before = _share(purchase.paid_amount, refunded_before, gross).quantize(CENT, rounding=ROUND_HALF_UP)
-    paid_now = _share(purchase.paid_amount, refunded, gross).quantize(CENT, rounding=ROUND_HALF_UP)
     purchase_mark_refunded(
         purchase_id=purchase.pk, refunded_paid_amount=paid_now - paid_before, is_fully_refunded=refunded >= gross
     )
     return RefundResult(refund=refund, is_replay=False)
+
+
+def _stored_value_return(*, refund, purchase, checkout, refunded: Decimal, returned_before: Decimal, now) -> Decimal:
+    """Give back the refunded share of the stored value the purchase used; the last refund settles rounding."""
+    paid = purchase.stored_value_amount
+    target = paid if refunded >= purchase.gross_amount else _share(paid, refunded, purchase.gross_amount)
+    amount = target.quantize(CENT, rounding=ROUND_HALF_UP) - returned_before
+    if amount > 0:
+        stored_value_refund(
+            spend_entry_id=checkout.stored_value_entry_id,
+            amount=amount,
+            idempotency_key=f"refund:{refund.pk}:stored_value",
+            now=now,
+            source="refund",
+        )
+    return max(amount, ZERO)
 
 
 def _reverse_earned(*, refund: PurchaseRefund, checkout: PurchaseCheckout, points: int, now, reason) -> dict:

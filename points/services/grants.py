@@ -56,6 +56,35 @@ def points_grant_job_create(
     """
     if created_by is None or not created_by.has_perm("points.grant_points"):
         raise GrantNotAllowed()
+    return points_grant_job_enqueue(
+        created_by=created_by,
+        points=points,
+        reason=reason,
+        now=now,
+        audience=audience,
+        member_list=member_list,
+        tier_id=tier_id,
+        tag_id=tag_id,
+    )
+
+
+@transaction.atomic
+def points_grant_job_enqueue(
+    *,
+    points: int,
+    reason: str,
+    now: datetime,
+    created_by=None,
+    audience: str = PointsGrantJob.Audience.LIST,
+    member_list: str = "",
+    tier_id: int | None = None,
+    tag_id: int | None = None,
+) -> PointsGrantJob:
+    """Record a bulk grant and run it after commit, without a staff permission check: for scheduled jobs
+    (created_by None) and for `points_grant_job_create`, which checks the permission first.
+
+    Raises ReasonRequired, InvalidInput.
+    """
     if not (reason or "").strip():
         raise ReasonRequired(
             _("Give the reason for the grant."), fields={"reason": [str(_("This field is required."))]}

@@ -34,6 +34,7 @@ def template_form(**overrides):
         "skus": "",
         "stacks_with_points": "on",
         "valid_days": "14",
+        "reminder_days": "3",
         "is_claimable": "on",
         "per_member_limit": "1",
         "audience": "members",

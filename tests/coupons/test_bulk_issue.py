@@ -1,18 +1,20 @@
 """Bulk issue jobs: one coupon per member, idempotent re-runs, the quota, the limit, CSV lists, progress."""
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
+from coupons.codes import generate_codes, is_valid_code
 from coupons.models import Coupon, CouponIssueJob, PartnerCode
 from coupons.services.bulk import coupon_issue_job_create, coupon_issue_job_run
 from coupons.services.partner_codes import partner_codes_import
 from members.models import Member
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory
+from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -223,3 +225,70 @@ def test_two_runs_of_one_job_at_the_same_time_give_each_member_exactly_one_coupo
     job.refresh_from_db()
     template.refresh_from_db()
     assert (job.issued, job.processed, template.issued_count) == (60, 60, 60)
+
+
+def test_a_bulk_coupon_carries_the_staff_member_the_times_and_the_number_of_a_single_issue(tier, now):
+    staff = UserFactory()
+    template = CouponTemplateFactory(valid_days=30, code_prefix="XMAS", code_length=9)
+    member = MemberFactory(tier=tier)
+    job = create_job(template, now, audience="tier", tier_id=tier.pk, created_by_id=staff.pk)
+
+    run(job, now)
+
+    coupon = Coupon.objects.get(template=template)
+    assert (coupon.member_id, coupon.member_sequence, coupon.status, coupon.issued_by_id) == (
+        member.pk,
+        1,
+        Coupon.Status.AVAILABLE,
+        staff.pk,
+    )
+    assert (coupon.issued_at, coupon.valid_from, coupon.valid_until) == (now, now, now + timedelta(days=30))
+    assert (coupon.reservation_reference, coupon.void_reason, coupon.redeemed_at) == ("", "", None)
+    assert coupon.code.startswith("XMAS")
+    assert len(coupon.code) == 4 + 9 + 1
+    assert is_valid_code(coupon.code)
+
+
+@pytest.mark.parametrize("code_length", [6, 10])
+def test_a_code_collision_retries_only_the_colliding_row(tier, issue, now, monkeypatch, code_length):
+    from coupons.services import bulk
+
+    taken = issue(CouponTemplateFactory(), MemberFactory()).code
+    template = CouponTemplateFactory(code_length=code_length)
+    members = MemberFactory.create_batch(5, tier=tier)
+    asked = []
+
+    def colliding_first(count, **kwargs):
+        asked.append(count)
+        codes = generate_codes(count, **kwargs)
+        return [taken, *codes[1:]] if len(asked) == 1 else codes
+
+    monkeypatch.setattr(bulk, "generate_codes", colliding_first)
+
+    job = run(create_job(template, now, audience="tier", tier_id=tier.pk), now)
+
+    assert asked == [5, 1]
+    assert (job.status, job.issued, job.processed, job.skipped) == ("done", 5, 5, 0)
+    held = Coupon.objects.filter(template=template).values("member_id").annotate(n=Count("pk"))
+    assert {row["member_id"]: row["n"] for row in held} == {member.pk: 1 for member in members}
+    assert Coupon.objects.filter(code=taken).count() == 1
+    template.refresh_from_db()
+    assert template.issued_count == 5
+
+
+def test_codes_that_keep_colliding_fail_the_job_without_issuing_anything(tier, issue, now, monkeypatch):
+    from coupons.services import bulk
+
+    taken = issue(CouponTemplateFactory(), MemberFactory()).code
+    template = CouponTemplateFactory()
+    MemberFactory.create_batch(3, tier=tier)
+    monkeypatch.setattr(bulk, "generate_codes", lambda count, **kwargs: [taken, *generate_codes(count - 1, **kwargs)])
+    job = create_job(template, now, audience="tier", tier_id=tier.pk)
+
+    with pytest.raises(RuntimeError, match="no free codes for 1 members"):
+        run(job, now)
+
+    job.refresh_from_db()
+    template.refresh_from_db()
+    assert (job.status, job.issued, template.issued_count) == ("failed", 0, 0)
+    assert Coupon.objects.filter(template=template).count() == 0

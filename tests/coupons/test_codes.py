@@ -2,7 +2,7 @@
 
 import pytest
 
-from coupons.codes import ALPHABET, check_character, generate_code, is_valid_code, normalize_code
+from coupons.codes import ALPHABET, check_character, generate_code, generate_codes, is_valid_code, normalize_code
 
 
 def test_the_alphabet_has_no_characters_people_confuse():
@@ -72,3 +72,27 @@ def test_a_prefix_outside_the_alphabet_is_refused():
 def test_the_check_character_is_a_function_of_the_payload():
     assert check_character("ABC234") == check_character("ABC234")
     assert is_valid_code("ABC234" + check_character("ABC234"))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "body_length"), [("", 6), ("", 10), ("XMAS", 8), ("HK", 17), ("", 29), ("A2345678", 21)]
+)
+def test_codes_generated_in_bulk_have_the_format_of_single_codes(prefix, body_length):
+    codes = generate_codes(5000, prefix=prefix, body_length=body_length)
+
+    assert len(codes) == len(set(codes)) == 5000
+    assert {len(code) for code in codes} == {len(prefix) + body_length + 1}
+    assert all(code.startswith(prefix) and set(code) <= set(ALPHABET) for code in codes)
+    assert [code for code in codes if check_character(code[:-1]) != code[-1]] == []
+
+
+def test_codes_generated_in_bulk_use_every_character_in_every_position():
+    codes = generate_codes(3000, body_length=8)
+
+    assert [len({code[position] for code in codes}) for position in range(9)] == [31] * 9
+
+
+@pytest.mark.parametrize(("prefix", "body_length"), [("SOLO", 10), ("", 5), ("HK", 28)])
+def test_bulk_generation_refuses_a_bad_prefix_or_length(prefix, body_length):
+    with pytest.raises(ValueError, match="outside the code alphabet|too short or too long"):
+        generate_codes(10, prefix=prefix, body_length=body_length)

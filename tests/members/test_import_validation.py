@@ -1,10 +1,12 @@
 """Member CSV import: bad rows are reported by row and column and not written; bad files are refused."""
 
+import csv
 from datetime import UTC, datetime
 
 import pytest
 
 from members.imports.decoding import ImportFileRefused
+from members.imports.validation import _sniff_delimiter, count_data_rows
 from members.models import Member, PointsEntry, Tag
 from members.services.member_import import member_import_preview
 from tests.factories import MemberFactory, StoreFactory, TierFactory
@@ -204,3 +206,28 @@ def test_preview_counts_new_updated_and_errors_without_writing():
     assert (preview.total_rows, preview.new_count, preview.update_count, preview.error_rows) == (3, 1, 1, 1)
     assert [row for row, _cells in preview.sample] == [2, 3, 4]
     assert Member.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "phone,name\r\n91234567,Ann\r\n\r\n,,\r\n , \t\r\n61234567,Bob\r\n",
+        "phone;name\n91234567;Ann\n;\n\n",
+        "phone\tname\n91234567\tAnn\x0c\n\x1c\n\x85x\n",
+        'phone,name\r\n91234567,"Ann\r\n\r\nLee"\r\n"",""\r\n',
+        "phone,name",
+        "\n\n",
+        "phone,name\r\n" + "9" * 140_000 + ",x\r\n",
+    ],
+)
+def test_counted_rows_are_the_non_blank_rows_the_csv_module_reads(text):
+    # given a file with blank, delimiter-only, whitespace and quoted rows; when counted
+    # then the count is the csv module's number of non-blank records after the header
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=_sniff_delimiter(text))
+    try:
+        expected = max(sum(1 for cells in reader if any(cell.strip() for cell in cells)) - 1, 0)
+    except csv.Error:
+        with pytest.raises(csv.Error):
+            count_data_rows(text)
+        return
+    assert count_data_rows(text) == expected

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from members.models import Member, MemberImportJob, PointsEntry, PointsLot, ProgramSettings
 from members.services.ledger import points_ledger_drift
@@ -179,11 +181,112 @@ def test_member_number_already_taken_is_drawn_again(monkeypatch):
         "members.imports.writer.new_member_number", lambda: offered.pop() if offered else new_member_number()
     )
 
-    # when a new member is imported
-    job = run_import(csv_bytes("phone,name", "61234567,Bob"), now=NOW)
+    # when a new member is imported with a tag and opening points
+    job = run_import(csv_bytes("phone,name,tags,opening_points", "61234567,Bob,vip,20"), now=NOW)
 
-    # then it gets another valid number and the first member keeps theirs
-    number = Member.objects.get(phone="+85261234567").member_number
-    assert number != taken.member_number
-    assert is_valid_member_number(number)
+    # then it gets another valid number, with its tag, opening balance and history written once
+    member = Member.objects.get(phone="+85261234567")
+    assert member.member_number != taken.member_number
+    assert is_valid_member_number(member.member_number)
     assert (job.status, job.created_count) == ("done", 1)
+    assert list(member.tags.values_list("name", flat=True)) == ["vip"]
+    assert (member.points_balance, PointsEntry.objects.count(), PointsLot.objects.count()) == (20, 1, 1)
+    assert Member.history.filter(history_type="+", id=member.pk).count() == 1
+    assert points_ledger_drift() == []
+
+
+def test_new_member_gets_tags_history_and_an_opening_lot_like_the_ledger_writes():
+    # given points that expire after 365 days and a staff user importing
+    ProgramSettings.objects.update_or_create(pk=1, defaults={"points_expiry_days": 365})
+    user = UserFactory()
+
+    # when a new member is imported with tags and opening points
+    run_import(csv_bytes("phone,name,tags,opening_points", "91234567,Ann,vip;gold,300"), now=NOW, user=user)
+
+    # then the member holds the balance, one opening entry and one active lot as points_credit_openings writes
+    member = Member.objects.get()
+    assert (member.points_balance, member.points_debt) == (300, 0)
+    entry = PointsEntry.objects.get()
+    assert (entry.member_id, entry.kind, entry.delta, entry.balance_after, entry.debt_after) == (
+        member.pk,
+        "opening",
+        300,
+        300,
+        0,
+    )
+    assert (entry.idempotency_key, entry.source, entry.reason, entry.created_by, entry.created_at) == (
+        "opening:+85291234567",
+        "import",
+        "",
+        user,
+        NOW,
+    )
+    assert (entry.purchase_id, entry.breakdown) == (None, {})
+    lot = PointsLot.objects.get()
+    assert (lot.member_id, lot.entry_id, lot.points, lot.remaining, lot.is_active) == (
+        member.pk,
+        entry.pk,
+        300,
+        300,
+        True,
+    )
+    assert (lot.activates_at, lot.expires_at) == (NOW, NOW + timedelta(days=365))
+    assert sorted(member.tags.values_list("name", flat=True)) == ["gold", "vip"]
+    history = Member.history.get()
+    assert (history.history_type, history.name, history.history_user, history.history_change_reason) == (
+        "+",
+        "Ann",
+        user,
+        "CSV import",
+    )
+    assert points_ledger_drift() == []
+
+
+def test_new_member_gets_no_opening_balance_when_its_phone_had_one_already():
+    # given a member who received the opening balance of this phone and then changed phone
+    run_import(csv_bytes("phone,opening_points", "91234567,100"), now=NOW)
+    Member.objects.update(phone="+85261234567")
+
+    # when a new member with the old phone is imported with opening points
+    job = run_import(csv_bytes("phone,name,opening_points", "91234567,Ann,250"), now=NOW)
+
+    # then the new member is created without a balance: an opening balance is written once per phone
+    assert (job.created_count, job.updated_count) == (1, 0)
+    assert Member.objects.get(phone="+85291234567").points_balance == 0
+    assert list(PointsEntry.objects.values_list("idempotency_key", "delta")) == [("opening:+85291234567", 100)]
+    assert points_ledger_drift() == []
+
+
+def test_one_file_creates_and_updates_members_with_their_opening_balances():
+    # given one existing member without an opening balance
+    MemberFactory(phone="+85261234567", name="Bob")
+
+    # when a file holds that member and a new one, both with opening points and tags
+    job = run_import(
+        csv_bytes("phone,name,tags,opening_points", "61234567,Bob Lee,vip,70", "91234567,Ann,vip,30"), now=NOW
+    )
+
+    # then both balances are opened once, through the ledger for the existing member
+    assert (job.created_count, job.updated_count) == (1, 1)
+    assert dict(Member.objects.values_list("phone", "points_balance")) == {"+85261234567": 70, "+85291234567": 30}
+    assert PointsLot.objects.count() == 2
+    assert Member.tags.through.objects.count() == 2
+    assert points_ledger_drift() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_each_chunk_commits_without_waiting_for_disk_and_the_setting_does_not_outlive_it():
+    # given a file imported outside any transaction, as the console and the Celery task run it
+    with CaptureQueriesContext(connection) as queries:
+        job = run_import(csv_bytes("phone,name,opening_points", "91234567,Ann,10"), now=NOW)
+
+    # then its one chunk asked for an asynchronous commit, and the session is back to the server's default
+    assert job.status == "done"
+    assert [query["sql"] for query in queries.captured_queries if "synchronous_commit" in query["sql"]] == [
+        "SET LOCAL synchronous_commit TO OFF"
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+    assert Member.objects.get().points_balance == 10

@@ -115,3 +115,19 @@ def test_plans_need_a_member_token(api_client, method, url):
     response = getattr(api_client, method)(url)
 
     assert response.status_code == 401
+
+
+def test_me_tier_says_which_plan_holds_the_tier_and_until_when_renewals_included(member_client, plan):
+    member = MemberFactory()
+    client = member_client(member)
+    first = client.post(PURCHASES, payload(plan.pk, "wx-1"), format="json").json()["subscription"]
+    renewal = client.post(PURCHASES, payload(plan.pk, "wx-2"), format="json").json()["subscription"]
+
+    held = client.get("/api/v1/me/tier").json()["held"]
+
+    assert renewal["starts_at"] == first["ends_at"]
+    assert held == {"source": "plan", "plan_name": "Gold 30 days", "until": renewal["ends_at"]}
+
+
+def test_me_tier_shows_no_hold_without_a_running_plan(member_client, gold):
+    assert member_client(MemberFactory(tier=gold)).get("/api/v1/me/tier").json()["held"] is None

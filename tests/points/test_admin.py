@@ -37,6 +37,7 @@ def test_the_policy_form_saves_statuses_and_the_matching_order(merchant_admin):
         "spending_statuses": ["active"],
         "expiry_mode": "months_end",
         "expiry_months": 12,
+        "reminder_days": 14,
         "refund_policy": "reverse_within_balance",
         "member_match_order": "phone, card_code",
     }

@@ -129,6 +129,9 @@ def test_pos_refund_returns_points_and_is_idempotent(till, member, base_rule, gi
         "points_pending_cancelled": 0,
         "points_forgiven": 0,
         "points_debt_recorded": 0,
+        "stored_value_returned": "0.00",
+        "coupons_restored": [],
+        "coupons_voided": [],
     }
 
 

@@ -4,12 +4,15 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from coupons.models import CouponTemplate
+from coupons.models import CouponTemplate, PostPaymentRule
 from members.models import MembershipPlan, Tier, TopUpOffer
 from members.services.tiers import thresholds_are_valid
-from points.models import EarningRule, PointsPolicy
+from points.models import Auction, DrawPrize, EarningRule, LuckyDraw, PointsPolicy, Reward, TierMonthlyGift
 
-SEEDED_MODELS = (Tier, PointsPolicy, EarningRule, CouponTemplate, TopUpOffer, MembershipPlan)
+SEEDED_MODELS = (
+    Tier, PointsPolicy, EarningRule, CouponTemplate, TopUpOffer, MembershipPlan, PostPaymentRule, TierMonthlyGift,
+    Reward, LuckyDraw, DrawPrize, Auction,
+)  # fmt: skip
 
 
 def _seed_program() -> str:
@@ -39,9 +42,15 @@ def test_second_run_changes_nothing_and_prints_the_same(demo):
         "Tier": 4,
         "PointsPolicy": 1,
         "EarningRule": 10,
-        "CouponTemplate": 5,
+        "CouponTemplate": 6,
         "TopUpOffer": 3,
         "MembershipPlan": 1,
+        "PostPaymentRule": 1,
+        "TierMonthlyGift": 3,
+        "Reward": 4,
+        "LuckyDraw": 1,
+        "DrawPrize": 3,
+        "Auction": 1,
     }
     assert second_output == first_output
 
@@ -91,3 +100,9 @@ def test_points_policy_expires_points_24_months_after_earning(demo):
     # then
     policy = PointsPolicy.objects.get(pk=1)
     assert (policy.expiry_mode, policy.expiry_months) == (PointsPolicy.ExpiryMode.MONTHS_END, 24)
+
+
+def test_seeded_stock_is_set_through_the_services(demo):
+    _seed_program()
+    assert {reward.name: reward.stock_remaining for reward in Reward.objects.all()}["Tote bag"] == 200
+    assert sorted(DrawPrize.objects.values_list("stock_remaining", flat=True)) == [20, 100, 300]

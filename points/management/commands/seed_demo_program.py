@@ -1,5 +1,6 @@
 """Configure the demo program on top of `seed_demo`: tier thresholds and benefits, the points policy, earning
-rules, coupon templates, top-up offers and a paid membership plan.
+rules, coupon templates, top-up offers, a paid membership plan, a post-payment coupon rule, monthly tier gifts,
+points mall rewards, a lucky draw and a points auction.
 
 Idempotent and deterministic: rows are found again by natural keys (tier code, rule / template / offer / plan
 name, the policy's single row) and only created when missing; an existing row is never overwritten, so a
@@ -15,12 +16,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from coupons.models import CouponTemplate
+from coupons.models import CouponTemplate, PostPaymentRule
 from members.models import MembershipPlan, Tier, TierPolicy, TopUpOffer
 from members.models.plans import DurationUnit
 from members.models.tiers import tier_thresholds_check
 from members.services.tiers import thresholds_are_valid
-from points.models import EarningRule, PointsPolicy
+from points.models import Auction, DrawPrize, EarningRule, LuckyDraw, PointsPolicy, Reward, TierMonthlyGift
+from points.services.draws import draw_prize_stock_set
+from points.services.mall import reward_stock_add
 
 # Scores are HK$ spent over the policy's rolling window with the default tier policy (weight of spend 1, the
 # other indicators 0). The demo's year of purchases then spreads as about 65% V1, 25% V2, 7% V3, 3% V4.
@@ -83,6 +86,27 @@ TOP_UP_OFFERS = [
 ]
 PLAN = ("Gold Pass", "Gold (V2) and its benefits for 12 months.", "388", "V2", 12)
 
+# "Pay, then get a coupon for next time": (rule name, template name, template amount off, minimum paid)
+POST_PAYMENT = ("Spend HK$300, get HK$30 off next time", "Thank you: HK$30 off your next visit", "30", "300")
+# tier code: (points each month, coupon template name or None)
+MONTHLY_GIFTS = {"V2": (100, None), "V3": (200, None), "V4": (500, "Free gift: Sheet Mask x5")}
+# name, kind, points, stock, per-member limit, tier codes (empty: everyone), extra fields
+REWARDS = [
+    ("Tote bag", Reward.Kind.PHYSICAL, 1500, 200, 1, (), {"description": "Canvas tote, picked up in store."}),
+    ("HK$20 off coupon", Reward.Kind.COUPON, 2000, 1000, 5, (), {"coupon_template": "HK$20 off, no minimum"}),
+    ("HK$50 stored value", Reward.Kind.STORED_VALUE, 5000, 500, 2, (), {"stored_value_amount": Decimal(50)}),
+    ("Facial session (VIP)", Reward.Kind.EXPERIENCE, 8000, 20, 1, ("V3", "V4"),
+     {"description": "A 45-minute facial at any store, for Platinum and Diamond members."}),
+]  # fmt: skip
+DRAW = ("Weekly lucky draw", 100, 60)  # name, points per spin, weight of "no prize"
+# prize name, kind, points, coupon template name, weight, stock
+DRAW_PRIZES = [
+    ("500 points", DrawPrize.Kind.POINTS, 500, None, 10, 100),
+    ("HK$20 off coupon", DrawPrize.Kind.COUPON, None, "HK$20 off, no minimum", 25, 300),
+    ("Lipstick (collect in store)", DrawPrize.Kind.GIFT, None, None, 5, 20),
+]
+AUCTION = ("Limited edition gift box", 3000, 100)  # item, starting bid, minimum increment
+
 
 class Command(BaseCommand):
     help = "Configure the demo program (tiers, points policy, earning rules, coupons, top-ups, a plan); idempotent."
@@ -100,6 +124,11 @@ class Command(BaseCommand):
             self._coupon_templates(now=now)
             self._top_up_offers(tiers)
             self._plan(tiers)
+            self._post_payment_rule()
+            self._monthly_gifts(tiers)
+            self._rewards(tiers)
+            self._lucky_draw(now=now)
+            self._auction(now=now)
         self._report(notes)
 
     # -- tiers ---------------------------------------------------------------------------------------------
@@ -206,6 +235,79 @@ class Command(BaseCommand):
         plan.full_clean()
         plan.save()
 
+    # -- after payment, every month ----------------------------------------------------------------------------
+    def _post_payment_rule(self) -> None:
+        rule_name, template_name, amount, minimum = POST_PAYMENT
+        if PostPaymentRule.objects.filter(name=rule_name).exists():
+            return
+        template = CouponTemplate.objects.filter(name=template_name).first()
+        if template is None:
+            template = CouponTemplate(
+                name=template_name, kind=CouponTemplate.Kind.AMOUNT_OFF, amount=Decimal(amount),
+                audience=CouponTemplate.Audience.MEMBERS, is_claimable=False, per_member_limit=None, valid_days=60,
+            )  # fmt: skip
+            template.full_clean()
+            template.save()
+        rule = PostPaymentRule(name=rule_name, template=template, min_paid_amount=Decimal(minimum))
+        rule.full_clean()
+        rule.save()
+
+    def _monthly_gifts(self, tiers) -> None:
+        for code, (points, template_name) in MONTHLY_GIFTS.items():
+            if TierMonthlyGift.objects.filter(tier=tiers[code]).exists():
+                continue
+            template = CouponTemplate.objects.filter(name=template_name).first() if template_name else None
+            gift = TierMonthlyGift(tier=tiers[code], points=points, coupon_template=template)
+            gift.full_clean()
+            gift.save()
+
+    # -- the points mall, a lucky draw, an auction ----------------------------------------------------------
+    def _rewards(self, tiers) -> None:
+        for order, (name, kind, points, stock, limit, tier_codes, extra) in enumerate(REWARDS):
+            if Reward.objects.filter(name=name).exists():
+                continue
+            fields = dict(extra)
+            if "coupon_template" in fields:
+                fields["coupon_template"] = CouponTemplate.objects.get(name=fields["coupon_template"])
+            reward = Reward(
+                name=name, kind=kind, points_price=points, per_member_limit=limit, sort_order=order * 10, **fields
+            )
+            reward.full_clean()
+            reward.save()
+            reward.tiers.set([tiers[code] for code in tier_codes])
+            reward_stock_add(reward_id=reward.pk, quantity=stock)
+
+    def _lucky_draw(self, *, now) -> None:
+        name, points, no_prize = DRAW
+        if LuckyDraw.objects.filter(name=name).exists():
+            return
+        draw = LuckyDraw(
+            name=name, points_per_spin=points, starts_at=now, ends_at=now + timedelta(days=90), daily_spin_limit=3,
+            no_prize_weight=no_prize,
+        )  # fmt: skip
+        draw.full_clean()
+        draw.save()
+        for prize_name, kind, prize_points, template_name, weight, stock in DRAW_PRIZES:
+            template = CouponTemplate.objects.get(name=template_name) if template_name else None
+            prize = DrawPrize(
+                draw=draw, name=prize_name, kind=kind, points=prize_points, coupon_template=template, weight=weight,
+                stock_total=0,
+            )  # fmt: skip
+            prize.full_clean()
+            prize.save()
+            draw_prize_stock_set(prize_id=prize.pk, stock_total=stock)
+
+    def _auction(self, *, now) -> None:
+        item, starting_bid, increment = AUCTION
+        if Auction.objects.filter(item_name=item).exists():
+            return
+        auction = Auction(
+            item_name=item, description="One of 10 numbered boxes.", starts_at=now, ends_at=now + timedelta(days=7),
+            starting_bid=starting_bid, min_increment=increment,
+        )  # fmt: skip
+        auction.full_clean()
+        auction.save()
+
     # -- summary ---------------------------------------------------------------------------------------------
     def _report(self, notes) -> None:
         tiers = Tier.objects.order_by("rank")
@@ -227,6 +329,10 @@ class Command(BaseCommand):
             f"Coupon templates: {CouponTemplate.objects.count()}",
             f"Top-up offers: {TopUpOffer.objects.count()}",
             f"Membership plans: {MembershipPlan.objects.count()}",
+            f"Post-payment coupon rules: {PostPaymentRule.objects.count()}",
+            f"Monthly tier gifts: {TierMonthlyGift.objects.count()}",
+            f"Mall rewards: {Reward.objects.count()}, lucky draws: {LuckyDraw.objects.count()}, "
+            f"auctions: {Auction.objects.count()}",
             *notes,
             "=" * 78,
         ]

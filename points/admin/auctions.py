@@ -1,0 +1,113 @@
+"""Points auctions in the console: set one up, follow its bids (read-only), cancel it (every hold is released)."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from members.errors import LoyaltyError
+from points.models import Auction, AuctionBid
+from points.services.auctions import auction_cancel
+
+# What staff may edit, by the auction's state; everything else is written by the bid, close and cancel services.
+DESCRIPTION_FIELDS = ("item_name", "description", "image")
+BIDDING_FIELDS = ("starts_at", "ends_at", "starting_bid", "min_increment", "extension_seconds")
+OUTCOME_FIELDS = ("status", "winner", "winning_points", "claim_code", "collected_at", "collected_store", "closed_at",
+                  "cancelled_reason", "created_at")  # fmt: skip
+
+
+class AuctionBidInline(admin.TabularInline):
+    model = AuctionBid
+    fields = ("created_at", "member", "points", "status", "hold_entry", "released_at")
+    readonly_fields = fields
+    ordering = ("-pk",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("member", "hold_entry")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Auction)
+class AuctionAdmin(SimpleHistoryAdmin):
+    """An auction and its bids. Bidding terms are fixed once the first bid is in; the outcome is never edited."""
+
+    list_display = ("item_name", "status", "starts_at", "ends_at", "starting_bid", "leading", "bid_total", "winner")
+    list_filter = ("status",)
+    list_select_related = ("winner",)
+    search_fields = ("item_name", "=claim_code")
+    ordering = ("-ends_at", "-pk")
+    inlines = (AuctionBidInline,)
+    actions = ("cancel_auctions",)
+    fieldsets = (
+        (None, {"fields": DESCRIPTION_FIELDS}),
+        (_("Bidding"), {"fields": BIDDING_FIELDS}),
+        (_("Outcome"), {"fields": OUTCOME_FIELDS}),
+    )
+
+    def get_queryset(self, request):
+        leading = AuctionBid.objects.filter(auction=OuterRef("pk"), status=AuctionBid.Status.LEADING)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(leading_points=Subquery(leading.values("points")[:1]), bids_count=Count("bids"))
+        )
+
+    @admin.display(description=_("leading bid"), ordering="leading_points")
+    def leading(self, auction):
+        return auction.leading_points if auction.leading_points is not None else "-"
+
+    @admin.display(description=_("bids"), ordering="bids_count")
+    def bid_total(self, auction):
+        return auction.bids_count
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return OUTCOME_FIELDS
+        if obj.status != Auction.Status.OPEN:
+            return (*DESCRIPTION_FIELDS, *BIDDING_FIELDS, *OUTCOME_FIELDS)
+        if obj.bids.exists():
+            return (*[name for name in BIDDING_FIELDS if name != "ends_at"], *OUTCOME_FIELDS)
+        return OUTCOME_FIELDS
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            return
+        # The bid, close and cancel services change the same row under its lock: write only what staff changed.
+        changed = [name for name in form.changed_data if name in (*DESCRIPTION_FIELDS, *BIDDING_FIELDS)]
+        if changed:
+            obj.save(update_fields=changed)
+
+    @admin.action(description=_("Cancel the selected auctions (the leading bids' points are released)"),
+                  permissions=("change",))  # fmt: skip
+    def cancel_auctions(self, request, queryset):
+        now = timezone.now()
+        reason = gettext("Cancelled in the console by %(user)s.") % {"user": request.user.get_username()}
+        cancelled = 0
+        for auction in queryset.order_by("pk"):
+            try:
+                auction_cancel(auction_id=auction.pk, now=now, reason=reason)
+            except LoyaltyError as error:
+                self.message_user(request, f"{auction.item_name}: {error.message}", messages.ERROR)
+            else:
+                cancelled += 1
+        if cancelled:
+            message = ngettext(
+                "%(count)d auction cancelled; its leading bid's points were released.",
+                "%(count)d auctions cancelled; their leading bids' points were released.",
+                cancelled,
+            ) % {"count": cancelled}
+            self.message_user(request, message, messages.SUCCESS)

@@ -1,0 +1,37 @@
+"""Console for monthly tier gifts: what each tier gets every month, and the record of each month's grant."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from members.console import ReadOnlyAdminMixin
+from points.models import TierGiftRun, TierMonthlyGift
+
+
+@admin.register(TierMonthlyGift)
+class TierMonthlyGiftAdmin(SimpleHistoryAdmin):
+    """Granted by the daily job "points: monthly tier gifts" on its first run of each month."""
+
+    list_display = ("tier", "points", "coupon_template", "is_active")
+    list_select_related = ("tier", "coupon_template")
+    list_filter = ("is_active",)
+    autocomplete_fields = ("coupon_template",)
+    fields = ("tier", "points", "coupon_template", "is_active")
+
+
+@admin.register(TierGiftRun)
+class TierGiftRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("month", "tier", "points", "points_job_status", "coupon_job_status", "message")
+    list_select_related = ("tier", "points_job", "coupon_job")
+    list_filter = ("tier",)
+    date_hierarchy = "month"
+
+    @admin.display(description=_("points grant"))
+    def points_job_status(self, run):
+        job = run.points_job
+        return "-" if job is None else f"{job.get_status_display()} ({job.members_granted}/{job.members_total})"
+
+    @admin.display(description=_("coupon issue"))
+    def coupon_job_status(self, run):
+        job = run.coupon_job
+        return "-" if job is None else f"{job.get_status_display()} ({job.issued}/{job.total})"

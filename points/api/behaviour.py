@@ -1,0 +1,127 @@
+"""Behaviour bonuses through the API: the till reports a try-on; the mini-program reports a share, a photo
+upload or a completed profile. Caps and idempotency live in points.services.behaviour."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
+from members.api.common import BaseApi, StrictInputSerializer, error_responses
+from members.api.permissions import IsActiveMember, IsPosClient
+from members.errors import InvalidInput
+from points.errors import BehaviourNotSelfReported, ProfileIncomplete
+from points.models import EarningRule, PointsPolicy
+from points.selectors import pos_member_resolve
+from points.services.behaviour import behaviour_reward
+
+Event = EarningRule.BehaviourEvent
+REQUIRED = _("This field is required.")
+# What a member's own client may report; a try-on is only believed from a store's till.
+SELF_REPORTED = (Event.SHARE, Event.PHOTO_UPLOAD, Event.PROFILE_COMPLETED)
+
+
+class BehaviourOutputSerializer(serializers.Serializer):
+    event = serializers.CharField()
+    points = serializers.IntegerField(help_text="0 when a cap was reached or the member does not earn.")
+    points_balance = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "BehaviourReward"
+
+
+def _answer(*, member, event, reward):
+    member.refresh_from_db(fields=["points_balance"])
+    body = {"event": event, "points": reward.points, "points_balance": member.points_balance}
+    return Response(BehaviourOutputSerializer(body).data)
+
+
+class MeBehaviourEventApi(BaseApi):
+    """Report something the member did in the mini-program; the active behaviour rules decide the points.
+
+    `occurrence_id` names the occurrence (a share ticket, a photo id): the same one again earns nothing more.
+    A completed profile earns once, and only when the profile really is complete.
+    """
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsActiveMember]
+
+    class InputSerializer(StrictInputSerializer):
+        event = serializers.ChoiceField(choices=Event.choices)
+        occurrence_id = serializers.CharField(max_length=64, required=False, default="")
+
+        class Meta:
+            ref_name = "MeBehaviourEventInput"
+
+    @extend_schema(
+        operation_id="me_behaviour_event",
+        tags=["member"],
+        request=InputSerializer,
+        responses={200: BehaviourOutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member, event = request.user, serializer.validated_data["event"]
+        if event not in SELF_REPORTED:
+            raise BehaviourNotSelfReported()
+        if event == Event.PROFILE_COMPLETED:
+            if not member.profile_is_complete:
+                raise ProfileIncomplete()
+            occurrence = "once"
+        else:
+            occurrence = serializer.validated_data["occurrence_id"].strip()
+            if not occurrence:
+                raise InvalidInput(fields={"occurrence_id": [str(REQUIRED)]})
+        reward = behaviour_reward(
+            member_id=member.pk, event=event, occurrence_key=f"member:{member.pk}:{occurrence}", now=timezone.now()
+        )
+        return _answer(member=member, event=event, reward=reward)
+
+
+class PosBehaviourEventApi(BaseApi):
+    """Record a behaviour seen in this store (a try-on) for the member the till identifies."""
+
+    authentication_classes = [StoreApiKeyAuthentication]
+    permission_classes = [IsPosClient]
+
+    class InputSerializer(StrictInputSerializer):
+        event = serializers.ChoiceField(choices=Event.choices)
+        occurrence_id = serializers.CharField(max_length=64, help_text="The till's id for it; a retry reuses it.")
+        card_code = serializers.CharField(required=False, max_length=32)
+        member_number = serializers.CharField(required=False, max_length=16)
+        phone = serializers.CharField(required=False, max_length=32)
+
+        class Meta:
+            ref_name = "PosBehaviourEventInput"
+
+    @extend_schema(
+        operation_id="pos_behaviour_event",
+        tags=["pos"],
+        request=InputSerializer,
+        responses={200: BehaviourOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data, now = serializer.validated_data, timezone.now()
+        member = pos_member_resolve(
+            now=now,
+            policy=PointsPolicy.load(),
+            card_code=data.get("card_code", ""),
+            member_number=data.get("member_number", ""),
+            phone=data.get("phone", ""),
+        )
+        if member is None:
+            raise InvalidInput(
+                fields={"card_code": [str(_("Identify the member by card code, member number or phone."))]}
+            )
+        store_id = request.user.store.pk
+        reward = behaviour_reward(
+            member_id=member.pk,
+            event=data["event"],
+            occurrence_key=f"store:{store_id}:{data['occurrence_id'].strip()}",
+            now=now,
+        )
+        return _answer(member=member, event=data["event"], reward=reward)

@@ -1,0 +1,414 @@
+"""The points mall in the mini program (rewards, redeeming, the member's own orders) and pickups at the till."""
+
+import os
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
+from members.api.common import BaseApi, StrictInputSerializer, error_responses
+from members.api.permissions import IsMember, IsPosClient
+from members.models import Store
+from members.services.idempotency import idempotency_request_hash, idempotency_run
+from points.api.pos import REPLAY_HEADER
+from points.errors import PickupStoreInvalid
+from points.models import Reward, RewardOrder
+from points.selectors_mall import reward_for_member, reward_order_of_member, reward_orders_of_member, rewards_for_member
+from points.services.mall import reward_order_cancel, reward_order_fulfil, reward_redeem
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="1 to 100 printable characters; a retry with the same key and body gets the first order again.",
+)
+POS_IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Optional: a retry with the same key and body gets the first answer again.",
+)
+# Plain strings in the schema: enums named "kind" and "status" would collide with other components.
+REWARD_KINDS = ", ".join(Reward.Kind.values)
+ORDER_STATUSES = ", ".join(RewardOrder.Status.values)
+
+
+class MallRedeemThrottle(SimpleRateThrottle):
+    """Redemptions per member: a drop answers fast, but one client cannot hammer it (stock is kept by the
+    database, not by this). Rate: settings or environment MALL_REDEEM_THROTTLE, default 30/min."""
+
+    scope = "mall_redeem"
+
+    def get_rate(self):
+        return getattr(settings, "MALL_REDEEM_THROTTLE", None) or os.environ.get("MALL_REDEEM_THROTTLE", "30/min")
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": f"member:{request.user.pk}"}
+
+
+class PickupCodeThrottle(SimpleRateThrottle):
+    """Pickup code attempts per POS key, so codes cannot be guessed at speed. Rate: settings or environment
+    PICKUP_CODE_THROTTLE, default 120/min."""
+
+    scope = "pickup_code"
+
+    def get_rate(self):
+        return getattr(settings, "PICKUP_CODE_THROTTLE", None) or os.environ.get("PICKUP_CODE_THROTTLE", "120/min")
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": f"key:{request.auth.pk}"}
+
+
+class MemberApi(BaseApi):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+
+def _absolute_url(request, field) -> str | None:
+    return request.build_absolute_uri(field.url) if field else None
+
+
+class StoreBriefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+
+    class Meta:
+        ref_name = "MallStore"
+
+
+class RewardSerializer(serializers.Serializer):
+    """A reward as the signed-in member sees it (a selectors_mall.RewardForMember)."""
+
+    id = serializers.IntegerField(source="reward.pk")
+    name = serializers.CharField(source="reward.name")
+    description = serializers.CharField(source="reward.description")
+    kind = serializers.CharField(source="reward.kind", help_text=f"One of {REWARD_KINDS}.")
+    image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    points_price = serializers.IntegerField(source="reward.points_price")
+    cash_price = serializers.DecimalField(
+        source="reward.cash_price", max_digits=12, decimal_places=2, help_text="0.00 means points only."
+    )
+    currency = serializers.SerializerMethodField()
+    stored_value_amount = serializers.DecimalField(
+        source="reward.stored_value_amount", max_digits=12, decimal_places=2, allow_null=True
+    )
+    stock_remaining = serializers.IntegerField(source="reward.stock_remaining")
+    per_member_limit = serializers.IntegerField(source="reward.per_member_limit", allow_null=True)
+    redeemed_count = serializers.IntegerField(help_text="The member's orders of it that count against the limit.")
+    tiers = serializers.SerializerMethodField(help_text="Tier codes that may redeem it; empty means every member.")
+    pickup_stores = serializers.SerializerMethodField(
+        help_text="Where a gift or experience may be picked up; empty for them means any active store."
+    )
+    starts_at = serializers.DateTimeField(source="reward.starts_at", allow_null=True)
+    ends_at = serializers.DateTimeField(source="reward.ends_at", allow_null=True)
+    opens_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it opens for this member (early access counted); empty: open."
+    )
+    can_redeem = serializers.BooleanField()
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why not, as an error code: reward_not_available, reward_tier_required, out_of_stock, "
+        "reward_limit_reached, insufficient_points, points_spending_not_allowed.",
+    )
+
+    class Meta:
+        ref_name = "MallReward"
+
+    def get_image_url(self, item) -> str | None:
+        return _absolute_url(self.context["request"], item.reward.image)
+
+    def get_thumbnail_url(self, item) -> str | None:
+        return _absolute_url(self.context["request"], item.reward.thumbnail)
+
+    def get_currency(self, item) -> str:
+        return settings.CURRENCY
+
+    def get_tiers(self, item) -> list[str]:
+        return [tier.code for tier in item.reward.tiers.all()]
+
+    @extend_schema(responses=StoreBriefSerializer(many=True))
+    def get_pickup_stores(self, item) -> list[dict]:
+        if not item.reward.is_pickup:
+            return []
+        return StoreBriefSerializer(item.reward.pickup_stores.all(), many=True).data
+
+
+class RewardOrderSerializer(serializers.Serializer):
+    class RewardBriefSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        kind = serializers.CharField(help_text=f"One of {REWARD_KINDS}.")
+        thumbnail_url = serializers.SerializerMethodField()
+
+        class Meta:
+            ref_name = "MallOrderReward"
+
+        def get_thumbnail_url(self, reward) -> str | None:
+            return _absolute_url(self.context["request"], reward.thumbnail)
+
+    class CouponBriefSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        valid_until = serializers.DateTimeField(allow_null=True)
+
+        class Meta:
+            ref_name = "MallOrderCoupon"
+
+    class PartnerCodeSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        pin = serializers.CharField()
+        valid_until = serializers.DateField(allow_null=True)
+
+        class Meta:
+            ref_name = "MallOrderPartnerCode"
+
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text=f"One of {ORDER_STATUSES}.")
+    reward = RewardBriefSerializer()
+    points = serializers.IntegerField()
+    cash_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.SerializerMethodField()
+    payment_provider = serializers.CharField()
+    payment_transaction_id = serializers.CharField()
+    pickup_store = StoreBriefSerializer(allow_null=True)
+    pickup_code = serializers.CharField(allow_null=True, help_text="Shown at the store to collect a gift.")
+    coupon = CouponBriefSerializer(allow_null=True)
+    stored_value_amount = serializers.DecimalField(
+        source="stored_value_entry.amount", max_digits=12, decimal_places=2, allow_null=True, default=None
+    )
+    partner_code = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    fulfilled_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancel_reason = serializers.CharField()
+
+    class Meta:
+        ref_name = "MallOrder"
+
+    def get_currency(self, order) -> str:
+        return settings.CURRENCY
+
+    @extend_schema(responses=PartnerCodeSerializer(allow_null=True))
+    def get_partner_code(self, order) -> dict | None:
+        code = getattr(order, "partner_code", None)
+        return self.PartnerCodeSerializer(code).data if code is not None else None
+
+
+class RewardListApi(MemberApi):
+    """The mall as the signed-in member sees it: each reward with whether they can redeem it now and why not."""
+
+    @extend_schema(
+        operation_id="mall_rewards",
+        tags=["mall"],
+        responses={200: RewardSerializer(many=True), **error_responses(401)},
+    )
+    def get(self, request):
+        rewards = rewards_for_member(member=request.user, now=timezone.now())
+        return Response(RewardSerializer(rewards, many=True, context={"request": request}).data)
+
+
+class RewardDetailApi(MemberApi):
+    """One reward as the signed-in member sees it."""
+
+    @extend_schema(
+        operation_id="mall_reward", tags=["mall"], responses={200: RewardSerializer, **error_responses(401, 404)}
+    )
+    def get(self, request, reward_id):
+        reward = reward_for_member(member=request.user, reward_id=reward_id, now=timezone.now())
+        return Response(RewardSerializer(reward, context={"request": request}).data)
+
+
+class RewardRedeemApi(MemberApi):
+    """Redeem a reward with points (and the cash part, paid through a payment provider, for points + cash).
+
+    The Idempotency-Key header is required: a retry with the same key and body answers 200 with the first
+    order (header `Idempotent-Replayed: true`); the same key with another body is refused.
+    """
+
+    throttle_classes = [MallRedeemThrottle]
+
+    class InputSerializer(StrictInputSerializer):
+        pickup_store = serializers.CharField(
+            required=False, max_length=32, help_text="The store code, for gifts and experiences picked up in store."
+        )
+        provider = serializers.RegexField(
+            r"^[a-z0-9_\-]{1,32}$", required=False, help_text="For points + cash: e.g. wechat_pay_hk, payme."
+        )
+        transaction_id = serializers.CharField(required=False, max_length=100, help_text="For points + cash.")
+
+        class Meta:
+            ref_name = "MallRedeemInput"
+
+    @extend_schema(
+        operation_id="mall_reward_redeem",
+        tags=["mall"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: RewardOrderSerializer,
+            200: RewardOrderSerializer,
+            **error_responses(400, 401, 403, 404, 409, 422, 429),
+        },
+    )
+    def post(self, request, reward_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pickup_store_id = None
+        if data.get("pickup_store"):
+            pickup_store_id = Store.objects.filter(code=data["pickup_store"]).values_list("pk", flat=True).first()
+            if pickup_store_id is None:
+                raise PickupStoreInvalid(fields={"pickup_store": [str(PickupStoreInvalid.message)]})
+        result = reward_redeem(
+            member_id=request.user.pk,
+            reward_id=reward_id,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            now=timezone.now(),
+            pickup_store_id=pickup_store_id,
+            payment_provider=data.get("provider", ""),
+            payment_transaction_id=data.get("transaction_id", ""),
+        )
+        order = reward_order_of_member(member_id=request.user.pk, order_id=result.order.pk)
+        body = RewardOrderSerializer(order, context={"request": request}).data
+        if result.is_replay:
+            return Response(body, status=status.HTTP_200_OK, headers={REPLAY_HEADER: "true"})
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class OrderPagination(CursorPagination):
+    ordering = "-pk"
+    page_size = 20
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+
+class MeRewardOrderListApi(MemberApi):
+    """The signed-in member's own reward orders, newest first (cursor pages)."""
+
+    @extend_schema(
+        operation_id="me_mall_orders",
+        tags=["mall"],
+        parameters=[
+            OpenApiParameter("status", str, required=False, description=f"One of {ORDER_STATUSES}."),
+            OpenApiParameter("cursor", str, required=False),
+            OpenApiParameter("page_size", int, required=False),
+        ],
+        responses={200: RewardOrderSerializer(many=True), **error_responses(400, 401)},
+    )
+    def get(self, request):
+        order_status = request.query_params.get("status") or None
+        if order_status is not None and order_status not in RewardOrder.Status.values:
+            message = _("Choose one of: %(choices)s.") % {"choices": ORDER_STATUSES}
+            raise serializers.ValidationError({"status": [message]})
+        paginator = OrderPagination()
+        orders = reward_orders_of_member(member_id=request.user.pk, status=order_status)
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(
+            RewardOrderSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class MeRewardOrderDetailApi(MemberApi):
+    """One of the signed-in member's own orders (with its pickup code); another member's answers 404."""
+
+    @extend_schema(
+        operation_id="me_mall_order", tags=["mall"], responses={200: RewardOrderSerializer, **error_responses(401, 404)}
+    )
+    def get(self, request, order_id):
+        order = reward_order_of_member(member_id=request.user.pk, order_id=order_id)
+        return Response(RewardOrderSerializer(order, context={"request": request}).data)
+
+
+class MeRewardOrderCancelApi(MemberApi):
+    """Cancel one's own order while it awaits pickup (points only; a cash order is cancelled by the store):
+    the points come back and the stock returns. Cancelling twice answers `order_not_cancellable`."""
+
+    class InputSerializer(StrictInputSerializer):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+        class Meta:
+            ref_name = "MallOrderCancelInput"
+
+    @extend_schema(
+        operation_id="me_mall_order_cancel",
+        tags=["mall"],
+        request=InputSerializer,
+        responses={200: RewardOrderSerializer, **error_responses(400, 401, 404, 409)},
+    )
+    def post(self, request, order_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reward_order_cancel(
+            order_id=order_id,
+            member_id=request.user.pk,
+            reason=serializer.validated_data["reason"],
+            now=timezone.now(),
+        )
+        order = reward_order_of_member(member_id=request.user.pk, order_id=order_id)
+        return Response(RewardOrderSerializer(order, context={"request": request}).data)
+
+
+class PosRewardPickupApi(BaseApi):
+    """Hand over a reward pickup at this store (the POS key's): the member shows the pickup code."""
+
+    authentication_classes = [StoreApiKeyAuthentication]
+    permission_classes = [IsPosClient]
+    throttle_classes = [PickupCodeThrottle]
+
+    class InputSerializer(StrictInputSerializer):
+        pickup_code = serializers.CharField(max_length=16)
+
+        class Meta:
+            ref_name = "PosRewardPickupInput"
+
+    class OutputSerializer(serializers.Serializer):
+        order_id = serializers.IntegerField(source="pk")
+        reward_name = serializers.CharField(source="reward.name")
+        reward_kind = serializers.CharField(source="reward.kind", help_text=f"One of {REWARD_KINDS}.")
+        member_number = serializers.CharField(source="member.member_number")
+        status = serializers.CharField()
+        fulfilled_at = serializers.DateTimeField()
+
+        class Meta:
+            ref_name = "PosRewardPickup"
+
+    @extend_schema(
+        operation_id="pos_mall_orders_fulfil",
+        tags=["pos"],
+        request=InputSerializer,
+        parameters=[POS_IDEMPOTENCY_HEADER],
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422, 429)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        store_id = request.user.store.pk
+
+        def fulfil():
+            order = reward_order_fulfil(
+                pickup_code=serializer.validated_data["pickup_code"], store_id=store_id, now=timezone.now()
+            )
+            return 200, self.OutputSerializer(order).data
+
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            status_code, body = fulfil()
+            return Response(body, status=status_code)
+        # A till that lost the answer retries with its key and hears "picked up" again, not "already picked up".
+        result = idempotency_run(
+            scope=f"pos:{store_id}:mall_fulfil",
+            key=key,
+            request_hash=idempotency_request_hash(dict(serializer.validated_data)),
+            action=fulfil,
+        )
+        headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
+        return Response(result.body, status=result.status_code, headers=headers)

@@ -1,0 +1,82 @@
+"""Partner voucher pools: a CSV of codes adds codes and stock; bad rows are reported by row and column and written
+not at all; a file-level fault writes nothing."""
+
+import pytest
+
+from members.errors import InvalidInput
+from members.imports.decoding import ImportFileRefused
+from points.models import RewardPartnerCode
+from points.services.mall import reward_partner_codes_import
+from tests.factories import RewardFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def voucher():
+    return RewardFactory(kind="partner_voucher", stock_total=0)
+
+
+def run(reward, text, now, encoding="auto"):
+    return reward_partner_codes_import(reward_id=reward.pk, data=text.encode(), now=now, encoding=encoding)
+
+
+def test_codes_with_a_header_are_added_to_the_pool_and_to_the_stock(voucher, now):
+    result = run(voucher, "code,pin,valid_until\nAAA-111,1234,2027-01-31\nBBB-222,,\n", now)
+
+    voucher.refresh_from_db()
+    assert (result.imported, result.errors) == (2, [])
+    assert (voucher.stock_total, voucher.stock_remaining) == (2, 2)
+    rows = list(RewardPartnerCode.objects.order_by("row_number").values_list("code", "pin", "row_number"))
+    assert rows == [("AAA-111", "1234", 2), ("BBB-222", "", 3)]
+    assert str(RewardPartnerCode.objects.get(code="AAA-111").valid_until) == "2027-01-31"
+
+
+def test_a_file_without_a_header_is_read_as_code_pin_valid_until(voucher, now):
+    result = run(voucher, "\ufeffAAA-111,99\n", now)
+
+    assert (result.imported, RewardPartnerCode.objects.get().pin) == (1, "99")
+
+
+def test_bad_rows_are_named_by_row_and_column_and_the_good_rows_are_written(voucher, now):
+    RewardPartnerCode.objects.create(reward=RewardFactory(kind="partner_voucher"), code="TAKEN", row_number=1,
+                                     imported_at=now)  # fmt: skip
+    text = "code,valid_until\nGOOD-1,\n,2027-01-01\nBAD-DATE,31/01/2027\nGOOD-1,\nTAKEN,\n" + "X" * 65 + ",\n"
+
+    result = run(voucher, text, now)
+
+    assert result.imported == 1
+    assert [(error["row"], error["column"]) for error in result.errors] == [
+        (3, "code"),
+        (4, "valid_until"),
+        (5, "code"),
+        (6, "code"),
+        (7, "code"),
+    ]
+    assert result.errors[2]["message"] == "This code is already on row 2."
+    assert result.errors[3]["message"] == "This code is already in a pool of partner codes."
+    voucher.refresh_from_db()
+    assert (voucher.stock_total, voucher.stock_remaining) == (1, 1)
+
+
+def test_an_unknown_column_refuses_the_whole_file(voucher, now):
+    with pytest.raises(ImportFileRefused) as error:
+        run(voucher, "code,price\nAAA,1\n", now)
+
+    assert error.value.code == "header"
+    assert RewardPartnerCode.objects.count() == 0
+
+
+def test_an_empty_file_is_refused(voucher, now):
+    with pytest.raises(ImportFileRefused):
+        run(voucher, "", now)
+
+
+def test_a_file_in_a_wrong_encoding_is_refused(voucher, now):
+    with pytest.raises(ImportFileRefused):
+        reward_partner_codes_import(reward_id=voucher.pk, data="禮券".encode("big5"), now=now)
+
+
+def test_only_partner_voucher_rewards_take_codes(now):
+    with pytest.raises(InvalidInput):
+        run(RewardFactory(kind="physical"), "AAA\n", now)
