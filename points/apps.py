@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db import connections
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -8,9 +7,7 @@ def _ensure_schedules(sender, using="default", **kwargs):
     """Register the points jobs in beat's tables once they exist (infrastructure, not business logic)."""
     from points.schedules import schedules_ensure
 
-    tables = connections[using].introspection.table_names()
-    if "django_celery_beat_periodictask" in tables and "django_celery_beat_crontabschedule" in tables:
-        schedules_ensure(using=using)
+    schedules_ensure(using=using)
 
 
 class PointsConfig(AppConfig):

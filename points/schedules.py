@@ -5,8 +5,7 @@ runs after every migrate (points.apps) and from `manage.py setup_schedules`. Nev
 beat would overwrite console edits with it at every start.
 """
 
-from django.conf import settings
-from django.db import transaction
+from members.beat import PeriodicJob, periodic_tasks_ensure
 
 SCHEDULES = (
     # (name, task, crontab fields)
@@ -21,23 +20,7 @@ SCHEDULES = (
 )
 
 
-@transaction.atomic
 def schedules_ensure(*, using: str = "default") -> list[str]:
     """Create the points jobs' periodic tasks that are missing; return the names created."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    created = []
-    for name, task, fields in SCHEDULES:
-        if PeriodicTask.objects.using(using).filter(name=name).exists():
-            continue
-        crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
-            minute=fields["minute"],
-            hour=fields["hour"],
-            day_of_week="*",
-            day_of_month="*",
-            month_of_year="*",
-            timezone=settings.TIME_ZONE,
-        )
-        PeriodicTask.objects.using(using).create(name=name, task=task, crontab=crontab)
-        created.append(name)
-    return created
+    jobs = [PeriodicJob(name=name, task=task, crontab=fields) for name, task, fields in SCHEDULES]
+    return periodic_tasks_ensure(jobs, using=using)

@@ -1,11 +1,9 @@
 """Real concurrent claims and redemptions on PostgreSQL: the quota, the limit and single use hold."""
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -13,25 +11,11 @@ from coupons.errors import CouponAlreadyRedeemed, LimitReached, SoldOut
 from coupons.models import Coupon
 from coupons.rules import Cart
 from coupons.services import coupon_claim, coupon_redeem, coupon_template_issue_to_member
+from tests.concurrency import run_in_threads
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    """Run each call in a pool thread with its own DB connection; return results or the exceptions raised."""
-
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each caller got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_a_flash_sale_of_200_claims_by_100_members_issues_exactly_the_quota():

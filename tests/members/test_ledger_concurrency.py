@@ -1,32 +1,15 @@
 """Real concurrent writers on PostgreSQL: the member row lock keeps the ledger exact."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from members.errors import InsufficientPoints
 from members.models import PointsEntry
 from members.services.ledger import points_credit, points_debit, points_ledger_drift
+from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    """Run each call in its own thread and DB connection; return results or the exceptions raised."""
-
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each writer got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_twenty_threads_crediting_and_debiting_one_member_keep_the_invariant():

@@ -1,10 +1,8 @@
 """Member notifications: written once per dedupe key, in the member's language, with outbox rows for consents."""
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from members.errors import InvalidInput, NotFound
@@ -17,6 +15,7 @@ from members.services.notifications import (
     notify,
     notify_many,
 )
+from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -239,19 +238,6 @@ def test_mark_read_with_bad_input_is_refused_and_changes_nothing(inbox, now, kwa
 
 
 # -- concurrency -----------------------------------------------------------------------------------------------
-def run_in_threads(calls, *, workers):
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each writer got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_runs_notify_each_member_once_with_one_outbox_message_per_channel():

@@ -1,10 +1,8 @@
 """Real concurrent bids on PostgreSQL: one leader, every outbid hold released, every ledger exact."""
 
 import random
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -13,24 +11,10 @@ from members.services.ledger import points_credit, points_ledger_drift
 from points.errors import AlreadyLeading, BidTooLow
 from points.models import AuctionBid
 from points.services.auctions import auction_bid_place, auction_close
+from tests.concurrency import run_in_threads
 from tests.factories import AuctionFactory, MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    """Run each call in its own thread and DB connection; return results or the exceptions raised."""
-
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each bid got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_forty_concurrent_bids_leave_one_leader_and_release_every_outbid_hold():

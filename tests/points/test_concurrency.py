@@ -1,10 +1,8 @@
 """Real concurrent checkouts and refunds on PostgreSQL: row locks keep the ledger exact."""
 
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from members.errors import InsufficientPoints
@@ -12,24 +10,10 @@ from members.models import PointsEntry, Purchase
 from members.services.ledger import points_credit, points_ledger_drift
 from points.models import EarningRule, PointsPolicy, PurchaseCheckout, PurchaseRefund
 from points.services.checkout import purchase_checkout, purchase_refund
+from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    """Run each call in its own thread and DB connection; return results or the exceptions raised."""
-
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each writer got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.fixture

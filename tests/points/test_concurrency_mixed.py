@@ -1,12 +1,10 @@
 """PostgreSQL: earn, spend, refund and expiry racing on one member keep the ledger exact; replays change nothing."""
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -14,22 +12,10 @@ from members.models import PointsAllocation, PointsEntry, PointsLot, Purchase
 from members.services.ledger import points_credit, points_expire_due_lots, points_ledger_drift
 from points.models import EarningRule, PointsPolicy, PurchaseCheckout, PurchaseRefund
 from points.services.checkout import purchase_checkout, purchase_refund
+from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each writer got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.fixture

@@ -1,9 +1,6 @@
 """Real concurrent spins on PostgreSQL: prize stock is never exceeded and spin limits hold."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from members.models import PointsEntry
@@ -11,24 +8,10 @@ from members.services.ledger import points_credit, points_ledger_drift
 from points.errors import DrawSoldOut, PrizeAlreadyCollected, SpinLimitReached
 from points.models import DrawPrize, DrawSpin
 from points.services.draws import draw_gift_collect, draw_spin
+from tests.concurrency import run_in_threads
 from tests.factories import DrawPrizeFactory, LuckyDrawFactory, MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    """Run each call in its own thread and DB connection; return results or the exceptions raised."""
-
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each spin got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 def members_with_points(count, points, now):

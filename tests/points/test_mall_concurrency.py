@@ -2,11 +2,9 @@
 stock, limits, points and partner codes exact."""
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from members.errors import PaymentAlreadyUsed
 from members.models import PointsEntry
@@ -14,24 +12,10 @@ from members.services.ledger import points_credit, points_ledger_drift
 from points.errors import OrderNotAwaitingPickup, OrderNotCancellable, OutOfStock, RewardLimitReached
 from points.models import PointsPolicy, Reward, RewardOrder, RewardPartnerCode
 from points.services.mall import reward_order_cancel, reward_order_fulfil, reward_redeem
+from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory, RewardFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls, *, workers):
-    """Run each call in its own thread and DB connection; return results or the exceptions raised."""
-
-    def run(call):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each writer got
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.fixture
