@@ -26,14 +26,20 @@ class PointsEntry(models.Model):
     CREDIT_KINDS = frozenset({"accrual", "refund", "addition", "transfer_in", "opening"})
     DEBIT_KINDS = frozenset({"redemption", "removal", "expiration", "transfer_out", "refund"})
 
+    # The busiest table of all (every purchase, expiry and grant writes here): its indexes are chosen, not
+    # defaulted. member lookups use (member, created_at); the rarely-set references get partial indexes.
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="points_entries"
+        "members.Member",
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="points_entries",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     delta = models.IntegerField(_("points"))
     balance_after = models.PositiveIntegerField(_("balance after"))
     debt_after = models.PositiveIntegerField(_("debt after"), default=0)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=120, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120)  # unique: see Meta
     purchase = models.ForeignKey(
         "members.Purchase",
         verbose_name=_("purchase"),
@@ -41,6 +47,7 @@ class PointsEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="points_entries",
+        db_index=False,
     )
     source = models.CharField(_("source"), max_length=64, blank=True, help_text=_("What caused the entry."))
     reason = models.CharField(_("reason"), max_length=255, blank=True)
@@ -52,14 +59,23 @@ class PointsEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(_("created at"))
 
     class Meta:
         verbose_name = _("points entry")
         verbose_name_plural = _("points entries")
-        constraints = [models.CheckConstraint(condition=~Q(delta=0), name="points_entry_delta_not_zero")]
-        indexes = [models.Index(fields=["member", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(delta=0), name="points_entry_delta_not_zero"),
+            # A constraint rather than unique=True: PostgreSQL then builds no second, pattern-matching index.
+            models.UniqueConstraint(fields=["idempotency_key"], name="points_entry_idempotency_key_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "created_at"]),
+            models.Index(fields=["purchase"], condition=Q(purchase__isnull=False), name="points_entry_purchase"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="points_entry_staff"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.delta:+d}"

@@ -56,17 +56,24 @@ class Member(models.Model):
         ZH_HANT = "zh-hant", "繁體中文"
         ZH_HANS = "zh-hans", "简体中文"
 
-    member_number = models.CharField(_("member number"), max_length=10, unique=True, editable=False)
-    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True, unique=True)
-    wechat_openid = models.CharField(_("WeChat openid"), max_length=64, null=True, blank=True, unique=True)
-    wechat_unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True, db_index=True)
+    # Unique through Meta constraints, not unique=True: PostgreSQL then builds no second, pattern-matching index
+    # per column (lookups here are exact), which every insert and import would pay for.
+    member_number = models.CharField(_("member number"), max_length=10, editable=False)
+    phone = models.CharField(_("phone"), max_length=20, null=True, blank=True)
+    wechat_openid = models.CharField(_("WeChat openid"), max_length=64, null=True, blank=True)
+    wechat_unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True)
     name = models.CharField(_("name"), max_length=100, blank=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True, default="")
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     email = models.EmailField(_("email"), blank=True)
     locale = models.CharField(_("language"), max_length=8, choices=Locale.choices, default=Locale.ZH_HANT)
     home_store = models.ForeignKey(
-        "members.Store", verbose_name=_("home store"), null=True, blank=True, on_delete=models.PROTECT
+        "members.Store",
+        verbose_name=_("home store"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_index=False,  # (home_store, status) below serves it
     )
     tier = models.ForeignKey("members.Tier", verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT)
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="members")
@@ -131,8 +138,15 @@ class Member(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="active") | Q(phone__isnull=False), name="member_active_has_phone"
             ),
+            models.UniqueConstraint(fields=["member_number"], name="member_number_unique"),
+            models.UniqueConstraint(fields=["phone"], name="member_phone_unique"),
+            models.UniqueConstraint(fields=["wechat_openid"], name="member_wechat_openid_unique"),
         ]
-        indexes = [models.Index(fields=["home_store", "status"]), models.Index(fields=["last_purchase_at"])]
+        indexes = [
+            models.Index(fields=["home_store", "status"]),
+            models.Index(fields=["last_purchase_at"]),
+            models.Index(fields=["wechat_unionid"], condition=~Q(wechat_unionid=""), name="member_wechat_unionid"),
+        ]
         permissions = [
             ("import_member", _("Can import members from CSV")),
             ("export_member", _("Can export members to CSV")),
