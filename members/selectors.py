@@ -16,7 +16,7 @@ from members.formats import (
     member_number_from_card_code,
     normalize_phone,
 )
-from members.models import Member, Store
+from members.models import Member, PointsLot, Store
 
 EARTH_RADIUS_KM = 6371.0088
 # Widen the SQL box a little so rounding to the column's 6 decimals never drops a store on its edge.
@@ -160,3 +160,12 @@ def _bounding_box(*, lat: float, lng: float, radius_km: float) -> dict:
             lookup["longitude__gte"] = Decimal(f"{lng - d_lng:.6f}")
             lookup["longitude__lte"] = Decimal(f"{lng + d_lng:.6f}")
     return lookup
+
+
+def points_spent_expiry(*, debit_entry_id: int) -> datetime | None:
+    """When points given back for a debit (a refund, a cancelled order) expire: the latest expiry among the lots
+    the debit drew from, None when one of them never expires."""
+    expiries = list(PointsLot.objects.filter(allocations__entry_id=debit_entry_id).values_list("expires_at", flat=True))
+    if not expiries or any(expiry is None for expiry in expiries):
+        return None
+    return max(expiries)

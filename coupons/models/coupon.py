@@ -12,13 +12,14 @@ from simple_history.models import HistoricalRecords
 
 from coupons.codes import DEFAULT_BODY_LENGTH, MAX_CODE_LENGTH, MIN_BODY_LENGTH, is_valid_prefix
 from members.models import PurchaseChannel
+from members.models.service_owned import ServiceOwnedFieldsMixin
 
 
 def all_channels():
     return [choice.value for choice in PurchaseChannel]
 
 
-class CouponTemplate(models.Model):
+class CouponTemplate(ServiceOwnedFieldsMixin, models.Model):
     class Kind(models.TextChoices):
         AMOUNT_OFF = "amount_off", _("Amount off")
         SPEND_X_SAVE_Y = "spend_x_save_y", _("Spend X, save Y")
@@ -144,6 +145,9 @@ class CouponTemplate(models.Model):
 
     history = HistoricalRecords(excluded_fields=["issued_count", "updated_at"])
 
+    # issued_count moves only by conditional UPDATEs in the services (the quota holds under concurrency).
+    SERVICE_OWNED_FIELDS = ("issued_count",)
+
     class Meta:
         verbose_name = _("coupon template")
         verbose_name_plural = _("coupon templates")
@@ -166,17 +170,6 @@ class CouponTemplate(models.Model):
 
     def __str__(self):
         return str(self.name)
-
-    def save(self, *args, **kwargs):
-        # issued_count moves only by conditional UPDATEs in the services: a console save of a form loaded a
-        # second ago must not write back a stale count over claims made in between.
-        if self.pk and not self._state.adding and kwargs.get("update_fields") is None:
-            kwargs["update_fields"] = [
-                field.name
-                for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "issued_count"
-            ]
-        super().save(*args, **kwargs)
 
     def clean(self):
         errors = {}

@@ -72,7 +72,14 @@ def member_list_resolve(*, data: bytes, encoding: str = AUTO, store_id: int | No
         try:
             entries.append((row, value, "phone", normalize_phone(value)))
         except InvalidPhone:
-            errors.append({"row": row, "value": value, "message": gettext("Not a phone number or a member number.")})
+            errors.append(
+                {
+                    "row": row,
+                    "column": "member",
+                    "value": value,
+                    "message": gettext("Not a phone number or a member number."),
+                }
+            )
 
     found: dict[tuple[str, str], tuple[int, str, int | None]] = {}
     for start in range(0, len(entries), LIST_LOOKUP_CHUNK):
@@ -105,7 +112,7 @@ def member_list_resolve(*, data: bytes, encoding: str = AUTO, store_id: int | No
         else:
             first_row[member[0]] = row
             continue
-        errors.append({"row": row, "value": value, "message": message})
+        errors.append({"row": row, "column": "member", "value": value, "message": message})
     errors.sort(key=lambda error: error["row"])
     return sorted(first_row), errors
 

@@ -60,7 +60,7 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
         else:
             first_row[code] = row
             continue
-        errors.append({"row": row, "value": value, "message": message})
+        errors.append({"row": row, "column": "code", "value": value, "message": message})
 
     codes = list(first_row)
     taken: dict[str, str] = {}
@@ -71,7 +71,7 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
         for code in Coupon.objects.filter(code__in=chunk).values_list("code", flat=True):
             taken.setdefault(code, gettext("A coupon already carries this code."))
     for code, message in taken.items():
-        errors.append({"row": first_row[code], "value": code, "message": message})
+        errors.append({"row": first_row[code], "column": "code", "value": code, "message": message})
     PartnerCode.objects.bulk_create(
         [
             PartnerCode(template=template, code=code, row_number=row, imported_at=now)

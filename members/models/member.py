@@ -5,6 +5,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from members.models.service_owned import ServiceOwnedFieldsMixin
+
 
 class Tag(models.Model):
     name = models.CharField(_("name"), max_length=50, unique=True)
@@ -29,7 +31,7 @@ class MemberQuerySet(models.QuerySet):
         return self.filter(home_store_id=user.store_id)
 
 
-class Member(models.Model):
+class Member(ServiceOwnedFieldsMixin, models.Model):
     class Status(models.TextChoices):
         VISITOR = "visitor", _("Visitor")
         ACTIVE = "active", _("Active")
@@ -156,6 +158,11 @@ class Member(models.Model):
     def __str__(self):
         return f"{self.member_number} {self.name or self.phone or ''}".strip()
 
+    # Moved only by the ledgers' and purchases' services (F() expressions under the member lock).
+    SERVICE_OWNED_FIELDS = (
+        "points_balance", "points_debt", "points_pending", "stored_value_balance", "purchase_count", "total_spend",
+        "first_purchase_at", "last_purchase_at",
+    )  # fmt: skip
     PROFILE_FIELDS = ("name", "gender", "birthday", "email")
 
     @property

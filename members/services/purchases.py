@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils.translation import gettext_lazy as _
 
 from members.errors import IdempotencyKeyReused, InvalidInput
 from members.models import Member, Purchase, PurchaseItem
@@ -29,7 +30,9 @@ def _amounts(*, gross_amount, discount_amount, points_value_amount, stored_value
         - amounts["stored_value_amount"]
     )
     if any(value < 0 for value in amounts.values()) or paid < 0:
-        raise InvalidInput(fields={"gross_amount": ["amounts must not be negative or exceed the gross amount"]})
+        raise InvalidInput(
+            fields={"gross_amount": [str(_("Amounts must not be negative or exceed the gross amount."))]}
+        )
     return amounts, paid
 
 
@@ -147,7 +150,7 @@ def purchase_record(
     existing = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=external_id).first()
     if existing:
         if existing.member_id != member_id or existing.gross_amount != amounts["gross_amount"]:
-            raise IdempotencyKeyReused(fields={"external_id": ["already used for a different purchase"]})
+            raise IdempotencyKeyReused(fields={"external_id": [str(_("Already used for a different purchase."))]})
         return existing
     purchase = _insert(
         store_id=store_id, channel=channel, external_id=external_id, purchased_at=purchased_at,
@@ -197,7 +200,9 @@ def purchase_record_for_locked_member(
                 payment_method=payment_method, member_id=member_id, amounts=amounts, paid=paid, items=items,
             )  # fmt: skip
         except IntegrityError as exc:
-            raise IdempotencyKeyReused(fields={"external_id": ["already used for a different purchase"]}) from exc
+            raise IdempotencyKeyReused(
+                fields={"external_id": [str(_("Already used for a different purchase."))]}
+            ) from exc
         _after_member_purchase(purchase, evaluate_tier=evaluate_tier)
     return purchase
 

@@ -183,7 +183,7 @@ def stored_value_refund(
     amount = money(amount)
     spend = StoredValueEntry.objects.filter(pk=spend_entry_id, kind=Kind.SPEND).first()
     if spend is None:
-        raise InvalidInput(fields={"spend_entry_id": ["not a stored-value spend"]})
+        raise InvalidInput(fields={"spend_entry_id": [str(_("This is not a stored-value payment."))]})
     member = lock_member(member_id=spend.member_id)
     existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:

@@ -14,7 +14,8 @@ from points.services.auctions import auction_cancel
 # What staff may edit, by the auction's state; everything else is written by the bid, close and cancel services.
 DESCRIPTION_FIELDS = ("item_name", "description", "image")
 BIDDING_FIELDS = ("starts_at", "ends_at", "starting_bid", "min_increment", "extension_seconds")
-OUTCOME_FIELDS = ("status", "winner", "winning_points", "claim_code", "collected_at", "collected_store", "closed_at",
+# No claim code: it is the winner's proof at the counter (staff find the auction by typing it).
+OUTCOME_FIELDS = ("status", "winner", "winning_points", "collected_at", "collected_store", "closed_at",
                   "cancelled_reason", "created_at")  # fmt: skip
 
 

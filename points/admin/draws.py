@@ -6,7 +6,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from members.console import ReadOnlyAdminMixin
+from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.errors import LoyaltyError
 from points.models import DrawPrize, DrawSpin, LuckyDraw
 from points.selectors_draws import draw_prize_chances
@@ -108,9 +108,11 @@ class LuckyDrawAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(DrawSpin)
-class DrawSpinAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Every spin with the weights and the random number it was drawn with: the audit of the draws."""
+class DrawSpinAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+    """Every spin with the weights and the random number it was drawn with: the audit of the draws. Store staff see
+    their store's members; nobody reads a claim code here (it is the winner's proof: staff type it to find one)."""
 
+    store_scope_field = "member__home_store"
     list_display = (
         "created_at",
         "draw",
@@ -119,7 +121,6 @@ class DrawSpinAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "prize",
         "points_spent",
         "random_number",
-        "claim_code",
     )
     list_filter = ("outcome", "draw")
     list_select_related = ("draw", "member", "prize")
@@ -135,7 +136,6 @@ class DrawSpinAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "spend_entry",
         "prize_entry",
         "coupon",
-        "claim_code",
         "collected_at",
         "collected_store",
         "random_number",

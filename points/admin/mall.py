@@ -239,8 +239,9 @@ class RewardOrderAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     """Orders of the staff member's pickup store; written only by the mall services (read-only here)."""
 
     store_scope_field = "pickup_store"
-    list_display = ("pk", "reward", "member", "status", "points", "cash_amount", "pickup_store", "pickup_code",
-                    "created_at", "fulfilled_at")  # fmt: skip
+    # The pickup code is the member's proof at the counter: staff find an order by typing it, never read it here.
+    list_display = ("pk", "reward", "member", "status", "points", "cash_amount", "pickup_store", "created_at",
+                    "fulfilled_at")  # fmt: skip
     list_select_related = ("reward", "member", "pickup_store")
     list_filter = ("status", ("pickup_store", ScopedRelatedFieldListFilter), "reward__kind")
     search_fields = ("=pickup_code", "=member__member_number", "=member__phone")
@@ -248,10 +249,10 @@ class RewardOrderAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = ("mark_fulfilled", "cancel_order")
     change_list_template = "admin/points/rewardorder/change_list.html"
-    exclude = ("request_hash", "idempotency_key")
+    exclude = ("request_hash", "idempotency_key", "pickup_code")
     readonly_fields = (
         "member", "reward", "status", "points", "cash_amount", "payment_provider", "payment_transaction_id",
-        "pickup_store", "pickup_code", "points_entry", "refund_entry", "coupon", "stored_value_entry",
+        "pickup_store", "points_entry", "refund_entry", "coupon", "stored_value_entry",
         "partner_voucher_code", "created_at", "fulfilled_at", "fulfilled_by", "fulfilled_store", "cancelled_at",
         "cancelled_by", "cancel_reason",
     )  # fmt: skip

@@ -121,7 +121,7 @@ class PosBehaviourEventApi(BaseApi):
         reward = behaviour_reward(
             member_id=member.pk,
             event=data["event"],
-            occurrence_key=f"store:{store_id}:{data['occurrence_id'].strip()}",
+            occurrence_key=f"store:{store_id}:member:{member.pk}:{data['occurrence_id'].strip()}",
             now=now,
         )
         return _answer(member=member, event=data["event"], reward=reward)

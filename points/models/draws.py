@@ -16,6 +16,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from members.models.service_owned import ServiceOwnedFieldsMixin
+
 
 class LuckyDraw(models.Model):
     """A draw members spin for points: its price, window, limits and who may take part."""
@@ -72,7 +74,7 @@ class LuckyDraw(models.Model):
             raise ValidationError({"ends_at": _("The draw must end after it starts.")})
 
 
-class DrawPrize(models.Model):
+class DrawPrize(ServiceOwnedFieldsMixin, models.Model):
     """One prize of a draw: points, a coupon or a gift collected in store, with its weight and its stock."""
 
     class Kind(models.TextChoices):
@@ -103,6 +105,9 @@ class DrawPrize(models.Model):
     stock_total = models.PositiveIntegerField(_("stock"), help_text=_("How many of this prize can be won."))
     stock_remaining = models.PositiveIntegerField(_("left in stock"), default=0)
     history = HistoricalRecords()
+
+    # Moved only by points.services.draws (conditional UPDATEs, draw_prize_stock_set under a row lock).
+    SERVICE_OWNED_FIELDS = ("stock_total", "stock_remaining")
 
     class Meta:
         verbose_name = _("draw prize")

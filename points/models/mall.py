@@ -20,12 +20,13 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from members.models.service_owned import ServiceOwnedFieldsMixin
 from points.images import validate_reward_image
 
 PICKUP_KINDS = frozenset({"physical", "experience"})
 
 
-class Reward(models.Model):
+class Reward(ServiceOwnedFieldsMixin, models.Model):
     """Something members buy in the mall with points (and optionally cash): a gift, a coupon, stored value,
     a partner's voucher code or an in-store experience."""
 
@@ -110,6 +111,9 @@ class Reward(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords(m2m_fields=[tiers, pickup_stores], excluded_fields=["stock_remaining", "updated_at"])
+
+    # Moved only by points.services.mall (conditional UPDATEs): never written back by a console save.
+    SERVICE_OWNED_FIELDS = ("stock_total", "stock_remaining")
 
     class Meta:
         verbose_name = _("reward")

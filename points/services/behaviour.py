@@ -52,7 +52,7 @@ def behaviour_reward(*, member_id: int, event: str, occurrence_key: str, now: da
     for rule in rules:
         source = f"behaviour:{rule.id}"
         key = f"{source}:{occurrence_key}"
-        entry = PointsEntry.objects.filter(idempotency_key=key).first()
+        entry = PointsEntry.objects.filter(idempotency_key=key, member_id=member_id).first()
         if entry is None:
             granted = PointsEntry.objects.filter(member_id=member_id, source=source, delta__gt=0)
             points = behaviour_points(

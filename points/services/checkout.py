@@ -25,6 +25,7 @@ from coupons.services import coupon_redeem
 from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
+from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
 from members.services.locks import lock_member
@@ -627,14 +628,6 @@ def _points_share(total: int, part: Decimal, whole: Decimal) -> int:
     return int(_share(total, part, whole).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _returned_points_expiry(spend_entry_id: int) -> datetime | None:
-    """The latest expiry among the lots a spend drew from (None when one of them never expires)."""
-    expiries = list(PointsLot.objects.filter(allocations__entry_id=spend_entry_id).values_list("expires_at", flat=True))
-    if not expiries or any(expiry is None for expiry in expiries):
-        return None
-    return max(expiries)
-
-
 @transaction.atomic
 def purchase_refund(
     *,
@@ -727,7 +720,7 @@ def purchase_refund(
             kind=Kind.REFUND,
             idempotency_key=f"refund:{refund.pk}:return",
             now=now,
-            expires_at=_returned_points_expiry(checkout.spend_entry_id),
+            expires_at=points_spent_expiry(debit_entry_id=checkout.spend_entry_id),
             purchase_id=purchase.pk,
             source="refund",
             reason=reason,

@@ -191,7 +191,10 @@ def points_grant_job_run(*, job_id: int, now: datetime, chunk_size: int = GRANT_
     except Exception:
         PointsGrantJob.objects.filter(pk=job.pk).update(status=PointsGrantJob.Status.FAILED)
         raise
-    granted = PointsEntry.objects.filter(idempotency_key__startswith=f"grant:{job.pk}:").count()
+    granted = sum(
+        PointsEntry.objects.filter(idempotency_key__in=[f"grant:{job.pk}:{member_id}" for member_id in chunk]).count()
+        for chunk in (member_ids[start : start + chunk_size] for start in range(0, len(member_ids), chunk_size))
+    )  # by exact keys (the unique index), never a prefix scan of the whole ledger
     PointsGrantJob.objects.filter(pk=job.pk).update(
         status=PointsGrantJob.Status.DONE, members_granted=granted, finished_at=now
     )

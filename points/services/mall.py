@@ -24,6 +24,7 @@ from coupons.services import coupon_template_issue_to_member
 from members.errors import IdempotencyKeyReused, InvalidInput, PaymentAlreadyUsed, ReasonRequired
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.models import MemberPlanSubscription, PointsEntry, Store, StoredValueEntry
+from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
 from members.services.ledger import points_credit, points_debit
 from members.services.locks import lock_member
@@ -43,7 +44,6 @@ from points.errors import (
 from points.images import thumbnail_make
 from points.models import PointsPolicy, Reward, RewardOrder, RewardPartnerCode
 from points.selectors_mall import member_redeemed_counts, reward_refusal
-from points.services.checkout import _returned_points_expiry
 
 # Pickup codes: 8 characters without look-alikes (no 0/O, 1/I/L): 31**8 ≈ 8.5e11 codes, typed at a till.
 PICKUP_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -355,7 +355,7 @@ def reward_order_cancel(
         kind=PointsEntry.Kind.REFUND,
         idempotency_key=f"reward_order:{order.pk}:cancel",
         now=now,
-        expires_at=_returned_points_expiry(order.points_entry_id),
+        expires_at=points_spent_expiry(debit_entry_id=order.points_entry_id),
         source="mall",
         reason=reason[:255],
         breakdown={"reward_order": order.pk, "reward_id": order.reward_id},

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from coupons.models import CouponIssueJob
 from coupons.services.bulk import coupon_issue_job_create
@@ -46,7 +47,8 @@ def _tier_gift_run(*, gift: TierMonthlyGift, month, now: datetime) -> TierGiftRu
     try:
         with transaction.atomic():
             run = TierGiftRun.objects.create(tier=gift.tier, month=month, points=gift.points, created_at=now)
-            reason = f"Monthly gift {month:%Y-%m}: {gift.tier}"
+            # Kept on every member's ledger entry, in the merchant's language (the job has no member's language).
+            reason = str(_("Monthly gift %(month)s: %(tier)s") % {"month": f"{month:%Y-%m}", "tier": gift.tier})
             if gift.points:
                 run.points_job = points_grant_job_enqueue(
                     points=gift.points,

@@ -56,7 +56,7 @@ def test_the_issue_form_takes_a_csv_list_and_the_job_page_names_the_bad_rows(
 
     body = response.content.decode()
     assert Coupon.objects.filter(member=member, template=template).count() == 1
-    assert "<td>2</td><td>12</td><td>Not a phone number or a member number.</td>" in body
+    assert "<td>2</td><td>member</td><td>12</td><td>Not a phone number or a member number.</td>" in body
 
 
 def test_the_issue_form_asks_for_the_tier_it_needs(client, merchant_admin):
@@ -91,7 +91,7 @@ def test_partner_codes_are_uploaded_from_the_console_with_refused_rows_listed(cl
 
     body = response.content.decode()
     assert "The pool holds 1 codes, 1 not yet given out." in body
-    assert "<td>2</td><td>GOOD0001</td><td>This code is already on row 1.</td>" in body
+    assert "<td>2</td><td>code</td><td>GOOD0001</td><td>This code is already on row 1.</td>" in body
 
 
 def test_the_report_page_lists_each_template_with_its_figures(client, merchant_admin, issue):

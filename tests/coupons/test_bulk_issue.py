@@ -131,10 +131,15 @@ def test_a_csv_list_issues_to_the_members_it_names_and_reports_bad_rows_by_numbe
 
     assert (job.total, job.issued, job.error_count) == (2, 2, 4)
     assert job.errors == [
-        {"row": 4, "value": "not a phone", "message": "Not a phone number or a member number."},
-        {"row": 5, "value": "+85291239999", "message": "No member has this phone number."},
-        {"row": 7, "value": "+852 9123 0001", "message": "This member is already on row 2."},
-        {"row": 8, "value": "+85291230003", "message": "This member's account is frozen or closed."},
+        {"row": 4, "column": "member", "value": "not a phone", "message": "Not a phone number or a member number."},
+        {"row": 5, "column": "member", "value": "+85291239999", "message": "No member has this phone number."},
+        {"row": 7, "column": "member", "value": "+852 9123 0001", "message": "This member is already on row 2."},
+        {
+            "row": 8,
+            "column": "member",
+            "value": "+85291230003",
+            "message": "This member's account is frozen or closed.",
+        },
     ]
     assert set(Coupon.objects.values_list("member_id", flat=True)) == {by_phone.pk, by_number.pk}
 

@@ -30,11 +30,16 @@ def test_an_upload_adds_valid_codes_and_names_each_bad_row_by_number(pool_templa
 
     assert result.imported == 2
     assert result.errors == [
-        {"row": 5, "value": "ab", "message": "A code has 4 to 30 letters and digits."},
-        {"row": 6, "value": "ABC1234", "message": "This code is already on row 2."},
-        {"row": 7, "value": "bad code!", "message": "A code has 4 to 30 letters and digits."},
-        {"row": 8, "value": "INPOOL01", "message": "This code is already in a pool of partner codes."},
-        {"row": 9, "value": taken_by_coupon, "message": "A coupon already carries this code."},
+        {"row": 5, "column": "code", "value": "ab", "message": "A code has 4 to 30 letters and digits."},
+        {"row": 6, "column": "code", "value": "ABC1234", "message": "This code is already on row 2."},
+        {"row": 7, "column": "code", "value": "bad code!", "message": "A code has 4 to 30 letters and digits."},
+        {
+            "row": 8,
+            "column": "code",
+            "value": "INPOOL01",
+            "message": "This code is already in a pool of partner codes.",
+        },
+        {"row": 9, "column": "code", "value": taken_by_coupon, "message": "A coupon already carries this code."},
     ]
     pool = PartnerCode.objects.filter(template=pool_template).order_by("pk")
     assert list(pool.values_list("code", "row_number")) == [("ABC1234", 2), ("XYZ99999", 3)]

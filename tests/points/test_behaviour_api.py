@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from points.models import EarningRule
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 ME_URL = "/api/v1/me/behaviour-events"
@@ -105,3 +106,17 @@ def test_keys_are_not_interchangeable(api_client, member_client, pos_client_for,
     body = {"event": "try_on", "occurrence_id": "f", "member_number": member.member_number}
     assert member_client(member).post(POS_URL, body, format="json").status_code in (401, 403)
     assert api_client.post(ME_URL, {"event": "share", "occurrence_id": "a"}, format="json").status_code == 401
+
+
+def test_one_occurrence_id_for_two_members_earns_each_their_own(pos_client_for, store, policy):
+    rule("try_on", 5)
+    client = pos_client_for(store)
+    first, second = MemberFactory(), MemberFactory()
+
+    answers = [
+        client.post(POS_URL, {"event": "try_on", "occurrence_id": "fitting-1", "member_number": m.member_number},
+                    format="json").json()
+        for m in (first, second)
+    ]  # fmt: skip
+
+    assert [answer["points_balance"] for answer in answers] == [5, 5]

@@ -186,6 +186,15 @@ def test_an_order_is_found_by_its_pickup_code_typed_loosely(client, clerk, order
     assert [row.pk for row in response.context["cl"].result_list] == [order.pk]
 
 
+def test_the_pickup_code_is_never_shown_to_staff(client, clerk, order):
+    listing = client.get(ORDERS_URL)
+    detail = client.get(reverse("admin:points_rewardorder_change", args=[order.pk]))
+
+    assert listing.status_code == detail.status_code == 200
+    assert order.pickup_code not in listing.content.decode()
+    assert order.pickup_code not in detail.content.decode()
+
+
 def test_a_clerk_hands_over_a_pickup_with_its_code(client, clerk, order):
     response = client.post(FULFIL_URL, {"pickup_code": order.pickup_code})
 
