@@ -10,11 +10,15 @@ this second process, drives for a fixed time, in `--rounds` alternating slices (
 shared machine weighs on both alike):
 1. POST /api/v1/pos/purchases (unique external ids, random members by member number, 3 items, a third of them
    spending 100 points) from `--clients` threads, each with one keep-alive connection;
-2. the same for GET /api/v1/pos/ping, a trivial DRF view behind the same POS key authentication.
-Prints requests/s of both, their ratio, the purchase p50/p99 and the client's own CPU use (the client must not
-starve the server); checks the ledger of a sample of members (no drift). Scratch rows are deleted afterwards
-unless --keep. No tier is configured: with tiers, each purchase also runs the instant tier evaluation.
-Last line: RESULT pos_purchase rps=<n> trivial_rps=<n> ratio=<r> p99_ms=<n>
+2. the same for GET /api/v1/pos/ping, a trivial DRF view behind the same POS key authentication;
+3. the issue's naive reference, POST /bench/naive-purchase (bench/urls.py: lock the member, insert a ledger
+   row, update the balance), on the other half of the members, so its p99 on this machine at this moment
+   puts the purchase's p99 in context.
+Prints requests/s of each, the purchase/trivial ratio, p50/p99 and the client's own CPU use (the client must
+not starve the server); checks the ledger of a sample of the members who bought (no drift). Scratch rows are
+deleted afterwards unless --keep. No tier is configured: with tiers, each purchase also runs the instant tier
+evaluation.
+Last line: RESULT pos_purchase rps=<n> trivial_rps=<n> ratio=<r> p99_ms=<n> naive_rps=<n> naive_p99_ms=<n>
 """
 
 import argparse
@@ -142,7 +146,13 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
     database_url = os.environ["DATABASE_URL"]
     if "conn_max_age" not in database_url:  # persistent connections, as a production deployment runs
         database_url += ("&" if "?" in database_url else "?") + "conn_max_age=600"
-    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "false", "SECRET_KEY": "bench-only"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",  # the app plus the naive reference endpoint
+    }
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -265,10 +275,12 @@ def main():
     counter = iter(range(10**9))
     counter_lock = threading.Lock()
 
+    buyers, naive_buyers = numbers[: len(numbers) // 2], numbers[len(numbers) // 2 :]
+
     def purchase(rng):
         with counter_lock:
             number = next(counter)
-        member_number = rng.choice(numbers)
+        member_number = rng.choice(buyers)
         body = {
             "external_id": f"bench-{run}-{number}",
             "payment_method": "card",
@@ -283,37 +295,39 @@ def main():
         }
         return "POST", "/api/v1/pos/purchases", json.dumps(body)
 
+    def naive(rng):
+        with counter_lock:
+            number = next(counter)
+        body = {"external_id": f"naive-{run}-{number}", "member_number": rng.choice(naive_buyers)}
+        return "POST", "/bench/naive-purchase", json.dumps(body)
+
     try:
         # Warm every worker on both paths (imports, connections, the per-process rule cache) before measuring.
         drive(port, key=key, clients=args.clients, seconds=2, request_for=ping)
         drive(port, key=key, clients=args.clients, seconds=args.warmup, request_for=purchase)
         # Alternate short slices of each endpoint, so background load on a shared machine hits both alike.
-        ok = trivial_ok = 0
-        latencies, trivial_latencies, statuses, trivial_statuses = [], [], {}, {}
-        cpu = {"purchase": 0.0, "trivial": 0.0}
+        slices = {"purchase": purchase, "trivial": ping, "naive": naive}
+        done = {name: {"ok": 0, "latencies": [], "statuses": {}, "cpu": 0.0} for name in slices}
         slice_seconds = args.seconds / args.rounds
         for round_index in range(args.rounds):
-            for name, request_for in (("purchase", purchase), ("trivial", ping)):
+            for name, request_for in slices.items():
                 before = client_cpu()
                 count, lat, codes = drive(port, key=key, clients=args.clients, seconds=slice_seconds,
                                           request_for=request_for, seed=round_index)  # fmt: skip
-                cpu[name] += client_cpu() - before
-                if name == "purchase":
-                    ok, statuses = ok + count, merge(statuses, codes)
-                    latencies += lat
-                else:
-                    trivial_ok, trivial_statuses = trivial_ok + count, merge(trivial_statuses, codes)
-                    trivial_latencies += lat
-        rps = ok / args.seconds
-        p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
-        print(f"POST /api/v1/pos/purchases: {ok} ok in {args.seconds:.0f}s = {rps:.0f} req/s; "
-              f"p50={p50:.1f}ms p99={p99:.1f}ms statuses={statuses}; "
-              f"client CPU {100 * cpu['purchase'] / args.seconds:.0f}% of a core")  # fmt: skip
-        trivial_rps = trivial_ok / args.seconds
-        print(f"GET /api/v1/pos/ping: {trivial_ok} ok in {args.seconds:.0f}s = {trivial_rps:.0f} req/s; "
-              f"p50={percentile(trivial_latencies, 0.50) * 1000:.1f}ms "
-              f"p99={percentile(trivial_latencies, 0.99) * 1000:.1f}ms statuses={trivial_statuses}; "
-              f"client CPU {100 * cpu['trivial'] / args.seconds:.0f}% of a core")  # fmt: skip
+                figures = done[name]
+                figures["cpu"] += client_cpu() - before
+                figures["ok"] += count
+                figures["latencies"] += lat
+                figures["statuses"] = merge(figures["statuses"], codes)
+        labels = {"purchase": "POST /api/v1/pos/purchases", "trivial": "GET /api/v1/pos/ping",
+                  "naive": "POST /bench/naive-purchase (naive reference)"}  # fmt: skip
+        for name, figures in done.items():
+            figures["rps"] = figures["ok"] / args.seconds
+            figures["p50"] = percentile(figures["latencies"], 0.50) * 1000
+            figures["p99"] = percentile(figures["latencies"], 0.99) * 1000
+            print(f"{labels[name]}: {figures['ok']} ok in {args.seconds:.0f}s = {figures['rps']:.0f} req/s; "
+                  f"p50={figures['p50']:.1f}ms p99={figures['p99']:.1f}ms statuses={figures['statuses']}; "
+                  f"client CPU {100 * figures['cpu'] / args.seconds:.0f}% of a core")  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -328,8 +342,12 @@ def main():
     print(f"check: drift among {len(sample)} members who bought={len(points_ledger_drift(member_ids=sample))}")
     if not args.keep:
         clean()
-    ratio = rps / trivial_rps if trivial_rps else 0
-    print(f"RESULT pos_purchase rps={rps:.0f} trivial_rps={trivial_rps:.0f} ratio={ratio:.3f} p99_ms={p99:.0f}")
+    purchases, trivial, naive_figures = done["purchase"], done["trivial"], done["naive"]
+    ratio = purchases["rps"] / trivial["rps"] if trivial["rps"] else 0
+    print(
+        f"RESULT pos_purchase rps={purchases['rps']:.0f} trivial_rps={trivial['rps']:.0f} ratio={ratio:.3f} "
+        f"p99_ms={purchases['p99']:.0f} naive_rps={naive_figures['rps']:.0f} naive_p99_ms={naive_figures['p99']:.0f}"
+    )
 
 
 if __name__ == "__main__":

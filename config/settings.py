@@ -167,6 +167,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MemberStatusEnum": "members.models.Member.Status",
         "CouponStatusEnum": "coupons.models.Coupon.Status",
+        "PurchaseStatusEnum": "members.models.Purchase.Status",
     },
     "COMPONENT_SPLIT_REQUEST": True,
 }
@@ -179,6 +180,18 @@ WECHAT_APPID = env("WECHAT_APPID", default="")
 WECHAT_SECRET = env("WECHAT_SECRET", default="")
 WECHAT_API_BASE = env("WECHAT_API_BASE", default="https://api.weixin.qq.com")
 WECHAT_TIMEOUT_SECONDS = env.float("WECHAT_TIMEOUT_SECONDS", default=5.0)
+# WeChat Pay API v3, to confirm mini-program payments before they earn points. The default base is WeChat Pay
+# Hong Kong's host; a merchant on the mainland uses https://api.mch.weixin.qq.com. A service provider's
+# sub-merchant sets WECHATPAY_SUB_MCHID and the global query path /v3/global/transactions/out-trade-no/{out_trade_no}.
+WECHATPAY_API_BASE = env("WECHATPAY_API_BASE", default="https://apihk.mch.weixin.qq.com")
+WECHATPAY_QUERY_PATH = env("WECHATPAY_QUERY_PATH", default="/v3/pay/transactions/out-trade-no/{out_trade_no}")
+WECHATPAY_MCHID = env("WECHATPAY_MCHID", default="")
+WECHATPAY_SUB_MCHID = env("WECHATPAY_SUB_MCHID", default="")
+WECHATPAY_CERT_SERIAL_NO = env("WECHATPAY_CERT_SERIAL_NO", default="")
+# PEM texts (newlines may be written as \n in the environment).
+WECHATPAY_PRIVATE_KEY = env("WECHATPAY_PRIVATE_KEY", default="").replace("\\n", "\n")
+WECHATPAY_PLATFORM_PUBLIC_KEY = env("WECHATPAY_PLATFORM_PUBLIC_KEY", default="").replace("\\n", "\n")
+WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=5.0)
 
 # CSV import.
 MEMBER_IMPORT_MAX_BYTES = env.int("MEMBER_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)

@@ -87,6 +87,25 @@ class WechatUnavailable(LoyaltyError):
     status = 503
 
 
+# Payments confirmed with the payment provider.
+class PaymentNotConfirmed(LoyaltyError):
+    code = "payment_not_confirmed"
+    message = _("The payment provider has no completed payment by this member for this order.")
+    status = 422
+
+
+class PaymentAmountMismatch(LoyaltyError):
+    code = "payment_amount_mismatch"
+    message = _("The amount paid does not match the amount due for this order.")
+    status = 422
+
+
+class PaymentProviderUnavailable(LoyaltyError):
+    code = "payment_provider_unavailable"
+    message = _("The payment provider could not confirm the payment now. Please try again later.")
+    status = 503
+
+
 # Tiers, plans and stored value.
 
 
@@ -119,7 +138,7 @@ class TopUpOfferUnavailable(LoyaltyError):
 
 class PaymentAlreadyUsed(LoyaltyError):
     code = "payment_already_used"
-    message = _("This payment was already recorded for a different top-up.")
+    message = _("This payment was already recorded for something else.")
     status = 409
 
 

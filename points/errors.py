@@ -46,6 +46,11 @@ class StoreInactive(PointsError):
     status = 404
 
 
+class MiniProgramCheckoutDisabled(PointsError):
+    code = "mini_program_checkout_disabled"
+    message = _("Purchases in the mini program are not open: no store records them yet.")
+
+
 class UnknownBehaviour(PointsError):
     code = "unknown_behaviour"
     message = _("No active rule rewards this behaviour.")

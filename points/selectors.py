@@ -187,6 +187,15 @@ def member_points_entries(*, member_id: int):
     return PointsEntry.objects.filter(member_id=member_id).select_related("purchase").order_by("-pk")
 
 
+def member_purchases(*, member_id: int):
+    """The member's purchases, newest first, with their store and what their checkout did."""
+    return (
+        Purchase.objects.filter(member_id=member_id)
+        .select_related("store", "checkout")
+        .order_by("-purchased_at", "-pk")
+    )
+
+
 def member_facts_get(*, member: Member | None) -> MemberFacts:
     """Return what the earning pipeline knows of a member: tier, tier multiplier, birthday."""
     if member is None:

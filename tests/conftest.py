@@ -82,3 +82,48 @@ def pos_client_for():
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def wechat_pay_merchant_keys():
+    """The merchant's API key pair (private, public), made once: RSA key generation takes a while."""
+    from tests.fakes import rsa_key_pair
+
+    return rsa_key_pair()
+
+
+@pytest.fixture
+def wechat_pay(settings, wechat_pay_merchant_keys):
+    """A fake WeChat Pay on 127.0.0.1 that the real WechatPayClient talks to, with real signatures both ways.
+
+    Register what a member paid with `wechat_pay.add_order(out_trade_no, total=<cents>, openid=...)`.
+    """
+    from tests.fakes import FakeWechatPay
+
+    private_pem, public_pem = wechat_pay_merchant_keys
+    server = FakeWechatPay(mchid="1900000109", merchant_public_pem=public_pem, serial_no="SERIAL01").start()
+    settings.WECHATPAY_API_BASE = server.base_url
+    settings.WECHATPAY_MCHID = "1900000109"
+    settings.WECHATPAY_CERT_SERIAL_NO = "SERIAL01"
+    settings.WECHATPAY_PRIVATE_KEY = private_pem
+    settings.WECHATPAY_PLATFORM_PUBLIC_KEY = server.platform_public_pem
+    settings.WECHATPAY_TIMEOUT_SECONDS = 2.0
+    settings.CURRENCY = "HKD"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def wechat_payer(wechat_pay):
+    """Return a new member who paid WeChat Pay order `transaction_id` (`cents`; HK$1,000 unless told)."""
+    from tests.factories import MemberFactory
+
+    def make(transaction_id="wx-1", cents=100000, **fields):
+        member = MemberFactory(**fields)
+        if member.wechat_openid is None:
+            member.wechat_openid = f"o-{member.pk}"
+            member.save(update_fields=["wechat_openid"])
+        wechat_pay.add_order(transaction_id, total=cents, openid=member.wechat_openid)
+        return member
+
+    return make

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -31,6 +31,7 @@ class FakeResponse:
     body: object = field(default_factory=dict)
     content_type: str = "application/json"
     delay_seconds: float = 0.0
+    headers: dict = field(default_factory=dict)
 
 
 class FakeHttpServer:
@@ -38,6 +39,8 @@ class FakeHttpServer:
 
     def __init__(self):
         self.routes = {}
+        # Answers any request no route matches (an API with ids in its paths).
+        self.fallback = None
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         server = self
@@ -55,7 +58,7 @@ class FakeHttpServer:
                 )
                 with server._lock:
                     server.requests.append(recorded)
-                handler = server.routes.get((self.command, split.path))
+                handler = server.routes.get((self.command, split.path)) or server.fallback
                 response = handler(recorded) if handler else FakeResponse(status=404, body={"error": "no route"})
                 if response.delay_seconds:
                     time.sleep(response.delay_seconds)
@@ -66,6 +69,8 @@ class FakeHttpServer:
                     self.send_response(response.status)
                     self.send_header("Content-Type", response.content_type)
                     self.send_header("Content-Length", str(len(payload)))
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
@@ -168,3 +173,118 @@ class FakeWechat(FakeHttpServer):
         if info is None:
             return self._answer({"errcode": 40029, "errmsg": "invalid code"})
         return self._answer({"errcode": 0, "errmsg": "ok", "phone_info": info})
+
+
+def rsa_key_pair() -> tuple[str, str]:
+    """A fresh 2048-bit RSA key pair as (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+class FakeWechatPay(FakeHttpServer):
+    """WeChat Pay API v3's order query for one merchant, with real signatures both ways.
+
+    It checks each request's Authorization signature with the merchant's public key (401 otherwise) and signs
+    each answer with its own platform key, as WeChat Pay does. Register orders with `add_order`; unknown ones
+    get 404 ORDER_NOT_EXIST. `tamper` changes answers after signing them (the client must refuse them).
+    """
+
+    QUERY_PREFIX = "/v3/pay/transactions/out-trade-no/"
+
+    def __init__(self, *, mchid="1900000109", appid="wx-test-app", merchant_public_pem: str, serial_no="SERIAL01"):
+        super().__init__()
+        from cryptography.hazmat.primitives import serialization
+
+        self.mchid, self.appid, self.serial_no = mchid, appid, serial_no
+        self.merchant_key = serialization.load_pem_public_key(merchant_public_pem.encode())
+        self.platform_private_pem, self.platform_public_pem = rsa_key_pair()
+        self._platform_key = serialization.load_pem_private_key(self.platform_private_pem.encode(), password=None)
+        self.orders: dict[str, dict] = {}
+        self.tamper = False
+        self.status_override: int | None = None
+        self.fallback = self._query
+
+    def add_order(self, out_trade_no, *, total, openid, currency="HKD", trade_state="SUCCESS"):
+        """`total` in cents, as WeChat Pay counts."""
+        self.orders[out_trade_no] = {
+            "appid": self.appid,
+            "mchid": self.mchid,
+            "out_trade_no": out_trade_no,
+            "transaction_id": "42000" + secrets.token_hex(10),
+            "trade_type": "JSAPI",
+            "trade_state": trade_state,
+            "trade_state_desc": "",
+            "success_time": "2026-11-25T10:15:00+08:00" if trade_state == "SUCCESS" else None,
+            "payer": {"openid": openid},
+            "amount": {"total": total, "payer_total": total, "currency": currency, "payer_currency": currency},
+        }
+
+    def _signed(self, status, body):
+        import base64
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        payload = json.dumps(body).encode()
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+        message = f"{timestamp}\n{nonce}\n{payload.decode()}\n".encode()
+        signature = base64.b64encode(self._platform_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+        if self.tamper:
+            payload = payload.replace(b'"trade_state": "NOTPAY"', b'"trade_state": "SUCCESS"')
+            payload = payload.replace(b'"total": 1', b'"total": 9')
+        headers = {
+            "Wechatpay-Timestamp": timestamp,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": "PUB_KEY_ID_01",
+        }
+        return FakeResponse(status=status, body=payload, headers=headers)
+
+    def _caller_is_merchant(self, request) -> bool:
+        import base64
+        import re
+
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
+            return False
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', header))
+        if fields.get("mchid") != self.mchid or fields.get("serial_no") != self.serial_no:
+            return False
+        query = "&".join(f"{key}={value}" for key, value in request.query.items())
+        message = f"GET\n{request.path}?{query}\n{fields.get('timestamp')}\n{fields.get('nonce_str')}\n\n"
+        try:
+            self.merchant_key.verify(
+                base64.b64decode(fields.get("signature", "")), message.encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except (ValueError, InvalidSignature):
+            return False
+        return True
+
+    def _query(self, request):
+        if self.status_override:
+            return self._signed(self.status_override, {"code": "SYSTEM_ERROR", "message": "busy"})
+        if not self._caller_is_merchant(request):
+            return self._signed(401, {"code": "SIGN_ERROR", "message": "signature wrong"})
+        if request.query.get("mchid") != self.mchid:
+            return self._signed(400, {"code": "PARAM_ERROR", "message": "mchid"})
+        order = None
+        if request.method == "GET" and request.path.startswith(self.QUERY_PREFIX):
+            order = self.orders.get(unquote(request.path[len(self.QUERY_PREFIX) :]))
+        if order is None:
+            return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "order does not exist"})
+        return self._signed(200, order)

@@ -11,7 +11,8 @@ from members.api.authentication import MemberTokenAuthentication
 from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import MemberPlanSubscription, MembershipPlan
-from members.services.plans import plan_purchase
+from members.services.payments import MEMBER_PAYMENT_PROVIDERS
+from members.services.plans import plan_purchase_by_member
 
 
 class MemberApi(BaseApi):
@@ -96,17 +97,19 @@ class MePlanListApi(MemberApi):
 
 
 class MePlanPurchaseApi(MemberApi):
-    """Record a plan the member paid through a payment provider (the payment happens outside this system).
+    """Record a plan the member paid in the mini program through WeChat Pay.
 
-    The provider's transaction id makes it idempotent: a replay answers 200 with the first subscription.
+    Recorded only when WeChat Pay confirms the order `transaction_id` was paid by this member for the price
+    (`payment_not_confirmed`, `payment_amount_mismatch`; `payment_provider_unavailable` is worth retrying).
+    The transaction id makes it idempotent: a replay answers 200 with the first subscription.
     """
 
     permission_classes = [IsActiveMember]
 
     class InputSerializer(StrictInputSerializer):
         plan = serializers.IntegerField(min_value=1)
-        provider = serializers.RegexField(r"^[a-z0-9_\-]{1,32}$", help_text="e.g. wechat_pay_hk, alipay_hk, payme")
-        transaction_id = serializers.CharField(max_length=100)
+        provider = serializers.ChoiceField(choices=MEMBER_PAYMENT_PROVIDERS, help_text="The payment provider.")
+        transaction_id = serializers.CharField(max_length=100, help_text="The WeChat Pay order number paid.")
 
         class Meta:
             ref_name = "PlanPurchaseInput"
@@ -128,7 +131,7 @@ class MePlanPurchaseApi(MemberApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = plan_purchase(
+        result = plan_purchase_by_member(
             member_id=request.user.pk,
             plan_id=data["plan"],
             provider=data["provider"],

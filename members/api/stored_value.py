@@ -11,7 +11,8 @@ from members.api.authentication import MemberTokenAuthentication
 from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import StoredValueEntry, TopUpOffer
-from members.services.stored_value import stored_value_top_up
+from members.services.payments import MEMBER_PAYMENT_PROVIDERS
+from members.services.stored_value import stored_value_top_up_by_member
 
 
 class MemberApi(BaseApi):
@@ -120,17 +121,19 @@ class TopUpOfferListApi(MemberApi):
 
 
 class MeTopUpApi(MemberApi):
-    """Record a top-up the member paid through a payment provider (the payment happens outside this system).
+    """Record a top-up the member paid in the mini program through WeChat Pay.
 
-    The provider's transaction id makes it idempotent: a replay answers 200 with the first top-up.
+    Recorded only when WeChat Pay confirms the order `transaction_id` was paid by this member for the price
+    (`payment_not_confirmed`, `payment_amount_mismatch`; `payment_provider_unavailable` is worth retrying).
+    The transaction id makes it idempotent: a replay answers 200 with the first top-up.
     """
 
     permission_classes = [IsActiveMember]
 
     class InputSerializer(StrictInputSerializer):
         offer = serializers.IntegerField(min_value=1)
-        provider = serializers.RegexField(r"^[a-z0-9_\-]{1,32}$", help_text="e.g. wechat_pay_hk, alipay_hk, payme")
-        transaction_id = serializers.CharField(max_length=100)
+        provider = serializers.ChoiceField(choices=MEMBER_PAYMENT_PROVIDERS, help_text="The payment provider.")
+        transaction_id = serializers.CharField(max_length=100, help_text="The WeChat Pay order number paid.")
 
         class Meta:
             ref_name = "TopUpInput"
@@ -156,7 +159,7 @@ class MeTopUpApi(MemberApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = stored_value_top_up(
+        result = stored_value_top_up_by_member(
             member_id=request.user.pk,
             offer_id=data["offer"],
             provider=data["provider"],

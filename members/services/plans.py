@@ -20,6 +20,7 @@ from members.errors import InvalidInput, MemberNotActive, PaymentAlreadyUsed, Pl
 from members.models import Member, MemberPlanSubscription, MembershipPlan, StoredValueEntry, Tier, TierHistory
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
 from members.services.locks import lock_member
+from members.services.payments import payment_is_used, wechat_payment_confirm
 from members.signals import send_after_commit, tier_changed
 
 PLAN_EXPIRY_TASK = "members.tasks.plans_expire_task"
@@ -45,7 +46,8 @@ class PlanExpirySummary:
     tier_moves: list = field(default_factory=list)
 
 
-def _payment(provider: str, transaction_id: str) -> tuple[str, str]:
+def payment_reference_clean(provider: str, transaction_id: str) -> tuple[str, str]:
+    """The (provider, transaction id) of a payment, stripped; InvalidInput naming each one left blank."""
     provider, transaction_id = (provider or "").strip(), (transaction_id or "").strip()
     if not provider or not transaction_id:
         required = str(_("This field is required."))
@@ -138,14 +140,14 @@ def plan_purchase(
     Raises InvalidInput (empty provider or transaction id), PaymentAlreadyUsed (the payment was recorded for
     another member, plan or top-up), MemberNotActive, PlanUnavailable, NotFound (no such member).
     """
-    provider, transaction_id = _payment(provider, transaction_id)
+    provider, transaction_id = payment_reference_clean(provider, transaction_id)
     member = lock_member(member_id=member_id)
     first = MemberPlanSubscription.objects.filter(provider=provider, transaction_id=transaction_id).first()
     if first is not None:
         if first.member_id != member_id or first.plan_id != plan_id:
             raise payment_already_used()
         return PlanPurchaseResult(subscription=first, is_replay=True)
-    if StoredValueEntry.objects.filter(idempotency_key=f"top_up:{provider}:{transaction_id}").exists():
+    if payment_is_used(provider=provider, transaction_id=transaction_id):
         raise payment_already_used()
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
@@ -158,6 +160,28 @@ def plan_purchase(
         note=f"{_('Membership plan')}: {plan.name}",
     )  # fmt: skip
     return PlanPurchaseResult(subscription=subscription, is_replay=False)
+
+
+def plan_purchase_by_member(
+    *, member_id: int, plan_id: int, provider: str, transaction_id: str, now: datetime
+) -> PlanPurchaseResult:
+    """plan_purchase for the member's own request: the payment (`transaction_id`, the WeChat Pay order number)
+    must first be confirmed by WeChat Pay as this member's, for the plan's price. A replay of a recorded
+    payment answers without asking again. Raises plan_purchase's errors, PaymentNotConfirmed,
+    PaymentAmountMismatch, PaymentProviderUnavailable.
+    """
+    provider, transaction_id = payment_reference_clean(provider, transaction_id)
+    recorded = MemberPlanSubscription.objects.filter(provider=provider, transaction_id=transaction_id).exists()
+    if not recorded:
+        plan = MembershipPlan.objects.on_sale(now=now).filter(pk=plan_id).first()
+        if plan is None:
+            raise PlanUnavailable(fields={"plan": [str(PlanUnavailable.message)]})
+        wechat_payment_confirm(
+            member_id=member_id, out_trade_no=transaction_id, field="transaction_id", amount=plan.price
+        )
+    return plan_purchase(
+        member_id=member_id, plan_id=plan_id, provider=provider, transaction_id=transaction_id, now=now
+    )
 
 
 def plans_expire(*, now: datetime, chunk_size: int = EXPIRY_CHUNK_SIZE) -> PlanExpirySummary:

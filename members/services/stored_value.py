@@ -29,7 +29,8 @@ from members.errors import (
 )
 from members.models import Member, MemberPlanSubscription, StoredValueEntry, TopUpOffer
 from members.services.locks import lock_member
-from members.services.plans import tier_period_grant
+from members.services.payments import payment_is_used, wechat_payment_confirm
+from members.services.plans import payment_reference_clean, tier_period_grant
 
 Kind = StoredValueEntry.Kind
 CENT = Decimal("0.01")
@@ -83,6 +84,27 @@ def _credit(*, member, kind, amount, idempotency_key, now, **fields) -> StoredVa
     return entry
 
 
+def stored_value_top_up_by_member(
+    *, member_id: int, offer_id: int, provider: str, transaction_id: str, now: datetime
+) -> TopUpResult:
+    """stored_value_top_up for the member's own request: the payment (`transaction_id`, the WeChat Pay order
+    number) must first be confirmed by WeChat Pay as this member's, for the offer's price. A replay of a
+    recorded payment answers without asking again. Raises stored_value_top_up's errors, PaymentNotConfirmed,
+    PaymentAmountMismatch, PaymentProviderUnavailable.
+    """
+    provider, transaction_id = payment_reference_clean(provider, transaction_id)
+    if not StoredValueEntry.objects.filter(idempotency_key=f"top_up:{provider}:{transaction_id}").exists():
+        offer = TopUpOffer.objects.available(now=now).filter(pk=offer_id).first()
+        if offer is None:
+            raise TopUpOfferUnavailable(fields={"offer": [str(TopUpOfferUnavailable.message)]})
+        wechat_payment_confirm(
+            member_id=member_id, out_trade_no=transaction_id, field="transaction_id", amount=offer.pay_amount
+        )
+    return stored_value_top_up(
+        member_id=member_id, offer_id=offer_id, provider=provider, transaction_id=transaction_id, now=now
+    )
+
+
 @transaction.atomic
 def stored_value_top_up(
     *, member_id: int, offer_id: int, provider: str, transaction_id: str, now: datetime, created_by=None
@@ -94,12 +116,7 @@ def stored_value_top_up(
     Raises TopUpOfferUnavailable, PaymentAlreadyUsed (same payment, other member or offer), MemberNotActive,
     InvalidInput (empty provider or transaction id).
     """
-    provider, transaction_id = (provider or "").strip(), (transaction_id or "").strip()
-    if not provider or not transaction_id:
-        required = str(_("This field is required."))
-        blank = {name: [required] for name, value in (("provider", provider), ("transaction_id", transaction_id))
-                 if not value}  # fmt: skip
-        raise InvalidInput(fields=blank)
+    provider, transaction_id = payment_reference_clean(provider, transaction_id)
     key = f"top_up:{provider}:{transaction_id}"
     member = lock_member(member_id=member_id)
     first = StoredValueEntry.objects.filter(idempotency_key=key).first()
@@ -111,8 +128,8 @@ def stored_value_top_up(
         return TopUpResult(
             top_up=first, bonus=bonus, balance=member.stored_value_balance, is_replay=True, tier_grant=grant
         )
-    if MemberPlanSubscription.objects.filter(provider=provider, transaction_id=transaction_id).exists():
-        raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})  # a plan's payment
+    if payment_is_used(provider=provider, transaction_id=transaction_id):
+        raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     offer = TopUpOffer.objects.available(now=now).select_related("tier").filter(pk=offer_id).first()

@@ -27,6 +27,7 @@ from points.services.mall import (
     reward_stock_add,
     reward_thumbnail_refresh,
 )
+from points.services.prizes import prize_collect
 
 FULFIL_PERMISSION = "points.fulfil_rewardorder"
 CANCEL_PERMISSION = "points.cancel_rewardorder"
@@ -230,6 +231,14 @@ class PickupCodeForm(forms.Form):
     )
 
 
+class ClaimCodeForm(forms.Form):
+    claim_code = forms.CharField(
+        label=_("claim code"),
+        max_length=32,
+        help_text=_("The code the winner shows; spaces and dashes are ignored."),
+    )
+
+
 class CancelForm(forms.Form):
     reason = forms.CharField(label=_("reason for cancelling"), max_length=255)
 
@@ -288,6 +297,7 @@ class RewardOrderAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("fulfil/", wrap(self.fulfil_view), name="points_rewardorder_fulfil"),
+            path("prizes/collect/", wrap(self.prize_collect_view), name="points_rewardorder_prize_collect"),
             path("<int:order_id>/fulfil/", wrap(self.fulfil_view), name="points_rewardorder_fulfil_order"),
             path("<int:order_id>/cancel/", wrap(self.cancel_view), name="points_rewardorder_cancel"),
             *super().get_urls(),
@@ -352,6 +362,31 @@ class RewardOrderAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:points_rewardorder_changelist"))
         title = gettext("Hand over a reward pickup")
         return self._page(request, title=title, form=form, order=order, submit_label=gettext("Mark picked up"))
+
+    def prize_collect_view(self, request):
+        """Hand over a prize won in a lucky draw or an auction: type the winner's claim code (once per prize)."""
+        if not self.has_fulfil_permission(request):
+            raise PermissionDenied
+        form = ClaimCodeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                prize = prize_collect(
+                    claim_code=form.cleaned_data["claim_code"],
+                    store_id=staff_store_id(request.user),
+                    now=timezone.now(),
+                )
+            except LoyaltyError as exc:
+                form.add_error("claim_code", str(exc.message))
+            else:
+                self.message_user(
+                    request,
+                    gettext("Prize handed over: “%(item)s” to member %(member)s.")
+                    % {"item": prize.item_name, "member": prize.member.member_number},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:points_rewardorder_changelist"))
+        title = gettext("Hand over a prize (lucky draw or auction)")
+        return self._page(request, title=title, form=form, order=None, submit_label=gettext("Hand over"))
 
     def cancel_view(self, request, order_id):
         """Cancel an order awaiting pickup with a reason: its points and stock come back."""

@@ -52,6 +52,7 @@ class PointsPolicyForm(forms.ModelForm):
             "reminder_days",
             "refund_policy",
             "member_match_order",
+            "mini_program_store",
         )
 
     def __init__(self, *args, **kwargs):
@@ -85,6 +86,7 @@ class PointsPolicyAdmin(SimpleHistoryAdmin):
             },
         ),
         (_("Refunds and POS"), {"fields": ("refund_policy", "member_match_order")}),
+        (_("Mini program"), {"fields": ("mini_program_store",)}),
     )
 
     def has_add_permission(self, request):

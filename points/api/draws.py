@@ -7,16 +7,14 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from coupons.codes import normalize_code
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember, IsPosClient
 from members.services.idempotency import idempotency_key_validate
 from points.models import DrawPrize, DrawSpin
 from points.selectors_draws import draws_open_for_member, member_draw_spins
-from points.services.auctions import CLAIM_CODE_PREFIX as AUCTION_CLAIM_CODE_PREFIX
-from points.services.auctions import auction_item_collect
-from points.services.draws import draw_gift_collect, draw_spin
+from points.services.draws import draw_spin
+from points.services.prizes import prize_collect
 
 REPLAY_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
@@ -172,15 +170,13 @@ class PosPrizeCollectApi(BaseApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        code = normalize_code(serializer.validated_data["claim_code"])
-        store_id, now = request.user.store.pk, timezone.now()
-        if code.startswith(AUCTION_CLAIM_CODE_PREFIX):
-            auction = auction_item_collect(claim_code=code, store_id=store_id, now=now)
-            body = {"source": "auction", "item_name": auction.item_name, "member": auction.winner}
-            body["collected_at"] = auction.collected_at
-        else:
-            spin = draw_gift_collect(claim_code=code, store_id=store_id, now=now)
-            body = {"source": "lucky_draw", "item_name": spin.prize.name, "member": spin.member}
-            body["collected_at"] = spin.collected_at
-        body["member_number"] = body.pop("member").member_number
+        prize = prize_collect(
+            claim_code=serializer.validated_data["claim_code"], store_id=request.user.store.pk, now=timezone.now()
+        )
+        body = {
+            "source": prize.source,
+            "item_name": prize.item_name,
+            "member_number": prize.member.member_number,
+            "collected_at": prize.collected_at,
+        }
         return Response(self.OutputSerializer(body).data)

@@ -16,11 +16,12 @@ from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember, IsPosClient
 from members.models import Store
 from members.services.idempotency import idempotency_request_hash, idempotency_run
-from points.api.pos import REPLAY_HEADER
+from members.services.payments import MEMBER_PAYMENT_PROVIDERS
+from points.api.serializers import REPLAY_HEADER
 from points.errors import PickupStoreInvalid
 from points.models import Reward, RewardOrder
 from points.selectors_mall import reward_for_member, reward_order_of_member, reward_orders_of_member, rewards_for_member
-from points.services.mall import reward_order_cancel, reward_order_fulfil, reward_redeem
+from points.services.mall import reward_order_cancel, reward_order_fulfil, reward_redeem_by_member
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -240,10 +241,12 @@ class RewardRedeemApi(MemberApi):
         pickup_store = serializers.CharField(
             required=False, max_length=32, help_text="The store code, for gifts and experiences picked up in store."
         )
-        provider = serializers.RegexField(
-            r"^[a-z0-9_\-]{1,32}$", required=False, help_text="For points + cash: e.g. wechat_pay_hk, payme."
+        provider = serializers.ChoiceField(
+            choices=MEMBER_PAYMENT_PROVIDERS, required=False, help_text="For points + cash: the payment provider."
         )
-        transaction_id = serializers.CharField(required=False, max_length=100, help_text="For points + cash.")
+        transaction_id = serializers.CharField(
+            required=False, max_length=100, help_text="For points + cash: the WeChat Pay order number paid."
+        )
 
         class Meta:
             ref_name = "MallRedeemInput"
@@ -268,7 +271,7 @@ class RewardRedeemApi(MemberApi):
             pickup_store_id = Store.objects.filter(code=data["pickup_store"]).values_list("pk", flat=True).first()
             if pickup_store_id is None:
                 raise PickupStoreInvalid(fields={"pickup_store": [str(PickupStoreInvalid.message)]})
-        result = reward_redeem(
+        result = reward_redeem_by_member(
             member_id=request.user.pk,
             reward_id=reward_id,
             idempotency_key=request.headers.get("Idempotency-Key", ""),

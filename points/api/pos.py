@@ -11,7 +11,16 @@ from members.api.authentication import StoreApiKeyAuthentication
 from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsPosClient
 from members.models import PaymentMethod, Purchase, PurchaseChannel
-from points.api.serializers import BreakdownSerializer
+from points.api.serializers import (
+    CENT,
+    MAX_ITEMS,
+    REPLAY_HEADER,
+    CartPricingSerializer,
+    CheckoutResultSerializer,
+    PurchaseItemInputSerializer,
+    cart_pricing_data,
+    checkout_response,
+)
 from points.models import PointsPolicy
 from points.selectors import checkout_settings_get, pos_member_resolve
 from points.services.checkout import (
@@ -21,25 +30,10 @@ from points.services.checkout import (
     purchase_refund,
 )
 
-MAX_ITEMS = 500
-REPLAY_HEADER = "Idempotent-Replayed"
-CENT = Decimal("0.01")
-
 
 class PosApi(BaseApi):
     authentication_classes = [StoreApiKeyAuthentication]
     permission_classes = [IsPosClient]
-
-
-class PurchaseItemInputSerializer(StrictInputSerializer):
-    sku = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    quantity = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0))
-
-    class Meta:
-        ref_name = "PosPurchaseItemInput"
 
 
 class CartInputSerializer(StrictInputSerializer):
@@ -103,37 +97,11 @@ class PosPurchaseCreateApi(PosApi):
         class Meta:
             ref_name = "PosPurchaseInput"
 
-    class OutputSerializer(serializers.Serializer):
-        external_id = serializers.CharField()
-        channel = serializers.ChoiceField(choices=PurchaseChannel.choices)
-        member_number = serializers.CharField(allow_null=True)
-        purchased_at = serializers.DateTimeField()
-        gross_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        points_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        stored_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        paid_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        points_spent = serializers.IntegerField()
-        points_earned = serializers.IntegerField()
-        earn_is_pending = serializers.BooleanField()
-        earn_activates_at = serializers.DateTimeField(allow_null=True)
-        earn_expires_at = serializers.DateTimeField(allow_null=True)
-        points_balance = serializers.IntegerField(allow_null=True, help_text="The member's balance after the sale.")
-        coupon_code = serializers.CharField(allow_null=True, help_text="The coupon redeemed on the sale, if any.")
-        coupon_discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        coupons_earned = serializers.ListField(
-            child=serializers.CharField(), help_text="Codes of coupons issued by post-payment rules for this sale."
-        )
-        breakdown = BreakdownSerializer()
-
-        class Meta:
-            ref_name = "PosPurchase"
-
     @extend_schema(
         operation_id="pos_purchase_create",
         tags=["pos"],
         request=InputSerializer,
-        responses={201: OutputSerializer, **error_responses(400, 401, 404, 409, 422)},
+        responses={201: CheckoutResultSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -151,58 +119,17 @@ class PosPurchaseCreateApi(PosApi):
             purchased_at_window=POS_PURCHASED_AT_WINDOW,
             **serializer.service_kwargs(member=member),
         )
-        purchase, checkout = result.purchase, result.checkout
-        body = {
-            "external_id": purchase.external_id,
-            "channel": purchase.channel,
-            "member_number": member.member_number if member else None,
-            "purchased_at": purchase.purchased_at,
-            "gross_amount": purchase.gross_amount,
-            "discount_amount": purchase.discount_amount,
-            "points_value_amount": purchase.points_value_amount,
-            "stored_value_amount": purchase.stored_value_amount,
-            "paid_amount": purchase.paid_amount,
-            "points_spent": checkout.points_spent,
-            "points_earned": checkout.points_earned,
-            "earn_is_pending": checkout.earn_is_pending,
-            "earn_activates_at": checkout.earn_activates_at,
-            "earn_expires_at": checkout.earn_expires_at,
-            "points_balance": checkout.balance_after,
-            "coupon_code": result.coupon_code,
-            "coupon_discount_amount": checkout.coupon_discount_amount,
-            "coupons_earned": checkout.coupons_issued,
-            "breakdown": checkout.breakdown,
-        }
-        headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
-        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED, headers=headers)
+        return checkout_response(result, member_number=member.member_number if member else None)
 
 
 class PosPurchasePreviewApi(PosApi):
     """Price a cart without recording anything: the points it earns (and why), the most points it can take."""
 
-    class OutputSerializer(serializers.Serializer):
-        member_number = serializers.CharField(allow_null=True)
-        points_balance = serializers.IntegerField(allow_null=True)
-        max_points_spendable = serializers.IntegerField()
-        max_points_value = serializers.DecimalField(max_digits=12, decimal_places=2)
-        points_to_spend = serializers.IntegerField()
-        points_value = serializers.DecimalField(max_digits=12, decimal_places=2)
-        points_earned = serializers.IntegerField()
-        earn_is_pending = serializers.BooleanField()
-        earn_activates_at = serializers.DateTimeField(allow_null=True)
-        earn_expires_at = serializers.DateTimeField(allow_null=True)
-        coupon_discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-        coupon_label = serializers.CharField(allow_blank=True)
-        breakdown = BreakdownSerializer()
-
-        class Meta:
-            ref_name = "PosPurchasePreview"
-
     @extend_schema(
         operation_id="pos_purchase_preview",
         tags=["pos"],
         request=CartInputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 404, 409, 422)},
+        responses={200: CartPricingSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
     def post(self, request):
         serializer = CartInputSerializer(data=request.data)
@@ -210,22 +137,7 @@ class PosPurchasePreviewApi(PosApi):
         now = timezone.now()
         member = serializer.member(now=now)
         pricing = purchase_preview(store_id=request.user.store.pk, now=now, **serializer.service_kwargs(member=member))
-        body = {
-            "member_number": member.member_number if member else None,
-            "points_balance": member.points_balance if member else None,
-            "max_points_spendable": pricing.max_points_spendable,
-            "max_points_value": pricing.max_points_value,
-            "points_to_spend": pricing.points_to_spend,
-            "points_value": pricing.points_value,
-            "points_earned": pricing.earning.total,
-            "earn_is_pending": pricing.earn_is_pending,
-            "earn_activates_at": pricing.earn_activates_at,
-            "earn_expires_at": pricing.earn_expires_at,
-            "coupon_discount_amount": pricing.coupon_discount_amount,
-            "coupon_label": pricing.coupon_label,
-            "breakdown": {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)},
-        }
-        return Response(self.OutputSerializer(body).data)
+        return Response(cart_pricing_data(pricing, member=member))
 
 
 class PosPingApi(PosApi):

@@ -14,6 +14,7 @@ from points.api.mall import (
 )
 from points.api.member import MePointsApi, MePointsEntriesApi
 from points.api.pos import PosPingApi, PosPurchaseCreateApi, PosPurchasePreviewApi, PosPurchaseRefundApi
+from points.api.purchases import MePurchasePreviewApi, MePurchasesApi
 
 urlpatterns = [
     path("pos/ping", PosPingApi.as_view(), name="pos-ping"),
@@ -21,6 +22,8 @@ urlpatterns = [
     path("pos/purchases/preview", PosPurchasePreviewApi.as_view(), name="pos-purchases-preview"),
     path("pos/purchases/<str:external_id>/refunds", PosPurchaseRefundApi.as_view(), name="pos-purchase-refunds"),
     path("me/points", MePointsApi.as_view(), name="me-points"),
+    path("me/purchases", MePurchasesApi.as_view(), name="me-purchases"),
+    path("me/purchases/preview", MePurchasePreviewApi.as_view(), name="me-purchases-preview"),
     path("me/points/entries", MePointsEntriesApi.as_view(), name="me-points-entries"),
     path("me/behaviour-events", MeBehaviourEventApi.as_view(), name="me-behaviour-events"),
     path("pos/behaviour-events", PosBehaviourEventApi.as_view(), name="pos-behaviour-events"),

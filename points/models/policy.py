@@ -116,6 +116,18 @@ class PointsPolicy(models.Model):
         default=_default_match_order,
         help_text=_("The identifiers a POS purchase is matched by, tried in this order."),
     )
+    mini_program_store = models.ForeignKey(
+        "members.Store",
+        verbose_name=_("store of mini-program purchases"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_(
+            "Purchases paid in the mini program (confirmed with WeChat Pay) are recorded under this store. "
+            "Empty: the mini program cannot record purchases."
+        ),
+    )
     history = HistoricalRecords()
 
     class Meta:

@@ -23,7 +23,7 @@ from coupons.rules import CartItem as CouponCartItem
 from coupons.selectors import coupon_for_cart_by_code
 from coupons.services import coupon_redeem
 from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
-from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound, PaymentAmountMismatch
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_request_hash
@@ -95,6 +95,12 @@ class Pricing:
     earn_expires_at: datetime | None
     coupon_discount_amount: Decimal = ZERO
     coupon_label: str = ""
+    stored_value_amount: Decimal = ZERO
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What is left to pay by the payment method once discounts, coupon, points and stored value are off."""
+        return self.eligible_amount - self.stored_value_amount
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,7 @@ def _price(
         earn_expires_at=expires_at,
         coupon_discount_amount=coupon.discount_amount if coupon else ZERO,
         coupon_label=coupon.label if coupon else "",
+        stored_value_amount=stored_value_amount,
     )
 
 
@@ -337,6 +344,7 @@ def purchase_checkout(
     policy: PointsPolicy | None = None,
     checkout_settings: CheckoutSettings | None = None,
     purchased_at_window: tuple[timedelta, timedelta] | None = None,
+    confirmed_paid_amount: Decimal | None = None,
 ) -> CheckoutResult:
     """Record a purchase, spend points on it and earn points from it, all or nothing.
 
@@ -352,6 +360,8 @@ def purchase_checkout(
     `policy` and `checkout_settings` (points.selectors.checkout_settings_get) may come from the caller, which
     read them already. With `purchased_at_window` = (how far back, how far ahead of `now`), a new purchase whose
     purchased_at falls outside is refused (PurchasedAtOutOfRange); a replay still gets its first answer.
+    With `confirmed_paid_amount` (what a payment provider confirmed was paid), a cart whose amount due differs
+    is refused (PaymentAmountMismatch) and nothing is written.
     """
     gross_amount = _positive(gross_amount)
     discount_amount = _money(discount_amount, "discount_amount")
@@ -385,6 +395,8 @@ def purchase_checkout(
         _store_check(store_id)
     else:
         # A retry waits for the member lock, then finds the first answer committed by its twin.
+        # (A separate statement after the lock, not a subquery of it: in READ COMMITTED a subquery of the
+        # locking SELECT keeps the snapshot taken before the wait and would not see the twin's purchase.)
         member = _lock_member_at_store(member_id=member_id, store_id=store_id)
         replay = _replay(**key)
         if replay:
@@ -421,6 +433,12 @@ def purchase_checkout(
         now=now,
         coupon=quote,
     )
+    if confirmed_paid_amount is not None and pricing.amount_due != confirmed_paid_amount:
+        message = _("%(due)s is due but %(paid)s was paid.") % {
+            "due": pricing.amount_due,
+            "paid": confirmed_paid_amount,
+        }
+        raise PaymentAmountMismatch(fields={"gross_amount": [str(message)]})
     if member is not None:
         return _checkout_member(
             member=member,

@@ -23,11 +23,12 @@ from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from members.errors import IdempotencyKeyReused, InvalidInput, PaymentAlreadyUsed, ReasonRequired
 from members.imports.decoding import AUTO, ImportFileRefused, decode
-from members.models import MemberPlanSubscription, PointsEntry, Store, StoredValueEntry
+from members.models import PointsEntry, Store
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
 from members.services.ledger import points_credit, points_debit
 from members.services.locks import lock_member
+from members.services.payments import payment_is_used, wechat_payment_confirm
 from members.services.stored_value import stored_value_grant
 from points.errors import (
     OrderNotAwaitingPickup,
@@ -90,14 +91,14 @@ def _payment(reward: Reward, provider: str, transaction_id: str) -> tuple[str, s
     if not provider or not transaction_id:
         missing = [name for name, value in (("provider", provider), ("transaction_id", transaction_id)) if not value]
         raise RewardPaymentRequired(fields={name: [str(RewardPaymentRequired.message)] for name in missing})
-    used = (
-        RewardOrder.objects.filter(payment_provider=provider, payment_transaction_id=transaction_id).exists()
-        or MemberPlanSubscription.objects.filter(provider=provider, transaction_id=transaction_id).exists()
-        or StoredValueEntry.objects.filter(idempotency_key=f"top_up:{provider}:{transaction_id}").exists()
-    )
-    if used:
+    if payment_is_used(provider=provider, transaction_id=transaction_id):
         raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
     return provider, transaction_id
+
+
+def mall_payment_is_used(provider: str, transaction_id: str) -> bool:
+    """Whether a mall order's cash part was paid with this payment (for members' payment_is_used)."""
+    return RewardOrder.objects.filter(payment_provider=provider, payment_transaction_id=transaction_id).exists()
 
 
 def _pickup_store(reward: Reward, pickup_store_id: int | None) -> int | None:
@@ -143,6 +144,39 @@ def _order_insert(**fields) -> RewardOrder:
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+def reward_redeem_by_member(
+    *,
+    member_id: int,
+    reward_id: int,
+    idempotency_key: str,
+    now: datetime,
+    pickup_store_id: int | None = None,
+    payment_provider: str = "",
+    payment_transaction_id: str = "",
+) -> RedeemResult:
+    """reward_redeem for the member's own request: the cash part of a points + cash reward (the WeChat Pay
+    order `payment_transaction_id`) must first be confirmed by WeChat Pay as this member's, for the cash price.
+    A payment already recorded is not asked about again (reward_redeem answers the replay or refuses it).
+    Raises reward_redeem's errors, PaymentNotConfirmed, PaymentAmountMismatch, PaymentProviderUnavailable.
+    """
+    provider, transaction_id = (payment_provider or "").strip(), (payment_transaction_id or "").strip()
+    reward = Reward.objects.filter(pk=reward_id).only("cash_price").first()
+    paid_in_cash = reward is not None and reward.cash_price > 0 and provider and transaction_id
+    if paid_in_cash and not payment_is_used(provider=provider, transaction_id=transaction_id):
+        wechat_payment_confirm(
+            member_id=member_id, out_trade_no=transaction_id, field="transaction_id", amount=reward.cash_price
+        )
+    return reward_redeem(
+        member_id=member_id,
+        reward_id=reward_id,
+        idempotency_key=idempotency_key,
+        now=now,
+        pickup_store_id=pickup_store_id,
+        payment_provider=provider,
+        payment_transaction_id=transaction_id,
+    )
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
-"""Paid plans through the member API: plans on sale, purchase (idempotent by payment id), own periods only,
-refusals (bad or unknown plan, a payment id already used, no token)."""
+"""Paid plans through the member API: plans on sale, purchase (idempotent by payment id, recorded once WeChat
+Pay confirms the member paid the price), own periods only, refusals (bad or unknown plan, a payment not
+confirmed or already used, no token)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -43,8 +44,8 @@ def test_plans_lists_the_plans_on_sale(member_client, plan, gold, now):
     ]  # fmt: skip
 
 
-def test_purchase_answers_201_then_a_replay_answers_200_with_the_same_subscription(member_client, plan):
-    client = member_client(MemberFactory())
+def test_purchase_answers_201_then_a_replay_answers_200_with_the_same_subscription(member_client, plan, wechat_payer):
+    client = member_client(wechat_payer(cents=38800))
 
     first = client.post(PURCHASES, payload(plan.pk), format="json")
     replay = client.post(PURCHASES, payload(plan.pk), format="json")
@@ -63,8 +64,8 @@ def test_purchase_answers_201_then_a_replay_answers_200_with_the_same_subscripti
     assert MemberPlanSubscription.objects.count() == 1
 
 
-def test_a_member_sees_only_their_own_plans(member_client, plan):
-    alice, bob = MemberFactory(), MemberFactory()
+def test_a_member_sees_only_their_own_plans(member_client, plan, wechat_payer):
+    alice, bob = wechat_payer(cents=38800), MemberFactory()
     member_client(alice).post(PURCHASES, payload(plan.pk), format="json")
 
     bob_sees = member_client(bob).get("/api/v1/me/plans").json()
@@ -81,6 +82,7 @@ def test_a_member_sees_only_their_own_plans(member_client, plan):
         ({"plan": 0}, "plan"),
         ({"plan": "gold"}, "plan"),
         ({"provider": "Bad Provider!"}, "provider"),
+        ({"provider": "alipay_hk"}, "provider"),  # a payment this system cannot confirm
         ({"transaction_id": ""}, "transaction_id"),
         ({"price": "1"}, "price"),
     ],
@@ -100,8 +102,8 @@ def test_purchase_of_an_unknown_plan_is_refused(member_client, plan):
     assert MemberPlanSubscription.objects.count() == 0
 
 
-def test_a_payment_id_used_by_another_member_is_refused(member_client, plan):
-    member_client(MemberFactory()).post(PURCHASES, payload(plan.pk), format="json")
+def test_a_payment_id_used_by_another_member_is_refused(member_client, plan, wechat_payer):
+    member_client(wechat_payer(cents=38800)).post(PURCHASES, payload(plan.pk), format="json")
 
     response = member_client(MemberFactory()).post(PURCHASES, payload(plan.pk), format="json")
 
@@ -117,8 +119,11 @@ def test_plans_need_a_member_token(api_client, method, url):
     assert response.status_code == 401
 
 
-def test_me_tier_says_which_plan_holds_the_tier_and_until_when_renewals_included(member_client, plan):
-    member = MemberFactory()
+def test_me_tier_says_which_plan_holds_the_tier_and_until_when_renewals_included(
+    member_client, plan, wechat_payer, wechat_pay
+):
+    member = wechat_payer("wx-1", cents=38800)
+    wechat_pay.add_order("wx-2", total=38800, openid=member.wechat_openid)
     client = member_client(member)
     first = client.post(PURCHASES, payload(plan.pk, "wx-1"), format="json").json()["subscription"]
     renewal = client.post(PURCHASES, payload(plan.pk, "wx-2"), format="json").json()["subscription"]
@@ -131,3 +136,28 @@ def test_me_tier_says_which_plan_holds_the_tier_and_until_when_renewals_included
 
 def test_me_tier_shows_no_hold_without_a_running_plan(member_client, gold):
     assert member_client(MemberFactory(tier=gold)).get("/api/v1/me/tier").json()["held"] is None
+
+
+def test_a_plan_paid_for_less_than_its_price_is_refused(member_client, plan, wechat_payer):
+    response = member_client(wechat_payer(cents=100)).post(PURCHASES, payload(plan.pk), format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "payment_amount_mismatch")
+    assert MemberPlanSubscription.objects.count() == 0
+
+
+def test_a_payment_that_paid_a_top_up_cannot_pay_a_plan_too(member_client, plan, wechat_payer):
+    from tests.factories import TopUpOfferFactory
+
+    offer = TopUpOfferFactory(pay_amount=Decimal("388.00"), bonus_amount=Decimal(0))
+    client = member_client(wechat_payer(cents=38800))
+    topped_up = client.post(
+        "/api/v1/me/stored-value/top-ups",
+        {"offer": offer.pk, "provider": "wechat_pay_hk", "transaction_id": "wx-1"},
+        format="json",
+    )
+
+    response = client.post(PURCHASES, payload(plan.pk), format="json")
+
+    assert topped_up.status_code == 201
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "payment_already_used")
+    assert MemberPlanSubscription.objects.count() == 0

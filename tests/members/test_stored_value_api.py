@@ -1,4 +1,5 @@
-"""Stored value through the member API: balance, own ledger only, offers, top-ups (idempotent by payment id)."""
+"""Stored value through the member API: balance, own ledger only, offers, top-ups (idempotent by payment id,
+recorded only once WeChat Pay confirms the member paid the offer's price)."""
 
 from decimal import Decimal
 
@@ -20,8 +21,10 @@ def payload(offer, transaction_id="wx-1"):
     return {"offer": offer.pk, "provider": "wechat_pay_hk", "transaction_id": transaction_id}
 
 
-def test_top_up_answers_201_then_a_replay_answers_200_with_the_same_result(member_client, offer):
-    client = member_client(MemberFactory())
+def test_top_up_answers_201_then_a_replay_answers_200_with_the_same_result(
+    member_client, offer, wechat_payer, wechat_pay
+):
+    client = member_client(wechat_payer())
 
     first = client.post(TOP_UPS, payload(offer), format="json")
     replay = client.post(TOP_UPS, payload(offer), format="json")
@@ -36,12 +39,34 @@ def test_top_up_answers_201_then_a_replay_answers_200_with_the_same_result(membe
     )
     assert {**replay.json(), "replayed": False} == body
     assert StoredValueEntry.objects.count() == 2
+    assert len(wechat_pay.requests) == 1  # the replay was not asked about again
+
+
+@pytest.mark.parametrize(
+    ("order", "code"),
+    [
+        ({"total": 100000, "openid": "o-someone-else"}, "payment_not_confirmed"),
+        ({"total": 100000, "openid": "o-buyer", "trade_state": "NOTPAY"}, "payment_not_confirmed"),
+        ({"total": 100, "openid": "o-buyer"}, "payment_amount_mismatch"),
+        (None, "payment_not_confirmed"),
+    ],
+)
+def test_a_top_up_wechat_pay_does_not_confirm_credits_nothing(member_client, offer, wechat_pay, order, code):
+    if order:
+        wechat_pay.add_order("wx-1", **order)
+
+    response = member_client(MemberFactory(wechat_openid="o-buyer")).post(TOP_UPS, payload(offer), format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (422, code)
+    assert list(response.json()["error"]["fields"]) == ["transaction_id"]
+    assert StoredValueEntry.objects.count() == 0
 
 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"provider": "Bad Provider!"}, "provider"),
+        ({"provider": "payme"}, "provider"),  # a payment this system cannot confirm
         ({"transaction_id": ""}, "transaction_id"),
         ({"amount": "5"}, "amount"),
     ],
@@ -62,8 +87,8 @@ def test_top_up_with_an_inactive_offer_is_refused(member_client):
     assert (response.status_code, response.json()["error"]["code"]) == (404, "top_up_offer_unavailable")
 
 
-def test_a_payment_id_replayed_by_another_member_is_refused(member_client, offer):
-    member_client(MemberFactory()).post(TOP_UPS, payload(offer), format="json")
+def test_a_payment_id_replayed_by_another_member_is_refused(member_client, offer, wechat_payer):
+    member_client(wechat_payer()).post(TOP_UPS, payload(offer), format="json")
 
     response = member_client(MemberFactory()).post(TOP_UPS, payload(offer), format="json")
 
@@ -71,8 +96,8 @@ def test_a_payment_id_replayed_by_another_member_is_refused(member_client, offer
     assert StoredValueEntry.objects.count() == 2
 
 
-def test_a_member_sees_only_their_own_balance_and_entries(member_client, offer):
-    alice, bob = MemberFactory(), MemberFactory()
+def test_a_member_sees_only_their_own_balance_and_entries(member_client, offer, wechat_payer):
+    alice, bob = wechat_payer(), MemberFactory()
     member_client(alice).post(TOP_UPS, payload(offer), format="json")
     bob_client = member_client(bob)
 

@@ -106,3 +106,50 @@ def test_collecting_needs_a_pos_key(api_client, member_client, gift_spin):
         "/api/v1/pos/prizes/collect", {"claim_code": gift_spin.claim_code}
     )
     assert member_response.status_code in (401, 403)
+
+
+# -- the console's "Hand over a prize" page ------------------------------------------------------------------
+COLLECT_URL = "/console/points/rewardorder/prizes/collect/"
+
+
+def test_a_clerk_hands_over_a_draw_gift_in_the_console_at_their_store(client, gift_spin, store):
+    from members.models import Role
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(role=Role.CLERK, store=store))
+
+    page = client.get("/console/points/rewardorder/")
+    handed = client.post(COLLECT_URL, {"claim_code": gift_spin.claim_code.lower()})
+    again = client.post(COLLECT_URL, {"claim_code": gift_spin.claim_code})
+
+    assert COLLECT_URL in page.content.decode()
+    assert handed.status_code == 302
+    gift_spin.refresh_from_db()
+    assert (gift_spin.collected_store, gift_spin.collected_at is not None) == (store, True)
+    assert again.status_code == 200  # the form again, with the refusal on the code
+    assert again.context["form"].errors["claim_code"] == [str(PrizeAlreadyCollected.message)]
+
+
+def test_a_mistyped_claim_code_is_refused_in_the_console_and_nothing_is_collected(client, gift_spin, store):
+    from members.models import Role
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(role=Role.CLERK, store=store))
+
+    response = client.post(COLLECT_URL, {"claim_code": "D-XXXXXXX"})
+
+    assert response.context["form"].errors["claim_code"]
+    gift_spin.refresh_from_db()
+    assert gift_spin.collected_at is None
+
+
+def test_staff_who_may_not_hand_over_pickups_cannot_open_the_page(client, store):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(store=store, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_rewardorder"))
+    client.force_login(user)
+
+    assert client.get(COLLECT_URL).status_code == 403

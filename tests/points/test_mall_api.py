@@ -197,14 +197,43 @@ def test_redeeming_above_the_limit_answers_reward_limit_reached(client, store):
     assert RewardOrder.objects.count() == 1
 
 
-def test_points_plus_cash_records_the_payment(client, store):
+def test_points_plus_cash_records_the_payment_wechat_pay_confirms(client, member, store, wechat_pay):
     reward = RewardFactory(cash_price=Decimal("25.50"))
+    member.wechat_openid = "o-mall"
+    member.save(update_fields=["wechat_openid"])
+    wechat_pay.add_order("T-1", total=2550, openid="o-mall")
 
-    response = redeem(client, reward, pickup_store="central", provider="payme", transaction_id="T-1")
+    response = redeem(client, reward, pickup_store="central", provider="wechat_pay_hk", transaction_id="T-1")
 
     assert response.status_code == 201
     body = response.json()
-    assert (body["cash_amount"], body["payment_provider"], body["payment_transaction_id"]) == ("25.50", "payme", "T-1")
+    assert (body["cash_amount"], body["payment_provider"], body["payment_transaction_id"]) == (
+        "25.50",
+        "wechat_pay_hk",
+        "T-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("order", "code"),
+    [
+        ({"total": 100, "openid": "o-mall"}, "payment_amount_mismatch"),
+        ({"total": 2550, "openid": "o-other"}, "payment_not_confirmed"),
+        (None, "payment_not_confirmed"),
+    ],
+)
+def test_points_plus_cash_without_a_confirmed_payment_takes_nothing(client, member, store, wechat_pay, order, code):
+    reward = RewardFactory(cash_price=Decimal("25.50"), stock_remaining=5)
+    member.wechat_openid = "o-mall"
+    member.save(update_fields=["wechat_openid"])
+    if order:
+        wechat_pay.add_order("T-1", **order)
+
+    response = redeem(client, reward, pickup_store="central", provider="wechat_pay_hk", transaction_id="T-1")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (422, code)
+    reward.refresh_from_db()
+    assert (reward.stock_remaining, RewardOrder.objects.count()) == (5, 0)
 
 
 def test_a_stored_value_reward_shows_the_amount_granted(client):

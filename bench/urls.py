@@ -1,0 +1,44 @@
+"""The app's URLs plus the naive reference of bench/pos_purchase.py; never part of a deployment.
+
+The issue's yardstick for a purchase: "lock the member, insert a ledger row, update the balance", written as
+a Django developer would, behind the same POS key authentication. It gives the purchase's p99 a reference
+measured on the same machine, at the same time.
+"""
+
+from django.db import transaction
+from django.db.models import F
+from django.urls import path
+from django.utils import timezone
+from rest_framework.response import Response
+
+from config.urls import urlpatterns as app_urlpatterns
+from members.api.authentication import StoreApiKeyAuthentication
+from members.api.common import BaseApi
+from members.api.permissions import IsPosClient
+from members.models import Member, PointsEntry
+
+NAIVE_POINTS = 10
+
+
+class NaivePurchaseApi(BaseApi):
+    authentication_classes = [StoreApiKeyAuthentication]
+    permission_classes = [IsPosClient]
+
+    def post(self, request):
+        with transaction.atomic():
+            member = Member.objects.select_for_update().get(member_number=request.data["member_number"])
+            PointsEntry.objects.create(
+                member=member,
+                kind=PointsEntry.Kind.ACCRUAL,
+                delta=NAIVE_POINTS,
+                balance_after=member.points_balance + NAIVE_POINTS,
+                debt_after=member.points_debt,
+                idempotency_key=request.data["external_id"],
+                source="bench_naive",
+                created_at=timezone.now(),
+            )
+            Member.objects.filter(pk=member.pk).update(points_balance=F("points_balance") + NAIVE_POINTS)
+        return Response({"points_balance": member.points_balance + NAIVE_POINTS}, status=201)
+
+
+urlpatterns = [path("bench/naive-purchase", NaivePurchaseApi.as_view()), *app_urlpatterns]

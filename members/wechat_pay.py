@@ -1,0 +1,181 @@
+"""The WeChat Pay (API v3) client: look up a mini-program payment by the merchant's order number.
+
+A mini-program purchase earns points only once WeChat Pay itself says the order was paid, by whom and how
+much; the mini-program's own word is not enough. Requests are signed with the merchant's API certificate
+key (SHA256-RSA2048) and every answer's signature is checked with the WeChat Pay platform public key, so a
+forged or replayed answer cannot confirm a payment. One real HTTP client (requests) whose base URL comes from
+settings: tests drive it against a fake WeChat Pay on 127.0.0.1 that holds its own key pair.
+"""
+
+import base64
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cached_property
+from urllib.parse import quote, urlencode
+
+import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from django.conf import settings
+
+from members.errors import PaymentNotConfirmed, PaymentProviderUnavailable
+
+logger = logging.getLogger(__name__)
+
+AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
+# An answer signed longer ago than this is refused (a replayed answer).
+SIGNATURE_MAX_AGE_SECONDS = 300
+PAID = "SUCCESS"
+
+
+@dataclass(frozen=True)
+class WechatPayment:
+    """One order as WeChat Pay reports it. `amount` is in the currency's main unit (e.g. HK$12.30)."""
+
+    out_trade_no: str
+    transaction_id: str
+    trade_state: str
+    amount: Decimal
+    currency: str
+    payer_openid: str
+    appid: str
+    paid_at: datetime | None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.trade_state == PAID
+
+
+class WechatPayClient:
+    """Queries orders of one merchant (mchid, its API certificate's serial number and private key)."""
+
+    def __init__(
+        self,
+        *,
+        base_url=None,
+        query_path=None,
+        mchid=None,
+        sub_mchid=None,
+        serial_no=None,
+        private_key_pem=None,
+        platform_public_key_pem=None,
+        timeout=None,
+        session=None,
+    ):
+        self.base_url = (base_url or settings.WECHATPAY_API_BASE).rstrip("/")
+        self.query_path = query_path or settings.WECHATPAY_QUERY_PATH
+        self.mchid = mchid if mchid is not None else settings.WECHATPAY_MCHID
+        self.sub_mchid = sub_mchid if sub_mchid is not None else settings.WECHATPAY_SUB_MCHID
+        self.serial_no = serial_no if serial_no is not None else settings.WECHATPAY_CERT_SERIAL_NO
+        self._private_key_pem = private_key_pem if private_key_pem is not None else settings.WECHATPAY_PRIVATE_KEY
+        self._platform_key_pem = (
+            platform_public_key_pem if platform_public_key_pem is not None else settings.WECHATPAY_PLATFORM_PUBLIC_KEY
+        )
+        self.timeout = timeout if timeout is not None else settings.WECHATPAY_TIMEOUT_SECONDS
+        self.session = session or requests.Session()
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.mchid and self.serial_no and self._private_key_pem and self._platform_key_pem)
+
+    @cached_property
+    def _private_key(self):
+        return serialization.load_pem_private_key(self._private_key_pem.encode(), password=None)
+
+    @cached_property
+    def _platform_key(self):
+        return serialization.load_pem_public_key(self._platform_key_pem.encode())
+
+    def payment_by_out_trade_no(self, out_trade_no: str) -> WechatPayment:
+        """Return the order `out_trade_no` as WeChat Pay knows it.
+
+        Raises PaymentNotConfirmed when WeChat Pay has no such order, PaymentProviderUnavailable for anything
+        else (not configured, network, WeChat Pay busy, an answer whose signature does not check out).
+        """
+        if not self.is_configured:
+            logger.error("WeChat Pay is not configured (WECHATPAY_MCHID, serial number or keys missing)")
+            raise PaymentProviderUnavailable()
+        params = {"mchid": self.mchid, **({"sub_mchid": self.sub_mchid} if self.sub_mchid else {})}
+        path = self.query_path.format(out_trade_no=quote(out_trade_no, safe="")) + "?" + urlencode(params)
+        status, data = self._get(path)
+        if status == 404 or data.get("code") == "ORDER_NOT_EXIST":
+            raise PaymentNotConfirmed()
+        if status != 200:
+            logger.warning("WeChat Pay order query answered %s: %s", status, data.get("code"))
+            raise PaymentProviderUnavailable()
+        return self._payment(data)
+
+    # -- answers -------------------------------------------------------------------------------------------
+    def _payment(self, data: dict) -> WechatPayment:
+        try:
+            amount = data.get("amount") or {}
+            payer = data.get("payer") or {}
+            # A direct merchant's answer names `openid`; a service provider's names the sub-merchant's openid.
+            openid = payer.get("openid") or payer.get("sub_openid") or payer.get("sp_openid") or ""
+            success_time = data.get("success_time")
+            return WechatPayment(
+                out_trade_no=str(data["out_trade_no"]),
+                transaction_id=str(data.get("transaction_id") or data.get("id") or ""),
+                trade_state=str(data["trade_state"]),
+                amount=Decimal(int(amount["total"])) / 100,
+                currency=str(amount.get("currency") or ""),
+                payer_openid=str(openid),
+                appid=str(data.get("appid") or data.get("sub_appid") or data.get("sp_appid") or ""),
+                paid_at=datetime.fromisoformat(success_time) if success_time else None,
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            logger.warning("WeChat Pay answered an order we cannot read: %s", type(exc).__name__)
+            raise PaymentProviderUnavailable() from exc
+
+    # -- transport and signatures --------------------------------------------------------------------------
+    def _authorization(self, method: str, path: str, body: str = "") -> str:
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+        message = f"{method}\n{path}\n{timestamp}\n{nonce}\n{body}\n".encode()
+        signature = base64.b64encode(self._private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+        return (
+            f'{AUTH_SCHEME} mchid="{self.mchid}",nonce_str="{nonce}",signature="{signature}",'
+            f'timestamp="{timestamp}",serial_no="{self.serial_no}"'
+        )
+
+    def _answer_is_genuine(self, response) -> bool:
+        headers = response.headers
+        timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
+        signature = headers.get("Wechatpay-Signature", "")
+        try:
+            if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+                return False
+            message = f"{timestamp}\n{nonce}\n{response.text}\n".encode()
+            self._platform_key.verify(base64.b64decode(signature), message, padding.PKCS1v15(), hashes.SHA256())
+        except (ValueError, InvalidSignature):
+            return False
+        return True
+
+    def _get(self, path: str) -> tuple[int, dict]:
+        try:
+            response = self.session.get(
+                self.base_url + path,
+                headers={"Authorization": self._authorization("GET", path), "Accept": "application/json"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            logger.warning("WeChat Pay GET %s failed: %s", path.split("?")[0], type(exc).__name__)
+            raise PaymentProviderUnavailable() from exc
+        if response.status_code >= 500:
+            raise PaymentProviderUnavailable()
+        if not self._answer_is_genuine(response):
+            logger.error("WeChat Pay answer to %s failed its signature check", path.split("?")[0])
+            raise PaymentProviderUnavailable()
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise PaymentProviderUnavailable() from exc
+        return response.status_code, data if isinstance(data, dict) else {}
+
+
+def get_wechat_pay_client() -> WechatPayClient:
+    return WechatPayClient()
