@@ -183,6 +183,7 @@ def _price(
     purchased_at: datetime,
     now: datetime,
     coupon: CouponQuote | None = None,
+    earn_on_items: bool = True,
 ) -> Pricing:
     if coupon is not None:
         discount_amount += coupon.discount_amount
@@ -216,7 +217,7 @@ def _price(
             store_id=store_id,
             channel=channel,
             purchased_at=purchased_at,
-            items=_cart_items(items),
+            items=_cart_items(items) if earn_on_items else (),
             is_first_purchase=member.purchase_count == 0,
         )
         earning = earn_points(
@@ -260,6 +261,7 @@ def purchase_preview(
     points_to_spend: int = 0,
     purchased_at: datetime | None = None,
     coupon_code: str = "",
+    earn_on_items: bool = True,
 ) -> Pricing:
     """Price a cart without writing: points it earns (and why), the most points it can take, their value,
     and what a coupon would take off.
@@ -299,6 +301,7 @@ def purchase_preview(
         purchased_at=purchased_at or now,
         now=now,
         coupon=quote,
+        earn_on_items=earn_on_items,
     )
 
 
@@ -345,6 +348,7 @@ def purchase_checkout(
     checkout_settings: CheckoutSettings | None = None,
     purchased_at_window: tuple[timedelta, timedelta] | None = None,
     confirmed_paid_amount: Decimal | None = None,
+    earn_on_items: bool = True,
 ) -> CheckoutResult:
     """Record a purchase, spend points on it and earn points from it, all or nothing.
 
@@ -361,7 +365,8 @@ def purchase_checkout(
     read them already. With `purchased_at_window` = (how far back, how far ahead of `now`), a new purchase whose
     purchased_at falls outside is refused (PurchasedAtOutOfRange); a replay still gets its first answer.
     With `confirmed_paid_amount` (what a payment provider confirmed was paid), a cart whose amount due differs
-    is refused (PaymentAmountMismatch) and nothing is written.
+    is refused (PaymentAmountMismatch) and nothing is written. With `earn_on_items=False` (a cart reported by
+    the member's own phone) the items are recorded but earn no item bonuses (category, SKU).
     """
     gross_amount = _positive(gross_amount)
     discount_amount = _money(discount_amount, "discount_amount")
@@ -432,6 +437,7 @@ def purchase_checkout(
         purchased_at=purchased_at,
         now=now,
         coupon=quote,
+        earn_on_items=earn_on_items,
     )
     if confirmed_paid_amount is not None and pricing.amount_due != confirmed_paid_amount:
         message = _("%(due)s is due but %(paid)s was paid.") % {

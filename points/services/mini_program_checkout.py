@@ -6,6 +6,10 @@ when that order was paid, by this member's WeChat account, in the program's curr
 amount the cart leaves to pay after discounts, coupon, points and stored value. The order number is the
 purchase's external id under the policy's mini-program store, so one payment earns once, whoever posts it.
 The provider is asked before the checkout's transaction, never while member rows are locked.
+
+WeChat Pay vouches for the money, not for the cart: the items a phone reports are recorded but earn no item
+bonuses (category, SKU), which only a till or a shop backend with its own key can report. The amount paid
+earns as everywhere (base rate, multipliers, first purchase).
 """
 
 from datetime import UTC, datetime
@@ -57,6 +61,7 @@ def mini_program_purchase_preview(
         items=items,
         points_to_spend=points_to_spend,
         coupon_code=coupon_code,
+        earn_on_items=False,
     )
 
 
@@ -97,6 +102,7 @@ def mini_program_purchase_checkout(
         "now": now,
         "policy": checkout_settings.policy,
         "checkout_settings": checkout_settings,
+        "earn_on_items": False,
     }
     recorded = Purchase.objects.filter(
         channel=PurchaseChannel.MINI_PROGRAM, store_id=store_id, external_id=out_trade_no

@@ -268,3 +268,23 @@ def test_one_order_posted_by_many_tabs_at_once_is_recorded_once_and_every_answer
     assert len({json.dumps(response.json(), sort_keys=True) for response in responses}) == 1
     buyer.refresh_from_db()
     assert (Purchase.objects.count(), buyer.points_balance) == (1, 500)
+
+
+def test_items_reported_by_the_phone_earn_no_item_bonuses_the_amount_paid_earns_as_usual(
+    app, buyer, online_store, base_rule, wechat_pay
+):
+    from points.models import EarningRule
+
+    EarningRule.objects.create(
+        name="Skincare +50", kind=EarningRule.Kind.BONUS_CATEGORY, priority=20, category="skincare", bonus_points=50
+    )
+    wechat_pay.add_order("WX-1001", total=100000, openid=OPENID)
+    body = cart()
+    del body["out_trade_no"]
+
+    preview = app.post("/api/v1/me/purchases/preview", body, format="json")
+    response = app.post("/api/v1/me/purchases", cart(), format="json")
+
+    assert preview.json()["points_earned"] == response.json()["points_earned"] == 100  # the base rate only
+    assert [rule["kind"] for rule in response.json()["breakdown"]["rules"]] == ["base_rate"]
+    assert Purchase.objects.get().items.count() == 1  # the items are still recorded
