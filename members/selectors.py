@@ -28,33 +28,35 @@ def _member_queryset():
     return Member.objects.select_related("tier", "home_store")
 
 
-def member_get_by_card_code(*, card_code: str, now: datetime) -> Member:
+# Each member_get_by_* reads the member with its tier and home store, or from `queryset` when the caller needs
+# less (the till's purchase only needs the member's id and number).
+def member_get_by_card_code(*, card_code: str, now: datetime, queryset=None) -> Member:
     """Return the member a card code belongs to. Raises InvalidCardCode (bad or expired), NotFound."""
     number = member_number_from_card_code(card_code, timestamp=now.timestamp())
     if number is None:
         raise InvalidCardCode(fields={"card_code": [str(InvalidCardCode.message)]})
-    return _member_get(member_number=number)
+    return _member_get(queryset, member_number=number)
 
 
-def member_get_by_phone(*, phone: str) -> Member:
+def member_get_by_phone(*, phone: str, queryset=None) -> Member:
     """Return the member with this exact phone (any common notation). Raises InvalidPhone, NotFound."""
     try:
         normalized = normalize_phone(phone)
     except InvalidPhone:
         raise InvalidPhone(fields={"phone": [str(InvalidPhone.message)]}) from None
-    return _member_get(phone=normalized)
+    return _member_get(queryset, phone=normalized)
 
 
-def member_get_by_member_number(*, member_number: str) -> Member:
+def member_get_by_member_number(*, member_number: str, queryset=None) -> Member:
     """Return the member with this member number. Raises InvalidInput (bad check digit), NotFound."""
     member_number = (member_number or "").strip()
     if not is_valid_member_number(member_number):
         raise InvalidInput(fields={"member_number": [str(_("This is not a valid member number."))]})
-    return _member_get(member_number=member_number)
+    return _member_get(queryset, member_number=member_number)
 
 
-def _member_get(**lookup) -> Member:
-    member = _member_queryset().filter(**lookup).first()
+def _member_get(queryset=None, **lookup) -> Member:
+    member = (_member_queryset() if queryset is None else queryset).filter(**lookup).first()
     if member is None:
         raise NotFound(_("No member matches."))
     return member

@@ -30,9 +30,11 @@ from points.models import EarningRule, MemberIdentifier, PointsPolicy
 from points.rules import MemberFacts, Rule, rule_from_model
 
 LOOKUPS = {
-    MemberIdentifier.CARD_CODE: lambda value, now: member_get_by_card_code(card_code=value, now=now),
-    MemberIdentifier.MEMBER_NUMBER: lambda value, now: member_get_by_member_number(member_number=value),
-    MemberIdentifier.PHONE: lambda value, now: member_get_by_phone(phone=value),
+    MemberIdentifier.CARD_CODE: lambda value, now, qs: member_get_by_card_code(card_code=value, now=now, queryset=qs),
+    MemberIdentifier.MEMBER_NUMBER: lambda value, now, qs: member_get_by_member_number(
+        member_number=value, queryset=qs
+    ),
+    MemberIdentifier.PHONE: lambda value, now, qs: member_get_by_phone(phone=value, queryset=qs),
 }
 
 
@@ -130,7 +132,13 @@ def checkout_settings_get() -> CheckoutSettings:
 
 
 def pos_member_resolve(
-    *, now: datetime, policy: PointsPolicy, card_code: str = "", member_number: str = "", phone: str = ""
+    *,
+    now: datetime,
+    policy: PointsPolicy,
+    card_code: str = "",
+    member_number: str = "",
+    phone: str = "",
+    queryset=None,
 ) -> Member | None:
     """Return the member a POS purchase names, trying its identifiers in the policy's order; None if none given.
 
@@ -155,7 +163,7 @@ def pos_member_resolve(
         if name not in given:
             continue
         try:
-            return LOOKUPS[name](given[name], now)
+            return LOOKUPS[name](given[name], now, queryset)
         except (InvalidCardCode, InvalidPhone, InvalidInput, NotFound) as error:
             first_error = first_error or error
     raise first_error
