@@ -98,3 +98,37 @@ def test_switching_to_traditional_chinese_translates_the_console(page, staff):
     expect(page.locator("#console-language")).to_have_value("zh-hant")
     page.goto("/console/members/member/")
     expect(page.locator("#content h1")).to_have_text(re.compile("選擇"))
+
+
+def test_a_clerk_hands_over_a_mall_pickup_and_a_lucky_draw_prize_at_the_counter(page, now):
+    from points.services.draws import draw_spin
+    from points.services.mall import reward_redeem
+    from tests.factories import DrawPrizeFactory, LuckyDrawFactory, RewardFactory
+
+    store = StoreFactory(code="cwb", name="Causeway Bay")
+    clerk = UserFactory(username="clerk.cwb", role=Role.CLERK, store=store)
+    member = MemberFactory(name="Carol Lee", home_store=store)
+    points_credit(member_id=member.pk, points=1000, idempotency_key="seed", now=now)
+    order = reward_redeem(
+        member_id=member.pk, reward_id=RewardFactory(name="Tote bag").pk, idempotency_key="r1", now=now,
+        pickup_store_id=store.pk,
+    ).order  # fmt: skip
+    draw = LuckyDrawFactory()
+    DrawPrizeFactory(draw=draw, name="Lipstick", kind="gift", points=None, stock_total=1, weight=1)
+    spin = draw_spin(member_id=member.pk, draw_id=draw.pk, idempotency_key="s1", now=now).spin
+    log_in(page, clerk.username)
+
+    page.goto("/console/points/rewardorder/")
+    page.click("text=Hand over a pickup")
+    page.fill("#id_pickup_code", order.pickup_code.lower())
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist .success")).to_contain_text("Tote bag")
+
+    page.click("text=Hand over a prize")
+    page.fill("#id_claim_code", spin.claim_code)
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist .success")).to_contain_text("Lipstick")
+
+    order.refresh_from_db()
+    spin.refresh_from_db()
+    assert (order.status, order.fulfilled_by, spin.collected_store) == ("fulfilled", clerk, store)
