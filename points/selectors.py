@@ -102,6 +102,15 @@ def _rules_for(fingerprint: tuple) -> list[Rule]:
     return rules
 
 
+@functools.lru_cache(maxsize=4)
+def _policy_sql(vendor: str, columns: tuple[str, ...]) -> tuple[str, tuple]:
+    """The policy row with the fingerprint, compiled once per process: every purchase reads it."""
+    queryset = PointsPolicy.objects.filter(pk=1).annotate(
+        **{f"fingerprint_{index}": RawSQL(sql, ()) for index, sql in enumerate(columns)}
+    )
+    return queryset.query.sql_with_params()
+
+
 def checkout_settings_get() -> CheckoutSettings:
     """Return the points policy, every active earning rule, whether tiers and post-payment coupon rules exist, in
     one query.
@@ -111,11 +120,8 @@ def checkout_settings_get() -> CheckoutSettings:
     policy itself is read every time (it may be changed by a plain UPDATE).
     """
     columns = _fingerprint_columns()
-    policy = (
-        PointsPolicy.objects.filter(pk=1)
-        .annotate(**{f"fingerprint_{index}": RawSQL(sql, ()) for index, sql in enumerate(columns)})
-        .first()
-    )
+    sql, params = _policy_sql(connection.vendor, tuple(columns))
+    policy = next(iter(PointsPolicy.objects.raw(sql, params)), None)
     if policy is None:
         policy = PointsPolicy.load()
         with connection.cursor() as cursor:
