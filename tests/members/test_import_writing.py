@@ -112,6 +112,25 @@ def test_visitor_with_the_phone_becomes_active_by_import():
     assert Member.objects.values_list("status", "join_source", "joined_at").get() == ("active", "import", NOW)
 
 
+def test_members_updated_beside_a_visitor_keep_their_join_and_consent_times():
+    # given an active member with join and consent times to the microsecond, and a visitor
+    joined = datetime(2023, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    consented = datetime(2023, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+    MemberFactory(phone="+85291234567", joined_at=joined, consent_sms=True, consent_updated_at=consented)
+    MemberFactory(phone="+85261234567", status="visitor", join_source="", joined_at=None)
+
+    # when one file renames both (the visitor's joining writes the join fields of every changed row)
+    run_import(csv_bytes("phone,name,consent_sms", "91234567,Ann,1", "61234567,Bob,"), now=NOW)
+
+    # then the active member's times are written back exactly as they were; the visitor joined now
+    assert Member.objects.values_list("name", "joined_at", "consent_updated_at").get(phone="+85291234567") == (
+        "Ann",
+        joined,
+        consented,
+    )
+    assert Member.objects.values_list("status", "joined_at").get(phone="+85261234567") == ("active", NOW)
+
+
 def test_big_import_runs_as_a_celery_task_and_records_progress(settings, django_capture_on_commit_callbacks):
     # given a file above the background threshold, with one bad row
     settings.MEMBER_IMPORT_BACKGROUND_ROWS = 10
