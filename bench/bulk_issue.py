@@ -5,8 +5,11 @@
 Creates N members of a scratch tier with one generate_series INSERT (PostgreSQL only), issues one coupon to
 each through the job the console starts (coupon_issue_job_create, then the task's function run
 synchronously on commit: Celery is eager here), then COPYs N plain rows of the same width into a scratch
-table (psycopg 3 `cursor.copy`) as the physical limit. Scratch rows (phones +8526..., member numbers
-starting with 0, which real member numbers never do, tier BULKBENCH) are deleted before and after the run.
+table (psycopg 3 `cursor.copy`) as the physical limit. Last, for the record (it is not in the RESULT line),
+it COPYs N coupon rows straight into the coupon table and fires their foreign-key checks, then rolls back: the
+floor that the table's indexes and constraints set for any way of issuing, whatever the job does. Scratch
+rows (phones +8526..., member numbers starting with 0, which real member numbers never do, tier BULKBENCH)
+are deleted before and after the run.
 """
 
 import argparse
@@ -135,7 +138,7 @@ def main():
         sys.exit("bench/bulk_issue.py needs PostgreSQL: set DATABASE_URL")
 
     from coupons.models import Coupon, CouponTemplate
-    from coupons.services.bulk import chunk_size_default
+    from coupons.services.bulk import bulk_connections, chunk_size_default
     from members.models import Tier
 
     now = timezone.now()
@@ -156,7 +159,8 @@ def main():
         assert template.issued_count == args.members
         coupons_per_s = issued / elapsed
         print(
-            f"issue: {issued} coupons in {elapsed:.1f} s ({coupons_per_s:,.0f}/s, chunks of {chunk_size_default()})",
+            f"issue: {issued} coupons in {elapsed:.1f} s ({coupons_per_s:,.0f}/s, chunks of {chunk_size_default()} "
+            f"on {bulk_connections()} connections)",
             flush=True,
         )
 
@@ -167,6 +171,13 @@ def main():
 
         copy_per_s = copy_limit(args.members, now)
         print(f"copy: {args.members} rows at {copy_per_s:,.0f}/s", flush=True)
+
+        floor_per_s = coupon_table_floor(template, now)
+        print(
+            f"floor: {args.members} rows COPied into the coupon table with its indexes and foreign-key checks, "
+            f"no job logic, at {floor_per_s:,.0f}/s (vs_copy {floor_per_s / copy_per_s:.2f})",
+            flush=True,
+        )
     finally:
         if not args.keep:
             clean_scratch()
@@ -174,6 +185,52 @@ def main():
         f"RESULT bulk_issue coupons={issued} coupons_per_s={coupons_per_s:.0f} "
         f"copy_rows_per_s={copy_per_s:.0f} vs_copy={coupons_per_s / copy_per_s:.2f}"
     )
+
+
+class _RollBack(Exception):
+    pass
+
+
+def coupon_table_floor(template, now) -> float:
+    """COPY one more coupon per issued member into the coupon table, check its foreign keys, roll back; rows/s.
+
+    The rows are those the job wrote (same members, template, validity) with a second sequence number, fresh
+    codes and other keys, in the job's chunks, written by the job's own COPY: what is left is the cost of the
+    heap, the table's indexes and the per-row foreign-key triggers (fired here as the commit would fire them).
+    """
+    from coupons.codes import generate_codes
+    from coupons.models import Coupon
+    from coupons.services import coupon_validity
+    from coupons.services.bulk import _copy_rows, chunk_size_default
+
+    issued = Coupon.objects.filter(template=template).order_by("member_id")
+    member_ids = list(issued.values_list("member_id", flat=True))
+    valid_from, valid_until = coupon_validity(template=template, issued_at=now)
+    common = {
+        "template_id": template.pk,
+        "status": Coupon.Status.AVAILABLE,
+        "source": Coupon.Source.BULK,
+        "issued_at": now,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+    }
+    size = chunk_size_default()
+    elapsed = 0.0
+    for start in range(0, len(member_ids), size):
+        chunk = member_ids[start : start + size]
+        codes = generate_codes(len(chunk), prefix=template.code_prefix, body_length=template.code_length)
+        keys = [f"bench-floor:{member_id}" for member_id in chunk]
+        started = time.perf_counter()
+        try:
+            with transaction.atomic():
+                _copy_rows(common=common, member_ids=chunk, sequences=[2] * len(chunk), codes=codes, keys=keys)
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                elapsed += time.perf_counter() - started
+                raise _RollBack()
+        except _RollBack:
+            pass
+    return len(member_ids) / elapsed
 
 
 def coupon_issue_job_rerun(job) -> int:

@@ -20,6 +20,7 @@ Running a job twice, even at the same time, gives every member at most one coupo
 import bisect
 import csv
 import io
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -224,8 +225,11 @@ def coupon_issue_job_run(
         fields.update(processed=0, skipped=0, last_member_id=0, finished_at=None)
     CouponIssueJob.objects.filter(pk=job.pk).update(**fields)
     job.refresh_from_db()
-    after_id, processed, skipped = job.last_member_id, job.processed, job.skipped
     try:
+        if _parallel(job):
+            _run_parallel(job=job, now=now, size=size, connections_count=bulk_connections())
+            job.refresh_from_db()
+        after_id, processed, skipped = job.last_member_id, job.processed, job.skipped
         while True:
             member_ids = _audience_chunk(job, after_id=after_id, size=size)
             if not member_ids:
@@ -241,6 +245,166 @@ def coupon_issue_job_run(
         raise
     job.refresh_from_db()
     return job
+
+
+# -- running it on several connections ---------------------------------------------------------------------------
+# On PostgreSQL a job whose template has no quota and generates its codes runs its chunks on several connections
+# at once: the database, not Python, is what a chunk waits for. Such a chunk takes the template row only at its
+# end, FOR NO KEY UPDATE (the other connections' foreign-key checks, FOR KEY SHARE, pass), to re-check the template
+# and add its count. What the lock no longer covers the unique constraints do: a row a claim added meanwhile makes
+# the COPY fall back to the INSERT that skips conflicts and re-reads (see `_insert`). Anything else (the template
+# ended, got a quota or a partner pool) rolls the chunk back and hands the job to the one-connection loop, which
+# resumes after the last chunk of the unbroken run of finished ones and gives the usual messages.
+DEADLOCK_RETRIES = 3
+
+
+class _HandOver(Exception):
+    """The template no longer suits the parallel run: undo this chunk and finish on one connection."""
+
+
+def bulk_connections() -> int:
+    return max(int(getattr(settings, "COUPON_BULK_ISSUE_CONNECTIONS", 2)), 1)
+
+
+def _parallel(job: CouponIssueJob) -> bool:
+    # Inside a transaction (a test, a caller's atomic block) other connections would not see its rows.
+    if connection.vendor != "postgresql" or connection.in_atomic_block or bulk_connections() < 2:
+        return False
+    template = CouponTemplate.objects.get(pk=job.template_id)
+    return _suits_parallel(template)
+
+
+def _suits_parallel(template: CouponTemplate) -> bool:
+    return (
+        template.is_active and template.quota is None and template.code_source != CouponTemplate.CodeSource.PARTNER_POOL
+    )
+
+
+class _Progress:
+    """Chunks finish out of order; the job's position moves only over the unbroken run of finished ones, so a
+    resumed run never skips a chunk that did not commit (a redone chunk issues nothing twice)."""
+
+    def __init__(self, job: CouponIssueJob, size: int):
+        self.job, self.size = job, size
+        self.lock = threading.Lock()
+        self.after_id = job.last_member_id
+        self.next_index = 0
+        self.finished: dict[int, tuple[int, int, int]] = {}  # index -> (handled, at limit, last member id)
+        self.next_to_record = 0
+        self.processed, self.skipped = job.processed, job.skipped
+        self.stop = False
+        self.error: BaseException | None = None
+
+    def take(self) -> tuple[int, list[int]] | None:
+        with self.lock:
+            if self.stop:
+                return None
+            member_ids = _audience_chunk(self.job, after_id=self.after_id, size=self.size)
+            if not member_ids:
+                self.stop = True
+                return None
+            self.after_id = member_ids[-1]
+            self.next_index += 1
+            return self.next_index - 1, member_ids
+
+    def done(self, index: int, handled: int, at_limit: int, last_member_id: int) -> None:
+        with self.lock:
+            self.finished[index] = (handled, at_limit, last_member_id)
+            moved = False
+            while self.next_to_record in self.finished:
+                handled, at_limit, last_member_id = self.finished.pop(self.next_to_record)
+                self.processed += handled
+                self.skipped += at_limit
+                self.next_to_record += 1
+                moved = True
+            if not moved:
+                return
+            # Greatest: another run of the job may be further on.
+            CouponIssueJob.objects.filter(pk=self.job.pk).update(
+                processed=Greatest(F("processed"), self.processed),
+                skipped=Greatest(F("skipped"), self.skipped),
+                last_member_id=Greatest(F("last_member_id"), last_member_id),
+            )
+
+    def halt(self, error: BaseException | None = None) -> None:
+        with self.lock:
+            self.stop = True
+            if error is not None and self.error is None:
+                self.error = error
+
+
+def _run_parallel(*, job: CouponIssueJob, now: datetime, size: int, connections_count: int) -> None:
+    """Issue the chunks on `connections_count` connections; stop at the first chunk that needs the one-connection
+    loop. Re-raises a worker's error."""
+    progress = _Progress(job, size)
+    workers = [
+        threading.Thread(target=_worker, kwargs={"job": job, "now": now, "progress": progress}, daemon=True)
+        for _n in range(connections_count)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if progress.error is not None:
+        raise progress.error
+
+
+def _worker(*, job: CouponIssueJob, now: datetime, progress: _Progress) -> None:
+    from django.db import OperationalError, connections
+
+    try:
+        while (taken := progress.take()) is not None:
+            index, member_ids = taken
+            for attempt in range(DEADLOCK_RETRIES):
+                try:
+                    handled, at_limit = _issue_chunk_parallel(job=job, member_ids=member_ids, now=now)
+                    break
+                except OperationalError as exc:
+                    # Taking the template last, a chunk can meet a claim that holds it and waits on one of the
+                    # chunk's new rows; PostgreSQL breaks the cycle and the chunk, idempotent, is redone.
+                    from psycopg.errors import DeadlockDetected
+
+                    if not isinstance(exc.__cause__, DeadlockDetected) or attempt == DEADLOCK_RETRIES - 1:
+                        raise
+            progress.done(index, handled, at_limit, member_ids[-1])
+    except _HandOver:
+        progress.halt()
+    except BaseException as exc:  # the job's thread reports it
+        progress.halt(exc)
+    finally:
+        connections["default"].close()
+
+
+def _issue_chunk_parallel(*, job: CouponIssueJob, member_ids: list[int], now: datetime) -> tuple[int, int]:
+    """Issue one chunk without holding the template until its end; return (members handled, members at limit)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")  # as in `_issue_chunk`
+        template = CouponTemplate.objects.get(pk=job.template_id)
+        valid_from, valid_until = coupon_validity(template=template, issued_at=now)
+        if not _suits_parallel(template) or (valid_until is not None and valid_until <= now):
+            raise _HandOver()
+        done, last_sequence = _held(job=job, template=template, member_ids=member_ids)
+        limit = template.per_member_limit
+        candidates = [m for m in member_ids if m not in done and (limit is None or last_sequence.get(m, 0) < limit)]
+        at_limit = len(member_ids) - len(done) - len(candidates)
+        inserted, _codes, not_issued = _insert(
+            job=job,
+            template=template,
+            member_ids=candidates,
+            last_sequence=last_sequence,
+            pool=None,
+            now=now,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        locked = CouponTemplate.objects.select_for_update(no_key=True).get(pk=template.pk)
+        if not _suits_parallel(locked) or coupon_validity(template=locked, issued_at=now) != (valid_from, valid_until):
+            raise _HandOver()
+        if inserted:
+            CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count") + inserted)
+            CouponIssueJob.objects.filter(pk=job.pk).update(issued=F("issued") + inserted)
+        return len(member_ids), at_limit + not_issued
 
 
 def _finish(job: CouponIssueJob, *, status: str, now: datetime, message: str = "") -> None:

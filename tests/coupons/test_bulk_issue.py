@@ -1,5 +1,6 @@
 """Bulk issue jobs: one coupon per member, idempotent re-runs, the quota, the limit, CSV lists, progress."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -230,6 +231,120 @@ def test_two_runs_of_one_job_at_the_same_time_give_each_member_exactly_one_coupo
     job.refresh_from_db()
     template.refresh_from_db()
     assert (job.issued, job.processed, template.issued_count) == (60, 60, 60)
+
+
+def _bulk_job_on_committed_rows(monkeypatch, members=60):
+    from coupons import tasks
+
+    monkeypatch.setattr(tasks.coupon_issue_job_task, "delay", lambda **kwargs: None)  # the test runs the job
+    now = timezone.now()
+    tier = TierFactory()
+    member_ids = sorted(member.pk for member in MemberFactory.create_batch(members, tier=tier))
+    template = CouponTemplateFactory(quota=None, per_member_limit=1)
+    job = coupon_issue_job_create(template_id=template.pk, audience="tier", tier_id=tier.pk, now=now)
+    return job, template, member_ids, now
+
+
+def _one_coupon_each(template, member_ids):
+    held = Coupon.objects.filter(template=template).values("member_id").annotate(n=Count("pk"))
+    return sorted(row["member_id"] for row in held) == member_ids and {row["n"] for row in held} == {1}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_on_two_connections_gives_each_member_one_coupon_and_a_rerun_gives_nothing(monkeypatch, settings):
+    from coupons.services import bulk
+
+    settings.COUPON_BULK_ISSUE_CONNECTIONS = 2
+    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch)
+    backends = set()
+    chunk = bulk._issue_chunk_parallel
+    both_started = threading.Barrier(2, timeout=30)  # neither connection may take every chunk alone
+
+    def spy(**kwargs):
+        pid = connection.connection.info.backend_pid
+        if pid not in backends:
+            backends.add(pid)
+            if len(backends) <= 2:
+                both_started.wait()
+        return chunk(**kwargs)
+
+    monkeypatch.setattr(bulk, "_issue_chunk_parallel", spy)
+
+    job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+    first_run_backends = set(backends)
+    rerun = coupon_issue_job_run(job_id=job.pk, now=now, restart=True, chunk_size=4)
+
+    assert len(first_run_backends) == 2
+    assert _one_coupon_each(template, member_ids)
+    template.refresh_from_db()
+    assert (job.status, job.issued, job.processed, job.skipped, template.issued_count) == ("done", 60, 60, 0, 60)
+    assert (rerun.status, rerun.issued, rerun.processed, rerun.skipped) == ("done", 60, 60, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_on_two_connections_that_fails_mid_way_resumes_without_skipping_the_unfinished_chunk(
+    monkeypatch, settings
+):
+    from coupons.services import bulk
+
+    settings.COUPON_BULK_ISSUE_CONNECTIONS = 2
+    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch)
+    chunk = bulk._issue_chunk_parallel
+    failed = []
+
+    def fail_one_chunk(**kwargs):
+        if kwargs["member_ids"][0] == member_ids[9] and not failed:
+            failed.append(True)
+            raise RuntimeError("the connection dropped")
+        return chunk(**kwargs)
+
+    monkeypatch.setattr(bulk, "_issue_chunk_parallel", fail_one_chunk)
+
+    with pytest.raises(RuntimeError):
+        coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.last_member_id < member_ids[9]
+    assert not Coupon.objects.filter(template=template, member_id__in=member_ids[9:12]).exists()
+
+    job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+
+    assert _one_coupon_each(template, member_ids)
+    template.refresh_from_db()
+    assert (job.status, job.issued, job.processed, template.issued_count) == ("done", 60, 60, 60)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_on_two_connections_hands_over_to_one_when_the_template_ends(monkeypatch, settings):
+    from coupons.models import CouponTemplate
+    from coupons.services import bulk
+
+    settings.COUPON_BULK_ISSUE_CONNECTIONS = 2
+    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch)
+    chunk = bulk._issue_chunk_parallel
+
+    def end_template_at_member_30(**kwargs):
+        if kwargs["member_ids"][0] >= member_ids[30]:
+            CouponTemplate.objects.filter(pk=template.pk).update(is_active=False)
+        return chunk(**kwargs)
+
+    monkeypatch.setattr(bulk, "_issue_chunk_parallel", end_template_at_member_30)
+
+    job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+
+    issued = Coupon.objects.filter(template=template).count()
+    template.refresh_from_db()
+    assert job.status == "stopped"
+    assert job.issued == issued == template.issued_count
+    assert 0 < issued < 60
+    # Chunks past the last unbroken run of finished ones count as processed only when a resumed run redoes them.
+    assert job.processed <= issued
+    assert _one_coupon_each(
+        template, sorted(Coupon.objects.filter(template=template).values_list("member_id", flat=True))
+    )
 
 
 def test_a_bulk_coupon_carries_the_staff_member_the_times_and_the_number_of_a_single_issue(tier, now):
