@@ -4,13 +4,19 @@
 particular API (WeChat, SMS, e-mail gateways) are small classes on top of it.
 """
 
+import base64
 import json
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 
 @dataclass
@@ -177,9 +183,6 @@ class FakeWechat(FakeHttpServer):
 
 def rsa_key_pair() -> tuple[str, str]:
     """A fresh 2048-bit RSA key pair as (private PEM, public PEM)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -204,8 +207,6 @@ class FakeWechatPay(FakeHttpServer):
 
     def __init__(self, *, mchid="1900000109", appid="wx-test-app", merchant_public_pem: str, serial_no="SERIAL01"):
         super().__init__()
-        from cryptography.hazmat.primitives import serialization
-
         self.mchid, self.appid, self.serial_no = mchid, appid, serial_no
         self.merchant_key = serialization.load_pem_public_key(merchant_public_pem.encode())
         self.platform_private_pem, self.platform_public_pem = rsa_key_pair()
@@ -231,11 +232,6 @@ class FakeWechatPay(FakeHttpServer):
         }
 
     def _signed(self, status, body):
-        import base64
-
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
         payload = json.dumps(body).encode()
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
         message = f"{timestamp}\n{nonce}\n{payload.decode()}\n".encode()
@@ -252,13 +248,6 @@ class FakeWechatPay(FakeHttpServer):
         return FakeResponse(status=status, body=payload, headers=headers)
 
     def _caller_is_merchant(self, request) -> bool:
-        import base64
-        import re
-
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
         header = request.headers.get("Authorization", "")
         if not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
             return False

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from members.errors import PaymentAmountMismatch, PaymentNotConfirmed
+from members.errors import PaymentAlreadyUsed, PaymentAmountMismatch, PaymentNotConfirmed
 from members.models import Member, MemberPlanSubscription, Purchase, PurchaseChannel, StoredValueEntry
 from members.wechat_pay import WechatPayClient, WechatPayment, get_wechat_pay_client
 
@@ -26,6 +26,11 @@ def payment_use_check_register(check: Callable[[str, str], bool]) -> None:
     """Add `check(provider, transaction_id) -> bool` to what payment_is_used asks (from an AppConfig.ready)."""
     if check not in _use_checks:
         _use_checks.append(check)
+
+
+def payment_already_used(field: str = "transaction_id") -> PaymentAlreadyUsed:
+    """The refusal of a payment that already paid for something else, naming the request's field."""
+    return PaymentAlreadyUsed(fields={field: [str(PaymentAlreadyUsed.message)]})
 
 
 def payment_is_used(*, provider: str, transaction_id: str) -> bool:

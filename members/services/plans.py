@@ -16,21 +16,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import InvalidInput, MemberNotActive, PaymentAlreadyUsed, PlanUnavailable
+from members.errors import InvalidInput, MemberNotActive, PlanUnavailable
 from members.models import Member, MemberPlanSubscription, MembershipPlan, StoredValueEntry, Tier, TierHistory
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
 from members.services.locks import lock_member
-from members.services.payments import payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
 from members.signals import send_after_commit, tier_changed
 
 PLAN_EXPIRY_TASK = "members.tasks.plans_expire_task"
 EXPIRY_CHUNK_SIZE = 1000
 Source = MemberPlanSubscription.Source
-
-
-def payment_already_used() -> PaymentAlreadyUsed:
-    message = _("This payment was already recorded for a different purchase.")
-    return PaymentAlreadyUsed(message, fields={"transaction_id": [str(message)]})
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,13 @@ from members.errors import (
     InvalidInput,
     InvalidMoneyAmount,
     MemberNotActive,
-    PaymentAlreadyUsed,
     ReasonRequired,
     RefundExceedsSpend,
     TopUpOfferUnavailable,
 )
 from members.models import Member, MemberPlanSubscription, StoredValueEntry, TopUpOffer
 from members.services.locks import lock_member
-from members.services.payments import payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
 from members.services.plans import payment_reference_clean, tier_period_grant
 
 Kind = StoredValueEntry.Kind
@@ -122,14 +121,14 @@ def stored_value_top_up(
     first = StoredValueEntry.objects.filter(idempotency_key=key).first()
     if first is not None:
         if first.member_id != member_id or first.offer_id != offer_id:
-            raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
+            raise payment_already_used()
         bonus = StoredValueEntry.objects.filter(idempotency_key=f"bonus:{provider}:{transaction_id}").first()
         grant = MemberPlanSubscription.objects.filter(stored_value_entry=first).first()
         return TopUpResult(
             top_up=first, bonus=bonus, balance=member.stored_value_balance, is_replay=True, tier_grant=grant
         )
     if payment_is_used(provider=provider, transaction_id=transaction_id):
-        raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
+        raise payment_already_used()
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     offer = TopUpOffer.objects.available(now=now).select_related("tier").filter(pk=offer_id).first()

@@ -21,14 +21,14 @@ from django.utils.translation import gettext_lazy as _
 from coupons.errors import ClaimWindowClosed, SoldOut, TemplateInactive
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
-from members.errors import IdempotencyKeyReused, InvalidInput, PaymentAlreadyUsed, ReasonRequired
+from members.errors import IdempotencyKeyReused, InvalidInput, ReasonRequired
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.models import PointsEntry, Store
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
 from members.services.ledger import points_credit, points_debit
 from members.services.locks import lock_member
-from members.services.payments import payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
 from members.services.stored_value import stored_value_grant
 from points.errors import (
     OrderNotAwaitingPickup,
@@ -92,7 +92,7 @@ def _payment(reward: Reward, provider: str, transaction_id: str) -> tuple[str, s
         missing = [name for name, value in (("provider", provider), ("transaction_id", transaction_id)) if not value]
         raise RewardPaymentRequired(fields={name: [str(RewardPaymentRequired.message)] for name in missing})
     if payment_is_used(provider=provider, transaction_id=transaction_id):
-        raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]})
+        raise payment_already_used()
     return provider, transaction_id
 
 
@@ -135,7 +135,7 @@ def _order_insert(**fields) -> RewardOrder:
                 "payment_transaction_id": fields["payment_transaction_id"],
             }
             if fields["payment_transaction_id"] and RewardOrder.objects.filter(**payment).exists():
-                raise PaymentAlreadyUsed(fields={"transaction_id": [str(PaymentAlreadyUsed.message)]}) from None
+                raise payment_already_used() from None
             if (
                 is_pickup
                 and attempt + 1 < PICKUP_CODE_ATTEMPTS

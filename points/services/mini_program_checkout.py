@@ -17,10 +17,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from members.errors import PaymentAlreadyUsed
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from members.services.locks import lock_member
-from members.services.payments import payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
 from members.wechat_pay import WechatPayClient
 from points.errors import MiniProgramCheckoutDisabled
 from points.models import PointsPolicy
@@ -107,9 +106,10 @@ def mini_program_purchase_checkout(
     recorded = Purchase.objects.filter(
         channel=PurchaseChannel.MINI_PROGRAM, store_id=store_id, external_id=out_trade_no
     ).values_list("purchased_at", flat=True)
-    if out_trade_no and recorded:
+    recorded_at = recorded.first() if out_trade_no else None
+    if recorded_at is not None:
         # Same body: the first answer; another body: idempotency_key_reused. WeChat Pay is not asked again.
-        return purchase_checkout(**checkout, purchased_at=recorded[0].astimezone(UTC))
+        return purchase_checkout(**checkout, purchased_at=recorded_at.astimezone(UTC))
     payment = wechat_payment_confirm(
         member_id=member_id, out_trade_no=out_trade_no, field="out_trade_no", client=payments
     )
@@ -117,9 +117,7 @@ def mini_program_purchase_checkout(
     paid_at = (payment.paid_at or now).astimezone(UTC)
     with transaction.atomic():
         lock_member(member_id=member_id)  # the payment is this member's: their lock orders its uses
-        # A fresh look (not `recorded`'s cache): a twin request may have recorded this order meanwhile.
-        if not recorded.all().exists() and payment_is_used(
-            provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=out_trade_no
-        ):
-            raise PaymentAlreadyUsed(fields={"out_trade_no": [str(PaymentAlreadyUsed.message)]})
+        # Looked at again under the lock: a twin request may have recorded this order meanwhile.
+        if not recorded.exists() and payment_is_used(provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=out_trade_no):
+            raise payment_already_used("out_trade_no")
         return purchase_checkout(**checkout, purchased_at=paid_at, confirmed_paid_amount=payment.amount)
