@@ -9,10 +9,11 @@ balances consistent with the ledger (generate_series in SQL). Then, on the same 
   of the bench lots (CREATE TABLE ... AS SELECT, given the same indexes and CHECK constraints as the lots
   table, so the statement pays the index upkeep and checks the real table would);
 - times the expiry job's function (`points_expire_due`: chunks of members, one transaction per chunk, each
-  lot getting its expiration entry and allocation, balances lowered), then checks the ledger: no drift for
+  lot getting its expiration entry and allocation, balances lowered; on POINTS_EXPIRY_CONNECTIONS connections,
+  or --connections), then checks the ledger: no drift for
   a sample of members, one entry per lot, nothing left in the lots, and a second run expires nothing.
 Bench members have member numbers starting with 7 and are deleted before (and, without --keep, after) a run.
-Last line: RESULT expire_points lots=<n> lots_per_s=<n> reference_seconds=<s> seconds=<s> ratio=<r>
+Last line: RESULT expire_points lots=<n> lots_per_s=<n> reference_seconds=<s> seconds=<s> ratio=<r> connections=<n>
 """
 
 import argparse
@@ -20,7 +21,6 @@ import os
 import random
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -130,21 +130,6 @@ def reference(now) -> tuple[float, int]:
     return seconds, updated
 
 
-def expire_in_threads(now, *, chunk: int, workers: int) -> int:
-    """The job's chunks (points_expire_due_lots, one transaction each) spread over threads."""
-    from members.services.ledger import points_expire_due_lots
-    from points.services.expiry import members_with_due_lots
-
-    def run(ids):
-        try:
-            return points_expire_due_lots(now=now, member_ids=ids)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(run, members_with_due_lots(now=now, chunk_size=chunk)))
-
-
 def check(now, *, members: int) -> str:
     from members.models import Member, PointsEntry, PointsLot
     from members.services.ledger import points_ledger_drift
@@ -173,13 +158,13 @@ def main():
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--chunk", type=int, default=None, help="members per transaction (default: the job's)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="threads expiring chunks side by side (as parallel Celery workers would)"
+        "--connections", type=int, default=None, help="connections expiring chunks side by side (default: the job's)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench data afterwards")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL=postgres://...")
-    from points.services.expiry import EXPIRY_MEMBERS_PER_CHUNK, points_expire_due
+    from points.services.expiry import EXPIRY_MEMBERS_PER_CHUNK, expiry_connections, points_expire_due
 
     now = timezone.now()
     started = time.perf_counter()
@@ -192,14 +177,12 @@ def main():
     with connection.cursor() as cursor:
         cursor.execute("CHECKPOINT")
     chunk = args.chunk or EXPIRY_MEMBERS_PER_CHUNK
+    connections = args.connections or expiry_connections()
     started = time.perf_counter()
-    if args.workers > 1:
-        lots = expire_in_threads(now, chunk=chunk, workers=args.workers)
-    else:
-        lots = points_expire_due(now=now, chunk_size=chunk)
+    lots = points_expire_due(now=now, chunk_size=chunk, connections=connections)
     seconds = time.perf_counter() - started
     print(
-        f"expiry job (points_expire_due, {chunk} members per transaction, workers={args.workers}): "
+        f"expiry job (points_expire_due, {chunk} members per transaction, connections={connections}): "
         f"{lots} lots in {seconds:.2f}s"
     )
     print(check(now, members=args.members))
@@ -207,7 +190,7 @@ def main():
         clean()
     print(
         f"RESULT expire_points lots={lots} lots_per_s={lots / seconds:.0f} reference_seconds={reference_seconds:.2f} "
-        f"seconds={seconds:.2f} ratio={seconds / reference_seconds:.2f}"
+        f"seconds={seconds:.2f} ratio={seconds / reference_seconds:.2f} connections={connections}"
     )
 
 

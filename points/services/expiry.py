@@ -2,14 +2,18 @@
 
 Release walks the due lots in primary-key chunks and hands each lot to its ledger writer. Expiry is
 set-based: it walks the members that hold due lots in primary-key chunks and, one transaction per chunk,
-lets `points_expire_due_lots` lock them and expire all their due lots in a few statements. Either job run
-twice, or two overlapping runs, changes nothing after the first (a lot emptied by expiry is never due again;
-the member locks serialise overlapping runs).
+lets `points_expire_due_lots` lock them and expire all their due lots in one statement. On PostgreSQL the
+chunks run on POINTS_EXPIRY_CONNECTIONS connections side by side (chunks hold disjoint members, so they never
+wait on each other). Either job run twice, or two overlapping runs, changes nothing after the first (a lot
+emptied by expiry is never due again; the member locks serialise overlapping runs).
 """
 
 from datetime import datetime
 
+from django.conf import settings
+
 from members.models import PointsLot
+from members.parallel import run_chunks
 from members.services.ledger import points_activate_lot, points_expire_due_lots
 
 CHUNK_SIZE = 500
@@ -51,11 +55,23 @@ def members_with_due_lots(*, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER
         last_id = ids[-1]
 
 
-def points_expire_due(*, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER_CHUNK) -> int:
+def expiry_connections() -> int:
+    return max(int(getattr(settings, "POINTS_EXPIRY_CONNECTIONS", 2)), 1)
+
+
+def points_expire_due(
+    *, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER_CHUNK, connections: int | None = None
+) -> int:
     """Expire what every available lot past its expiry has left (one entry per lot); return how many lots.
 
-    One transaction per chunk of members, so a long run holds each member's lock only briefly.
+    One transaction per chunk of members, so a long run holds each member's lock only briefly; `connections`
+    (default POINTS_EXPIRY_CONNECTIONS) chunks at a time on PostgreSQL. A run that fails part-way keeps the
+    chunks it committed; the next run expires the rest.
     """
     return sum(
-        points_expire_due_lots(now=now, member_ids=ids) for ids in members_with_due_lots(now=now, chunk_size=chunk_size)
+        run_chunks(
+            members_with_due_lots(now=now, chunk_size=chunk_size),
+            lambda ids: points_expire_due_lots(now=now, member_ids=ids),
+            count=connections or expiry_connections(),
+        )
     )

@@ -1,8 +1,10 @@
 """Set-based expiry: points_expire_due_lots and the job that walks members in chunks."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot
 from members.services.ledger import points_credit, points_debit, points_expire_due_lots, points_ledger_drift
@@ -142,3 +144,81 @@ def test_the_job_expires_every_member_in_chunks_and_only_once(now):
     assert set(Member.objects.filter(pk__in=[m.pk for m in members]).values_list("points_balance", flat=True)) == {0}
     assert PointsEntry.objects.filter(kind="expiration").count() == 10
     assert points_ledger_drift(member_ids=[m.pk for m in members]) == []
+
+
+def _members_with_expired_lots(count, now):
+    members = [MemberFactory() for _ in range(count)]
+    for member in members:
+        for points in (10, 20):
+            points_credit(
+                member_id=member.pk,
+                points=points,
+                idempotency_key=f"{points}:{member.pk}",
+                now=now - timedelta(days=5),
+                expires_at=now - timedelta(days=1),
+            )
+    return [member.pk for member in members]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_job_expires_chunks_on_two_connections_side_by_side(monkeypatch, now):
+    from points.services import expiry
+
+    member_ids = _members_with_expired_lots(12, now)
+    backends = set()
+    both_started = threading.Barrier(2, timeout=30)  # neither connection may take every chunk alone
+    expire = expiry.points_expire_due_lots
+
+    def spy(**kwargs):
+        pid = connection.connection.info.backend_pid
+        if pid not in backends:
+            backends.add(pid)
+            both_started.wait()
+        return expire(**kwargs)
+
+    monkeypatch.setattr(expiry, "points_expire_due_lots", spy)
+
+    first = points_expire_due(now=now, chunk_size=2, connections=2)
+    second = points_expire_due(now=now, chunk_size=2, connections=2)
+
+    assert len(backends) == 2
+    assert (first, second) == (24, 0)
+    assert PointsEntry.objects.filter(kind="expiration").count() == 24
+    assert set(Member.objects.filter(pk__in=member_ids).values_list("points_balance", flat=True)) == {0}
+    assert points_ledger_drift(member_ids=member_ids) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_parallel_run_that_fails_keeps_its_committed_chunks_and_the_next_run_expires_the_rest(monkeypatch, now):
+    from points.services import expiry
+
+    member_ids = _members_with_expired_lots(12, now)
+    expire = expiry.points_expire_due_lots
+    failed = []
+
+    def fail_one_chunk(**kwargs):
+        if member_ids[4] in kwargs["member_ids"] and not failed:
+            failed.append(True)
+            raise RuntimeError("the connection dropped")
+        return expire(**kwargs)
+
+    monkeypatch.setattr(expiry, "points_expire_due_lots", fail_one_chunk)
+
+    with pytest.raises(RuntimeError, match="the connection dropped"):
+        points_expire_due(now=now, chunk_size=2, connections=2)
+    left = PointsLot.objects.filter(member_id__in=member_ids, remaining__gt=0).count()
+    rerun = points_expire_due(now=now, chunk_size=2, connections=2)
+
+    assert 4 <= left < 24  # the failed chunk's lots, and any chunk not reached, wait for the next run
+    assert rerun == left
+    assert PointsEntry.objects.filter(kind="expiration").count() == 24
+    assert points_ledger_drift(member_ids=member_ids) == []
+
+
+def test_inside_a_transaction_the_job_stays_on_one_connection(now):
+    member_ids = _members_with_expired_lots(3, now)
+
+    assert points_expire_due(now=now, chunk_size=1, connections=4) == 6
+    assert points_ledger_drift(member_ids=member_ids) == []
