@@ -438,6 +438,11 @@ def _openings_insert(members, *, context):
     return sql, [OPENING_KEY_PREFIX, *entry_params, *lot_params]
 
 
+def tags_ensure(rows):
+    """Create the tags `rows` name that do not exist yet (an import does it once, before its chunks)."""
+    _tag_ids(rows)
+
+
 def _tag_ids(rows):
     """Return tag name -> id for the tags of `rows`, creating the missing tags."""
     names = {name for row in rows for name in row.tags}

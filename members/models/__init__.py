@@ -7,7 +7,7 @@ Invariants kept here (by the services in members/services/ and backstopped by co
 - lots hold what each credit has left; the remaining points of activated lots sum to points_balance.
 """
 
-from .imports import MemberImportJob
+from .imports import MemberImportChunk, MemberImportJob
 from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
 from .member import Member, MemberToken, Tag, WechatSession
 from .notifications import Notification, OutboxMessage
@@ -23,6 +23,7 @@ __all__ = [
     "Member",
     "MemberPlanSubscription",
     "MembershipPlan",
+    "MemberImportChunk",
     "MemberImportJob",
     "MemberToken",
     "Notification",

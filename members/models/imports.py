@@ -38,3 +38,17 @@ class MemberImportJob(models.Model):
     @property
     def progress_percent(self):
         return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class MemberImportChunk(models.Model):
+    """One chunk of a job's rows, written: the row is inserted in the chunk's own transaction, so a chunk is
+    written exactly once however many runners (a resumed job, two connections of one run) reach it."""
+
+    job = models.ForeignKey(MemberImportJob, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="member_import_chunk_once")]
+
+    def __str__(self):
+        return f"{self.job_id}:{self.number}"

@@ -3,11 +3,14 @@
 preview  decode + validate + classify (new / update) without writing; file-level faults raise
 start    create a MemberImportJob for a stored upload; small files run at once, big ones on Celery
 run      the resumable runner: validate, then write valid rows in chunks, one transaction per chunk,
-         recording progress on the job in the same transaction (so a re-run resumes where it stopped
-         and never writes a member or an opening balance twice).
+         marking the chunk written and recording progress on the job in the same transaction (so a re-run
+         resumes where it stopped and never writes a member or an opening balance twice). On PostgreSQL the
+         chunks run on MEMBER_IMPORT_CONNECTIONS connections side by side: their phones are distinct, so
+         they write disjoint members, and the server's work (most of an import) spreads over two cores.
 """
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,8 +25,9 @@ from django.utils.translation import gettext
 from members.bulk_sql import field_in
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.validation import collection_paused, count_data_rows, parse_members_csv
-from members.imports.writer import ImportContext, write_chunk
-from members.models import Member, MemberImportJob, PointsEntry
+from members.imports.writer import ImportContext, tags_ensure, write_chunk
+from members.models import Member, MemberImportChunk, MemberImportJob, PointsEntry
+from members.parallel import run_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -97,13 +101,24 @@ def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now:
     return member_import_job_run(job_id=job.pk, now=now)
 
 
+@dataclass
+class _Chunk:
+    number: int
+    end: int  # the index after its last data row
+    rows: list
+
+
 def _chunks(rows, *, total, first_index):
-    """Yield (end index, rows) per chunk of CHUNK_ROWS data rows, from the chunk holding first_index."""
+    """Yield every chunk of CHUNK_ROWS data rows (its valid rows), from the chunk holding first_index."""
     rows_by_chunk = {}
     for row in rows:
         rows_by_chunk.setdefault(row.index // CHUNK_ROWS, []).append(row)
     for number in range(first_index // CHUNK_ROWS, (total + CHUNK_ROWS - 1) // CHUNK_ROWS):
-        yield min((number + 1) * CHUNK_ROWS, total), rows_by_chunk.get(number, [])
+        yield _Chunk(number, min((number + 1) * CHUNK_ROWS, total), rows_by_chunk.get(number, []))
+
+
+def import_connections() -> int:
+    return max(int(getattr(settings, "MEMBER_IMPORT_CONNECTIONS", 2)), 1)
 
 
 class _PlannerStatistics:
@@ -126,6 +141,7 @@ class _PlannerStatistics:
 
     def __init__(self):
         self.enabled = connection.vendor == "postgresql"
+        self.lock = threading.Lock()  # chunks finish on several connections
         self.written = 0
         self.rows = 0
         if self.enabled:
@@ -141,6 +157,10 @@ class _PlannerStatistics:
     def after_chunk(self, created: int) -> None:
         if not self.enabled:
             return
+        with self.lock:
+            self._after_chunk(created)
+
+    def _after_chunk(self, created: int) -> None:
         self.written += created
         if self.written <= max(self.rows, self.FLOOR):
             return
@@ -168,25 +188,30 @@ def _commit_without_waiting_for_disk():
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _write_chunk_once(*, job_id, end, rows, context) -> int:
-    """Write one chunk and advance the job in one transaction; skip it if another runner already did.
+def _write_chunk_once(*, job_id, chunk, total, context) -> int:
+    """Write one chunk and record it on the job in one transaction; skip it if another runner already did.
 
-    Returns the number of members created.
+    The chunk's row is claimed first (a runner writing the same chunk makes this one wait, then skip); the job
+    row is locked only at the end, to add the counts and move `processed_rows` over the unbroken run of written
+    chunks, so chunks on other connections are not held up. Returns the number of members created.
     """
     own_transaction = not connection.in_atomic_block
     for attempt in range(3):
         try:
             with transaction.atomic():
-                done = (
-                    MemberImportJob.objects.select_for_update().values_list("processed_rows", flat=True).get(pk=job_id)
-                )
-                if done >= end:
-                    return 0
+                try:
+                    with transaction.atomic():
+                        MemberImportChunk.objects.create(job_id=job_id, number=chunk.number)
+                except IntegrityError:
+                    return 0  # written by another runner
                 if own_transaction:
                     _commit_without_waiting_for_disk()
-                result = write_chunk(rows, context=context)
+                result = write_chunk(chunk.rows, context=context)
+                processed = MemberImportJob.objects.select_for_update().values_list("processed_rows", flat=True)
+                processed = processed.get(pk=job_id)
+                written = set(MemberImportChunk.objects.filter(job_id=job_id).values_list("number", flat=True))
                 MemberImportJob.objects.filter(pk=job_id).update(
-                    processed_rows=end,
+                    processed_rows=_processed_rows(processed, written, total=total),
                     created_count=F("created_count") + result.created,
                     updated_count=F("updated_count") + result.updated,
                 )
@@ -196,6 +221,14 @@ def _write_chunk_once(*, job_id, end, rows, context) -> int:
             if attempt == 2:
                 raise
     return 0  # not reached: the last attempt returns or raises
+
+
+def _processed_rows(processed: int, written: set[int], *, total: int) -> int:
+    """The rows before the first chunk not yet written (progress recorded before chunks were, kept)."""
+    number = processed // CHUNK_ROWS
+    while number in written:
+        number += 1
+    return max(processed, min(number * CHUNK_ROWS, total))
 
 
 def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
@@ -222,10 +255,21 @@ def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
     )
     context = ImportContext.build(now=now, user=job.created_by)
     statistics = _PlannerStatistics()
+    written = set(MemberImportChunk.objects.filter(job_id=job_id).values_list("number", flat=True))
+    chunks = [
+        chunk
+        for chunk in _chunks(parsed.rows, total=parsed.total_rows, first_index=job.processed_rows)
+        if chunk.number not in written
+    ]
+
+    def write(chunk):
+        created = _write_chunk_once(job_id=job_id, chunk=chunk, total=parsed.total_rows, context=context)
+        statistics.after_chunk(created)
+
     try:
+        tags_ensure(parsed.rows)  # once, before the chunks: two connections never race to create a tag
         with collection_paused():  # the chunks' arrays and fetched rows are many objects, none in cycles
-            for end, rows in _chunks(parsed.rows, total=parsed.total_rows, first_index=job.processed_rows):
-                statistics.after_chunk(_write_chunk_once(job_id=job_id, end=end, rows=rows, context=context))
+            run_chunks(chunks, write, count=min(import_connections(), len(chunks)))  # one chunk: no thread
     except Exception:
         logger.exception("member import job %s stopped", job_id)
         job.refresh_from_db()
