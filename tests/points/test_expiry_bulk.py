@@ -125,27 +125,6 @@ def test_pending_lots_are_never_expired(now):
     assert (member.points_balance, member.points_pending) == (0, 70)
 
 
-def test_the_job_expires_every_member_in_chunks_and_only_once(now):
-    members = [MemberFactory() for _ in range(5)]
-    for member in members:
-        for points in (10, 20):
-            points_credit(
-                member_id=member.pk,
-                points=points,
-                idempotency_key=f"{points}:{member.pk}",
-                now=now - timedelta(days=5),
-                expires_at=now - timedelta(days=1),
-            )
-
-    first = points_expire_due(now=now, chunk_size=2)
-    second = points_expire_due(now=now, chunk_size=2)
-
-    assert (first, second) == (10, 0)
-    assert set(Member.objects.filter(pk__in=[m.pk for m in members]).values_list("points_balance", flat=True)) == {0}
-    assert PointsEntry.objects.filter(kind="expiration").count() == 10
-    assert points_ledger_drift(member_ids=[m.pk for m in members]) == []
-
-
 def _members_with_expired_lots(count, now):
     members = [MemberFactory() for _ in range(count)]
     for member in members:
@@ -158,6 +137,18 @@ def _members_with_expired_lots(count, now):
                 expires_at=now - timedelta(days=1),
             )
     return [member.pk for member in members]
+
+
+def test_the_job_expires_every_member_in_chunks_and_only_once(now):
+    member_ids = _members_with_expired_lots(5, now)
+
+    first = points_expire_due(now=now, chunk_size=2)
+    second = points_expire_due(now=now, chunk_size=2)
+
+    assert (first, second) == (10, 0)
+    assert set(Member.objects.filter(pk__in=member_ids).values_list("points_balance", flat=True)) == {0}
+    assert PointsEntry.objects.filter(kind="expiration").count() == 10
+    assert points_ledger_drift(member_ids=member_ids) == []
 
 
 @pytest.mark.postgres
