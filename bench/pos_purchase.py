@@ -1,13 +1,14 @@
 """Benchmark POS purchases over HTTP: gunicorn on PostgreSQL, 100,000 members, 16 concurrent tills.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/helper_points .venv/bin/python bench/pos_purchase.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/pos_purchase.py
 
 Creates 100,000 scratch members (member numbers starting with 6, each with 1,000 points) with
 generate_series in SQL, demo-like earning rules (HK$100 = 10 points, double points at weekends, a tier-free
 first-purchase bonus, a category bonus), a store and its POS key; starts gunicorn on a free 127.0.0.1 port
-against the same DATABASE_URL; warms every worker up (pings, then `--warmup` seconds of purchases), then, from
-this second process, drives for a fixed time, in `--rounds` alternating slices (so that background load on a
-shared machine weighs on both alike):
+against the same DATABASE_URL, configured as deployed by the project's gunicorn.conf.py (sync workers, two per
+core plus one; --workers/--threads override it); warms every worker up (pings, then `--warmup` seconds of
+purchases), then, from this second process, drives for a fixed time, in `--rounds` alternating slices (so that
+background load on a shared machine weighs on both alike):
 1. POST /api/v1/pos/purchases (unique external ids, random members by member number, 3 items, a third of them
    spending 100 points) from `--clients` threads, each with one keep-alive connection;
 2. the same for GET /api/v1/pos/ping, a trivial DRF view behind the same POS key authentication;
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import resource
+import runpy
 import socket
 import subprocess
 import sys
@@ -142,7 +144,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int | None, threads: int | None) -> subprocess.Popen:
+    """Serve the app on `port`, configured by the project's gunicorn.conf.py unless workers/threads are given."""
     database_url = os.environ["DATABASE_URL"]
     if "conn_max_age" not in database_url:  # persistent connections, as a production deployment runs
         database_url += ("&" if "?" in database_url else "?") + "conn_max_age=600"
@@ -159,10 +162,8 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
             "config.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
+            *(["--workers", str(workers)] if workers else []),
+            *(["--threads", str(threads)] if threads else []),
             "--log-level",
             "error",
         ],
@@ -255,8 +256,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3, help="seconds of purchases before measuring")
     parser.add_argument("--rounds", type=int, default=4, help="alternating slices of purchases and pings")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py's)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch rows afterwards")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -264,9 +265,11 @@ def main():
     now = timezone.now()
     started = time.perf_counter()
     key, numbers = setup(args.members, now)
+    served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     print(
         f"db=postgresql members={args.members} setup={time.perf_counter() - started:.1f}s; gunicorn "
-        f"workers={args.workers} threads={args.threads}; clients={args.clients} seconds={args.seconds:.0f}"
+        f"workers={args.workers or served['workers']} threads={args.threads or served['threads']}; "
+        f"clients={args.clients} seconds={args.seconds:.0f}"
     )
     connection.close()
     port = free_port()

@@ -1,5 +1,6 @@
 """Read queries shared by the API, the console and reports: member lookups, the member card, stores."""
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from members.formats import (
     normalize_phone,
 )
 from members.models import Member, PointsLot, Store
+from members.prepared import PreparedRead
 
 EARTH_RADIUS_KM = 6371.0088
 # Widen the SQL box a little so rounding to the column's 6 decimals never drops a store on its edge.
@@ -24,39 +26,49 @@ BOX_MARGIN_DEGREES = 1e-5
 
 
 # -- members ---------------------------------------------------------------------------------------------------
+# Each member_get_by_* reads the member with its tier and home store, or with `reference_only` just its id and
+# number (the till's purchase locks and reads the member itself). The lookups run on every till request, so their
+# SQL is compiled once per process.
+@functools.cache
+def _member_read(field: str, reference_only: bool) -> PreparedRead:
+    def build(value):
+        members = Member.objects.only("pk", "member_number") if reference_only else _member_queryset()
+        return members.filter(**{field: value})
+
+    return PreparedRead(build, value=str)
+
+
 def _member_queryset():
     return Member.objects.select_related("tier", "home_store")
 
 
-# Each member_get_by_* reads the member with its tier and home store, or from `queryset` when the caller needs
-# less (the till's purchase only needs the member's id and number).
-def member_get_by_card_code(*, card_code: str, now: datetime, queryset=None) -> Member:
+def member_get_by_card_code(*, card_code: str, now: datetime, reference_only: bool = False) -> Member:
     """Return the member a card code belongs to. Raises InvalidCardCode (bad or expired), NotFound."""
     number = member_number_from_card_code(card_code, timestamp=now.timestamp())
     if number is None:
         raise InvalidCardCode(fields={"card_code": [str(InvalidCardCode.message)]})
-    return _member_get(queryset, member_number=number)
+    return _member_get("member_number", number, reference_only)
 
 
-def member_get_by_phone(*, phone: str, queryset=None) -> Member:
+def member_get_by_phone(*, phone: str, reference_only: bool = False) -> Member:
     """Return the member with this exact phone (any common notation). Raises InvalidPhone, NotFound."""
     try:
         normalized = normalize_phone(phone)
     except InvalidPhone:
         raise InvalidPhone(fields={"phone": [str(InvalidPhone.message)]}) from None
-    return _member_get(queryset, phone=normalized)
+    return _member_get("phone", normalized, reference_only)
 
 
-def member_get_by_member_number(*, member_number: str, queryset=None) -> Member:
+def member_get_by_member_number(*, member_number: str, reference_only: bool = False) -> Member:
     """Return the member with this member number. Raises InvalidInput (bad check digit), NotFound."""
     member_number = (member_number or "").strip()
     if not is_valid_member_number(member_number):
         raise InvalidInput(fields={"member_number": [str(_("This is not a valid member number."))]})
-    return _member_get(queryset, member_number=member_number)
+    return _member_get("member_number", member_number, reference_only)
 
 
-def _member_get(queryset=None, **lookup) -> Member:
-    member = (_member_queryset() if queryset is None else queryset).filter(**lookup).first()
+def _member_get(field: str, value: str, reference_only: bool) -> Member:
+    member = _member_read(field, reference_only).one(value=value)
     if member is None:
         raise NotFound(_("No member matches."))
     return member

@@ -30,11 +30,15 @@ from points.models import EarningRule, MemberIdentifier, PointsPolicy
 from points.rules import MemberFacts, Rule, rule_from_model
 
 LOOKUPS = {
-    MemberIdentifier.CARD_CODE: lambda value, now, qs: member_get_by_card_code(card_code=value, now=now, queryset=qs),
-    MemberIdentifier.MEMBER_NUMBER: lambda value, now, qs: member_get_by_member_number(
-        member_number=value, queryset=qs
+    MemberIdentifier.CARD_CODE: lambda value, now, reference_only: member_get_by_card_code(
+        card_code=value, now=now, reference_only=reference_only
     ),
-    MemberIdentifier.PHONE: lambda value, now, qs: member_get_by_phone(phone=value, queryset=qs),
+    MemberIdentifier.MEMBER_NUMBER: lambda value, now, reference_only: member_get_by_member_number(
+        member_number=value, reference_only=reference_only
+    ),
+    MemberIdentifier.PHONE: lambda value, now, reference_only: member_get_by_phone(
+        phone=value, reference_only=reference_only
+    ),
 }
 
 
@@ -144,13 +148,13 @@ def pos_member_resolve(
     card_code: str = "",
     member_number: str = "",
     phone: str = "",
-    queryset=None,
+    reference_only: bool = False,
 ) -> Member | None:
     """Return the member a POS purchase names, trying its identifiers in the policy's order; None if none given.
 
     An identifier that fails (unknown, expired card code) lets the next given one be tried; when all fail,
-    the first failure is raised. Raises InvalidInput (an identifier the policy does not match by),
-    InvalidCardCode, InvalidPhone, NotFound.
+    the first failure is raised. With `reference_only`, only the member's id and number are read. Raises
+    InvalidInput (an identifier the policy does not match by), InvalidCardCode, InvalidPhone, NotFound.
     """
     given = {
         MemberIdentifier.CARD_CODE: (card_code or "").strip(),
@@ -169,7 +173,7 @@ def pos_member_resolve(
         if name not in given:
             continue
         try:
-            return LOOKUPS[name](given[name], now, queryset)
+            return LOOKUPS[name](given[name], now, reference_only)
         except (InvalidCardCode, InvalidPhone, InvalidInput, NotFound) as error:
             first_error = first_error or error
     raise first_error

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from members.formats import hash_secret, new_member_token, new_pos_key
 from members.models import MemberToken, StoreApiKey
+from members.prepared import PreparedRead
 
 # Sliding expiry is refreshed at most this often, so a busy client doesn't write on every request.
 TOKEN_REFRESH_INTERVAL = timedelta(hours=1)
@@ -56,16 +57,21 @@ def store_api_key_create(*, store_id: int, name: str = "") -> tuple[StoreApiKey,
     return key, raw
 
 
+# Every till request reads its key: compiled once per process.
+_LIVE_KEY = PreparedRead(
+    lambda prefix: StoreApiKey.objects.select_related("store").filter(
+        prefix=prefix, revoked_at__isnull=True, store__is_active=True
+    ),
+    prefix=str,
+)
+
+
 def store_api_key_authenticate(*, raw: str, now: datetime) -> StoreApiKey | None:
     """Return the live key for a plain POS key, or None."""
     prefix, _dot, _secret = (raw or "").partition(".")
     if not prefix.startswith("pk_") or not _secret:
         return None
-    key = (
-        StoreApiKey.objects.select_related("store")
-        .filter(prefix=prefix, revoked_at__isnull=True, store__is_active=True)
-        .first()
-    )
+    key = _LIVE_KEY.one(prefix=prefix)
     if key is None or not hmac.compare_digest(key.key_hash, hash_secret(raw)):
         return None
     if key.last_used_at is None or now - key.last_used_at > TOKEN_REFRESH_INTERVAL:

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from members.api.authentication import StoreApiKeyAuthentication
 from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsPosClient
-from members.models import Member, PaymentMethod, Purchase, PurchaseChannel
+from members.models import PaymentMethod, Purchase, PurchaseChannel
 from points.api.serializers import (
     CENT,
     MAX_ITEMS,
@@ -56,7 +56,7 @@ class CartInputSerializer(StrictInputSerializer):
     class Meta:
         ref_name = "PosCartInput"
 
-    def member(self, *, now, policy=None, queryset=None):
+    def member(self, *, now, policy=None, reference_only=False):
         data = self.validated_data
         return pos_member_resolve(
             now=now,
@@ -64,7 +64,7 @@ class CartInputSerializer(StrictInputSerializer):
             card_code=data.get("card_code", ""),
             member_number=data.get("member_number", ""),
             phone=data.get("phone", ""),
-            queryset=queryset,
+            reference_only=reference_only,
         )
 
     def service_kwargs(self, *, member) -> dict:
@@ -110,9 +110,7 @@ class PosPurchaseCreateApi(PosApi):
         now = timezone.now()
         checkout_settings = checkout_settings_get()
         # The checkout locks and reads the member itself: here only the id and number are needed.
-        member = serializer.member(
-            now=now, policy=checkout_settings.policy, queryset=Member.objects.only("pk", "member_number")
-        )
+        member = serializer.member(now=now, policy=checkout_settings.policy, reference_only=True)
         result = purchase_checkout(
             store_id=request.user.store.pk,
             external_id=serializer.validated_data["external_id"],

@@ -25,6 +25,7 @@ from coupons.services import coupon_redeem
 from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound, PaymentAmountMismatch
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
+from members.prepared import PreparedRead
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
@@ -318,8 +319,19 @@ def _store_check(store_id: int) -> None:
 
 
 # -- checkout ---------------------------------------------------------------------------------------------------
+# Every checkout looks for an earlier one under its external id: compiled once per process.
+_PURCHASE_BY_EXTERNAL_ID = PreparedRead(
+    lambda channel, store_id, external_id: Purchase.objects.filter(
+        channel=channel, store_id=store_id, external_id=external_id
+    ),
+    channel=str,
+    store_id=int,
+    external_id=str,
+)
+
+
 def _replay(*, channel, store_id, external_id, request_hash) -> CheckoutResult | None:
-    purchase = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=external_id).first()
+    purchase = _PURCHASE_BY_EXTERNAL_ID.one(channel=channel, store_id=store_id, external_id=external_id)
     if purchase is None:
         return None
     checkout = PurchaseCheckout.objects.filter(purchase=purchase).first()
@@ -513,18 +525,24 @@ def _checkout_anonymous(
     return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
 
 
-def _lock_member_at_store(*, member_id: int, store_id: int) -> Member:
-    """Lock the member row (with its tier, for the earning pipeline) and check the store, in one query.
-
-    Raises StoreInactive, NotFound (in that order, as _store_check then lock_member would).
-    """
-    member = (
+# The member row (with its tier, for the earning pipeline) locked, and whether the store is active, in one query:
+# every checkout with a member runs it, so it is compiled once per process.
+_MEMBER_LOCKED_AT_STORE = PreparedRead(
+    lambda member_id, store_id: (
         Member.objects.select_for_update(of=("self",))
         .select_related("tier")
         .annotate(store_is_active=Exists(Store.objects.filter(pk=store_id, is_active=True)))
         .filter(pk=member_id)
-        .first()
-    )
+    ),
+    member_id=int,
+    store_id=int,
+)
+
+
+def _lock_member_at_store(*, member_id: int, store_id: int) -> Member:
+    """Lock the member row and check the store. Raises StoreInactive, NotFound (in that order, as _store_check then
+    lock_member would)."""
+    member = _MEMBER_LOCKED_AT_STORE.one(member_id=member_id, store_id=store_id)
     if member is None:
         _store_check(store_id)
         raise NotFound()
