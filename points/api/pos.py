@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from members.api.authentication import StoreApiKeyAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
+from members.api.common import BaseApi, StrictInputSerializer, error_responses, output_data
 from members.api.permissions import IsPosClient
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from points.api.serializers import (
@@ -233,4 +233,4 @@ class PosPurchaseRefundApi(PosApi):
             "coupons_voided": refund.coupons_voided,
         }
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
-        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED, headers=headers)
+        return Response(output_data(self.OutputSerializer, body), status=status.HTTP_201_CREATED, headers=headers)

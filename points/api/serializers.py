@@ -5,7 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from members.api.common import StrictInputSerializer
+from members.api.common import StrictInputSerializer, output_data
 from members.models import PurchaseChannel
 
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -90,7 +90,7 @@ def checkout_response(result, *, member_number: str | None) -> Response:
         "breakdown": checkout.breakdown,
     }
     headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
-    return Response(CheckoutResultSerializer(body).data, status=status.HTTP_201_CREATED, headers=headers)
+    return Response(output_data(CheckoutResultSerializer, body), status=status.HTTP_201_CREATED, headers=headers)
 
 
 class CartPricingSerializer(serializers.Serializer):
@@ -136,7 +136,7 @@ def cart_pricing_data(pricing, *, member) -> dict:
         "amount_due": pricing.amount_due,
         "breakdown": {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)},
     }
-    return CartPricingSerializer(body).data
+    return output_data(CartPricingSerializer, body)
 
 
 class PurchaseItemInputSerializer(StrictInputSerializer):
