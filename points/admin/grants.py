@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.errors import LoyaltyError
+from members.imports.decoding import AUTO, check_size, decode, encoding_choices
 from points.models import (
     PointsGrantJob,
 )
@@ -17,8 +18,9 @@ class PointsGrantJobForm(forms.ModelForm):
     member_file = forms.FileField(
         label=_("CSV file"),
         required=False,
-        help_text=_("Phones or member numbers in the first column (UTF-8); added to the list above."),
+        help_text=_("Phones or member numbers in the first column; added to the list above."),
     )
+    encoding = forms.ChoiceField(label=_("Encoding"), choices=encoding_choices, initial=AUTO, required=False)
 
     class Meta:
         model = PointsGrantJob
@@ -29,10 +31,12 @@ class PointsGrantJobForm(forms.ModelForm):
         cleaned = super().clean()
         upload = cleaned.get("member_file")
         if upload:
+            # Excel on Chinese Windows saves CSV in Big5 or GB18030: read as the member import reads.
             try:
-                text = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise ValidationError({"member_file": _("The file is not UTF-8 text.")}) from None
+                check_size(upload.size)
+                text, _used = decode(upload.read(), cleaned.get("encoding") or AUTO)
+            except LoyaltyError as exc:
+                raise ValidationError({"member_file": str(exc.message)}) from None
             cleaned["member_list"] = "\n".join(part for part in (cleaned.get("member_list", ""), text) if part)
         return cleaned
 
@@ -69,7 +73,7 @@ class PointsGrantJobAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("audience", "member_list", "member_file", "tier", "tag", "points", "reason")
+            return ("audience", "member_list", "member_file", "encoding", "tier", "tag", "points", "reason")
         return ("audience", "member_list", "tier", "tag", "points", "reason", *self.readonly_fields)
 
     def get_readonly_fields(self, request, obj=None):

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from members.errors import ReasonRequired
 from members.models import Member, PointsEntry, Role
@@ -146,6 +147,35 @@ def test_the_grant_console_starts_a_job_and_shows_its_progress(admin_user, clien
     page = client.get(f"/console/points/pointsgrantjob/{job.pk}/change/")
     assert page.status_code == 200
     assert Member.objects.get(pk=member.pk).points_balance == 40
+
+
+def test_a_list_saved_by_excel_on_chinese_windows_is_read_in_its_encoding(admin_user, client):
+    first, second = MemberFactory(), MemberFactory()
+    client.force_login(admin_user)
+    file = SimpleUploadedFile("list.csv", f"會員電話\r\n{first.phone}\r\n{second.member_number}\r\n".encode("cp950"))
+
+    with CAPTURE[0](execute=True):
+        response = client.post(
+            "/console/points/pointsgrantjob/add/",
+            {"audience": "list", "member_file": file, "encoding": "big5", "points": "40", "reason": "Store opening"},
+        )
+
+    assert response.status_code == 302
+    assert PointsGrantJob.objects.get().members_granted == 2
+
+
+def test_an_undecodable_list_is_refused_and_no_job_starts(admin_user, client):
+    client.force_login(admin_user)
+    file = SimpleUploadedFile("list.csv", "會員電話\r\n+85291234567\r\n".encode("gb18030"))
+
+    response = client.post(
+        "/console/points/pointsgrantjob/add/",
+        {"audience": "list", "member_file": file, "encoding": "auto", "points": "40", "reason": "Store opening"},
+    )
+
+    assert response.status_code == 200
+    assert "The file is not UTF-8" in response.content.decode()
+    assert not PointsGrantJob.objects.exists()
 
 
 def test_the_grant_permission_is_its_own(now):
