@@ -137,8 +137,15 @@ class PosPurchasePreviewApi(PosApi):
         serializer = CartInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         now = timezone.now()
-        member = serializer.member(now=now)
-        pricing = purchase_preview(store_id=request.user.store.pk, now=now, **serializer.service_kwargs(member=member))
+        checkout_settings = checkout_settings_get()
+        # The preview reads the member (with its tier and balance) itself: here only the id and number are needed.
+        member = serializer.member(now=now, policy=checkout_settings.policy, reference_only=True)
+        pricing = purchase_preview(
+            store_id=request.user.store.pk,
+            now=now,
+            checkout_settings=checkout_settings,
+            **serializer.service_kwargs(member=member),
+        )
         return Response(cart_pricing_data(pricing, member=member))
 
 

@@ -122,7 +122,7 @@ class CartPricingSerializer(serializers.Serializer):
 def cart_pricing_data(pricing, *, member) -> dict:
     body = {
         "member_number": member.member_number if member else None,
-        "points_balance": member.points_balance if member else None,
+        "points_balance": pricing.points_balance,
         "max_points_spendable": pricing.max_points_spendable,
         "max_points_value": pricing.max_points_value,
         "points_to_spend": pricing.points_to_spend,

@@ -97,6 +97,7 @@ class Pricing:
     coupon_discount_amount: Decimal = ZERO
     coupon_label: str = ""
     stored_value_amount: Decimal = ZERO
+    points_balance: int | None = None  # the member's, as priced; None without a member
 
     @property
     def amount_due(self) -> Decimal:
@@ -246,7 +247,14 @@ def _price(
         coupon_discount_amount=coupon.discount_amount if coupon else ZERO,
         coupon_label=coupon.label if coupon else "",
         stored_value_amount=stored_value_amount,
+        points_balance=member.points_balance if member is not None else None,
     )
+
+
+# A till prices the cart on every scan: the member's read is compiled once per process.
+_MEMBER_WITH_TIER = PreparedRead(
+    lambda member_id: Member.objects.select_related("tier").filter(pk=member_id), member_id=int
+)
 
 
 def purchase_preview(
@@ -263,15 +271,17 @@ def purchase_preview(
     purchased_at: datetime | None = None,
     coupon_code: str = "",
     earn_on_items: bool = True,
+    checkout_settings: CheckoutSettings | None = None,
 ) -> Pricing:
     """Price a cart without writing: points it earns (and why), the most points it can take, their value,
     and what a coupon would take off.
 
     Raises the checkout's errors for `points_to_spend` (PointsShareExceeded, InsufficientPoints, ...) and
-    coupons' errors for `coupon_code`.
+    coupons' errors for `coupon_code`. `checkout_settings` (points.selectors.checkout_settings_get) may come from
+    the caller, which read them already.
     """
     _store_check(store_id)
-    member = Member.objects.filter(pk=member_id).first() if member_id else None
+    member = _MEMBER_WITH_TIER.one(member_id=member_id) if member_id else None
     if member_id and member is None:
         raise NotFound()
     gross_amount = _positive(gross_amount)
@@ -287,7 +297,7 @@ def purchase_preview(
             points_to_spend=points_to_spend,
         )
         quote = _coupon_quote(member=member, code=coupon_code, cart=cart, now=now)
-    checkout_settings = checkout_settings_get()
+    checkout_settings = checkout_settings or checkout_settings_get()
     return _price(
         policy=checkout_settings.policy,
         rules=checkout_settings.rules,

@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from members.models import Member
 from members.services.ledger import points_credit
 from points.models import EarningRule
+from tests.factories import TierFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +19,8 @@ pytestmark = pytest.mark.django_db
 # lots UPDATE, allocations INSERT, lot INSERT, member UPDATE. No tier exists here: with tiers, the instant tier
 # evaluation adds its queries.
 PURCHASE_QUERIES = {"postgresql": 10, "sqlite": 16}
+# The preview: POS key, policy with the rules' fingerprint, member lookup, store check, the member with its tier.
+PREVIEW_QUERIES = 5
 
 
 @pytest.fixture
@@ -52,3 +56,16 @@ def test_a_purchase_costs_the_same_queries_for_1_and_20_items(items, till, membe
 
     assert response.status_code == 201
     assert response.json()["points_spent"] == 100
+
+
+@pytest.mark.parametrize("items", [1, 20])
+def test_a_preview_costs_the_same_queries_for_1_and_20_items(items, till, member, django_assert_num_queries):
+    Member.objects.filter(pk=member.pk).update(tier=TierFactory(earn_multiplier=Decimal(2)))  # read with the member
+    cart = {key: value for key, value in body(member, items).items() if key not in ("external_id", "payment_method")}
+    till.post("/api/v1/pos/purchases/preview", cart, format="json")  # a new tier: the rules are read again, once
+
+    with django_assert_num_queries(PREVIEW_QUERIES):
+        response = till.post("/api/v1/pos/purchases/preview", cart, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["points_balance"] == Member.objects.get(pk=member.pk).points_balance
