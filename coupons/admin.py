@@ -24,7 +24,7 @@ from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.partner_codes import partner_codes_import
 from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
-from members.imports.decoding import AUTO, check_size, encoding_choices
+from members.imports.forms import CsvUploadForm
 from members.models import PurchaseChannel, Tag, Tier
 
 ISSUE_PERMISSION = "coupons.add_couponissuejob"
@@ -94,25 +94,7 @@ class CouponTemplateForm(forms.ModelForm):
         )
 
 
-class UploadForm(forms.Form):
-    file = forms.FileField(label=_("CSV file"))
-    encoding = forms.ChoiceField(
-        label=_("Encoding"),
-        choices=encoding_choices,
-        initial=AUTO,
-        help_text=_("Files saved by Excel on Chinese Windows are Big5 (Traditional) or GB18030 (Simplified)."),
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        try:
-            check_size(upload.size)
-        except LoyaltyError as exc:
-            raise forms.ValidationError(str(exc.message)) from None
-        return upload
-
-
-class IssueToMembersForm(UploadForm):
+class IssueToMembersForm(CsvUploadForm):
     audience = forms.ChoiceField(label=_("Issue to"), choices=CouponIssueJob.Audience.choices, widget=forms.RadioSelect)
     tier = forms.ModelChoiceField(label=_("tier"), queryset=Tier.objects.order_by("rank"), required=False)
     tag = forms.ModelChoiceField(label=_("tag"), queryset=Tag.objects.order_by("name"), required=False)
@@ -123,9 +105,6 @@ class IssueToMembersForm(UploadForm):
     )
 
     field_order = ("audience", "tier", "tag", "file", "encoding")
-
-    def clean_file(self):
-        return super().clean_file() if self.cleaned_data.get("file") else None
 
     def clean(self):
         cleaned = super().clean()
@@ -271,7 +250,7 @@ class CouponTemplateAdmin(SimpleHistoryAdmin):
         if not self.has_partner_codes_permission(request):
             raise PermissionDenied
         template = get_object_or_404(CouponTemplate, pk=template_id)
-        form = UploadForm(request.POST or None, request.FILES or None)
+        form = CsvUploadForm(request.POST or None, request.FILES or None)
         result = None
         if request.method == "POST" and form.is_valid():
             try:

@@ -23,7 +23,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from members.imports.columns import COLUMNS, EXPORT_ONLY_COLUMNS, template_csv
-from members.imports.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size, encoding_choices
+from members.imports.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size
+from members.imports.forms import encoding_field
 from members.models import Member, MemberImportJob
 from members.resources import MemberResource
 from members.services.member_import import (
@@ -41,12 +42,7 @@ UPLOAD_NAME_RE = re.compile(r"^imports/(?P<owner>\d+)-[\w.-]+\.csv$")
 class MemberImportForm(forms.Form):
     file = forms.FileField(label=_("CSV file"), required=False)
     file_name = forms.CharField(widget=forms.HiddenInput, required=False)
-    encoding = forms.ChoiceField(
-        label=_("Encoding"),
-        choices=encoding_choices,
-        initial=AUTO,
-        help_text=_("Files saved by Excel on Chinese Windows are Big5 (Traditional) or GB18030 (Simplified)."),
-    )
+    encoding = encoding_field()
 
     def clean(self):
         cleaned = super().clean()

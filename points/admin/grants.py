@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.errors import LoyaltyError
-from members.imports.decoding import AUTO, check_size, decode, encoding_choices
+from members.imports.decoding import AUTO, decode
+from members.imports.forms import checked_upload, encoding_field
 from points.models import (
     PointsGrantJob,
 )
@@ -20,12 +21,15 @@ class PointsGrantJobForm(forms.ModelForm):
         required=False,
         help_text=_("Phones or member numbers in the first column; added to the list above."),
     )
-    encoding = forms.ChoiceField(label=_("Encoding"), choices=encoding_choices, initial=AUTO, required=False)
+    encoding = encoding_field(required=False)
 
     class Meta:
         model = PointsGrantJob
         fields = ("audience", "member_list", "tier", "tag", "points", "reason")
         widgets = {"member_list": forms.Textarea(attrs={"rows": 6})}
+
+    def clean_member_file(self):
+        return checked_upload(self.cleaned_data.get("member_file"))
 
     def clean(self):
         cleaned = super().clean()
@@ -33,7 +37,6 @@ class PointsGrantJobForm(forms.ModelForm):
         if upload:
             # Excel on Chinese Windows saves CSV in Big5 or GB18030: read as the member import reads.
             try:
-                check_size(upload.size)
                 text, _used = decode(upload.read(), cleaned.get("encoding") or AUTO)
             except LoyaltyError as exc:
                 raise ValidationError({"member_file": str(exc.message)}) from None

@@ -16,7 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
-from members.imports.decoding import AUTO, check_size, encoding_choices
+from members.imports.forms import CsvUploadForm
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
 from points.services.mall import (
     PICKUP_CODE_LENGTH,
@@ -67,17 +67,8 @@ class RewardEarlyAccessInline(admin.TabularInline):
     verbose_name_plural = _("early access: opens earlier for a tier and every higher tier")
 
 
-class PartnerCodeUploadForm(forms.Form):
+class PartnerCodeUploadForm(CsvUploadForm):
     file = forms.FileField(label=_("CSV file"), help_text=_("Columns: code, and optionally pin and valid_until."))
-    encoding = forms.ChoiceField(label=_("Encoding"), choices=encoding_choices, initial=AUTO)
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        try:
-            check_size(upload.size)
-        except LoyaltyError as exc:
-            raise forms.ValidationError(str(exc.message)) from None
-        return upload
 
 
 @admin.register(Reward)

@@ -1,0 +1,36 @@
+"""The console's CSV uploads: one encoding choice everywhere, and an empty or oversized file refused before reading."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from members.errors import LoyaltyError
+from members.imports.decoding import AUTO, check_size, encoding_choices
+
+
+def encoding_field(**kwargs) -> forms.ChoiceField:
+    """The encoding of an uploaded CSV: detected (UTF-8), or Big5 / GB18030 as Excel on Chinese Windows saves."""
+    return forms.ChoiceField(
+        label=_("Encoding"),
+        choices=encoding_choices,
+        initial=AUTO,
+        help_text=_("Files saved by Excel on Chinese Windows are Big5 (Traditional) or GB18030 (Simplified)."),
+        **kwargs,
+    )
+
+
+def checked_upload(upload):
+    """The upload itself, or a form error when it is empty or above MEMBER_IMPORT_MAX_BYTES."""
+    if upload:
+        try:
+            check_size(upload.size)
+        except LoyaltyError as exc:
+            raise forms.ValidationError(str(exc.message)) from None
+    return upload
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"))
+    encoding = encoding_field()
+
+    def clean_file(self):
+        return checked_upload(self.cleaned_data.get("file"))
