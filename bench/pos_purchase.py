@@ -17,8 +17,9 @@ background load on a shared machine weighs on both alike):
    puts the purchase's p99 in context.
 Prints requests/s of each, the purchase/trivial ratio, p50/p99 and the client's own CPU use (the client must
 not starve the server); checks the ledger of a sample of the members who bought (no drift). Scratch rows are
-deleted afterwards unless --keep. No tier is configured: with tiers, each purchase also runs the instant tier
-evaluation.
+deleted afterwards unless --keep. With --tiers (on a database without tiers), the demo's four tiers and
+thresholds are configured and the members start in the first: each purchase then also runs the instant tier
+evaluation (the score over the member's year of purchases).
 Last line: RESULT pos_purchase rps=<n> trivial_rps=<n> ratio=<r> p99_ms=<n> naive_rps=<n> naive_p99_ms=<n>
 """
 
@@ -63,6 +64,12 @@ RULES = [  # name, kind, priority, fields
     ("Bench: first purchase +50", "bonus_first_purchase", 9003, {"bonus_points": 50}),
     ("Bench: shoes +20 per pair", "bonus_category", 9004, {"category": "shoes", "bonus_points": 20}),
 ]
+TIERS = [  # code, name, rank, earn multiplier, score to reach, score to keep: the demo's
+    ("BV1", "Bench Silver", 1, "1.00", "0", "0"),
+    ("BV2", "Bench Gold", 2, "1.20", "5000", "3000"),
+    ("BV3", "Bench Platinum", 3, "1.50", "9000", "7000"),
+    ("BV4", "Bench Diamond", 4, "2.00", "12000", "10000"),
+]
 
 
 def clean():
@@ -91,9 +98,26 @@ def clean():
     from points.models import EarningRule
 
     EarningRule.objects.filter(priority__in=[priority for _name, _kind, priority, _fields in RULES]).delete()
+    from members.models import Tier
+
+    Tier.objects.filter(code__in=[code for code, *_rest in TIERS]).delete()
 
 
-def setup(n: int, now) -> str:
+def tiers_setup() -> int:
+    """The demo's tiers and thresholds (seed_demo, seed_demo_program); return the first tier's id."""
+    from members.models import Tier
+
+    if Tier.objects.exclude(code__in=[code for code, *_rest in TIERS]).exists():
+        sys.exit("--tiers needs a database without tiers of its own")
+    created = [
+        Tier.objects.create(code=code, name=name, rank=rank, earn_multiplier=Decimal(multiplier),
+                            min_score_to_reach=Decimal(reach), min_score_to_keep=Decimal(keep))
+        for code, name, rank, multiplier, reach, keep in TIERS
+    ]  # fmt: skip
+    return created[0].pk
+
+
+def setup(n: int, now, *, with_tiers: bool = False) -> str:
     from members.models import Store
     from members.services.tokens import store_api_key_create
     from points.models import EarningRule, PointsPolicy
@@ -103,20 +127,21 @@ def setup(n: int, now) -> str:
     store, _created = Store.objects.get_or_create(code=STORE_CODE, defaults={"name": "Bench POS"})
     for name, kind, priority, fields in RULES:
         EarningRule.objects.create(name=name, kind=kind, priority=priority, **fields)
+    tier_id = tiers_setup() if with_tiers else None
     from members.formats import luhn_check_digit
 
     # Member numbers carry a Luhn check digit: made here, then inserted with generate_series over the array.
     numbers = [body + luhn_check_digit(body) for body in (f"{NUMBER_PREFIX}{g:08d}" for g in range(1, n + 1))]
     with connection.cursor() as cursor, transaction.atomic():
         cursor.execute(
-            "INSERT INTO members_member (member_number, phone, wechat_unionid, name, gender, email, locale, "
+            "INSERT INTO members_member (tier_id, member_number, phone, wechat_unionid, name, gender, email, locale, "
             "join_source, status, consent_marketing, consent_sms, consent_email, consent_wechat, points_balance, "
             "points_debt, points_pending, purchase_count, total_spend, stored_value_balance, joined_at, "
             "created_at, updated_at) "
-            "SELECT (%s::text[])[g], '+8526' || lpad(g::text, 7, '0'), '', 'Bench ' || g, '', '', "
+            "SELECT %s, (%s::text[])[g], '+8526' || lpad(g::text, 7, '0'), '', 'Bench ' || g, '', '', "
             "'en', 'import', 'active', false, false, false, false, 1000, 0, 0, 0, 0, 0, %s, %s, %s "
             "FROM generate_series(1, %s) g",
-            ["{" + ",".join(numbers) + "}", now, now, now, n],
+            [tier_id, "{" + ",".join(numbers) + "}", now, now, now, n],
         )
         # Each member's 1,000 points: one opening entry and its lot, so the ledger matches the balances.
         cursor.execute(
@@ -259,17 +284,18 @@ def main():
     parser.add_argument("--workers", type=int, help="gunicorn worker processes (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py's)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch rows afterwards")
+    parser.add_argument("--tiers", action="store_true", help="configure the demo's tiers (instant tier evaluation)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL=postgres://...")
     now = timezone.now()
     started = time.perf_counter()
-    key, numbers = setup(args.members, now)
+    key, numbers = setup(args.members, now, with_tiers=args.tiers)
     served = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     print(
         f"db=postgresql members={args.members} setup={time.perf_counter() - started:.1f}s; gunicorn "
         f"workers={args.workers or served['workers']} threads={args.threads or served['threads']}; "
-        f"clients={args.clients} seconds={args.seconds:.0f}"
+        f"clients={args.clients} seconds={args.seconds:.0f} tiers={'demo' if args.tiers else 'none'}"
     )
     connection.close()
     port = free_port()

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME, tier_thresholds_check
+from members.prepared import PreparedRead
 from members.services.locks import lock_member
 from members.signals import send_after_commit, tier_changed
 
@@ -314,9 +315,13 @@ def _apply_portable(*, cte, params, now) -> list[tuple]:
     return rows
 
 
+# The tiers, read by every purchase's instant tier evaluation: the SQL is compiled once per process.
+_TIERS_BY_RANK = PreparedRead(lambda: Tier.objects.order_by("rank"))
+
+
 def _load(*, policy=None, tiers=None):
     policy = policy or TierPolicy.load()
-    tiers = list(tiers) if tiers is not None else list(Tier.objects.order_by("rank"))
+    tiers = list(tiers) if tiers is not None else _TIERS_BY_RANK.all()
     return policy, tiers
 
 
