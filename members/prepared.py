@@ -78,7 +78,8 @@ class PreparedRead:
         connection = connections[using]
         if compiled.needs_transaction and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        values = tuple(params[slot.name] if isinstance(slot, _Slot) else slot for slot in compiled.params)
+        values = tuple(self._value(slot.name, params[slot.name]) if isinstance(slot, _Slot) else slot
+                       for slot in compiled.params)  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, values)
             rows = cursor.fetchall()
@@ -95,6 +96,10 @@ class PreparedRead:
                 setattr(instance, name, row[position])
             instances.append(instance)
         return instances
+
+    def _value(self, name: str, value):
+        """The parameter as its declared type, as the field would prepare it ("7" -> 7; None stays None)."""
+        return value if value is None else self._params[name](value)
 
     def _compile(self, using: str) -> _Compiled:
         markers = {name: _MARKERS[kind](index) for index, (name, kind) in enumerate(self._params.items())}

@@ -67,6 +67,15 @@ def test_integer_parameters_used_twice_fill_both_places(member):
     assert read.one(member_id=member.pk) == member
 
 
+def test_parameters_are_taken_as_their_declared_type(member):
+    read = PreparedRead(lambda member_id: Member.objects.filter(pk=member_id), member_id=int)
+
+    assert read.one(member_id=str(member.pk)) == member
+    assert read.one(member_id=None) is None
+    with pytest.raises(ValueError, match="seven"):
+        read.one(member_id="seven")
+
+
 def test_a_parameter_the_compiler_transforms_cannot_be_prepared(member):
     read = PreparedRead(lambda name: Member.objects.filter(name__icontains=name), name=str)
 
