@@ -27,16 +27,21 @@ def member_token_issue(*, member_id: int, now: datetime, user_agent: str = "") -
     return raw
 
 
+# Every mini-program request reads its token (the hash is unique): compiled once per process.
+_LIVE_MEMBER_TOKEN = PreparedRead(
+    lambda token_hash: MemberToken.objects.select_related("member").filter(
+        token_hash=token_hash, revoked_at__isnull=True
+    ),
+    token_hash=str,
+)
+
+
 def member_token_authenticate(*, raw: str, now: datetime) -> MemberToken | None:
     """Return the live token for a plain token text (and slide its expiry), or None."""
     if not raw or not raw.startswith("mbr_"):
         return None
-    token = (
-        MemberToken.objects.select_related("member")
-        .filter(token_hash=hash_secret(raw), revoked_at__isnull=True, expires_at__gt=now)
-        .first()
-    )
-    if token is None or token.member.status in ("frozen", "closed"):
+    token = _LIVE_MEMBER_TOKEN.one(token_hash=hash_secret(raw))
+    if token is None or token.expires_at <= now or token.member.status in ("frozen", "closed"):
         return None
     if token.last_used_at is None or now - token.last_used_at > TOKEN_REFRESH_INTERVAL:
         MemberToken.objects.filter(pk=token.pk).update(

@@ -196,6 +196,17 @@ def test_logout_revokes_the_token_used(api_client, fake_wechat, now):
     assert api_client.get(ME_URL).status_code == 200
 
 
+def test_an_expired_token_is_refused(api_client, now):
+    member = MemberFactory()
+    raw = member_token_issue(member_id=member.pk, now=now - timedelta(days=31))
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    response = api_client.get(ME_URL)
+
+    assert response.status_code == 401
+    assert MemberToken.objects.get(member=member).expires_at < timezone.now()  # not slid back to life
+
+
 def test_me_without_credentials_is_401_not_authenticated(api_client):
     response = api_client.get(ME_URL)
 
