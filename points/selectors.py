@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from coupons.models import PostPaymentRule
 from members.errors import InvalidCardCode, InvalidInput, InvalidPhone, LoyaltyError, NotFound
 from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier
+from members.prepared import PreparedRead
 from members.selectors import member_get_by_card_code, member_get_by_member_number, member_get_by_phone
 from points.models import EarningRule, MemberIdentifier, PointsPolicy
 from points.rules import MemberFacts, Rule, rule_from_model
@@ -106,13 +107,12 @@ def _rules_for(fingerprint: tuple) -> list[Rule]:
     return rules
 
 
-@functools.lru_cache(maxsize=4)
-def _policy_sql(vendor: str, columns: tuple[str, ...]) -> tuple[str, tuple]:
-    """The policy row with the fingerprint, compiled once per process: every purchase reads it."""
-    queryset = PointsPolicy.objects.filter(pk=1).annotate(
-        **{f"fingerprint_{index}": RawSQL(sql, ()) for index, sql in enumerate(columns)}
+# The policy row with the fingerprint: every purchase reads it, so its SQL is compiled once per process.
+_POLICY_WITH_FINGERPRINT = PreparedRead(
+    lambda: PointsPolicy.objects.filter(pk=1).annotate(
+        **{f"fingerprint_{index}": RawSQL(sql, ()) for index, sql in enumerate(_fingerprint_columns())}
     )
-    return queryset.query.sql_with_params()
+)
 
 
 def checkout_settings_get() -> CheckoutSettings:
@@ -124,8 +124,7 @@ def checkout_settings_get() -> CheckoutSettings:
     policy itself is read every time (it may be changed by a plain UPDATE).
     """
     columns = _fingerprint_columns()
-    sql, params = _policy_sql(connection.vendor, tuple(columns))
-    policy = next(iter(PointsPolicy.objects.raw(sql, params)), None)
+    policy = _POLICY_WITH_FINGERPRINT.one()
     if policy is None:
         policy = PointsPolicy.load()
         with connection.cursor() as cursor:
