@@ -256,7 +256,7 @@ def _changed(alias: str = "d") -> str:
     )
 
 
-def _apply_postgresql(*, cte, params, now) -> list[tuple]:
+def _apply_postgresql(*, cte, params, now, chunk: bool = True) -> list[tuple]:
     qn = connection.ops.quote_name
     member, history = qn(Member._meta.db_table), qn(TierHistory._meta.db_table)
     sql = (
@@ -272,9 +272,11 @@ def _apply_postgresql(*, cte, params, now) -> list[tuple]:
         f"RETURNING member_id, old_tier_id, new_tier_id, reason"
     )
     with connection.cursor() as cursor:
-        # A chunk is ~10,000 rows: compiling the statement's many CASE expressions with JIT costs more than it
-        # saves (measured: JIT took ~80% of a steady-state chunk's time). SET LOCAL ends with the transaction.
-        cursor.execute("SET LOCAL jit = off")
+        if chunk:
+            # A chunk is ~10,000 rows: compiling the statement's many CASE expressions with JIT costs more than it
+            # saves (measured: JIT took ~80% of a steady-state chunk's time). SET LOCAL ends with the transaction.
+            # One member's evaluation costs far below JIT's threshold: no need for the extra round trip.
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -330,8 +332,10 @@ def _evaluate_range(*, policy, tiers, first_id, last_id, now, instant, member_id
         policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id, instant=instant,
         member_ids=member_ids,
     )  # fmt: skip
-    apply = _apply_postgresql if connection.vendor == "postgresql" else _apply_portable
-    rows = apply(cte=cte, params=params, now=now)
+    if connection.vendor == "postgresql":
+        rows = _apply_postgresql(cte=cte, params=params, now=now, chunk=first_id != last_id)
+    else:
+        rows = _apply_portable(cte=cte, params=params, now=now)
     for member_id, old_tier_id, new_tier_id, reason in rows:
         send_after_commit(
             tier_changed, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, reason=reason
