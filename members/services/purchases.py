@@ -118,8 +118,9 @@ def purchase_member_updates(*, purchase: Purchase) -> dict:
 def _after_member_purchase(purchase: Purchase, *, evaluate_tier: bool = True) -> None:
     send_after_commit(purchase_recorded, purchase_id=purchase.pk, member_id=purchase.member_id)
     if evaluate_tier:
-        # A purchase that lifts the tier score over a higher tier's threshold upgrades at once (never down).
-        tier_evaluate_member(member_id=purchase.member_id, now=purchase.purchased_at)
+        # A purchase that lifts the tier score over a higher tier's threshold upgrades at once (never down). The
+        # member row is locked already: by the checkout's lock, or by purchase_record's UPDATE of the statistics.
+        tier_evaluate_member(member_id=purchase.member_id, now=purchase.purchased_at, member_locked=True)
 
 
 @transaction.atomic

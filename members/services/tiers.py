@@ -417,9 +417,13 @@ def tier_review_mark(*, now: datetime) -> None:
 
 
 @transaction.atomic
-def tier_evaluate_member(*, member_id: int, now: datetime) -> TierHistory | None:
-    """Move a member up at once when their score reaches a higher tier (never down). Returns the history row."""
-    lock_member(member_id=member_id)
+def tier_evaluate_member(*, member_id: int, now: datetime, member_locked: bool = False) -> TierHistory | None:
+    """Move a member up at once when their score reaches a higher tier (never down). Returns the history row.
+
+    Locks the member row first, unless the caller's transaction already holds that lock (`member_locked`).
+    """
+    if not member_locked:
+        lock_member(member_id=member_id)
     policy, tiers = _load()
     if not thresholds_are_valid(tiers):
         return None
