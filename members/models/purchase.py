@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Round
 from django.utils.translation import gettext_lazy as _
 
 
@@ -57,12 +58,14 @@ class Purchase(models.Model):
         verbose_name_plural = _("purchases")
         constraints = [
             models.UniqueConstraint(fields=["channel", "store", "external_id"], name="purchase_external_id_unique"),
+            # Rounded to the cent: SQLite subtracts in binary floats (123.45 - 5.10 is 118.35000000000001 there),
+            # which refused valid purchases paid partly with points, stored value or a discount.
             models.CheckConstraint(
                 condition=Q(
-                    paid_amount=F("gross_amount")
-                    - F("discount_amount")
-                    - F("points_value_amount")
-                    - F("stored_value_amount")
+                    paid_amount=Round(
+                        F("gross_amount") - F("discount_amount") - F("points_value_amount") - F("stored_value_amount"),
+                        2,
+                    )
                 ),
                 name="purchase_amounts_add_up",
             ),

@@ -52,6 +52,15 @@ def test_checkout_records_the_purchase_and_credits_points_with_their_breakdown(c
     assert result.is_replay is False
 
 
+def test_amounts_that_binary_floats_cannot_subtract_exactly_are_recorded(checkout, member, give_points):
+    # 123.45 - 5.10 is 118.35000000000001 in binary floats (SQLite's arithmetic), 118.35 in money
+    give_points(member, 510)
+
+    result = checkout(gross_amount=Decimal("123.45"), points_to_spend=510)
+
+    assert Purchase.objects.get(pk=result.purchase.pk).paid_amount == Decimal("118.35")
+
+
 def test_checkout_spends_points_and_earns_only_on_the_amount_not_paid_with_points(checkout, member, give_points):
     give_points(member, 5000)
 
