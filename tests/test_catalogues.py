@@ -12,8 +12,12 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 
 LANGUAGES = ("zh_Hant", "zh_Hans")
-# Where the project's translatable strings live (`make messages` reads the same, leaving out bench and tests).
-SOURCES = ("members", "points", "coupons", "campaigns", "config", "templates")
+
+
+def _sources(root: Path) -> list[str]:
+    """Where the project's strings live, as `make messages` reads them: our apps, config and the templates."""
+    apps = [name for name in django_settings.INSTALLED_APPS if "." not in name and (root / name).is_dir()]
+    return [*apps, "config", "templates"]
 
 
 def _entries(po_file: Path) -> list[dict]:
@@ -67,7 +71,7 @@ def test_every_string_in_the_sources_is_in_both_catalogues(tmp_path, settings, m
     # links to the sources, with copies of the committed catalogues.
     root, catalogues = Path(settings.BASE_DIR), tmp_path / "locale"
     (tmp_path / "sources").mkdir()
-    for name in SOURCES:
+    for name in _sources(root):
         (tmp_path / "sources" / name).symlink_to(root / name, target_is_directory=True)
     for language in LANGUAGES:
         (catalogues / language / "LC_MESSAGES").mkdir(parents=True)
