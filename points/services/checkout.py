@@ -37,6 +37,7 @@ from members.services.purchases import (
     purchase_record_for_locked_member,
 )
 from members.services.stored_value import stored_value_refund, stored_value_spend
+from members.services.tiers import tier_evaluate_member
 from points.errors import (
     MemberRequired,
     PointsShareExceeded,
@@ -600,7 +601,7 @@ def _checkout_member(
         points_value_amount=pricing.points_value,
         stored_value_amount=stored_value_amount,
         items=items,
-        evaluate_tier=evaluate_tier,
+        evaluate_tier=False,  # reviewed below, once the purchase's points are written
     )
     redemption = None
     if quote is not None:
@@ -666,6 +667,10 @@ def _checkout_member(
         coupons_issued=[coupon.code for coupon in earned_coupons],
         created_at=now,
     )
+    if evaluate_tier:
+        # Last, so the review sees everything this purchase wrote (its spend and the points it earned). A purchase
+        # dated a little ahead of the clock (within the allowed window) counts as of its own date.
+        tier_evaluate_member(member_id=member.pk, now=max(now, purchased_at), member_locked=True)
     return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
 
 
