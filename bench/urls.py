@@ -1,8 +1,10 @@
-"""The app's URLs plus the naive reference of bench/pos_purchase.py; never part of a deployment.
+"""The app's URLs plus the benchmarks' reference endpoints; never part of a deployment.
 
-The issue's yardstick for a purchase: "lock the member, insert a ledger row, update the balance", written as
-a Django developer would, behind the same POS key authentication. It gives the purchase's p99 a reference
-measured on the same machine, at the same time.
+- /bench/naive-purchase (bench/pos_purchase.py), the issue's yardstick for a purchase: "lock the member, insert
+  a ledger row, update the balance", written as a Django developer would, behind the same POS key
+  authentication. It gives the purchase's p99 a reference measured on the same machine, at the same time.
+- /bench/member-ping (bench/flash_sale.py): a trivial DRF view behind the member token authentication of the
+  claim endpoint, the yardstick of a flash sale's answers ("as fast as the endpoint around it").
 """
 
 from django.db import transaction
@@ -12,9 +14,9 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from config.urls import urlpatterns as app_urlpatterns
-from members.api.authentication import StoreApiKeyAuthentication
+from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.common import BaseApi
-from members.api.permissions import IsPosClient
+from members.api.permissions import IsMember, IsPosClient
 from members.models import Member, PointsEntry
 
 NAIVE_POINTS = 10
@@ -41,4 +43,16 @@ class NaivePurchaseApi(BaseApi):
         return Response({"points_balance": member.points_balance + NAIVE_POINTS}, status=201)
 
 
-urlpatterns = [path("bench/naive-purchase", NaivePurchaseApi.as_view()), *app_urlpatterns]
+class MemberPingApi(BaseApi):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    def post(self, request):
+        return Response({"member": request.user.pk})
+
+
+urlpatterns = [
+    path("bench/naive-purchase", NaivePurchaseApi.as_view()),
+    path("bench/member-ping", MemberPingApi.as_view()),
+    *app_urlpatterns,
+]
