@@ -1,10 +1,19 @@
-"""One error format for the whole API: {"error": {"code", "message", "fields"}}, message translated."""
+"""One error format for the whole API: {"error": {"code", "message", "fields"}}, message translated.
 
+Views answer through `exception_handler` (DRF's EXCEPTION_HANDLER). What happens outside a view, or escapes one,
+reaches Django's handler400/403/404/500 (config/urls.py): for paths under /api/ those answer the same shape, so
+a client never parses an HTML page (an unknown path, a non-integer id, a bad Host header, a bug).
+"""
+
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from members.errors import LoyaltyError
@@ -39,7 +48,34 @@ def _flatten(detail):
     return [str(detail)]
 
 
+def _request_too_large_message() -> str:
+    return _("The request body is larger than this API accepts.")
+
+
+def _django_validation_fields(exc: DjangoValidationError) -> dict:
+    if not hasattr(exc, "error_dict"):
+        return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+    # A model's clean() files its errors under "__all__"; DRF and our clients name them non_field_errors.
+    return {
+        api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name: messages
+        for name, messages in exc.message_dict.items()
+    }
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        # A model's full_clean() in a service: the same answer as a serializer's refusal.
+        return error_response(
+            code=DRF_CODES[exceptions.ValidationError],
+            message=_("Some fields are invalid."),
+            fields=_django_validation_fields(exc),
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            code="request_too_large",
+            message=_request_too_large_message(),
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, LoyaltyError):
         return error_response(code=exc.code, message=exc.message, fields=exc.fields, status_code=exc.status)
     if isinstance(exc, Http404):
@@ -60,4 +96,68 @@ def exception_handler(exc, context):
     return error_response(code=code, message=message, status_code=response.status_code, headers=headers)
 
 
-__all__ = ["error_response", "exception_handler", "status"]
+# -- Django's error views (config/urls.py): the error shape under /api/, Django's pages elsewhere -------------------
+def is_api_request(request) -> bool:
+    # path_info, not path: the same answer when the site is served under a script prefix.
+    return request.path_info == "/api" or request.path_info.startswith("/api/")
+
+
+def _json_error(*, code: str, message: str, status_code: int) -> JsonResponse:
+    body = {"error": {"code": code, "message": str(message), "fields": {}}}
+    return JsonResponse(body, status=status_code, json_dumps_params={"ensure_ascii": False})
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    """400 (a SuspiciousOperation outside a view: a Host not allowed, a body too large for Django's limits)."""
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception, template_name=template_name)
+    if isinstance(exception, RequestDataTooBig):
+        return _json_error(
+            code="request_too_large",
+            message=_request_too_large_message(),
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    return _json_error(
+        code="bad_request", message=_("The request could not be completed."), status_code=status.HTTP_400_BAD_REQUEST
+    )
+
+
+def forbidden(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
+    if not is_api_request(request):
+        return defaults.permission_denied(request, exception, template_name=template_name)
+    return _json_error(
+        code=DRF_CODES[exceptions.PermissionDenied],
+        message=exceptions.PermissionDenied.default_detail,
+        status_code=status.HTTP_403_FORBIDDEN,
+    )
+
+
+def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+    """404 for a path no URL pattern matches (an unknown endpoint, a non-integer id)."""
+    if not is_api_request(request):
+        return defaults.page_not_found(request, exception, template_name=template_name)
+    return _json_error(code=DRF_CODES[exceptions.NotFound], message=exceptions.NotFound.default_detail, status_code=404)
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    """500 for an exception no handler took (with DEBUG off; with DEBUG on Django shows its traceback page)."""
+    if not is_api_request(request):
+        return defaults.server_error(request, template_name=template_name)
+    # Nothing of the exception is shown: it is logged by Django (django.request) with its traceback.
+    return _json_error(
+        code="server_error",
+        message=_("Something went wrong on our side. Please try again later."),
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+__all__ = [
+    "bad_request",
+    "error_response",
+    "exception_handler",
+    "forbidden",
+    "is_api_request",
+    "page_not_found",
+    "server_error",
+    "status",
+]
