@@ -77,7 +77,9 @@ def exception_handler(exc, context):
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, LoyaltyError):
-        return error_response(code=exc.code, message=exc.message, fields=exc.fields, status_code=exc.status)
+        return error_response(
+            code=exc.code, message=exc.message, fields=exc.fields, status_code=exc.status, headers=exc.headers
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -202,6 +202,16 @@ WECHATPAY_CERT_SERIAL_NO = env("WECHATPAY_CERT_SERIAL_NO", default="")
 WECHATPAY_PRIVATE_KEY = env("WECHATPAY_PRIVATE_KEY", default="").replace("\\n", "\n")
 WECHATPAY_PLATFORM_PUBLIC_KEY = env("WECHATPAY_PLATFORM_PUBLIC_KEY", default="").replace("\\n", "\n")
 WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=5.0)
+# Outbound calls (WeChat, WeChat Pay): WECHAT_TIMEOUT_SECONDS and WECHATPAY_TIMEOUT_SECONDS above are read timeouts
+# (the longest wait for an answer); connecting gets less. Each service has a circuit breaker and a cap on calls in
+# flight per host, kept in the shared cache (members/circuit.py): a stalled service answers `wechat_unavailable`
+# (or `payment_provider_unavailable`) at once instead of holding the workers the tills need.
+OUTBOUND_CONNECT_TIMEOUT_SECONDS = env.float("OUTBOUND_CONNECT_TIMEOUT_SECONDS", default=2.0)
+OUTBOUND_BREAKER_FAILURES = env.int("OUTBOUND_BREAKER_FAILURES", default=5)
+OUTBOUND_BREAKER_WINDOW_SECONDS = env.int("OUTBOUND_BREAKER_WINDOW_SECONDS", default=60)
+OUTBOUND_BREAKER_COOLDOWN_SECONDS = env.int("OUTBOUND_BREAKER_COOLDOWN_SECONDS", default=30)
+# gunicorn.conf.py sets it to half its workers when unset; 0 = no cap.
+OUTBOUND_MAX_CONCURRENT_CALLS = env.int("OUTBOUND_MAX_CONCURRENT_CALLS", default=0)
 
 # CSV import.
 MEMBER_IMPORT_MAX_BYTES = env.int("MEMBER_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)

@@ -12,11 +12,13 @@ class LoyaltyError(Exception):
     message = _("The request could not be completed.")
     status = 400
 
-    def __init__(self, message=None, *, code=None, fields=None, status=None):
+    def __init__(self, message=None, *, code=None, fields=None, status=None, headers=None):
         self.code = code or self.code
         self.message = message or self.message
         self.fields = fields or {}
         self.status = status or self.status
+        # HTTP headers of the answer, e.g. Retry-After on a 503.
+        self.headers = headers or {}
         super().__init__(str(self.message))
 
 

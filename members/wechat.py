@@ -3,7 +3,9 @@
 One real HTTP client (requests) whose base URL comes from settings, so tests drive it against a fake
 server on 127.0.0.1. WeChat answers HTTP 200 with an `errcode` when it refuses something; a refusal of the
 user's code becomes a domain error the client can act on, anything else (network, timeout, WeChat busy,
-our own credentials refused) becomes `wechat_unavailable`.
+our own credentials refused) becomes `wechat_unavailable`. Every call has strict connect and read timeouts and
+goes through a circuit breaker in the shared cache (members/circuit.py): when WeChat keeps failing, or too many
+calls already wait on it, the answer is `wechat_unavailable` at once, with Retry-After.
 """
 
 import logging
@@ -13,6 +15,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from members.circuit import CallRefused, CircuitBreaker
 from members.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
 
 logger = logging.getLogger(__name__)
@@ -37,12 +40,14 @@ class WechatLogin:
 class WechatClient:
     """A thin client of WeChat's server API for one mini-program (appid + secret from settings)."""
 
-    def __init__(self, *, base_url=None, appid=None, secret=None, timeout=None, session=None):
+    def __init__(self, *, base_url=None, appid=None, secret=None, timeout=None, session=None, breaker=None):
         self.base_url = (base_url or settings.WECHAT_API_BASE).rstrip("/")
         self.appid = appid if appid is not None else settings.WECHAT_APPID
         self.secret = secret if secret is not None else settings.WECHAT_SECRET
-        self.timeout = timeout if timeout is not None else settings.WECHAT_TIMEOUT_SECONDS
+        read_timeout = timeout if timeout is not None else settings.WECHAT_TIMEOUT_SECONDS
+        self.timeout = (min(settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout)
         self.session = session or requests.Session()
+        self.breaker = breaker or wechat_breaker(call_seconds=sum(self.timeout))
 
     # -- login ---------------------------------------------------------------------------------------------
     def code_to_session(self, *, code: str) -> WechatLogin:
@@ -53,8 +58,6 @@ class WechatClient:
             params={"appid": self.appid, "secret": self.secret, "js_code": code, "grant_type": "authorization_code"},
         )
         errcode = data.get("errcode") or 0
-        if errcode in BUSY_ERRCODES:
-            raise WechatUnavailable()
         if errcode or not data.get("openid") or not data.get("session_key"):
             logger.info("WeChat code2session refused: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
             raise WechatLoginFailed()
@@ -119,6 +122,14 @@ class WechatClient:
 
     # -- transport -----------------------------------------------------------------------------------------
     def _request(self, method, path, *, params=None, json=None) -> dict:
+        """Return WeChat's JSON answer. Raises WechatUnavailable for a failure, a busy WeChat or an open breaker."""
+        try:
+            with self.breaker.call():
+                return self._exchange(method, path, params=params, json=json)
+        except CallRefused as exc:
+            raise WechatUnavailable(headers={"Retry-After": str(exc.retry_after)}) from exc
+
+    def _exchange(self, method, path, *, params, json) -> dict:
         try:
             response = self.session.request(
                 method, self.base_url + path, params=params, json=json, timeout=self.timeout
@@ -131,7 +142,23 @@ class WechatClient:
             raise WechatUnavailable() from exc
         if not isinstance(data, dict):
             raise WechatUnavailable()
+        if (data.get("errcode") or 0) in BUSY_ERRCODES:
+            logger.warning("WeChat %s %s answered busy: errcode=%s", method, path, data.get("errcode"))
+            raise WechatUnavailable()
         return data
+
+
+def wechat_breaker(*, call_seconds: float, clock=None) -> CircuitBreaker:
+    """The breaker of WeChat's server API, shared by every worker through the cache (`clock` for tests)."""
+    return CircuitBreaker(
+        "wechat",
+        failure_threshold=settings.OUTBOUND_BREAKER_FAILURES,
+        window_seconds=settings.OUTBOUND_BREAKER_WINDOW_SECONDS,
+        cooldown_seconds=settings.OUTBOUND_BREAKER_COOLDOWN_SECONDS,
+        call_seconds=call_seconds,
+        max_concurrent_calls=settings.OUTBOUND_MAX_CONCURRENT_CALLS,
+        clock=clock,
+    )
 
 
 def get_wechat_client() -> WechatClient:

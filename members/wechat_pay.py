@@ -4,7 +4,8 @@ A mini-program purchase earns points only once WeChat Pay itself says the order 
 much; the mini-program's own word is not enough. Requests are signed with the merchant's API certificate
 key (SHA256-RSA2048) and every answer's signature is checked with the WeChat Pay platform public key, so a
 forged or replayed answer cannot confirm a payment. One real HTTP client (requests) whose base URL comes from
-settings: tests drive it against a fake WeChat Pay on 127.0.0.1 that holds its own key pair.
+settings: tests drive it against a fake WeChat Pay on 127.0.0.1 that holds its own key pair. Calls have strict
+connect and read timeouts and go through a circuit breaker in the shared cache (members/circuit.py), as WeChat's.
 """
 
 import base64
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 
+from members.circuit import CallRefused, CircuitBreaker
 from members.errors import PaymentNotConfirmed, PaymentProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class WechatPayClient:
         platform_public_key_pem=None,
         timeout=None,
         session=None,
+        breaker=None,
     ):
         self.base_url = (base_url or settings.WECHATPAY_API_BASE).rstrip("/")
         self.query_path = query_path or settings.WECHATPAY_QUERY_PATH
@@ -76,8 +79,10 @@ class WechatPayClient:
         self._platform_key_pem = (
             platform_public_key_pem if platform_public_key_pem is not None else settings.WECHATPAY_PLATFORM_PUBLIC_KEY
         )
-        self.timeout = timeout if timeout is not None else settings.WECHATPAY_TIMEOUT_SECONDS
+        read_timeout = timeout if timeout is not None else settings.WECHATPAY_TIMEOUT_SECONDS
+        self.timeout = (min(settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout)
         self.session = session or requests.Session()
+        self.breaker = breaker or wechat_pay_breaker(call_seconds=sum(self.timeout))
 
     @property
     def is_configured(self) -> bool:
@@ -157,6 +162,22 @@ class WechatPayClient:
 
     def _get(self, path: str) -> tuple[int, dict]:
         try:
+            with self.breaker.call():
+                response = self._exchange(path)
+        except CallRefused as exc:
+            raise PaymentProviderUnavailable(headers={"Retry-After": str(exc.retry_after)}) from exc
+        if not self._answer_is_genuine(response):
+            logger.error("WeChat Pay answer to %s failed its signature check", path.split("?")[0])
+            raise PaymentProviderUnavailable()
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise PaymentProviderUnavailable() from exc
+        return response.status_code, data if isinstance(data, dict) else {}
+
+    def _exchange(self, path: str):
+        """Send the signed GET. Raises PaymentProviderUnavailable when WeChat Pay fails to answer (a failure)."""
+        try:
             response = self.session.get(
                 self.base_url + path,
                 headers={"Authorization": self._authorization("GET", path), "Accept": "application/json"},
@@ -167,14 +188,19 @@ class WechatPayClient:
             raise PaymentProviderUnavailable() from exc
         if response.status_code >= 500:
             raise PaymentProviderUnavailable()
-        if not self._answer_is_genuine(response):
-            logger.error("WeChat Pay answer to %s failed its signature check", path.split("?")[0])
-            raise PaymentProviderUnavailable()
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise PaymentProviderUnavailable() from exc
-        return response.status_code, data if isinstance(data, dict) else {}
+        return response
+
+
+def wechat_pay_breaker(*, call_seconds: float) -> CircuitBreaker:
+    """The breaker of WeChat Pay's API, shared by every worker through the cache."""
+    return CircuitBreaker(
+        "wechat_pay",
+        failure_threshold=settings.OUTBOUND_BREAKER_FAILURES,
+        window_seconds=settings.OUTBOUND_BREAKER_WINDOW_SECONDS,
+        cooldown_seconds=settings.OUTBOUND_BREAKER_COOLDOWN_SECONDS,
+        call_seconds=call_seconds,
+        max_concurrent_calls=settings.OUTBOUND_MAX_CONCURRENT_CALLS,
+    )
 
 
 def get_wechat_pay_client() -> WechatPayClient:
