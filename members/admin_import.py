@@ -122,7 +122,7 @@ class MemberImportExportMixin:
                     file_name = self._owned_upload(request, form.cleaned_data["file_name"])
                     with default_storage.open(file_name, "rb") as handle:
                         data = handle.read()
-                preview = member_import_preview(data=data, encoding=encoding, now=timezone.now())
+                preview = member_import_preview(data=data, encoding=encoding, user=request.user, now=timezone.now())
             except ImportFileRefused as exc:
                 form.add_error(None, str(exc.message))
             else:

@@ -18,14 +18,25 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils.translation import gettext, ngettext
 
+from members.bulk_sql import field_in
 from members.errors import InvalidPhone
 from members.formats import normalize_phone
 from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS
 from members.imports.decoding import ImportFileRefused
 from members.imports.phones import fast_import_phone
+from members.imports.reading import (
+    CONTROL_CHARACTERS_RE,
+    control_character,
+    control_character_message,
+    csv_lines,
+    csv_records,
+    first_line,
+)
+from members.imports.scope import ImportScope
 from members.models import Member, Store, Tier
 
 SAMPLE_ROWS = 10
+EXISTING_CHUNK = 2000
 MAX_NAME = Member._meta.get_field("name").max_length
 MAX_EMAIL = Member._meta.get_field("email").max_length
 MAX_TAG = 50
@@ -123,8 +134,8 @@ def collection_paused():
 
 
 def _sniff_delimiter(text: str) -> str:
-    first_line = text.split("\n", 1)[0]
-    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", "\t", ";")}
+    header = first_line(text)
+    counts = {delimiter: header.count(delimiter) for delimiter in (",", "\t", ";")}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
 
@@ -219,7 +230,7 @@ class _Lookups:
 class _RowValidator:
     """Check the cells of one row at a time; what a file repeats (codes, dates, tags) is worked out once."""
 
-    def __init__(self, columns, *, lookups, today):
+    def __init__(self, columns, *, lookups, today, scope):
         absent = len(columns)  # the empty cell appended to every row
         at = {name: columns.index(name) if name in columns else absent for name in COLUMNS}
         self.phone_at, self.name_at, self.gender_at = at["phone"], at["name"], at["gender"]
@@ -229,6 +240,7 @@ class _RowValidator:
         self.consents = [(column, at[column]) for column in CONSENT_COLUMNS if at[column] != absent]
         self.lookups = lookups
         self.today = today
+        self.scope = scope
         self.region = settings.PHONE_DEFAULT_REGION
         # Per-file memos of pure functions of one cell (a file repeats phones rarely, the rest often).
         self.phones = {}
@@ -324,6 +336,8 @@ class _RowValidator:
                 errors.append(
                     RowError(row_number, "store", gettext("No store has the code “%(value)s”.") % {"value": raw})
                 )
+            elif refusal := self.scope.store_refusal(value):
+                errors.append(RowError(row_number, "store", refusal))
         raw = cells[self.tags_at]
         if raw:
             try:
@@ -407,26 +421,24 @@ def _is_email(value: str) -> bool:
     return True
 
 
-def parse_members_csv(text: str, *, today: date) -> ParsedFile:
-    """Parse and validate every row. Raises ImportFileRefused on a file-level fault."""
+def parse_members_csv(text: str, *, today: date, scope: ImportScope | None = None) -> ParsedFile:
+    """Parse and validate every row (the store column within `scope`, all stores by default).
+
+    Whether a row's phone belongs to a member the scope may change needs the database: check_existing.
+    Raises ImportFileRefused on a file-level fault.
+    """
     with collection_paused():
-        return _parse_members_csv(text, today=today)
+        return _parse_members_csv(text, today=today, scope=scope or ImportScope())
 
 
-def _parse_members_csv(text, *, today):
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=_sniff_delimiter(text))
-    try:
-        records = list(reader)
-    except csv.Error as exc:
-        raise ImportFileRefused(
-            gettext("The file is not a readable CSV file (%(reason)s).") % {"reason": exc}, code="not_csv"
-        ) from None
+def _parse_members_csv(text, *, today, scope):
+    records = list(csv_records(text, delimiter=_sniff_delimiter(text)))
     header_at = next((i for i, cells in enumerate(records) if any(cell.strip() for cell in cells)), None)
     if header_at is None:
         raise ImportFileRefused(gettext("The file is empty."), code="empty_file")
     columns = _read_header(records[header_at])
     parsed = ParsedFile(columns=columns)
-    validator = _RowValidator(columns, lookups=_Lookups(), today=today)
+    validator = _RowValidator(columns, lookups=_Lookups(), today=today, scope=scope)
     width = len(columns)
     first_rows = {}  # phone -> the first row holding it
     repeated = {}  # phone -> every row holding it, for the phones held by more than one row
@@ -454,6 +466,8 @@ def _parse_members_csv(text, *, today):
         else:
             stripped.extend([""] * (width - len(stripped)))
         stripped.append("")
+        if CONTROL_CHARACTERS_RE.search("".join(stripped)):  # rare: then find the cells
+            _control_characters(stripped, columns, row_number, errors)
         member = validator.validate(stripped, row_number, index, errors)
         index += 1
         if member.phone:
@@ -487,20 +501,55 @@ def _parse_members_csv(text, *, today):
     return parsed
 
 
+def _control_characters(cells, columns, row_number, errors):
+    """Report each cell of a row that holds a control character (the value as it would be stored)."""
+    for column, cell in zip(columns, cells, strict=False):
+        code = control_character(cell)
+        if code is not None:
+            errors.append(RowError(row_number, column, control_character_message(code)))
+
+
+def check_existing(parsed: ParsedFile, *, scope: ImportScope) -> dict:
+    """Return phone -> home store id of the members the valid rows' phones already belong to.
+
+    Rows whose member the scope may not change become row errors (and leave parsed.rows): the preview and
+    the job both call this after parse_members_csv, so they count the same rows; the job's chunks ask the
+    same scope again under the members' locks. One query per EXISTING_CHUNK phones.
+    """
+    phones = [row.phone for row in parsed.rows]
+    existing = {}
+    for start in range(0, len(phones), EXISTING_CHUNK):
+        chunk = phones[start : start + EXISTING_CHUNK]
+        existing.update(Member.objects.filter(field_in(Member, "phone", chunk)).values_list("phone", "home_store_id"))
+    refused = []
+    for row in parsed.rows:
+        if row.phone in existing and (refusal := scope.member_refusal(existing[row.phone])):
+            refused.append(RowError(row.row, "phone", refusal))
+    if refused:
+        rows = {error.row for error in refused}
+        parsed.rows = [row for row in parsed.rows if row.row not in rows]
+        parsed.errors.extend(refused)
+        parsed.errors.sort(key=lambda error: error.row)
+        for phone in [phone for phone, store_id in existing.items() if scope.member_refusal(store_id)]:
+            del existing[phone]
+    return existing
+
+
 def count_data_rows(text: str) -> int:
     """Return the number of non-blank data rows (cheap: no validation).
 
-    Without a quote character every line is one record whose cells are the line split at the delimiter,
-    so a line is blank exactly when it holds nothing but delimiters and whitespace: counted without the
-    csv module, ten times faster. Files with quotes (or a line longer than the csv module's field limit,
-    which it refuses) are counted by the csv module.
+    Without a quote character every line (ended by CR, LF or CRLF, where the csv module ends a record) is
+    one record whose cells are the line split at the delimiter, so a line is blank exactly when it holds
+    nothing but delimiters and whitespace: counted without the csv module, ten times faster. Files with
+    quotes (or a line longer than the csv module's field limit) are counted by the csv module.
+    Raises ImportFileRefused when the csv module cannot read the file.
     """
     delimiter = _sniff_delimiter(text)
     if '"' not in text:
-        lines = text.splitlines()
+        lines = csv_lines(text)
         if not lines or max(map(len, lines)) <= csv.field_size_limit():
             rows = sum(1 for line in lines if line.replace(delimiter, "").strip())
             return max(rows - 1, 0)
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    reader = csv_records(text, delimiter=delimiter)
     rows = sum(1 for cells in reader if any(cell.strip() for cell in cells))
     return max(rows - 1, 0)

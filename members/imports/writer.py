@@ -29,6 +29,7 @@ before) is skipped, as the ledger's skip_written does. Members that existed befo
 members.services.ledger.points_credit_openings (locks, debt repaid first).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,8 +38,11 @@ from django.db import connection
 from members.bulk_sql import field_in, pg_array
 from members.formats import new_member_number
 from members.imports.columns import CONSENT_COLUMNS
-from members.models import Member, PointsEntry, PointsLot, ProgramSettings, Tag, Tier
+from members.imports.scope import ImportScope
+from members.imports.validation import RowError
+from members.models import Member, PointsEntry, PointsLot, ProgramSettings, Tag, Tier, TierHistory
 from members.services.ledger import points_credit_openings
+from members.signals import send_after_commit, tier_changed
 
 OPENING_SOURCE = "import"
 OPENING_KEY_PREFIX = "opening:"
@@ -55,6 +59,7 @@ class ChunkResult:
     created: int = 0
     updated: int = 0
     openings: int = 0
+    errors: list = dataclasses.field(default_factory=list)  # RowErrors of rows refused while writing
 
 
 @dataclass(frozen=True)
@@ -65,15 +70,20 @@ class ImportContext:
     user: object = None
     entry_tier_id: int | None = None
     opening_expires_at: datetime | None = None
+    scope: ImportScope = ImportScope()
+    # Kept on what the import writes for the audit: opening entries' reason, tier history notes.
+    reason: str = CHANGE_REASON
 
     @classmethod
-    def build(cls, *, now, user=None):
+    def build(cls, *, now, user=None, scope=None, job_id=None):
         expiry_days = ProgramSettings.load().points_expiry_days
         return cls(
             now=now,
             user=user,
             entry_tier_id=Tier.objects.order_by("rank").values_list("pk", flat=True).first(),
             opening_expires_at=now + timedelta(days=expiry_days) if expiry_days else None,
+            scope=scope or ImportScope(),
+            reason=f"{CHANGE_REASON} #{job_id}" if job_id else CHANGE_REASON,
         )
 
 
@@ -99,6 +109,9 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
     if not rows:
         return result
     existing = _lock_existing([row.phone for row in rows])
+    rows = _within_scope(rows, existing, context=context, errors=result.errors)
+    if not rows:
+        return result
     written = _written_openings(rows)
     tag_ids = _tag_ids(rows)
     member_ids = {phone: current["id"] for phone, current in existing.items()}
@@ -116,9 +129,15 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
         member_ids |= insert(new_rows, openings=openings, tag_ids=tag_ids, context=context)
         result.openings = len(openings)
 
-    changed, changed_fields = _changes(rows, existing, context=context)
+    tier_moves = [
+        (member_ids[row.phone], None, row.values["tier_id"])
+        for row in new_rows
+        if row.values.get("tier_id", context.entry_tier_id) != context.entry_tier_id
+    ]
+    changed, changed_fields = _changes(rows, existing, context=context, tier_moves=tier_moves)
     if changed:
         _update_members(changed, sorted({*changed_fields, "updated_at"}), context=context)
+    _record_tier_moves(tier_moves, context=context)
     result.created, result.updated = len(new_rows), len(existing)
 
     old_rows = [row for row in rows if row.phone in existing]
@@ -126,6 +145,61 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
     old_rows = [row for row in old_rows if opening_key(row.phone) not in written]
     result.openings += _credit_openings(old_rows, member_ids, context=context)
     return result
+
+
+def _within_scope(rows, existing, *, context, errors):
+    """Return the rows the import's scope may write, appending a RowError for each other one.
+
+    Asked under the members' locks (`existing` is what _lock_existing read), so a member moved to another
+    store, or created there, since the file was validated is refused too. A new member of a store-scoped
+    import gets the importer's store when its row names none. Drops the refused members from `existing`.
+    """
+    scope = context.scope
+    if scope.is_all_stores:
+        return rows
+    kept = []
+    for row in rows:
+        current = existing.get(row.phone)
+        refusal = scope.member_refusal(current["home_store_id"]) if current is not None else None
+        if refusal is not None:
+            errors.append(RowError(row.row, "phone", refusal))
+            del existing[row.phone]
+        elif refusal := scope.store_refusal(row.values.get("home_store_id")):
+            errors.append(RowError(row.row, "store", refusal))
+            existing.pop(row.phone, None)
+        else:
+            if current is None:
+                row.values.setdefault("home_store_id", scope.store_id)
+            kept.append(row)
+    return kept
+
+
+def _record_tier_moves(moves, *, context):
+    """Write the tier history of the tiers a file set ((member id, old tier id, new tier id) triples).
+
+    The same record a manual override leaves (reason, note, staff user), so a tier set by import is seen
+    in the member's tier history; the members who moved are announced after commit like any tier move.
+    """
+    if not moves:
+        return
+    TierHistory.objects.bulk_create(
+        TierHistory(
+            member_id=member_id,
+            old_tier_id=old_tier_id,
+            new_tier_id=new_tier_id,
+            reason=TierHistory.Reason.OVERRIDE,
+            note=context.reason,
+            created_by=context.user,
+            created_at=context.now,
+        )  # fmt: skip
+        for member_id, old_tier_id, new_tier_id in moves
+    )
+    for member_id, old_tier_id, new_tier_id in moves:
+        if old_tier_id is not None:
+            send_after_commit(
+                tier_changed, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id,
+                reason=TierHistory.Reason.OVERRIDE,
+            )  # fmt: skip
 
 
 def _written_openings(rows):
@@ -181,8 +255,11 @@ def _lock_existing_postgres(phones, names):
         return cursor.fetchall()
 
 
-def _changes(rows, existing, *, context):
-    """Return (the changed members as dicts of their new field values, the names of the fields changed)."""
+def _changes(rows, existing, *, context, tier_moves):
+    """Return (the changed members as dicts of their new field values, the names of the fields changed).
+
+    Appends (member id, old tier id, new tier id) to `tier_moves` for each tier a row changes.
+    """
     now = context.now
     changed, changed_fields = [], set()
     for row in rows:
@@ -190,6 +267,8 @@ def _changes(rows, existing, *, context):
         if current is None:
             continue
         fields = [name for name, value in row.values.items() if current[name] != value]
+        if "tier_id" in fields:
+            tier_moves.append((current["id"], current["tier_id"], row.values["tier_id"]))
         for name in fields:
             current[name] = row.values[name]
         if not CONSENT_FIELDS.isdisjoint(fields):
@@ -248,7 +327,7 @@ def _opening_entry(*, member_id, points, phone, context):
     """The `opening` entry of a new member (no balance, no debt before it)."""
     return PointsEntry(
         member_id=member_id, kind=PointsEntry.Kind.OPENING, delta=points, balance_after=points, debt_after=0,
-        idempotency_key=opening_key(phone), source=OPENING_SOURCE, reason="", created_by=context.user,
+        idempotency_key=opening_key(phone), source=OPENING_SOURCE, reason=context.reason, created_by=context.user,
         created_at=context.now,
     )  # fmt: skip
 
@@ -485,7 +564,7 @@ def _credit_openings(rows, member_ids, *, context):
     openings = [(member_ids[row.phone], row.opening_points, key) for key, row in wanted.items()]
     return points_credit_openings(
         openings=openings, now=context.now, expires_at=context.opening_expires_at, source=OPENING_SOURCE,
-        created_by=context.user, skip_written=True,
+        reason=context.reason, created_by=context.user, skip_written=True,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ run      the resumable runner: validate, then write valid rows in chunks, one tr
 """
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,15 +18,22 @@ from datetime import datetime
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from members.bulk_sql import field_in
 from members.imports.decoding import AUTO, ImportFileRefused, decode
-from members.imports.validation import collection_paused, count_data_rows, parse_members_csv
-from members.imports.writer import ImportContext, tags_ensure, write_chunk
+from members.imports.scope import ImportScope
+from members.imports.validation import (
+    ParsedFile,
+    RowError,
+    check_existing,
+    collection_paused,
+    count_data_rows,
+    parse_members_csv,
+)
+from members.imports.writer import ChunkResult, ImportContext, tags_ensure, write_chunk
 from members.models import Member, MemberImportChunk, MemberImportJob, PointsEntry
 from members.parallel import run_chunks
 
@@ -34,8 +42,8 @@ logger = logging.getLogger(__name__)
 # One transaction per chunk: big enough that the per-chunk round trips and commits stay a small share of
 # the time, small enough that a chunk holds its row locks for well under a second.
 CHUNK_ROWS = 5000
-CLASSIFY_CHUNK = 2000
 MAX_STORED_ERRORS = 1000
+UPLOAD_OWNER_RE = re.compile(r"^imports/(?P<owner>\d+)-")
 Status = MemberImportJob.Status
 
 
@@ -51,20 +59,24 @@ class ImportPreview:
     sample: list
 
 
-def _existing_phones(phones):
-    """Return the phones among `phones` that already belong to a member (one query per chunk)."""
-    found = set()
-    for start in range(0, len(phones), CLASSIFY_CHUNK):
-        chunk = phones[start : start + CLASSIFY_CHUNK]
-        found.update(Member.objects.filter(field_in(Member, "phone", chunk)).values_list("phone", flat=True))
-    return found
+def _validate(text: str, *, scope: ImportScope, now: datetime, classify: bool) -> tuple[ParsedFile, dict]:
+    """Parse and validate a decoded file for `scope`: the one validation of the preview and of the job.
+
+    Returns the parsed file and phone -> home store of the existing members its rows update (read only
+    when `classify` or the scope needs it: an import for all stores may change any member).
+    """
+    parsed = parse_members_csv(text, today=timezone.localdate(now), scope=scope)
+    existing = check_existing(parsed, scope=scope) if classify or not scope.is_all_stores else {}
+    return parsed, existing
 
 
-def member_import_preview(*, data: bytes, encoding: str = AUTO, now: datetime) -> ImportPreview:
-    """Validate a member CSV without writing and say what confirming would do. Raises ImportFileRefused."""
+def member_import_preview(*, data: bytes, encoding: str = AUTO, user=None, now: datetime) -> ImportPreview:
+    """Validate a member CSV for `user`'s store scope without writing and say what confirming would do.
+
+    Raises ImportFileRefused.
+    """
     text, used = decode(data, encoding)
-    parsed = parse_members_csv(text, today=timezone.localdate(now))
-    existing = _existing_phones([row.phone for row in parsed.rows])
+    parsed, existing = _validate(text, scope=ImportScope.of(user), now=now, classify=True)
     return ImportPreview(
         encoding=used,
         columns=parsed.columns,
@@ -192,8 +204,9 @@ def _write_chunk_once(*, job_id, chunk, total, context) -> int:
     """Write one chunk and record it on the job in one transaction; skip it if another runner already did.
 
     The chunk's row is claimed first (a runner writing the same chunk makes this one wait, then skip); the job
-    row is locked only at the end, to add the counts and move `processed_rows` over the unbroken run of written
-    chunks, so chunks on other connections are not held up. Returns the number of members created.
+    row is locked only at the end, to add the counts and the rows refused while writing and to move
+    `processed_rows` over the unbroken run of written chunks, so chunks on other connections are not held up.
+    Returns the number of members created.
     """
     own_transaction = not connection.in_atomic_block
     for attempt in range(3):
@@ -206,14 +219,20 @@ def _write_chunk_once(*, job_id, chunk, total, context) -> int:
                     return 0  # written by another runner
                 if own_transaction:
                     _commit_without_waiting_for_disk()
-                result = write_chunk(chunk.rows, context=context)
-                processed = MemberImportJob.objects.select_for_update().values_list("processed_rows", flat=True)
-                processed = processed.get(pk=job_id)
+                result = _write_isolating(chunk.rows, context=context)
+                job = MemberImportJob.objects.select_for_update().only("processed_rows", "errors").get(pk=job_id)
                 written = set(MemberImportChunk.objects.filter(job_id=job_id).values_list("number", flat=True))
+                changes = {}
+                if result.errors:
+                    errors = [*job.errors, *(error.as_dict() for error in result.errors)]
+                    errors.sort(key=lambda error: error["row"])
+                    changes["errors"] = errors[:MAX_STORED_ERRORS]
+                    changes["error_count"] = F("error_count") + len({error.row for error in result.errors})
                 MemberImportJob.objects.filter(pk=job_id).update(
-                    processed_rows=_processed_rows(processed, written, total=total),
+                    processed_rows=_processed_rows(job.processed_rows, written, total=total),
                     created_count=F("created_count") + result.created,
                     updated_count=F("updated_count") + result.updated,
+                    **changes,
                 )
                 return result.created
         except IntegrityError:
@@ -221,6 +240,32 @@ def _write_chunk_once(*, job_id, chunk, total, context) -> int:
             if attempt == 2:
                 raise
     return 0  # not reached: the last attempt returns or raises
+
+
+def _write_isolating(rows, *, context) -> ChunkResult:
+    """Write `rows` in a savepoint; when the database refuses a value, write each half apart, down to the row.
+
+    Validation should leave nothing the database refuses; if a value still is (a limit of one database,
+    a bug), that row is reported as a row error naming the database's reason and the others are written,
+    instead of the whole job stopping on a row a re-run would meet again.
+    """
+    try:
+        with transaction.atomic():
+            return write_chunk(rows, context=context)
+    except DataError as exc:
+        if len(rows) == 1:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = gettext("The database refused this row: %(reason)s") % {"reason": reason}
+            return ChunkResult(errors=[RowError(rows[0].row, "", message)])
+    half = len(rows) // 2
+    first = _write_isolating(rows[:half], context=context)
+    second = _write_isolating(rows[half:], context=context)
+    return ChunkResult(
+        created=first.created + second.created,
+        updated=first.updated + second.updated,
+        openings=first.openings + second.openings,
+        errors=first.errors + second.errors,
+    )
 
 
 def _processed_rows(processed: int, written: set[int], *, total: int) -> int:
@@ -231,31 +276,102 @@ def _processed_rows(processed: int, written: set[int], *, total: int) -> int:
     return max(processed, min(number * CHUNK_ROWS, total))
 
 
+class _ChunkFailed(Exception):
+    """A chunk that could not be written: the rows it held and why."""
+
+    def __init__(self, chunk, cause):
+        super().__init__(str(cause))
+        self.chunk, self.cause = chunk, cause
+
+
+def _failure_message(failure: BaseException) -> str:
+    """Say where a job stopped, why, and what to do: run again only when that can succeed."""
+    cause = failure.cause if isinstance(failure, _ChunkFailed) else failure
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    rows = failure.chunk.rows if isinstance(failure, _ChunkFailed) else []
+    where = {"first": rows[0].row, "last": rows[-1].row, "reason": reason} if rows else {"reason": reason}
+    if isinstance(cause, OperationalError | InterfaceError):
+        if rows:
+            return (
+                gettext(
+                    "The import stopped at rows %(first)s to %(last)s because the database could not be reached "
+                    "(%(reason)s). The rows before them are imported; run the import again to finish it (nothing is "
+                    "written twice)."
+                )
+                % where
+            )
+        return (
+            gettext(
+                "The import stopped because the database could not be reached (%(reason)s). Run the import again to "
+                "finish it (nothing is written twice)."
+            )
+            % where
+        )
+    if rows:
+        return (
+            gettext(
+                "The import stopped at rows %(first)s to %(last)s: %(reason)s. The rows before them are imported. "
+                "Running it again would stop at the same rows: send this message to your administrator."
+            )
+            % where
+        )
+    return (
+        gettext(
+            "The import stopped: %(reason)s. Running it again would stop the same way: send this message to your "
+            "administrator."
+        )
+        % where
+    )
+
+
+def _job_scope(job) -> ImportScope:
+    """Return the scope of the staff user who started the job (read from the job, never from a request).
+
+    A job whose upload was made by a user who no longer exists (created_by emptied by the deletion) is
+    refused rather than run for all stores.
+    """
+    if job.created_by_id is None:
+        owner = UPLOAD_OWNER_RE.match(job.file.name or "")
+        if owner is not None and owner["owner"] != "0":
+            raise ImportFileRefused(
+                gettext("The staff user who started this import no longer exists; import the file again."),
+                code="importer_gone",
+            )
+    return ImportScope.of(job.created_by)
+
+
 def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
-    """Run (or resume) an import job; a finished job is left alone. Records progress and row errors."""
-    job = MemberImportJob.objects.get(pk=job_id)
+    """Run (or resume) an import job; a finished job is left alone. Records progress and row errors.
+
+    The rows are validated as the preview validates them, within the scope of the staff user who started
+    the job; a row the database still refuses is a row error, not the end of the job.
+    """
+    job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
     if job.status == Status.DONE:
         return job
     MemberImportJob.objects.filter(pk=job_id).update(status=Status.RUNNING, message="")
     try:
+        scope = _job_scope(job)
         with job.file.open("rb") as handle:
             data = handle.read()
         text, _used = decode(data, job.encoding)
-        parsed = parse_members_csv(text, today=timezone.localdate(now))
+        parsed, _existing = _validate(text, scope=scope, now=now, classify=False)
     except ImportFileRefused as exc:
         MemberImportJob.objects.filter(pk=job_id).update(
             status=Status.FAILED, message=str(exc.message), finished_at=now
         )
         job.refresh_from_db()
         return job
-    MemberImportJob.objects.filter(pk=job_id).update(
-        total_rows=parsed.total_rows,
-        error_count=parsed.error_rows,
-        errors=[error.as_dict() for error in parsed.errors[:MAX_STORED_ERRORS]],
-    )
-    context = ImportContext.build(now=now, user=job.created_by)
-    statistics = _PlannerStatistics()
     written = set(MemberImportChunk.objects.filter(job_id=job_id).values_list("number", flat=True))
+    if not written:
+        # Errors found while writing are added by each chunk; a resumed job keeps those of its written chunks.
+        MemberImportJob.objects.filter(pk=job_id).update(
+            total_rows=parsed.total_rows,
+            error_count=parsed.error_rows,
+            errors=[error.as_dict() for error in parsed.errors[:MAX_STORED_ERRORS]],
+        )
+    context = ImportContext.build(now=now, user=job.created_by, scope=scope, job_id=job_id)
+    statistics = _PlannerStatistics()
     chunks = [
         chunk
         for chunk in _chunks(parsed.rows, total=parsed.total_rows, first_index=job.processed_rows)
@@ -263,21 +379,19 @@ def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
     ]
 
     def write(chunk):
-        created = _write_chunk_once(job_id=job_id, chunk=chunk, total=parsed.total_rows, context=context)
+        try:
+            created = _write_chunk_once(job_id=job_id, chunk=chunk, total=parsed.total_rows, context=context)
+        except Exception as exc:
+            raise _ChunkFailed(chunk, exc) from exc
         statistics.after_chunk(created)
 
     try:
         tags_ensure(parsed.rows)  # once, before the chunks: two connections never race to create a tag
         with collection_paused():  # the chunks' arrays and fetched rows are many objects, none in cycles
             run_chunks(chunks, write, count=min(import_connections(), len(chunks)))  # one chunk: no thread
-    except Exception:
+    except Exception as exc:
         logger.exception("member import job %s stopped", job_id)
-        job.refresh_from_db()
-        MemberImportJob.objects.filter(pk=job_id).update(
-            status=Status.FAILED,
-            message=gettext("The import stopped after row %(row)s. Run it again to resume; nothing is written twice.")
-            % {"row": job.processed_rows + 1},
-        )
+        MemberImportJob.objects.filter(pk=job_id).update(status=Status.FAILED, message=_failure_message(exc))
         job.refresh_from_db()
         return job
     MemberImportJob.objects.filter(pk=job_id).update(

@@ -220,7 +220,7 @@ def test_new_member_gets_tags_history_and_an_opening_lot_like_the_ledger_writes(
     user = UserFactory()
 
     # when a new member is imported with tags and opening points
-    run_import(csv_bytes("phone,name,tags,opening_points", "91234567,Ann,vip;gold,300"), now=NOW, user=user)
+    job = run_import(csv_bytes("phone,name,tags,opening_points", "91234567,Ann,vip;gold,300"), now=NOW, user=user)
 
     # then the member holds the balance, one opening entry and one active lot as points_credit_openings writes
     member = Member.objects.get()
@@ -236,7 +236,7 @@ def test_new_member_gets_tags_history_and_an_opening_lot_like_the_ledger_writes(
     assert (entry.idempotency_key, entry.source, entry.reason, entry.created_by, entry.created_at) == (
         "opening:+85291234567",
         "import",
-        "",
+        f"CSV import #{job.pk}",
         user,
         NOW,
     )
