@@ -21,6 +21,7 @@ from coupons.pricing import discount_for
 from coupons.selectors import coupon_templates_with_report, redemption_rate
 from coupons.services import coupons_void
 from coupons.services.bulk import coupon_issue_job_create
+from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
 from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
@@ -296,6 +297,11 @@ class CouponTemplateAdmin(SimpleHistoryAdmin):
             "admin/coupons/coupontemplate/report.html",
             self._context(request, title=gettext("Coupon report"), rows=rows, cut=len(templates) == REPORT_ROWS),
         )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:  # a raised quota or limit, a reopened window or a reactivated offer gives claims back
+            claim_hints_clear_on_commit(template_id=obj.pk)
 
     @admin.display(description=_("offer"))
     def offer(self, obj):

@@ -10,6 +10,7 @@ the conditional UPDATE of issued_count), then coupon rows. Nothing here reads th
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
@@ -32,6 +33,7 @@ from coupons.models import Coupon, CouponTemplate, PartnerCode
 from coupons.pricing import discount_for
 from coupons.rules import Cart, Check, coupon_check, is_in_audience
 from coupons.selectors import is_partner_code
+from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_sold_out, claim_hints_read
 from members.errors import InvalidInput, NotFound
 from members.models import Member
 from members.services.locks import lock_member
@@ -192,13 +194,37 @@ def coupon_claim_precheck(*, template: CouponTemplate, member: Member, now: date
         raise NotInAudience()
 
 
-@transaction.atomic
 def coupon_claim(*, member_id: int, template_id: int, now: datetime) -> Coupon:
     """Claim a coupon for a member in the mini program (also the flash-sale path).
 
+    A flash sale's refusals cost one cache read: once the database has said sold out, or that the member holds
+    their limit, the shared cache's hints (coupons.services.claim_hints) answer the next claims before any
+    query. The database alone decides every coupon issued.
     Raises NotFound (no such claimable offer), TemplateInactive, ClaimWindowClosed, NotInAudience,
     LimitReached, SoldOut.
     """
+    hints = claim_hints_read(template_id=template_id, member_id=member_id)
+    # The member's own limit first: a member who holds theirs hears limit_reached, even when sold out.
+    if hints.is_limit_reached:
+        raise LimitReached()
+    if hints.is_sold_out:
+        raise SoldOut()
+    try:
+        coupon, per_member_limit = _coupon_claim(member_id=member_id, template_id=template_id, now=now)
+    except LimitReached:
+        claim_hint_limit_reached(hints=hints)
+        raise
+    except SoldOut:
+        claim_hint_sold_out(hints=hints)
+        raise
+    if per_member_limit is not None and coupon.member_sequence >= per_member_limit:
+        # After the commit: a rolled-back issue must not leave the member refused.
+        transaction.on_commit(partial(claim_hint_limit_reached, hints=hints), robust=True)
+    return coupon
+
+
+@transaction.atomic
+def _coupon_claim(*, member_id: int, template_id: int, now: datetime) -> tuple[Coupon, int | None]:
     template = CouponTemplate.objects.filter(pk=template_id, is_claimable=True).first()
     member = Member.objects.filter(pk=member_id).first()
     if template is None or member is None:
@@ -215,9 +241,10 @@ def coupon_claim(*, member_id: int, template_id: int, now: datetime) -> Coupon:
             raise LimitReached()
     if is_sold_out:
         raise SoldOut()
-    return coupon_template_issue_to_member(
+    coupon = coupon_template_issue_to_member(
         template_id=template.pk, member_id=member_id, source=Coupon.Source.CLAIM, now=now
     )
+    return coupon, template.per_member_limit
 
 
 # -- using a coupon --------------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 """Pools of partner codes: a partner's file of codes that a template's coupons carry instead of ours."""
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +11,10 @@ from django.utils.translation import gettext_lazy as _
 from coupons.codes import MAX_CODE_LENGTH, normalize_code
 from coupons.models import Coupon, CouponTemplate, PartnerCode
 from coupons.services import _template_get
+from coupons.services.claim_hints import claim_hints_clear_on_commit
 from members.errors import InvalidInput
 from members.imports.decoding import AUTO, decode
+from members.imports.reading import csv_records
 
 MIN_PARTNER_CODE_LENGTH = 4
 PARTNER_CODE_RE = re.compile(rf"^[A-Z0-9]{{{MIN_PARTNER_CODE_LENGTH},{MAX_CODE_LENGTH}}}$")
@@ -45,7 +45,7 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
     text, _used = decode(data, encoding)
     errors: list[dict] = []
     first_row: dict[str, int] = {}
-    for row, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for row, cells in enumerate(csv_records(text), start=1):
         value = (cells[0] if cells else "").strip()
         if not value or (row == 1 and value.lower() == "code"):
             continue
@@ -80,5 +80,6 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
         ],
         batch_size=LOOKUP_CHUNK,
     )
+    claim_hints_clear_on_commit(template_id=template.pk)  # new codes are new stock for a sold-out offer
     errors.sort(key=lambda error: error["row"])
     return PartnerCodeImport(imported=len(first_row) - len(taken), errors=errors)

@@ -8,9 +8,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from coupons.errors import CouponAlreadyRedeemed, LimitReached, SoldOut
-from coupons.models import Coupon
+from coupons.models import Coupon, CouponTemplate
 from coupons.rules import Cart
 from coupons.services import coupon_claim, coupon_redeem, coupon_template_issue_to_member
+from coupons.services.claim_hints import claim_hints_clear
 from tests.concurrency import run_in_threads
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory
@@ -36,6 +37,30 @@ def test_a_flash_sale_of_200_claims_by_100_members_issues_exactly_the_quota():
     assert not Coupon.objects.values("member").annotate(n=Count("pk")).filter(n__gt=1).exists()
     template.refresh_from_db()
     assert template.issued_count == 50
+
+
+def test_a_flash_sale_refused_from_the_cache_issues_exactly_the_quota_before_and_after_a_restock():
+    template = CouponTemplateFactory(quota=10, per_member_limit=1)
+    members = MemberFactory.create_batch(40)
+    now = timezone.now()
+
+    def everyone_claims():
+        calls = [
+            lambda member_id=member.pk: coupon_claim(member_id=member_id, template_id=template.pk, now=now)
+            for member in members
+        ]
+        return Counter(type(result).__name__ for result in run_in_threads(calls, workers=40))
+
+    first = everyone_claims()
+    CouponTemplate.objects.filter(pk=template.pk).update(quota=20)  # as the console saves a raised quota
+    claim_hints_clear(template_id=template.pk)
+    second = everyone_claims()
+
+    assert first == {"Coupon": 10, "SoldOut": 30}
+    assert second == {"Coupon": 10, "SoldOut": 20, "LimitReached": 10}
+    assert not Coupon.objects.values("member").annotate(n=Count("pk")).filter(n__gt=1).exists()
+    template.refresh_from_db()
+    assert (template.issued_count, Coupon.objects.filter(template=template).count()) == (20, 20)
 
 
 def test_two_tills_redeeming_one_coupon_at_once_one_wins():
