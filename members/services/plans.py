@@ -21,7 +21,7 @@ from members.models import Member, MemberPlanSubscription, MembershipPlan, Store
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
-from members.signals import send_after_commit, tier_changed
+from members.services.tiers import tier_changes_announce, tier_review_members
 
 PLAN_EXPIRY_TASK = "members.tasks.plans_expire_task"
 EXPIRY_CHUNK_SIZE = 1000
@@ -71,9 +71,7 @@ def _hold_tier(*, member: Member, tier: Tier, now: datetime, note: str) -> TierH
         member=member, old_tier_id=old_tier_id, new_tier=tier, reason=TierHistory.Reason.GRANT, note=note[:255],
         created_at=now,
     )  # fmt: skip
-    send_after_commit(
-        tier_changed, member_id=member.pk, old_tier_id=old_tier_id, new_tier_id=tier.pk, reason=TierHistory.Reason.GRANT
-    )
+    tier_changes_announce(changes=[(member.pk, old_tier_id, tier.pk, TierHistory.Reason.GRANT)], now=now)
     return entry
 
 
@@ -185,8 +183,6 @@ def plans_expire(*, now: datetime, chunk_size: int = EXPIRY_CHUNK_SIZE) -> PlanE
     Each ended period is processed once (marked in the same transaction as the review of its member), so the
     job is safe to run twice or in parallel (rows locked by another run are skipped).
     """
-    from members.services.tiers import tier_review_members
-
     summary = PlanExpirySummary()
     while True:
         with transaction.atomic():

@@ -33,6 +33,7 @@ from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase
 from members.models.tiers import TIER_EVALUATION_TASK_NAME, tier_thresholds_check
 from members.prepared import PreparedRead
 from members.services.locks import lock_member
+from members.services.notifications import NotificationDraft, notify_many
 from members.signals import send_after_commit, tier_changed
 
 logger = logging.getLogger(__name__)
@@ -336,11 +337,37 @@ def _evaluate_range(*, policy, tiers, first_id, last_id, now, instant, member_id
         rows = _apply_postgresql(cte=cte, params=params, now=now, chunk=first_id != last_id)
     else:
         rows = _apply_portable(cte=cte, params=params, now=now)
-    for member_id, old_tier_id, new_tier_id, reason in rows:
+    tier_changes_announce(changes=rows, now=now)
+    return rows
+
+
+def tier_changes_announce(*, changes: list[tuple[int, int | None, int, str]], now: datetime) -> None:
+    """Tell each member who moved tier (an inbox notification, and the channels they consented to) and, after
+    commit, the apps that react (the tier_changed signal). `changes`: (member id, old tier id, new tier id, reason).
+
+    Written by the service that moves the tier, in its transaction: a move rolled back notifies nobody, and the
+    dedupe key (member, new tier, time of the move) keeps a repeated review from notifying twice.
+    """
+    if not changes:
+        return
+    names = dict(Tier.objects.filter(pk__in={new for _member, _old, new, _reason in changes}).values_list("pk", "name"))
+    stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+    notify_many(
+        kind="tier_changed",
+        drafts=[
+            NotificationDraft(
+                member_id=member_id,
+                params={"tier": names[new_tier_id]},
+                dedupe_key=f"tier:{member_id}:{new_tier_id}:{stamp}",
+            )
+            for member_id, _old, new_tier_id, _reason in changes
+        ],
+        now=now,
+    )
+    for member_id, old_tier_id, new_tier_id, reason in changes:
         send_after_commit(
             tier_changed, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, reason=reason
         )
-    return rows
 
 
 def thresholds_are_valid(tiers) -> bool:
@@ -463,7 +490,5 @@ def tier_override_set(
         created_at=now,
     )
     if old_tier_id != tier.pk:
-        send_after_commit(
-            tier_changed, member_id=member.pk, old_tier_id=old_tier_id, new_tier_id=tier.pk, reason=Reason.OVERRIDE
-        )
+        tier_changes_announce(changes=[(member.pk, old_tier_id, tier.pk, Reason.OVERRIDE)], now=now)
     return entry
