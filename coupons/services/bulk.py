@@ -18,8 +18,6 @@ Running a job twice, even at the same time, gives every member at most one coupo
 """
 
 import bisect
-import csv
-import io
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +36,7 @@ from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
 from members.errors import InvalidInput, InvalidPhone, NotFound
 from members.formats import is_valid_member_number, normalize_phone
 from members.imports.decoding import AUTO, decode
+from members.imports.reading import csv_records
 from members.models import Member, Tag, Tier
 
 DEFAULT_CHUNK_SIZE = 20000  # 5k, 20k and 50k measured: 20k pays the per-chunk round trips less often
@@ -60,7 +59,7 @@ def member_list_resolve(*, data: bytes, encoding: str = AUTO, store_id: int | No
     text, _used = decode(data, encoding)
     entries: list[tuple[int, str, str, str]] = []  # (row, value as written, "number" or "phone", normalized)
     errors: list[dict] = []
-    for row, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for row, cells in enumerate(csv_records(text), start=1):
         value = (cells[0] if cells else "").strip()
         if not value:
             continue

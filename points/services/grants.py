@@ -7,8 +7,6 @@ recording progress. Each credit's key is `grant:<job>:<member>`, so running the 
 grants nobody twice.
 """
 
-import csv
-import io
 import re
 from datetime import datetime
 
@@ -19,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.errors import InvalidInput, InvalidPhone, LoyaltyError, NotFound, ReasonRequired
 from members.formats import is_valid_member_number, normalize_phone
+from members.imports.reading import csv_records
 from members.models import Member, PointsEntry
 from members.services.ledger import points_credit
 from points.models import PointsGrantJob, PointsPolicy
@@ -113,7 +112,7 @@ def points_grant_job_enqueue(
 def _list_rows(text: str) -> list[tuple[int, str]]:
     """Return (row number, first cell) of each non-empty row; a header row naming the column is skipped."""
     rows = []
-    for number, row in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff"))), start=1):
+    for number, row in enumerate(csv_records(text.lstrip("\ufeff")), start=1):
         value = (row[0] if row else "").strip()
         if not value or (number == 1 and not any(char.isdigit() for char in value)):
             continue

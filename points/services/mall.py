@@ -7,8 +7,6 @@ order and what it gives (a coupon, stored value, a partner code) are written tog
 Nothing here reads the clock: `now` comes in.
 """
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +21,7 @@ from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from members.errors import IdempotencyKeyReused, InvalidInput, ReasonRequired
 from members.imports.decoding import AUTO, ImportFileRefused, decode
+from members.imports.reading import csv_records
 from members.models import PointsEntry, Store
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
@@ -511,7 +510,7 @@ def reward_partner_codes_import(
     columns = list(PARTNER_CODE_COLUMNS)
     errors: list[dict] = []
     rows: dict[str, tuple[int, dict]] = {}
-    for row, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for row, cells in enumerate(csv_records(text), start=1):
         if row == 1 and (header := _partner_header(cells)) is not None:
             columns = header
             continue
