@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -82,6 +83,16 @@ class CartInputSerializer(StrictInputSerializer):
         }
 
 
+def validate_printable_external_id(value: str) -> str:
+    # The sale is refunded at pos/purchases/<external_id>/refunds: any printable id routes there (even with "/"),
+    # a control character (a tab, a line break) could never be put in that URL.
+    if not value.isprintable():
+        raise serializers.ValidationError(
+            _("A sale id may not contain control characters such as tabs or line breaks.")
+        )
+    return value
+
+
 class PosPurchaseCreateApi(PosApi):
     """Record a sale of this store: spend the member's points on it and earn points from it.
 
@@ -92,7 +103,11 @@ class PosPurchaseCreateApi(PosApi):
     """
 
     class InputSerializer(CartInputSerializer):
-        external_id = serializers.CharField(max_length=64, help_text="The sale's id in the POS; unique per store.")
+        external_id = serializers.CharField(
+            max_length=64,
+            validators=[validate_printable_external_id],
+            help_text="The sale's id in the POS; unique per store. Any printable text, `/` included.",
+        )
         payment_method = serializers.ChoiceField(choices=PaymentMethod.choices)
 
         class Meta:
@@ -207,7 +222,14 @@ class PosPurchaseRefundApi(PosApi):
         operation_id="pos_purchase_refund",
         tags=["pos"],
         request=InputSerializer,
-        parameters=[OpenApiParameter("external_id", str, location=OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter(
+                "external_id",
+                str,
+                location=OpenApiParameter.PATH,
+                description="The sale's external id, URL-encoded; it may contain `/` (as is or as `%2F`).",
+            )
+        ],
         responses={201: OutputSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
     def post(self, request, external_id):

@@ -20,7 +20,9 @@ urlpatterns = [
     path("pos/ping", PosPingApi.as_view(), name="pos-ping"),
     path("pos/purchases", PosPurchaseCreateApi.as_view(), name="pos-purchases"),
     path("pos/purchases/preview", PosPurchasePreviewApi.as_view(), name="pos-purchases-preview"),
-    path("pos/purchases/<str:external_id>/refunds", PosPurchaseRefundApi.as_view(), name="pos-purchase-refunds"),
+    # <path:>: a POS chooses its sale ids, and some contain "/" (sent as is or as %2F). Only "/refunds" ends the
+    # route, so no other pos/purchases/... route is shadowed.
+    path("pos/purchases/<path:external_id>/refunds", PosPurchaseRefundApi.as_view(), name="pos-purchase-refunds"),
     path("me/points", MePointsApi.as_view(), name="me-points"),
     path("me/purchases", MePurchasesApi.as_view(), name="me-purchases"),
     path("me/purchases/preview", MePurchasePreviewApi.as_view(), name="me-purchases-preview"),
