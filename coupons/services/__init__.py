@@ -37,8 +37,19 @@ from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_so
 from members.errors import InvalidInput, NotFound
 from members.models import Member
 from members.services.locks import lock_member
+from members.services.notifications import notify
 
 CODE_ATTEMPTS = 5
+# Coupons a member receives without asking are announced in their inbox (and consented channels); a coupon the
+# member claimed, bought or won is shown to them by the screen they did it on.
+ANNOUNCED_SOURCES = frozenset(
+    {
+        Coupon.Source.POST_PAYMENT,
+        Coupon.Source.BIRTHDAY,
+        Coupon.Source.REFERRAL,
+        Coupon.Source.MANUAL,
+    }
+)
 DEFAULT_RESERVATION_SECONDS = 300
 MAX_RESERVATION_SECONDS = 3600
 EXPIRE_CHUNK_SIZE = 5000
@@ -112,7 +123,7 @@ def coupon_template_issue_to_member(
         )
         if not taken:
             raise SoldOut()
-        return _coupon_insert(
+        coupon = _coupon_insert(
             template=template,
             member_id=member_id,
             member_sequence=sequence,
@@ -125,6 +136,15 @@ def coupon_template_issue_to_member(
             issued_for_purchase_id=issued_for_purchase_id,
             post_payment_rule_id=post_payment_rule_id,
         )
+    if source in ANNOUNCED_SOURCES:
+        notify(
+            member_id=member_id,
+            kind="coupon_issued",
+            params={"coupon": template.name},
+            dedupe_key=f"coupon_issued:{coupon.code}",
+            now=now,
+        )
+    return coupon
 
 
 def _coupon_insert(*, template: CouponTemplate, **fields) -> Coupon:
