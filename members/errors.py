@@ -55,6 +55,16 @@ class InvalidAmount(LoyaltyError):
     message = _("The amount must be a positive whole number of points.")
 
 
+class PointsAmountTooLarge(LoyaltyError):
+    code = "points_amount_too_large"
+    message = _("This is more points than one operation may move.")
+
+
+class PointsBalanceTooLarge(LoyaltyError):
+    code = "points_balance_too_large"
+    message = _("The member would hold more points than a member may hold.")
+
+
 class ReasonRequired(LoyaltyError):
     code = "reason_required"
     message = _("A reason is required for a manual adjustment.")

@@ -29,6 +29,12 @@ class MemberRequired(PointsError):
     status = 422
 
 
+class ItemsInconsistent(PointsError):
+    code = "items_inconsistent"
+    message = _("The items do not add up to the gross amount.")
+    status = 400
+
+
 class RefundExceedsPurchase(PointsError):
     code = "refund_exceeds_purchase"
     message = _("The refund is larger than what is left of the purchase.")

@@ -8,8 +8,12 @@ Order of evaluation (each stage in ascending rule priority):
    the policy: "add" gives each its extra share of the base points, "multiply" multiplies the points so
    far; each rule's extra points are capped by its `max_points_per_purchase`;
 4. bonuses: category or SKU (points per unit bought and/or a rate on the matching amount), first purchase.
+   Only lines sold at a price earn a per-unit bonus (a free line is no sale of the item), and a category or
+   SKU rule without a cap of its own is capped by the policy's `item_bonus_cap`: the items are the till's
+   word, so what they can earn is bounded even when a line's quantity is wrong.
 A rule that grants points and has `stop_further_rules` ends the pipeline. The result lists every step that
-granted points (rule id, name, kind, points) and its total is the sum of those points.
+granted points (rule id, name, kind, points; and, when a cap cut it, `capped` and `points_before_cap`) and
+its total is the sum of those points.
 Behaviour bonuses (try-on, share, ...) are not part of a purchase: see `behaviour_points`.
 """
 
@@ -21,6 +25,10 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from django.utils import timezone
 
 ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
+# The points policy's default for `item_bonus_cap`: what one category or SKU rule without a cap of its own may
+# grant on one purchase.
+DEFAULT_ITEM_BONUS_CAP = 1000
+ITEM_BONUS_KINDS = frozenset({"bonus_category", "bonus_sku"})
 STAGES = {
     "base_rate": 0,
     "multiplier": 2,
@@ -94,9 +102,13 @@ class Step:
     name: str
     kind: str
     points: int
+    points_before_cap: int | None = None  # set only when the rule's cap cut the points
 
     def as_dict(self) -> dict:
-        return {"rule_id": self.rule_id, "name": self.name, "kind": self.kind, "points": self.points}
+        step = {"rule_id": self.rule_id, "name": self.name, "kind": self.kind, "points": self.points}
+        if self.points_before_cap is not None:
+            step.update(capped=True, points_before_cap=self.points_before_cap)
+        return step
 
 
 @dataclass(frozen=True)
@@ -143,10 +155,11 @@ def to_points(value: Decimal, rounding: str) -> int:
     return int(Decimal(value).quantize(Decimal(1), rounding=ROUNDING[rounding]))
 
 
-def _capped(rule: Rule, points: int) -> int:
-    if rule.max_points_per_purchase is not None and points > rule.max_points_per_purchase:
+def _cap(rule: Rule, *, item_bonus_cap: int | None) -> int | None:
+    """Return the most points the rule may grant on one purchase (None: no cap)."""
+    if rule.max_points_per_purchase is not None:
         return rule.max_points_per_purchase
-    return points
+    return item_bonus_cap if rule.kind in ITEM_BONUS_KINDS else None
 
 
 def _rate(rule: Rule, amount: Decimal) -> int:
@@ -180,7 +193,7 @@ def is_match(rule: Rule, *, cart: CartFacts, member: MemberFacts) -> bool:
     return is_date_match(rule, member=member, at=cart.purchased_at)
 
 
-# -- one function per kind: (rule, cart, state) -> points granted ------------------------------------------------
+# -- one function per kind: (rule, cart, state) -> points granted, before the rule's cap --------------------------
 @dataclass
 class _State:
     base: int = 0
@@ -189,7 +202,7 @@ class _State:
 
 
 def _base_rate(rule: Rule, cart: CartFacts, state: _State) -> int:
-    return _capped(rule, _rate(rule, cart.amount))
+    return _rate(rule, cart.amount)
 
 
 def _multiplier_extra(rule: Rule, multiplier: Decimal, state: _State) -> int:
@@ -200,13 +213,14 @@ def _multiplier_extra(rule: Rule, multiplier: Decimal, state: _State) -> int:
 def _multiplier(rule: Rule, cart: CartFacts, state: _State) -> int:
     if not rule.multiplier:
         return 0
-    return _capped(rule, _multiplier_extra(rule, rule.multiplier, state))
+    return _multiplier_extra(rule, rule.multiplier, state)
 
 
 def _matching_items(items: Iterable[CartItem], predicate) -> tuple[int, Decimal]:
+    """Return the units and the amount of the matching lines sold at a price (free lines earn no bonus)."""
     quantity, amount = 0, Decimal(0)
     for item in items:
-        if predicate(item):
+        if predicate(item) and item.amount > 0:
             quantity += item.quantity
             amount += item.amount
     return quantity, amount
@@ -215,7 +229,7 @@ def _matching_items(items: Iterable[CartItem], predicate) -> tuple[int, Decimal]
 def _item_bonus(rule: Rule, quantity: int, amount: Decimal) -> int:
     if not quantity:
         return 0
-    return _capped(rule, (rule.bonus_points or 0) * quantity + _rate(rule, amount))
+    return (rule.bonus_points or 0) * quantity + _rate(rule, amount)
 
 
 def _bonus_category(rule: Rule, cart: CartFacts, state: _State) -> int:
@@ -243,12 +257,19 @@ RULE_FUNCTIONS: dict[str, Callable[[Rule, CartFacts, _State], int]] = {
 
 
 def earn_points(
-    *, cart: CartFacts, member: MemberFacts, rules: Iterable[Rule], stacking: str = "add", tier_label: str = ""
+    *,
+    cart: CartFacts,
+    member: MemberFacts,
+    rules: Iterable[Rule],
+    stacking: str = "add",
+    tier_label: str = "",
+    item_bonus_cap: int | None = DEFAULT_ITEM_BONUS_CAP,
 ) -> Earning:
     """Price a purchase with the rules; return the total and the steps that granted points.
 
     `rules` may hold rules of any kind and state; those that are out of scope or of another kind
-    (behaviour) are skipped. Nothing is read from the database.
+    (behaviour) are skipped. Each rule grants at most its `max_points_per_purchase`; a category or SKU rule
+    without one at most `item_bonus_cap` (None: no cap). Nothing is read from the database.
     """
     ordered = sorted(
         (rule for rule in rules if rule.kind in STAGES), key=lambda rule: (STAGES[rule.kind], rule.priority)
@@ -267,7 +288,9 @@ def earn_points(
             continue
         if not is_match(rule, cart=cart, member=member):
             continue
-        points = RULE_FUNCTIONS[rule.kind](rule, cart, state)
+        uncapped = RULE_FUNCTIONS[rule.kind](rule, cart, state)
+        cap = _cap(rule, item_bonus_cap=item_bonus_cap)
+        points = min(uncapped, cap) if cap is not None else uncapped
         if rule.kind == "base_rate":
             has_base = True
             state.base = state.running = points
@@ -275,7 +298,8 @@ def earn_points(
             state.running += points
         if not points:
             continue
-        steps.append(Step(rule_id=rule.id, name=rule.name, kind=rule.kind, points=points))
+        before_cap = uncapped if points < uncapped else None
+        steps.append(Step(rule_id=rule.id, name=rule.name, kind=rule.kind, points=points, points_before_cap=before_cap))
         if rule.stop_further_rules:
             tier_done = True
             break

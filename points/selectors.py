@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import (
     Cast,
@@ -259,7 +259,8 @@ class RulePreview:
 def _rate_expression(amount, *, amount_per_unit, points_per_unit, rounding: str):
     # SQL ROUND rounds half away from zero: the same as the pipeline's half up for amounts >= 0.
     function = {"floor": Floor, "ceil": Ceil, "round": Round}[rounding]
-    return Cast(function(amount * Value(points_per_unit) / Value(amount_per_unit)), IntegerField())
+    # 64-bit, as the ledger's columns: a large purchase at a generous rate passes 2**31 points.
+    return Cast(function(amount * Value(points_per_unit) / Value(amount_per_unit)), BigIntegerField())
 
 
 def _capped(expression, cap):
@@ -314,7 +315,7 @@ def earning_rule_preview(
     if rule.member_day:
         purchases = purchases.annotate(day=ExtractDay("purchased_at", tzinfo=tz)).filter(day=rule.member_day)
     amount = F("gross_amount") - F("discount_amount") - F("points_value_amount")
-    points = _preview_points(rule, purchases=purchases, amount=amount, at=now)
+    points = _preview_points(rule, purchases=purchases, amount=amount, at=now, item_bonus_cap=policy.item_bonus_cap)
     if points is None:
         return RulePreview(days=days, purchases=0, members=0, points=0, liability=Decimal("0.00"), notes=tuple(notes))
     if rule.kind == EarningRule.Kind.BONUS_FIRST_PURCHASE:
@@ -334,7 +335,7 @@ def earning_rule_preview(
     )
 
 
-def _preview_points(rule: EarningRule, *, purchases, amount, at):
+def _preview_points(rule: EarningRule, *, purchases, amount, at, item_bonus_cap: int):
     kind = rule.kind
     rate = {"amount_per_unit": rule.amount_per_unit, "points_per_unit": rule.points_per_unit, "rounding": rule.rounding}
     has_rate = bool(rule.amount_per_unit and rule.points_per_unit)
@@ -353,11 +354,12 @@ def _preview_points(rule: EarningRule, *, purchases, amount, at):
         extra = {"floor": Floor, "ceil": Ceil, "round": Round}[rule.rounding](
             base_points * Value(rule.multiplier - 1), output_field=DecimalField()
         )
-        return _capped(Cast(extra, IntegerField()), rule.max_points_per_purchase)
+        return _capped(Cast(extra, BigIntegerField()), rule.max_points_per_purchase)
     if kind == EarningRule.Kind.BONUS_FIRST_PURCHASE:
         return Value(rule.bonus_points or 0, output_field=IntegerField())
     if kind in (EarningRule.Kind.BONUS_CATEGORY, EarningRule.Kind.BONUS_SKU):
-        items = PurchaseItem.objects.filter(purchase_id=OuterRef("pk"))
+        # As the pipeline: only lines sold at a price earn, up to the rule's cap or the policy's.
+        items = PurchaseItem.objects.filter(purchase_id=OuterRef("pk"), amount__gt=0)
         if kind == EarningRule.Kind.BONUS_SKU:
             items = items.filter(sku=rule.sku)
         else:
@@ -372,5 +374,6 @@ def _preview_points(rule: EarningRule, *, purchases, amount, at):
         granted = quantity * Value(rule.bonus_points or 0)
         if has_rate:
             granted = granted + _rate_expression(matched, **rate)
-        return _capped(granted, rule.max_points_per_purchase)
+        cap = rule.max_points_per_purchase if rule.max_points_per_purchase is not None else item_bonus_cap
+        return _capped(granted, cap)
     return None

@@ -3,6 +3,13 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+# Bounds of the ledger. The points columns are 64-bit; these keep every figure far inside them: one entry moves at
+# most MAX_POINTS_PER_ENTRY points and a member holds (available plus pending) at most MAX_POINTS_BALANCE, so
+# sums over a million members still fit a 64-bit integer. Anything larger is a mistake or an attack, refused
+# with points_amount_too_large / points_balance_too_large before it reaches the database.
+MAX_POINTS_PER_ENTRY = 1_000_000_000
+MAX_POINTS_BALANCE = 1_000_000_000_000
+
 
 class PointsEntry(models.Model):
     """One line of a member's points ledger. Append-only: a correction is a new entry.
@@ -36,9 +43,9 @@ class PointsEntry(models.Model):
         db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    delta = models.IntegerField(_("points"))
-    balance_after = models.PositiveIntegerField(_("balance after"))
-    debt_after = models.PositiveIntegerField(_("debt after"), default=0)
+    delta = models.BigIntegerField(_("points"))
+    balance_after = models.PositiveBigIntegerField(_("balance after"))
+    debt_after = models.PositiveBigIntegerField(_("debt after"), default=0)
     idempotency_key = models.CharField(_("idempotency key"), max_length=120)  # unique: see Meta
     purchase = models.ForeignKey(
         "members.Purchase",
@@ -86,8 +93,8 @@ class PointsLot(models.Model):
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_lots")
     entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
-    points = models.PositiveIntegerField(_("points"))
-    remaining = models.PositiveIntegerField(_("remaining"))
+    points = models.PositiveBigIntegerField(_("points"))
+    remaining = models.PositiveBigIntegerField(_("remaining"))
     is_active = models.BooleanField(_("available"), default=True)
     activates_at = models.DateTimeField(_("available from"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
@@ -114,7 +121,7 @@ class PointsAllocation(models.Model):
 
     entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="allocations")
     lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="allocations")
-    points = models.PositiveIntegerField()
+    points = models.PositiveBigIntegerField()
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="points_allocation_positive")]

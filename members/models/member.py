@@ -90,9 +90,9 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
     consent_updated_at = models.DateTimeField(_("consent updated at"), null=True, blank=True)
 
     # Caches kept by the ledger services; `check_points_ledger` verifies them.
-    points_balance = models.PositiveIntegerField(_("points balance"), default=0, editable=False)
-    points_debt = models.PositiveIntegerField(_("points debt"), default=0, editable=False)
-    points_pending = models.PositiveIntegerField(_("pending points"), default=0, editable=False)
+    points_balance = models.PositiveBigIntegerField(_("points balance"), default=0, editable=False)
+    points_debt = models.PositiveBigIntegerField(_("points debt"), default=0, editable=False)
+    points_pending = models.PositiveBigIntegerField(_("pending points"), default=0, editable=False)
     # Purchase statistics, kept by purchase_record.
     purchase_count = models.PositiveIntegerField(_("purchases"), default=0, editable=False)
     total_spend = models.DecimalField(

@@ -42,6 +42,9 @@ class PointsPolicyForm(forms.ModelForm):
             "max_points_share_percent",
             "pending_days",
             "multiplier_stacking",
+            "max_points_per_purchase",
+            "items_tolerance",
+            "item_bonus_cap",
             "earning_statuses",
             "spending_statuses",
             "expiry_mode",
@@ -73,6 +76,8 @@ class PointsPolicyAdmin(SimpleHistoryAdmin):
     fieldsets = (
         (_("Points at checkout"), {"fields": (("checkout_points", "checkout_value"), "max_points_share_percent")}),
         (_("Earning"), {"fields": ("pending_days", "multiplier_stacking", "earning_statuses", "spending_statuses")}),
+        # What a till's cart may claim: bounds against carts whose items or amounts mint points.
+        (_("Limits per purchase"), {"fields": ("max_points_per_purchase", "items_tolerance", "item_bonus_cap")}),
         (
             _("Expiry"),
             {

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from members.api.common import StrictInputSerializer, output_data
 from members.models import PurchaseChannel
+from points.services.checkout import MAX_ITEM_QUANTITY
 
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_ITEMS = 500
@@ -18,6 +19,12 @@ class BreakdownStepSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.CharField(help_text="base_rate, tier, multiplier, bonus_category, bonus_sku, ...")
     points = serializers.IntegerField()
+    capped = serializers.BooleanField(
+        required=False, help_text="Present (true) when the rule's cap per purchase cut its points."
+    )
+    points_before_cap = serializers.IntegerField(
+        required=False, help_text="Present when capped: what the rule would have granted without its cap."
+    )
 
     class Meta:
         ref_name = "PointsBreakdownStep"
@@ -143,7 +150,7 @@ class PurchaseItemInputSerializer(StrictInputSerializer):
     sku = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    quantity = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_ITEM_QUANTITY, default=1)
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0))
 
     class Meta:

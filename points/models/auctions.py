@@ -10,11 +10,13 @@ Invariants:
 """
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
+
+from members.models.ledger import MAX_POINTS_PER_ENTRY
 
 
 class Auction(models.Model):
@@ -31,9 +33,13 @@ class Auction(models.Model):
     image = models.ImageField(_("image"), upload_to="auctions/", blank=True)
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
-    starting_bid = models.PositiveIntegerField(_("starting bid (points)"), validators=[MinValueValidator(1)])
-    min_increment = models.PositiveIntegerField(
-        _("minimum raise (points)"), default=1, validators=[MinValueValidator(1)]
+    starting_bid = models.PositiveBigIntegerField(
+        _("starting bid (points)"), validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)]
+    )
+    min_increment = models.PositiveBigIntegerField(
+        _("minimum raise (points)"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)],
     )
     extension_seconds = models.PositiveIntegerField(
         _("anti-sniping extension (seconds)"),
@@ -57,7 +63,7 @@ class Auction(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    winning_points = models.PositiveIntegerField(_("winning points"), null=True, blank=True)
+    winning_points = models.PositiveBigIntegerField(_("winning points"), null=True, blank=True)
     claim_code = models.CharField(
         _("claim code"), max_length=20, null=True, blank=True, unique=True, help_text=_("Shown in store to collect.")
     )
@@ -111,7 +117,7 @@ class AuctionBid(models.Model):
     member = models.ForeignKey(
         "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="auction_bids"
     )
-    points = models.PositiveIntegerField(_("points"))
+    points = models.PositiveBigIntegerField(_("points"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.LEADING)
     hold_entry = models.OneToOneField(
         "members.PointsEntry", verbose_name=_("hold entry"), on_delete=models.PROTECT, related_name="+"

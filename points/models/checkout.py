@@ -18,8 +18,8 @@ class PurchaseCheckout(models.Model):
         "members.Purchase", verbose_name=_("purchase"), on_delete=models.PROTECT, related_name="checkout"
     )
     request_hash = models.CharField(max_length=64)
-    points_spent = models.PositiveIntegerField(_("points spent"), default=0)
-    points_earned = models.PositiveIntegerField(_("points earned"), default=0)
+    points_spent = models.PositiveBigIntegerField(_("points spent"), default=0)
+    points_earned = models.PositiveBigIntegerField(_("points earned"), default=0)
     earn_is_pending = models.BooleanField(_("pending"), default=False)
     earn_activates_at = models.DateTimeField(_("available from"), null=True, blank=True)
     earn_expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
@@ -28,7 +28,7 @@ class PurchaseCheckout(models.Model):
         "members.PointsEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     breakdown = models.JSONField(_("breakdown"), default=dict, blank=True)
-    balance_after = models.PositiveIntegerField(_("balance after"), null=True, blank=True)
+    balance_after = models.PositiveBigIntegerField(_("balance after"), null=True, blank=True)
     coupon = models.ForeignKey(
         "coupons.Coupon", verbose_name=_("coupon"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -70,13 +70,13 @@ class PurchaseRefund(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     request_hash = models.CharField(max_length=64)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
-    points_reversed = models.PositiveIntegerField(_("earned points taken back"), default=0)
-    points_pending_cancelled = models.PositiveIntegerField(_("pending points cancelled"), default=0)
-    points_forgiven = models.PositiveIntegerField(
+    points_reversed = models.PositiveBigIntegerField(_("earned points taken back"), default=0)
+    points_pending_cancelled = models.PositiveBigIntegerField(_("pending points cancelled"), default=0)
+    points_forgiven = models.PositiveBigIntegerField(
         _("earned points not taken back"), default=0, help_text=_("Left to the member by the refund policy.")
     )
-    points_debt_recorded = models.PositiveIntegerField(_("points debt recorded"), default=0)
-    points_returned = models.PositiveIntegerField(_("spent points returned"), default=0)
+    points_debt_recorded = models.PositiveBigIntegerField(_("points debt recorded"), default=0)
+    points_returned = models.PositiveBigIntegerField(_("spent points returned"), default=0)
     points_value_returned = models.DecimalField(
         _("value of returned points"), max_digits=12, decimal_places=2, default=Decimal("0.00")
     )

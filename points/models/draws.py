@@ -10,12 +10,13 @@ Invariants:
 """
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from members.models.ledger import MAX_POINTS_PER_ENTRY
 from members.models.service_owned import ServiceOwnedFieldsMixin
 
 
@@ -24,7 +25,9 @@ class LuckyDraw(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
-    points_per_spin = models.PositiveIntegerField(_("points per spin"), validators=[MinValueValidator(1)])
+    points_per_spin = models.PositiveBigIntegerField(
+        _("points per spin"), validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)]
+    )
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
     is_active = models.BooleanField(_("active"), default=True)
@@ -85,8 +88,12 @@ class DrawPrize(ServiceOwnedFieldsMixin, models.Model):
     draw = models.ForeignKey(LuckyDraw, verbose_name=_("draw"), on_delete=models.CASCADE, related_name="prizes")
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
-    points = models.PositiveIntegerField(
-        _("points won"), null=True, blank=True, help_text=_("For a points prize: the points credited.")
+    points = models.PositiveBigIntegerField(
+        _("points won"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_POINTS_PER_ENTRY)],
+        help_text=_("For a points prize: the points credited."),
     )
     coupon_template = models.ForeignKey(
         "coupons.CouponTemplate",
@@ -160,7 +167,7 @@ class DrawSpin(models.Model):
         DrawPrize, verbose_name=_("prize"), null=True, blank=True, on_delete=models.PROTECT, related_name="spins"
     )
     outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
-    points_spent = models.PositiveIntegerField(_("points spent"))
+    points_spent = models.PositiveBigIntegerField(_("points spent"))
     spend_entry = models.OneToOneField(
         "members.PointsEntry", verbose_name=_("points entry"), on_delete=models.PROTECT, related_name="+"
     )

@@ -2,10 +2,12 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from members.models.ledger import MAX_POINTS_PER_ENTRY
 
 
 class PointsGrantJob(models.Model):
@@ -37,7 +39,9 @@ class PointsGrantJob(models.Model):
     tag = models.ForeignKey(
         "members.Tag", verbose_name=_("tag"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    points = models.PositiveIntegerField(_("points per member"), validators=[MinValueValidator(1)])
+    points = models.PositiveBigIntegerField(
+        _("points per member"), validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)]
+    )
     reason = models.CharField(_("reason"), max_length=255)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     members_total = models.PositiveIntegerField(_("members found"), default=0)

@@ -14,12 +14,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from members.models.ledger import MAX_POINTS_PER_ENTRY
 from members.models.service_owned import ServiceOwnedFieldsMixin
 from points.images import validate_reward_image
 
@@ -48,7 +49,9 @@ class Reward(ServiceOwnedFieldsMixin, models.Model):
         help_text=_("JPEG, PNG or WebP, at most 5 MB and 4000 × 4000 pixels."),
     )
     thumbnail = models.ImageField(_("thumbnail"), upload_to="rewards/thumbnails/", blank=True, editable=False)
-    points_price = models.PositiveIntegerField(_("points"), validators=[MinValueValidator(1)])
+    points_price = models.PositiveBigIntegerField(
+        _("points"), validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)]
+    )
     cash_price = models.DecimalField(
         _("plus cash"),
         max_digits=12,
@@ -209,7 +212,7 @@ class RewardOrder(models.Model):
     )
     reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
-    points = models.PositiveIntegerField(_("points"))
+    points = models.PositiveBigIntegerField(_("points"))
     cash_amount = models.DecimalField(_("cash"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     payment_provider = models.CharField(_("payment provider"), max_length=32, blank=True)
     payment_transaction_id = models.CharField(_("payment transaction id"), max_length=100, blank=True)

@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from members.models import Member
+from members.models.ledger import MAX_POINTS_PER_ENTRY
+from points.rules import DEFAULT_ITEM_BONUS_CAP
 
 CENT = Decimal("0.01")
 
@@ -77,6 +79,34 @@ class PointsPolicy(models.Model):
         decimal_places=2,
         default=Decimal(100),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    max_points_per_purchase = models.PositiveIntegerField(
+        _("most points per purchase"),
+        default=1_000_000,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)],
+        help_text=_(
+            "A purchase that would earn more points than this, or spend more, is refused (points_amount_too_large)."
+        ),
+    )
+    items_tolerance = models.DecimalField(
+        _("tolerance of item totals"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_(
+            "When a purchase lists its items, their amounts (quantity × unit price) must add up to the gross "
+            "amount within this much, or the purchase is refused (items_inconsistent)."
+        ),
+    )
+    item_bonus_cap = models.PositiveIntegerField(
+        _("most points per purchase from one item bonus rule"),
+        default=DEFAULT_ITEM_BONUS_CAP,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)],
+        help_text=_(
+            "A category or SKU bonus rule without its own “at most points per purchase” grants at most this "
+            "many points on one purchase."
+        ),
     )
     pending_days = models.PositiveIntegerField(
         _("pending period (days)"), default=0, help_text=_("Earned points become available this many days later.")

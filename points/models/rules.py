@@ -72,7 +72,15 @@ class EarningRule(models.Model):
     bonus_points = models.PositiveIntegerField(_("bonus points"), null=True, blank=True)
     category = models.CharField(_("category"), max_length=64, blank=True)
     sku = models.CharField(_("SKU"), max_length=64, blank=True)
-    max_points_per_purchase = models.PositiveIntegerField(_("at most points per purchase"), null=True, blank=True)
+    max_points_per_purchase = models.PositiveIntegerField(
+        _("at most points per purchase"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The most points this rule grants on one purchase. Empty: no cap for base rates and multipliers; "
+            "category and SKU bonuses are capped by the points policy."
+        ),
+    )
     behaviour_event = models.CharField(_("behaviour"), max_length=20, choices=BehaviourEvent.choices, blank=True)
     max_times_per_day = models.PositiveIntegerField(_("at most times per day"), null=True, blank=True)
     max_times_lifetime = models.PositiveIntegerField(_("at most times per member"), null=True, blank=True)

@@ -6,17 +6,25 @@ idempotent bulk jobs: a PointsGrantJob and a CouponIssueJob for the tier.
 """
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
+
+from members.models.ledger import MAX_POINTS_PER_ENTRY
 
 
 class TierMonthlyGift(models.Model):
     tier = models.OneToOneField(
         "members.Tier", verbose_name=_("tier"), on_delete=models.CASCADE, related_name="monthly_gift"
     )
-    points = models.PositiveIntegerField(_("points"), default=0, help_text=_("0 means no points."))
+    points = models.PositiveBigIntegerField(
+        _("points"),
+        default=0,
+        validators=[MaxValueValidator(MAX_POINTS_PER_ENTRY)],
+        help_text=_("0 means no points."),
+    )
     coupon_template = models.ForeignKey(
         "coupons.CouponTemplate",
         verbose_name=_("coupon"),
@@ -54,7 +62,7 @@ class TierGiftRun(models.Model):
 
     tier = models.ForeignKey("members.Tier", verbose_name=_("tier"), on_delete=models.CASCADE, related_name="+")
     month = models.DateField(_("month"), help_text=_("The first day of the month granted."))
-    points = models.PositiveIntegerField(_("points"), default=0)
+    points = models.PositiveBigIntegerField(_("points"), default=0)
     points_job = models.ForeignKey(
         "points.PointsGrantJob",
         verbose_name=_("points grant"),

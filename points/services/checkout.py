@@ -23,7 +23,14 @@ from coupons.rules import CartItem as CouponCartItem
 from coupons.selectors import coupon_for_cart_by_code
 from coupons.services import coupon_redeem
 from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
-from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound, PaymentAmountMismatch
+from members.errors import (
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    InvalidInput,
+    NotFound,
+    PaymentAmountMismatch,
+    PointsAmountTooLarge,
+)
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.prepared import PreparedRead
 from members.selectors import points_spent_expiry
@@ -39,6 +46,7 @@ from members.services.purchases import (
 from members.services.stored_value import stored_value_refund, stored_value_spend
 from members.services.tiers import tier_evaluate_member
 from points.errors import (
+    ItemsInconsistent,
     MemberRequired,
     PointsShareExceeded,
     PointsSpendingNotAllowed,
@@ -53,6 +61,8 @@ from points.selectors import CheckoutSettings, checkout_settings_get, member_fac
 Kind = PointsEntry.Kind
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
+# The most units one line of a cart may count: a till's quantity field, not a wholesale order.
+MAX_ITEM_QUANTITY = 9_999
 
 
 def _coupon_cart(*, store_id, channel, gross_amount, discount_amount, items, points_to_spend, reference=""):
@@ -171,6 +181,38 @@ def _cart_items(items) -> tuple[CartItem, ...]:
     )
 
 
+def _items_check(*, items: tuple[CartItem, ...], gross_amount: Decimal, tolerance: Decimal) -> None:
+    """Refuse lines with a quantity out of range, and lines that do not add up to the gross amount.
+
+    Item bonuses are priced on the lines, so lines that disagree with the money actually taken would mint
+    points (100,000 units at 0.00 on a sale of 10.00). Raises InvalidInput, ItemsInconsistent.
+    """
+    for number, item in enumerate(items, start=1):
+        quantity = item.quantity
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_ITEM_QUANTITY:
+            message = _("Line %(line)d: give a whole number of units from 1 to %(max)d.")
+            raise InvalidInput(fields={"items": [str(message % {"line": number, "max": MAX_ITEM_QUANTITY})]})
+        if item.amount < 0:
+            message = _("Line %(line)d: the unit price must not be negative.")
+            raise InvalidInput(fields={"items": [str(message % {"line": number})]})
+    total = sum((item.amount for item in items), ZERO)
+    if abs(total - gross_amount) > tolerance:
+        message = _(
+            "The items add up to %(items)s but the gross amount is %(gross)s (at most %(tolerance)s apart)."
+        ) % {
+            "items": total,
+            "gross": gross_amount,
+            "tolerance": tolerance,
+        }
+        raise ItemsInconsistent(fields={"items": [str(message)]})
+
+
+def _points_maximum_check(*, points: int, policy: PointsPolicy, field: str | None, message) -> None:
+    if points > policy.max_points_per_purchase:
+        text = str(message % {"points": points, "max": policy.max_points_per_purchase})
+        raise PointsAmountTooLarge(text, fields={field: [text]} if field else None)
+
+
 def _price(
     *,
     policy: PointsPolicy,
@@ -194,6 +236,15 @@ def _price(
         raise InvalidInput(fields={"discount_amount": [str(_("Discount and stored value exceed the gross amount."))]})
     if not isinstance(points_to_spend, int) or isinstance(points_to_spend, bool) or points_to_spend < 0:
         raise InvalidInput(fields={"points_to_spend": [str(_("Give a whole number of points, 0 or more."))]})
+    _points_maximum_check(
+        points=points_to_spend,
+        policy=policy,
+        field="points_to_spend",
+        message=_("%(points)d points is more than one purchase may spend (at most %(max)d)."),
+    )
+    cart_items = _cart_items(items)
+    if cart_items:
+        _items_check(items=cart_items, gross_amount=gross_amount, tolerance=policy.items_tolerance)
     may_spend = member is not None and member.status in policy.spending_statuses
     after_discount = gross_amount - discount_amount
     share_value = (after_discount * policy.max_points_share_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
@@ -220,7 +271,7 @@ def _price(
             store_id=store_id,
             channel=channel,
             purchased_at=purchased_at,
-            items=_cart_items(items) if earn_on_items else (),
+            items=cart_items if earn_on_items else (),
             is_first_purchase=member.purchase_count == 0,
         )
         earning = earn_points(
@@ -228,6 +279,13 @@ def _price(
             member=member_facts_get(member=member),
             rules=rules,
             stacking=policy.multiplier_stacking,
+            item_bonus_cap=policy.item_bonus_cap,
+        )
+        _points_maximum_check(
+            points=earning.total,
+            policy=policy,
+            field=None,
+            message=_("This purchase would earn %(points)d points, more than one purchase may earn (at most %(max)d)."),
         )
     else:
         earning = Earning(total=0)

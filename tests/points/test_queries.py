@@ -45,7 +45,8 @@ def body(member, count):
         "gross_amount": "1000.00",
         "member_number": member.member_number,
         "points_to_spend": 100,
-        "items": [{"sku": f"SKU-{i}", "category": "shoes", "unit_price": "10.00"} for i in range(count)],
+        # The lines add up to the gross amount, as the checkout requires.
+        "items": [{"sku": f"SKU-{i}", "category": "shoes", "unit_price": str(1000 // count)} for i in range(count)],
     }
 
 
