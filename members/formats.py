@@ -1,4 +1,4 @@
-"""The agreed formats (DESIGN.md, day-one decisions): member numbers, phones, card codes, secrets.
+"""The agreed formats (DESIGN.md, day-one decisions): member numbers, phones, card codes, secrets, birthdays.
 
 Pure functions, no database writes.
 """
@@ -6,9 +6,11 @@ Pure functions, no database writes.
 import hashlib
 import hmac
 import secrets
+from datetime import date
 
 import phonenumbers
 from django.conf import settings
+from django.utils.translation import gettext
 
 from members.errors import InvalidPhone
 
@@ -47,6 +49,20 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhone()
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A member's birthday lies between 1900-01-01 and today. The member API, the CSV import and the console apply this
+# one rule, so a date one door refuses is refused by all (the API once took the year 493).
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
+
+
+def birthday_problem(value: date, *, today: date) -> str | None:
+    """Return why `value` cannot be a member's birthday (translated), or None when it can."""
+    if value > today:
+        return gettext("%(value)s is in the future.") % {"value": value.isoformat()}
+    if value < EARLIEST_BIRTHDAY:
+        return gettext("%(value)s is before 1900.") % {"value": value.isoformat()}
+    return None
 
 
 def hash_secret(value: str) -> str:

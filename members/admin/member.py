@@ -19,7 +19,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from members.admin_import import MemberImportExportMixin
 from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, member_exact_lookup_q
 from members.errors import InvalidPhone, LoyaltyError
-from members.formats import normalize_phone
+from members.formats import birthday_problem, normalize_phone
 from members.models import Member, MemberToken, PointsEntry
 from members.services.ledger import points_adjust
 from members.services.membership import entry_tier, member_create
@@ -92,6 +92,13 @@ class MemberAdminForm(forms.ModelForm):
             "consent_email",
             "consent_wechat",
         )
+
+    def clean_birthday(self):
+        birthday = self.cleaned_data.get("birthday")
+        problem = birthday and birthday_problem(birthday, today=timezone.localdate())
+        if problem:
+            raise forms.ValidationError(problem, code="birthday")
+        return birthday
 
     def clean_phone(self):
         phone = self.cleaned_data.get("phone")

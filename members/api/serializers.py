@@ -1,10 +1,10 @@
 """Output and input pieces shared by several member and POS views."""
 
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from members.api.common import StrictInputSerializer
+from members.formats import birthday_problem
 from members.models import Member, Store
 
 
@@ -69,6 +69,7 @@ class ProfileInputSerializer(StrictInputSerializer):
         ref_name = "ProfileInput"
 
     def validate_birthday(self, value):
-        if value is not None and value > timezone.localdate():
-            raise serializers.ValidationError(_("The birthday cannot be in the future."))
+        problem = value and birthday_problem(value, today=timezone.localdate())
+        if problem:
+            raise serializers.ValidationError(problem)
         return value

@@ -20,7 +20,7 @@ from django.utils.translation import gettext, ngettext
 
 from members.bulk_sql import field_in
 from members.errors import InvalidPhone
-from members.formats import normalize_phone
+from members.formats import birthday_problem, normalize_phone
 from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS
 from members.imports.decoding import ImportFileRefused
 from members.imports.phones import fast_import_phone
@@ -41,7 +41,6 @@ MAX_NAME = Member._meta.get_field("name").max_length
 MAX_EMAIL = Member._meta.get_field("email").max_length
 MAX_TAG = 50
 MAX_OPENING_POINTS = 100_000_000
-EARLIEST_BIRTHDAY = date(1900, 1, 1)
 
 CONSENT_VALUES = {
     "true": True, "1": True, "yes": True, "是": True,
@@ -204,10 +203,9 @@ def _birthday(raw: str, today: date):
         value = date(*(int(part) for part in match.groups()))
     except ValueError:
         return None, gettext("“%(value)s” is not a real date.") % {"value": raw}
-    if value > today:
-        return None, gettext("%(value)s is in the future.") % {"value": raw}
-    if value < EARLIEST_BIRTHDAY:
-        return None, gettext("%(value)s is before 1900.") % {"value": raw}
+    problem = birthday_problem(value, today=today)
+    if problem:
+        return None, problem
     return value, None
 
 
