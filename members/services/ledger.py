@@ -14,10 +14,20 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from members.bulk_sql import field_in, pg_array
-from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidAmount, NotFound, ReasonRequired
+from members.errors import (
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    InvalidAmount,
+    NotFound,
+    PointsAmountTooLarge,
+    PointsBalanceTooLarge,
+    ReasonRequired,
+)
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot, Purchase
+from members.models.ledger import MAX_POINTS_BALANCE, MAX_POINTS_PER_ENTRY
 from members.services.locks import lock_member
 from members.services.purchases import purchase_member_updates
 
@@ -45,6 +55,16 @@ def _existing(*, idempotency_key, member_id, kind, delta):
 def _check_amount(points):
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise InvalidAmount(fields={"points": [str(InvalidAmount.message)]})
+    if points > MAX_POINTS_PER_ENTRY:
+        message = _("At most %(max)s points at a time.") % {"max": MAX_POINTS_PER_ENTRY}
+        raise PointsAmountTooLarge(fields={"points": [str(message)]})
+
+
+def _check_ceiling(*, balance: int, pending: int, points: int) -> None:
+    """Refuse a credit that would take a member's points (available plus pending) past MAX_POINTS_BALANCE."""
+    if balance + pending + points > MAX_POINTS_BALANCE:
+        message = _("A member holds at most %(max)s points.") % {"max": MAX_POINTS_BALANCE}
+        raise PointsBalanceTooLarge(fields={"points": [str(message)]})
 
 
 def _insert_entry(**fields):
@@ -76,7 +96,8 @@ def points_credit(
     """Add points to a member: a new lot, debt repaid first.
 
     Points that activate later are recorded as a `pending` memo entry with an inactive lot;
-    `points_activate_lot` moves them into the balance. Raises InvalidAmount, IdempotencyKeyReused.
+    `points_activate_lot` moves them into the balance. Raises InvalidAmount, PointsAmountTooLarge,
+    PointsBalanceTooLarge (past MAX_POINTS_BALANCE, pending points counted), IdempotencyKeyReused.
     """
     _check_amount(points)
     activates_at = activates_at or now
@@ -86,6 +107,7 @@ def points_credit(
     existing = _existing(idempotency_key=idempotency_key, member_id=member_id, kind=entry_kind, delta=points)
     if existing:
         return existing
+    _check_ceiling(balance=member.points_balance, pending=member.points_pending, points=points)
 
     entry_fields = {
         "member": member,
@@ -174,7 +196,7 @@ def points_debit(
     """Take points from a member, drawing from active lots soonest-expiring first.
 
     With allow_debt (refund claw-backs), what the balance cannot cover becomes points_debt instead
-    of a negative balance. Raises InsufficientPoints, InvalidAmount, IdempotencyKeyReused.
+    of a negative balance. Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge, IdempotencyKeyReused.
     """
     _check_amount(points)
     member = lock_member(member_id=member_id)
@@ -241,7 +263,7 @@ def points_purchase_settle(
     draws from active lots soonest-expiring first; pending earnings (activating later) get a `pending` memo entry
     and an inactive lot, as with points_credit; debt is repaid first. On PostgreSQL it is one statement
     (data-modifying CTEs); elsewhere a few (both entries in one INSERT, one UPDATE of the lots, one of the member).
-    Raises InsufficientPoints, InvalidAmount, IdempotencyKeyReused.
+    Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge, PointsBalanceTooLarge, IdempotencyKeyReused.
     """
     if spend:
         _check_amount(spend)
@@ -250,6 +272,8 @@ def points_purchase_settle(
     balance, debt = member.points_balance, member.points_debt
     if spend > balance:
         raise InsufficientPoints(fields={"points": [str(InsufficientPoints.message)]})
+    if earn:
+        _check_ceiling(balance=balance - spend, pending=member.points_pending, points=earn)
     common = {"member": member, "purchase_id": purchase.pk, "created_at": now}
     spend_entry = earn_entry = None
     if spend:
@@ -446,7 +470,7 @@ def points_adjust(
 ) -> PointsEntry:
     """Add (points > 0) or remove (points < 0) points by hand; the reason and the staff user are kept.
 
-    Raises ReasonRequired, InsufficientPoints, InvalidAmount.
+    Raises ReasonRequired, InsufficientPoints, InvalidAmount, PointsAmountTooLarge, PointsBalanceTooLarge.
     """
     if not (reason or "").strip():
         raise ReasonRequired(fields={"reason": [str(ReasonRequired.message)]})
@@ -520,7 +544,8 @@ def points_credit_openings(
     skipped (so a re-run writes nothing twice). With skip_written, any key already written is skipped
     whatever it recorded (an import writes a member's opening balance once, never again, even when a
     later file carries another figure). Returns the number of entries written.
-    Raises InvalidAmount, IdempotencyKeyReused, ValueError (a member or key listed twice).
+    Raises InvalidAmount, PointsAmountTooLarge, PointsBalanceTooLarge, IdempotencyKeyReused, ValueError (a member
+    or key listed twice).
     """
     if not openings:
         return 0
@@ -531,11 +556,11 @@ def points_credit_openings(
     if len(set(member_ids)) != len(member_ids) or len(set(keys)) != len(keys):
         raise ValueError("points_credit_openings takes each member and each key once")
     balances = {
-        member_id: (balance, debt)
-        for member_id, balance, debt in Member.objects.select_for_update()
+        member_id: (balance, debt, pending)
+        for member_id, balance, debt, pending in Member.objects.select_for_update()
         .filter(field_in(Member, "id", member_ids))
         .order_by("pk")
-        .values_list("pk", "points_balance", "points_debt")
+        .values_list("pk", "points_balance", "points_debt", "points_pending")
     }
     if len(balances) != len(member_ids):
         raise NotFound()
@@ -551,7 +576,8 @@ def points_credit_openings(
             if not skip_written and existing[key] != (member_id, Kind.OPENING, points):
                 raise IdempotencyKeyReused()
             continue
-        balance, debt = balances[member_id]
+        balance, debt, pending = balances[member_id]
+        _check_ceiling(balance=balance, pending=pending, points=points)
         repaid = min(debt, points)
         kept = points - repaid
         credits.append((member_id, points, key, balance + kept, debt - repaid, kept, repaid))
@@ -599,7 +625,7 @@ def _insert_openings_postgres(credits, *, source, reason, created_by, now, expir
             "idempotency_key, purchase_id, source, reason, breakdown, created_by_id, created_at) "
             "SELECT u.member_id, %s, u.delta, u.balance_after, u.debt_after, u.idempotency_key, NULL, %s, %s, "
             "'{}'::jsonb, %s::bigint, %s::timestamptz "
-            "FROM UNNEST(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::varchar(120)[]) "
+            "FROM UNNEST(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar(120)[]) "
             "AS u(member_id, delta, balance_after, debt_after, idempotency_key) RETURNING member_id, id",
             [Kind.OPENING.value, source, reason, getattr(created_by, "pk", None), now,
              *map(pg_array, (member_ids, points, balances_after, debts_after, keys))],
@@ -609,7 +635,7 @@ def _insert_openings_postgres(credits, *, source, reason, created_by, now, expir
             f"INSERT INTO {qn(PointsLot._meta.db_table)} (member_id, entry_id, points, remaining, is_active, "  # noqa: S608
             "activates_at, expires_at) "
             "SELECT u.member_id, u.entry_id, u.points, u.remaining, true, %s::timestamptz, %s::timestamptz "
-            "FROM UNNEST(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[]) "
+            "FROM UNNEST(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
             "AS u(member_id, entry_id, points, remaining)",
             [now, expires_at, *map(pg_array, (member_ids, [entry_ids[pk] for pk in member_ids], points, kept))],
         )
@@ -629,7 +655,7 @@ def _move_balances(moves):
             cursor.execute(
                 f"UPDATE {table} SET points_balance = {table}.points_balance + u.kept, "  # noqa: S608
                 f"points_debt = {table}.points_debt - u.repaid "
-                "FROM UNNEST(%s::bigint[], %s::integer[], %s::integer[]) AS u(id, kept, repaid) "
+                "FROM UNNEST(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, kept, repaid) "
                 # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
                 f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[])",
                 [*columns, columns[0]],
