@@ -19,6 +19,7 @@ def pytest_collection_modifyitems(config, items):
     is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     has_broker = not settings.CELERY_TASK_ALWAYS_EAGER
     has_chromium = bool(shutil.which("chromium"))
+    has_shared_cache = settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     for item in items:
         if "postgres" in item.keywords and not is_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: SQLite has no row locks (set DATABASE_URL)"))
@@ -26,6 +27,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs a broker for a real Celery worker (set CELERY_BROKER_URL)"))
         if "browser" in item.keywords and not has_chromium:
             item.add_marker(pytest.mark.skip(reason="needs Debian's chromium (apt-get install chromium)"))
+        if "redis" in item.keywords and not has_shared_cache:
+            item.add_marker(pytest.mark.skip(reason="needs the shared cache on Redis (set CACHE_URL=redis://...)"))
 
 
 @pytest.fixture(autouse=True)
