@@ -34,18 +34,34 @@ DRF_CODES = {
 
 
 def error_response(*, code, message, fields=None, status_code=400, headers=None):
-    body = {"error": {"code": code, "message": str(message), "fields": fields or {}}}
+    body = {"error": {"code": code, "message": str(message), "fields": error_fields(fields or {})}}
     return Response(body, status=status_code, headers=headers)
 
 
-def _flatten(detail):
+def error_fields(detail) -> dict[str, list[str]]:
+    """Return the `fields` of an error answer: {field path: [messages]}, as the schema declares it (ErrorBody).
+
+    Every answer's fields go through here (a serializer's errors, a LoyaltyError's fields). An error inside a
+    list or an object is named by its path, `items.0.sku` for the sku of the first item, so a client reads one
+    flat shape however deep the input was.
+    """
+    fields: dict[str, list[str]] = {}
+    _collect_error_fields(detail, "", fields)
+    return fields
+
+
+def _collect_error_fields(detail, path: str, fields: dict[str, list[str]]) -> None:
     if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        if all(not isinstance(item, dict | list) for item in detail):
-            return [str(item) for item in detail]
-        return [_flatten(item) for item in detail]
-    return [str(detail)]
+        for key, value in detail.items():
+            _collect_error_fields(value, f"{path}.{key}" if path else str(key), fields)
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        # One entry per item of a list input ({} for a valid item): name each by its index.
+        for index, item in enumerate(detail):
+            _collect_error_fields(item, f"{path}.{index}" if path else str(index), fields)
+    else:
+        messages = detail if isinstance(detail, list) else [detail]
+        if messages:
+            fields.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).extend(str(item) for item in messages)
 
 
 def _request_too_large_message() -> str:
@@ -91,7 +107,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return error_response(
-            code=code, message=_("Some fields are invalid."), fields=_flatten(detail), status_code=response.status_code
+            code=code, message=_("Some fields are invalid."), fields=detail, status_code=response.status_code
         )
     headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
     message = exc.detail if isinstance(exc.detail, str) else _("The request could not be completed.")
@@ -155,6 +171,7 @@ def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
 
 __all__ = [
     "bad_request",
+    "error_fields",
     "error_response",
     "exception_handler",
     "forbidden",

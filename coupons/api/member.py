@@ -94,13 +94,14 @@ class CouponPagination(CursorPagination):
 class MeCouponListApi(MemberApi):
     """The signed-in member's own coupons, newest first (cursor pages)."""
 
+    # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
+    pagination_class = CouponPagination
+
     @extend_schema(
         operation_id="me_coupons",
         tags=["coupons"],
         parameters=[
             OpenApiParameter("status", enum=Coupon.Status.values, required=False),
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("page_size", int, required=False),
         ],
         responses={200: CouponOutputSerializer(many=True), **error_responses(400, 401)},
     )
@@ -109,7 +110,7 @@ class MeCouponListApi(MemberApi):
         if status is not None and status not in Coupon.Status.values:
             message = _("Choose one of: %(choices)s.") % {"choices": ", ".join(Coupon.Status.values)}
             raise serializers.ValidationError({"status": [message]})
-        paginator = CouponPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(coupons_of_member(member_id=request.user.pk, status=status), request, self)
         return paginator.get_paginated_response(CouponOutputSerializer(page, many=True).data)
 

@@ -5,19 +5,71 @@ import json
 from collections.abc import Mapping
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
+# Answers the shared plumbing can give any operation, whatever the view declares: what a client must handle.
+_GENERIC_ERRORS = {
+    400: "The request is malformed or its input is invalid (`malformed_request`, `invalid_input`).",
+    401: "No valid credentials (`not_authenticated`, `authentication_failed`).",
+    403: "These credentials may not do this (`permission_denied`).",
+    404: "Not found: an unknown id in the path, an invalid cursor (`not_found`).",
+    413: "The request body is larger than this API accepts (`request_too_large`).",
+    415: "The body's content type is not one this operation accepts (`unsupported_media_type`).",
+    429: "Too many requests; retry after the `Retry-After` seconds (`throttled`).",
+}
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's schema for our views, plus the error answers common to every operation.
+
+    A view declares the answers of its own domain (409, 422, 503...) in its @extend_schema; the statuses the
+    shared plumbing answers (a malformed body, missing credentials, an unknown id or cursor, throttling) are
+    added here from what the view is (authenticated, throttled, taking a body), so no operation forgets them.
+    All of them have the error shape of ErrorSerializer.
+    """
+
+    def _generic_error_statuses(self) -> list[int]:
+        statuses = [400, 404]
+        if self.view.authentication_classes:
+            statuses += [401, 403]
+        if self.method in _BODY_METHODS:
+            statuses += [413, 415]
+        if self.view.throttle_classes:
+            statuses.append(429)
+        return sorted(statuses)
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for status_code, response in responses.items():
+            if not response.get("description") and int(status_code) in _GENERIC_ERRORS:
+                response["description"] = _GENERIC_ERRORS[int(status_code)]
+        for status_code in self._generic_error_statuses():
+            responses.setdefault(
+                str(status_code),
+                self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=_GENERIC_ERRORS[status_code]),
+                    str(status_code),
+                    direction=direction,
+                ),
+            )
+        return responses
+
 
 class BaseApi(APIView):
-    """The base of every API view here.
+    """The base of every API view here (its schema documents the shared error answers: ApiAutoSchema).
 
     DRF copies the authenticated caller onto Django's request (`request._request.user`). Our callers are a
     Member or a POS client, not Django users; Django-level code that reads `request.user` there (the
     history of simple-history stores it as `history_user`, a staff FK) must keep seeing the Django user
     (anonymous for API clients), so it is put back after authentication. Views use DRF's `request.user`.
     """
+
+    schema = ApiAutoSchema()
 
     def perform_authentication(self, request):
         django_request = request._request
@@ -74,7 +126,10 @@ class ErrorBodySerializer(serializers.Serializer):
         declared = super().get_fields()
         declared["fields"] = serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()),
-            help_text="Field name -> messages, for input errors; empty otherwise.",
+            help_text=(
+                "Field -> messages, for input errors; empty otherwise. A field inside a list or an object is "
+                "named by its path: `items.0.sku` is the sku of the first item."
+            ),
         )
         return declared
 

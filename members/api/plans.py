@@ -125,7 +125,7 @@ class MePlanPurchaseApi(MemberApi):
         operation_id="me_plan_purchase",
         tags=["plans"],
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OutputSerializer, **error_responses(400, 401, 404, 409)},
+        responses={201: OutputSerializer, 200: OutputSerializer, **error_responses(400, 401, 404, 409, 422, 503)},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)

@@ -33,7 +33,7 @@ class MemberSerializer(serializers.Serializer):
     phone = serializers.CharField(allow_null=True)
     gender = serializers.ChoiceField(choices=Member.Gender.choices)
     birthday = serializers.DateField(allow_null=True)
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_blank=True, help_text="Empty when the member has not given one.")
     locale = serializers.ChoiceField(choices=Member.Locale.choices)
     home_store = StoreBriefSerializer(allow_null=True)
     tier = TierBriefSerializer(allow_null=True)

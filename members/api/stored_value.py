@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -87,17 +87,16 @@ class EntryPagination(CursorPagination):
 class MeStoredValueEntryListApi(MemberApi):
     """The member's own stored-value ledger, newest first (cursor pages)."""
 
+    # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
+    pagination_class = EntryPagination
+
     @extend_schema(
         operation_id="me_stored_value_entries",
         tags=["stored value"],
-        parameters=[
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("page_size", int, required=False),
-        ],
         responses={200: EntrySerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        paginator = EntryPagination()
+        paginator = self.pagination_class()
         entries = StoredValueEntry.objects.filter(member_id=request.user.pk)
         page = paginator.paginate_queryset(entries, request, self)
         return paginator.get_paginated_response(EntrySerializer(page, many=True).data)
@@ -153,7 +152,7 @@ class MeTopUpApi(MemberApi):
         operation_id="me_stored_value_top_up",
         tags=["stored value"],
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OutputSerializer, **error_responses(400, 401, 404, 409)},
+        responses={201: OutputSerializer, 200: OutputSerializer, **error_responses(400, 401, 404, 409, 422, 503)},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)

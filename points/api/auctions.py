@@ -6,7 +6,7 @@ Other members' bids are never shown: an auction shows the leading points and the
 from datetime import datetime
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -167,16 +167,15 @@ class BidPagination(CursorPagination):
 class MeAuctionBidListApi(MemberApi):
     """The member's own bids, newest first (cursor pages), with the claim code of an auction won."""
 
+    # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
+    pagination_class = BidPagination
+
     @extend_schema(
         operation_id="me_auction_bids",
         tags=["auctions"],
-        parameters=[
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("page_size", int, required=False),
-        ],
         responses={200: AuctionBidOutputSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        paginator = BidPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(member_auction_bids(member_id=request.user.pk), request, view=self)
         return paginator.get_paginated_response(AuctionBidOutputSerializer(page, many=True).data)

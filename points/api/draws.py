@@ -122,17 +122,16 @@ class SpinPagination(CursorPagination):
 class MeDrawSpinListApi(MemberApi):
     """The member's own spins, newest first (cursor pages): what each cost and won."""
 
+    # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
+    pagination_class = SpinPagination
+
     @extend_schema(
         operation_id="me_draw_spins",
         tags=["draws"],
-        parameters=[
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("page_size", int, required=False),
-        ],
         responses={200: DrawSpinOutputSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        paginator = SpinPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(member_draw_spins(member_id=request.user.pk), request, view=self)
         return paginator.get_paginated_response(DrawSpinOutputSerializer(page, many=True).data)
 

@@ -259,7 +259,7 @@ class RewardRedeemApi(MemberApi):
         responses={
             201: RewardOrderSerializer,
             200: RewardOrderSerializer,
-            **error_responses(400, 401, 403, 404, 409, 422, 429),
+            **error_responses(400, 401, 403, 404, 409, 422, 429, 503),
         },
     )
     def post(self, request, reward_id):
@@ -297,13 +297,14 @@ class OrderPagination(CursorPagination):
 class MeRewardOrderListApi(MemberApi):
     """The signed-in member's own reward orders, newest first (cursor pages)."""
 
+    # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
+    pagination_class = OrderPagination
+
     @extend_schema(
         operation_id="me_mall_orders",
         tags=["mall"],
         parameters=[
             OpenApiParameter("status", str, required=False, description=f"One of {ORDER_STATUSES}."),
-            OpenApiParameter("cursor", str, required=False),
-            OpenApiParameter("page_size", int, required=False),
         ],
         responses={200: RewardOrderSerializer(many=True), **error_responses(400, 401)},
     )
@@ -312,7 +313,7 @@ class MeRewardOrderListApi(MemberApi):
         if order_status is not None and order_status not in RewardOrder.Status.values:
             message = _("Choose one of: %(choices)s.") % {"choices": ORDER_STATUSES}
             raise serializers.ValidationError({"status": [message]})
-        paginator = OrderPagination()
+        paginator = self.pagination_class()
         orders = reward_orders_of_member(member_id=request.user.pk, status=order_status)
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(
