@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from members.circuit import CallRefused
 from members.errors import PaymentNotConfirmed, PaymentProviderUnavailable, WechatLoginFailed, WechatUnavailable
 from members.models import Member
 from members.wechat import WechatClient, wechat_breaker
@@ -188,11 +187,12 @@ def test_only_one_trial_call_goes_through_while_half_open(client, fake_wechat, c
     clock.advance(31)
 
     # when a second call comes while the trial is still out
-    with client.breaker.call(), pytest.raises(CallRefused) as refused:
-        client.breaker._admit()
+    with client.breaker.call(), pytest.raises(WechatUnavailable) as refused:
+        client.code_to_session(code="c")
 
-    # then it is refused for about one call's length
-    assert refused.value.retry_after == 4
+    # then it is refused without asking WeChat, for about one call's length
+    assert refused.value.headers == {"Retry-After": "4"}
+    assert len(fake_wechat.requests_to("/sns/jscode2session")) == 3
 
 
 def test_a_call_beyond_the_cap_is_refused_at_once_while_the_others_wait_on_wechat(fake_wechat, breaker_settings):
