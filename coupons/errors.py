@@ -1,11 +1,11 @@
 """Coupon errors: each a LoyaltyError with a stable code that the API and the console show.
 
-State conflicts answer 409, a cart the coupon does not fit 422, someone else's coupon 403.
+State conflicts answer 409, a cart the coupon does not fit 422, a code the member does not hold 404.
 """
 
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError
+from members.errors import LoyaltyError, NotFound
 
 
 class CouponError(LoyaltyError):
@@ -71,10 +71,11 @@ class CouponReserved(CouponError):
     message = _("This coupon is held by another checkout.")
 
 
-class CouponNotOwned(CouponError):
-    code = "coupon_not_owned"
-    message = _("This coupon belongs to another member.")
-    status = 403
+class CouponNotFound(NotFound):
+    """The member holds no coupon of that code. A code never issued and another member's code get this same
+    answer, so a till (or a stolen key) cannot tell issued codes from made-up ones."""
+
+    message = _("No such coupon.")
 
 
 class CouponNotReserved(CouponError):

@@ -19,10 +19,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from coupons.codes import is_valid_code, normalize_code
-from coupons.errors import CouponNotOwned, InvalidCouponCode
+from coupons.errors import CouponNotFound, InvalidCouponCode
 from coupons.models import Coupon, CouponTemplate
 from coupons.rules import Cart, coupon_check, is_in_audience
-from members.errors import NotFound
 from members.models import Member, Purchase, Store, Tag, Tier
 
 
@@ -155,21 +154,20 @@ def coupons_for_cart(*, member_id: int, cart: Cart, now: datetime) -> CartCoupon
 def coupon_for_cart_by_code(*, member_id: int, code: str, cart: Cart, now: datetime) -> CartCoupons:
     """Return the one coupon a till typed or scanned, checked against the cart.
 
-    Raises InvalidCouponCode (bad check character), NotFound, CouponNotOwned.
+    Raises InvalidCouponCode (bad check character), CouponNotFound (never issued, or another member's: the same
+    answer, the same query).
     """
     code = normalize_code(code)
     if not is_valid_code(code) and not is_partner_code(code):
         raise InvalidCouponCode(fields={"code": [str(InvalidCouponCode.message)]})
     coupon = (
-        Coupon.objects.filter(code=code)
+        Coupon.objects.filter(code=code, member_id=member_id)
         .select_related("template")
         .prefetch_related(Prefetch("template__stores", queryset=Store.objects.only("pk")))
         .first()
     )
     if coupon is None:
-        raise NotFound()
-    if coupon.member_id != member_id:
-        raise CouponNotOwned()
+        raise CouponNotFound()
     options = [_option(coupon, cart, now)]
     return CartCoupons(options=options, best=_best(options))
 

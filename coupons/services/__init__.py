@@ -21,7 +21,7 @@ from coupons.errors import (
     ERROR_BY_REASON,
     ClaimWindowClosed,
     CouponAlreadyRedeemed,
-    CouponNotOwned,
+    CouponNotFound,
     CouponNotReserved,
     InvalidCouponCode,
     LimitReached,
@@ -269,8 +269,9 @@ def _coupon_claim(*, member_id: int, template_id: int, now: datetime) -> tuple[C
 
 # -- using a coupon --------------------------------------------------------------------------------------------
 def _coupon_for_member(*, member_id: int, coupon_id: int | None = None, code: str | None = None) -> Coupon:
-    """Lock and return a coupon the member holds. Raises InvalidCouponCode, NotFound, CouponNotOwned."""
-    queryset = Coupon.objects.select_for_update(of=("self",)).select_related("template")
+    """Lock and return a coupon the member holds. Raises InvalidCouponCode, CouponNotFound (also for a coupon
+    another member holds)."""
+    queryset = Coupon.objects.select_for_update(of=("self",)).select_related("template").filter(member_id=member_id)
     if code is not None:
         code = normalize_code(code)
         if not is_valid_code(code) and not is_partner_code(code):
@@ -281,9 +282,7 @@ def _coupon_for_member(*, member_id: int, coupon_id: int | None = None, code: st
     else:
         raise InvalidInput(fields={"code": [str(_("Give a coupon code."))]})
     if coupon is None:
-        raise NotFound(_("No such coupon."))
-    if coupon.member_id != member_id:
-        raise CouponNotOwned()
+        raise CouponNotFound()
     return coupon
 
 
@@ -328,7 +327,7 @@ def coupon_reserve(
 def coupon_release(*, member_id: int, coupon_id: int, reference: str, now: datetime) -> Coupon:
     """Give a reserved coupon back to the member (the checkout was abandoned). Releasing twice is harmless.
 
-    Raises NotFound, CouponNotOwned, CouponNotReserved (held by another checkout, or already used).
+    Raises CouponNotFound, CouponNotReserved (held by another checkout, or already used).
     """
     coupon = _coupon_for_member(member_id=member_id, coupon_id=coupon_id)
     if coupon.status == Coupon.Status.AVAILABLE:
@@ -357,7 +356,7 @@ def coupon_redeem(
 
     The row is locked, checked against the cart, then moved by a conditional UPDATE from available/reserved
     (the backstop if a lock were ever skipped). A retry with the same store and `external_id` returns the
-    first redemption. Raises InvalidCouponCode, NotFound, CouponNotOwned, CouponAlreadyRedeemed and the
+    first redemption. Raises InvalidCouponCode, CouponNotFound, CouponAlreadyRedeemed and the
     error of the first reason the coupon does not fit (coupon_expired, coupon_void, wrong_store, ...).
     """
     coupon = _coupon_for_member(member_id=member_id, coupon_id=coupon_id, code=code)

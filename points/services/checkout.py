@@ -81,7 +81,7 @@ def _coupon_cart(*, store_id, channel, gross_amount, discount_amount, items, poi
 def _coupon_quote(*, member, code: str, cart: CouponCart, now: datetime) -> "CouponQuote":
     """Check a coupon code against the cart through coupons' selector; raise coupons' error when it does not fit.
 
-    Raises MemberRequired, InvalidCouponCode, NotFound, CouponNotOwned and the error of the first reason the
+    Raises MemberRequired, InvalidCouponCode, CouponNotFound and the error of the first reason the
     coupon does not fit (coupon_expired, does_not_stack_with_points, min_spend_not_met, ...).
     """
     if member is None:
@@ -441,7 +441,7 @@ def purchase_checkout(
     Idempotent by (channel, store, external id): the same request again returns the first result
     (is_replay=True); another request under that external id is refused. Raises IdempotencyKeyReused,
     InvalidInput, StoreInactive, NotFound, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
-    InsufficientPoints and coupons' errors (invalid_coupon_code, coupon_expired, coupon_not_owned, ...).
+    InsufficientPoints and coupons' errors (invalid_coupon_code, coupon_expired, not_found, ...).
     `policy` and `checkout_settings` (points.selectors.checkout_settings_get) may come from the caller, which
     read them already. With `purchased_at_window` = (how far back, how far ahead of `now`), a new purchase whose
     purchased_at falls outside is refused (PurchasedAtOutOfRange); a replay still gets its first answer.

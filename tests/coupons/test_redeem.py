@@ -12,7 +12,7 @@ from coupons.errors import (
     CategoryNotInCart,
     CouponAlreadyRedeemed,
     CouponExpired,
-    CouponNotOwned,
+    CouponNotFound,
     CouponNotReserved,
     CouponNotYetValid,
     CouponReserved,
@@ -135,10 +135,10 @@ def test_a_void_coupon_is_refused(issue, member, store, now):
         redeem(coupon, member, store, now=now)
 
 
-def test_someone_elses_coupon_is_coupon_not_owned(issue, member, store, now):
+def test_someone_elses_coupon_is_not_found_as_an_unknown_code_is(issue, member, store, now):
     coupon = issue(CouponTemplateFactory(), MemberFactory())
 
-    with pytest.raises(CouponNotOwned):
+    with pytest.raises(CouponNotFound):
         redeem(coupon, member, store, now=now)
     coupon.refresh_from_db()
     assert coupon.status == "available"
