@@ -13,7 +13,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from coupons.codes import is_valid_code, normalize_code
 from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode, PostPaymentRule
@@ -23,7 +22,7 @@ from coupons.services import coupons_void
 from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
-from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
+from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
 from members.imports.forms import CsvUploadForm
 from members.models import PurchaseChannel, Tag, Tier
@@ -123,9 +122,10 @@ class IssueToMembersForm(CsvUploadForm):
 
 
 @admin.register(CouponTemplate)
-class CouponTemplateAdmin(SimpleHistoryAdmin):
+class CouponTemplateAdmin(ConsoleHistoryAdmin):
     """Templates are brand-wide; `clean()` refusals (percent above 100, quota below issued, ...) show on the form."""
 
+    history_revert_allowed = False  # the quota and issued count move with the coupons issued
     form = CouponTemplateForm
     list_display = (
         "name",
@@ -505,9 +505,10 @@ class PostPaymentRuleForm(forms.ModelForm):
 
 
 @admin.register(PostPaymentRule)
-class PostPaymentRuleAdmin(SimpleHistoryAdmin):
+class PostPaymentRuleAdmin(ConsoleHistoryAdmin):
     """ "Pay, then get a coupon for next time": each purchase that meets a live rule issues its coupon once."""
 
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     form = PostPaymentRuleForm
     list_display = ("name", "template", "min_paid_amount", "is_active", "starts_at", "ends_at", "coupons_issued")
     list_filter = ("is_active",)

@@ -6,13 +6,21 @@ store in `store_scope_field` ("home_store", "store", "member__home_store", ...).
 for exact lookups (DESIGN, "Members are brand-wide"): an admin may answer an exact identifier (phone,
 member number, card code) from outside the scope through `get_exact_lookup_q`, while partial searches
 stay scoped.
+
+History pages (django-simple-history) go through ConsoleHistoryAdmin: read within the store scope, reverted only
+where the model's admin allows it (see its docstring).
 """
 
 import time
 
+from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
+from simple_history.admin import SimpleHistoryAdmin
 
 from members.errors import InvalidPhone
 from members.formats import is_valid_member_number, member_number_from_card_code, normalize_phone
@@ -189,3 +197,71 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ConsoleHistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's pages held to the console's permissions and store scope; every history admin uses it.
+
+    - Reading: the history list and a past version are shown to staff who may view the object and whose store
+      scope holds it. Members are brand-wide for a lookup at the till, but their history stays with their store.
+    - Reverting (posting a past version's form) needs `history_revert_allowed` on the admin, the change permission
+      on the object and its store scope; otherwise the past version is shown read-only and a post is refused (403).
+    - `history_revert_allowed` is False unless an admin opts in. Only pure configuration does (tiers, policies,
+      earning rules, offers, stores): members, stock, counters and money-like rows are written by their services
+      (tier history, ledgers, conditional stock updates), which a form saving an old row would bypass.
+    - A revert runs the admin's own form and save_model, as the change form does, and simple-history records it as
+      a change by the user.
+    """
+
+    history_revert_allowed = False
+
+    def is_in_store_scope(self, request, obj):
+        """Every object is in scope for an unscoped admin; StoreScopedAdminMixin, earlier in the MRO, overrides it."""
+        return True
+
+    def _history_subject(self, object_id):
+        """Return the live object whose history is asked for, or a stand-in with its key when it was deleted."""
+        pk_field = self.opts.pk
+        try:
+            pk = pk_field.to_python(unquote(object_id))
+        except ValidationError as exc:
+            raise Http404 from exc
+        live = self.model._default_manager.filter(pk=pk).first()
+        return live if live is not None else self.model(pk=pk)
+
+    def _check_history_access(self, request, obj):
+        if not self.is_in_store_scope(request, obj):
+            raise PermissionDenied
+
+    def has_revert_permission(self, request, obj):
+        """Whether this user may save a past version over the live object."""
+        if not self.history_revert_allowed or getattr(settings, "SIMPLE_HISTORY_REVERT_DISABLED", False):
+            return False
+        if obj is None or not self.model._default_manager.filter(pk=obj.pk).exists():
+            return False  # a deleted object is not brought back through its history
+        return self.has_change_permission(request, obj) and self.is_in_store_scope(request, obj)
+
+    def revert_disabled(self, request, obj=None):
+        return super().revert_disabled(request, obj) or not self.has_revert_permission(request, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._check_history_access(request, self._history_subject(object_id))
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        subject = self._history_subject(object_id)
+        self._check_history_access(request, subject)
+        if request.method == "POST" and not self.has_revert_permission(request, subject):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def render_history_view(self, request, template, context, **kwargs):
+        adminform = context.get("adminform")
+        if adminform is not None and context.get("revert_disabled"):
+            # A past version this user may not revert is shown as Django shows a view-only change form: every
+            # field read-only, no input to post.
+            fieldsets = list(adminform.fieldsets)
+            context["adminform"] = helpers.AdminForm(
+                adminform.form, fieldsets, {}, readonly_fields=flatten_fieldsets(fieldsets), model_admin=self
+            )
+        return super().render_history_view(request, template, context, **kwargs)

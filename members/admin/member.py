@@ -14,10 +14,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from members.admin_import import MemberImportExportMixin
-from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, member_exact_lookup_q
+from members.console import (
+    ConsoleHistoryAdmin,
+    ScopedRelatedFieldListFilter,
+    StoreScopedAdminMixin,
+    member_exact_lookup_q,
+)
 from members.errors import InvalidPhone, LoyaltyError
 from members.formats import birthday_problem, normalize_phone
 from members.models import Member, MemberToken, PointsEntry
@@ -128,7 +132,9 @@ class AdjustPointsForm(forms.Form):
 
 
 @admin.register(Member)
-class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, SimpleHistoryAdmin):
+class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistoryAdmin):
+    # Tier, status and balances move only through services (tier history, ledgers): never by reverting a form.
+    history_revert_allowed = False
     form = MemberAdminForm
     store_scope_field = "home_store"
     store_scope_objects_brand_wide = True

@@ -6,14 +6,14 @@ read-only here: they are written by the purchase API and the top-up service only
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.models import MemberPlanSubscription, MembershipPlan
 
 
 @admin.register(MembershipPlan)
-class MembershipPlanAdmin(SimpleHistoryAdmin):
+class MembershipPlanAdmin(ConsoleHistoryAdmin):
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("name", "tier", "price", "duration_value", "duration_unit", "is_active", "sale_starts_at",
                     "sale_ends_at", "sort_order")  # fmt: skip
     list_select_related = ("tier",)

@@ -6,18 +6,18 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from members.console import StoreScopedAdminMixin
+from members.console import ConsoleHistoryAdmin, StoreScopedAdminMixin
 from members.errors import LoyaltyError
 from members.models import ProgramSettings, Store, StoreApiKey, Tag, Tier
 from members.services.tokens import store_api_key_create
 
 
 @admin.register(ProgramSettings)
-class ProgramSettingsAdmin(SimpleHistoryAdmin):
+class ProgramSettingsAdmin(ConsoleHistoryAdmin):
     """The singleton: the list goes straight to the one row; it can't be added twice or deleted."""
 
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("program_name", "points_expiry_days")
 
     def has_add_permission(self, request):
@@ -58,7 +58,8 @@ class StoreApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(StoreScopedAdminMixin, SimpleHistoryAdmin):
+class StoreAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     store_scope_field = "pk"
     list_display = ("code", "name", "address", "phone", "opening_hours", "live_key_count", "is_active")
     list_filter = ("is_active",)
@@ -99,7 +100,8 @@ class StoreAdmin(StoreScopedAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(SimpleHistoryAdmin):
+class TierAdmin(ConsoleHistoryAdmin):
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("code", "name", "rank", "earn_multiplier")
     ordering = ("rank",)
     search_fields = ("code", "name")

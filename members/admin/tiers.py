@@ -14,11 +14,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from members.admin.member import RecentEntriesFormSet
 from members.admin.program import TierAdmin as BaseTierAdmin
-from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin, staff_store_id
+from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
 from members.models import Member, StoredValueEntry, Tier, TierHistory, TierPolicy, TopUpOffer
 from members.services.stored_value import stored_value_adjust
@@ -90,9 +89,10 @@ class PreviewMixin:
 
 
 @admin.register(TierPolicy)
-class TierPolicyAdmin(PreviewMixin, SimpleHistoryAdmin):
+class TierPolicyAdmin(PreviewMixin, ConsoleHistoryAdmin):
     """The singleton policy: the list goes straight to the one row."""
 
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     fieldsets = (
         (_("Score"), {"fields": ("window_days", "weight_spend", "weight_purchases", "weight_points",
                                  "weight_active_days", "weight_stores")}),
@@ -204,7 +204,8 @@ class TierHistoryAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TopUpOffer)
-class TopUpOfferAdmin(SimpleHistoryAdmin):
+class TopUpOfferAdmin(ConsoleHistoryAdmin):
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("name", "pay_amount", "bonus_amount", "tier", "tier_duration_value", "tier_duration_unit",
                     "is_active", "valid_from", "valid_until", "sort_order")  # fmt: skip
     list_select_related = ("tier",)

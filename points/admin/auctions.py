@@ -5,8 +5,8 @@ from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from members.console import ConsoleHistoryAdmin
 from members.errors import LoyaltyError
 from points.models import Auction, AuctionBid
 from points.services.auctions import auction_cancel
@@ -39,9 +39,10 @@ class AuctionBidInline(admin.TabularInline):
 
 
 @admin.register(Auction)
-class AuctionAdmin(SimpleHistoryAdmin):
+class AuctionAdmin(ConsoleHistoryAdmin):
     """An auction and its bids. Bidding terms are fixed once the first bid is in; the outcome is never edited."""
 
+    history_revert_allowed = False  # bids hold members' points against these terms
     list_display = ("item_name", "status", "starts_at", "ends_at", "starting_bid", "leading", "bid_total", "winner")
     list_filter = ("status",)
     list_select_related = ("winner",)

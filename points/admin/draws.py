@@ -4,9 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.errors import LoyaltyError
 from points.models import DrawPrize, DrawSpin, LuckyDraw
 from points.selectors_draws import draw_prize_chances
@@ -50,9 +49,10 @@ class DrawPrizeInline(admin.TabularInline):
 
 
 @admin.register(LuckyDraw)
-class LuckyDrawAdmin(SimpleHistoryAdmin):
+class LuckyDrawAdmin(ConsoleHistoryAdmin):
     """A draw and its prizes; a prize's stock is changed through the stock service, never overwritten."""
 
+    history_revert_allowed = False  # prizes' stock and spins follow the draw's terms
     list_display = ("name", "points_per_spin", "starts_at", "ends_at", "is_active", "no_prize_chance", "spin_count")
     list_filter = ("is_active",)
     search_fields = ("name",)

@@ -12,9 +12,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
+from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.errors import LoyaltyError
 from members.imports.forms import CsvUploadForm
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
@@ -72,9 +71,10 @@ class PartnerCodeUploadForm(CsvUploadForm):
 
 
 @admin.register(Reward)
-class RewardAdmin(SimpleHistoryAdmin):
+class RewardAdmin(ConsoleHistoryAdmin):
     """Rewards are brand-wide; stock moves only through the services (conditional UPDATEs), never by editing."""
 
+    history_revert_allowed = False  # price and stock move with orders and the stock service
     form = RewardForm
     inlines = (RewardEarlyAccessInline,)
     list_display = ("preview", "name", "kind", "price", "stock", "starts_at", "ends_at", "is_active", "sort_order")

@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from members.console import ConsoleHistoryAdmin
 from members.models import Member
 from points.models import (
     MemberIdentifier,
@@ -69,9 +69,10 @@ class PointsPolicyForm(forms.ModelForm):
 
 
 @admin.register(PointsPolicy)
-class PointsPolicyAdmin(SimpleHistoryAdmin):
+class PointsPolicyAdmin(ConsoleHistoryAdmin):
     """The singleton: the list goes straight to the one row; it can't be added twice or deleted."""
 
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     form = PointsPolicyForm
     fieldsets = (
         (_("Points at checkout"), {"fields": (("checkout_points", "checkout_value"), "max_points_share_percent")}),

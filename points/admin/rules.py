@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from members.console import ConsoleHistoryAdmin
 from members.models import PurchaseChannel
 from points.models import (
     EarningRule,
@@ -89,9 +89,10 @@ class EarningRuleForm(forms.ModelForm):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(SimpleHistoryAdmin):
+class EarningRuleAdmin(ConsoleHistoryAdmin):
     """Rules in the order the pipeline runs them within a stage (base rate, tier, multipliers, bonuses)."""
 
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     form = EarningRuleForm
     list_display = ("priority", "name", "kind", "is_active", "stop_further_rules", "valid_from", "valid_until")
     list_display_links = ("name",)

@@ -2,16 +2,16 @@
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from members.console import ReadOnlyAdminMixin
+from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin
 from points.models import TierGiftRun, TierMonthlyGift
 
 
 @admin.register(TierMonthlyGift)
-class TierMonthlyGiftAdmin(SimpleHistoryAdmin):
+class TierMonthlyGiftAdmin(ConsoleHistoryAdmin):
     """Granted by the daily job "points: monthly tier gifts" on its first run of each month."""
 
+    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("tier", "points", "coupon_template", "is_active")
     list_select_related = ("tier", "coupon_template")
     list_filter = ("is_active",)
