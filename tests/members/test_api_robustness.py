@@ -64,6 +64,14 @@ def test_json_at_the_depth_limit_is_parsed_and_judged_by_the_view(client):
     assert error_of(response) == (400, "invalid_input")
 
 
+def test_a_wide_but_shallow_body_is_parsed_whatever_its_number_of_brackets(client):
+    body = json.dumps({"code": [[{"a": [1]}] for _ in range(200)]})
+
+    response = client.post(LOGIN_URL, body, content_type="application/json")
+
+    assert error_of(response) == (400, "invalid_input")
+
+
 def test_brackets_inside_a_string_are_not_nesting(client, member_client):
     member = MemberFactory()
     text = "[" * 80 + "{" * 80
