@@ -29,7 +29,6 @@ from members.errors import (
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot, Purchase
 from members.models.ledger import MAX_POINTS_BALANCE, MAX_POINTS_PER_ENTRY
 from members.services.locks import lock_member
-from members.services.purchases import purchase_member_updates
 
 Kind = PointsEntry.Kind
 
@@ -255,11 +254,11 @@ def points_purchase_settle(
     earn_breakdown: dict | None = None,
 ) -> PurchasePoints:
     """Spend points on a new purchase and earn points from it; the same ledger as `points_debit(kind=redemption)`
-    followed by `points_credit(kind=accrual)`, and the member's purchase statistics moved as purchase_record does.
+    followed by `points_credit(kind=accrual)`.
 
     For checkout: the caller has locked `member` (lock_member) in the current transaction, so the row it holds
-    is current, has just inserted `purchase` without touching the member's statistics, and gives keys no entry
-    holds yet (derived from that purchase); the unique keys stay the backstop (IdempotencyKeyReused). The spend
+    is current, has just recorded `purchase` (purchase_record), and gives keys no entry holds yet (derived from
+    that purchase); the unique keys stay the backstop (IdempotencyKeyReused). The spend
     draws from active lots soonest-expiring first; pending earnings (activating later) get a `pending` memo entry
     and an inactive lot, as with points_credit; debt is repaid first. On PostgreSQL it is one statement
     (data-modifying CTEs); elsewhere a few (both entries in one INSERT, one UPDATE of the lots, one of the member).
@@ -302,6 +301,10 @@ def points_purchase_settle(
             is_active=not pending, activates_at=activates_at, expires_at=earn_expires_at,
         )  # fmt: skip
     moves = {"points_balance": kept - spend, "points_debt": -repaid, "points_pending": pending}
+    if spend_entry is None and earn_entry is None:  # nothing spent, nothing earned: nothing to write
+        return PurchasePoints(
+            spend_entry=None, earn_entry=None, earn_lot=None, points_balance=balance, points_debt=debt
+        )
     write = _settle_postgres if connection.vendor == "postgresql" else _settle_orm
     with transaction.atomic(savepoint=False):
         try:
@@ -321,9 +324,9 @@ def _settle_orm(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, m
     if earn_lot is not None:
         earn_lot.entry = earn_entry  # its id is known now
         PointsLot.objects.bulk_create([earn_lot])
-    updates = purchase_member_updates(purchase=purchase)
-    updates.update({name: F(name) + delta for name, delta in moves.items() if delta})
-    Member.objects.filter(pk=member.pk).update(**updates)
+    updates = {name: F(name) + delta for name, delta in moves.items() if delta}
+    if updates:
+        Member.objects.filter(pk=member.pk).update(**updates)
 
 
 def _settle_postgres(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, moves):
@@ -332,7 +335,7 @@ def _settle_postgres(*, member, purchase, spend_entry, earn_entry, earn_lot, spe
     entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)
     allocations, members = qn(PointsAllocation._meta.db_table), qn(Member._meta.db_table)
     written = [entry for entry in (spend_entry, earn_entry) if entry is not None]
-    params = {"member": member.pk, "spend": spend, "paid": purchase.paid_amount, "at": purchase.purchased_at}
+    params = {"member": member.pk, "spend": spend}
     values = []
     for index, entry in enumerate(written):
         names = ("kind", "delta", "balance_after", "debt_after", "key", "purchase", "source", "breakdown", "created")
@@ -344,14 +347,11 @@ def _settle_postgres(*, member, purchase, spend_entry, earn_entry, earn_lot, spe
             f"%(key_{index})s, %(purchase_{index})s, %(source_{index})s, '', %(breakdown_{index})s::jsonb, NULL, "
             f"%(created_{index})s)"
         )
-    if written:
-        ctes = [
-            f"e AS (INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
-            f"purchase_id, source, reason, breakdown, created_by_id, created_at) VALUES {', '.join(values)} "
-            f"RETURNING id, idempotency_key)"
-        ]
-    else:  # nothing spent, nothing earned: only the member's statistics move
-        ctes = ["e AS (SELECT NULL::bigint AS id, NULL::text AS idempotency_key WHERE false)"]
+    ctes = [
+        f"e AS (INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
+        f"purchase_id, source, reason, breakdown, created_by_id, created_at) VALUES {', '.join(values)} "
+        f"RETURNING id, idempotency_key)"
+    ]
     if spend_entry is not None:
         params["spend_key"] = spend_entry.idempotency_key
         ctes += [
@@ -382,10 +382,7 @@ def _settle_postgres(*, member, purchase, spend_entry, earn_entry, earn_lot, spe
         new_lot = "NULL"
     params.update({f"move_{name}": delta for name, delta in moves.items()})
     ctes.append(
-        f"m AS (UPDATE {members} SET purchase_count = purchase_count + 1, total_spend = total_spend + %(paid)s, "
-        f"first_purchase_at = LEAST(COALESCE(first_purchase_at, %(at)s), %(at)s), "
-        f"last_purchase_at = GREATEST(COALESCE(last_purchase_at, %(at)s), %(at)s), "
-        f"points_balance = points_balance + %(move_points_balance)s, "
+        f"m AS (UPDATE {members} SET points_balance = points_balance + %(move_points_balance)s, "
         f"points_debt = points_debt + %(move_points_debt)s, "
         f"points_pending = points_pending + %(move_points_pending)s WHERE id = %(member)s)"
     )

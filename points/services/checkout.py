@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -37,12 +37,7 @@ from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
 from members.services.locks import lock_member
-from members.services.purchases import (
-    CENT,
-    purchase_mark_refunded,
-    purchase_record,
-    purchase_record_for_locked_member,
-)
+from members.services.purchases import CENT, purchase_mark_refunded, purchase_record
 from members.services.stored_value import stored_value_refund, stored_value_spend
 from members.services.tiers import tier_evaluate_member
 from points.errors import (
@@ -563,28 +558,24 @@ def _checkout_anonymous(
     """A sale without an identified member: only the purchase and its checkout row (spending points, using a
     coupon or stored value need a member and were refused before; a sale without a member earns nothing)."""
     try:
-        purchase = purchase_record(
-            store_id=key["store_id"],
-            channel=key["channel"],
-            external_id=key["external_id"],
-            purchased_at=purchased_at,
-            gross_amount=gross_amount,
-            payment_method=payment_method,
-            member_id=None,
-            discount_amount=discount_amount,
-            points_value_amount=ZERO,
-            stored_value_amount=ZERO,
-            items=items,
-        )
-    except IntegrityError:
+        with transaction.atomic():  # a savepoint: a twin's insert may refuse ours, and we answer with its result
+            purchase = purchase_record(
+                store_id=key["store_id"],
+                channel=key["channel"],
+                external_id=key["external_id"],
+                purchased_at=purchased_at,
+                gross_amount=gross_amount,
+                payment_method=payment_method,
+                member_id=None,
+                discount_amount=discount_amount,
+                items=items,
+            )
+    except IdempotencyKeyReused:
         # The twin committed between our check and our insert (with a member, the member lock serialises twins).
         replay = _replay(**key)
         if replay:
             return replay
         raise
-    if PurchaseCheckout.objects.filter(purchase_id=purchase.pk).exists():
-        # purchase_record found a twin's purchase, committed (with its checkout) after our first look.
-        return _replay(**key)
     checkout = PurchaseCheckout.objects.create(
         purchase=purchase,
         request_hash=key["request_hash"],
@@ -647,7 +638,7 @@ def _checkout_member(
     stored-value spend and the coupons of post-payment rules (a member who may earn gets them).
     """
     external_id = key["external_id"]
-    purchase = purchase_record_for_locked_member(
+    purchase = purchase_record(
         store_id=key["store_id"],
         channel=key["channel"],
         external_id=external_id,
@@ -659,7 +650,6 @@ def _checkout_member(
         points_value_amount=pricing.points_value,
         stored_value_amount=stored_value_amount,
         items=items,
-        evaluate_tier=False,  # reviewed below, once the purchase's points are written
     )
     redemption = None
     if quote is not None:

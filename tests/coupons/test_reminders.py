@@ -53,7 +53,7 @@ def test_the_holder_of_a_coupon_ending_within_3_days_is_reminded_of_it(expiring,
     assert written == 1
     params = {"coupon": "HK$20 off", "coupon_id": coupon.pk, "expires_on": expires_on}
     assert reminders() == [(member.pk, f"coupon_expiring:{coupon.pk}", params)]
-    notification = Notification.objects.get()
+    notification = Notification.objects.get(kind="coupon_expiring")
     assert notification.title == "Your coupon expires soon"
     assert notification.body == f"Your coupon “HK$20 off” expires on {expires_on}. Use it before then."
 
@@ -93,7 +93,7 @@ def test_running_again_notifies_nobody_twice(expiring, now):
 
     assert (first, again, next_day) == (3, 0, 0)
     assert len(reminders()) == 3
-    assert OutboxMessage.objects.filter(channel="wechat_subscribe").count() == 3
+    assert OutboxMessage.objects.filter(channel="wechat_subscribe", notification__kind="coupon_expiring").count() == 3
 
 
 def test_two_coupons_of_a_member_bring_two_reminders(expiring, now):
@@ -121,7 +121,7 @@ def test_coupons_are_walked_in_chunks_and_each_is_reminded_once(expiring, now):
         expiring(member, days=2, reminder_days=5)
 
     assert coupons_expiry_remind(now=now, chunk_size=2) == 10
-    assert Notification.objects.values("dedupe_key").distinct().count() == 10
+    assert Notification.objects.filter(kind="coupon_expiring").values("dedupe_key").distinct().count() == 10
 
 
 def test_the_task_runs_the_reminder_and_the_daily_schedule_is_registered(issue):

@@ -8,7 +8,6 @@ import pytest
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot
 from members.services.ledger import points_credit, points_debit, points_ledger_drift, points_purchase_settle
 from members.services.locks import lock_member
-from members.services.purchases import purchase_member_updates
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +64,7 @@ def test_settle_equals_debit_then_credit(case, now):
     for member in (old, new):
         PurchaseFactory(member=member, store=store, external_id=f"p-{member.pk}", purchased_at=purchased_at,
                         gross_amount=Decimal("100.00"), paid_amount=Decimal("100.00"))  # fmt: skip
-    # the old way: debit, credit, statistics (purchase_record's UPDATE)
+    # the reference: debit, then credit
     purchase = old.purchases.get()
     if spend:
         points_debit(member_id=old.pk, points=spend, idempotency_key=f"purchase:{purchase.pk}:spend", now=now,
@@ -74,8 +73,7 @@ def test_settle_equals_debit_then_credit(case, now):
         points_credit(member_id=old.pk, points=earn, idempotency_key=f"purchase:{purchase.pk}:earn", now=now,
                       activates_at=activates_at, expires_at=expires_at, purchase_id=purchase.pk, source="purchase",
                       breakdown={"total": earn})  # fmt: skip
-    Member.objects.filter(pk=old.pk).update(**purchase_member_updates(purchase=purchase))
-    # the new way
+    # the checkout's one statement (PostgreSQL) or few (elsewhere)
     purchase = new.purchases.get()
     written = points_purchase_settle(
         member=lock_member(member_id=new.pk), purchase=purchase, now=now, spend=spend,

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from members.models import Member, TierHistory
-from members.services.purchases import purchase_record
 from members.services.tiers import tier_evaluate_all
+from points.services.checkout import purchase_checkout
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory
 from tests.members.test_ledger_concurrency import run_in_threads
 
@@ -28,8 +28,8 @@ def test_reviews_running_while_purchases_arrive_never_lose_an_upgrade():
             member=member, store=store, gross_amount=Decimal("900.00"), purchased_at=now - timedelta(days=5)
         )
     purchases = [
-        lambda member=member: purchase_record(
-            store_id=store.pk, channel="pos", external_id=f"live-{member.pk}", purchased_at=now,
+        lambda member=member: purchase_checkout(
+            store_id=store.pk, channel="pos", external_id=f"live-{member.pk}", now=now,
             gross_amount=Decimal("100.00"), payment_method="card", member_id=member.pk,
         )
         for member in members

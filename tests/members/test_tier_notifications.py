@@ -9,8 +9,8 @@ from django.db import transaction
 
 from members.models import Notification, OutboxMessage
 from members.services.plans import plan_purchase
-from members.services.purchases import purchase_record
 from members.services.tiers import tier_evaluate_all, tier_override_set
+from points.services.checkout import purchase_checkout
 from tests.factories import (
     MemberFactory,
     MembershipPlanFactory,
@@ -62,8 +62,8 @@ def test_the_message_is_written_in_the_members_language_with_their_consented_cha
 def test_a_purchase_crossing_a_threshold_tells_the_member(tiers, now):
     member = MemberFactory(tier=tiers["V1"], locale="en")
 
-    purchase_record(
-        store_id=StoreFactory().pk, channel="pos", external_id="T-1", purchased_at=now,
+    purchase_checkout(
+        store_id=StoreFactory().pk, channel="pos", external_id="T-1", now=now,
         gross_amount=Decimal("1200.00"), payment_method="card", member_id=member.pk,
     )  # fmt: skip
 

@@ -12,7 +12,6 @@ from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, PointsEntry, Purchase, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME
 from members.services.ledger import points_credit
-from members.services.purchases import purchase_record
 from members.services.tiers import (
     tier_evaluate_all,
     tier_evaluate_member,
@@ -22,6 +21,7 @@ from members.services.tiers import (
 from members.signals import tier_changed
 from members.tasks import tier_evaluation_task
 from members.tier_selectors import member_indicators, tier_policy_preview, tier_score
+from points.services.checkout import purchase_checkout
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -251,8 +251,8 @@ def test_a_purchase_crossing_a_threshold_upgrades_at_once(tiers, now, signals, d
 
     # when a HK$200 purchase is recorded
     with django_capture_on_commit_callbacks(execute=True):
-        purchase_record(
-            store_id=store.pk, channel="pos", external_id="T-1", purchased_at=now, gross_amount=Decimal("200.00"),
+        purchase_checkout(
+            store_id=store.pk, channel="pos", external_id="T-1", now=now, gross_amount=Decimal("200.00"),
             payment_method="card", member_id=member.pk,
         )  # fmt: skip
 

@@ -496,6 +496,8 @@ class Command(BaseCommand):
         written = 0
         balance = 0
         for planned in plan.purchases:
+            if planned.external_id in recorded:  # a run stopped half-way: this one is written, its points too
+                continue
             purchase = purchase_record(
                 store_id=stores[planned.store_code].pk,
                 channel=planned.channel,
@@ -507,7 +509,7 @@ class Command(BaseCommand):
                 member_id=member_id,
                 items=planned.items,
             )
-            written += planned.external_id not in recorded
+            written += 1
             base = int(purchase.paid_amount // HUNDRED) * POINTS_PER_HKD_100
             points = int((Decimal(base) * multiplier).to_integral_value(rounding=ROUND_DOWN))
             if points > 0:
