@@ -3,8 +3,10 @@
 Bulk issue jobs live in coupons.services.bulk, partner code pools in coupons.services.partner_codes, the
 coupons that follow a purchase (post-payment rules, refunds) in coupons.services.post_payment.
 
-Lock order everywhere: the member row (members.services.locks.lock_member), then the template row (taken by
-the conditional UPDATE of issued_count), then coupon rows. Nothing here reads the clock: `now` comes in.
+Lock order everywhere: the member row (members.services.locks.lock_member), then the new coupon rows, then the
+template row (taken by the conditional UPDATE of issued_count, last, so that it is held for the commit only;
+a partner pool's codes are the exception: they are picked under the template row). Nothing here reads the
+clock: `now` comes in.
 """
 
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from coupons.codes import generate_code, is_valid_code, normalize_code
@@ -36,6 +38,7 @@ from coupons.selectors import is_partner_code
 from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_sold_out, claim_hints_read
 from members.errors import InvalidInput, NotFound
 from members.models import Member
+from members.prepared import PreparedRead
 from members.services.locks import lock_member
 from members.services.notifications import notify
 
@@ -80,6 +83,27 @@ def _template_get(template_id: int) -> CouponTemplate:
     return template
 
 
+# The reads every claim makes (a flash sale sends thousands at once): their SQL is compiled once per process.
+_CLAIMABLE_TEMPLATE = PreparedRead(
+    lambda template_id: CouponTemplate.objects.filter(pk=template_id, is_claimable=True), template_id=int
+)
+_LAST_COUPON = PreparedRead(
+    lambda template_id, member_id: (
+        Coupon.objects.filter(template_id=template_id, member_id=member_id)
+        .order_by("-member_sequence")
+        .only("member_sequence")[:1]
+    ),
+    template_id=int,
+    member_id=int,
+)
+
+
+def _last_sequence(*, template_id: int, member_id: int) -> int:
+    """How many coupons of the template the member was ever given: their sequence numbers run 1, 2, ..."""
+    last = _LAST_COUPON.one(template_id=template_id, member_id=member_id)
+    return last.member_sequence if last is not None else 0
+
+
 @transaction.atomic
 def coupon_template_issue_to_member(
     *,
@@ -95,8 +119,8 @@ def coupon_template_issue_to_member(
 ) -> Coupon:
     """Issue one coupon of a template to a member: the core of every way a coupon is given.
 
-    Takes one unit of the quota by a conditional UPDATE; the member's row lock serialises their issues, so
-    the per-member limit holds. With an `issue_key`, a second call returns the first coupon.
+    Takes one unit of the quota by a conditional UPDATE (see _coupon_issue); the member's row lock serialises
+    their issues, so the per-member limit holds. With an `issue_key`, a second call returns the first coupon.
     Raises NotFound, TemplateInactive, ClaimWindowClosed (the template's validity has ended), LimitReached,
     SoldOut.
     """
@@ -106,36 +130,63 @@ def coupon_template_issue_to_member(
         if existing is not None:
             return existing
     template = _template_get(template_id)
+    valid_from, valid_until = _issuable_validity(template=template, now=now)
+    sequence = _last_sequence(template_id=template.pk, member_id=member_id) + 1
+    if enforce_member_limit and template.per_member_limit is not None and sequence > template.per_member_limit:
+        raise LimitReached()
+    return _coupon_issue(
+        template=template,
+        member_id=member_id,
+        member_sequence=sequence,
+        source=source,
+        now=now,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        issued_by_id=issued_by_id,
+        issue_key=issue_key,
+        issued_for_purchase_id=issued_for_purchase_id,
+        post_payment_rule_id=post_payment_rule_id,
+    )
+
+
+def _issuable_validity(*, template: CouponTemplate, now: datetime) -> tuple[datetime, datetime | None]:
+    """Return (valid_from, valid_until) of a coupon issued now. Raises TemplateInactive, ClaimWindowClosed."""
     if not template.is_active:
         raise TemplateInactive()
     valid_from, valid_until = coupon_validity(template=template, issued_at=now)
     if valid_until is not None and valid_until <= now:
         raise ClaimWindowClosed(_("This offer has ended."))
-    held = Coupon.objects.filter(template_id=template.pk, member_id=member_id).aggregate(last=Max("member_sequence"))
-    sequence = (held["last"] or 0) + 1
-    if enforce_member_limit and template.per_member_limit is not None and sequence > template.per_member_limit:
-        raise LimitReached()
-    with transaction.atomic():  # a savepoint: a failed insert gives the unit of quota back
-        taken = (
-            CouponTemplate.objects.filter(pk=template.pk)
-            .filter(Q(quota__isnull=True) | Q(issued_count__lt=F("quota")))
-            .update(issued_count=F("issued_count") + 1)
-        )
-        if not taken:
-            raise SoldOut()
-        coupon = _coupon_insert(
-            template=template,
-            member_id=member_id,
-            member_sequence=sequence,
-            source=source,
-            issued_by_id=issued_by_id,
-            issue_key=issue_key,
-            issued_at=now,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            issued_for_purchase_id=issued_for_purchase_id,
-            post_payment_rule_id=post_payment_rule_id,
-        )
+    return valid_from, valid_until
+
+
+def _coupon_issue(
+    *,
+    template: CouponTemplate,
+    member_id: int,
+    member_sequence: int,
+    source: str,
+    now: datetime,
+    valid_from: datetime,
+    valid_until: datetime | None,
+    **fields,
+) -> Coupon:
+    """Insert a checked coupon and take its unit of quota, inside the caller's transaction (member row locked).
+
+    Raises SoldOut, LimitReached (the member's sequence number was taken meanwhile).
+    """
+    is_pool = template.code_source == CouponTemplate.CodeSource.PARTNER_POOL
+    if is_pool:  # pool codes are picked while the template row is held (see _coupon_insert_partner_code)
+        _quota_take(template_id=template.pk)
+    coupon = _coupon_insert(
+        template=template,
+        member_id=member_id,
+        member_sequence=member_sequence,
+        source=source,
+        issued_at=now,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        **fields,
+    )
     if source in ANNOUNCED_SOURCES:
         notify(
             member_id=member_id,
@@ -144,7 +195,26 @@ def coupon_template_issue_to_member(
             dedupe_key=f"coupon_issued:{coupon.code}",
             now=now,
         )
+    if not is_pool:
+        # The unit of quota last: every issue of an offer queues on its template row, which this UPDATE holds to
+        # the commit; taken last, a flash sale's claim holds it for its COMMIT only. Sold out rolls the coupon
+        # back with the caller's transaction (a savepoint when nested).
+        _quota_take(template_id=template.pk)
     return coupon
+
+
+def _quota_take(*, template_id: int) -> None:
+    """Take one unit of a template's quota by a conditional UPDATE (its row stays locked to the commit).
+
+    Raises SoldOut.
+    """
+    taken = (
+        CouponTemplate.objects.filter(pk=template_id)
+        .filter(Q(quota__isnull=True) | Q(issued_count__lt=F("quota")))
+        .update(issued_count=F("issued_count") + 1)
+    )
+    if not taken:
+        raise SoldOut()
 
 
 def _coupon_insert(*, template: CouponTemplate, **fields) -> Coupon:
@@ -245,24 +315,30 @@ def coupon_claim(*, member_id: int, template_id: int, now: datetime) -> Coupon:
 
 @transaction.atomic
 def _coupon_claim(*, member_id: int, template_id: int, now: datetime) -> tuple[Coupon, int | None]:
-    template = CouponTemplate.objects.filter(pk=template_id, is_claimable=True).first()
-    member = Member.objects.filter(pk=member_id).first()
-    if template is None or member is None:
+    template = _CLAIMABLE_TEMPLATE.one(template_id=template_id)
+    if template is None:
         raise NotFound(_("No such coupon offer."))
-    # Fast refusals before queueing on the member and template rows: the locked path re-checks both. A
-    # sold-out offer is most answers of a flash sale: it skips the audience queries (a member who holds
-    # theirs still hears limit_reached).
+    # The member's row first: it serialises the member's claims, so their limit holds. Refusals never touch the
+    # template's row, and an issue holds it for its COMMIT only (_coupon_issue). A sold-out offer skips the
+    # audience queries (a member who holds theirs still hears limit_reached).
+    member = lock_member(member_id=member_id)
     is_sold_out = template.quota is not None and template.issued_count >= template.quota
     if not (is_sold_out and template.is_active):
         coupon_claim_precheck(template=template, member=member, now=now)
-    if template.per_member_limit is not None:
-        held = Coupon.objects.filter(template_id=template.pk, member_id=member_id).count()
-        if held >= template.per_member_limit:
-            raise LimitReached()
+    sequence = _last_sequence(template_id=template.pk, member_id=member_id) + 1
+    if template.per_member_limit is not None and sequence > template.per_member_limit:
+        raise LimitReached()
     if is_sold_out:
         raise SoldOut()
-    coupon = coupon_template_issue_to_member(
-        template_id=template.pk, member_id=member_id, source=Coupon.Source.CLAIM, now=now
+    valid_from, valid_until = _issuable_validity(template=template, now=now)
+    coupon = _coupon_issue(
+        template=template,
+        member_id=member_id,
+        member_sequence=sequence,
+        source=Coupon.Source.CLAIM,
+        now=now,
+        valid_from=valid_from,
+        valid_until=valid_until,
     )
     return coupon, template.per_member_limit
 

@@ -4,7 +4,8 @@ back (quota or limit raised in the console, partner codes uploaded) is claimable
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from coupons.errors import LimitReached, SoldOut
@@ -88,6 +89,18 @@ def test_the_sold_out_answer_over_http_costs_only_the_token_look_up(
         response = client.post("/api/v1/coupons/claim", {"template_id": sold_out_offer.pk}, format="json")
 
     assert (response.status_code, response.json()["error"]["code"]) == (409, "sold_out")
+
+
+def test_a_claim_that_issues_holds_the_templates_row_only_to_its_end(claim):
+    template = CouponTemplateFactory(quota=10)
+
+    with CaptureQueriesContext(connection) as queries:
+        claim(template, MemberFactory())
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    quota_taken = next(n for n, sql in enumerate(statements) if sql.startswith('UPDATE "coupons_coupontemplate"'))
+    # The claim's transaction is a savepoint of the test's: its end (COMMIT when served) comes right after.
+    assert [sql.split('"')[0].strip() for sql in statements[quota_taken + 1 :]] == ["RELEASE SAVEPOINT"]
 
 
 def test_a_claim_rolled_back_leaves_the_member_free_to_claim(claim, now, django_capture_on_commit_callbacks):
