@@ -102,6 +102,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"  # Django's, with one redis-py client per pool
 
 # Internationalisation: English, Traditional and Simplified Chinese.
 LANGUAGE_CODE = "en"
