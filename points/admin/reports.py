@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -14,6 +15,12 @@ from points.reports import points_report
 
 @admin.register(PointsReport)
 class PointsReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    def get_urls(self):
+        # Only the report: the model is a proxy of the points ledger, whose rows this admin must not open (it is
+        # not scoped by store; the ledger's own admin is).
+        info = self.opts.app_label, self.opts.model_name
+        return [path("", self.admin_site.admin_view(self.changelist_view), name="{}_{}_changelist".format(*info))]
+
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
             raise PermissionDenied
