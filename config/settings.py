@@ -162,6 +162,12 @@ REST_FRAMEWORK = {
     # Client IPs for throttling come from X-Forwarded-For only behind this many trusted proxies.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# Rates of the endpoint-specific throttles, read at each request (a courtesy against abuse: stock, quotas and
+# balances are guarded by the database).
+COUPON_CLAIM_THROTTLE = env("COUPON_CLAIM_THROTTLE", default="30/min")
+COUPON_CODE_THROTTLE = env("COUPON_CODE_THROTTLE", default="120/min")
+MALL_REDEEM_THROTTLE = env("MALL_REDEEM_THROTTLE", default="30/min")
+PICKUP_CODE_THROTTLE = env("PICKUP_CODE_THROTTLE", default="120/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty back-office API",
     "DESCRIPTION": (
@@ -188,6 +194,8 @@ SPECTACULAR_SETTINGS = {
 MEMBER_TOKEN_TTL_DAYS = env.int("MEMBER_TOKEN_TTL_DAYS", default=30)
 CARD_CODE_SECRET = env("CARD_CODE_SECRET", default=SECRET_KEY)
 CARD_CODE_STEP_SECONDS = 60
+# Members per chunk of a bulk coupon issue (5k, 20k and 50k measured: 20k pays the per-chunk round trips less often).
+COUPON_ISSUE_CHUNK_SIZE = env.int("COUPON_ISSUE_CHUNK_SIZE", default=20_000)
 WECHAT_APPID = env("WECHAT_APPID", default="")
 WECHAT_SECRET = env("WECHAT_SECRET", default="")
 WECHAT_API_BASE = env("WECHAT_API_BASE", default="https://api.weixin.qq.com")

@@ -41,11 +41,6 @@ class RefundExceedsPurchase(PointsError):
     status = 422
 
 
-class PurchaseNotCheckedOut(PointsError):
-    code = "purchase_not_checked_out"
-    message = _("This purchase was not recorded through a checkout, so its points cannot be refunded here.")
-
-
 class StoreInactive(PointsError):
     code = "store_inactive"
     message = _("This store is closed or unknown.")

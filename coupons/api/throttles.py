@@ -1,11 +1,9 @@
 """Throttles of the coupon endpoints: a courtesy against abuse, not the guard (quotas are kept in the database).
 
-Rates come at each request from settings (COUPON_CLAIM_THROTTLE, COUPON_CODE_THROTTLE), else from the
-environment variables of the same names (how bench/flash_sale.py raises the claim rate for the gunicorn it
-starts), else the defaults: a deployment or a test changes them without touching code.
+Rates are read at each request from settings (COUPON_CLAIM_THROTTLE, COUPON_CODE_THROTTLE, set by environment
+variables of the same names), so a deployment or a test changes them without touching code.
 """
 
-import os
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -17,7 +15,7 @@ class CouponClaimThrottle(SimpleRateThrottle):
     scope = "coupon_claim"
 
     def get_rate(self):
-        return getattr(settings, "COUPON_CLAIM_THROTTLE", None) or os.environ.get("COUPON_CLAIM_THROTTLE", "30/min")
+        return settings.COUPON_CLAIM_THROTTLE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": f"member:{request.user.pk}"}
@@ -29,7 +27,7 @@ class CouponCodeThrottle(SimpleRateThrottle):
     scope = "coupon_code"
 
     def get_rate(self):
-        return getattr(settings, "COUPON_CODE_THROTTLE", None) or os.environ.get("COUPON_CODE_THROTTLE", "120/min")
+        return settings.COUPON_CODE_THROTTLE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": f"key:{request.auth.pk}"}

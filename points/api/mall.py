@@ -1,6 +1,5 @@
 """The points mall in the mini program (rewards, redeeming, the member's own orders) and pickups at the till."""
 
-import os
 
 from django.conf import settings
 from django.utils import timezone
@@ -44,25 +43,25 @@ ORDER_STATUSES = ", ".join(RewardOrder.Status.values)
 
 class MallRedeemThrottle(SimpleRateThrottle):
     """Redemptions per member: a drop answers fast, but one client cannot hammer it (stock is kept by the
-    database, not by this). Rate: settings or environment MALL_REDEEM_THROTTLE, default 30/min."""
+    database, not by this). Rate: settings.MALL_REDEEM_THROTTLE (default 30/min)."""
 
     scope = "mall_redeem"
 
     def get_rate(self):
-        return getattr(settings, "MALL_REDEEM_THROTTLE", None) or os.environ.get("MALL_REDEEM_THROTTLE", "30/min")
+        return settings.MALL_REDEEM_THROTTLE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": f"member:{request.user.pk}"}
 
 
 class PickupCodeThrottle(SimpleRateThrottle):
-    """Pickup code attempts per POS key, so codes cannot be guessed at speed. Rate: settings or environment
-    PICKUP_CODE_THROTTLE, default 120/min."""
+    """Pickup code attempts per POS key, so codes cannot be guessed at speed. Rate:
+    settings.PICKUP_CODE_THROTTLE (default 120/min)."""
 
     scope = "pickup_code"
 
     def get_rate(self):
-        return getattr(settings, "PICKUP_CODE_THROTTLE", None) or os.environ.get("PICKUP_CODE_THROTTLE", "120/min")
+        return settings.PICKUP_CODE_THROTTLE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": f"key:{request.auth.pk}"}
