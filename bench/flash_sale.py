@@ -227,6 +227,9 @@ def main():
     try:
         outcomes = Counter("issued" if code == "ok" else code for _status, code, _elapsed in results)
         print(f"answers: {dict(outcomes)}", flush=True)
+        for outcome in sorted(outcomes):
+            mine = [result for result in results if ("issued" if result[1] == "ok" else result[1]) == outcome]
+            print(f"  {outcome}: p50={percentile_ms(mine, 0.50):.0f}ms p99={percentile_ms(mine, 0.99):.0f}ms")
         issued = Coupon.objects.filter(template=template).count()
         over_limit = (
             Coupon.objects.filter(template=template).values("member").annotate(n=Count("pk")).filter(n__gt=1).count()
