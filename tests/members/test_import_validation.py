@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from members.imports.decoding import ImportFileRefused
+from members.imports.decoding import ImportFileRefused, decode
 from members.imports.validation import _sniff_delimiter, count_data_rows
 from members.models import Member, PointsEntry, Tag
 from members.services.member_import import member_import_preview
@@ -121,7 +121,7 @@ def test_valid_codes_are_matched_and_consents_parsed():
         (
             b"phone,name\r\n91234567,\xff\xfe\xfa\r\n",
             "undecodable",
-            "The file is not UTF-8 (undecodable bytes on line 2)",
+            "The file is neither UTF-8, Big5 nor GB18030 (undecodable bytes on line 2)",
         ),
     ],
 )
@@ -184,15 +184,42 @@ def test_encodings_are_read_correctly(encoding_choice, codec, name):
     assert Member.objects.get().name == name
 
 
-def test_big5_file_read_as_auto_is_refused_asking_for_an_encoding():
-    # given a Big5 file and the default (auto) choice
-    data = csv_bytes("phone,name", "91234567,陳大文", encoding="cp950")
+# Names as Excel writes them on Traditional (Big5) and Simplified (GB18030) Chinese Windows, several per file as in
+# a real member list; the last GB18030 name holds a GBK character outside GB2312 (喆).
+BIG5_NAMES = ["陳大文", "李小明", "張美玲", "黃志強", "梁朝偉"]
+GB_NAMES = ["陈大文", "李小明", "张美玲", "黄志强", "刘德华"]
 
-    # when previewed; then it is refused with a hint to choose the encoding
-    with pytest.raises(ImportFileRefused) as refused:
-        member_import_preview(data=data, now=NOW)
-    assert refused.value.code == "undecodable"
-    assert "Choose its encoding" in str(refused.value.message)
+
+@pytest.mark.parametrize(
+    ("names", "codec", "detected"),
+    [
+        (BIG5_NAMES, "cp950", "big5"),
+        (GB_NAMES, "gb18030", "gb18030"),
+        ([*GB_NAMES, "王喆"], "gb18030", "gb18030"),
+        (["會員陳小姐"], "gb18030", "gb18030"),  # traditional characters saved by a Simplified Chinese Excel
+        (BIG5_NAMES, "utf-8", "utf-8"),
+    ],
+)
+def test_auto_detection_reads_big5_and_gb18030_files_as_excel_writes_them(names, codec, detected):
+    # given a member list saved in that encoding
+    rows = [f"9123456{index},{name}" for index, name in enumerate(names)]
+    data = csv_bytes("phone,name", *rows, encoding=codec)
+
+    # when decoded with the default (auto) choice
+    text, used = decode(data)
+
+    # then every name is read as written, and the encoding is named
+    assert used == detected
+    assert [line.split(",")[1] for line in text.splitlines()[1:]] == names
+
+
+def test_a_big5_file_imported_with_auto_detection_keeps_its_names():
+    data = csv_bytes("phone,name", "91234567,陳大文", "91234568,張美玲", encoding="cp950")
+
+    job = run_import(data, now=NOW)
+
+    assert job.status == "done"
+    assert sorted(Member.objects.values_list("name", flat=True)) == ["張美玲", "陳大文"]
 
 
 def test_preview_counts_new_updated_and_errors_without_writing():
