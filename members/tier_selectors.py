@@ -74,8 +74,67 @@ def member_tier_hold(*, member: Member, now: datetime) -> TierHold | None:
 
 
 @dataclass(frozen=True)
+class TierBenefits:
+    """A tier's benefits as the checkout applies them (points.services.checkout, points.rules), with one sentence
+    per benefit that does something, in the active language."""
+
+    earn_multiplier: Decimal
+    discount_percent: Decimal
+    discount_applies: str
+    discount_max_amount: Decimal | None
+    discount_excluded_categories: list[str]
+    birthday_multiplier: Decimal
+    monthly_gift: str
+    summary: list[dict]
+
+
+def _number(value: Decimal) -> str:
+    """10.00 -> 10, 1.50 -> 1.5."""
+    value = Decimal(value)
+    return f"{value.to_integral_value():f}" if value == value.to_integral_value() else f"{value.normalize():f}"
+
+
+def tier_benefits(*, tier: Tier, policy: TierPolicy) -> TierBenefits:
+    """What being in `tier` gives under the tier policy; `summary` lists only the benefits that change something."""
+    summary = []
+    if tier.discount_percent > 0:
+        if policy.discount_applies == TierPolicy.DiscountApplies.AFTER_COUPONS:
+            text = _("%(percent)s%% off every purchase, after coupons.")
+        else:
+            text = _("%(percent)s%% off every purchase, before coupons.")
+        texts = [text % {"percent": _number(tier.discount_percent)}]
+        if policy.discount_max_amount is not None:
+            texts.append(
+                _("At most %(amount)s off one purchase.") % {"amount": money_display(policy.discount_max_amount)}
+            )
+        if policy.discount_excluded_categories:
+            texts.append(_("Not on: %(categories)s.") % {"categories": ", ".join(policy.discount_excluded_categories)})
+        summary.append({"benefit": "discount", "text": " ".join(str(text) for text in texts)})
+    if tier.earn_multiplier != 1:
+        text = _("Points ×%(multiplier)s on every purchase.") % {"multiplier": _number(tier.earn_multiplier)}
+        summary.append({"benefit": "earn_multiplier", "text": str(text)})
+    if tier.birthday_multiplier != 1:
+        text = _("Points ×%(multiplier)s in your birthday month.") % {"multiplier": _number(tier.birthday_multiplier)}
+        summary.append({"benefit": "birthday_multiplier", "text": str(text)})
+    if tier.monthly_gift_description:
+        text = _("Every month: %(gift)s") % {"gift": tier.monthly_gift_description}
+        summary.append({"benefit": "monthly_gift", "text": str(text)})
+    return TierBenefits(
+        earn_multiplier=tier.earn_multiplier,
+        discount_percent=tier.discount_percent,
+        discount_applies=policy.discount_applies,
+        discount_max_amount=policy.discount_max_amount,
+        discount_excluded_categories=list(policy.discount_excluded_categories or ()),
+        birthday_multiplier=tier.birthday_multiplier,
+        monthly_gift=tier.monthly_gift_description,
+        summary=summary,
+    )
+
+
+@dataclass(frozen=True)
 class MemberTierStatus:
     tier: Tier | None
+    benefits: TierBenefits | None
     score: Decimal
     indicators: dict
     next_tier: Tier | None
@@ -151,6 +210,7 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
     grace_until = timezone.localdate(since + timedelta(days=policy.grace_period_days)) if since else None
     return MemberTierStatus(
         tier=current,
+        benefits=tier_benefits(tier=current, policy=policy) if current is not None else None,
         score=score,
         indicators=indicators,
         next_tier=next_tier,

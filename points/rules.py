@@ -3,7 +3,12 @@
 Order of evaluation (each stage in ascending rule priority):
 1. base rate: the first matching base-rate rule prices the eligible amount (e.g. HK$100 = 10 points);
    later base-rate rules are not used (a store-specific rate with a lower number overrides the general one);
-2. the member's tier multiplier (Tier.earn_multiplier), when it is not 1;
+2. the member's tier multiplier (Tier.earn_multiplier), when it is not 1; then, in the member's birthday month
+   (the month of the purchase in the program's time zone, the same test as the `birthday_month_only` rules),
+   their tier's birthday multiplier (Tier.birthday_multiplier, step kind "tier_birthday"), when it is not 1.
+   Both multiply the base points: the tier step adds base x (m - 1); the birthday step adds base x (m - 1)
+   under "add" stacking (the default) and multiplies the points so far under "multiply" stacking, as the
+   multiplier rules do (HK$900 at 10 points per HK$100 with a x3 birthday multiplier: 90 + 180 = 270);
 3. multiplier rules (weekend, date range, birthday month, member day, campaign window ...), stacked by
    the policy: "add" gives each its extra share of the base points, "multiply" multiplies the points so
    far; each rule's extra points are capped by its `max_points_per_purchase`;
@@ -23,6 +28,7 @@ from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 # The points policy's default for `item_bonus_cap`: what one category or SKU rule without a cap of its own may
@@ -64,6 +70,7 @@ class MemberFacts:
     tier_name: str = ""
     tier_multiplier: Decimal = Decimal(1)
     birthday: date | None = None
+    tier_birthday_multiplier: Decimal = Decimal(1)  # the tier's multiplier in the member's birthday month
 
 
 @dataclass(frozen=True)
@@ -177,9 +184,14 @@ def is_date_match(rule: Rule, *, member: MemberFacts, at: datetime) -> bool:
     local = timezone.localtime(at)
     if rule.weekdays and local.weekday() not in rule.weekdays:
         return False
-    if rule.birthday_month_only and (member.birthday is None or member.birthday.month != local.month):
+    if rule.birthday_month_only and not is_birthday_month(member, at=at):
         return False
     return not (rule.member_day and local.day != rule.member_day)
+
+
+def is_birthday_month(member: MemberFacts, *, at: datetime) -> bool:
+    """Return whether `at`, in the program's time zone, falls in the member's birthday month."""
+    return member.birthday is not None and member.birthday.month == timezone.localtime(at).month
 
 
 def is_match(rule: Rule, *, cart: CartFacts, member: MemberFacts) -> bool:
@@ -281,9 +293,7 @@ def earn_points(
     for rule in ordered:
         if STAGES[rule.kind] > 1 and not tier_done:
             tier_done = True
-            step = _tier_step(member, state, tier_label)
-            if step:
-                steps.append(step)
+            steps += _tier_steps(member, state, tier_label, at=cart.purchased_at)
         if rule.kind == "base_rate" and has_base:
             continue
         if not is_match(rule, cart=cart, member=member):
@@ -304,22 +314,32 @@ def earn_points(
             tier_done = True
             break
     if not tier_done:
-        step = _tier_step(member, state, tier_label)
-        if step:
-            steps.append(step)
+        steps += _tier_steps(member, state, tier_label, at=cart.purchased_at)
     return Earning(total=sum(step.points for step in steps), steps=tuple(steps), base_points=state.base)
 
 
-def _tier_step(member: MemberFacts, state: _State, label: str) -> Step | None:
+def _tier_steps(member: MemberFacts, state: _State, label: str, *, at: datetime) -> list[Step]:
+    """The tier's multiplier, then its birthday multiplier in the member's birthday month (each when not x1)."""
+    if member.tier_id is None or not state.base:
+        return []
+    steps = []
     multiplier = Decimal(member.tier_multiplier)
-    if member.tier_id is None or multiplier == 1 or not state.base:
-        return None
     # Flooring running * (m - 1) never goes below -running (m >= 0), so the total never turns negative.
-    extra = to_points(Decimal(state.running) * (multiplier - 1), "floor")
+    extra = to_points(Decimal(state.running) * (multiplier - 1), "floor") if multiplier != 1 else 0
     state.running += extra
-    if not extra:
-        return None
-    return Step(rule_id=None, name=label or member.tier_name, kind="tier", points=extra)
+    if extra:
+        steps.append(Step(rule_id=None, name=label or member.tier_name, kind="tier", points=extra))
+    birthday = Decimal(member.tier_birthday_multiplier)
+    if birthday != 1 and is_birthday_month(member, at=at):
+        # A multiplier like the others: its extra share of the base points ("add"), or of the points so far
+        # ("multiply"); floored, so it never takes more than the points so far.
+        basis = state.running if state.stacking == "multiply" else state.base
+        extra = max(to_points(Decimal(basis) * (birthday - 1), "floor"), -state.running)
+        state.running += extra
+        if extra:
+            name = gettext("Birthday month (%(tier)s)") % {"tier": label or member.tier_name}
+            steps.append(Step(rule_id=None, name=name, kind="tier_birthday", points=extra))
+    return steps
 
 
 def behaviour_points(*, rule: Rule, member: MemberFacts, at: datetime, times_today: int, times_ever: int) -> int:

@@ -24,11 +24,12 @@ from django.utils.translation import gettext_lazy as _
 
 from coupons.models import PostPaymentRule
 from members.errors import InvalidCardCode, InvalidInput, InvalidPhone, LoyaltyError, NotFound
-from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier
+from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier, TierPolicy
 from members.prepared import PreparedRead
 from members.selectors import member_get_by_card_code, member_get_by_member_number, member_get_by_phone
 from points.models import EarningRule, MemberIdentifier, PointsPolicy
 from points.rules import MemberFacts, Rule, rule_from_model
+from points.tier_discount import TierDiscountTerms
 
 LOOKUPS = {
     MemberIdentifier.CARD_CODE: lambda value, now, reference_only: member_get_by_card_code(
@@ -214,7 +215,7 @@ def member_purchases(*, member_id: int):
 
 
 def member_facts_get(*, member: Member | None) -> MemberFacts:
-    """Return what the earning pipeline knows of a member: tier, tier multiplier, birthday."""
+    """Return what the earning pipeline knows of a member: tier, its multipliers, birthday."""
     if member is None:
         return MemberFacts()
     if member.tier_id is None:
@@ -222,12 +223,36 @@ def member_facts_get(*, member: Member | None) -> MemberFacts:
     if Member.tier.is_cached(member):  # loaded with the member (select_related): no query
         tier = member.tier
     else:
-        tier = Tier.objects.only("code", "name", "earn_multiplier").get(pk=member.tier_id)
+        tier = Tier.objects.only("code", "name", "earn_multiplier", "birthday_multiplier").get(pk=member.tier_id)
     return MemberFacts(
         tier_id=tier.pk,
         tier_name=f"{tier.code} {tier.name}",
         tier_multiplier=tier.earn_multiplier,
         birthday=member.birthday,
+        tier_birthday_multiplier=tier.birthday_multiplier,
+    )
+
+
+def tier_discount_terms_get(*, member: Member | None, policy: PointsPolicy) -> TierDiscountTerms | None:
+    """Return the member's tier discount and the tier policy's terms for it (order with coupons, cap, excluded
+    categories); None without a member, a tier, a discount, or for a member whose status does not earn.
+
+    The tier is read with the member (select_related) by the checkout; the tier policy only when a discount applies.
+    """
+    if member is None or member.tier_id is None or member.status not in policy.earning_statuses:
+        return None
+    if Member.tier.is_cached(member):
+        percent = member.tier.discount_percent
+    else:
+        percent = Tier.objects.filter(pk=member.tier_id).values_list("discount_percent", flat=True).get()
+    if percent <= 0:
+        return None
+    tier_policy = TierPolicy.load()
+    return TierDiscountTerms(
+        percent=percent,
+        before_coupons=tier_policy.discount_applies != TierPolicy.DiscountApplies.AFTER_COUPONS,
+        max_amount=tier_policy.discount_max_amount,
+        excluded_categories=tier_policy.discount_excluded_keys(),
     )
 
 

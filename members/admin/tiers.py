@@ -88,15 +88,48 @@ class PreviewMixin:
         return TemplateResponse(request, "admin/members/tier_preview.html", context)
 
 
+class CategoryListField(forms.CharField):
+    """A list of item categories typed as `gift card, sale`, stored as a JSON list."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):
+            return list(value)
+        return [part.strip() for part in (super().to_python(value) or "").split(",") if part.strip()]
+
+
+class TierPolicyForm(forms.ModelForm):
+    discount_excluded_categories = CategoryListField(
+        label=_("categories without tier discount"),
+        required=False,
+        help_text=TierPolicy._meta.get_field("discount_excluded_categories").help_text,
+    )
+
+    class Meta:
+        model = TierPolicy
+        fields = ("discount_excluded_categories",)  # the admin adds the fieldsets' fields
+
+
 @admin.register(TierPolicy)
 class TierPolicyAdmin(PreviewMixin, ConsoleHistoryAdmin):
     """The singleton policy: the list goes straight to the one row."""
 
+    form = TierPolicyForm
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     fieldsets = (
         (_("Score"), {"fields": ("window_days", "weight_spend", "weight_purchases", "weight_points",
                                  "weight_active_days", "weight_stores")}),
         (_("Reviews"), {"fields": ("evaluation_interval_hours", "grace_period_days", "last_evaluated_at")}),
+        (_("Tier discount"), {
+            "fields": ("discount_applies", "discount_max_amount", "discount_excluded_categories"),
+            "description": _(
+                "Each tier's discount (%) is set on the tier. At checkout the till's own discount comes off first, "
+                "then the tier discount and the coupon in the order chosen here; points and stored value pay what "
+                "is left, and points are earned on what is paid."
+            ),
+        }),
     )  # fmt: skip
     readonly_fields = ("last_evaluated_at",)
 
@@ -124,11 +157,11 @@ admin.site.unregister(Tier)
 @admin.register(Tier)
 class TierAdmin(PreviewMixin, BaseTierAdmin):
     list_display = ("code", "name", "rank", "min_score_to_reach", "min_score_to_keep", "earn_multiplier",
-                    "discount_percent", "free_shipping")  # fmt: skip
+                    "discount_percent", "birthday_multiplier")  # fmt: skip
     fieldsets = (
         (None, {"fields": ("code", "name", "rank")}),
         (_("Qualification"), {"fields": ("min_score_to_reach", "min_score_to_keep")}),
-        (_("Benefits"), {"fields": ("earn_multiplier", "discount_percent", "birthday_multiplier", "free_shipping",
+        (_("Benefits"), {"fields": ("earn_multiplier", "discount_percent", "birthday_multiplier",
                                     "monthly_gift_description")}),
     )  # fmt: skip
 

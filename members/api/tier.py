@@ -23,12 +23,37 @@ class TierOutputSerializer(serializers.Serializer):
         ref_name = "TierLevel"
 
 
+class BenefitLineSerializer(serializers.Serializer):
+    benefit = serializers.ChoiceField(choices=["discount", "earn_multiplier", "birthday_multiplier", "monthly_gift"])
+    text = serializers.CharField(help_text="The benefit in one sentence, in the request's language.")
+
+    class Meta:
+        ref_name = "TierBenefitLine"
+
+
 class BenefitsSerializer(serializers.Serializer):
+    """What the tier gives, as the checkout applies it."""
+
     earn_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
-    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
-    birthday_multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
-    free_shipping = serializers.BooleanField()
-    monthly_gift = serializers.CharField(source="monthly_gift_description")
+    discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, help_text="Taken off purchases at the till and in the mini program."
+    )
+    discount_applies = serializers.ChoiceField(
+        choices=["before_coupons", "after_coupons"],
+        help_text="Whether the tier discount comes before a coupon (whose minimum spend then counts the discounted "
+        "amount) or applies to what the coupon leaves.",
+    )
+    discount_max_amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, allow_null=True, help_text="The most the discount takes off one purchase."
+    )
+    discount_excluded_categories = serializers.ListField(
+        child=serializers.CharField(), help_text="Item categories the discount leaves out."
+    )
+    birthday_multiplier = serializers.DecimalField(
+        max_digits=5, decimal_places=2, help_text="Base points times this in the member's birthday month."
+    )
+    monthly_gift = serializers.CharField()
+    summary = BenefitLineSerializer(many=True, help_text="Only the benefits that change something.")
 
     class Meta:
         ref_name = "TierBenefits"
@@ -72,7 +97,7 @@ class MeTierApi(BaseApi):
 
     class OutputSerializer(serializers.Serializer):
         tier = TierOutputSerializer(allow_null=True)
-        benefits = BenefitsSerializer(source="tier", allow_null=True)
+        benefits = BenefitsSerializer(allow_null=True)
         score = serializers.DecimalField(max_digits=16, decimal_places=2)
         indicators = IndicatorsSerializer()
         window_start = serializers.DateTimeField()

@@ -117,13 +117,18 @@ class Tier(models.Model):
         validators=[MinValueValidator(Decimal(0))],
         help_text=_("Below this at a review (after the grace period) the member moves down one tier."),
     )
-    # Benefits.
+    # Benefits: each one is applied by the checkout (points.services.checkout) or a job; none is shown only.
     discount_percent = models.DecimalField(
         _("discount (%)"),
         max_digits=5,
         decimal_places=2,
         default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text=_(
+            "Taken off the purchases of members in this tier, at the till and in the mini program, on its own line. "
+            "The tier policy says whether it applies before or after coupons, the most it takes off one purchase "
+            "and the item categories it leaves out."
+        ),
     )
     birthday_multiplier = models.DecimalField(
         _("birthday points multiplier"),
@@ -131,8 +136,11 @@ class Tier(models.Model):
         decimal_places=2,
         default=Decimal("1.00"),
         validators=[MinValueValidator(Decimal(0))],
+        help_text=_(
+            "In the member's birthday month, purchases earn the base points times this (3 = three times); it adds "
+            "to the earn multiplier and the earning rules, on its own line of the points breakdown. 1 = none."
+        ),
     )
-    free_shipping = models.BooleanField(_("free shipping"), default=False)
     monthly_gift_description = models.CharField(
         _("monthly gift"),
         max_length=200,

@@ -64,7 +64,12 @@ def tier_thresholds_check(*, tiers) -> None:
 
 
 class TierPolicy(models.Model):
-    """The one tier policy row: indicator weights, the rolling window, the review interval, the grace period."""
+    """The one tier policy row: indicator weights, the rolling window, the review interval, the grace period, and
+    how the tiers' discount combines with the rest of a checkout (order with coupons, cap, excluded categories)."""
+
+    class DiscountApplies(models.TextChoices):
+        BEFORE_COUPONS = "before_coupons", _("Before coupons (a coupon applies to the member price)")
+        AFTER_COUPONS = "after_coupons", _("After coupons (the tier discount applies to what the coupon leaves)")
 
     window_days = models.PositiveIntegerField(
         _("rolling window (days)"), default=365, validators=[MinValueValidator(1)]
@@ -98,6 +103,29 @@ class TierPolicy(models.Model):
         help_text=_("How long a member may stay below their tier's score to keep before moving down one tier."),
     )  # fmt: skip
     last_evaluated_at = models.DateTimeField(_("last review"), null=True, blank=True, editable=False)
+    # How the tiers' discount (Tier.discount_percent) applies at checkout: points.tier_discount (order, cap, lines).
+    discount_applies = models.CharField(
+        _("tier discount applies"), max_length=16, choices=DiscountApplies.choices,
+        default=DiscountApplies.BEFORE_COUPONS,
+        help_text=_(
+            "The till's own discount always comes off first. Before coupons: the tier discount comes next, and a "
+            "coupon's minimum spend is checked on the amount after it. After coupons: the coupon comes next, and "
+            "the tier discount is taken from what is left. Points and stored value pay the rest."
+        ),
+    )  # fmt: skip
+    discount_max_amount = models.DecimalField(
+        _("most tier discount per purchase"), max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("The tier discount takes at most this much off one purchase. Empty: no limit."),
+    )  # fmt: skip
+    discount_excluded_categories = models.JSONField(
+        _("categories without tier discount"), default=list, blank=True,
+        help_text=_(
+            "Item categories the tier discount leaves out, e.g. gift cards or items already on sale (compared "
+            "without regard to case). Only purchases that list their items can leave lines out; without items, "
+            "the whole amount gets the discount."
+        ),
+    )  # fmt: skip
     history = HistoricalRecords(excluded_fields=["last_evaluated_at"])
 
     INDICATORS = ("spend", "purchases", "points", "active_days", "stores")
@@ -125,8 +153,20 @@ class TierPolicy(models.Model):
         return {name: getattr(self, f"weight_{name}") for name in self.INDICATORS}
 
     def clean(self):
+        errors = {}
         if not any(self.weights().values()):
-            raise ValidationError(_("Give at least one indicator a weight above zero."), code="no_weight")
+            errors["__all__"] = ValidationError(_("Give at least one indicator a weight above zero."), code="no_weight")
+        categories = self.discount_excluded_categories
+        if not isinstance(categories, list) or any(
+            not isinstance(item, str) or not item.strip() for item in categories
+        ):
+            errors["discount_excluded_categories"] = ValidationError(_("Give a list of names."), code="invalid")
+        if errors:
+            raise ValidationError(errors)
+
+    def discount_excluded_keys(self) -> frozenset[str]:
+        """The excluded categories as item categories are compared with them (trimmed, case-folded)."""
+        return frozenset(category.strip().casefold() for category in self.discount_excluded_categories or ())
 
 
 class TierHistory(models.Model):

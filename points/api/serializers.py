@@ -17,7 +17,10 @@ CENT = Decimal("0.01")
 class BreakdownStepSerializer(serializers.Serializer):
     rule_id = serializers.IntegerField(allow_null=True, help_text="Empty for the tier multiplier.")
     name = serializers.CharField()
-    kind = serializers.CharField(help_text="base_rate, tier, multiplier, bonus_category, bonus_sku, ...")
+    kind = serializers.CharField(
+        help_text="base_rate, tier (the tier's earn multiplier), tier_birthday (its birthday multiplier, in the "
+        "member's birthday month), multiplier, bonus_category, bonus_sku, ..."
+    )
     points = serializers.IntegerField()
     capped = serializers.BooleanField(
         required=False, help_text="Present (true) when the rule's cap per purchase cut its points."
@@ -51,7 +54,12 @@ class CheckoutResultSerializer(serializers.Serializer):
     member_number = serializers.CharField(allow_null=True)
     purchased_at = serializers.DateTimeField()
     gross_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    discount_amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Every discount: the till's, the tier's and the coupon's."
+    )
+    tier_discount_amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="What the member's tier took off (part of discount_amount)."
+    )
     points_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     stored_value_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     paid_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
@@ -82,6 +90,7 @@ def checkout_response(result, *, member_number: str | None) -> Response:
         "purchased_at": purchase.purchased_at,
         "gross_amount": purchase.gross_amount,
         "discount_amount": purchase.discount_amount,
+        "tier_discount_amount": checkout.tier_discount_amount,
         "points_value_amount": purchase.points_value_amount,
         "stored_value_amount": purchase.stored_value_amount,
         "paid_amount": purchase.paid_amount,
@@ -113,12 +122,18 @@ class CartPricingSerializer(serializers.Serializer):
     earn_is_pending = serializers.BooleanField()
     earn_activates_at = serializers.DateTimeField(allow_null=True)
     earn_expires_at = serializers.DateTimeField(allow_null=True)
+    tier_discount_amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="What the member's tier takes off, before or after the coupon as the tier policy says.",
+    )
     coupon_discount_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     coupon_label = serializers.CharField(allow_blank=True)
     amount_due = serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
-        help_text="Left to pay by the payment method after discounts, coupon, points and stored value.",
+        help_text="Left to pay by the payment method after discounts (the till's, the tier's, the coupon's), "
+        "points and stored value.",
     )
     breakdown = BreakdownSerializer()
 
@@ -138,6 +153,7 @@ def cart_pricing_data(pricing, *, member) -> dict:
         "earn_is_pending": pricing.earn_is_pending,
         "earn_activates_at": pricing.earn_activates_at,
         "earn_expires_at": pricing.earn_expires_at,
+        "tier_discount_amount": pricing.tier_discount_amount,
         "coupon_discount_amount": pricing.coupon_discount_amount,
         "coupon_label": pricing.coupon_label,
         "amount_due": pricing.amount_due,

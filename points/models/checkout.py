@@ -35,6 +35,10 @@ class PurchaseCheckout(models.Model):
     coupon_discount_amount = models.DecimalField(
         _("coupon discount"), max_digits=12, decimal_places=2, default=Decimal("0.00")
     )
+    # Part of the purchase's discount_amount (with the till's discount and the coupon's), so refunds share it out.
+    tier_discount_amount = models.DecimalField(
+        _("tier discount"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
     stored_value_entry = models.ForeignKey(
         "members.StoredValueEntry",
         verbose_name=_("stored value spent"),

@@ -51,7 +51,8 @@ from points.errors import (
 )
 from points.models import PointsPolicy, PurchaseCheckout, PurchaseRefund
 from points.rules import CartFacts, CartItem, Earning, earn_points
-from points.selectors import CheckoutSettings, checkout_settings_get, member_facts_get
+from points.selectors import CheckoutSettings, checkout_settings_get, member_facts_get, tier_discount_terms_get
+from points.tier_discount import TierDiscountTerms, line_amounts_after, tier_discount_amount
 
 Kind = PointsEntry.Kind
 ZERO = Decimal("0.00")
@@ -60,13 +61,25 @@ HUNDRED = Decimal(100)
 MAX_ITEM_QUANTITY = 9_999
 
 
-def _coupon_cart(*, store_id, channel, gross_amount, discount_amount, items, points_to_spend, reference=""):
+def _coupon_cart(
+    *, store_id, channel, gross_amount, discount_amount, items, points_to_spend, reference="", tier_discount=None
+):
+    """The cart a coupon is checked against: after the till's discount and, when the tier discount comes before
+    coupons (points.tier_discount), after the tier discount too, each eligible line carrying its share of it."""
+    cart_items = _cart_items(items)
+    tier_amount = ZERO
+    if tier_discount is not None and tier_discount.before_coupons:
+        tier_amount = tier_discount_amount(
+            terms=tier_discount, gross_amount=gross_amount, discount_amount=discount_amount, items=cart_items
+        )
+    amounts = line_amounts_after(terms=tier_discount, items=cart_items, tier_discount=tier_amount)
     return CouponCart(
-        amount=gross_amount - discount_amount,
+        amount=gross_amount - discount_amount - tier_amount,
         channel=channel,
         store_id=store_id,
         items=tuple(
-            CouponCartItem(sku=item.sku, category=item.category, amount=item.amount) for item in _cart_items(items)
+            CouponCartItem(sku=item.sku, category=item.category, amount=amount)
+            for item, amount in zip(cart_items, amounts, strict=True)
         ),
         uses_points=bool(points_to_spend),
         reference=reference,
@@ -89,7 +102,7 @@ def _coupon_quote(*, member, code: str, cart: CouponCart, now: datetime) -> "Cou
 
 @dataclass(frozen=True)
 class Pricing:
-    """What a cart would do: the points spent and their value, the points earned and why."""
+    """What a cart would do: the tier discount, the points spent and their value, the points earned and why."""
 
     points_to_spend: int
     points_value: Decimal
@@ -104,6 +117,7 @@ class Pricing:
     coupon_label: str = ""
     stored_value_amount: Decimal = ZERO
     points_balance: int | None = None  # the member's, as priced; None without a member
+    tier_discount_amount: Decimal = ZERO  # what the member's tier took off (points.tier_discount)
 
     @property
     def amount_due(self) -> Decimal:
@@ -224,9 +238,22 @@ def _price(
     now: datetime,
     coupon: CouponQuote | None = None,
     earn_on_items: bool = True,
+    tier_discount: TierDiscountTerms | None = None,
 ) -> Pricing:
-    if coupon is not None:
-        discount_amount += coupon.discount_amount
+    """Price a cart: the till's discount, then the tier discount and the coupon in the tier policy's order
+    (points.tier_discount), then points and stored value; earn on what is left to pay."""
+    cart_items = _cart_items(items)
+    if cart_items:
+        _items_check(items=cart_items, gross_amount=gross_amount, tolerance=policy.items_tolerance)
+    coupon_amount = coupon.discount_amount if coupon is not None else ZERO
+    tier_amount = tier_discount_amount(
+        terms=tier_discount,
+        gross_amount=gross_amount,
+        discount_amount=discount_amount,
+        items=cart_items,
+        coupon_discount_amount=coupon_amount,
+    )
+    discount_amount += coupon_amount + tier_amount
     if discount_amount + stored_value_amount > gross_amount:
         raise InvalidInput(fields={"discount_amount": [str(_("Discount and stored value exceed the gross amount."))]})
     if not isinstance(points_to_spend, int) or isinstance(points_to_spend, bool) or points_to_spend < 0:
@@ -237,9 +264,6 @@ def _price(
         field="points_to_spend",
         message=_("%(points)d points is more than one purchase may spend (at most %(max)d)."),
     )
-    cart_items = _cart_items(items)
-    if cart_items:
-        _items_check(items=cart_items, gross_amount=gross_amount, tolerance=policy.items_tolerance)
     may_spend = member is not None and member.status in policy.spending_statuses
     after_discount = gross_amount - discount_amount
     share_value = (after_discount * policy.max_points_share_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
@@ -302,6 +326,7 @@ def _price(
         coupon_label=coupon.label if coupon else "",
         stored_value_amount=stored_value_amount,
         points_balance=member.points_balance if member is not None else None,
+        tier_discount_amount=tier_amount,
     )
 
 
@@ -340,6 +365,8 @@ def purchase_preview(
         raise NotFound()
     gross_amount = _positive(gross_amount)
     discount_amount = _money(discount_amount, "discount_amount")
+    checkout_settings = checkout_settings or checkout_settings_get()
+    tier_discount = tier_discount_terms_get(member=member, policy=checkout_settings.policy)
     quote = None
     if (coupon_code or "").strip():
         cart = _coupon_cart(
@@ -349,9 +376,9 @@ def purchase_preview(
             discount_amount=discount_amount,
             items=items,
             points_to_spend=points_to_spend,
+            tier_discount=tier_discount,
         )
         quote = _coupon_quote(member=member, code=coupon_code, cart=cart, now=now)
-    checkout_settings = checkout_settings or checkout_settings_get()
     return _price(
         policy=checkout_settings.policy,
         rules=checkout_settings.rules,
@@ -367,6 +394,7 @@ def purchase_preview(
         now=now,
         coupon=quote,
         earn_on_items=earn_on_items,
+        tier_discount=tier_discount,
     )
 
 
@@ -487,6 +515,7 @@ def purchase_checkout(
     checkout_settings = checkout_settings or checkout_settings_get()
     policy = policy or checkout_settings.policy
     purchased_at = purchased_at or now
+    tier_discount = tier_discount_terms_get(member=member, policy=policy)
     quote = coupon_cart = None
     if coupon_code:
         coupon_cart = _coupon_cart(
@@ -497,6 +526,7 @@ def purchase_checkout(
             items=items,
             points_to_spend=points_to_spend,
             reference=external_id,
+            tier_discount=tier_discount,
         )
         quote = _coupon_quote(member=member, code=coupon_code, cart=coupon_cart, now=now)
     pricing = _price(
@@ -514,6 +544,7 @@ def purchase_checkout(
         now=now,
         coupon=quote,
         earn_on_items=earn_on_items,
+        tier_discount=tier_discount,
     )
     if confirmed_paid_amount is not None and pricing.amount_due != confirmed_paid_amount:
         message = _("%(due)s is due but %(paid)s was paid.") % {
@@ -646,7 +677,7 @@ def _checkout_member(
         gross_amount=gross_amount,
         payment_method=payment_method,
         member_id=member.pk,
-        discount_amount=discount_amount + pricing.coupon_discount_amount,
+        discount_amount=discount_amount + pricing.coupon_discount_amount + pricing.tier_discount_amount,
         points_value_amount=pricing.points_value,
         stored_value_amount=stored_value_amount,
         items=items,
@@ -711,6 +742,7 @@ def _checkout_member(
         balance_after=written.points_balance,
         coupon=redemption.coupon if redemption else None,
         coupon_discount_amount=pricing.coupon_discount_amount,
+        tier_discount_amount=pricing.tier_discount_amount,
         stored_value_entry=stored_value_entry,
         coupons_issued=[coupon.code for coupon in earned_coupons],
         created_at=now,

@@ -3,8 +3,9 @@
 The mini program runs on the member's phone, so nothing it says about money is taken on trust: the order
 number (`out_trade_no`) is looked up at WeChat Pay (members.services.payments), and the purchase is recorded only
 when that order was paid, by this member's WeChat account, in the program's currency, and for exactly the
-amount the cart leaves to pay after discounts, coupon, points and stored value. The order number is the
-purchase's external id under the policy's mini-program store, so one payment earns once, whoever posts it.
+amount the cart leaves to pay after discounts (the member's tier discount included, as at the till), coupon,
+points and stored value. The order number is the purchase's external id under the policy's mini-program store,
+so one payment earns once, whoever posts it.
 The provider is asked before the checkout's transaction, never while member rows are locked.
 
 WeChat Pay vouches for the money, not for the cart: the items a phone reports are recorded but earn no item
@@ -48,7 +49,8 @@ def mini_program_purchase_preview(
     points_to_spend: int = 0,
     coupon_code: str = "",
 ) -> Pricing:
-    """Price the member's mini-program cart: points earned, the most points it takes, and the amount due."""
+    """Price the member's mini-program cart: the tier discount, points earned, the most points it takes, and the
+    amount due."""
     return purchase_preview(
         store_id=mini_program_store_id(),
         channel=PurchaseChannel.MINI_PROGRAM,

@@ -4,9 +4,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from members.models import Member, TierPolicy
+from members.tier_selectors import tier_benefits
 from tests.factories import MemberFactory, PurchaseFactory, TierFactory
 
 URL = "/api/v1/me/tier"
@@ -17,7 +18,14 @@ pytestmark = pytest.mark.django_db
 def tiers():
     return [
         TierFactory(code="V1", name="Silver", rank=1, discount_percent=Decimal("5.00"), monthly_gift_description="Tea"),
-        TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800, free_shipping=True),
+        TierFactory(
+            code="V2",
+            name="Gold",
+            rank=2,
+            min_score_to_reach=1000,
+            min_score_to_keep=800,
+            birthday_multiplier=Decimal("3.00"),
+        ),  # fmt: skip
     ]
 
 
@@ -39,8 +47,13 @@ def test_me_tier_shows_benefits_score_and_what_is_missing_for_the_next_tier(memb
     body = response.json()
     assert body["tier"] == {"code": "V1", "name": "Silver", "rank": 1, "min_score_to_reach": "0.00",
                             "min_score_to_keep": "0.00"}  # fmt: skip
-    assert body["benefits"] == {"earn_multiplier": "1.00", "discount_percent": "5.00", "birthday_multiplier": "1.00",
-                                "free_shipping": False, "monthly_gift": "Tea"}  # fmt: skip
+    assert body["benefits"] == {
+        "earn_multiplier": "1.00", "discount_percent": "5.00", "discount_applies": "before_coupons",
+        "discount_max_amount": None, "discount_excluded_categories": [], "birthday_multiplier": "1.00",
+        "monthly_gift": "Tea",
+        "summary": [{"benefit": "discount", "text": "5% off every purchase, before coupons."},
+                    {"benefit": "monthly_gift", "text": "Every month: Tea"}],
+    }  # fmt: skip
     assert (body["score"], body["next_tier"]["code"], body["missing_score"]) == ("760.00", "V2", "240.00")
     assert body["indicators"] == {"spend": "760.00", "purchases": 1, "points": 0, "active_days": 1, "stores": 1}
     assert body["missing"] == [
@@ -57,7 +70,40 @@ def test_me_tier_in_the_highest_tier_has_nothing_missing(member_client, tiers):
     body = member_client(member).get(URL).json()
 
     assert (body["next_tier"], body["missing"], body["message"]) == (None, [], "You are in our highest tier.")
-    assert body["benefits"]["free_shipping"] is True
+    assert body["benefits"]["summary"] == [
+        {"benefit": "birthday_multiplier", "text": "Points ×3 in your birthday month."}
+    ]
+
+
+def test_me_tier_lists_only_the_benefits_that_apply_with_the_discounts_terms_in_the_members_language(
+    member_client, tiers
+):
+    # given a tier policy that applies the tier discount after coupons, caps it and leaves gift cards out
+    policy = TierPolicy.load()
+    policy.discount_applies = TierPolicy.DiscountApplies.AFTER_COUPONS
+    policy.discount_max_amount = Decimal("200.00")
+    policy.discount_excluded_categories = ["gift card"]
+    policy.save()
+    tier = TierFactory(code="V3", name="Black", rank=3, min_score_to_reach=5000, min_score_to_keep=4000,
+                       discount_percent=Decimal("10.00"), earn_multiplier=Decimal("1.50"))  # fmt: skip
+    member = MemberFactory(tier=tier)
+
+    # when the member asks in English, then in Traditional Chinese
+    english = member_client(member).get(URL).json()["benefits"]
+    chinese = member_client(member).get(URL, HTTP_ACCEPT_LANGUAGE="zh-hant").json()["benefits"]
+
+    # then the discount comes with its order, cap and exclusions; x1 birthday and no gift are not listed
+    assert (english["discount_applies"], english["discount_max_amount"], english["discount_excluded_categories"]) == (
+        "after_coupons", "200.00", ["gift card"],
+    )  # fmt: skip
+    assert english["summary"] == [
+        {"benefit": "discount",
+         "text": "10% off every purchase, after coupons. At most HK$200 off one purchase. Not on: gift card."},
+        {"benefit": "earn_multiplier", "text": "Points ×1.5 on every purchase."},
+    ]  # fmt: skip
+    with translation.override("zh-hant"):
+        in_chinese = tier_benefits(tier=tier, policy=TierPolicy.load()).summary
+    assert chinese["summary"] == in_chinese
 
 
 def test_me_tier_shows_when_the_grace_period_ends(member_client, tiers):

@@ -36,12 +36,12 @@ TIER_THRESHOLDS = {
 }
 # code: (discount %, birthday points multiplier, free shipping, monthly gift)
 TIER_BENEFITS = {
-    "V1": ("0", "1.00", False, ""),
-    "V2": ("5", "1.50", False, "A sheet mask every month"),
-    "V3": ("8", "2.00", True, "A travel-size serum every month"),
-    "V4": ("12", "3.00", True, "A curated gift box every month"),
+    "V1": ("0", "1.00", ""),
+    "V2": ("5", "1.50", "A sheet mask every month"),
+    "V3": ("8", "2.00", "A travel-size serum every month"),
+    "V4": ("12", "3.00", "A curated gift box every month"),
 }
-BENEFIT_DEFAULTS = (Decimal("0.00"), Decimal("1.00"), False, "")
+BENEFIT_DEFAULTS = (Decimal("0.00"), Decimal("1.00"), "")
 
 Kind = EarningRule.Kind
 Event = EarningRule.BehaviourEvent
@@ -150,11 +150,10 @@ class Command(BaseCommand):
             return notes
         for tier in tiers:
             if tier.code in TIER_BENEFITS and self._benefits(tier) == BENEFIT_DEFAULTS:
-                discount, birthday, shipping, gift = TIER_BENEFITS[tier.code]
-                wanted = (Decimal(discount), Decimal(birthday), shipping, gift)
+                discount, birthday, gift = TIER_BENEFITS[tier.code]
+                wanted = (Decimal(discount), Decimal(birthday), gift)
                 if wanted != BENEFIT_DEFAULTS:
-                    (tier.discount_percent, tier.birthday_multiplier, tier.free_shipping,
-                     tier.monthly_gift_description) = wanted  # fmt: skip
+                    tier.discount_percent, tier.birthday_multiplier, tier.monthly_gift_description = wanted
                     changed[tier.pk] = tier
         for tier in changed.values():
             tier.clean_fields()
@@ -166,7 +165,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _benefits(tier) -> tuple:
-        return (tier.discount_percent, tier.birthday_multiplier, tier.free_shipping, tier.monthly_gift_description)
+        return (tier.discount_percent, tier.birthday_multiplier, tier.monthly_gift_description)
 
     # -- points ----------------------------------------------------------------------------------------------
     def _points_policy(self) -> None:
