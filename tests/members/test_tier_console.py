@@ -1,6 +1,7 @@
 """The console of issue 4: policy preview before saving, threshold errors naming the tier, overrides with the
 right permission and a reason, the member page ledgers, the outstanding stored value."""
 
+import html
 from datetime import timedelta
 from decimal import Decimal
 
@@ -121,3 +122,37 @@ def test_member_page_lists_stored_value_and_the_ledger_shows_the_outstanding_bal
 
     assert "Stored value (latest entries" in page
     assert "outstanding balance HK$1,100.00 held by 1 members" in ledger
+
+
+# -- tier benefits that apply (issue 13.1) --------------------------------------------------------------------------
+def test_the_tier_policy_page_sets_how_the_tier_discount_applies_with_help_that_explains_it(admin_client):
+    # given the tier policy page
+    policy = TierPolicy.load()
+    url = f"/console/members/tierpolicy/{policy.pk}/change/"
+    page = admin_client.get(url).content.decode()
+
+    # when the merchant applies the discount after coupons, caps it and leaves two categories out
+    response = admin_client.post(url, {
+        "window_days": 365, "weight_spend": "1", "weight_purchases": "0", "weight_points": "0",
+        "weight_active_days": "0", "weight_stores": "0", "evaluation_interval_hours": 72, "grace_period_days": 30,
+        "discount_applies": "after_coupons", "discount_max_amount": "200.00",
+        "discount_excluded_categories": "gift card,  sale ,",
+    })  # fmt: skip
+
+    # then the page explained the order and the exclusions, and the policy keeps a clean list
+    assert "The till's own discount always comes off first." in html.unescape(page)
+    assert "Item categories the tier discount leaves out" in page
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    policy.refresh_from_db()
+    assert (policy.discount_applies, policy.discount_max_amount, policy.discount_excluded_categories) == (
+        "after_coupons", Decimal("200.00"), ["gift card", "sale"],
+    )  # fmt: skip
+
+
+def test_the_tier_page_shows_its_benefits_and_no_free_shipping(admin_client, tiers):
+    page = admin_client.get(f"/console/members/tier/{tiers[0].pk}/change/").content.decode()
+
+    assert 'name="discount_percent"' in page
+    assert 'name="birthday_multiplier"' in page
+    assert "In the member's birthday month, purchases earn the base points times this" in html.unescape(page)
+    assert "free_shipping" not in page
