@@ -125,9 +125,9 @@ class TierPolicyAdmin(PreviewMixin, ConsoleHistoryAdmin):
         (_("Tier discount"), {
             "fields": ("discount_applies", "discount_max_amount", "discount_excluded_categories"),
             "description": _(
-                "Each tier's discount (%) is set on the tier. At checkout the till's own discount comes off first, "
-                "then the tier discount and the coupon in the order chosen here; points and stored value pay what "
-                "is left, and points are earned on what is paid."
+                "Each tier's discount percentage is set on the tier. At checkout the till's own discount comes off "
+                "first, then the tier discount and the coupon in the order chosen here; points and stored value pay "
+                "what is left, and points are earned on what is paid."
             ),
         }),
     )  # fmt: skip
