@@ -15,6 +15,7 @@ BODY = {
     "purchased_at": datetime(2026, 11, 26, 4, 30, tzinfo=UTC),
     "gross_amount": Decimal("680"),
     "discount_amount": Decimal("0.005"),
+    "tier_discount_amount": Decimal(0),
     "points_value_amount": Decimal("1.00"),
     "stored_value_amount": Decimal(0),
     "paid_amount": Decimal("679.00"),
