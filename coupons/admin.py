@@ -290,12 +290,19 @@ class CouponTemplateAdmin(ConsoleHistoryAdmin):
         """Issued, claimed, redeemed, expired, redemption rate, discount and sales per template (one query)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        templates = list(coupon_templates_with_report().order_by("-pk")[:REPORT_ROWS])
+        store_id = staff_store_id(request.user)
+        templates = list(coupon_templates_with_report(store_id=store_id).order_by("-pk")[:REPORT_ROWS])
         rows = [(template, redemption_rate(template)) for template in templates]
         return TemplateResponse(
             request,
             "admin/coupons/coupontemplate/report.html",
-            self._context(request, title=gettext("Coupon report"), rows=rows, cut=len(templates) == REPORT_ROWS),
+            self._context(
+                request,
+                title=gettext("Coupon report"),
+                rows=rows,
+                cut=len(templates) == REPORT_ROWS,
+                store=request.user.store if store_id is not None else None,
+            ),
         )
 
     def save_model(self, request, obj, form, change):

@@ -179,22 +179,24 @@ def _figure(queryset: QuerySet, function: str, field: str, output_field) -> Coal
     return Coalesce(Subquery(total, output_field=output_field), 0, output_field=output_field)
 
 
-def coupon_templates_with_report(queryset: QuerySet | None = None) -> QuerySet:
+def coupon_templates_with_report(queryset: QuerySet | None = None, *, store_id: int | None = None) -> QuerySet:
     """Annotate templates with their report figures, in the one query that lists them.
 
     report_issued, report_claimed, report_redeemed, report_expired (coupons), report_discount (discount
     given by redeemed coupons) and report_sales (gross amount of the distinct purchases that redeemed one).
-    The redemption rate is report_redeemed / report_issued (see `redemption_rate`).
+    The redemption rate is report_redeemed / report_issued (see `redemption_rate`). With `store_id`, only the
+    coupons of that store's members count (a store's staff see their store's figures, as in every list).
     """
     queryset = CouponTemplate.objects.all() if queryset is None else queryset
-    coupons = Coupon.objects.filter(template=OuterRef("pk"))
+    scope = {} if store_id is None else {"member__home_store_id": store_id}
+    coupons = Coupon.objects.filter(template=OuterRef("pk"), **scope)
     money = DecimalField(max_digits=14, decimal_places=2)
     count = IntegerField()
     redeemed = coupons.filter(status=Coupon.Status.REDEEMED)
     purchases = Purchase.objects.filter(
-        pk__in=Coupon.objects.filter(template=OuterRef(OuterRef("pk")), redeemed_purchase__isnull=False).values(
-            "redeemed_purchase"
-        )
+        pk__in=Coupon.objects.filter(
+            template=OuterRef(OuterRef("pk")), redeemed_purchase__isnull=False, **scope
+        ).values("redeemed_purchase")
     )
     return queryset.annotate(
         report_issued=_figure(coupons, "COUNT", "pk", count),

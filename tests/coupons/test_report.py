@@ -63,3 +63,21 @@ def test_the_report_gives_exact_figures_per_template_in_one_query(issue, now):
     assert Coupon.objects.filter(status="expired").count() == 1
     empty = rows[quiet.pk]
     assert (empty.report_issued, empty.report_discount, empty.report_sales, redemption_rate(empty)) == (0, 0, 0, None)
+
+
+def test_a_store_manager_sees_the_figures_of_their_stores_members_only(client, issue, now):
+    from members.models import Role
+    from tests.factories import UserFactory
+
+    home, other = StoreFactory(code="a", name="Store A"), StoreFactory(code="b", name="Store B")
+    template = CouponTemplateFactory(per_member_limit=None)
+    for member in MemberFactory.create_batch(2, home_store=home) + MemberFactory.create_batch(3, home_store=other):
+        issue(template, member)
+    client.force_login(UserFactory(role=Role.STORE_MANAGER, store=home))
+
+    response = client.get("/console/coupons/coupontemplate/report/")
+
+    assert response.status_code == 200
+    assert {row.pk: row.report_issued for row, _rate in response.context["rows"]} == {template.pk: 2}
+    assert "Coupons held by the members of Store A." in response.content.decode()
+    assert [row.report_issued for row in coupon_templates_with_report()] == [5]
