@@ -16,8 +16,4 @@ class PointsConfig(AppConfig):
     verbose_name = _("Points")
 
     def ready(self):
-        from members.services.payments import payment_use_check_register
-        from points.services.mall import mall_payment_is_used
-
-        payment_use_check_register(mall_payment_is_used)
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="points_ensure_schedules")

@@ -11,6 +11,7 @@ from .imports import MemberImportChunk, MemberImportJob
 from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
 from .member import Member, MemberToken, Tag, WechatSession
 from .notifications import Notification, OutboxMessage
+from .payments import PaymentUse
 from .plans import MemberPlanSubscription, MembershipPlan
 from .program import ProgramSettings, Store, StoreApiKey, Tier
 from .purchase import PaymentMethod, Purchase, PurchaseChannel, PurchaseItem
@@ -29,6 +30,7 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "PaymentMethod",
+    "PaymentUse",
     "PointsAllocation",
     "PointsEntry",
     "PointsLot",

@@ -4,28 +4,23 @@ Anything a member's phone posts about money (a purchase, a top-up, a paid plan) 
 provider confirms it: the order was paid, by this member's WeChat account, in the program's currency, for
 the amount due. WeChat Pay is the provider the mini program pays through; other methods are recorded by
 staff at the till or in the console.
+
+One payment pays for one thing: every payer records the payment's use (payment_use_record, a PaymentUse row
+unique per provider and transaction id) in the transaction that records what it paid for.
 """
 
-from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 
 from members.errors import PaymentAlreadyUsed, PaymentAmountMismatch, PaymentNotConfirmed
-from members.models import Member, MemberPlanSubscription, Purchase, PurchaseChannel, StoredValueEntry
+from members.models import Member, PaymentUse
 from members.wechat_pay import WechatPayClient, WechatPayment, get_wechat_pay_client
 
 # The providers a member may name in the API: the ones this system can ask.
 MEMBER_PAYMENT_PROVIDERS = ("wechat_pay_hk",)
-
-# Apps above members (the points mall) register how to find the payments they recorded.
-_use_checks: list[Callable[[str, str], bool]] = []
-
-
-def payment_use_check_register(check: Callable[[str, str], bool]) -> None:
-    """Add `check(provider, transaction_id) -> bool` to what payment_is_used asks (from an AppConfig.ready)."""
-    if check not in _use_checks:
-        _use_checks.append(check)
 
 
 def payment_already_used(field: str = "transaction_id") -> PaymentAlreadyUsed:
@@ -36,17 +31,31 @@ def payment_already_used(field: str = "transaction_id") -> PaymentAlreadyUsed:
 def payment_is_used(*, provider: str, transaction_id: str) -> bool:
     """Whether a payment already paid for something: a plan, a top-up, a mini-program purchase, a mall order.
 
-    One payment pays for one thing. A payment confirmed by WeChat Pay belongs to one member, and every caller
-    holds that member's lock, so checking before recording cannot race with another use of the same payment.
+    An early answer for callers that would otherwise ask WeChat Pay about a payment already recorded; the
+    judge is payment_use_record's insert.
     """
-    return (
-        MemberPlanSubscription.objects.filter(provider=provider, transaction_id=transaction_id).exists()
-        or StoredValueEntry.objects.filter(idempotency_key=f"top_up:{provider}:{transaction_id}").exists()
-        or Purchase.objects.filter(
-            channel=PurchaseChannel.MINI_PROGRAM, payment_method=provider, external_id=transaction_id
-        ).exists()
-        or any(check(provider, transaction_id) for check in _use_checks)
-    )
+    return PaymentUse.objects.filter(provider=provider, transaction_id=transaction_id).exists()
+
+
+def payment_use_record(
+    *, provider: str, transaction_id: str, member_id: int | None, purpose: str, now: datetime,
+    field: str = "transaction_id",
+) -> PaymentUse:  # fmt: skip
+    """Record, inside the caller's transaction, that this payment pays for `purpose`: its one use.
+
+    Call it after the caller has answered replays of the same request (a replay must not be refused). The
+    insert runs in a savepoint, so that a refusal leaves the caller's transaction usable on PostgreSQL; a
+    concurrent use of the same payment waits for the first one's transaction and is refused once it commits.
+    Raises PaymentAlreadyUsed (naming `field`) when the payment already paid for something.
+    """
+    try:
+        with transaction.atomic():
+            return PaymentUse.objects.create(
+                provider=provider, transaction_id=transaction_id, member_id=member_id, purpose=purpose,
+                created_at=now,
+            )  # fmt: skip
+    except IntegrityError as exc:
+        raise payment_already_used(field) from exc
 
 
 def wechat_payment_confirm(

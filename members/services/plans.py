@@ -17,10 +17,18 @@ from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
 from members.errors import InvalidInput, MemberNotActive, PlanUnavailable
-from members.models import Member, MemberPlanSubscription, MembershipPlan, StoredValueEntry, Tier, TierHistory
+from members.models import (
+    Member,
+    MemberPlanSubscription,
+    MembershipPlan,
+    PaymentUse,
+    StoredValueEntry,
+    Tier,
+    TierHistory,
+)
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
 from members.services.locks import lock_member
-from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_use_record, wechat_payment_confirm
 from members.services.tiers import tier_changes_announce, tier_review_members
 
 PLAN_EXPIRY_TASK = "members.tasks.plans_expire_task"
@@ -116,7 +124,7 @@ def tier_period_grant(
         with transaction.atomic():
             subscription.save(force_insert=True)
     except IntegrityError as exc:
-        # Another member's purchase committed this payment id between our check and our insert.
+        # A backstop: the caller recorded the payment's one use (payment_use_record) before granting.
         raise payment_already_used() from exc
     if starts_at <= now:
         _hold_tier(member=member, tier=tier, now=now, note=note)
@@ -140,8 +148,9 @@ def plan_purchase(
         if first.member_id != member_id or first.plan_id != plan_id:
             raise payment_already_used()
         return PlanPurchaseResult(subscription=first, is_replay=True)
-    if payment_is_used(provider=provider, transaction_id=transaction_id):
-        raise payment_already_used()
+    payment_use_record(
+        provider=provider, transaction_id=transaction_id, member_id=member_id, purpose=PaymentUse.Purpose.PLAN, now=now
+    )
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     plan = MembershipPlan.objects.on_sale(now=now).select_related("tier").filter(pk=plan_id).first()

@@ -10,7 +10,8 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils.translation import gettext_lazy as _
 
 from members.errors import IdempotencyKeyReused, InvalidInput
-from members.models import Member, Purchase, PurchaseItem
+from members.models import Member, PaymentUse, Purchase, PurchaseChannel, PurchaseItem
+from members.services.payments import MEMBER_PAYMENT_PROVIDERS, payment_use_record
 from members.signals import purchase_recorded, send_after_commit
 
 CENT = Decimal("0.01")
@@ -96,7 +97,9 @@ def purchase_record(
     caller looks for a replay first (under the member's lock for a member's sale); the unique constraint is the
     backstop. No savepoint of its own: a refused insert ends the caller's transaction (wrap the call in
     `transaction.atomic()` to recover from it).
-    Raises InvalidInput (amounts), IdempotencyKeyReused (the external id is taken).
+    A mini-program sale paid through a member payment provider records its payment's use (payment_use_record).
+    Raises InvalidInput (amounts), IdempotencyKeyReused (the external id is taken), PaymentAlreadyUsed (the
+    mini-program payment paid for something else).
     """
     amounts, paid = _amounts(
         gross_amount=gross_amount,
@@ -111,6 +114,14 @@ def purchase_record(
         )  # fmt: skip
     except IntegrityError as exc:
         raise IdempotencyKeyReused(fields={"external_id": [str(_("Already used for a different purchase."))]}) from exc
+    if channel == PurchaseChannel.MINI_PROGRAM and payment_method in MEMBER_PAYMENT_PROVIDERS:
+        # A mini-program sale's external id is the member's payment (the WeChat Pay order number), whoever
+        # reports it: that payment then pays for nothing else. After the purchase's own insert, so that a
+        # twin of this sale is answered as a replay, not refused as a second use.
+        payment_use_record(
+            provider=payment_method, transaction_id=external_id, member_id=member_id,
+            purpose=PaymentUse.Purpose.PURCHASE, now=purchased_at, field="external_id",
+        )  # fmt: skip
     if member_id:
         Member.objects.filter(pk=member_id).update(**purchase_member_updates(purchase=purchase))
         send_after_commit(purchase_recorded, purchase_id=purchase.pk, member_id=member_id)

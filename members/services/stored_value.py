@@ -26,9 +26,9 @@ from members.errors import (
     RefundExceedsSpend,
     TopUpOfferUnavailable,
 )
-from members.models import Member, MemberPlanSubscription, StoredValueEntry, TopUpOffer
+from members.models import Member, MemberPlanSubscription, PaymentUse, StoredValueEntry, TopUpOffer
 from members.services.locks import lock_member
-from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_use_record, wechat_payment_confirm
 from members.services.plans import payment_reference_clean, tier_period_grant
 
 Kind = StoredValueEntry.Kind
@@ -127,8 +127,10 @@ def stored_value_top_up(
         return TopUpResult(
             top_up=first, bonus=bonus, balance=member.stored_value_balance, is_replay=True, tier_grant=grant
         )
-    if payment_is_used(provider=provider, transaction_id=transaction_id):
-        raise payment_already_used()
+    payment_use_record(
+        provider=provider, transaction_id=transaction_id, member_id=member_id, purpose=PaymentUse.Purpose.TOP_UP,
+        now=now,
+    )  # fmt: skip
     if member.status != Member.Status.ACTIVE:
         raise MemberNotActive()
     offer = TopUpOffer.objects.available(now=now).select_related("tier").filter(pk=offer_id).first()

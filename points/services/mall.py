@@ -22,12 +22,12 @@ from coupons.services import coupon_template_issue_to_member
 from members.errors import IdempotencyKeyReused, InvalidInput, ReasonRequired
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.reading import csv_records
-from members.models import PointsEntry, Store
+from members.models import PaymentUse, PointsEntry, Store
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
 from members.services.ledger import points_credit, points_debit
 from members.services.locks import lock_member
-from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
+from members.services.payments import payment_already_used, payment_is_used, payment_use_record, wechat_payment_confirm
 from members.services.stored_value import stored_value_grant
 from points.errors import (
     OrderNotAwaitingPickup,
@@ -76,8 +76,9 @@ def pickup_code_normalize(code: str) -> str:
     return "".join((code or "").split()).replace("-", "").upper()
 
 
-def _payment(reward: Reward, provider: str, transaction_id: str) -> tuple[str, str]:
-    """Return the (provider, transaction id) of the cash part, checked; empty strings for points-only rewards.
+def _payment(reward: Reward, provider: str, transaction_id: str, *, member_id: int, now: datetime) -> tuple[str, str]:
+    """Return the (provider, transaction id) of the cash part, checked and recorded as this order's payment (in
+    the redemption's transaction); empty strings for points-only rewards.
 
     Raises RewardPaymentRequired, InvalidInput (a payment for a points-only reward), PaymentAlreadyUsed.
     """
@@ -90,14 +91,11 @@ def _payment(reward: Reward, provider: str, transaction_id: str) -> tuple[str, s
     if not provider or not transaction_id:
         missing = [name for name, value in (("provider", provider), ("transaction_id", transaction_id)) if not value]
         raise RewardPaymentRequired(fields={name: [str(RewardPaymentRequired.message)] for name in missing})
-    if payment_is_used(provider=provider, transaction_id=transaction_id):
-        raise payment_already_used()
+    payment_use_record(
+        provider=provider, transaction_id=transaction_id, member_id=member_id, purpose=PaymentUse.Purpose.MALL_ORDER,
+        now=now,
+    )  # fmt: skip
     return provider, transaction_id
-
-
-def mall_payment_is_used(provider: str, transaction_id: str) -> bool:
-    """Whether a mall order's cash part was paid with this payment (for members' payment_is_used)."""
-    return RewardOrder.objects.filter(payment_provider=provider, payment_transaction_id=transaction_id).exists()
 
 
 def _pickup_store(reward: Reward, pickup_store_id: int | None) -> int | None:
@@ -236,7 +234,7 @@ def reward_redeem(
     if refusal is not None:
         raise refusal()
     pickup_store_id = _pickup_store(reward, pickup_store_id)
-    provider, transaction_id = _payment(reward, payment_provider, payment_transaction_id)
+    provider, transaction_id = _payment(reward, payment_provider, payment_transaction_id, member_id=member_id, now=now)
 
     taken = Reward.objects.filter(pk=reward.pk, stock_remaining__gte=1).update(stock_remaining=F("stock_remaining") - 1)
     if not taken:
