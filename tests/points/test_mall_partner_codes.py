@@ -72,9 +72,18 @@ def test_an_empty_file_is_refused(voucher, now):
         run(voucher, "", now)
 
 
-def test_a_file_in_a_wrong_encoding_is_refused(voucher, now):
+def test_a_file_no_encoding_reads_is_refused(voucher, now):
     with pytest.raises(ImportFileRefused):
-        reward_partner_codes_import(reward_id=voucher.pk, data="禮券".encode("big5"), now=now)
+        reward_partner_codes_import(reward_id=voucher.pk, data=b"AAA\n\x81\x20\n", now=now)
+
+
+def test_a_big5_file_is_read_by_auto_detection(voucher, now):
+    data = "AAA,張美玲\nBBB,黃志強\n".encode("big5")
+
+    result = reward_partner_codes_import(reward_id=voucher.pk, data=data, now=now)
+
+    assert result.imported == 2
+    assert sorted(RewardPartnerCode.objects.values_list("pin", flat=True)) == ["張美玲", "黃志強"]
 
 
 def test_only_partner_voucher_rewards_take_codes(now):
