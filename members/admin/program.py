@@ -1,15 +1,26 @@
 """Console for the program's configuration: the settings row, stores (with their POS keys), tiers, tags."""
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from members.console import ConsoleHistoryAdmin, StoreScopedAdminMixin
 from members.errors import LoyaltyError
-from members.models import ProgramSettings, Store, StoreApiKey, Tag, Tier
+from members.models import (
+    ProgramSettings,
+    Store,
+    StoreApiKey,
+    StoreHoursException,
+    StoreOpeningHours,
+    StorePhoto,
+    Tag,
+    Tier,
+)
+from members.models.stores import WeeklyInterval, opening_hours_check
 from members.services.tokens import store_api_key_create
 
 
@@ -57,18 +68,64 @@ class StoreApiKeyInline(admin.TabularInline):
         return False
 
 
+class OpeningHoursFormSet(BaseInlineFormSet):
+    """The week's intervals are checked together: none may overlap another (past midnight included)."""
+
+    def clean(self):
+        super().clean()
+        intervals = [
+            WeeklyInterval(**{name: form.cleaned_data[name] for name in ("weekday", "opens_at", "closes_at")})
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and all(form.cleaned_data.get(name) is not None for name in ("weekday", "opens_at", "closes_at"))
+        ]
+        try:
+            opening_hours_check(intervals)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+
+class StoreOpeningHoursInline(admin.TabularInline):
+    """The store's weekly hours, edited on the store's page (so in its store scope)."""
+
+    model = StoreOpeningHours
+    formset = OpeningHoursFormSet
+    fields = ("weekday", "opens_at", "closes_at")
+    ordering = ("weekday", "opens_at")
+    extra = 0
+    verbose_name_plural = _("opening hours (an interval closing at or before its opening time ends the next day)")
+
+
+class StoreHoursExceptionInline(admin.TabularInline):
+    """Dates with other hours (public holidays, special hours)."""
+
+    model = StoreHoursException
+    fields = ("date", "is_closed", "opens_at", "closes_at", "note")
+    ordering = ("-date",)
+    extra = 0
+
+
+class StorePhotoInline(admin.TabularInline):
+    model = StorePhoto
+    fields = ("image", "position", "caption")
+    ordering = ("position", "pk")
+    extra = 0
+
+
 @admin.register(Store)
 class StoreAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     store_scope_field = "pk"
-    list_display = ("code", "name", "address", "phone", "opening_hours", "live_key_count", "is_active")
+    list_display = ("code", "name", "address", "phone", "live_key_count", "is_active")
     list_filter = ("is_active",)
     search_fields = ("code", "name", "address")
-    inlines = (StoreApiKeyInline,)
+    inlines = (StoreOpeningHoursInline, StoreHoursExceptionInline, StorePhotoInline, StoreApiKeyInline)
     actions = ("create_pos_key",)
+    readonly_fields = ("previous_opening_hours",)
     fieldsets = (
         (None, {"fields": ("code", "name", "is_active")}),
-        (_("Contact"), {"fields": ("address", "phone", "opening_hours", "photo")}),
+        (_("Contact"), {"fields": ("address", "phone", "previous_opening_hours")}),
         (_("Location"), {"fields": ("latitude", "longitude")}),
     )
 

@@ -1,7 +1,9 @@
-"""Public store finder: active stores, nearest first."""
+"""Public store finder: active stores, nearest first, with their hours for the week ahead, whether they are open
+now (in the program's time zone, exceptions applied) and their photos in order."""
 
 import math
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -9,6 +11,52 @@ from rest_framework.response import Response
 
 from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.selectors import store_list_nearest
+from members.store_selectors import (
+    DayHours,
+    program_time_zone,
+    store_is_open,
+    store_week_hours,
+    stores_hours_prefetch,
+)
+
+
+class IntervalSerializer(serializers.Serializer):
+    opens_at = serializers.TimeField(format="%H:%M")
+    closes_at = serializers.TimeField(
+        format="%H:%M", help_text="Not after opens_at: the store closes the next day (00:00 is midnight)."
+    )
+
+    class Meta:
+        ref_name = "StoreHoursInterval"
+
+
+class DayHoursSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    weekday = serializers.IntegerField(help_text="0 = Monday ... 6 = Sunday.")
+    is_closed = serializers.BooleanField()
+    intervals = IntervalSerializer(many=True)
+    note = serializers.CharField(help_text="Why this date differs from its weekday (e.g. a public holiday).")
+
+    class Meta:
+        ref_name = "StoreDayHours"
+
+
+class PhotoSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    caption = serializers.CharField()
+
+    class Meta:
+        ref_name = "StorePhoto"
+
+
+def _day(hours: DayHours) -> dict:
+    return {
+        "date": hours.date,
+        "weekday": hours.date.weekday(),
+        "is_closed": hours.is_closed,
+        "intervals": [{"opens_at": opens_at, "closes_at": closes_at} for opens_at, closes_at in hours.intervals],
+        "note": hours.note,
+    }
 
 
 class StoreListApi(BaseApi):
@@ -46,10 +94,16 @@ class StoreListApi(BaseApi):
         name = serializers.CharField()
         address = serializers.CharField()
         phone = serializers.CharField()
-        opening_hours = serializers.CharField()
         latitude = serializers.FloatField(allow_null=True)
         longitude = serializers.FloatField(allow_null=True)
-        photo_url = serializers.URLField(allow_null=True)
+        opening_hours = DayHoursSerializer(
+            many=True, help_text="Today and the six days after it, in the program's time zone, exceptions applied."
+        )
+        hours_today = DayHoursSerializer(allow_null=True, help_text="Today's hours; null when the store has none.")
+        is_open_now = serializers.BooleanField(
+            allow_null=True, help_text="In the program's time zone; null when the store has no opening hours."
+        )
+        photos = PhotoSerializer(many=True, help_text="In the merchant's order.")
         distance_km = serializers.FloatField(allow_null=True, help_text="Present when lat and lng are given.")
 
         class Meta:
@@ -69,18 +123,32 @@ class StoreListApi(BaseApi):
         results = store_list_nearest(
             lat=params.get("lat"), lng=params.get("lng"), radius_km=params.get("radius_km"), limit=params["limit"]
         )
-        data = [
-            {
-                "code": item.store.code,
-                "name": item.store.name,
-                "address": item.store.address,
-                "phone": item.store.phone,
-                "opening_hours": item.store.opening_hours,
-                "latitude": item.store.latitude,
-                "longitude": item.store.longitude,
-                "photo_url": request.build_absolute_uri(item.store.photo.url) if item.store.photo else None,
-                "distance_km": item.distance_km,
-            }
-            for item in results
-        ]
-        return Response(self.OutputSerializer(data, many=True).data)
+        now = timezone.now()
+        today = now.astimezone(program_time_zone()).date()
+        stores_hours_prefetch([item.store for item in results], today=today)
+        return Response(
+            self.OutputSerializer([self._store(request, item, now, today) for item in results], many=True).data
+        )
+
+    @staticmethod
+    def _store(request, item, now, today) -> dict:
+        store = item.store
+        hours = {"weekly": store.weekly_hours, "exceptions": store.hours_exceptions_near}
+        known = bool(store.weekly_hours or store.hours_exceptions_near)
+        week = [_day(day) for day in store_week_hours(**hours, today=today)] if known else []
+        return {
+            "code": store.code,
+            "name": store.name,
+            "address": store.address,
+            "phone": store.phone,
+            "latitude": store.latitude,
+            "longitude": store.longitude,
+            "opening_hours": week,
+            "hours_today": week[0] if week else None,
+            "is_open_now": store_is_open(**hours, at=now),
+            "photos": [
+                {"url": request.build_absolute_uri(photo.image.url), "caption": photo.caption}
+                for photo in store.photos_in_order
+            ],
+            "distance_km": item.distance_km,
+        }

@@ -17,6 +17,7 @@ from .program import ProgramSettings, Store, StoreApiKey, Tier
 from .purchase import PaymentMethod, Purchase, PurchaseChannel, PurchaseItem
 from .staff import Role, User
 from .stored_value import StoredValueEntry, TopUpOffer
+from .stores import StoreHoursException, StoreOpeningHours, StorePhoto
 from .tiers import TierHistory, TierPolicy
 
 __all__ = [
@@ -41,6 +42,9 @@ __all__ = [
     "Role",
     "Store",
     "StoreApiKey",
+    "StoreHoursException",
+    "StoreOpeningHours",
+    "StorePhoto",
     "StoredValueEntry",
     "Tag",
     "Tier",

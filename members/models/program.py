@@ -40,7 +40,9 @@ class Store(models.Model):
     name = models.CharField(_("name"), max_length=120)
     address = models.CharField(_("address"), max_length=255, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
-    opening_hours = models.CharField(_("opening hours"), max_length=255, blank=True)
+    # The free text stores had before opening hours were structured (members/models/stores.py): kept, read-only,
+    # so staff can check what they entered against it; members no longer see it.
+    previous_opening_hours = models.CharField(_("previous opening hours text"), max_length=255, blank=True)
     latitude = models.DecimalField(
         _("latitude"),
         max_digits=9,
@@ -57,7 +59,6 @@ class Store(models.Model):
         blank=True,
         validators=[MinValueValidator(Decimal(-180)), MaxValueValidator(Decimal(180))],
     )
-    photo = models.ImageField(_("photo"), upload_to="stores/", blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     history = HistoricalRecords()
 

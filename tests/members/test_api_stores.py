@@ -1,9 +1,12 @@
 """The public store finder."""
 
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from members.models import StoreHoursException, StoreOpeningHours, StorePhoto
 from members.selectors import haversine_km
 from tests.factories import StoreFactory
 
@@ -117,3 +120,94 @@ def test_the_store_list_needs_no_credentials_and_ignores_them(api_client, stores
     response = api_client.get(STORES_URL)
 
     assert response.status_code == 200
+
+
+# -- opening hours, open now, photos -------------------------------------------------------------------------------
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+WEEKDAY_HOURS = [{"weekday": day, "opens_at": time(10, 0), "closes_at": time(22, 0)} for day in range(7)]
+
+
+@pytest.fixture
+def shop(settings):
+    """Open Mon-Sun 10:00-22:00, closed on Christmas Day 2026 (a Friday)."""
+    settings.TIME_ZONE = "Asia/Hong_Kong"
+    store = make_store("central", CENTRAL)
+    StoreOpeningHours.objects.bulk_create(StoreOpeningHours(store=store, **row) for row in WEEKDAY_HOURS)
+    StoreHoursException.objects.create(store=store, date=date(2026, 12, 25), is_closed=True, note="Christmas Day")
+    return store
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    def set_to(moment):
+        monkeypatch.setattr("members.api.stores.timezone.now", lambda: moment)
+
+    return set_to
+
+
+def test_a_store_lists_its_hours_for_the_week_ahead_and_is_open_now_within_them(api_client, shop, clock):
+    # given Tuesday 22 December 2026, 21:30 in Hong Kong (13:30 UTC)
+    clock(datetime(2026, 12, 22, 13, 30, tzinfo=UTC))
+
+    (store,) = api_client.get(STORES_URL).json()
+
+    assert store["is_open_now"] is True
+    assert store["hours_today"] == {
+        "date": "2026-12-22", "weekday": 1, "is_closed": False,
+        "intervals": [{"opens_at": "10:00", "closes_at": "22:00"}], "note": "",
+    }  # fmt: skip
+    week = store["opening_hours"]
+    assert [day["date"] for day in week] == [f"2026-12-{day}" for day in range(22, 29)]
+    assert week[3] == {"date": "2026-12-25", "weekday": 4, "is_closed": True, "intervals": [], "note": "Christmas Day"}
+
+
+def test_a_store_is_closed_now_after_its_hours_in_the_program_time_zone(api_client, shop, clock):
+    # 22:30 in Hong Kong is 14:30 UTC: a UTC reading would say open
+    clock(datetime(2026, 12, 22, 14, 30, tzinfo=UTC))
+
+    (store,) = api_client.get(STORES_URL).json()
+
+    assert store["is_open_now"] is False
+
+
+def test_a_store_is_closed_on_a_holiday_within_its_usual_hours(api_client, shop, clock):
+    clock(datetime(2026, 12, 25, 12, 0, tzinfo=HONG_KONG))
+
+    (store,) = api_client.get(STORES_URL).json()
+
+    assert store["is_open_now"] is False
+    assert (store["hours_today"]["is_closed"], store["hours_today"]["note"]) == (True, "Christmas Day")
+
+
+def test_a_store_without_hours_says_it_does_not_know(api_client):
+    make_store("new", CENTRAL)
+
+    (store,) = api_client.get(STORES_URL).json()
+
+    assert (store["opening_hours"], store["hours_today"], store["is_open_now"]) == ([], None, None)
+
+
+def test_a_store_shows_its_photos_in_order_with_their_urls(api_client, shop):
+    StorePhoto.objects.create(store=shop, image="stores/inside.jpg", position=2, caption="Inside")
+    StorePhoto.objects.create(store=shop, image="stores/front.jpg", position=1, caption="Shop front")
+
+    (store,) = api_client.get(STORES_URL).json()
+
+    assert store["photos"] == [
+        {"url": "http://testserver/media/stores/front.jpg", "caption": "Shop front"},
+        {"url": "http://testserver/media/stores/inside.jpg", "caption": "Inside"},
+    ]
+
+
+def test_the_store_list_reads_hours_exceptions_and_photos_once_for_all_stores(
+    api_client, shop, django_assert_num_queries
+):
+    for index in range(5):
+        store = make_store(f"more-{index}", CENTRAL)
+        StoreOpeningHours.objects.create(store=store, weekday=0, opens_at=time(9, 0), closes_at=time(17, 0))
+        StorePhoto.objects.create(store=store, image=f"stores/{index}.jpg")
+
+    with django_assert_num_queries(4):  # stores, weekly hours, exceptions, photos
+        response = api_client.get(STORES_URL)
+
+    assert len(response.json()) == 6

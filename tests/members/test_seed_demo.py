@@ -1,6 +1,6 @@
 """seed_demo: deterministic for a seed, idempotent, consistent ledger, printed credentials that work."""
 
-from datetime import datetime
+from datetime import date, datetime, time
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,8 @@ from members.models import (
     Role,
     Store,
     StoreApiKey,
+    StoreHoursException,
+    StoreOpeningHours,
     Tag,
     Tier,
     User,
@@ -39,7 +41,19 @@ def seed(*args):
 def counts():
     return {
         model.__name__: model.objects.count()
-        for model in (Member, Purchase, PurchaseItem, PointsEntry, Store, Tier, Tag, User, ProgramSettings)
+        for model in (
+            Member,
+            Purchase,
+            PurchaseItem,
+            PointsEntry,
+            Store,
+            StoreOpeningHours,
+            StoreHoursException,
+            Tier,
+            Tag,
+            User,
+            ProgramSettings,
+        )  # fmt: skip
     } | {
         "live POS keys": StoreApiKey.objects.filter(revoked_at__isnull=True).count(),
         "live member tokens": MemberToken.objects.filter(revoked_at__isnull=True).count(),
@@ -62,6 +76,19 @@ def test_seeding_twice_gives_the_same_counts_and_a_consistent_ledger():
     assert first["Tier"] == 4
     assert first["Purchase"] > 40
     assert points_ledger_drift() == []
+
+
+def test_demo_stores_open_every_day_and_keep_the_coming_public_holidays():
+    Command()._stores(today=date(2026, 12, 1))
+
+    for store in Store.objects.all():
+        assert sorted(set(store.opening_hours.values_list("weekday", flat=True))) == list(range(7)), store.code
+    central = Store.objects.get(code="central")
+    assert list(central.opening_hours.filter(weekday=6).values_list("opens_at", "closes_at")) == [(time(11), time(19))]
+    assert list(central.hours_exceptions.order_by("date").values_list("date", "is_closed", "note")) == [
+        (date(2026, 12, 25), False, "Christmas Day"),
+        (date(2027, 2, 6), True, "Lunar New Year's Day"),
+    ]
 
 
 def test_seed_records_purchases_points_and_a_few_redemptions():

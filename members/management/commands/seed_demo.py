@@ -29,6 +29,8 @@ from members.models import (
     Role,
     Store,
     StoreApiKey,
+    StoreHoursException,
+    StoreOpeningHours,
     Tag,
     Tier,
     User,
@@ -45,6 +47,13 @@ DEMO_KEY_NAME = "Demo POS key"
 DEMO_TOKEN_AGENT = "seed_demo"
 CHUNK = 50  # members per transaction
 
+# Opening hours: (weekdays, 0 = Monday, opens at, closes at), in the program's time zone.
+EVERY_DAY = tuple(range(7))
+MON_TO_SAT = tuple(range(6))
+EVERY_DAY_10_22 = [(EVERY_DAY, "10:00", "22:00")]
+# Every store is closed on Lunar New Year's Day and opens late on Christmas Day (Hong Kong public holidays).
+LUNAR_NEW_YEAR = {2026: date(2026, 2, 17), 2027: date(2027, 2, 6), 2028: date(2028, 1, 26), 2029: date(2029, 2, 13)}
+
 # code, name, address, phone, opening hours, latitude, longitude
 STORES = [
     (
@@ -52,7 +61,7 @@ STORES = [
         "Causeway Bay",
         "Shop 1203, 12/F, Hysan Place, 500 Hennessy Road, Causeway Bay",
         "+852 2890 1234",
-        "Mon–Sun 10:00–22:00",
+        EVERY_DAY_10_22,
         "22.279920",
         "114.183980",
     ),
@@ -61,7 +70,7 @@ STORES = [
         "Central",
         "G/F, 30 Queen's Road Central, Central",
         "+852 2523 5678",
-        "Mon–Sat 09:30–21:00, Sun 11:00–19:00",
+        [(MON_TO_SAT, "09:30", "21:00"), ((6,), "11:00", "19:00")],
         "22.281640",
         "114.157530",
     ),
@@ -70,7 +79,7 @@ STORES = [
         "Tsim Sha Tsui",
         "Shop OT 301, Ocean Terminal, Harbour City, 3–27 Canton Road, Tsim Sha Tsui",
         "+852 2730 2468",
-        "Mon–Sun 10:00–22:00",
+        EVERY_DAY_10_22,
         "22.296960",
         "114.168870",
     ),
@@ -79,7 +88,7 @@ STORES = [
         "Mong Kok",
         "Shop L6-12, Langham Place, 8 Argyle Street, Mong Kok",
         "+852 2332 1357",
-        "Mon–Sun 11:00–23:00",
+        [(EVERY_DAY, "11:00", "23:00")],
         "22.318550",
         "114.168330",
     ),
@@ -88,7 +97,7 @@ STORES = [
         "Sha Tin",
         "Shop 521, Level 5, New Town Plaza Phase I, 18 Sha Tin Centre Street, Sha Tin",
         "+852 2691 8642",
-        "Mon–Sun 10:00–22:00",
+        EVERY_DAY_10_22,
         "22.382070",
         "114.188850",
     ),
@@ -97,7 +106,7 @@ STORES = [
         "Tseung Kwan O",
         "Shop 2035, Level 2, PopCorn 2, 9 Tong Chun Street, Tseung Kwan O",
         "+852 2702 9753",
-        "Mon–Sun 10:30–22:00",
+        [(EVERY_DAY, "10:30", "22:00")],
         "22.307640",
         "114.260180",
     ),
@@ -232,7 +241,7 @@ class Command(BaseCommand):
             ProgramSettings.objects.get_or_create(
                 pk=1, defaults={"program_name": "Harbour Rewards", "points_expiry_days": 365}
             )
-            stores = self._stores()
+            stores = self._stores(today=anchor.date())
             tiers = self._tiers()
             tags = {name: Tag.objects.get_or_create(name=name)[0] for name in TAGS}
             logins = self._users(stores[STORES[0][0]], password=password, reset=reset_passwords)
@@ -256,7 +265,7 @@ class Command(BaseCommand):
 
     # -- reference data ----------------------------------------------------------------------------
 
-    def _stores(self):
+    def _stores(self, *, today: date):
         stores = {}
         for code, name, address, phone, hours, latitude, longitude in STORES:
             stores[code], _created = Store.objects.get_or_create(
@@ -265,12 +274,30 @@ class Command(BaseCommand):
                     "name": name,
                     "address": address,
                     "phone": phone,
-                    "opening_hours": hours,
                     "latitude": Decimal(latitude),
                     "longitude": Decimal(longitude),
                 },
             )
+            self._store_hours(stores[code], hours=hours, today=today)
         return stores
+
+    def _store_hours(self, store, *, hours, today: date):
+        """Give a store its weekly hours (unless it has some) and the coming public holidays (once each)."""
+        if not StoreOpeningHours.objects.filter(store=store).exists():
+            StoreOpeningHours.objects.bulk_create(
+                StoreOpeningHours(store=store, weekday=weekday, opens_at=opens_at, closes_at=closes_at)
+                for weekdays, opens_at, closes_at in hours
+                for weekday in weekdays
+            )
+        lunar_new_year = next((day for day in sorted(LUNAR_NEW_YEAR.values()) if day >= today), None)
+        christmas = date(today.year if (today.month, today.day) <= (12, 25) else today.year + 1, 12, 25)
+        holidays = [
+            (christmas, {"is_closed": False, "opens_at": "12:00", "closes_at": "20:00", "note": "Christmas Day"})
+        ]
+        if lunar_new_year is not None:
+            holidays.append((lunar_new_year, {"is_closed": True, "note": "Lunar New Year's Day"}))
+        for day, defaults in holidays:
+            StoreHoursException.objects.get_or_create(store=store, date=day, defaults=defaults)
 
     def _tiers(self):
         tiers = {}
