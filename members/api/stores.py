@@ -21,9 +21,10 @@ from members.store_selectors import (
 
 
 class IntervalSerializer(serializers.Serializer):
-    opens_at = serializers.TimeField(format="%H:%M")
-    closes_at = serializers.TimeField(
-        format="%H:%M", help_text="Not after opens_at: the store closes the next day (00:00 is midnight)."
+    # "HH:MM" local times: the string format "time" of OpenAPI would ask for seconds and an offset.
+    opens_at = serializers.CharField(help_text="HH:MM in the program's time zone.")
+    closes_at = serializers.CharField(
+        help_text="HH:MM; not after opens_at: the store closes the next day (00:00 is midnight)."
     )
 
     class Meta:
@@ -54,7 +55,10 @@ def _day(hours: DayHours) -> dict:
         "date": hours.date,
         "weekday": hours.date.weekday(),
         "is_closed": hours.is_closed,
-        "intervals": [{"opens_at": opens_at, "closes_at": closes_at} for opens_at, closes_at in hours.intervals],
+        "intervals": [
+            {"opens_at": f"{opens_at:%H:%M}", "closes_at": f"{closes_at:%H:%M}"}
+            for opens_at, closes_at in hours.intervals
+        ],
         "note": hours.note,
     }
 
