@@ -88,7 +88,7 @@ class StoreHoursException(models.Model):
 
     def __str__(self):
         if self.is_closed:
-            return f"{self.date:%Y-%m-%d} {_('closed')}"
+            return _("%(date)s closed") % {"date": f"{self.date:%Y-%m-%d}"}
         return f"{self.date:%Y-%m-%d} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
 
     def clean(self):
