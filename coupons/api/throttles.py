@@ -4,7 +4,6 @@ Rates are read at each request from settings (COUPON_CLAIM_THROTTLE, COUPON_CODE
 variables of the same names), so a deployment or a test changes them without touching code.
 """
 
-
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 

@@ -1,6 +1,5 @@
 """The points mall in the mini program (rewards, redeeming, the member's own orders) and pickups at the till."""
 
-
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
