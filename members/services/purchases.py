@@ -4,11 +4,12 @@ are the points app's job (points.services.checkout)."""
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils.translation import gettext_lazy as _
 
+from members import sql
 from members.errors import IdempotencyKeyReused, InvalidInput
 from members.models import Member, PaymentUse, Purchase, PurchaseChannel, PurchaseItem
 from members.services.payments import MEMBER_PAYMENT_PROVIDERS, payment_use_record
@@ -48,8 +49,7 @@ def _insert(*, store_id, channel, external_id, purchased_at, payment_method, mem
         payment_method=payment_method,
         **amounts,
     )
-    purchase.save(force_insert=True)
-    PurchaseItem.objects.bulk_create(
+    rows = [
         PurchaseItem(
             purchase=purchase,
             sku=item["sku"],
@@ -60,8 +60,20 @@ def _insert(*, store_id, channel, external_id, purchased_at, payment_method, mem
             amount=(Decimal(item["unit_price"]) * item.get("quantity", 1)).quantize(CENT),
         )
         for item in items or []
-    )
+    ]
+    write = sql.purchase_insert if connection.vendor == "postgresql" else _write
+    write(purchase=purchase, items=rows)
     return purchase
+
+
+def _write(*, purchase: Purchase, items: list[PurchaseItem]) -> None:
+    """The purchase, its items and the member's statistics through the ORM: the reference of sql.purchase_insert."""
+    purchase.save(force_insert=True)
+    for item in items:
+        item.purchase = purchase  # its id is known now
+    PurchaseItem.objects.bulk_create(items)
+    if purchase.member_id:
+        Member.objects.filter(pk=purchase.member_id).update(**purchase_member_updates(purchase=purchase))
 
 
 def purchase_member_updates(*, purchase: Purchase) -> dict:
@@ -123,7 +135,6 @@ def purchase_record(
             purpose=PaymentUse.Purpose.PURCHASE, now=purchased_at, field="external_id",
         )  # fmt: skip
     if member_id:
-        Member.objects.filter(pk=member_id).update(**purchase_member_updates(purchase=purchase))
         send_after_commit(purchase_recorded, purchase_id=purchase.pk, member_id=member_id)
     return purchase
 
