@@ -21,7 +21,8 @@ ITEMS = [
 
 def written(member, external_id):
     purchase = Purchase.objects.get(external_id=external_id)
-    row = {k: v for k, v in vars(purchase).items() if k not in ("_state", "id", "external_id", "member_id", "created_at")}
+    own = ("_state", "id", "external_id", "member_id", "created_at")  # what differs between two sales by design
+    row = {name: value for name, value in vars(purchase).items() if name not in own}
     items = list(
         PurchaseItem.objects.filter(purchase=purchase)
         .order_by("pk")
