@@ -42,7 +42,7 @@ from members.imports.scope import ImportScope
 from members.imports.validation import RowError
 from members.models import Member, PointsEntry, PointsLot, ProgramSettings, Tag, Tier, TierHistory
 from members.services.ledger import points_credit_openings
-from members.signals import send_after_commit, tier_changed
+from members.services.tiers import tier_changes_announce
 
 OPENING_SOURCE = "import"
 OPENING_KEY_PREFIX = "opening:"
@@ -178,7 +178,7 @@ def _record_tier_moves(moves, *, context):
     """Write the tier history of the tiers a file set ((member id, old tier id, new tier id) triples).
 
     The same record a manual override leaves (reason, note, staff user), so a tier set by import is seen
-    in the member's tier history; the members who moved are announced after commit like any tier move.
+    in the member's tier history; the members who moved are told and announced like any tier move.
     """
     if not moves:
         return
@@ -194,12 +194,14 @@ def _record_tier_moves(moves, *, context):
         )  # fmt: skip
         for member_id, old_tier_id, new_tier_id in moves
     )
-    for member_id, old_tier_id, new_tier_id in moves:
-        if old_tier_id is not None:
-            send_after_commit(
-                tier_changed, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id,
-                reason=TierHistory.Reason.OVERRIDE,
-            )  # fmt: skip
+    tier_changes_announce(
+        changes=[
+            (member_id, old_tier_id, new_tier_id, TierHistory.Reason.OVERRIDE)
+            for member_id, old_tier_id, new_tier_id in moves
+            if old_tier_id is not None  # a new member's first tier is no move
+        ],
+        now=context.now,
+    )
 
 
 def _written_openings(rows):

@@ -308,7 +308,7 @@ def points_purchase_settle(
     write = _settle_postgres if connection.vendor == "postgresql" else _settle_orm
     with transaction.atomic(savepoint=False):
         try:
-            write(member=member, purchase=purchase, spend_entry=spend_entry, earn_entry=earn_entry, earn_lot=earn_lot,
+            write(member=member, spend_entry=spend_entry, earn_entry=earn_entry, earn_lot=earn_lot,
                   spend=spend, moves=moves)  # fmt: skip
         except IntegrityError as exc:  # a key already written: the caller's keys were not new
             raise IdempotencyKeyReused() from exc
@@ -317,7 +317,7 @@ def points_purchase_settle(
     )
 
 
-def _settle_orm(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, moves):
+def _settle_orm(*, member, spend_entry, earn_entry, earn_lot, spend, moves):
     PointsEntry.objects.bulk_create([entry for entry in (spend_entry, earn_entry) if entry is not None])
     if spend_entry is not None:
         _draw_from_lots_at_once(member=member, entry=spend_entry, points=spend)
@@ -329,7 +329,7 @@ def _settle_orm(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, m
         Member.objects.filter(pk=member.pk).update(**updates)
 
 
-def _settle_postgres(*, member, purchase, spend_entry, earn_entry, earn_lot, spend, moves):
+def _settle_postgres(*, member, spend_entry, earn_entry, earn_lot, spend, moves):
     """Entries, the draw from the lots, allocations, the new lot and the member row: one statement."""
     qn = connection.ops.quote_name
     entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)

@@ -12,7 +12,7 @@ import pytest
 from members.imports.scope import ImportScope
 from members.imports.validation import MemberRow
 from members.imports.writer import ImportContext, write_chunk
-from members.models import Member, MemberImportJob, PointsEntry, Role, TierHistory
+from members.models import Member, MemberImportJob, Notification, PointsEntry, Role, TierHistory
 from members.services.member_import import member_import_job_run, member_import_preview
 from tests.factories import MemberFactory, StoreFactory, TierFactory, UserFactory
 from tests.members.import_helpers import csv_bytes, run_import
@@ -243,8 +243,9 @@ def test_tier_moved_by_import_is_announced_after_commit(stores, tiers, django_ca
     finally:
         tier_changed.disconnect(listener)
 
-    # then the move is announced like any tier move
+    # then the move is announced like any tier move, and the member is told in their inbox
     assert moves == [(member.pk, tiers[0].pk, tiers[1].pk, "override")]
+    assert list(Notification.objects.filter(member=member).values_list("kind", flat=True)) == ["tier_changed"]
 
 
 def test_opening_points_of_existing_and_new_members_name_the_importer_and_a_reason(stores, manager):
