@@ -14,8 +14,8 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from config.urls import urlpatterns as app_urlpatterns
+from infra.api import BaseApi
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
-from members.api.common import BaseApi
 from members.api.permissions import IsMember, IsPosClient
 from members.models import Member, PointsEntry
 

@@ -147,10 +147,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
-    # JSON nested deeper than config.api_parsers.MAX_JSON_DEPTH (32) is refused as malformed_request.
+    "EXCEPTION_HANDLER": "infra.api_errors.exception_handler",
+    # JSON nested deeper than infra.api_parsers.MAX_JSON_DEPTH (32) is refused as malformed_request.
     "DEFAULT_PARSER_CLASSES": [
-        "config.api_parsers.DepthLimitedJSONParser",
+        "infra.api_parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -214,7 +214,7 @@ WECHATPAY_PLATFORM_PUBLIC_KEY = env("WECHATPAY_PLATFORM_PUBLIC_KEY", default="")
 WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=5.0)
 # Outbound calls (WeChat, WeChat Pay): WECHAT_TIMEOUT_SECONDS and WECHATPAY_TIMEOUT_SECONDS above are read timeouts
 # (the longest wait for an answer); connecting gets less. Each service has a circuit breaker and a cap on calls in
-# flight per host, kept in the shared cache (members/circuit.py): a stalled service answers `wechat_unavailable`
+# flight per host, kept in the shared cache (infra/circuit.py): a stalled service answers `wechat_unavailable`
 # (or `payment_provider_unavailable`) at once instead of holding the workers the tills need.
 OUTBOUND_CONNECT_TIMEOUT_SECONDS = env.float("OUTBOUND_CONNECT_TIMEOUT_SECONDS", default=2.0)
 OUTBOUND_BREAKER_FAILURES = env.int("OUTBOUND_BREAKER_FAILURES", default=5)

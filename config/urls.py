@@ -15,11 +15,11 @@ urlpatterns = [
     path("api/v1/", include("coupons.api.urls")),
     path("api/v1/", include("points.api.urls")),
 ]
-# Under /api/ these answer the API's error shape (config/api_errors.py); elsewhere Django's pages.
-handler400 = "config.api_errors.bad_request"
-handler403 = "config.api_errors.forbidden"
-handler404 = "config.api_errors.page_not_found"
-handler500 = "config.api_errors.server_error"
+# Under /api/ these answer the API's error shape (infra/api_errors.py); elsewhere Django's pages.
+handler400 = "infra.api_errors.bad_request"
+handler403 = "infra.api_errors.forbidden"
+handler404 = "infra.api_errors.page_not_found"
+handler500 = "infra.api_errors.server_error"
 
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -22,8 +22,8 @@ from coupons.services import coupons_void
 from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
+from infra.errors import LoyaltyError
 from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
-from members.errors import LoyaltyError
 from members.imports.forms import CsvUploadForm
 from members.models import PurchaseChannel, Tag, Tier
 

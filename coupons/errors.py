@@ -5,7 +5,7 @@ State conflicts answer 409, a cart the coupon does not fit 422, a code the membe
 
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError, NotFound
+from infra.errors import LoyaltyError, NotFound
 
 
 class CouponError(LoyaltyError):

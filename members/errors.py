@@ -1,36 +1,11 @@
-"""Domain errors: one base class with a stable machine code and a translated message.
+"""The members domain's refusals: phones, points amounts, tiers, plans, stored value and payments.
 
-The DRF exception handler in config/api_errors.py renders them as
-{"error": {"code", "message", "fields"}}; the console shows them with message_user.
+Each is an infra.errors.LoyaltyError: a stable machine code and a translated message.
 """
 
 from django.utils.translation import gettext_lazy as _
 
-
-class LoyaltyError(Exception):
-    code = "error"
-    message = _("The request could not be completed.")
-    status = 400
-
-    def __init__(self, message=None, *, code=None, fields=None, status=None, headers=None):
-        self.code = code or self.code
-        self.message = message or self.message
-        self.fields = fields or {}
-        self.status = status or self.status
-        # HTTP headers of the answer, e.g. Retry-After on a 503.
-        self.headers = headers or {}
-        super().__init__(str(self.message))
-
-
-class NotFound(LoyaltyError):
-    code = "not_found"
-    message = _("Not found.")
-    status = 404
-
-
-class InvalidInput(LoyaltyError):
-    code = "invalid_input"
-    message = _("Some fields are invalid.")
+from infra.errors import LoyaltyError
 
 
 class InvalidPhone(LoyaltyError):
@@ -87,35 +62,13 @@ class InvalidCardCode(LoyaltyError):
     message = _("The card code is invalid or has expired.")
 
 
-class WechatLoginFailed(LoyaltyError):
-    code = "wechat_login_failed"
-    message = _("WeChat refused the login code. Please try again.")
-    status = 401
-
-
-class WechatUnavailable(LoyaltyError):
-    code = "wechat_unavailable"
-    message = _("WeChat could not be reached. Please try again later.")
-    status = 503
-
-
 # Payments confirmed with the payment provider.
-class PaymentNotConfirmed(LoyaltyError):
-    code = "payment_not_confirmed"
-    message = _("The payment provider has no completed payment by this member for this order.")
-    status = 422
 
 
 class PaymentAmountMismatch(LoyaltyError):
     code = "payment_amount_mismatch"
     message = _("The amount paid does not match the amount due for this order.")
     status = 422
-
-
-class PaymentProviderUnavailable(LoyaltyError):
-    code = "payment_provider_unavailable"
-    message = _("The payment provider could not confirm the payment now. Please try again later.")
-    status = 503
 
 
 # Tiers, plans and stored value.
@@ -158,12 +111,6 @@ class RefundExceedsSpend(LoyaltyError):
     code = "refund_exceeds_spend"
     message = _("The refund is more than what is left to refund of this spend.")
     status = 409
-
-
-class WechatPhoneFailed(LoyaltyError):
-    code = "wechat_phone_failed"
-    message = _("WeChat refused the phone number code. Please try again.")
-    status = 400
 
 
 class IdempotencyRequestInProgress(LoyaltyError):

@@ -5,7 +5,7 @@ A state that forbids the action answers 409, an order the request does not fit 4
 
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError
+from infra.errors import LoyaltyError
 
 
 class PointsError(LoyaltyError):

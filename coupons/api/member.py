@@ -17,8 +17,8 @@ from coupons.api.throttles import CouponClaimThrottle
 from coupons.models import Coupon
 from coupons.selectors import coupon_templates_claimable, coupons_for_cart, coupons_of_member
 from coupons.services import coupon_claim
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember
 from members.models import Store
 

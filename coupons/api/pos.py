@@ -9,8 +9,8 @@ from coupons.api.serializers import CartCouponsOutputSerializer, CartInputSerial
 from coupons.api.throttles import CouponCodeThrottle
 from coupons.selectors import coupon_for_cart_by_code, coupons_for_cart
 from coupons.services import coupon_redeem
+from infra.api import BaseApi, error_responses
 from members.api.authentication import StoreApiKeyAuthentication
-from members.api.common import BaseApi, error_responses
 from members.api.permissions import IsPosClient
 from members.models import PurchaseChannel
 from members.selectors import member_lookup

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from coupons.models import Coupon, CouponTemplate
 from coupons.pricing import discount_for
 from coupons.rules import Cart, CartItem
-from members.api.common import StrictInputSerializer
+from infra.api import StrictInputSerializer
 from members.models import PurchaseChannel
 
 MAX_ITEMS = 500

@@ -36,9 +36,9 @@ from coupons.pricing import discount_for
 from coupons.rules import Cart, Check, coupon_check, is_in_audience
 from coupons.selectors import is_partner_code
 from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_sold_out, claim_hints_read
-from members.errors import InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from infra.prepared import PreparedRead
 from members.models import Member
-from members.prepared import PreparedRead
 from members.services.locks import lock_member
 from members.services.notifications import notify
 

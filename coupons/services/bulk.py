@@ -33,7 +33,8 @@ from coupons.codes import BASE, generate_codes
 from coupons.errors import TemplateInactive
 from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
-from members.errors import InvalidInput, InvalidPhone, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import InvalidPhone
 from members.formats import is_valid_member_number, normalize_phone
 from members.imports.decoding import AUTO, decode
 from members.imports.reading import csv_records

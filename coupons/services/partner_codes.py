@@ -12,7 +12,7 @@ from coupons.codes import MAX_CODE_LENGTH, normalize_code
 from coupons.models import Coupon, CouponTemplate, PartnerCode
 from coupons.services import _template_get
 from coupons.services.claim_hints import claim_hints_clear_on_commit
-from members.errors import InvalidInput
+from infra.errors import InvalidInput
 from members.imports.decoding import AUTO, decode
 from members.imports.reading import csv_records
 

@@ -15,14 +15,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from members.admin_import import MemberImportExportMixin
+from infra.errors import LoyaltyError
+from members.admin.imports import MemberImportExportMixin
 from members.console import (
     ConsoleHistoryAdmin,
     ScopedRelatedFieldListFilter,
     StoreScopedAdminMixin,
     member_exact_lookup_q,
 )
-from members.errors import InvalidPhone, LoyaltyError
+from members.errors import InvalidPhone
 from members.formats import birthday_problem, normalize_phone
 from members.models import Member, MemberToken, PointsEntry
 from members.services.ledger import points_adjust

@@ -8,8 +8,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import LoyaltyError
 from members.console import ConsoleHistoryAdmin, StoreScopedAdminMixin
-from members.errors import LoyaltyError
 from members.models import (
     ProgramSettings,
     Store,

@@ -15,15 +15,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import LoyaltyError
 from members.admin.member import RecentEntriesFormSet
 from members.admin.program import TierAdmin as BaseTierAdmin
 from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin, staff_store_id
-from members.errors import LoyaltyError
 from members.models import Member, StoredValueEntry, Tier, TierHistory, TierPolicy, TopUpOffer
+from members.selectors.stored_value import stored_value_outstanding
+from members.selectors.tiers import money_display, tier_policy_preview
 from members.services.stored_value import stored_value_adjust
 from members.services.tiers import tier_override_set, tier_policy_save
-from members.stored_value_selectors import stored_value_outstanding
-from members.tier_selectors import money_display, tier_policy_preview
 
 
 class PreviewMixin:

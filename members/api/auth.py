@@ -8,8 +8,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.wechat import get_wechat_client
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember
 from members.api.serializers import MemberSerializer
 from members.api.throttles import LoginIpThrottle
@@ -17,7 +18,6 @@ from members.errors import MemberNotActive
 from members.models import Member
 from members.services.membership import member_login_wechat
 from members.services.tokens import member_token_issue, member_token_revoke
-from members.wechat import get_wechat_client
 
 
 class WechatLoginApi(BaseApi):

@@ -13,15 +13,15 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from infra.api import BaseApi, PngRenderer, StrictInputSerializer, error_responses
+from infra.wechat import get_wechat_client
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, PngRenderer, StrictInputSerializer, error_responses
 from members.api.permissions import IsActiveMember, IsMember
 from members.api.serializers import MemberSerializer, ProfileInputSerializer
 from members.api.throttles import LoginMemberThrottle
 from members.models import Member
 from members.selectors import member_card_get
 from members.services.membership import member_bind_phone, member_join, member_update_profile
-from members.wechat import get_wechat_client
 
 
 class MemberApi(BaseApi):

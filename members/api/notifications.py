@@ -7,11 +7,11 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember
 from members.models import Notification
-from members.notification_selectors import member_inbox, member_unread_count
+from members.selectors.notifications import member_inbox, member_unread_count
 from members.services.notifications import MAX_IDS_PER_MARK, notification_mark_read
 
 

@@ -7,8 +7,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import MemberPlanSubscription, MembershipPlan
 from members.services.payments import MEMBER_PAYMENT_PROVIDERS

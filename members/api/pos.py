@@ -5,8 +5,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import StoreApiKeyAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsPosClient
 from members.api.serializers import TierBriefSerializer
 from members.api.throttles import PosLookupThrottle

@@ -3,7 +3,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
-from members.api.common import StrictInputSerializer
+from infra.api import StrictInputSerializer
 from members.formats import birthday_problem
 from members.models import Member, Store
 

@@ -9,9 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.selectors import store_list_nearest
-from members.store_selectors import (
+from members.selectors.stores import (
     DayHours,
     program_time_zone,
     store_is_open,

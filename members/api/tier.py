@@ -6,10 +6,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from infra.api import BaseApi, error_responses
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, error_responses
 from members.api.permissions import IsActiveMember
-from members.tier_selectors import member_tier_status
+from members.selectors.tiers import member_tier_status
 
 
 class TierOutputSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError
+from infra.errors import LoyaltyError
 
 AUTO = "auto"
 # value -> (Python codec, label). CP950 is Big5 as Excel on Traditional Chinese Windows writes it;

@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError
+from infra.errors import LoyaltyError
 from members.imports.decoding import AUTO, check_size, encoding_choices
 
 

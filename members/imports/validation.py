@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.utils.translation import gettext, ngettext
 
-from members.bulk_sql import field_in
+from infra.bulk_sql import field_in
 from members.errors import InvalidPhone
 from members.formats import birthday_problem, normalize_phone
 from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from members.bulk_sql import field_in, pg_array
+from infra.bulk_sql import field_in, pg_array
 from members.formats import new_member_number
 from members.imports.columns import CONSENT_COLUMNS
 from members.imports.scope import ImportScope

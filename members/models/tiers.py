@@ -18,7 +18,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from members.prepared import PreparedRead
+from infra.prepared import PreparedRead
 
 TIER_EVALUATION_TASK_NAME = "members: tier evaluation"
 

@@ -20,7 +20,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import IdempotencyKeyReused, IdempotencyRequestInProgress, InvalidInput
+from infra.errors import InvalidInput
+from members.errors import IdempotencyKeyReused, IdempotencyRequestInProgress
 from members.models import IdempotencyRecord
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 100

@@ -16,12 +16,12 @@ from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from members.bulk_sql import field_in, pg_array
+from infra.bulk_sql import field_in, pg_array
+from infra.errors import NotFound
 from members.errors import (
     IdempotencyKeyReused,
     InsufficientPoints,
     InvalidAmount,
-    NotFound,
     PointsAmountTooLarge,
     PointsBalanceTooLarge,
     ReasonRequired,

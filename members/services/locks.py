@@ -1,8 +1,8 @@
 """Row-lock helpers: one place, so every writer locks in the same order (by primary key)."""
 
-from members.errors import NotFound
+from infra.errors import NotFound
+from infra.prepared import PreparedRead
 from members.models import Member
-from members.prepared import PreparedRead
 
 # Every write to a member's points, stored value or tier takes this lock: its SQL is compiled once per process.
 _MEMBER_FOR_UPDATE = PreparedRead(

@@ -5,7 +5,8 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from members.errors import InvalidInput, PhoneTaken
+from infra.errors import InvalidInput
+from members.errors import PhoneTaken
 from members.formats import new_member_number, normalize_phone
 from members.models import Member, MemberToken, Tier, WechatSession
 from members.services.locks import lock_member

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from members.bulk_sql import field_in
-from members.errors import InvalidInput, NotFound
+from infra.bulk_sql import field_in
+from infra.errors import InvalidInput, NotFound
 from members.models import Member, Notification, OutboxMessage
 
 MAX_DEDUPE_KEY_LENGTH = Notification._meta.get_field("dedupe_key").max_length

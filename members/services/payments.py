@@ -15,9 +15,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from members.errors import PaymentAlreadyUsed, PaymentAmountMismatch, PaymentNotConfirmed
+from infra.errors import PaymentNotConfirmed
+from infra.wechat_pay import WechatPayClient, WechatPayment, get_wechat_pay_client
+from members.errors import PaymentAlreadyUsed, PaymentAmountMismatch
 from members.models import Member, PaymentUse
-from members.wechat_pay import WechatPayClient, WechatPayment, get_wechat_pay_client
 
 # The providers a member may name in the API: the ones this system can ask.
 MEMBER_PAYMENT_PROVIDERS = ("wechat_pay_hk",)

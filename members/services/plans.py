@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import InvalidInput, MemberNotActive, PlanUnavailable
+from infra.errors import InvalidInput
+from members.errors import MemberNotActive, PlanUnavailable
 from members.models import (
     Member,
     MemberPlanSubscription,

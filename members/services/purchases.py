@@ -9,8 +9,9 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import InvalidInput
 from members import sql
-from members.errors import IdempotencyKeyReused, InvalidInput
+from members.errors import IdempotencyKeyReused
 from members.models import Member, PaymentUse, Purchase, PurchaseChannel, PurchaseItem
 from members.services.payments import MEMBER_PAYMENT_PROVIDERS, payment_use_record
 from members.signals import purchase_recorded, send_after_commit

@@ -16,10 +16,10 @@ from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import InvalidInput
 from members.errors import (
     IdempotencyKeyReused,
     InsufficientStoredValue,
-    InvalidInput,
     InvalidMoneyAmount,
     MemberNotActive,
     ReasonRequired,

@@ -28,10 +28,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
+from infra.prepared import PreparedRead
 from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME, tier_thresholds_check
-from members.prepared import PreparedRead
 from members.services.locks import lock_member
 from members.services.notifications import NotificationDraft, notify_many
 from members.signals import send_after_commit, tier_changed

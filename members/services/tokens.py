@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
+from infra.prepared import PreparedRead
 from members.formats import hash_secret, new_member_token, new_pos_key
 from members.models import MemberToken, StoreApiKey
-from members.prepared import PreparedRead
 
 # Sliding expiry is refreshed at most this often, so a busy client doesn't write on every request.
 TOKEN_REFRESH_INTERVAL = timedelta(hours=1)

@@ -6,8 +6,8 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import LoyaltyError
 from members.console import ConsoleHistoryAdmin
-from members.errors import LoyaltyError
 from points.models import Auction, AuctionBid
 from points.services.auctions import auction_cancel
 

@@ -5,10 +5,10 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import LoyaltyError
 from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
-from members.errors import LoyaltyError
 from points.models import DrawPrize, DrawSpin, LuckyDraw
-from points.selectors_draws import draw_prize_chances
+from points.selectors.draws import draw_prize_chances
 from points.services.draws import draw_prize_stock_set
 
 

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import LoyaltyError
+from infra.errors import LoyaltyError
 from members.imports.decoding import AUTO, decode
 from members.imports.forms import checked_upload, encoding_field
 from points.models import (

@@ -13,8 +13,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from infra.errors import LoyaltyError
 from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
-from members.errors import LoyaltyError
 from members.imports.forms import CsvUploadForm
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
 from points.services.mall import (

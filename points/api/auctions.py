@@ -11,16 +11,16 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from members.api.common import StrictInputSerializer, error_responses
+from infra.api import StrictInputSerializer, error_responses
 from members.services.idempotency import idempotency_key_validate
 from points.api.draws import IDEMPOTENCY_KEY_REQUIRED, REPLAY_HEADER, MemberApi
 from points.models import Auction, AuctionBid
-from points.selectors_auctions import auction_get, auctions_listed, member_auction_bid_latest, member_auction_bids
+from points.selectors.auctions import auction_get, auctions_listed, member_auction_bid_latest, member_auction_bids
 from points.services.auctions import auction_bid_place, auction_minimum_bid
 
 
 class AuctionOutputSerializer(serializers.Serializer):
-    """An auction as every member sees it; the annotations come from points.selectors_auctions."""
+    """An auction as every member sees it; the annotations come from points.selectors.auctions."""
 
     id = serializers.IntegerField()
     item_name = serializers.CharField()

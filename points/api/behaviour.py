@@ -7,10 +7,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.errors import InvalidInput
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsActiveMember, IsPosClient
-from members.errors import InvalidInput
 from points.errors import BehaviourNotSelfReported, ProfileIncomplete
 from points.models import EarningRule, PointsPolicy
 from points.selectors import pos_member_resolve

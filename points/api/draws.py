@@ -7,12 +7,12 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember, IsPosClient
 from members.services.idempotency import idempotency_key_validate
 from points.models import DrawPrize, DrawSpin
-from points.selectors_draws import draws_open_for_member, member_draw_spins
+from points.selectors.draws import draws_open_for_member, member_draw_spins
 from points.services.draws import draw_spin
 from points.services.prizes import prize_collect
 

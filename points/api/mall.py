@@ -9,8 +9,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsMember, IsPosClient
 from members.models import Store
 from members.services.idempotency import idempotency_request_hash, idempotency_run
@@ -18,7 +18,7 @@ from members.services.payments import MEMBER_PAYMENT_PROVIDERS
 from points.api.serializers import REPLAY_HEADER
 from points.errors import PickupStoreInvalid
 from points.models import Reward, RewardOrder
-from points.selectors_mall import reward_for_member, reward_order_of_member, reward_orders_of_member, rewards_for_member
+from points.selectors.mall import reward_for_member, reward_order_of_member, reward_orders_of_member, rewards_for_member
 from points.services.mall import reward_order_cancel, reward_order_fulfil, reward_redeem_by_member
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

@@ -5,8 +5,8 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from infra.api import BaseApi, error_responses
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, error_responses
 from members.api.permissions import IsMember
 from members.models import PointsEntry
 from points.api.serializers import BreakdownSerializer

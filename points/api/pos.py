@@ -8,8 +8,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses, output_data
 from members.api.authentication import StoreApiKeyAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses, output_data
 from members.api.permissions import IsPosClient
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from points.api.serializers import (

@@ -13,8 +13,8 @@ from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from infra.api import BaseApi, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
-from members.api.common import BaseApi, StrictInputSerializer, error_responses
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import Purchase, PurchaseChannel
 from points.api.serializers import (

@@ -5,7 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from members.api.common import StrictInputSerializer, output_data
+from infra.api import StrictInputSerializer, output_data
 from members.models import PurchaseChannel
 from points.services.checkout import MAX_ITEM_QUANTITY
 

@@ -17,7 +17,8 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
 from coupons.codes import generate_code
-from members.errors import IdempotencyKeyReused, InvalidAmount, InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused, InvalidAmount
 from members.models import PointsAllocation, PointsEntry
 from members.services.idempotency import idempotency_key_validate
 from members.services.ledger import points_credit, points_debit

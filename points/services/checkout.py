@@ -23,16 +23,10 @@ from coupons.rules import CartItem as CouponCartItem
 from coupons.selectors import coupon_for_cart_by_code
 from coupons.services import coupon_redeem
 from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
-from members.errors import (
-    IdempotencyKeyReused,
-    InsufficientPoints,
-    InvalidInput,
-    NotFound,
-    PaymentAmountMismatch,
-    PointsAmountTooLarge,
-)
+from infra.errors import InvalidInput, NotFound
+from infra.prepared import PreparedRead
+from members.errors import IdempotencyKeyReused, InsufficientPoints, PaymentAmountMismatch, PointsAmountTooLarge
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
-from members.prepared import PreparedRead
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle

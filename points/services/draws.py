@@ -27,7 +27,8 @@ from coupons.codes import generate_code, is_valid_code, normalize_code
 from coupons.errors import CouponError
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
-from members.errors import IdempotencyKeyReused, InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused
 from members.models import PointsEntry
 from members.services.idempotency import idempotency_key_validate
 from members.services.ledger import points_credit, points_debit

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import InvalidInput, InvalidPhone, LoyaltyError, NotFound, ReasonRequired
+from infra.errors import InvalidInput, LoyaltyError, NotFound
+from members.errors import InvalidPhone, ReasonRequired
 from members.formats import is_valid_member_number, normalize_phone
 from members.imports.reading import csv_records
 from members.models import Member, PointsEntry

@@ -19,7 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from coupons.errors import ClaimWindowClosed, SoldOut, TemplateInactive
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
-from members.errors import IdempotencyKeyReused, InvalidInput, ReasonRequired
+from infra.errors import InvalidInput
+from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.reading import csv_records
 from members.models import PaymentUse, PointsEntry, Store
@@ -43,7 +44,7 @@ from points.errors import (
 )
 from points.images import thumbnail_make
 from points.models import PointsPolicy, Reward, RewardOrder, RewardPartnerCode
-from points.selectors_mall import member_redeemed_counts, reward_refusal
+from points.selectors.mall import member_redeemed_counts, reward_refusal
 
 # Pickup codes: 8 characters without look-alikes (no 0/O, 1/I/L): 31**8 ≈ 8.5e11 codes, typed at a till.
 PICKUP_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

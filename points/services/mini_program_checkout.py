@@ -18,10 +18,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from infra.wechat_pay import WechatPayClient
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
-from members.wechat_pay import WechatPayClient
 from points.errors import MiniProgramCheckoutDisabled
 from points.models import PointsPolicy
 from points.selectors import checkout_settings_get

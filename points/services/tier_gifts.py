@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from coupons.models import CouponIssueJob
 from coupons.services.bulk import coupon_issue_job_create
-from members.errors import LoyaltyError
+from infra.errors import LoyaltyError
 from points.models import PointsGrantJob, TierGiftRun, TierMonthlyGift
 from points.services.grants import points_grant_job_enqueue
 

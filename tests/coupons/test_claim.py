@@ -8,7 +8,7 @@ from coupons.codes import is_valid_code
 from coupons.errors import ClaimWindowClosed, LimitReached, NotInAudience, SoldOut, TemplateInactive
 from coupons.models import Coupon, CouponTemplate
 from coupons.services import coupon_claim
-from members.errors import NotFound
+from infra.errors import NotFound
 from members.models import Member
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, TagFactory, TierFactory

@@ -8,7 +8,7 @@ from coupons.rules import Cart
 from coupons.selectors import coupon_for_cart_by_code
 from coupons.services import coupon_claim
 from coupons.services.partner_codes import partner_codes_import
-from members.errors import InvalidInput
+from infra.errors import InvalidInput
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory
 

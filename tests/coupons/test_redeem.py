@@ -33,7 +33,7 @@ from coupons.services import (
     coupons_release_stale_reservations,
     coupons_void,
 )
-from members.errors import NotFound
+from infra.errors import NotFound
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory
 

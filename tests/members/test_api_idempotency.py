@@ -5,7 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from members.errors import IdempotencyKeyReused, InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused
 from members.models import IdempotencyRecord, Tag
 from members.services.idempotency import idempotency_request_hash, idempotency_run
 

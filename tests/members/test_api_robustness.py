@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client, RequestFactory
 
-from config.api_errors import forbidden
-from config.api_parsers import MAX_JSON_DEPTH
+from infra.api_errors import forbidden
+from infra.api_parsers import MAX_JSON_DEPTH
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db

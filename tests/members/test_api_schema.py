@@ -165,7 +165,7 @@ def test_an_error_inside_a_list_item_is_named_by_its_path_as_the_schema_declares
 
 
 def test_error_fields_flattens_nested_and_indexed_errors_into_paths():
-    from config.api_errors import error_fields
+    from infra.api_errors import error_fields
 
     detail = {
         "items": [{}, {"sku": ["Required."], "tags": {0: ["Too long."]}}],

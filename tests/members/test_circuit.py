@@ -1,4 +1,4 @@
-"""The outbound circuit breaker and call cap (members/circuit.py), driven through the real WeChat and WeChat Pay
+"""The outbound circuit breaker and call cap (infra/circuit.py), driven through the real WeChat and WeChat Pay
 clients against fake servers on 127.0.0.1 that fail, answer 500 or hang."""
 
 import threading
@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from members.errors import PaymentNotConfirmed, PaymentProviderUnavailable, WechatLoginFailed, WechatUnavailable
+from infra.errors import PaymentNotConfirmed, PaymentProviderUnavailable, WechatLoginFailed, WechatUnavailable
+from infra.wechat import WechatClient, wechat_breaker
+from infra.wechat_pay import WechatPayClient
 from members.models import Member
-from members.wechat import WechatClient, wechat_breaker
-from members.wechat_pay import WechatPayClient
 from tests.fakes import FakeResponse
 
 LOGIN_URL = "/api/v1/auth/wechat-login"

@@ -21,7 +21,7 @@ def _member_admin(settings):
         return
     import importlib
 
-    from members.admin_import import MemberImportExportMixin
+    from members.admin.imports import MemberImportExportMixin
 
     class MemberAdmin(MemberImportExportMixin, admin.ModelAdmin):
         pass

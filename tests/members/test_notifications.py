@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from members.errors import InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
 from members.models import Notification, OutboxMessage
 from members.services.notifications import (
     MESSAGES,

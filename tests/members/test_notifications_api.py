@@ -121,7 +121,7 @@ def test_marking_all_read_empties_the_unread_count(member_client, amy):
         ({"all": False}, "non_field_errors"),
         ({"ids": [1], "all": True}, "non_field_errors"),
         ({"ids": []}, "ids"),
-        # An error of one id is named by its index (config.api_errors.error_fields), as the schema declares.
+        # An error of one id is named by its index (infra.api_errors.error_fields), as the schema declares.
         ({"ids": ["one"]}, "ids.0"),
         ({"ids": [0]}, "ids.0"),
         ({"ids": list(range(1, 502))}, "ids"),

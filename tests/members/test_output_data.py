@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone, translation
 
-from members.api.common import output_data
+from infra.api import output_data
 from points.api.serializers import CheckoutResultSerializer
 
 BODY = {

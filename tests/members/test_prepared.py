@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.db.transaction import TransactionManagementError
 
+from infra.prepared import PreparedRead
 from members.models import Member, Purchase
-from members.prepared import PreparedRead
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from members.wechat import WechatClient
+from infra.wechat import WechatClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
@@ -73,8 +73,8 @@ def test_a_breaker_opened_by_another_process_refuses_logins_here(api_client, fak
     # given another process that saw WeChat fail five times in a row (nothing listens on its WeChat address)
     in_another_process(
         """
-        from members.errors import WechatUnavailable
-        from members.wechat import WechatClient
+        from infra.errors import WechatUnavailable
+        from infra.wechat import WechatClient
 
         client = WechatClient(base_url="http://127.0.0.1:9", appid="a", secret="s")
         for _ in range(5):

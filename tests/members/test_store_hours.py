@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from members.models.stores import WeeklyInterval, opening_hours_check
-from members.store_selectors import store_day_hours, store_is_open, store_week_hours
+from members.selectors.stores import store_day_hours, store_is_open, store_week_hours
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 FRIDAY, SATURDAY, SUNDAY, MONDAY = 4, 5, 6, 0

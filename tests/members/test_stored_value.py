@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from members.models import Member, StoredValueEntry
+from members.selectors.stored_value import stored_value_outstanding
 from members.services.stored_value import (
     stored_value_adjust,
     stored_value_drift,
@@ -15,7 +16,6 @@ from members.services.stored_value import (
     stored_value_spend,
     stored_value_top_up,
 )
-from members.stored_value_selectors import stored_value_outstanding
 from tests.factories import MemberFactory, TopUpOfferFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

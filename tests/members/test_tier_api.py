@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone, translation
 
 from members.models import Member, TierPolicy
-from members.tier_selectors import tier_benefits
+from members.selectors.tiers import tier_benefits
 from tests.factories import MemberFactory, PurchaseFactory, TierFactory
 
 URL = "/api/v1/me/tier"

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 
 from members.models import PointsEntry, Purchase, TierPolicy
+from members.selectors.tiers import member_indicators, tier_score
 from members.services.tiers import tier_evaluation_statement
-from members.tier_selectors import member_indicators, tier_score
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory
 
 pytestmark = pytest.mark.django_db

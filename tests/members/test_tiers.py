@@ -11,6 +11,7 @@ from django_celery_beat.models import PeriodicTask
 from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, PointsEntry, Purchase, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME
+from members.selectors.tiers import member_indicators, tier_policy_preview, tier_score
 from members.services.ledger import points_credit
 from members.services.tiers import (
     tier_evaluate_all,
@@ -20,7 +21,6 @@ from members.services.tiers import (
 )
 from members.signals import tier_changed
 from members.tasks import tier_evaluation_task
-from members.tier_selectors import member_indicators, tier_policy_preview, tier_score
 from points.services.checkout import purchase_checkout
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, UserFactory
 

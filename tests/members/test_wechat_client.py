@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from members.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
-from members.wechat import WechatClient
+from infra.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
+from infra.wechat import WechatClient
 from tests.fakes import FakeResponse
 
 

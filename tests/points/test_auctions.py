@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidAmount, InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidAmount
 from members.models import Member, PointsEntry
 from members.services.ledger import points_credit, points_ledger_drift
 from points.errors import (

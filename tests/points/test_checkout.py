@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput
+from infra.errors import InvalidInput
+from members.errors import IdempotencyKeyReused, InsufficientPoints
 from members.models import Member, PointsEntry, PointsLot, Purchase, Tier
 from points.errors import MemberRequired, PointsShareExceeded, PointsSpendingNotAllowed, StoreInactive
 from points.models import EarningRule, PurchaseCheckout

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from coupons.models import Coupon
-from members.errors import IdempotencyKeyReused, InsufficientPoints, InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused, InsufficientPoints
 from members.models import Member, PointsEntry
 from members.services.ledger import points_ledger_drift
 from points.errors import (

@@ -3,7 +3,7 @@ not at all; a file-level fault writes nothing."""
 
 import pytest
 
-from members.errors import InvalidInput
+from infra.errors import InvalidInput
 from members.imports.decoding import ImportFileRefused
 from points.models import RewardPartnerCode
 from points.services.mall import reward_partner_codes_import

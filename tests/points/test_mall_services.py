@@ -8,10 +8,10 @@ import pytest
 
 from coupons.errors import SoldOut
 from coupons.models import Coupon
+from infra.errors import InvalidInput
 from members.errors import (
     IdempotencyKeyReused,
     InsufficientPoints,
-    InvalidInput,
     InvalidMoneyAmount,
     PaymentAlreadyUsed,
     ReasonRequired,

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from members.errors import PaymentProviderUnavailable
+from infra.errors import PaymentProviderUnavailable
+from infra.wechat_pay import WechatPayClient
 from members.models import PaymentMethod, PointsEntry, Purchase
-from members.wechat_pay import WechatPayClient
 from points.models import PointsPolicy
 from tests.factories import MemberFactory, StoreFactory
 from tests.fakes import rsa_key_pair

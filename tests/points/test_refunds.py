@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from members.errors import IdempotencyKeyReused, InvalidInput, NotFound
+from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused
 from members.models import Member, PointsEntry, PointsLot, Purchase
 from members.services.ledger import points_debit, points_ledger_drift
 from points.errors import RefundExceedsPurchase

@@ -5,7 +5,7 @@ much; the mini-program's own word is not enough. Requests are signed with the me
 key (SHA256-RSA2048) and every answer's signature is checked with the WeChat Pay platform public key, so a
 forged or replayed answer cannot confirm a payment. One real HTTP client (requests) whose base URL comes from
 settings: tests drive it against a fake WeChat Pay on 127.0.0.1 that holds its own key pair. Calls have strict
-connect and read timeouts and go through a circuit breaker in the shared cache (members/circuit.py), as WeChat's.
+connect and read timeouts and go through a circuit breaker in the shared cache (infra/circuit.py), as WeChat's.
 """
 
 import base64
@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from django.conf import settings
 
-from members.circuit import CallRefused, CircuitBreaker
-from members.errors import PaymentNotConfirmed, PaymentProviderUnavailable
+from infra.circuit import CallRefused, CircuitBreaker
+from infra.errors import PaymentNotConfirmed, PaymentProviderUnavailable
 
 logger = logging.getLogger(__name__)
 

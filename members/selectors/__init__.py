@@ -9,7 +9,9 @@ from decimal import Decimal
 import phonenumbers
 from django.utils.translation import gettext_lazy as _
 
-from members.errors import InvalidCardCode, InvalidInput, InvalidPhone, MemberNotActive, NotFound
+from infra.errors import InvalidInput, NotFound
+from infra.prepared import PreparedRead
+from members.errors import InvalidCardCode, InvalidPhone, MemberNotActive
 from members.formats import (
     card_code_for,
     card_code_valid_until,
@@ -18,7 +20,6 @@ from members.formats import (
     normalize_phone,
 )
 from members.models import Member, PointsLot, Store
-from members.prepared import PreparedRead
 
 EARTH_RADIUS_KM = 6371.0088
 # Widen the SQL box a little so rounding to the column's 6 decimals never drops a store on its edge.

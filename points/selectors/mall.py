@@ -9,7 +9,8 @@ from datetime import datetime
 
 from django.db.models import Count, Prefetch, Q
 
-from members.errors import InsufficientPoints, LoyaltyError
+from infra.errors import LoyaltyError
+from members.errors import InsufficientPoints
 from members.models import Member, Store, Tier
 from points.errors import (
     OutOfStock,

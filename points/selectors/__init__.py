@@ -23,9 +23,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from coupons.models import PostPaymentRule
-from members.errors import InvalidCardCode, InvalidInput, InvalidPhone, LoyaltyError, NotFound
+from infra.errors import InvalidInput, LoyaltyError, NotFound
+from infra.prepared import PreparedRead
+from members.errors import InvalidCardCode, InvalidPhone
 from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier, TierPolicy
-from members.prepared import PreparedRead
 from members.selectors import member_get_by_card_code, member_get_by_member_number, member_get_by_phone
 from points.models import EarningRule, MemberIdentifier, PointsPolicy
 from points.rules import MemberFacts, Rule, rule_from_model

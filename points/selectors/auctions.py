@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
-from members.errors import NotFound
+from infra.errors import NotFound
 from points.models import Auction, AuctionBid
 
 

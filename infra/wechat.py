@@ -4,7 +4,7 @@ One real HTTP client (requests) whose base URL comes from settings, so tests dri
 server on 127.0.0.1. WeChat answers HTTP 200 with an `errcode` when it refuses something; a refusal of the
 user's code becomes a domain error the client can act on, anything else (network, timeout, WeChat busy,
 our own credentials refused) becomes `wechat_unavailable`. Every call has strict connect and read timeouts and
-goes through a circuit breaker in the shared cache (members/circuit.py): when WeChat keeps failing, or too many
+goes through a circuit breaker in the shared cache (infra/circuit.py): when WeChat keeps failing, or too many
 calls already wait on it, the answer is `wechat_unavailable` at once, with Retry-After.
 """
 
@@ -15,8 +15,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from members.circuit import CallRefused, CircuitBreaker
-from members.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
+from infra.circuit import CallRefused, CircuitBreaker
+from infra.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from members.errors import LoyaltyError
+from infra.errors import LoyaltyError
 
 # DRF's own exceptions mapped to our stable codes.
 DRF_CODES = {

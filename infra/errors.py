@@ -1,0 +1,64 @@
+"""Errors every app shares: the base class with a stable machine code and a translated message, the
+generic refusals, and what the WeChat and WeChat Pay clients raise.
+
+The DRF exception handler in infra/api_errors.py renders them as {"error": {"code", "message", "fields"}};
+the console shows them with message_user.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyError(Exception):
+    code = "error"
+    message = _("The request could not be completed.")
+    status = 400
+
+    def __init__(self, message=None, *, code=None, fields=None, status=None, headers=None):
+        self.code = code or self.code
+        self.message = message or self.message
+        self.fields = fields or {}
+        self.status = status or self.status
+        # HTTP headers of the answer, e.g. Retry-After on a 503.
+        self.headers = headers or {}
+        super().__init__(str(self.message))
+
+
+class NotFound(LoyaltyError):
+    code = "not_found"
+    message = _("Not found.")
+    status = 404
+
+
+class InvalidInput(LoyaltyError):
+    code = "invalid_input"
+    message = _("Some fields are invalid.")
+
+
+class WechatLoginFailed(LoyaltyError):
+    code = "wechat_login_failed"
+    message = _("WeChat refused the login code. Please try again.")
+    status = 401
+
+
+class WechatUnavailable(LoyaltyError):
+    code = "wechat_unavailable"
+    message = _("WeChat could not be reached. Please try again later.")
+    status = 503
+
+
+class WechatPhoneFailed(LoyaltyError):
+    code = "wechat_phone_failed"
+    message = _("WeChat refused the phone number code. Please try again.")
+    status = 400
+
+
+class PaymentNotConfirmed(LoyaltyError):
+    code = "payment_not_confirmed"
+    message = _("The payment provider has no completed payment by this member for this order.")
+    status = 422
+
+
+class PaymentProviderUnavailable(LoyaltyError):
+    code = "payment_provider_unavailable"
+    message = _("The payment provider could not confirm the payment now. Please try again later.")
+    status = 503
