@@ -169,7 +169,48 @@ def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
     )
 
 
+# -- The last resort: any non-JSON error page under /api/ becomes the error shape ------------------------------------
+# With DEBUG on (the demo, a mini-program developer's machine) Django answers an unmatched path, a refused Host
+# or an uncaught exception with its HTML technical page and never calls the handlers above. A client must not
+# have to parse those either; the traceback still goes to the server's log.
+_CODE_OF_STATUS = {
+    400: ("bad_request", lambda: _("The request could not be completed.")),
+    403: (DRF_CODES[exceptions.PermissionDenied], lambda: exceptions.PermissionDenied.default_detail),
+    404: (DRF_CODES[exceptions.NotFound], lambda: exceptions.NotFound.default_detail),
+    405: (DRF_CODES[exceptions.MethodNotAllowed], lambda: _("This method is not allowed here.")),
+    413: ("request_too_large", _request_too_large_message),
+}
+
+
+def api_error_pages_as_json(get_response):
+    """Middleware, outermost: under /api/, an error answer that is not JSON is replaced by the error shape."""
+
+    def middleware(request):
+        response = get_response(request)
+        if (
+            response.status_code < 400
+            or not is_api_request(request)
+            or response.get("Content-Type", "").startswith("application/json")
+        ):
+            return response
+        if response.status_code >= 500:
+            code, message = "server_error", _("Something went wrong on our side. Please try again later.")
+        else:
+            code, message_of = _CODE_OF_STATUS.get(
+                response.status_code, ("error", lambda: _("The request could not be completed."))
+            )
+            message = message_of()
+        shaped = _json_error(code=code, message=message, status_code=response.status_code)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                shaped[header] = response[header]
+        return shaped
+
+    return middleware
+
+
 __all__ = [
+    "api_error_pages_as_json",
     "bad_request",
     "error_fields",
     "error_response",

@@ -151,6 +151,50 @@ def test_the_server_error_page_outside_the_api_stays_html(client, monkeypatch):
     assert response["Content-Type"].startswith("text/html")
 
 
+# -- D11 with DEBUG on (the demo): Django's HTML technical pages never reach an API client -----------------------------
+@pytest.mark.parametrize(
+    ("path", "host", "expected"),
+    [
+        ("/api/v1/nope", "testserver", (404, "not_found")),
+        ("/api/v1/mall/rewards/abc", "testserver", (404, "not_found")),
+        ("/api/v1/stores", "evil.example", (400, "bad_request")),
+    ],
+)
+def test_with_debug_on_an_unknown_path_or_a_refused_host_under_the_api_is_in_the_error_shape(
+    client, settings, path, host, expected
+):
+    settings.DEBUG = True
+
+    response = client.get(path, HTTP_HOST=host)
+
+    assert error_of(response) == expected
+
+
+def test_with_debug_on_an_unhandled_exception_under_the_api_is_a_server_error_without_the_traceback(
+    client, settings, monkeypatch
+):
+    settings.DEBUG = True
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("members.api.stores.store_list_nearest", broken)
+
+    response = client.get("/api/v1/stores", {"lat": "22.3", "lng": "114.2"})
+
+    assert error_of(response) == (500, "server_error")
+    assert "a bug" not in response.content.decode()
+
+
+def test_with_debug_on_pages_outside_the_api_keep_djangos_technical_pages(client, settings):
+    settings.DEBUG = True
+
+    response = client.get("/nope")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
 # -- issue 13, point 5: Django's ValidationError ---------------------------------------------------------------------
 def test_a_model_validation_error_from_a_service_is_invalid_input_with_its_fields(member_client):
     # given an e-mail DRF's EmailField accepts but the model's 254 characters do not hold
