@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('members', '0014_segments'),
+        ('members', '0012_store_hours_photos'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
