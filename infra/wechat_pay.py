@@ -1,4 +1,4 @@
-"""The WeChat Pay (API v3) client: look up a mini-program payment by the merchant's order number.
+"""The WeChat Pay (API v3) client: look up a mini-program payment by the merchant's order number, and refund one.
 
 A mini-program purchase earns points only once WeChat Pay itself says the order was paid, by whom and how
 much; the mini-program's own word is not enough. Requests are signed with the merchant's API certificate
@@ -9,6 +9,7 @@ connect and read timeouts and go through a circuit breaker in the shared cache (
 """
 
 import base64
+import json
 import logging
 import secrets
 import time
@@ -33,6 +34,7 @@ AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 # An answer signed longer ago than this is refused (a replayed answer).
 SIGNATURE_MAX_AGE_SECONDS = 300
 PAID = "SUCCESS"
+REFUND_ACCEPTED = frozenset({"SUCCESS", "PROCESSING"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,19 @@ class WechatPayment:
         return self.trade_state == PAID
 
 
+@dataclass(frozen=True)
+class WechatRefund:
+    """A refund as WeChat Pay reports it: SUCCESS or PROCESSING once accepted; ABNORMAL or CLOSED when it failed."""
+
+    out_refund_no: str
+    refund_id: str
+    status: str
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.status in REFUND_ACCEPTED
+
+
 class WechatPayClient:
     """Queries orders of one merchant (mchid, its API certificate's serial number and private key)."""
 
@@ -61,6 +76,7 @@ class WechatPayClient:
         *,
         base_url=None,
         query_path=None,
+        refund_path=None,
         mchid=None,
         sub_mchid=None,
         serial_no=None,
@@ -72,6 +88,7 @@ class WechatPayClient:
     ):
         self.base_url = (base_url or settings.WECHATPAY_API_BASE).rstrip("/")
         self.query_path = query_path or settings.WECHATPAY_QUERY_PATH
+        self.refund_path = refund_path or settings.WECHATPAY_REFUND_PATH
         self.mchid = mchid if mchid is not None else settings.WECHATPAY_MCHID
         self.sub_mchid = sub_mchid if sub_mchid is not None else settings.WECHATPAY_SUB_MCHID
         self.serial_no = serial_no if serial_no is not None else settings.WECHATPAY_CERT_SERIAL_NO
@@ -114,6 +131,41 @@ class WechatPayClient:
             logger.warning("WeChat Pay order query answered %s: %s", status, data.get("code"))
             raise PaymentProviderUnavailable()
         return self._payment(data)
+
+    def refund(
+        self, *, out_trade_no: str, out_refund_no: str, amount: Decimal, total: Decimal, currency: str, reason: str = ""
+    ) -> WechatRefund:
+        """Ask WeChat Pay to give `amount` of order `out_trade_no` (paid `total`) back to the payer.
+
+        `out_refund_no` is the refund's own number: asking again under it never refunds twice, it answers the
+        first refund. Raises PaymentProviderUnavailable when WeChat Pay refuses or fails to answer (worth asking
+        again later), PaymentNotConfirmed when it has no such order.
+        """
+        if not self.is_configured:
+            logger.error("WeChat Pay is not configured (WECHATPAY_MCHID, serial number or keys missing)")
+            raise PaymentProviderUnavailable()
+        body = {
+            **({"sub_mchid": self.sub_mchid} if self.sub_mchid else {}),
+            "out_trade_no": out_trade_no,
+            "out_refund_no": out_refund_no,
+            **({"reason": reason[:80]} if reason else {}),
+            "amount": {"refund": _cents(amount), "total": _cents(total), "currency": currency},
+        }
+        status, data = self._send("POST", self.refund_path, json.dumps(body, separators=(",", ":")))
+        if status == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
+            raise PaymentNotConfirmed()
+        if status != 200:
+            logger.warning("WeChat Pay refund answered %s: %s", status, data.get("code"))
+            raise PaymentProviderUnavailable()
+        try:
+            return WechatRefund(
+                out_refund_no=str(data["out_refund_no"]),
+                refund_id=str(data.get("refund_id") or ""),
+                status=str(data["status"]),
+            )
+        except (KeyError, TypeError) as exc:
+            logger.warning("WeChat Pay answered a refund we cannot read: %s", type(exc).__name__)
+            raise PaymentProviderUnavailable() from exc
 
     # -- answers -------------------------------------------------------------------------------------------
     def _payment(self, data: dict) -> WechatPayment:
@@ -161,9 +213,12 @@ class WechatPayClient:
         return True
 
     def _get(self, path: str) -> tuple[int, dict]:
+        return self._send("GET", path)
+
+    def _send(self, method: str, path: str, body: str = "") -> tuple[int, dict]:
         try:
             with self.breaker.call():
-                response = self._exchange(path)
+                response = self._exchange(method, path, body)
         except CallRefused as exc:
             raise PaymentProviderUnavailable(headers={"Retry-After": str(exc.retry_after)}) from exc
         if not self._answer_is_genuine(response):
@@ -175,20 +230,29 @@ class WechatPayClient:
             raise PaymentProviderUnavailable() from exc
         return response.status_code, data if isinstance(data, dict) else {}
 
-    def _exchange(self, path: str):
-        """Send the signed GET. Raises PaymentProviderUnavailable when WeChat Pay fails to answer (a failure)."""
+    def _exchange(self, method: str, path: str, body: str = ""):
+        """Send the signed request. Raises PaymentProviderUnavailable when WeChat Pay fails to answer (a failure)."""
+        headers = {"Authorization": self._authorization(method, path, body), "Accept": "application/json"}
+        if body:
+            headers["Content-Type"] = "application/json"
         try:
-            response = self.session.get(
-                self.base_url + path,
-                headers={"Authorization": self._authorization("GET", path), "Accept": "application/json"},
-                timeout=self.timeout,
+            response = self.session.request(
+                method, self.base_url + path, data=body.encode() or None, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            logger.warning("WeChat Pay GET %s failed: %s", path.split("?")[0], type(exc).__name__)
+            logger.warning("WeChat Pay %s %s failed: %s", method, path.split("?")[0], type(exc).__name__)
             raise PaymentProviderUnavailable() from exc
         if response.status_code >= 500:
             raise PaymentProviderUnavailable()
         return response
+
+
+def _cents(amount: Decimal) -> int:
+    """An amount in the currency's main unit as WeChat Pay counts it (cents), exactly."""
+    cents = Decimal(amount) * 100
+    if cents != cents.to_integral_value():
+        raise ValueError(f"{amount} has more than two decimals")
+    return int(cents)
 
 
 def wechat_pay_breaker(*, call_seconds: float) -> CircuitBreaker:

@@ -204,6 +204,7 @@ class FakeWechatPay(FakeHttpServer):
     """
 
     QUERY_PREFIX = "/v3/pay/transactions/out-trade-no/"
+    REFUND_PATH = "/v3/refund/domestic/refunds"
 
     def __init__(self, *, mchid="1900000109", appid="wx-test-app", merchant_public_pem: str, serial_no="SERIAL01"):
         super().__init__()
@@ -212,6 +213,9 @@ class FakeWechatPay(FakeHttpServer):
         self.platform_private_pem, self.platform_public_pem = rsa_key_pair()
         self._platform_key = serialization.load_pem_private_key(self.platform_private_pem.encode(), password=None)
         self.orders: dict[str, dict] = {}
+        # Refunds by out_refund_no, as WeChat Pay keeps them: asking again under one number answers the first.
+        self.refunds: dict[str, dict] = {}
+        self.refund_status = "SUCCESS"
         self.tamper = False
         self.status_override: int | None = None
         self.fallback = self._query
@@ -255,7 +259,9 @@ class FakeWechatPay(FakeHttpServer):
         if fields.get("mchid") != self.mchid or fields.get("serial_no") != self.serial_no:
             return False
         query = "&".join(f"{key}={value}" for key, value in request.query.items())
-        message = f"GET\n{request.path}?{query}\n{fields.get('timestamp')}\n{fields.get('nonce_str')}\n\n"
+        target = f"{request.path}?{query}" if query else request.path
+        body = request.body.decode()
+        message = f"{request.method}\n{target}\n{fields.get('timestamp')}\n{fields.get('nonce_str')}\n{body}\n"
         try:
             self.merchant_key.verify(
                 base64.b64decode(fields.get("signature", "")), message.encode(), padding.PKCS1v15(), hashes.SHA256()
@@ -269,6 +275,8 @@ class FakeWechatPay(FakeHttpServer):
             return self._signed(self.status_override, {"code": "SYSTEM_ERROR", "message": "busy"})
         if not self._caller_is_merchant(request):
             return self._signed(401, {"code": "SIGN_ERROR", "message": "signature wrong"})
+        if request.method == "POST" and request.path == self.REFUND_PATH:
+            return self._refund(request.json())
         if request.query.get("mchid") != self.mchid:
             return self._signed(400, {"code": "PARAM_ERROR", "message": "mchid"})
         order = None
@@ -277,3 +285,24 @@ class FakeWechatPay(FakeHttpServer):
         if order is None:
             return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "order does not exist"})
         return self._signed(200, order)
+
+    def _refund(self, body):
+        order = self.orders.get(body.get("out_trade_no", ""))
+        if order is None or order["trade_state"] != "SUCCESS":
+            return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "order does not exist"})
+        amount = body.get("amount") or {}
+        if amount.get("total") != order["amount"]["total"] or not 0 < amount.get("refund", 0) <= amount["total"]:
+            return self._signed(400, {"code": "PARAM_ERROR", "message": "amount"})
+        refund = self.refunds.get(body["out_refund_no"])
+        if refund is None:
+            refund = {
+                "refund_id": "50000" + secrets.token_hex(10),
+                "out_refund_no": body["out_refund_no"],
+                "transaction_id": order["transaction_id"],
+                "out_trade_no": order["out_trade_no"],
+                "status": self.refund_status,
+                "amount": {"refund": amount["refund"], "total": amount["total"], "currency": amount.get("currency")},
+                "reason": body.get("reason", ""),
+            }
+            self.refunds[body["out_refund_no"]] = refund
+        return self._signed(200, refund)

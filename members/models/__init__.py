@@ -4,9 +4,12 @@ Invariants kept here (by the services in members/services/ and backstopped by co
 - a member's phone (E.164), openid and member number are unique when present;
 - the points ledger is append-only; for every member
   sum(entries that count in the balance) == points_balance - points_debt, both columns >= 0;
-- lots hold what each credit has left; the remaining points of activated lots sum to points_balance.
+- lots hold what each credit has left; the remaining points of activated lots sum to points_balance;
+- points_held and stored_value_held are the sums of the member's active holds (BalanceHold); what a member
+  can spend is the balance minus what is held.
 """
 
+from .holds import BalanceHold
 from .imports import MemberImportChunk, MemberImportJob
 from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
 from .member import Member, MemberToken, Tag, WechatSession
@@ -21,6 +24,7 @@ from .stores import StoreHoursException, StoreOpeningHours, StorePhoto
 from .tiers import TierHistory, TierPolicy
 
 __all__ = [
+    "BalanceHold",
     "IdempotencyRecord",
     "Member",
     "MemberPlanSubscription",

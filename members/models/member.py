@@ -93,6 +93,8 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
     points_balance = models.PositiveBigIntegerField(_("points balance"), default=0, editable=False)
     points_debt = models.PositiveBigIntegerField(_("points debt"), default=0, editable=False)
     points_pending = models.PositiveBigIntegerField(_("pending points"), default=0, editable=False)
+    # The sum of the member's active holds (members.models.holds): set aside for a checkout waiting for its payment.
+    points_held = models.PositiveBigIntegerField(_("points held"), default=0, db_default=0, editable=False)
     # Purchase statistics, kept by purchase_record.
     purchase_count = models.PositiveIntegerField(_("purchases"), default=0, editable=False)
     total_spend = models.DecimalField(
@@ -111,6 +113,10 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
         _("stored value"), max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=Decimal("0.00"),
         editable=False,
     )  # fmt: skip
+    stored_value_held = models.DecimalField(
+        _("stored value held"), max_digits=14, decimal_places=2, default=Decimal("0.00"), db_default=Decimal("0.00"),
+        editable=False,
+    )  # fmt: skip
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -123,8 +129,10 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             "points_balance",
             "points_debt",
             "points_pending",
+            "points_held",
             "updated_at",
             "stored_value_balance",
+            "stored_value_held",
             "tier_below_keep_since",
         ],
     )
@@ -137,6 +145,7 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_points_balance_gte_0"),
             models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_points_debt_gte_0"),
             models.CheckConstraint(condition=Q(stored_value_balance__gte=0), name="member_stored_value_balance_gte_0"),
+            models.CheckConstraint(condition=Q(stored_value_held__gte=0), name="member_stored_value_held_gte_0"),
             models.CheckConstraint(
                 condition=~Q(status="active") | Q(phone__isnull=False), name="member_active_has_phone"
             ),
@@ -160,8 +169,8 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
 
     # Moved only by the ledgers' and purchases' services (F() expressions under the member lock).
     SERVICE_OWNED_FIELDS = (
-        "points_balance", "points_debt", "points_pending", "stored_value_balance", "purchase_count", "total_spend",
-        "first_purchase_at", "last_purchase_at",
+        "points_balance", "points_debt", "points_pending", "points_held", "stored_value_balance", "stored_value_held",
+        "purchase_count", "total_spend", "first_purchase_at", "last_purchase_at",
     )  # fmt: skip
     PROFILE_FIELDS = ("name", "gender", "birthday", "email")
 

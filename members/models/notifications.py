@@ -23,6 +23,7 @@ class Notification(models.Model):
         COUPON_EXPIRING = "coupon_expiring", _("Coupon about to expire")
         COUPON_ISSUED = "coupon_issued", _("Coupon received")
         TIER_CHANGED = "tier_changed", _("Tier changed")
+        CHECKOUT_REFUNDED = "checkout_refunded", _("Payment refunded")
 
     member = models.ForeignKey(
         "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="notifications"

@@ -21,6 +21,8 @@ class PaymentUse(models.Model):
         TOP_UP = "top_up", _("Top-up")
         PLAN = "plan", _("Membership plan")
         MALL_ORDER = "mall_order", _("Points mall order")
+        # Paid for a checkout order that could not be honoured and was refunded: it pays for nothing else.
+        REFUNDED = "refunded", _("Refunded")
 
     provider = models.CharField(_("payment provider"), max_length=32)
     transaction_id = models.CharField(_("payment transaction id"), max_length=100)

@@ -28,6 +28,7 @@ from members.errors import (
 )
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot, Purchase
 from members.models.ledger import MAX_POINTS_BALANCE, MAX_POINTS_PER_ENTRY
+from members.services.holds import points_available
 from members.services.locks import lock_member
 
 Kind = PointsEntry.Kind
@@ -194,15 +195,17 @@ def points_debit(
 ) -> PointsEntry:
     """Take points from a member, drawing from active lots soonest-expiring first.
 
-    With allow_debt (refund claw-backs), what the balance cannot cover becomes points_debt instead
-    of a negative balance. Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge, IdempotencyKeyReused.
+    Only points not held for a checkout may be taken (members.services.holds). With allow_debt (refund
+    claw-backs), holds are ignored and what the balance cannot cover becomes points_debt instead of a negative
+    balance. Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge, IdempotencyKeyReused.
     """
     _check_amount(points)
     member = lock_member(member_id=member_id)
     existing = _existing(idempotency_key=idempotency_key, member_id=member_id, kind=kind, delta=-points)
     if existing:
         return existing
-    if points > member.points_balance and not allow_debt:
+    # Points held for a checkout are not the member's to spend elsewhere; a claw-back (allow_debt) ignores holds.
+    if points > points_available(member) and not allow_debt:
         raise InsufficientPoints(fields={"points": [str(InsufficientPoints.message)]})
 
     taken = min(points, member.points_balance)
@@ -269,7 +272,7 @@ def points_purchase_settle(
     if earn:
         _check_amount(earn)
     balance, debt = member.points_balance, member.points_debt
-    if spend > balance:
+    if spend > points_available(member):  # a checkout's own hold is settled before its purchase spends
         raise InsufficientPoints(fields={"points": [str(InsufficientPoints.message)]})
     if earn:
         _check_ceiling(balance=balance - spend, pending=member.points_pending, points=earn)

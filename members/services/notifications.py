@@ -59,6 +59,15 @@ MESSAGES = {
         body=_("You are now a %(tier)s member."),
         params=("tier",),
     ),
+    # A mini-program order paid after what it held was gone (points.services.checkout_orders): the why is the text.
+    Kind.CHECKOUT_REFUNDED: Message(
+        title=_("Your payment was refunded"),
+        body=_(
+            "Your payment of %(amount)s for order %(order)s was refunded: when it arrived, the points, stored value "
+            "or coupon the order was to use were no longer available."
+        ),
+        params=("amount", "order"),
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from members.errors import (
     TopUpOfferUnavailable,
 )
 from members.models import Member, MemberPlanSubscription, PaymentUse, StoredValueEntry, TopUpOffer
+from members.services.holds import stored_value_available
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_use_record, wechat_payment_confirm
 from members.services.plans import payment_reference_clean, tier_period_grant
@@ -168,7 +169,7 @@ def stored_value_spend(
     source: str = "",
     created_by=None,
 ) -> StoredValueEntry:
-    """Pay with stored value. A retry with the same key returns the first entry.
+    """Pay with stored value (what is not held for a checkout). A retry with the same key returns the first entry.
 
     Raises InvalidMoneyAmount, InsufficientStoredValue, IdempotencyKeyReused.
     """
@@ -179,7 +180,7 @@ def stored_value_spend(
         if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.SPEND, -amount):
             raise IdempotencyKeyReused()
         return existing
-    if amount > member.stored_value_balance:
+    if amount > stored_value_available(member):  # what a checkout holds is not the member's to spend elsewhere
         raise InsufficientStoredValue(fields={"amount": [str(InsufficientStoredValue.message)]})
     balance = member.stored_value_balance - amount
     entry = _insert(
@@ -241,7 +242,7 @@ def stored_value_adjust(
         if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.ADJUSTMENT, delta):
             raise IdempotencyKeyReused()
         return existing
-    if member.stored_value_balance + delta < 0:
+    if delta < 0 and -delta > stored_value_available(member):  # never below what checkouts hold
         raise InsufficientStoredValue(fields={"amount": [str(InsufficientStoredValue.message)]})
     return _credit(
         member=member, kind=Kind.ADJUSTMENT, amount=delta, idempotency_key=idempotency_key, now=now,
