@@ -25,14 +25,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "modeltranslation",  # before the admin: translated fields exist before admin classes are checked
-    # The console: its theme (django-unfold, whose templates come before the admin's; our console app's before
-    # Unfold's), and Django's admin on our own site class (console.sites), which adds the dashboard as its home.
-    "console",
-    "unfold.apps.BasicAppConfig",
-    "unfold.contrib.import_export",
-    "unfold.contrib.simple_history",
-    "console.apps.ConsoleAdminConfig",
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -118,32 +111,9 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hant", _("Traditional Chinese")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-# Merchant content (names and descriptions of rewards, coupons, tiers, stores, plans, draws, auctions, top-up
-# offers) is kept in every language above (django-modeltranslation, infra/translation.py); the API answers in the
-# request's language and falls back to this one, the language the merchant writes in. Set it before the first
-# migrate: the migration that added the languages moved existing texts into this language's column.
-MODELTRANSLATION_DEFAULT_LANGUAGE = env("CONTENT_DEFAULT_LANGUAGE", default=LANGUAGE_CODE)
-MODELTRANSLATION_FALLBACK_LANGUAGES = (MODELTRANSLATION_DEFAULT_LANGUAGE,)
 TIME_ZONE = env("TIME_ZONE", default="Asia/Hong_Kong")
 USE_I18N = True
 USE_TZ = True
-
-# The console's theme (django-unfold). Navigation by task, filtered per role, is built per request by
-# console.navigation; the site's title follows admin.site (members/admin/__init__.py).
-UNFOLD = {
-    "SITE_TITLE": _("Loyalty console"),
-    "SITE_HEADER": _("Loyalty console"),
-    "SITE_URL": None,
-    "SITE_SYMBOL": "loyalty",
-    "SHOW_VIEW_ON_SITE": False,
-    "SHOW_HISTORY": True,
-    "SHOW_LANGUAGES": False,  # the console's own switcher sits in the header, in sight of a till's staff
-    "SIDEBAR": {
-        "show_search": False,
-        "show_all_applications": False,
-        "navigation": "console.navigation.sidebar_navigation",
-    },
-}
 
 CURRENCY = env("CURRENCY", default="HKD")
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="HK")
