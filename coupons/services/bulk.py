@@ -117,6 +117,23 @@ def member_list_resolve(*, data: bytes, encoding: str = AUTO, store_id: int | No
     return sorted(first_row), errors
 
 
+def member_ids_keep(*, member_ids, store_id: int | None = None) -> list[int]:
+    """Keep, of members chosen by the caller (a frozen segment), those who may receive coupons, ascending.
+
+    Frozen and closed members are left out, as are members of another store when `store_id` is given.
+    """
+    wanted = sorted(set(member_ids))
+    kept: list[int] = []
+    for start in range(0, len(wanted), LIST_LOOKUP_CHUNK):
+        members = Member.objects.filter(pk__in=wanted[start : start + LIST_LOOKUP_CHUNK]).exclude(
+            status__in=INACTIVE_MEMBER_STATUSES
+        )
+        if store_id is not None:
+            members = members.filter(home_store_id=store_id)
+        kept.extend(members.order_by("pk").values_list("pk", flat=True))
+    return kept
+
+
 def _audience_queryset(job: CouponIssueJob):
     members = Member.objects.filter(status=Member.Status.ACTIVE)
     if job.audience == CouponIssueJob.Audience.TIER:
@@ -149,11 +166,13 @@ def coupon_issue_job_create(
     encoding: str = AUTO,
     store_id: int | None = None,
     created_by_id: int | None = None,
+    member_ids: list[int] | None = None,
 ) -> CouponIssueJob:
     """Create a bulk issue job and start it on Celery once this transaction commits.
 
     `store_id` limits the audience to the members of one home store (a store manager's job). Rows of an
-    uploaded list that name no member are recorded on the job by row number and skipped.
+    uploaded list that name no member are recorded on the job by row number and skipped. A list audience is
+    either an uploaded file or `member_ids`, members the caller already chose (a frozen segment of campaigns).
     Raises NotFound (template, tier or tag), TemplateInactive, InvalidInput (no audience given),
     ImportFileRefused (an unreadable list).
     """
@@ -177,6 +196,9 @@ def coupon_issue_job_create(
             raise NotFound(_("No such tag."))
         job.tag_id = tag_id
         job.total = _audience_queryset(job).count()
+    elif audience == CouponIssueJob.Audience.MEMBER_LIST and member_ids is not None:
+        job.member_ids = member_ids_keep(member_ids=member_ids, store_id=store_id)
+        job.total = len(job.member_ids)
     elif audience == CouponIssueJob.Audience.MEMBER_LIST:
         if not member_list:
             raise InvalidInput(fields={"member_list": [str(_("Upload a list of members."))]})
