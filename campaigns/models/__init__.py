@@ -3,6 +3,20 @@
 One module per concept; see each module's docstring for its invariants.
 """
 
+from .channels import Category, ConsentRecord, DeliveryAttempt, MessageTemplate, WechatSubscription
 from .segments import Segment, SegmentFreeze, SegmentMember
+from .webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-__all__ = ["Segment", "SegmentFreeze", "SegmentMember"]
+__all__ = [
+    "Category",
+    "ConsentRecord",
+    "DeliveryAttempt",
+    "MessageTemplate",
+    "Segment",
+    "SegmentFreeze",
+    "SegmentMember",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WechatSubscription",
+]
