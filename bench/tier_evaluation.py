@@ -12,7 +12,8 @@ purchase) with generate_series in SQL, then on the same starting state:
   in-process one chunk after another (or by --workers threads, as parallel Celery workers would).
 2% of the members hold a running paid plan (Platinum), which the review must not go below.
 Bench members have member numbers starting with 8 and are deleted before each run (and after it with --clean).
-Last line: RESULT tier_evaluation members=<n> seconds=<s> members_per_s=<n> sql_seconds=<s> ratio=<r>
+With --path orm the review runs its portable ORM reference instead of the PostgreSQL statement.
+Last line: RESULT tier_evaluation path=<sql|orm> members=<n> seconds=<s> members_per_s=<n> sql_seconds=<s> ratio=<r>
 """
 
 import argparse
@@ -180,6 +181,10 @@ def main():
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=1, help="threads running chunk tasks (like Celery workers)")
     parser.add_argument(
+        "--path", choices=("sql", "orm"), default="sql",
+        help="the review's PostgreSQL statement (members/sql.py, what production runs) or its portable ORM reference",
+    )  # fmt: skip
+    parser.add_argument(
         "--clean", action="store_true", help="delete the bench data afterwards (the next run deletes it anyway)"
     )
     args = parser.parse_args()
@@ -187,6 +192,11 @@ def main():
         sys.exit("needs PostgreSQL: set DATABASE_URL=postgres://...")
     from members.models import Purchase, TierHistory
 
+    if args.path == "orm":  # the reference the statement replaces on PostgreSQL, to show what the statement pays
+        from members import sql
+        from members.services.tiers import tier_review_orm
+
+        sql.tier_review_apply = tier_review_orm
     n = args.members
     now = timezone.now()
     started = time.perf_counter()
@@ -202,7 +212,7 @@ def main():
     seconds, upgrades, downgrades = full_review(now, workers=args.workers)
     history = TierHistory.objects.filter(member__member_number__startswith=NUMBER_PREFIX).count()
     print(
-        f"full review (workers={args.workers}): {seconds:.2f}s {n / seconds:,.0f} members/s; "
+        f"full review (path={args.path}, workers={args.workers}): {seconds:.2f}s {n / seconds:,.0f} members/s; "
         f"upgrades={upgrades} downgrades={downgrades} history rows={history}"
     )
     again, upgrades_again, downgrades_again = full_review(now + timedelta(hours=72), workers=args.workers)
@@ -211,7 +221,7 @@ def main():
     if args.clean:  # deleting a million members with their history takes longer than the review itself
         clean()
     print(
-        f"RESULT tier_evaluation members={n} seconds={seconds:.2f} members_per_s={n / seconds:.0f} "
+        f"RESULT tier_evaluation path={args.path} members={n} seconds={seconds:.2f} members_per_s={n / seconds:.0f} "
         f"sql_seconds={sql_seconds:.2f} ratio={seconds / sql_seconds:.2f}"
     )
 

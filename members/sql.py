@@ -1,13 +1,20 @@
-"""The members app's raw SQL: PostgreSQL statements that do in one round trip what the ORM does in several, on
-paths a benchmark shows they pay (bench/pos_purchase.py for the purchase).
+"""The members app's raw SQL: PostgreSQL statements that do in one round trip what the ORM does in many, on paths
+a benchmark shows they pay (bench/pos_purchase.py for the purchase, bench/tier_evaluation.py for the tier review).
 
-Each statement has its portable ORM twin beside its caller, which is the reference, and a test that runs both on
-the same data on PostgreSQL and compares every row written (tests/members/test_sql_equivalence.py).
+Each statement has its portable ORM twin beside its caller, which is the reference and runs on every database, and
+a test that runs both on the same data on PostgreSQL and compares every row written
+(tests/members/test_sql_equivalence.py). Nothing here runs on another database.
 """
 
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
 from django.db import connection
 
-from members.models import Member, Purchase, PurchaseItem
+from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, PurchaseItem, TierHistory
+
+Reason = TierHistory.Reason
 
 
 def _columns_and_values(obj, *, exclude: tuple[str, ...] = ()) -> tuple[list[str], list]:
@@ -57,3 +64,184 @@ def purchase_insert(*, purchase: Purchase, items: list[PurchaseItem]) -> None:
         purchase.pk = cursor.fetchone()[0]
     # The instance is now a saved row, as Model.save() leaves it (Model._state, documented).
     purchase._state.adding, purchase._state.db = False, connection.alias
+
+
+# -- the tier review ------------------------------------------------------------------------------------------
+# The reference is members.services.tiers.tier_review_orm (ORM aggregates per chunk, decisions in Python, grouped
+# UPDATEs). Here one statement per chunk aggregates the window, decides and writes: bench/tier_evaluation.py
+# measured it against the reference on 200,000 members (see docs/ARCHITECTURE.md).
+def _number(value) -> str:
+    """A numeric SQL literal for a value read from our own Decimal/int columns (never user text)."""
+    return f"{Decimal(value):f}"
+
+
+def _case(subject: str, pairs, *, default: str = "NULL") -> str:
+    if not pairs:
+        return default
+    whens = " ".join(f"WHEN {when} THEN {then}" for when, then in pairs)
+    return f"CASE {subject} {whens} ELSE {default} END" if subject else f"CASE {whens} ELSE {default} END"
+
+
+def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=False, member_ids=None):
+    """Return `WITH ... d AS (...)` and its parameters: one row per active, not overridden member of the chunk with
+    its score, old and new tier, old and new start of the grace period, and the reason of a tier move.
+
+    The chunk is first_id..last_id, or the given member ids (our own integers, inlined). The tiers' thresholds are
+    inlined as CASE expressions (numbers read from our own columns), so the preview can pass unsaved ones. The
+    rules are those of members.services.tiers.tier_decide, CTE by CTE:
+    p, e: the window's purchase and points indicators; g: the highest tier held for a period (plan or top-up);
+    s: the score; r: the thresholds that apply to it; t: the review's move; d: the move once a held tier applies.
+    """
+    ordered = sorted(tiers, key=lambda tier: tier.rank)
+    weights = policy.weights()
+    qn = connection.ops.quote_name
+    purchase, entry, member = (qn(model._meta.db_table) for model in (Purchase, PointsEntry, Member))
+    grant = qn(MemberPlanSubscription._meta.db_table)
+    if member_ids is None:
+        ids = "BETWEEN %(first_id)s AND %(last_id)s"
+    else:
+        ids = f"IN ({', '.join(str(int(member_id)) for member_id in member_ids) or 'NULL'})"
+    purchase_columns = [
+        ("spend", "SUM(pu.paid_amount + pu.stored_value_amount)"),
+        ("purchases", "COUNT(*)"),
+        ("stores", "COUNT(DISTINCT pu.store_id)"),
+        # the local day of the program's time zone, as the member's tier page counts it
+        ("active_days", "COUNT(DISTINCT (pu.purchased_at AT TIME ZONE %(time_zone)s)::date)"),
+    ]
+    purchase_columns = [(name, expression) for name, expression in purchase_columns if weights[name]]
+    terms, ctes, joins = [], [], []
+    if purchase_columns:
+        ctes.append(
+            f"p AS (SELECT pu.member_id, {', '.join(f'{sql} AS {name}' for name, sql in purchase_columns)} "
+            f"FROM {purchase} pu WHERE pu.member_id {ids} "
+            f"AND pu.purchased_at > %(window_start)s AND pu.purchased_at <= %(now)s AND pu.status <> 'refunded' "
+            f"GROUP BY pu.member_id)"
+        )
+        joins.append("LEFT JOIN p ON p.member_id = m.id")
+        terms += [f"COALESCE(p.{name}, 0) * {_number(weights[name])}" for name, _sql in purchase_columns]
+    if weights["points"]:
+        ctes.append(
+            f"e AS (SELECT pe.member_id, SUM(pe.delta) AS points FROM {entry} pe "
+            f"WHERE pe.member_id {ids} AND pe.kind = 'accrual' "
+            f"AND pe.created_at > %(window_start)s AND pe.created_at <= %(now)s GROUP BY pe.member_id)"
+        )
+        joins.append("LEFT JOIN e ON e.member_id = m.id")
+        terms.append(f"COALESCE(e.points, 0) * {_number(weights['points'])}")
+    rank_of_grant = _case("gs.tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
+    ctes.append(
+        f"g AS (SELECT gs.member_id, MAX({rank_of_grant}) AS grant_rank FROM {grant} gs "
+        f"WHERE gs.member_id {ids} AND gs.ends_at > %(now)s AND gs.starts_at <= %(now)s GROUP BY gs.member_id)"
+    )
+    joins.append("LEFT JOIN g ON g.member_id = m.id")
+    ctes.append(
+        f"s AS (SELECT m.id AS member_id, m.tier_id AS old_tier_id, m.tier_below_keep_since AS old_since, "
+        f"ROUND({' + '.join(terms) or '0'}, 2) AS score, COALESCE(g.grant_rank, 0) AS grant_rank "
+        f"FROM {member} m {' '.join(joins)} WHERE m.id {ids} AND m.status = 'active' "
+        f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s))"
+    )
+    by_rank_desc = list(reversed(ordered))
+    lower_of = list(zip(ordered[1:], ordered, strict=False))  # (tier, the tier one step below)
+    reaches = [(f"s.score >= {_number(t.min_score_to_reach)}", t) for t in by_rank_desc]
+    of_old = {  # the old tier's rank, score to keep, and the tier one step below with its score to keep
+        "old_rank": _case("s.old_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0"),
+        "keep_score": _case("s.old_tier_id", [(str(t.pk), _number(t.min_score_to_keep)) for t in ordered], default="0"),
+        "lower_tier_id": _case("s.old_tier_id", [(str(t.pk), str(lower.pk)) for t, lower in lower_of]),
+        "lower_keep_score": _case(
+            "s.old_tier_id", [(str(t.pk), _number(lower.min_score_to_keep)) for t, lower in lower_of], default="0"
+        ),
+    }
+    ctes.append(
+        f"r AS (SELECT s.*, "
+        f"{_case('', [(when, str(t.rank)) for when, t in reaches], default='0')} AS reach_rank, "
+        f"{_case('', [(when, str(t.pk)) for when, t in reaches])} AS reach_tier_id, "
+        f"{', '.join(f'{sql} AS {name}' for name, sql in of_old.items())}, "
+        f"{_case('s.grant_rank', [(str(t.rank), str(t.pk)) for t in ordered])} AS grant_tier_id FROM s)"
+    )
+    since = "COALESCE(r.old_since, %(now)s)"
+    if instant:
+        new_tier = "CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id ELSE r.old_tier_id END"
+        new_since = "CASE WHEN r.reach_rank > r.old_rank OR r.score >= r.keep_score THEN NULL ELSE r.old_since END"
+        reason = f"'{Reason.PURCHASE_UPGRADE}'"
+    else:
+        stays = "r.old_tier_id IS NULL OR r.score >= r.keep_score OR r.lower_tier_id IS NULL"
+        new_tier = (
+            f"CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id WHEN {stays} THEN r.old_tier_id "
+            f"WHEN {since} <= %(grace_cutoff)s THEN r.lower_tier_id ELSE r.old_tier_id END"
+        )
+        new_since = (
+            f"CASE WHEN r.reach_rank > r.old_rank THEN NULL WHEN {stays} THEN NULL "
+            f"WHEN {since} <= %(grace_cutoff)s THEN "
+            f"(CASE WHEN r.score >= r.lower_keep_score THEN NULL ELSE %(now)s END) ELSE {since} END"
+        )
+        reason = f"CASE WHEN r.reach_rank > r.old_rank THEN '{Reason.UPGRADE}' ELSE '{Reason.DOWNGRADE}' END"
+    ctes.append(
+        f"t AS (SELECT r.member_id, r.old_tier_id, r.old_since, r.score, r.old_rank, r.grant_rank, "
+        f"r.grant_tier_id, {new_tier} AS new_tier_id, {new_since} AS new_since, {reason} AS reason FROM r)"
+    )
+    new_rank = _case("t.new_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
+    held = f"t.grant_rank > 0 AND t.grant_rank > {new_rank}"
+    # MATERIALIZED: computed once and planned on its own. Inlined into the UPDATE, PostgreSQL's estimate of the
+    # changed rows falls to 1 and it re-runs the window aggregates in a nested loop for every member.
+    ctes.append(
+        f"d AS MATERIALIZED (SELECT t.member_id, t.old_tier_id, t.old_since, t.score, "
+        f"CASE WHEN {held} THEN t.grant_tier_id ELSE t.new_tier_id END AS new_tier_id, "
+        f"CASE WHEN {held} THEN NULL ELSE t.new_since END AS new_since, "
+        f"CASE WHEN {held} AND t.grant_rank > t.old_rank THEN '{Reason.GRANT}' ELSE t.reason END AS reason FROM t)"
+    )
+    params = {
+        "first_id": first_id,
+        "last_id": last_id,
+        "window_start": now - timedelta(days=policy.window_days),
+        "now": now,
+        "grace_cutoff": now - timedelta(days=policy.grace_period_days),
+        "time_zone": settings.TIME_ZONE,
+    }
+    return "WITH " + ", ".join(ctes), params
+
+
+def tier_review_apply(*, policy, tiers, now, first_id, last_id, instant=False, member_ids=None) -> list[tuple]:
+    """Review the chunk and write what changes in one statement: the members' new tier and grace state, and a
+    TierHistory row per tier move. Returns the moves as (member id, old tier id, new tier id, reason) by member id.
+
+    Each UPDATE is guarded by the tier and grace state the review read, so a concurrent instant upgrade (which
+    locks the member row) is never overwritten from an older snapshot: that member waits for the next review.
+    """
+    cte, params = tier_review_statement(
+        policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id, instant=instant,
+        member_ids=member_ids,
+    )  # fmt: skip
+    qn = connection.ops.quote_name
+    member, history = qn(Member._meta.db_table), qn(TierHistory._meta.db_table)
+    sql = (
+        f"{cte}, c AS (SELECT * FROM d WHERE new_tier_id IS DISTINCT FROM old_tier_id "
+        f"OR new_since IS DISTINCT FROM old_since), "
+        f"applied AS (UPDATE {member} m SET tier_id = c.new_tier_id, tier_below_keep_since = c.new_since "
+        f"FROM c WHERE m.id = c.member_id AND m.tier_id IS NOT DISTINCT FROM c.old_tier_id "
+        f"AND m.tier_below_keep_since IS NOT DISTINCT FROM c.old_since "
+        f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s) "
+        f"RETURNING c.member_id, c.old_tier_id, c.new_tier_id, c.score, c.reason) "
+        f"INSERT INTO {history} (member_id, old_tier_id, new_tier_id, score, reason, note, created_at) "
+        f"SELECT member_id, old_tier_id, new_tier_id, score, reason, '', %(now)s FROM applied "
+        f"WHERE new_tier_id IS DISTINCT FROM old_tier_id ORDER BY member_id "
+        f"RETURNING member_id, old_tier_id, new_tier_id, reason"
+    )
+    with connection.cursor() as cursor:
+        if first_id != last_id:
+            # A chunk is ~10,000 rows: compiling the statement's many CASE expressions with JIT costs more than it
+            # saves (measured: JIT took ~80% of a steady-state chunk's time). SET LOCAL ends with the transaction.
+            # One member's review costs far below JIT's threshold: no need for the extra round trip.
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        return sorted(cursor.fetchall())
+
+
+def tier_review_counts(*, policy, tiers, now, first_id, last_id) -> list[tuple]:
+    """Count what a review would do, without writing: (old tier id, new tier id, in grace 0/1, members)."""
+    cte, params = tier_review_statement(policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{cte} SELECT old_tier_id, new_tier_id, CASE WHEN new_since IS NULL THEN 0 ELSE 1 END, COUNT(*) "
+            f"FROM d GROUP BY 1, 2, 3",
+            params,
+        )
+        return cursor.fetchall()

@@ -1,20 +1,21 @@
 """Tier reads shared by the API and the console: a member's tier status and the preview of a policy change."""
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierPolicy
+from members import sql
+from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierHistory, TierPolicy
 from members.models.tiers import tier_thresholds_check
-from members.services.tiers import tier_evaluation_statement
 
 CURRENCY_SYMBOLS = {"HKD": "HK$", "CNY": "¥", "USD": "US$", "MOP": "MOP$"}
 INDICATOR_MESSAGES = {
@@ -167,9 +168,10 @@ def member_indicators(*, member_id: int, policy: TierPolicy, now: datetime) -> d
 
 
 def tier_score(*, indicators: dict, policy: TierPolicy) -> Decimal:
+    """The weighted sum of the indicators to the cent, halves rounded up (as PostgreSQL's ROUND does)."""
     weights = policy.weights()
     total = sum((Decimal(indicators[name]) * weights[name] for name in TierPolicy.INDICATORS), Decimal(0))
-    return total.quantize(Decimal("0.01"))
+    return total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def next_review_at(*, policy: TierPolicy, now: datetime) -> datetime:
@@ -225,6 +227,155 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
     )
 
 
+# -- the review's decisions ----------------------------------------------------------------------------------
+Reason = TierHistory.Reason
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    """What a review decides for one member: their tier and the start of their grace period, before and after."""
+
+    member_id: int
+    old_tier_id: int | None
+    old_since: datetime | None
+    new_tier_id: int | None
+    new_since: datetime | None
+    score: Decimal
+    reason: str
+
+    @property
+    def changes(self) -> bool:
+        return (self.new_tier_id, self.new_since) != (self.old_tier_id, self.old_since)
+
+
+class TierLadder:
+    """The tiers by rank, with what a review asks of them (possibly unsaved thresholds, for the preview)."""
+
+    def __init__(self, tiers):
+        self.ordered = sorted(tiers, key=lambda tier: tier.rank)
+        self.by_pk = {tier.pk: tier for tier in self.ordered}
+        self.by_rank = {tier.rank: tier for tier in self.ordered}
+        self.lower = {tier.pk: lower for tier, lower in zip(self.ordered[1:], self.ordered, strict=False)}
+
+    def rank(self, tier_id) -> int:
+        """The tier's rank; 0 for no tier (or one the ladder does not know)."""
+        tier = self.by_pk.get(tier_id)
+        return tier.rank if tier else 0
+
+    def reached(self, score: Decimal) -> Tier | None:
+        return next((tier for tier in reversed(self.ordered) if score >= tier.min_score_to_reach), None)
+
+
+def tier_decide(
+    *, ladder: TierLadder, policy: TierPolicy, now: datetime, instant: bool, tier_id, since, score, grant_rank: int
+) -> tuple[int | None, datetime | None, str]:
+    """Return the member's new tier id, start of the grace period, and the reason of a move (rules: see
+    members.services.tiers; members.sql.tier_review_statement writes the same rules in SQL)."""
+    old_rank = ladder.rank(tier_id)
+    old = ladder.by_pk.get(tier_id)
+    keep = old.min_score_to_keep if old else 0
+    reached = ladder.reached(score)
+    if reached is not None and reached.rank > old_rank:  # up at once, several steps if earned
+        new_tier_id, new_since = reached.pk, None
+        reason = Reason.PURCHASE_UPGRADE if instant else Reason.UPGRADE
+    elif instant:  # after a purchase: never down, never a grace period started
+        new_tier_id, new_since, reason = tier_id, (None if score >= keep else since), Reason.PURCHASE_UPGRADE
+    else:
+        lower = ladder.lower.get(tier_id)
+        reason = Reason.DOWNGRADE
+        if tier_id is None or score >= keep or lower is None:
+            new_tier_id, new_since = tier_id, None
+        elif (since or now) <= now - timedelta(days=policy.grace_period_days):  # grace over: one step down
+            new_tier_id, new_since = lower.pk, (None if score >= lower.min_score_to_keep else now)
+        else:
+            new_tier_id, new_since = tier_id, since or now
+    if grant_rank > 0 and grant_rank > ladder.rank(new_tier_id):  # a running plan or top-up holds its tier
+        if grant_rank > old_rank:
+            reason = Reason.GRANT
+        held = ladder.by_rank.get(grant_rank)
+        new_tier_id, new_since = (held.pk if held else None), None
+    return new_tier_id, new_since, reason.value
+
+
+def _chunk(field_name: str, *, first_id: int, last_id: int, member_ids) -> dict:
+    if member_ids is not None:
+        return {f"{field_name}__in": list(member_ids)}
+    return {f"{field_name}__gte": first_id, f"{field_name}__lte": last_id}
+
+
+def _chunk_indicators(*, policy: TierPolicy, now: datetime, chunk) -> dict[int, dict]:
+    """The indicators of the chunk's members who have any in the window, by member id (as member_indicators)."""
+    weights = policy.weights()
+    start = now - timedelta(days=policy.window_days)
+    local_day = TruncDate("purchased_at", tzinfo=timezone.get_default_timezone())
+    wanted = {
+        name: aggregate
+        for name, aggregate in {
+            "spend": Sum(F("paid_amount") + F("stored_value_amount")),
+            "purchases": Count("pk"),
+            "stores": Count("store", distinct=True),
+            "active_days": Count(local_day, distinct=True),
+        }.items()
+        if weights[name]
+    }
+    found = defaultdict(dict)
+    if wanted:
+        purchases = (
+            Purchase.objects.filter(**chunk("member_id"), purchased_at__gt=start, purchased_at__lte=now)
+            .exclude(status=Purchase.Status.REFUNDED)
+            .values("member_id")
+            .annotate(**wanted)
+            .order_by()
+        )
+        for row in purchases:
+            found[row.pop("member_id")].update(row)
+    if weights["points"]:
+        entries = (
+            PointsEntry.objects.filter(
+                **chunk("member_id"), kind=PointsEntry.Kind.ACCRUAL, created_at__gt=start, created_at__lte=now
+            )
+            .values("member_id")
+            .annotate(points=Sum("delta"))
+            .order_by()
+        )
+        for row in entries:
+            found[row["member_id"]]["points"] = row["points"]
+    return found
+
+
+def tier_review_decisions(
+    *, policy: TierPolicy, tiers, now: datetime, first_id: int, last_id: int, instant: bool = False, member_ids=None
+) -> list[TierDecision]:
+    """Decide the review of every active, not overridden member of a chunk (first_id..last_id, or the given ids),
+    by member id: the portable reference of members.sql.tier_review_statement (five queries, whatever the size)."""
+
+    def chunk(field_name):
+        return _chunk(field_name, first_id=first_id, last_id=last_id, member_ids=member_ids)
+
+    ladder = TierLadder(tiers)
+    indicators = _chunk_indicators(policy=policy, now=now, chunk=chunk)
+    grant_ranks = defaultdict(int)  # the highest tier each member holds for a period running now
+    grants = MemberPlanSubscription.objects.filter(**chunk("member_id"), ends_at__gt=now, starts_at__lte=now)
+    for member_id, tier_id in grants.values_list("member_id", "tier_id"):
+        grant_ranks[member_id] = max(grant_ranks[member_id], ladder.rank(tier_id))
+    members = (
+        Member.objects.filter(**chunk("pk"), status=Member.Status.ACTIVE)
+        .exclude(tier_override_until__gt=now)
+        .order_by("pk")
+        .values_list("pk", "tier_id", "tier_below_keep_since")
+    )
+    decisions = []
+    for member_id, tier_id, since in members:
+        found = indicators.get(member_id, {})
+        score = tier_score(indicators={name: found.get(name) or 0 for name in TierPolicy.INDICATORS}, policy=policy)
+        new_tier_id, new_since, reason = tier_decide(
+            ladder=ladder, policy=policy, now=now, instant=instant, tier_id=tier_id, since=since, score=score,
+            grant_rank=grant_ranks[member_id],
+        )  # fmt: skip
+        decisions.append(TierDecision(member_id, tier_id, since, new_tier_id, new_since, score, reason))
+    return decisions
+
+
 # -- the policy preview ---------------------------------------------------------------------------------------
 @dataclass
 class PreviewRow:
@@ -234,6 +385,22 @@ class PreviewRow:
     down: int = 0
     stay: int = 0
     grace: int = 0
+
+
+PREVIEW_CHUNK_SIZE = 10_000
+
+
+def _preview_counts(*, policy, tiers, now, first_id, last_id) -> list[tuple]:
+    """(old tier id, new tier id, in grace 0/1, members) of a review over first_id..last_id, without writing."""
+    if connection.vendor == "postgresql":  # one statement instead of every member's decision in Python
+        return sql.tier_review_counts(policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id)
+    counts = defaultdict(int)
+    for start in range(first_id, last_id + 1, PREVIEW_CHUNK_SIZE):
+        for decision in tier_review_decisions(
+            policy=policy, tiers=tiers, now=now, first_id=start, last_id=min(start + PREVIEW_CHUNK_SIZE - 1, last_id)
+        ):
+            counts[decision.old_tier_id, decision.new_tier_id, 0 if decision.new_since is None else 1] += 1
+    return [(*key, count) for key, count in counts.items()]
 
 
 def tier_policy_preview(*, now: datetime, policy: TierPolicy | None = None, tiers=None) -> list[PreviewRow]:
@@ -250,16 +417,7 @@ def tier_policy_preview(*, now: datetime, policy: TierPolicy | None = None, tier
     bounds = Member.objects.filter(status=Member.Status.ACTIVE).aggregate(low=Min("pk"), high=Max("pk"))
     if bounds["low"] is None:
         return list(rows.values())[1:]
-    cte, params = tier_evaluation_statement(
-        policy=policy, tiers=tiers, now=now, first_id=bounds["low"], last_id=bounds["high"]
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{cte} SELECT old_tier_id, new_tier_id, CASE WHEN new_since IS NULL THEN 0 ELSE 1 END, COUNT(*) "
-            f"FROM d GROUP BY 1, 2, 3",
-            params,
-        )
-        grouped = cursor.fetchall()
+    grouped = _preview_counts(policy=policy, tiers=tiers, now=now, first_id=bounds["low"], last_id=bounds["high"])
     for old_tier_id, new_tier_id, in_grace, count in grouped:
         row = rows.setdefault(old_tier_id, PreviewRow(tier=None))
         row.members += count

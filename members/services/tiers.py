@@ -1,7 +1,8 @@
-"""Tier evaluation: set-based in SQL, per chunk of member ids; the instant upgrade after a purchase; overrides.
+"""Tier evaluation: the review per chunk of member ids; the instant upgrade after a purchase; overrides.
 
-One statement per chunk computes, for every active member of the chunk, the indicators over the rolling
-window (aggregates over members_purchase and members_pointsentry), the tier score, and the target tier:
+The review reads, for every active member of the chunk, the indicators over the rolling window (aggregates over
+members_purchase and members_pointsentry), the tier score, and decides the target tier
+(members.selectors.tiers.tier_decide):
 
 - a score at or above a higher tier's score to reach moves the member up at once (several steps if earned);
 - a score below the current tier's score to keep starts the grace period (`tier_below_keep_since`); once
@@ -12,26 +13,27 @@ window (aggregates over members_purchase and members_pointsentry), the tier scor
   MemberPlanSubscription) is never placed below that tier; while held there, no grace period runs. When the
   period ends, the normal rules apply from the next review on (the plan expiry job runs it for them at once).
 
-Only rows that change are written. On PostgreSQL the evaluation, the member UPDATE and the TierHistory
-INSERT are one statement (data-modifying CTEs); elsewhere (SQLite) the changed rows are read and written
-by a short loop. Either way each UPDATE is guarded by the tier and grace state the evaluation read, so a
-concurrent instant upgrade after a purchase (which locks the member row) is never overwritten by an
-evaluation computed from an older snapshot: that member is skipped and evaluated again at the next review.
+Only rows that change are written, each guarded by the tier and grace state the review read, so a concurrent
+instant upgrade after a purchase (which locks the member row) is never overwritten by a review computed from an
+older snapshot: that member is skipped and reviewed again at the next review. The reference is the ORM
+(`tier_review_orm`: five reads and a handful of grouped UPDATEs per chunk); on PostgreSQL one statement of
+members/sql.py does the same in one round trip, with an equivalence test comparing the rows both write.
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
-from infra.prepared import PreparedRead
+from infra.translation import translations_of
+from members import sql
 from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
-from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierHistory, TierPolicy
+from members.models import Member, Tier, TierHistory, TierPolicy
 from members.models.tiers import TIER_EVALUATION_TASK_NAME, tier_thresholds_check
+from members.selectors.tiers import tier_review_decisions
 from members.services.locks import lock_member
 from members.services.notifications import NotificationDraft, notify_many
 from members.signals import send_after_commit, tier_changed
@@ -92,251 +94,69 @@ def tier_policy_save(*, policy: TierPolicy) -> TierPolicy:
     return policy
 
 
-# -- the evaluation statement ---------------------------------------------------------------------------------
-def _number(value) -> str:
-    """A numeric SQL literal for a value read from our own Decimal/int columns (never user text)."""
-    return f"{Decimal(value):f}"
+# -- the review -----------------------------------------------------------------------------------------------
+def tier_review_orm(*, policy, tiers, now, first_id, last_id, instant=False, member_ids=None) -> list[tuple]:
+    """Review a chunk and write what changes (the portable reference of members.sql.tier_review_apply, same
+    arguments and result): the members' new tier and grace state, and a TierHistory row per tier move. Returns the
+    moves as (member id, old tier id, new tier id, reason) by member id.
 
-
-def _is_distinct(left: str, right: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"{left} IS DISTINCT FROM {right}"
-    return f"{left} IS NOT {right}"  # SQLite's null-safe comparison
-
-
-def _is_same(left: str, right: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"{left} IS NOT DISTINCT FROM {right}"
-    return f"{left} IS {right}"
-
-
-def _case(subject: str, pairs, *, default: str = "NULL") -> str:
-    if not pairs:
-        return default
-    whens = " ".join(f"WHEN {when} THEN {then}" for when, then in pairs)
-    return f"CASE {subject} {whens} ELSE {default} END" if subject else f"CASE {whens} ELSE {default} END"
-
-
-def _evaluation_cte(*, policy, tiers, instant: bool, member_ids=None) -> tuple[str, dict]:
-    """Return `WITH ... d AS (...)`: one row per active, not overridden member of the chunk, with its score,
-    old and new tier, old and new start of the grace period, and the reason of a tier move.
-
-    The chunk is first_id..last_id, or the given member ids (our own integers, inlined).
-    Parameters: first_id, last_id, window_start, now, grace_cutoff, and the returned extra parameters.
+    The rows to change are locked and written only if still as the review read them, so a concurrent instant
+    upgrade (which locks the member row) is never overwritten from an older snapshot: that member waits for the
+    next review. The writes are one UPDATE per (new tier, grace start), a handful per chunk.
     """
-    ordered = sorted(tiers, key=lambda tier: tier.rank)
-    weights = policy.weights()
-    qn = connection.ops.quote_name
-    purchase, entry, member = (qn(model._meta.db_table) for model in (Purchase, PointsEntry, Member))
-    grant = qn(MemberPlanSubscription._meta.db_table)
-    if member_ids is None:
-        ids = "BETWEEN %(first_id)s AND %(last_id)s"
-    else:
-        ids = f"IN ({', '.join(str(int(member_id)) for member_id in member_ids) or 'NULL'})"
-    extra = {}
-    purchase_columns = [
-        ("spend", "SUM(pu.paid_amount + pu.stored_value_amount)"),
-        ("purchases", "COUNT(*)"),
-        ("stores", "COUNT(DISTINCT pu.store_id)"),
+    decisions = tier_review_decisions(
+        policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id, instant=instant,
+        member_ids=member_ids,
+    )  # fmt: skip
+    changed = {decision.member_id: decision for decision in decisions if decision.changes}
+    if not changed:
+        return []
+    current = (
+        Member.objects.select_for_update()
+        .filter(pk__in=list(changed))
+        .order_by("pk")
+        .values_list("pk", "tier_id", "tier_below_keep_since", "tier_override_until")
+    )
+    applied = [
+        changed[member_id]
+        for member_id, tier_id, since, override_until in current
+        if (tier_id, since) == (changed[member_id].old_tier_id, changed[member_id].old_since)
+        and (override_until is None or override_until <= now)
     ]
-    if weights["active_days"]:
-        local_date, date_params = connection.ops.datetime_cast_date_sql("pu.purchased_at", (), settings.TIME_ZONE)
-        for index, value in enumerate(date_params):  # positional %s -> named, to share one params dict
-            local_date = local_date.replace("%s", f"%(date_param_{index})s", 1)
-            extra[f"date_param_{index}"] = value
-        purchase_columns.append(("active_days", f"COUNT(DISTINCT {local_date})"))
-    purchase_columns = [(name, sql) for name, sql in purchase_columns if weights[name]]
-    terms, ctes, joins = [], [], []
-    if purchase_columns:
-        ctes.append(
-            f"p AS (SELECT pu.member_id, {', '.join(f'{sql} AS {name}' for name, sql in purchase_columns)} "
-            f"FROM {purchase} pu WHERE pu.member_id {ids} "
-            f"AND pu.purchased_at > %(window_start)s AND pu.purchased_at <= %(now)s AND pu.status <> 'refunded' "
-            f"GROUP BY pu.member_id)"
-        )
-        joins.append("LEFT JOIN p ON p.member_id = m.id")
-        terms += [f"COALESCE(p.{name}, 0) * {_number(weights[name])}" for name, _sql in purchase_columns]
-    if weights["points"]:
-        ctes.append(
-            f"e AS (SELECT pe.member_id, SUM(pe.delta) AS points FROM {entry} pe "
-            f"WHERE pe.member_id {ids} AND pe.kind = 'accrual' "
-            f"AND pe.created_at > %(window_start)s AND pe.created_at <= %(now)s GROUP BY pe.member_id)"
-        )
-        joins.append("LEFT JOIN e ON e.member_id = m.id")
-        terms.append(f"COALESCE(e.points, 0) * {_number(weights['points'])}")
-    # The highest tier the member holds for a period (plan or top-up) running at the review time.
-    rank_of_grant = _case("gs.tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
-    ctes.append(
-        f"g AS (SELECT gs.member_id, MAX({rank_of_grant}) AS grant_rank FROM {grant} gs "
-        f"WHERE gs.member_id {ids} AND gs.ends_at > %(now)s AND gs.starts_at <= %(now)s GROUP BY gs.member_id)"
+    groups = defaultdict(list)
+    for decision in applied:
+        groups[decision.new_tier_id, decision.new_since].append(decision.member_id)
+    for (tier_id, since), member_ids_of_group in groups.items():
+        Member.objects.filter(pk__in=member_ids_of_group).update(tier_id=tier_id, tier_below_keep_since=since)
+    moves = [decision for decision in applied if decision.new_tier_id != decision.old_tier_id]
+    TierHistory.objects.bulk_create(
+        TierHistory(
+            member_id=move.member_id,
+            old_tier_id=move.old_tier_id,
+            new_tier_id=move.new_tier_id,
+            score=move.score,
+            reason=move.reason,
+            created_at=now,
+        )  # fmt: skip
+        for move in moves
     )
-    joins.append("LEFT JOIN g ON g.member_id = m.id")
-    score = f"ROUND({' + '.join(terms) or '0'}, 2)"
-    ctes.append(
-        f"s AS (SELECT m.id AS member_id, m.tier_id AS old_tier_id, m.tier_below_keep_since AS old_since, "
-        f"{score} AS score, COALESCE(g.grant_rank, 0) AS grant_rank FROM {member} m {' '.join(joins)} "
-        f"WHERE m.id {ids} AND m.status = 'active' "
-        f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s))"
-    )
-    by_rank_desc = list(reversed(ordered))
-    lower_of = list(zip(ordered[1:], ordered, strict=False))  # (tier, the tier one step below)
-    reaches = [f"s.score >= {_number(t.min_score_to_reach)}" for t in by_rank_desc]
-    reach_rank = _case("", [(when, str(t.rank)) for when, t in zip(reaches, by_rank_desc, strict=True)], default="0")
-    reach_id = _case("", [(when, str(t.pk)) for when, t in zip(reaches, by_rank_desc, strict=True)])
-    old_rank = _case("s.old_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
-    keep = _case("s.old_tier_id", [(str(t.pk), _number(t.min_score_to_keep)) for t in ordered], default="0")
-    lower_id = _case("s.old_tier_id", [(str(t.pk), str(lower.pk)) for t, lower in lower_of])
-    lower_keep = _case(
-        "s.old_tier_id", [(str(t.pk), _number(lower.min_score_to_keep)) for t, lower in lower_of], default="0"
-    )
-    grant_id = _case("s.grant_rank", [(str(t.rank), str(t.pk)) for t in ordered])
-    ctes.append(
-        f"r AS (SELECT s.*, {reach_rank} AS reach_rank, {reach_id} AS reach_tier_id, {old_rank} AS old_rank, "
-        f"{keep} AS keep_score, {lower_id} AS lower_tier_id, {lower_keep} AS lower_keep_score, "
-        f"{grant_id} AS grant_tier_id FROM s)"
-    )
-    since = "COALESCE(r.old_since, %(now)s)"
-    if instant:
-        new_tier = "CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id ELSE r.old_tier_id END"
-        new_since = "CASE WHEN r.reach_rank > r.old_rank OR r.score >= r.keep_score THEN NULL ELSE r.old_since END"
-        reason = f"'{Reason.PURCHASE_UPGRADE}'"
-    else:
-        stays = "r.old_tier_id IS NULL OR r.score >= r.keep_score OR r.lower_tier_id IS NULL"
-        new_tier = (
-            f"CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id WHEN {stays} THEN r.old_tier_id "
-            f"WHEN {since} <= %(grace_cutoff)s THEN r.lower_tier_id ELSE r.old_tier_id END"
-        )
-        new_since = (
-            f"CASE WHEN r.reach_rank > r.old_rank THEN NULL WHEN {stays} THEN NULL "
-            f"WHEN {since} <= %(grace_cutoff)s THEN "
-            f"(CASE WHEN r.score >= r.lower_keep_score THEN NULL ELSE %(now)s END) ELSE {since} END"
-        )
-        reason = f"CASE WHEN r.reach_rank > r.old_rank THEN '{Reason.UPGRADE}' ELSE '{Reason.DOWNGRADE}' END"
-    ctes.append(
-        f"t AS (SELECT r.member_id, r.old_tier_id, r.old_since, r.score, r.old_rank, r.grant_rank, "
-        f"r.grant_tier_id, {new_tier} AS new_tier_id, {new_since} AS new_since, {reason} AS reason FROM r)"
-    )
-    # A running plan or top-up holds the member at its tier at least (and stops the grace clock there).
-    new_rank = _case("t.new_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
-    held = f"t.grant_rank > 0 AND t.grant_rank > {new_rank}"
-    # Computed once, planned on its own: inlined into the UPDATE, PostgreSQL's estimate of the changed rows
-    # falls to 1 and it re-runs the window aggregates in a nested loop for every member.
-    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
-    ctes.append(
-        f"d AS {materialized}(SELECT t.member_id, t.old_tier_id, t.old_since, t.score, "
-        f"CASE WHEN {held} THEN t.grant_tier_id ELSE t.new_tier_id END AS new_tier_id, "
-        f"CASE WHEN {held} THEN NULL ELSE t.new_since END AS new_since, "
-        f"CASE WHEN {held} AND t.grant_rank > t.old_rank THEN '{Reason.GRANT}' ELSE t.reason END AS reason FROM t)"
-    )
-    return "WITH " + ", ".join(ctes), extra
-
-
-def _params(*, policy, now, first_id, last_id) -> dict:
-    adapt = connection.ops.adapt_datetimefield_value
-    return {
-        "first_id": first_id,
-        "last_id": last_id,
-        "window_start": adapt(now - timedelta(days=policy.window_days)),
-        "now": adapt(now),
-        "grace_cutoff": adapt(now - timedelta(days=policy.grace_period_days)),
-    }
-
-
-def tier_evaluation_statement(
-    *, policy, tiers, now, first_id, last_id, instant=False, member_ids=None
-) -> tuple[str, dict]:
-    """Return the evaluation CTE (ending with `d`) and its parameters, for selectors that read it (preview)."""
-    cte, extra = _evaluation_cte(policy=policy, tiers=tiers, instant=instant, member_ids=member_ids)
-    return cte, {**_params(policy=policy, now=now, first_id=first_id, last_id=last_id), **extra}
-
-
-def _changed(alias: str = "d") -> str:
-    return (
-        f"{_is_distinct(f'{alias}.new_tier_id', f'{alias}.old_tier_id')} "
-        f"OR {_is_distinct(f'{alias}.new_since', f'{alias}.old_since')}"
-    )
-
-
-def _apply_postgresql(*, cte, params, now, chunk: bool = True) -> list[tuple]:
-    qn = connection.ops.quote_name
-    member, history = qn(Member._meta.db_table), qn(TierHistory._meta.db_table)
-    sql = (
-        f"{cte}, c AS (SELECT * FROM d WHERE {_changed()}), "
-        f"applied AS (UPDATE {member} m SET tier_id = c.new_tier_id, tier_below_keep_since = c.new_since "
-        f"FROM c WHERE m.id = c.member_id AND m.tier_id IS NOT DISTINCT FROM c.old_tier_id "
-        f"AND m.tier_below_keep_since IS NOT DISTINCT FROM c.old_since "
-        f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s) "
-        f"RETURNING c.member_id, c.old_tier_id, c.new_tier_id, c.score, c.reason) "
-        f"INSERT INTO {history} (member_id, old_tier_id, new_tier_id, score, reason, note, created_at) "
-        f"SELECT member_id, old_tier_id, new_tier_id, score, reason, '', %(now)s FROM applied "
-        f"WHERE new_tier_id IS DISTINCT FROM old_tier_id "
-        f"RETURNING member_id, old_tier_id, new_tier_id, reason"
-    )
-    with connection.cursor() as cursor:
-        if chunk:
-            # A chunk is ~10,000 rows: compiling the statement's many CASE expressions with JIT costs more than it
-            # saves (measured: JIT took ~80% of a steady-state chunk's time). SET LOCAL ends with the transaction.
-            # One member's evaluation costs far below JIT's threshold: no need for the extra round trip.
-            cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _apply_portable(*, cte, params, now) -> list[tuple]:
-    """Read the changed rows, then write each with the same guard (SQLite and any other backend)."""
-    qn = connection.ops.quote_name
-    member = qn(Member._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{cte} SELECT member_id, old_tier_id, new_tier_id, old_since, new_since, score, reason "
-            f"FROM d WHERE {_changed()} ORDER BY member_id",
-            params,
-        )
-        changed = cursor.fetchall()
-        history, rows = [], []
-        for member_id, old_tier_id, new_tier_id, old_since, new_since, score, reason in changed:
-            cursor.execute(
-                f"UPDATE {member} SET tier_id = %s, tier_below_keep_since = %s WHERE id = %s "
-                f"AND {_is_same('tier_id', '%s')} AND {_is_same('tier_below_keep_since', '%s')} "
-                f"AND (tier_override_until IS NULL OR tier_override_until <= %s)",
-                [new_tier_id, new_since, member_id, old_tier_id, old_since, params["now"]],
-            )
-            if cursor.rowcount != 1 or new_tier_id == old_tier_id:
-                continue
-            history.append(
-                TierHistory(
-                    member_id=member_id,
-                    old_tier_id=old_tier_id,
-                    new_tier_id=new_tier_id,
-                    score=Decimal(str(score)).quantize(Decimal("0.01")),
-                    reason=reason,
-                    created_at=now,
-                )
-            )
-            rows.append((member_id, old_tier_id, new_tier_id, reason))
-    TierHistory.objects.bulk_create(history)
-    return rows
-
-
-# The tiers, read by every purchase's instant tier evaluation: the SQL is compiled once per process.
-_TIERS_BY_RANK = PreparedRead(lambda: Tier.objects.order_by("rank"))
+    return [(move.member_id, move.old_tier_id, move.new_tier_id, move.reason) for move in moves]
 
 
 def _load(*, policy=None, tiers=None):
     policy = policy or TierPolicy.load()
-    tiers = list(tiers) if tiers is not None else _TIERS_BY_RANK.all()
+    tiers = list(tiers) if tiers is not None else list(Tier.objects.order_by("rank"))
     return policy, tiers
 
 
 def _evaluate_range(*, policy, tiers, first_id, last_id, now, instant, member_ids=None) -> list[tuple]:
-    cte, params = tier_evaluation_statement(
+    # On PostgreSQL one statement reviews and writes the chunk (members/sql.py; bench/tier_evaluation.py shows it
+    # pays, tests/members/test_sql_equivalence.py that it writes the rows of the reference).
+    review = sql.tier_review_apply if connection.vendor == "postgresql" else tier_review_orm
+    rows = review(
         policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id, instant=instant,
         member_ids=member_ids,
     )  # fmt: skip
-    if connection.vendor == "postgresql":
-        rows = _apply_postgresql(cte=cte, params=params, now=now, chunk=first_id != last_id)
-    else:
-        rows = _apply_portable(cte=cte, params=params, now=now)
     tier_changes_announce(changes=rows, now=now)
     return rows
 
@@ -350,7 +170,9 @@ def tier_changes_announce(*, changes: list[tuple[int, int | None, int, str]], no
     """
     if not changes:
         return
-    names = dict(Tier.objects.filter(pk__in={new for _member, _old, new, _reason in changes}).values_list("pk", "name"))
+    # In every language: each member is told in their own (members.services.notifications).
+    new_tier_ids = {new for _member, _old, new, _reason in changes}
+    names = {tier.pk: translations_of(tier, "name") for tier in Tier.objects.filter(pk__in=new_tier_ids)}
     stamp = now.strftime("%Y%m%dT%H%M%S.%f")
     notify_many(
         kind="tier_changed",
