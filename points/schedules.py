@@ -17,6 +17,9 @@ SCHEDULES = (
     ("points: monthly tier gifts", "points.grant_tier_monthly_gifts", {"minute": "0", "hour": "9"}),
     # Every minute: an auction is settled within a minute of its end (each close is idempotent).
     ("points: close auctions", "points.close_auctions", {"minute": "*", "hour": "*"}),
+    # Every minute: a mini-program checkout order whose time is up gives back what it held; refunds WeChat Pay could
+    # not take at once are asked for again (points.services.checkout_orders; each step is idempotent).
+    ("points: release expired checkout orders", "points.expire_checkout_orders", {"minute": "*", "hour": "*"}),
 )
 
 

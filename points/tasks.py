@@ -42,3 +42,10 @@ def close_auctions() -> int:
     from points.services.auctions import auctions_close_due
 
     return auctions_close_due(now=timezone.now())
+
+
+@shared_task(name="points.expire_checkout_orders")
+def expire_checkout_orders() -> int:
+    from points.services.checkout_orders import checkout_orders_expire
+
+    return checkout_orders_expire(now=timezone.now())

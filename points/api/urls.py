@@ -2,6 +2,12 @@ from django.urls import path
 
 from points.api.auctions import AuctionBidCreateApi, AuctionDetailApi, AuctionListApi, MeAuctionBidListApi
 from points.api.behaviour import MeBehaviourEventApi, PosBehaviourEventApi
+from points.api.checkout_orders import (
+    MeCheckoutOrderCancelApi,
+    MeCheckoutOrderConfirmApi,
+    MeCheckoutOrderDetailApi,
+    MeCheckoutOrderListApi,
+)
 from points.api.draws import DrawListApi, DrawSpinApi, MeDrawSpinListApi, PosPrizeCollectApi
 from points.api.mall import (
     MeRewardOrderCancelApi,
@@ -26,6 +32,16 @@ urlpatterns = [
     path("me/points", MePointsApi.as_view(), name="me-points"),
     path("me/purchases", MePurchasesApi.as_view(), name="me-purchases"),
     path("me/purchases/preview", MePurchasePreviewApi.as_view(), name="me-purchases-preview"),
+    path("me/checkout-orders", MeCheckoutOrderListApi.as_view(), name="me-checkout-orders"),
+    path("me/checkout-orders/<int:order_id>", MeCheckoutOrderDetailApi.as_view(), name="me-checkout-order"),
+    path(
+        "me/checkout-orders/<int:order_id>/cancel", MeCheckoutOrderCancelApi.as_view(), name="me-checkout-order-cancel"
+    ),
+    path(
+        "me/checkout-orders/<int:order_id>/confirm",
+        MeCheckoutOrderConfirmApi.as_view(),
+        name="me-checkout-order-confirm",
+    ),
     path("me/points/entries", MePointsEntriesApi.as_view(), name="me-points-entries"),
     path("me/behaviour-events", MeBehaviourEventApi.as_view(), name="me-behaviour-events"),
     path("pos/behaviour-events", PosBehaviourEventApi.as_view(), name="pos-behaviour-events"),

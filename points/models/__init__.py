@@ -12,6 +12,7 @@ refund takes back. Invariants kept here:
 
 from points.models.auctions import Auction, AuctionBid
 from points.models.checkout import PurchaseCheckout, PurchaseRefund
+from points.models.checkout_orders import CheckoutOrder
 from points.models.draws import DrawPrize, DrawSpin, LuckyDraw
 from points.models.grants import PointsGrantJob
 from points.models.mall import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
@@ -23,6 +24,7 @@ from points.models.tier_gifts import TierGiftRun, TierMonthlyGift
 __all__ = [
     "Auction",
     "AuctionBid",
+    "CheckoutOrder",
     "DrawPrize",
     "DrawSpin",
     "EarningRule",

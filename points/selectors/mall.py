@@ -12,6 +12,7 @@ from django.db.models import Count, Prefetch, Q
 from infra.errors import LoyaltyError
 from members.errors import InsufficientPoints
 from members.models import Member, Store, Tier
+from members.services.holds import points_available
 from points.errors import (
     OutOfStock,
     PointsSpendingNotAllowed,
@@ -88,7 +89,7 @@ def reward_refusal(
         return RewardLimitReached
     if reward.stock_remaining < 1:
         return OutOfStock
-    if member.points_balance < reward.points_price:
+    if points_available(member) < reward.points_price:  # points held for a checkout are not spendable here
         return InsufficientPoints
     return None
 

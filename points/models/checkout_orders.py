@@ -1,0 +1,84 @@
+"""A mini-program checkout order: the cart, priced and with what it will spend held, waiting for WeChat Pay.
+
+The mini program creates the order first (points.services.checkout_orders): it reserves the coupon, holds the
+points and stored value (members.models.BalanceHold) and answers the amount due, the WeChat Pay order number to
+pay under (`out_trade_no`) and when the hold ends. The payment's confirmation records the purchase through the
+one checkout, spending what was held; cancellation or expiry releases it. A payment that cannot be honoured is
+refunded through WeChat Pay, and the member is told why.
+Invariants:
+- `out_trade_no` is unique, and so is (member, idempotency key): a retried creation holds nothing twice;
+- an order is settled at most once: `purchase` is set only with status paid (the purchase's external id is
+  the order's out_trade_no, unique per store and channel);
+- an order that is neither open nor paid holds nothing (its hold is released and its coupon given back).
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class CheckoutOrder(models.Model):
+    """One mini-program cart waiting for (or settled by) its WeChat Pay payment."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+        REFUND_PENDING = "refund_pending", _("Refund under way")
+        REFUNDED = "refunded", _("Refunded")
+
+    # Statuses in which the order still holds what it will spend.
+    HOLDING = (Status.OPEN,)
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="checkout_orders"
+    )
+    out_trade_no = models.CharField(_("WeChat Pay order number"), max_length=32)  # unique: see Meta
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    request_hash = models.CharField(max_length=64)
+    # The cart as the mini program posted it (gross amount, discount, items, points, stored value, coupon code).
+    cart = models.JSONField(_("cart"), default=dict)
+    amount_due = models.DecimalField(_("amount due"), max_digits=12, decimal_places=2)
+    points_to_spend = models.PositiveBigIntegerField(_("points to spend"), default=0)
+    stored_value_amount = models.DecimalField(_("stored value to spend"), max_digits=12, decimal_places=2, default=0)
+    coupon = models.ForeignKey(
+        "coupons.Coupon", verbose_name=_("coupon"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    hold = models.OneToOneField(
+        "members.BalanceHold", verbose_name=_("hold"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="checkout_order",
+    )  # fmt: skip
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("held until"))
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    purchase = models.OneToOneField(
+        "members.Purchase", verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="checkout_order",
+    )  # fmt: skip
+    paid_amount = models.DecimalField(_("paid"), max_digits=12, decimal_places=2, null=True, blank=True)
+    # Why a paid order was refunded (the error code of the checkout that refused it), and WeChat Pay's refund id.
+    refund_reason = models.CharField(_("refund reason"), max_length=64, blank=True)
+    refund_id = models.CharField(_("WeChat Pay refund id"), max_length=64, blank=True)
+    refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("checkout order")
+        verbose_name_plural = _("checkout orders")
+        constraints = [
+            models.UniqueConstraint(fields=["out_trade_no"], name="checkout_order_out_trade_no_unique"),
+            models.UniqueConstraint(fields=["member", "idempotency_key"], name="checkout_order_member_key_unique"),
+            models.CheckConstraint(
+                condition=Q(purchase__isnull=True) | Q(status="paid"), name="checkout_order_purchase_when_paid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="open"), name="checkout_order_open_expiry"),
+            models.Index(
+                fields=["created_at"], condition=Q(status="refund_pending"), name="checkout_order_refund_pending"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.out_trade_no} ({self.get_status_display()})"

@@ -1,0 +1,357 @@
+"""Mini-program checkout orders: hold what the cart will spend, then settle it with the WeChat Pay payment.
+
+1. `checkout_order_create` prices the member's cart (the mini-program checkout's preview), reserves its coupon
+   for the order (coupons.services.coupon_reserve), holds its points and stored value
+   (members.services.holds) and answers the amount due, the WeChat Pay order number (`out_trade_no`) to pay
+   under and when the hold ends (settings.CHECKOUT_ORDER_MINUTES, the WeChat Pay order's time limit).
+2. `checkout_order_confirm`, once the member paid, asks WeChat Pay (outside any transaction), then in one
+   transaction settles the hold and records the purchase through the one checkout
+   (points.services.checkout.purchase_checkout, whose writer of purchases is members.services.purchases).
+3. `checkout_order_cancel` and the expiry job (`checkout_orders_expire`, every minute) release an open order's
+   hold and coupon. A payment confirmed after that is still honoured when the member still has what the cart
+   spends; otherwise, and whenever the checkout refuses the paid cart, the payment is refunded through WeChat
+   Pay's refund API and the member is told why (a `checkout_refunded` notification). So a paid order ends with
+   its purchase recorded or its money refunded, never neither: a refund WeChat Pay could not take at once stays
+   `refund_pending` and the job asks again.
+
+Lock order, as everywhere: the member row, then the order row (then the coupon, by its services).
+"""
+
+import contextlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+
+from coupons.errors import CouponNotReserved
+from coupons.services import coupon_release, coupon_reserve
+from infra.errors import LoyaltyError, NotFound, PaymentProviderUnavailable
+from infra.wechat_pay import WechatPayClient, get_wechat_pay_client
+from members.errors import IdempotencyKeyReused
+from members.models import Member, Notification, PaymentMethod, PaymentUse, PurchaseChannel
+from members.services.holds import balance_hold_close, balance_hold_place
+from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
+from members.services.locks import lock_member
+from members.services.notifications import notify
+from members.services.payments import payment_use_record, wechat_payment_confirm
+from points.models import CheckoutOrder
+from points.selectors import checkout_settings_get, tier_discount_terms_get
+from points.services.checkout import CheckoutResult, _coupon_cart, purchase_checkout
+from points.services.mini_program_checkout import mini_program_purchase_preview, mini_program_store_id
+
+Status = CheckoutOrder.Status
+ZERO = Decimal("0.00")
+# An order number WeChat Pay accepts (6 to 32 of [A-Za-z0-9_-|*]) that nobody can guess: "MP" and 24 hex digits.
+OUT_TRADE_NO_PREFIX = "MP"
+
+
+@dataclass(frozen=True)
+class CheckoutOrderResult:
+    order: CheckoutOrder
+    is_replay: bool = False
+    checkout: CheckoutResult | None = None  # the purchase, once the order is paid
+
+
+def checkout_order_minutes() -> int:
+    """How long an order holds what it spends (settings.CHECKOUT_ORDER_MINUTES, 1 to 60: a coupon is held at most
+    an hour)."""
+    return min(max(int(settings.CHECKOUT_ORDER_MINUTES), 1), 60)
+
+
+def _cart_json(cart: dict) -> dict:
+    """The cart as stored and hashed: amounts as strings, so a replay hashes the same."""
+    return {
+        "gross_amount": str(cart["gross_amount"]),
+        "discount_amount": str(cart.get("discount_amount") or ZERO),
+        "stored_value_amount": str(cart.get("stored_value_amount") or ZERO),
+        "items": [
+            {**item, "unit_price": str(item["unit_price"])} if "unit_price" in item else dict(item)
+            for item in cart.get("items") or []
+        ],
+        "points_to_spend": cart.get("points_to_spend") or 0,
+        "coupon_code": (cart.get("coupon_code") or "").strip(),
+    }
+
+
+def _cart_kwargs(cart: dict) -> dict:
+    """The stored cart as the checkout's keyword arguments."""
+    return {
+        "gross_amount": Decimal(cart["gross_amount"]),
+        "discount_amount": Decimal(cart["discount_amount"]),
+        "stored_value_amount": Decimal(cart["stored_value_amount"]),
+        "items": [{**item, "unit_price": Decimal(item["unit_price"])} for item in cart["items"]],
+        "points_to_spend": cart["points_to_spend"],
+        "coupon_code": cart["coupon_code"],
+    }
+
+
+def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> CheckoutOrderResult | None:
+    order = CheckoutOrder.objects.filter(member_id=member_id, idempotency_key=idempotency_key).first()
+    if order is None:
+        return None
+    if order.request_hash != request_hash:
+        raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]})
+    return CheckoutOrderResult(order=order, is_replay=True)
+
+
+def checkout_order_create(*, member_id: int, idempotency_key: str, cart: dict, now: datetime) -> CheckoutOrderResult:
+    """Create the member's checkout order for `cart` (gross_amount, discount_amount, stored_value_amount, items,
+    points_to_spend, coupon_code): price it, reserve its coupon, hold its points and stored value.
+
+    Idempotent by the member's `idempotency_key`: the same cart again answers the first order (is_replay), another
+    cart under that key is refused. Raises InvalidInput (a bad key), IdempotencyKeyReused, the mini-program
+    checkout's pricing errors (MiniProgramCheckoutDisabled, InsufficientPoints, PointsShareExceeded, coupons'
+    errors, ...), InsufficientPoints and InsufficientStoredValue (what is not held already), coupon_reserved.
+    """
+    idempotency_key = idempotency_key_validate(idempotency_key)
+    stored_cart = _cart_json(cart)
+    request_hash = idempotency_request_hash(stored_cart)
+    if (replay := _replay(member_id=member_id, idempotency_key=idempotency_key, request_hash=request_hash)) is not None:
+        return replay
+    kwargs = _cart_kwargs(stored_cart)
+    pricing = mini_program_purchase_preview(member_id=member_id, now=now, **kwargs)
+    expires_at = now + timedelta(minutes=checkout_order_minutes())
+    try:
+        with transaction.atomic():
+            member = lock_member(member_id=member_id)
+            # A twin request with the same key waited for our lock: it answers with the order its twin created.
+            if replay := _replay(member_id=member_id, idempotency_key=idempotency_key, request_hash=request_hash):
+                return replay
+            order = CheckoutOrder.objects.create(
+                member=member, out_trade_no=OUT_TRADE_NO_PREFIX + secrets.token_hex(12).upper(),
+                idempotency_key=idempotency_key, request_hash=request_hash, cart=stored_cart,
+                amount_due=pricing.amount_due, points_to_spend=pricing.points_to_spend,
+                stored_value_amount=pricing.stored_value_amount, created_at=now, expires_at=expires_at,
+            )  # fmt: skip
+            coupon = None
+            if stored_cart["coupon_code"]:
+                coupon, _check = coupon_reserve(
+                    member_id=member_id, cart=_coupon_cart_for(member=member, order=order, kwargs=kwargs), now=now,
+                    code=stored_cart["coupon_code"], ttl_seconds=int((expires_at - now).total_seconds()),
+                )  # fmt: skip
+            hold = None
+            if pricing.points_to_spend or pricing.stored_value_amount:
+                hold = balance_hold_place(
+                    member_id=member_id, points=pricing.points_to_spend,
+                    stored_value_amount=pricing.stored_value_amount, reference=f"checkout-order:{order.pk}",
+                    expires_at=expires_at, now=now,
+                )  # fmt: skip
+            if coupon is not None or hold is not None:
+                CheckoutOrder.objects.filter(pk=order.pk).update(coupon=coupon, hold=hold)
+                order.coupon, order.hold = coupon, hold
+    except IntegrityError:
+        # A twin request with the same key committed first (the unique (member, key) refused ours): its answer.
+        if (replay := _replay(member_id=member_id, idempotency_key=idempotency_key, request_hash=request_hash)) is None:
+            raise
+        return replay
+    return CheckoutOrderResult(order=order)
+
+
+def _coupon_cart_for(*, member: Member, order: CheckoutOrder, kwargs: dict):
+    """The cart the coupon is reserved against: the checkout's own coupon cart, named by the order's out_trade_no
+    (the purchase's external id, so the purchase may redeem what the order reserved)."""
+    policy = checkout_settings_get().policy
+    member = Member.objects.select_related("tier").get(pk=member.pk)
+    return _coupon_cart(
+        store_id=mini_program_store_id(policy),
+        channel=PurchaseChannel.MINI_PROGRAM,
+        gross_amount=kwargs["gross_amount"],
+        discount_amount=kwargs["discount_amount"],
+        items=kwargs["items"],
+        points_to_spend=kwargs["points_to_spend"],
+        reference=order.out_trade_no,
+        tier_discount=tier_discount_terms_get(member=member, policy=policy),
+    )
+
+
+def checkout_order_get(*, member_id: int, order_id: int) -> CheckoutOrder:
+    """The member's own order. Raises NotFound (also for another member's order)."""
+    order = CheckoutOrder.objects.select_related("coupon", "purchase").filter(pk=order_id, member_id=member_id).first()
+    if order is None:
+        raise NotFound(_("No such checkout order."))
+    return order
+
+
+def _release(*, order: CheckoutOrder, status: str, now: datetime) -> None:
+    """Give back what an order holds and close it as `status` (called under the member and order locks)."""
+    if order.hold_id:
+        balance_hold_close(hold_id=order.hold_id, now=now)
+    if order.coupon_id:
+        # Used or reserved by another checkout since: no longer this order's to give back.
+        with contextlib.suppress(CouponNotReserved):
+            coupon_release(member_id=order.member_id, coupon_id=order.coupon_id, reference=order.out_trade_no, now=now)
+    CheckoutOrder.objects.filter(pk=order.pk).update(status=status, closed_at=now)
+    order.status, order.closed_at = status, now
+
+
+def _lock(*, member_id: int, order_id: int) -> CheckoutOrder:
+    lock_member(member_id=member_id)
+    return CheckoutOrder.objects.select_for_update().get(pk=order_id)
+
+
+@transaction.atomic
+def checkout_order_cancel(*, member_id: int, order_id: int, now: datetime) -> CheckoutOrder:
+    """Cancel the member's open order: its hold and coupon are given back. Cancelling an order that is no longer
+    open changes nothing (a paid one stays paid). Raises NotFound."""
+    order = checkout_order_get(member_id=member_id, order_id=order_id)
+    order = _lock(member_id=member_id, order_id=order.pk)
+    if order.status == Status.OPEN:
+        _release(order=order, status=Status.CANCELLED, now=now)
+    return order
+
+
+def checkout_order_expire(*, order_id: int, now: datetime) -> bool:
+    """Release an open order whose time is up; return whether this call did. Safe to run twice."""
+    member_id = CheckoutOrder.objects.filter(pk=order_id).values_list("member_id", flat=True).first()
+    if member_id is None:
+        return False
+    with transaction.atomic():
+        order = _lock(member_id=member_id, order_id=order_id)
+        if order.status != Status.OPEN or order.expires_at > now:
+            return False
+        _release(order=order, status=Status.EXPIRED, now=now)
+        return True
+
+
+def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
+    """The periodic job: release every open order whose time is up, one transaction per order, and ask WeChat Pay
+    again for the refunds it could not take at once. Return how many orders were released. Safe to run twice."""
+    due = CheckoutOrder.objects.filter(status=Status.OPEN, expires_at__lte=now).order_by("expires_at", "pk")
+    released = sum(
+        checkout_order_expire(order_id=order_id, now=now) for order_id in due.values_list("pk", flat=True)[:limit]
+    )
+    pending = CheckoutOrder.objects.filter(status=Status.REFUND_PENDING).order_by("pk").values_list("pk", flat=True)
+    for order_id in pending[:limit]:
+        try:
+            checkout_order_refund(order_id=order_id, now=now)
+        except PaymentProviderUnavailable:
+            break  # WeChat Pay is down: the next run asks again
+    return released
+
+
+# -- confirmation ------------------------------------------------------------------------------------------------
+def checkout_order_confirm(
+    *, member_id: int, order_id: int, now: datetime, payments: WechatPayClient | None = None
+) -> CheckoutOrderResult:
+    """Settle the member's order once WeChat Pay says it is paid: the purchase is recorded, spending what was held.
+
+    A paid order answers its purchase again (is_replay). An order whose hold was released (cancelled, expired) is
+    honoured when the member still has the points, stored value and coupon; when the checkout refuses the paid
+    cart for any reason, the payment is refunded through WeChat Pay and the member is notified: the answer is the
+    order, `refunded` (or `refund_pending` when WeChat Pay could not take the refund yet; the job asks again).
+    Raises NotFound, PaymentNotConfirmed (not paid yet, or not by this member), PaymentProviderUnavailable.
+    """
+    order = checkout_order_get(member_id=member_id, order_id=order_id)
+    if order.status == Status.PAID:
+        return _paid(order, is_replay=True)
+    if order.status in (Status.REFUND_PENDING, Status.REFUNDED):
+        return _refunded(order_id=order.pk, now=now, payments=payments)
+    payment = wechat_payment_confirm(
+        member_id=member_id, out_trade_no=order.out_trade_no, field="out_trade_no", client=payments
+    )
+    paid_at = (payment.paid_at or now).astimezone(UTC)
+    try:
+        with transaction.atomic():
+            order = _lock(member_id=member_id, order_id=order.pk)
+            if order.status == Status.PAID:  # a twin confirmation settled it while we asked WeChat Pay
+                return _paid(order, is_replay=True)
+            if order.status in (Status.REFUND_PENDING, Status.REFUNDED):
+                return _refunded(order_id=order.pk, now=now, payments=payments, call=False)
+            if order.hold_id:
+                balance_hold_close(hold_id=order.hold_id, now=now, settled=True)
+            checkout = purchase_checkout(
+                store_id=mini_program_store_id(),
+                channel=PurchaseChannel.MINI_PROGRAM,
+                external_id=order.out_trade_no,
+                payment_method=PaymentMethod.WECHAT_PAY_HK,
+                member_id=member_id,
+                now=now,
+                purchased_at=paid_at,
+                confirmed_paid_amount=payment.amount,
+                earn_on_items=False,
+                **_cart_kwargs(order.cart),
+            )
+            CheckoutOrder.objects.filter(pk=order.pk).update(
+                status=Status.PAID, purchase=checkout.purchase, paid_amount=payment.amount, closed_at=now
+            )
+    except LoyaltyError as refusal:
+        # The money is WeChat Pay's word, the cart is refused (what it held is gone, its price moved, the program
+        # closed): nothing of the purchase was written, so the payment goes back.
+        _refund_start(order_id=order.pk, reason=refusal.code, paid_amount=payment.amount, now=now)
+        return _refunded(order_id=order.pk, now=now, payments=payments)
+    order.refresh_from_db()
+    return CheckoutOrderResult(order=order, checkout=checkout)
+
+
+def _paid(order: CheckoutOrder, *, is_replay: bool) -> CheckoutOrderResult:
+    checkout = CheckoutResult(purchase=order.purchase, checkout=order.purchase.checkout, is_replay=is_replay)
+    return CheckoutOrderResult(order=order, is_replay=is_replay, checkout=checkout)
+
+
+def checkout_order_result(order: CheckoutOrder) -> CheckoutOrderResult:
+    """The order as an answer: with its purchase once paid."""
+    return _paid(order, is_replay=True) if order.purchase_id else CheckoutOrderResult(order=order)
+
+
+@transaction.atomic
+def _refund_start(*, order_id: int, reason: str, paid_amount: Decimal, now: datetime) -> None:
+    """Mark a paid order that cannot be honoured as refund_pending, giving back what it still holds. The payment's
+    use is recorded as refunded, so it can pay for nothing else."""
+    member_id = CheckoutOrder.objects.filter(pk=order_id).values_list("member_id", flat=True).get()
+    order = _lock(member_id=member_id, order_id=order_id)
+    if order.status not in (Status.OPEN, Status.CANCELLED, Status.EXPIRED):
+        return  # a twin settled or refunded it meanwhile
+    if order.status == Status.OPEN:
+        _release(order=order, status=Status.REFUND_PENDING, now=now)
+    payment_use_record(
+        provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=order.out_trade_no, member_id=member_id,
+        purpose=PaymentUse.Purpose.REFUNDED, now=now, field="out_trade_no",
+    )  # fmt: skip
+    CheckoutOrder.objects.filter(pk=order.pk).update(
+        status=Status.REFUND_PENDING, refund_reason=reason[:64], paid_amount=paid_amount, closed_at=now
+    )
+
+
+def _refunded(
+    *, order_id: int, now: datetime, payments: WechatPayClient | None = None, call: bool = True
+) -> CheckoutOrderResult:
+    if call:
+        with contextlib.suppress(PaymentProviderUnavailable):  # stays refund_pending: the job asks WeChat Pay again
+            checkout_order_refund(order_id=order_id, now=now, payments=payments)
+    return CheckoutOrderResult(order=CheckoutOrder.objects.select_related("coupon").get(pk=order_id))
+
+
+def checkout_order_refund(*, order_id: int, now: datetime, payments: WechatPayClient | None = None) -> bool:
+    """Ask WeChat Pay to refund a refund_pending order (by its own refund number, so asking twice refunds once), then
+    mark it refunded and notify the member why. Return whether this call marked it. Raises
+    PaymentProviderUnavailable (it stays refund_pending), PaymentNotConfirmed."""
+    order = CheckoutOrder.objects.get(pk=order_id)
+    if order.status != Status.REFUND_PENDING:
+        return False
+    refund = (payments or get_wechat_pay_client()).refund(
+        out_trade_no=order.out_trade_no,
+        out_refund_no=f"{order.out_trade_no}-R",
+        amount=order.paid_amount,
+        total=order.paid_amount,
+        currency=settings.CURRENCY,
+        reason=str(order.refund_reason),
+    )
+    if not refund.is_accepted:
+        raise PaymentProviderUnavailable()
+    with transaction.atomic():
+        marked = CheckoutOrder.objects.filter(pk=order.pk, status=Status.REFUND_PENDING).update(
+            status=Status.REFUNDED, refund_id=refund.refund_id[:64], refunded_at=now
+        )
+        if marked:
+            notify(
+                member_id=order.member_id,
+                kind=Notification.Kind.CHECKOUT_REFUNDED,
+                params={"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no},
+                dedupe_key=f"checkout_refunded:{order.pk}",
+                now=now,
+            )
+    return bool(marked)
