@@ -159,7 +159,7 @@ def coupon_for_cart_by_code(*, member_id: int, code: str, cart: Cart, now: datet
     """
     code = normalize_code(code)
     if not is_valid_code(code) and not is_partner_code(code):
-        raise InvalidCouponCode(fields={"code": [str(InvalidCouponCode.message)]})
+        raise InvalidCouponCode.for_field("code")
     coupon = (
         Coupon.objects.filter(code=code, member_id=member_id)
         .select_related("template")

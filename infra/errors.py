@@ -22,6 +22,19 @@ class LoyaltyError(Exception):
         self.headers = headers or {}
         super().__init__(str(self.message))
 
+    @classmethod
+    def for_field(cls, name: str, field_message=None, **kwargs) -> "LoyaltyError":
+        """Return this error naming the field `name` as its cause, with `field_message` (by default the error's
+        message) as the field's one error: `raise InsufficientPoints.for_field("points")`. Other keyword arguments
+        (message, code, status, headers) as __init__."""
+        return cls.for_fields([name], field_message, **kwargs)
+
+    @classmethod
+    def for_fields(cls, names, field_message=None, **kwargs) -> "LoyaltyError":
+        """Return this error naming each of the fields `names` with the same error (see for_field)."""
+        text = str(field_message or kwargs.get("message") or cls.message)
+        return cls(fields={name: [text] for name in names}, **kwargs)
+
 
 class NotFound(LoyaltyError):
     code = "not_found"

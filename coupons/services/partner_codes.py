@@ -38,10 +38,10 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
     """
     template = _template_get(template_id)
     if template.code_source != CouponTemplate.CodeSource.PARTNER_POOL:
-        raise InvalidInput(
-            _("Set this template's codes to a partner pool before uploading codes."),
-            fields={"code_source": [str(_("Choose the partner pool."))]},
-        )
+        raise InvalidInput.for_field(
+            "code_source", _("Choose the partner pool."),
+            message=_("Set this template's codes to a partner pool before uploading codes."),
+        )  # fmt: skip
     text, _used = decode(data, encoding)
     errors: list[dict] = []
     first_row: dict[str, int] = {}

@@ -47,7 +47,7 @@ def member_get_by_card_code(*, card_code: str, now: datetime, reference_only: bo
     """Return the member a card code belongs to. Raises InvalidCardCode (bad or expired), NotFound."""
     number = member_number_from_card_code(card_code, timestamp=now.timestamp())
     if number is None:
-        raise InvalidCardCode(fields={"card_code": [str(InvalidCardCode.message)]})
+        raise InvalidCardCode.for_field("card_code")
     return _member_get("member_number", number, reference_only)
 
 
@@ -56,7 +56,7 @@ def member_get_by_phone(*, phone: str, reference_only: bool = False) -> Member:
     try:
         normalized = normalize_phone(phone)
     except InvalidPhone:
-        raise InvalidPhone(fields={"phone": [str(InvalidPhone.message)]}) from None
+        raise InvalidPhone.for_field("phone") from None
     return _member_get("phone", normalized, reference_only)
 
 
@@ -64,7 +64,7 @@ def member_get_by_member_number(*, member_number: str, reference_only: bool = Fa
     """Return the member with this member number. Raises InvalidInput (bad check digit), NotFound."""
     member_number = (member_number or "").strip()
     if not is_valid_member_number(member_number):
-        raise InvalidInput(fields={"member_number": [str(_("This is not a valid member number."))]})
+        raise InvalidInput.for_field("member_number", _("This is not a valid member number."))
     return _member_get("member_number", member_number, reference_only)
 
 
@@ -81,8 +81,7 @@ def member_lookup(*, now: datetime, card_code: str = "", phone: str = "", member
         name for name, value in (("card_code", card_code), ("phone", phone), ("member_number", member_number)) if value
     ]
     if len(given) != 1:
-        message = str(_("Give exactly one of card_code, phone or member_number."))
-        raise InvalidInput(fields={"non_field_errors": [message]})
+        raise InvalidInput.for_field("non_field_errors", _("Give exactly one of card_code, phone or member_number."))
     if card_code:
         return member_get_by_card_code(card_code=card_code, now=now)
     if phone:

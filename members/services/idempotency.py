@@ -53,7 +53,7 @@ def idempotency_key_validate(key: str | None) -> str:
         message = _("Send an Idempotency-Key header of 1 to %(max)d printable characters.") % {
             "max": IDEMPOTENCY_KEY_MAX_LENGTH
         }
-        raise InvalidInput(fields={"Idempotency-Key": [str(message)]}, code="idempotency_key_invalid")
+        raise InvalidInput.for_field("Idempotency-Key", message, code="idempotency_key_invalid")
     return key
 
 
@@ -76,7 +76,7 @@ def idempotency_run(
     except IntegrityError:
         record = IdempotencyRecord.objects.get(scope=scope, key=key)
         if record.request_hash != request_hash:
-            raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]}) from None
+            raise IdempotencyKeyReused.for_field("Idempotency-Key") from None
         if record.status_code is None:  # only visible to a reader that sees uncommitted work
             raise IdempotencyRequestInProgress() from None
         return IdempotentResult(status_code=record.status_code, body=record.response_body, is_replay=True)

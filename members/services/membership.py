@@ -46,7 +46,7 @@ def member_create(*, now: datetime, **fields) -> Member:
                 return member
         except IntegrityError as exc:
             if fields.get("phone") and Member.objects.filter(phone=fields["phone"]).exists():
-                raise PhoneTaken(fields={"phone": [str(PhoneTaken.message)]}) from exc
+                raise PhoneTaken.for_field("phone") from exc
             if Member.objects.filter(member_number=member.member_number).exists():
                 continue
             raise
@@ -83,12 +83,12 @@ def member_bind_phone(*, member_id: int, phone: str, now: datetime) -> Member:
     owner = Member.objects.select_for_update().filter(phone=phone).first()
     if owner is None:
         if member.phone:
-            raise InvalidInput(fields={"phone": [_("A phone is already bound to this member.")]})
+            raise InvalidInput.for_field("phone", _("A phone is already bound to this member."))
         member.phone = phone
         member.save(update_fields=["phone", "updated_at"])
         return member
     if owner.wechat_openid or member.status != Member.Status.VISITOR or member.points_entries.exists():
-        raise PhoneTaken(fields={"phone": [str(PhoneTaken.message)]})
+        raise PhoneTaken.for_field("phone")
     return _merge_visitor_into(visitor=member, owner=owner)
 
 
@@ -109,9 +109,9 @@ def member_join(*, member_id: int, source: str, now: datetime, **profile) -> Mem
     """Make a member active: requires a bound phone; records the join source and the entry tier."""
     member = lock_member(member_id=member_id)
     if not member.phone:
-        raise InvalidInput(fields={"phone": [_("Bind a phone before joining.")]}, code="phone_required")
+        raise InvalidInput.for_field("phone", _("Bind a phone before joining."), code="phone_required")
     if source not in Member.JoinSource.values:
-        raise InvalidInput(fields={"source": [_("Unknown join source.")]})
+        raise InvalidInput.for_field("source", _("Unknown join source."))
     _apply_profile(member, profile, now=now)
     if member.status == Member.Status.VISITOR:
         member.status = Member.Status.ACTIVE
@@ -137,7 +137,7 @@ def member_update_profile(*, member_id: int, now: datetime, **profile) -> Member
 def _apply_profile(member, profile, *, now):
     unknown = set(profile) - PROFILE_FIELDS
     if unknown:
-        raise InvalidInput(fields={name: [_("This field cannot be changed.")] for name in sorted(unknown)})
+        raise InvalidInput.for_fields(sorted(unknown), _("This field cannot be changed."))
     for name, value in profile.items():
         if name in CONSENT_FIELDS and getattr(member, name) != value:
             member.consent_updated_at = now

@@ -26,7 +26,7 @@ MEMBER_PAYMENT_PROVIDERS = ("wechat_pay_hk",)
 
 def payment_already_used(field: str = "transaction_id") -> PaymentAlreadyUsed:
     """The refusal of a payment that already paid for something else, naming the request's field."""
-    return PaymentAlreadyUsed(fields={field: [str(PaymentAlreadyUsed.message)]})
+    return PaymentAlreadyUsed.for_field(field)
 
 
 def payment_is_used(*, provider: str, transaction_id: str) -> bool:
@@ -73,7 +73,7 @@ def wechat_payment_confirm(
     any transaction that holds locks. Raises PaymentNotConfirmed and PaymentAmountMismatch (naming `field`),
     PaymentProviderUnavailable.
     """
-    not_confirmed = PaymentNotConfirmed(fields={field: [str(PaymentNotConfirmed.message)]})
+    not_confirmed = PaymentNotConfirmed.for_field(field)
     try:
         payment = (client or get_wechat_pay_client()).payment_by_out_trade_no(out_trade_no)
     except PaymentNotConfirmed:
@@ -88,5 +88,5 @@ def wechat_payment_confirm(
     ):
         raise not_confirmed
     if amount is not None and payment.amount != amount:
-        raise PaymentAmountMismatch(fields={field: [str(PaymentAmountMismatch.message)]})
+        raise PaymentAmountMismatch.for_field(field)
     return payment

@@ -54,11 +54,8 @@ def payment_reference_clean(provider: str, transaction_id: str) -> tuple[str, st
     """The (provider, transaction id) of a payment, stripped; InvalidInput naming each one left blank."""
     provider, transaction_id = (provider or "").strip(), (transaction_id or "").strip()
     if not provider or not transaction_id:
-        required = str(_("This field is required."))
-        raise InvalidInput(
-            fields={name: [required] for name, value in (("provider", provider), ("transaction_id", transaction_id))
-                    if not value}
-        )  # fmt: skip
+        missing = [name for name, value in (("provider", provider), ("transaction_id", transaction_id)) if not value]
+        raise InvalidInput.for_fields(missing, _("This field is required."))
     return provider, transaction_id
 
 
@@ -156,7 +153,7 @@ def plan_purchase(
         raise MemberNotActive()
     plan = MembershipPlan.objects.on_sale(now=now).select_related("tier").filter(pk=plan_id).first()
     if plan is None:
-        raise PlanUnavailable(fields={"plan": [str(PlanUnavailable.message)]})
+        raise PlanUnavailable.for_field("plan")
     subscription = tier_period_grant(
         member=member, tier=plan.tier, duration_value=plan.duration_value, duration_unit=plan.duration_unit,
         provider=provider, transaction_id=transaction_id, now=now, plan=plan, price=plan.price,
@@ -178,7 +175,7 @@ def plan_purchase_by_member(
     if not recorded:
         plan = MembershipPlan.objects.on_sale(now=now).filter(pk=plan_id).first()
         if plan is None:
-            raise PlanUnavailable(fields={"plan": [str(PlanUnavailable.message)]})
+            raise PlanUnavailable.for_field("plan")
         wechat_payment_confirm(
             member_id=member_id, out_trade_no=transaction_id, field="transaction_id", amount=plan.price
         )

@@ -33,9 +33,7 @@ def _amounts(*, gross_amount, discount_amount, points_value_amount, stored_value
         - amounts["stored_value_amount"]
     )
     if any(value < 0 for value in amounts.values()) or paid < 0:
-        raise InvalidInput(
-            fields={"gross_amount": [str(_("Amounts must not be negative or exceed the gross amount."))]}
-        )
+        raise InvalidInput.for_field("gross_amount", _("Amounts must not be negative or exceed the gross amount."))
     return amounts, paid
 
 
@@ -126,7 +124,7 @@ def purchase_record(
             payment_method=payment_method, member_id=member_id, amounts=amounts, paid=paid, items=items,
         )  # fmt: skip
     except IntegrityError as exc:
-        raise IdempotencyKeyReused(fields={"external_id": [str(_("Already used for a different purchase."))]}) from exc
+        raise IdempotencyKeyReused.for_field("external_id", _("Already used for a different purchase.")) from exc
     if channel == PurchaseChannel.MINI_PROGRAM and payment_method in MEMBER_PAYMENT_PROVIDERS:
         # A mini-program sale's external id is the member's payment (the WeChat Pay order number), whoever
         # reports it: that payment then pays for nothing else. After the purchase's own insert, so that a

@@ -73,7 +73,7 @@ class MeBehaviourEventApi(BaseApi):
         else:
             occurrence = serializer.validated_data["occurrence_id"].strip()
             if not occurrence:
-                raise InvalidInput(fields={"occurrence_id": [str(REQUIRED)]})
+                raise InvalidInput.for_field("occurrence_id", REQUIRED)
         reward = behaviour_reward(
             member_id=member.pk, event=event, occurrence_key=f"member:{member.pk}:{occurrence}", now=timezone.now()
         )
@@ -114,9 +114,7 @@ class PosBehaviourEventApi(BaseApi):
             phone=data.get("phone", ""),
         )
         if member is None:
-            raise InvalidInput(
-                fields={"card_code": [str(_("Identify the member by card code, member number or phone."))]}
-            )
+            raise InvalidInput.for_field("card_code", _("Identify the member by card code, member number or phone."))
         store_id = request.user.store.pk
         reward = behaviour_reward(
             member_id=member.pk,

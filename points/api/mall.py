@@ -268,7 +268,7 @@ class RewardRedeemApi(MemberApi):
         if data.get("pickup_store"):
             pickup_store_id = Store.objects.filter(code=data["pickup_store"]).values_list("pk", flat=True).first()
             if pickup_store_id is None:
-                raise PickupStoreInvalid(fields={"pickup_store": [str(PickupStoreInvalid.message)]})
+                raise PickupStoreInvalid.for_field("pickup_store")
         result = reward_redeem_by_member(
             member_id=request.user.pk,
             reward_id=reward_id,

@@ -78,12 +78,12 @@ def auction_bid_place(
     """
     key = idempotency_key_validate(idempotency_key)
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
-        raise InvalidAmount(fields={"points": [str(InvalidAmount.message)]})
+        raise InvalidAmount.for_field("points")
     auction = _lock_auction(auction_id)
     existing = AuctionBid.objects.filter(member_id=member_id, idempotency_key=key).first()
     if existing is not None:
         if (existing.auction_id, existing.points) != (auction.pk, points):
-            raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]})
+            raise IdempotencyKeyReused.for_field("Idempotency-Key")
         return BidResult(bid=existing, is_replay=True)
     if auction.status != Auction.Status.OPEN or now >= auction.ends_at:
         raise AuctionClosed()
@@ -95,7 +95,7 @@ def auction_bid_place(
     minimum = auction_minimum_bid(auction=auction, leading_points=leader.points if leader else None)
     if points < minimum:
         message = _("The lowest bid accepted now is %(minimum)d points.") % {"minimum": minimum}
-        raise BidTooLow(fields={"points": [str(message)]})
+        raise BidTooLow.for_field("points", message)
 
     locked = {
         member.pk: member for member in lock_members(member_ids=[member_id, *([leader.member_id] if leader else [])])
@@ -128,7 +128,7 @@ def auction_bid_place(
                 created_at=now,
             )
     except IntegrityError as exc:  # the same key used at the same moment for a bid on another auction
-        raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]}) from exc
+        raise IdempotencyKeyReused.for_field("Idempotency-Key") from exc
     if auction.extension_seconds:
         extended = now + timedelta(seconds=auction.extension_seconds)
         if extended > auction.ends_at:

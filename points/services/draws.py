@@ -98,7 +98,7 @@ def draw_spin(
     existing = DrawSpin.objects.filter(member_id=member_id, idempotency_key=key).first()
     if existing is not None:
         if existing.draw_id != draw.pk:
-            raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]})
+            raise IdempotencyKeyReused.for_field("Idempotency-Key")
         return SpinResult(spin=existing, is_replay=True)
 
     if not draw_is_open(draw=draw, now=now):
@@ -153,14 +153,12 @@ def _check_limits(*, draw: LuckyDraw, member_id: int, now: datetime) -> None:
     """Count the member's spins under their row lock (so two spins at once cannot both take the last one)."""
     spins = DrawSpin.objects.filter(draw=draw, member_id=member_id)
     if draw.total_spin_limit is not None and spins.count() >= draw.total_spin_limit:
-        raise SpinLimitReached(
-            fields={"spins": [str(_("At most %(n)d spins in total.") % {"n": draw.total_spin_limit})]}
-        )
+        raise SpinLimitReached.for_field("spins", _("At most %(n)d spins in total.") % {"n": draw.total_spin_limit})
     if draw.daily_spin_limit is not None:
         start, end = day_bounds(now)
         if spins.filter(created_at__gte=start, created_at__lt=end).count() >= draw.daily_spin_limit:
             message = _("At most %(n)d spins a day.") % {"n": draw.daily_spin_limit}
-            raise SpinLimitReached(fields={"spins": [str(message)]})
+            raise SpinLimitReached.for_field("spins", message)
 
 
 class _OutOfStock(Exception):
@@ -273,7 +271,7 @@ def draw_prize_stock_set(*, prize_id: int, stock_total: int) -> DrawPrize:
     won = prize.stock_total - prize.stock_remaining
     if stock_total < won:
         message = _("%(won)d of this prize were already won: the stock cannot be lower.") % {"won": won}
-        raise InvalidInput(fields={"stock_total": [str(message)]})
+        raise InvalidInput.for_field("stock_total", message)
     DrawPrize.objects.filter(pk=prize.pk).update(stock_total=stock_total, stock_remaining=stock_total - won)
     prize.refresh_from_db()
     return prize

@@ -86,8 +86,8 @@ def points_grant_job_enqueue(
     Raises ReasonRequired, InvalidInput.
     """
     if not (reason or "").strip():
-        raise ReasonRequired(
-            _("Give the reason for the grant."), fields={"reason": [str(_("This field is required."))]}
+        raise ReasonRequired.for_field(
+            "reason", _("This field is required."), message=_("Give the reason for the grant.")
         )
     job = PointsGrantJob(
         audience=audience,

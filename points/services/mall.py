@@ -86,12 +86,11 @@ def _payment(reward: Reward, provider: str, transaction_id: str, *, member_id: i
     provider, transaction_id = (provider or "").strip(), (transaction_id or "").strip()
     if reward.cash_price <= 0:
         if provider or transaction_id:
-            message = str(_("This reward costs points only; send no payment."))
-            raise InvalidInput(fields={"transaction_id": [message]})
+            raise InvalidInput.for_field("transaction_id", _("This reward costs points only; send no payment."))
         return "", ""
     if not provider or not transaction_id:
         missing = [name for name, value in (("provider", provider), ("transaction_id", transaction_id)) if not value]
-        raise RewardPaymentRequired(fields={name: [str(RewardPaymentRequired.message)] for name in missing})
+        raise RewardPaymentRequired.for_fields(missing)
     payment_use_record(
         provider=provider, transaction_id=transaction_id, member_id=member_id, purpose=PaymentUse.Purpose.MALL_ORDER,
         now=now,
@@ -103,8 +102,8 @@ def _pickup_store(reward: Reward, pickup_store_id: int | None) -> int | None:
     """Return the pickup store of an order of `reward`. Raises PickupStoreInvalid."""
     if not reward.is_pickup:
         if pickup_store_id is not None:
-            message = str(_("This reward is delivered at once; it has no pickup store."))
-            raise PickupStoreInvalid(message, fields={"pickup_store": [message]})
+            message = _("This reward is delivered at once; it has no pickup store.")
+            raise PickupStoreInvalid.for_field("pickup_store", message=message)
         return None
     stores = reward.pickup_stores.all()  # empty: any active store
     if (
@@ -112,7 +111,7 @@ def _pickup_store(reward: Reward, pickup_store_id: int | None) -> int | None:
         or not Store.objects.filter(pk=pickup_store_id, is_active=True).exists()
         or (stores.exists() and not stores.filter(pk=pickup_store_id).exists())
     ):
-        raise PickupStoreInvalid(fields={"pickup_store": [str(PickupStoreInvalid.message)]})
+        raise PickupStoreInvalid.for_field("pickup_store")
     return pickup_store_id
 
 
@@ -215,7 +214,7 @@ def reward_redeem(
     first = RewardOrder.objects.filter(member_id=member_id, idempotency_key=key).first()
     if first is not None:
         if first.request_hash != request_hash:
-            raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]})
+            raise IdempotencyKeyReused.for_field("Idempotency-Key")
         return RedeemResult(order=first, is_replay=True)
     reward = Reward.objects.filter(pk=reward_id).first()
     if reward is None:
@@ -330,7 +329,7 @@ def reward_order_fulfil(
     code = pickup_code_normalize(pickup_code)
     order = RewardOrder.objects.select_for_update().filter(pickup_code=code).first() if code else None
     if order is None or (order_id is not None and order.pk != order_id):
-        raise PickupCodeInvalid(fields={"pickup_code": [str(PickupCodeInvalid.message)]})
+        raise PickupCodeInvalid.for_field("pickup_code")
     if order.status != Status.AWAITING_PICKUP:
         raise OrderNotAwaitingPickup()
     if store_id is not None and order.pickup_store_id != store_id:
@@ -364,9 +363,7 @@ def reward_order_cancel(
     """
     reason = (reason or "").strip()
     if cancelled_by is not None and not reason:
-        raise ReasonRequired(
-            _("Give the reason for cancelling."), fields={"reason": [str(_("Give the reason for cancelling."))]}
-        )
+        raise ReasonRequired.for_field("reason", message=_("Give the reason for cancelling."))
     orders = RewardOrder.objects.filter(pk=order_id)
     if member_id is not None:
         orders = orders.filter(member_id=member_id)
@@ -415,19 +412,18 @@ def reward_stock_add(*, reward_id: int, quantity: int) -> Reward:
     Raises RewardNotFound, InvalidInput (zero, a partner voucher, or more than the stock left).
     """
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity == 0:
-        raise InvalidInput(fields={"quantity": [str(_("Give a whole number other than 0."))]})
+        raise InvalidInput.for_field("quantity", _("Give a whole number other than 0."))
     reward = Reward.objects.filter(pk=reward_id).first()
     if reward is None:
         raise RewardNotFound()
     if reward.kind == Reward.Kind.PARTNER_VOUCHER:
-        message = str(_("A partner voucher's stock is its pool of codes: upload codes to add stock."))
-        raise InvalidInput(message, fields={"quantity": [message]})
+        message = _("A partner voucher's stock is its pool of codes: upload codes to add stock.")
+        raise InvalidInput.for_field("quantity", message=message)
     rows = Reward.objects.filter(pk=reward_id)
     if quantity < 0:
         rows = rows.filter(stock_remaining__gte=-quantity)
     if not rows.update(stock_total=F("stock_total") + quantity, stock_remaining=F("stock_remaining") + quantity):
-        message = str(_("Only the stock left can be taken away."))
-        raise InvalidInput(message, fields={"quantity": [message]})
+        raise InvalidInput.for_field("quantity", message=_("Only the stock left can be taken away."))
     reward.refresh_from_db()
     return reward
 
@@ -503,8 +499,7 @@ def reward_partner_codes_import(
     if reward is None:
         raise RewardNotFound()
     if reward.kind != Reward.Kind.PARTNER_VOUCHER:
-        message = str(_("Only partner voucher rewards take uploaded codes."))
-        raise InvalidInput(message, fields={"kind": [message]})
+        raise InvalidInput.for_field("kind", message=_("Only partner voucher rewards take uploaded codes."))
     text, _used = decode(data, encoding)
     columns = list(PARTNER_CODE_COLUMNS)
     errors: list[dict] = []
