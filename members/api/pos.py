@@ -12,6 +12,7 @@ from members.api.serializers import TierBriefSerializer
 from members.api.throttles import PosLookupThrottle
 from members.models import Member
 from members.selectors import mask_phone, member_lookup
+from members.services.holds import points_available
 
 
 class PosApi(BaseApi):
@@ -38,6 +39,9 @@ class PosMemberLookupApi(PosApi):
         phone_masked = serializers.CharField(help_text="Country code and last four digits, e.g. +852****4567.")
         tier = TierBriefSerializer(allow_null=True)
         points_balance = serializers.IntegerField()
+        points_available = serializers.IntegerField(
+            help_text="What the member can spend now: the balance less points held for mini-program checkout orders."
+        )
         status = serializers.ChoiceField(choices=Member.Status.choices)
 
         class Meta:
@@ -59,6 +63,7 @@ class PosMemberLookupApi(PosApi):
             "phone_masked": mask_phone(member.phone),
             "tier": member.tier,
             "points_balance": member.points_balance,
+            "points_available": points_available(member),
             "status": member.status,
         }
         return Response(self.OutputSerializer(data).data)

@@ -36,12 +36,17 @@ class PointsLotSerializer(serializers.Serializer):
 
 
 class MePointsApi(MemberApi):
-    """The member's own points: available, pending and owed, and every lot that still holds points."""
+    """The member's own points: available, held for a checkout, pending and owed, and every lot that still holds
+    points."""
 
     class OutputSerializer(serializers.Serializer):
         balance = serializers.IntegerField()
         pending = serializers.IntegerField()
         debt = serializers.IntegerField(help_text="Points owed after refunds; later earnings repay it first.")
+        held = serializers.IntegerField(
+            help_text="Part of the balance held for checkout orders waiting for their payment: balance less held "
+            "can be spent."
+        )
         checkout_points = serializers.IntegerField(help_text="At checkout, this many points ...")
         checkout_value = serializers.DecimalField(
             max_digits=10, decimal_places=2, help_text="... are worth this much money."
@@ -59,6 +64,7 @@ class MePointsApi(MemberApi):
             "balance": points.balance,
             "pending": points.pending,
             "debt": points.debt,
+            "held": points.held,
             "checkout_points": policy.checkout_points,
             "checkout_value": policy.checkout_value,
             "lots": [

@@ -168,7 +168,7 @@ def pos_member_resolve(
     order = [MemberIdentifier(name) for name in policy.member_match_order]
     refused = sorted(name for name in given if name not in order)
     if refused:
-        raise InvalidInput.for_fields(refused, "purchases are not matched by this identifier")
+        raise InvalidInput(fields={name: ["purchases are not matched by this identifier"] for name in refused})
     first_error: LoyaltyError | None = None
     for name in order:
         if name not in given:
@@ -186,19 +186,21 @@ class MemberPoints:
     pending: int
     debt: int
     lots: list[PointsLot]
+    held: int = 0  # set aside for checkout orders waiting for their payment (members.services.holds)
 
 
 def member_points_get(*, member_id: int) -> MemberPoints:
     """Return a member's balances and the lots that still hold points (pending ones included), soonest first."""
-    member = Member.objects.only("points_balance", "points_pending", "points_debt").get(pk=member_id)
+    member = Member.objects.only("points_balance", "points_pending", "points_debt", "points_held").get(pk=member_id)
     lots = list(
         PointsLot.objects.filter(member_id=member_id, remaining__gt=0)
         .select_related("entry")
         .order_by("-is_active", F("expires_at").asc(nulls_last=True), "activates_at", "pk")
     )
     return MemberPoints(
-        balance=member.points_balance, pending=member.points_pending, debt=member.points_debt, lots=lots
-    )
+        balance=member.points_balance, pending=member.points_pending, debt=member.points_debt, lots=lots,
+        held=member.points_held,
+    )  # fmt: skip
 
 
 def member_points_entries(*, member_id: int):

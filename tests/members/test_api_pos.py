@@ -33,6 +33,7 @@ def test_lookup_by_card_code_returns_the_member_summary(pos_client, alice):
         "phone_masked": "+852****4567",
         "tier": {"code": "V2", "name": "Gold"},
         "points_balance": 120,
+        "points_available": 120,
         "status": "active",
     }
 

@@ -143,6 +143,16 @@ def test_an_order_without_an_idempotency_key_is_refused(app, online_store):
     assert (response.status_code, error_code(response)) == (400, "idempotency_key_invalid")
 
 
+def test_the_member_and_the_till_see_what_is_held(app, buyer, online_store, pos_client_for, store):
+    create(app, points_to_spend=300)
+
+    points = app.get("/api/v1/me/points").json()
+    summary = pos_client_for(store).get("/api/v1/pos/members/lookup", {"member_number": buyer.member_number}).json()
+
+    assert (points["balance"], points["held"]) == (500, 300)
+    assert (summary["points_balance"], summary["points_available"]) == (500, 200)
+
+
 def test_a_second_order_cannot_hold_points_already_held(app, buyer, online_store):
     create(app)
 
