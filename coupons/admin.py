@@ -23,6 +23,7 @@ from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
 from infra.errors import LoyaltyError
+from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.imports.forms import CsvUploadForm
 from members.models import PurchaseChannel, Tag, Tier
@@ -122,7 +123,7 @@ class IssueToMembersForm(CsvUploadForm):
 
 
 @admin.register(CouponTemplate)
-class CouponTemplateAdmin(ConsoleHistoryAdmin):
+class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     """Templates are brand-wide; `clean()` refusals (percent above 100, quota below issued, ...) show on the form."""
 
     history_revert_allowed = False  # the quota and issued count move with the coupons issued

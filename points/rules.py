@@ -30,6 +30,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from infra.translation import in_language, translations_of
+
 ROUNDING = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
 # The points policy's default for `item_bonus_cap`: what one category or SKU rule without a cap of its own may
 # grant on one purchase.
@@ -101,6 +103,14 @@ class Rule:
     behaviour_event: str = ""
     max_times_per_day: int | None = None
     max_times_lifetime: int | None = None
+    # The name in every language ((language, text), ...): rules are kept per process across requests, and each
+    # breakdown names them in its request's language (`label`).
+    names: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The rule's name in the active language, else in the merchant's default language."""
+        return (in_language(dict(self.names)) if self.names else "") or self.name
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,7 @@ def rule_from_model(rule) -> Rule:
     return Rule(
         id=rule.pk,
         name=rule.name,
+        names=tuple(translations_of(rule, "name").items()),
         kind=rule.kind,
         priority=rule.priority,
         stop_further_rules=rule.stop_further_rules,
@@ -309,7 +320,8 @@ def earn_points(
         if not points:
             continue
         before_cap = uncapped if points < uncapped else None
-        steps.append(Step(rule_id=rule.id, name=rule.name, kind=rule.kind, points=points, points_before_cap=before_cap))
+        step = Step(rule_id=rule.id, name=rule.label, kind=rule.kind, points=points, points_before_cap=before_cap)
+        steps.append(step)
         if rule.stop_further_rules:
             tier_done = True
             break

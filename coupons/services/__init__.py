@@ -38,6 +38,7 @@ from coupons.selectors import is_partner_code
 from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_sold_out, claim_hints_read
 from infra.errors import InvalidInput, NotFound
 from infra.prepared import PreparedRead
+from infra.translation import translations_of
 from members.models import Member
 from members.services.locks import lock_member
 from members.services.notifications import notify
@@ -191,7 +192,7 @@ def _coupon_issue(
         notify(
             member_id=member_id,
             kind="coupon_issued",
-            params={"coupon": template.name},
+            params={"coupon": translations_of(template, "name")},  # told in the member's language
             dedupe_key=f"coupon_issued:{coupon.code}",
             now=now,
         )

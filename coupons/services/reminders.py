@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from coupons.models import Coupon, CouponTemplate
+from infra.translation import translations_of
 from members.models import Member, Notification
 from members.services.notifications import NotificationDraft, notify_many
 
@@ -48,22 +49,31 @@ def coupons_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZ
             rows = list(
                 due.filter(pk__gt=last_id)
                 .order_by("pk")
-                .values_list("pk", "member_id", "template__name", "valid_until")[:chunk_size]
+                .values_list("pk", "member_id", "template_id", "valid_until")[:chunk_size]
             )
             if not rows:
                 break
+            names = _template_names({template_id for _pk, _member, template_id, _until in rows})
             drafts = [
                 NotificationDraft(
                     member_id=member_id,
                     params={
-                        "coupon": name,
+                        "coupon": names[template_id],
                         "coupon_id": coupon_id,
                         "expires_on": timezone.localtime(valid_until).date().isoformat(),
                     },
                     dedupe_key=coupon_expiring_dedupe_key(coupon_id=coupon_id),
                 )
-                for coupon_id, member_id, name, valid_until in rows
+                for coupon_id, member_id, template_id, valid_until in rows
             ]
             notified += notify_many(kind=Notification.Kind.COUPON_EXPIRING, drafts=drafts, now=now)
             last_id = rows[-1][0]
     return notified
+
+
+def _template_names(template_ids: set[int]) -> dict[int, dict[str, str]]:
+    """Each template's name in every language: each member is reminded in their own (members.services.notifications)."""
+    return {
+        template.pk: translations_of(template, "name")
+        for template in CouponTemplate.objects.filter(pk__in=template_ids)
+    }

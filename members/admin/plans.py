@@ -7,12 +7,13 @@ read-only here: they are written by the purchase API and the top-up service only
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.models import MemberPlanSubscription, MembershipPlan
 
 
 @admin.register(MembershipPlan)
-class MembershipPlanAdmin(ConsoleHistoryAdmin):
+class MembershipPlanAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("name", "tier", "price", "duration_value", "duration_unit", "is_active", "sale_starts_at",
                     "sale_ends_at", "sort_order")  # fmt: skip

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
+from infra.translation_admin import TranslatedFieldsAdminMixin, TranslatedTabularInline
 from members.console import ConsoleHistoryAdmin, StoreScopedAdminMixin
 from members.models import (
     ProgramSettings,
@@ -97,7 +98,7 @@ class StoreOpeningHoursInline(admin.TabularInline):
     verbose_name_plural = _("opening hours (an interval closing at or before its opening time ends the next day)")
 
 
-class StoreHoursExceptionInline(admin.TabularInline):
+class StoreHoursExceptionInline(TranslatedTabularInline, admin.TabularInline):
     """Dates with other hours (public holidays, special hours)."""
 
     model = StoreHoursException
@@ -106,7 +107,7 @@ class StoreHoursExceptionInline(admin.TabularInline):
     extra = 0
 
 
-class StorePhotoInline(admin.TabularInline):
+class StorePhotoInline(TranslatedTabularInline, admin.TabularInline):
     model = StorePhoto
     fields = ("image", "position", "caption")
     ordering = ("position", "pk")
@@ -114,7 +115,7 @@ class StorePhotoInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
+class StoreAdmin(TranslatedFieldsAdminMixin, StoreScopedAdminMixin, ConsoleHistoryAdmin):
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     store_scope_field = "pk"
     list_display = ("code", "name", "address", "phone", "live_key_count", "is_active")
@@ -157,7 +158,7 @@ class StoreAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(ConsoleHistoryAdmin):
+class TierAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("code", "name", "rank", "earn_multiplier")
     ordering = ("rank",)

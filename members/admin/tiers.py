@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
+from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.admin.member import RecentEntriesFormSet
 from members.admin.program import TierAdmin as BaseTierAdmin
 from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin, staff_store_id
@@ -237,7 +238,7 @@ class TierHistoryAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TopUpOffer)
-class TopUpOfferAdmin(ConsoleHistoryAdmin):
+class TopUpOfferAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
     list_display = ("name", "pay_amount", "bonus_amount", "tier", "tier_duration_value", "tier_duration_unit",
                     "is_active", "valid_from", "valid_until", "sort_order")  # fmt: skip

@@ -8,7 +8,9 @@ outbox's unique (notification, channel) backs that up when two runs overlap.
 
 The text is rendered in the member's language when the notification is written, from the message of its
 kind (MESSAGES) and its parameters; the parameters are stored too, so `notification_render` can render it
-again in any language.
+again in any language. A parameter that is a merchant's text (a coupon's or a tier's name) may be given in every
+language ({language: text}, infra.translation.translations_of): the member's language is picked, with the
+merchant's default language as the fallback, before the text is rendered and the parameters stored.
 """
 
 from collections.abc import Iterable
@@ -21,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.bulk_sql import field_in
 from infra.errors import InvalidInput, NotFound
+from infra.translation import in_language, is_translations
 from members.models import Member, Notification, OutboxMessage
 
 MAX_DEDUPE_KEY_LENGTH = Notification._meta.get_field("dedupe_key").max_length
@@ -88,9 +91,15 @@ def _message_for(kind: str) -> Message:
     return message
 
 
+def _params_in(params: dict, locale: str) -> dict:
+    """The parameters with each merchant text given in every language picked in `locale`."""
+    return {name: in_language(value, locale) if is_translations(value) else value for name, value in params.items()}
+
+
 def notification_render(*, kind: str, params: dict, locale: str) -> tuple[str, str]:
     """Return (title, body) of a notification of `kind` in `locale`. Raises InvalidInput (unknown kind)."""
     message = _message_for(kind)
+    params = _params_in(params, locale)
     with translation.override(locale):
         return str(message.title) % params, str(message.body) % params
 
@@ -164,13 +173,14 @@ def notify_many(*, kind: str, drafts: Iterable[NotificationDraft], now: datetime
     for draft in fresh:
         locale = members[draft.member_id]["locale"]
         title, body = texts[locale]
+        params = _params_in(draft.params, locale)
         rows.append(
             Notification(
                 member_id=draft.member_id,
                 kind=kind,
-                title=(title % draft.params)[:200],
-                body=body % draft.params,
-                params=draft.params,
+                title=(title % params)[:200],
+                body=body % params,
+                params=params,
                 locale=locale,
                 dedupe_key=draft.dedupe_key,
                 created_at=now,

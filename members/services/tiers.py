@@ -28,6 +28,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
+from infra.translation import translations_of
 from members import sql
 from members.errors import TierOverrideInvalid, TierOverrideReasonRequired
 from members.models import Member, Tier, TierHistory, TierPolicy
@@ -169,7 +170,9 @@ def tier_changes_announce(*, changes: list[tuple[int, int | None, int, str]], no
     """
     if not changes:
         return
-    names = dict(Tier.objects.filter(pk__in={new for _member, _old, new, _reason in changes}).values_list("pk", "name"))
+    # In every language: each member is told in their own (members.services.notifications).
+    new_tier_ids = {new for _member, _old, new, _reason in changes}
+    names = {tier.pk: translations_of(tier, "name") for tier in Tier.objects.filter(pk__in=new_tier_ids)}
     stamp = now.strftime("%Y%m%dT%H%M%S.%f")
     notify_many(
         kind="tier_changed",

@@ -7,6 +7,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
+from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import ConsoleHistoryAdmin
 from points.models import Auction, AuctionBid
 from points.services.auctions import auction_cancel
@@ -39,7 +40,7 @@ class AuctionBidInline(admin.TabularInline):
 
 
 @admin.register(Auction)
-class AuctionAdmin(ConsoleHistoryAdmin):
+class AuctionAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     """An auction and its bids. Bidding terms are fixed once the first bid is in; the outcome is never edited."""
 
     history_revert_allowed = False  # bids hold members' points against these terms

@@ -6,6 +6,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
+from infra.translation_admin import TranslatedFieldsAdminMixin, TranslatedTabularInline
 from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from points.models import DrawPrize, DrawSpin, LuckyDraw
 from points.selectors.draws import draw_prize_chances
@@ -29,7 +30,7 @@ class DrawPrizeForm(forms.ModelForm):
         return stock_total
 
 
-class DrawPrizeInline(admin.TabularInline):
+class DrawPrizeInline(TranslatedTabularInline, admin.TabularInline):
     """Prizes are never deleted once a draw runs (spins point at them): set the stock to what was won instead."""
 
     model = DrawPrize
@@ -49,7 +50,7 @@ class DrawPrizeInline(admin.TabularInline):
 
 
 @admin.register(LuckyDraw)
-class LuckyDrawAdmin(ConsoleHistoryAdmin):
+class LuckyDrawAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     """A draw and its prizes; a prize's stock is changed through the stock service, never overwritten."""
 
     history_revert_allowed = False  # prizes' stock and spins follow the draw's terms

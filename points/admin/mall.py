@@ -14,6 +14,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
+from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 from members.imports.forms import CsvUploadForm
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
@@ -71,7 +72,7 @@ class PartnerCodeUploadForm(CsvUploadForm):
 
 
 @admin.register(Reward)
-class RewardAdmin(ConsoleHistoryAdmin):
+class RewardAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     """Rewards are brand-wide; stock moves only through the services (conditional UPDATEs), never by editing."""
 
     history_revert_allowed = False  # price and stock move with orders and the stock service
@@ -87,7 +88,7 @@ class RewardAdmin(ConsoleHistoryAdmin):
 
     def get_fieldsets(self, request, obj=None):
         stock = ("stock_total",) if obj is None else ("stock_total", "stock_remaining", "add_stock", "partner_pool")
-        return (
+        fieldsets = (
             (None, {"fields": ("name", "description", "kind", "is_active", "sort_order")}),
             (_("Image"), {"fields": ("image", "image_preview")}),
             (_("Price"), {"fields": ("points_price", "cash_price")}),
@@ -95,6 +96,7 @@ class RewardAdmin(ConsoleHistoryAdmin):
             (_("Who and when"), {"fields": ("tiers", "starts_at", "ends_at")}),
             (_("What it gives"), {"fields": ("coupon_template", "stored_value_amount", "pickup_stores")}),
         )
+        return self.translated_fieldsets(fieldsets)
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["image_preview", "partner_pool"]

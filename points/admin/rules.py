@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import ConsoleHistoryAdmin
 from members.models import PurchaseChannel
 from points.models import (
@@ -89,7 +90,7 @@ class EarningRuleForm(forms.ModelForm):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(ConsoleHistoryAdmin):
+class EarningRuleAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     """Rules in the order the pipeline runs them within a stage (base rate, tier, multipliers, bonuses)."""
 
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it

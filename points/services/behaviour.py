@@ -76,7 +76,7 @@ def behaviour_reward(*, member_id: int, event: str, occurrence_key: str, now: da
                 source=source,
                 breakdown={
                     "total": points,
-                    "rules": [{"rule_id": rule.id, "name": rule.name, "kind": rule.kind, "points": points}],
+                    "rules": [{"rule_id": rule.id, "name": rule.label, "kind": rule.kind, "points": points}],
                 },
             )
         entries.append(entry)

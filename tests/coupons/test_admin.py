@@ -23,8 +23,8 @@ def messages_of(response):
 
 def template_form(**overrides):
     data = {
-        "name": "Spring",
-        "description": "",
+        "name_en": "Spring",
+        "description_en": "",
         "is_active": "on",
         "kind": "percent_off",
         "percent": "15",

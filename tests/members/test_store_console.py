@@ -89,12 +89,12 @@ def test_the_merchant_admin_sets_hours_a_holiday_and_ordered_photos_on_the_store
             {"weekday": "4", "opens_at": "18:00", "closes_at": "02:00"},
         ],
     )
-    data = with_rows(data, "hours_exceptions", [{"date": "2026-12-25", "is_closed": "on", "note": "Christmas Day"}])
+    data = with_rows(data, "hours_exceptions", [{"date": "2026-12-25", "is_closed": "on", "note_en": "Christmas Day"}])
     data = with_rows(
         data,
         "photos",
-        [{"image": png_file("inside.png"), "position": "2", "caption": "Inside"},
-         {"image": png_file("front.png"), "position": "1", "caption": "Front"}],
+        [{"image": png_file("inside.png"), "position": "2", "caption_en": "Inside"},
+         {"image": png_file("front.png"), "position": "1", "caption_en": "Front"}],
     )  # fmt: skip
 
     response = merchant_admin.post(change_url(store_a), data)
@@ -112,7 +112,7 @@ def test_the_merchant_admin_sets_hours_a_holiday_and_ordered_photos_on_the_store
 def test_a_file_that_is_not_an_image_is_refused_as_a_photo(merchant_admin, store_a):
     data = page_data(merchant_admin, store_a)
     not_an_image = SimpleUploadedFile("front.png", b"not an image", content_type="image/png")
-    data = with_rows(data, "photos", [{"image": not_an_image, "position": "0", "caption": ""}])
+    data = with_rows(data, "photos", [{"image": not_an_image, "position": "0", "caption_en": ""}])
 
     response = merchant_admin.post(change_url(store_a), data)
 
@@ -156,7 +156,7 @@ def test_staff_of_one_store_edit_its_hours_but_not_another_stores(store_a_editor
     own = with_rows(page_data(store_a_editor, store_a), "opening_hours", rows)
 
     # when they post hours to store B's page, and to their own
-    other = store_a_editor.post(change_url(store_b), {**own, "code": "b", "name": "Store B"})
+    other = store_a_editor.post(change_url(store_b), {**own, "code": "b", "name_en": "Store B"})
     mine = store_a_editor.post(change_url(store_a), own)
 
     # then store B's page is out of their reach and its hours are unchanged; their own store's hours are saved

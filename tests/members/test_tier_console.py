@@ -30,9 +30,9 @@ def tiers():
 
 
 def tier_post(tier, **changes):
-    data = {"code": tier.code, "name": tier.name, "rank": tier.rank, "min_score_to_reach": tier.min_score_to_reach,
+    data = {"code": tier.code, "name_en": tier.name, "rank": tier.rank, "min_score_to_reach": tier.min_score_to_reach,
             "min_score_to_keep": tier.min_score_to_keep, "earn_multiplier": "1.00", "discount_percent": "0",
-            "birthday_multiplier": "1.00", "monthly_gift_description": ""}  # fmt: skip
+            "birthday_multiplier": "1.00", "monthly_gift_description_en": ""}  # fmt: skip
     return {**data, **changes}
 
 

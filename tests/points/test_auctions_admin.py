@@ -26,8 +26,8 @@ def bidders(give_points):
 
 def test_an_auction_is_set_up_in_the_console(merchant_admin):
     form = {
-        "item_name": "Limited palette",
-        "description": "One of 20",
+        "item_name_en": "Limited palette",
+        "description_en": "One of 20",
         "starts_at_0": "2026-12-01",
         "starts_at_1": "10:00:00",
         "ends_at_0": "2026-12-08",

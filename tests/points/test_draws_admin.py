@@ -18,8 +18,8 @@ def merchant_admin(client):
 
 def draw_form(draw=None, prizes=(), **overrides):
     form = {
-        "name": "Summer draw",
-        "description": "",
+        "name_en": "Summer draw",
+        "description_en": "",
         "points_per_spin": 200,
         "is_active": "on",
         "starts_at_0": "2026-07-01",
@@ -45,8 +45,8 @@ def draw_form(draw=None, prizes=(), **overrides):
 
 def test_a_draw_is_set_up_with_its_prizes_in_stock(merchant_admin):
     prizes = [
-        {"name": "100 points", "kind": "points", "points": 100, "weight": 3, "stock_total": 50},
-        {"name": "Tote bag", "kind": "gift", "points": "", "weight": 1, "stock_total": 10},
+        {"name_en": "100 points", "kind": "points", "points": 100, "weight": 3, "stock_total": 50},
+        {"name_en": "Tote bag", "kind": "gift", "points": "", "weight": 1, "stock_total": 10},
     ]
 
     response = merchant_admin.post("/console/points/luckydraw/add/", draw_form(prizes=prizes))
@@ -79,8 +79,8 @@ def test_raising_a_prize_stock_keeps_what_was_won(merchant_admin, give_points, n
     member = MemberFactory()
     give_points(member, 500)
     draw_spin(member_id=member.pk, draw_id=draw.pk, idempotency_key="k", now=now)
-    row = {"id": prize.pk, "name": "Renamed", "kind": "points", "points": 50, "weight": 1, "stock_total": 20}
-    form = draw_form(draw, [row], name=draw.name, **_window(draw))
+    row = {"id": prize.pk, "name_en": "Renamed", "kind": "points", "points": 50, "weight": 1, "stock_total": 20}
+    form = draw_form(draw, [row], name_en=draw.name, **_window(draw))
 
     response = merchant_admin.post(f"/console/points/luckydraw/{draw.pk}/change/", form)
 
@@ -96,10 +96,10 @@ def test_a_prize_stock_below_what_was_won_is_refused(merchant_admin, give_points
     give_points(member, 500)
     draw_spin(member_id=member.pk, draw_id=draw.pk, idempotency_key="a", now=now)
     draw_spin(member_id=member.pk, draw_id=draw.pk, idempotency_key="b", now=now)
-    row = {"id": prize.pk, "name": prize.name, "kind": "points", "points": 50, "weight": 1, "stock_total": 1}
+    row = {"id": prize.pk, "name_en": prize.name, "kind": "points", "points": 50, "weight": 1, "stock_total": 1}
 
     response = merchant_admin.post(
-        f"/console/points/luckydraw/{draw.pk}/change/", draw_form(draw, [row], name=draw.name, **_window(draw))
+        f"/console/points/luckydraw/{draw.pk}/change/", draw_form(draw, [row], name_en=draw.name, **_window(draw))
     )
 
     assert response.status_code == 200

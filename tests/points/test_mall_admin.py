@@ -35,8 +35,8 @@ def png(size=(900, 600)) -> bytes:
 
 def reward_form(**overrides):
     data = {
-        "name": "Tote bag",
-        "description": "",
+        "name_en": "Tote bag",
+        "description_en": "",
         "kind": "physical",
         "is_active": "on",
         "sort_order": "0",

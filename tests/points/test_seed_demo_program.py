@@ -3,9 +3,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from modeltranslation.translator import translator
 
 from coupons.models import CouponTemplate, PostPaymentRule
-from members.models import MembershipPlan, Tier, TopUpOffer
+from infra.translation import localized_column
+from members.models import MembershipPlan, Store, StoreHoursException, Tier, TopUpOffer
 from members.services.tiers import thresholds_are_valid
 from points.models import Auction, DrawPrize, EarningRule, LuckyDraw, PointsPolicy, Reward, TierMonthlyGift
 
@@ -106,3 +108,24 @@ def test_seeded_stock_is_set_through_the_services(demo):
     _seed_program()
     assert {reward.name: reward.stock_remaining for reward in Reward.objects.all()}["Tote bag"] == 200
     assert sorted(DrawPrize.objects.values_list("stock_remaining", flat=True)) == [20, 100, 300]
+
+
+def test_every_seeded_merchant_text_has_its_three_languages(demo):
+    # given
+
+    _seed_program()
+    # when
+    missing = [
+        f"{type(row).__name__} {row.pk} {field}"
+        for model in (*SEEDED_MODELS, Store, StoreHoursException)
+        if model in translator.get_registered_models()
+        for row in model.objects.order_by("pk")
+        for field in translator.get_options_for_model(model).get_field_names()
+        if getattr(row, localized_column(field, "en"))
+        and not all(getattr(row, localized_column(field, language)) for language in ("zh-hant", "zh-hans"))
+    ]
+    # then
+    assert missing == []
+    gold = Tier.objects.get(code="V2")
+    assert (gold.name_en, gold.name_zh_hant, gold.name_zh_hans) == ("Gold", "金卡", "金卡")
+    assert Store.objects.get(code="central").name_zh_hans == "中环"

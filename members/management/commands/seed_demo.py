@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from members.errors import InsufficientPoints, InvalidPhone
 from members.formats import normalize_phone
+from members.management.demo_translations import demo_texts
 from members.models import (
     Member,
     MemberToken,
@@ -271,8 +272,8 @@ class Command(BaseCommand):
             stores[code], _created = Store.objects.get_or_create(
                 code=code,
                 defaults={
-                    "name": name,
-                    "address": address,
+                    **demo_texts("name", name),
+                    **demo_texts("address", address),
                     "phone": phone,
                     "latitude": Decimal(latitude),
                     "longitude": Decimal(longitude),
@@ -292,10 +293,13 @@ class Command(BaseCommand):
         lunar_new_year = next((day for day in sorted(LUNAR_NEW_YEAR.values()) if day >= today), None)
         christmas = date(today.year if (today.month, today.day) <= (12, 25) else today.year + 1, 12, 25)
         holidays = [
-            (christmas, {"is_closed": False, "opens_at": "12:00", "closes_at": "20:00", "note": "Christmas Day"})
+            (
+                christmas,
+                {"is_closed": False, "opens_at": "12:00", "closes_at": "20:00", **demo_texts("note", "Christmas Day")},
+            )
         ]
         if lunar_new_year is not None:
-            holidays.append((lunar_new_year, {"is_closed": True, "note": "Lunar New Year's Day"}))
+            holidays.append((lunar_new_year, {"is_closed": True, **demo_texts("note", "Lunar New Year's Day")}))
         for day, defaults in holidays:
             StoreHoursException.objects.get_or_create(store=store, date=day, defaults=defaults)
 
@@ -304,7 +308,9 @@ class Command(BaseCommand):
         for code, name, rank, multiplier in TIERS:
             tier = Tier.objects.filter(code=code).first() or Tier.objects.filter(rank=rank).first()
             if tier is None:
-                tier = Tier.objects.create(code=code, name=name, rank=rank, earn_multiplier=Decimal(multiplier))
+                tier = Tier.objects.create(
+                    code=code, **demo_texts("name", name), rank=rank, earn_multiplier=Decimal(multiplier)
+                )
             tiers[code] = tier
         return tiers
 

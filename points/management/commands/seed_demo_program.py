@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from coupons.models import CouponTemplate, PostPaymentRule
+from members.management.demo_translations import demo_texts, demo_translate
 from members.models import MembershipPlan, Tier, TierPolicy, TopUpOffer
 from members.models.plans import DurationUnit
 from members.models.tiers import tier_thresholds_check
@@ -154,6 +155,8 @@ class Command(BaseCommand):
                 wanted = (Decimal(discount), Decimal(birthday), gift)
                 if wanted != BENEFIT_DEFAULTS:
                     tier.discount_percent, tier.birthday_multiplier, tier.monthly_gift_description = wanted
+                    for column, text in demo_texts("monthly_gift_description", gift).items():
+                        setattr(tier, column, text)
                     changed[tier.pk] = tier
         for tier in changed.values():
             tier.clean_fields()
@@ -181,7 +184,7 @@ class Command(BaseCommand):
                 continue
             if EarningRule.objects.filter(priority=priority).exists():  # a merchant's rule holds it: go last
                 priority = EarningRule.objects.order_by("-priority").values_list("priority", flat=True)[0] + 10
-            rule = EarningRule(name=name, priority=priority, **fields)
+            rule = demo_translate(EarningRule(name=name, priority=priority, **fields))
             rule.full_clean()
             rule.save()
 
@@ -200,7 +203,7 @@ class Command(BaseCommand):
                 claim_ends_at=now + CLAIM_WINDOW,
                 **fields,
             )
-            template.full_clean()
+            demo_translate(template).full_clean()
             template.save()
 
     def _top_up_offers(self, tiers) -> None:
@@ -216,7 +219,7 @@ class Command(BaseCommand):
                 tier_duration_value=months,
                 tier_duration_unit=DurationUnit.MONTHS,
             )
-            offer.full_clean()
+            demo_translate(offer).full_clean()
             offer.save()
 
     def _plan(self, tiers) -> None:
@@ -231,7 +234,7 @@ class Command(BaseCommand):
             duration_value=months,
             duration_unit=DurationUnit.MONTHS,
         )
-        plan.full_clean()
+        demo_translate(plan).full_clean()
         plan.save()
 
     # -- after payment, every month ----------------------------------------------------------------------------
@@ -245,7 +248,7 @@ class Command(BaseCommand):
                 name=template_name, kind=CouponTemplate.Kind.AMOUNT_OFF, amount=Decimal(amount),
                 audience=CouponTemplate.Audience.MEMBERS, is_claimable=False, per_member_limit=None, valid_days=60,
             )  # fmt: skip
-            template.full_clean()
+            demo_translate(template).full_clean()
             template.save()
         rule = PostPaymentRule(name=rule_name, template=template, min_paid_amount=Decimal(minimum))
         rule.full_clean()
@@ -271,7 +274,7 @@ class Command(BaseCommand):
             reward = Reward(
                 name=name, kind=kind, points_price=points, per_member_limit=limit, sort_order=order * 10, **fields
             )
-            reward.full_clean()
+            demo_translate(reward).full_clean()
             reward.save()
             reward.tiers.set([tiers[code] for code in tier_codes])
             reward_stock_add(reward_id=reward.pk, quantity=stock)
@@ -284,7 +287,7 @@ class Command(BaseCommand):
             name=name, points_per_spin=points, starts_at=now, ends_at=now + timedelta(days=90), daily_spin_limit=3,
             no_prize_weight=no_prize,
         )  # fmt: skip
-        draw.full_clean()
+        demo_translate(draw).full_clean()
         draw.save()
         for prize_name, kind, prize_points, template_name, weight, stock in DRAW_PRIZES:
             template = CouponTemplate.objects.get(name=template_name) if template_name else None
@@ -292,7 +295,7 @@ class Command(BaseCommand):
                 draw=draw, name=prize_name, kind=kind, points=prize_points, coupon_template=template, weight=weight,
                 stock_total=0,
             )  # fmt: skip
-            prize.full_clean()
+            demo_translate(prize).full_clean()
             prize.save()
             draw_prize_stock_set(prize_id=prize.pk, stock_total=stock)
 
@@ -304,7 +307,7 @@ class Command(BaseCommand):
             item_name=item, description="One of 10 numbered boxes.", starts_at=now, ends_at=now + timedelta(days=7),
             starting_bid=starting_bid, min_increment=increment,
         )  # fmt: skip
-        auction.full_clean()
+        demo_translate(auction).full_clean()
         auction.save()
 
     # -- summary ---------------------------------------------------------------------------------------------
