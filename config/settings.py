@@ -25,7 +25,6 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "modeltranslation",  # before the admin: translated fields exist before admin classes are checked
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -112,14 +111,6 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hant", _("Traditional Chinese")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-# Merchant content (names and descriptions of rewards, coupons, tiers, stores, plans, draws, auctions, top-up
-# offers) is kept in every language above (django-modeltranslation, infra/translation.py); the API answers in the
-# request's language and falls back to this one, the language the merchant writes in. Set it before the first
-# migrate: the migration that added the languages moved existing texts into this language's column.
-MODELTRANSLATION_DEFAULT_LANGUAGE = env("CONTENT_DEFAULT_LANGUAGE", default=LANGUAGE_CODE)
-MODELTRANSLATION_FALLBACK_LANGUAGES = (MODELTRANSLATION_DEFAULT_LANGUAGE,)
-# A text set in code (Tier(name=...), seeders, tests) fills the default language too, so the fallback has a text.
-MODELTRANSLATION_AUTO_POPULATE = "default"
 TIME_ZONE = env("TIME_ZONE", default="Asia/Hong_Kong")
 USE_I18N = True
 USE_TZ = True
@@ -238,6 +229,42 @@ OUTBOUND_BREAKER_WINDOW_SECONDS = env.int("OUTBOUND_BREAKER_WINDOW_SECONDS", def
 OUTBOUND_BREAKER_COOLDOWN_SECONDS = env.int("OUTBOUND_BREAKER_COOLDOWN_SECONDS", default=30)
 # gunicorn.conf.py sets it to half its workers when unset; 0 = no cap.
 OUTBOUND_MAX_CONCURRENT_CALLS = env.int("OUTBOUND_MAX_CONCURRENT_CALLS", default=0)
+
+# Channels (campaigns/channels): the sender drains the members' outbox through WeChat subscribe messages, an SMS
+# gateway and e-mail, every minute (a beat entry) in chunks of OUTBOX_CHUNK_SIZE. Per-channel rate limits per
+# second and per minute are counted in the shared cache (defaults below the providers' usual quotas); a failed
+# send is tried again after CHANNEL_RETRY_SECONDS, doubling, and is a dead letter (failed) after
+# CHANNEL_MAX_ATTEMPTS tries. SMS and WeChat messages wait for the end of CHANNEL_QUIET_HOURS (HH:MM-HH:MM in
+# TIME_ZONE; empty: none). Unsubscribe links in marketing SMS and e-mail start with PUBLIC_BASE_URL.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+WECHAT_MINIPROGRAM_STATE = env("WECHAT_MINIPROGRAM_STATE", default="formal")  # formal, trial or developer
+SMS_GATEWAY_URL = env("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_API_KEY = env("SMS_GATEWAY_API_KEY", default="")
+SMS_SENDER_ID = env("SMS_SENDER_ID", default="")
+SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=5.0)
+# The gateway signs the replies it forwards (STOP keywords) with this secret (infra/webhooks.py's signature).
+SMS_INBOUND_SECRET = env("SMS_INBOUND_SECRET", default="")
+# E-mail: EMAIL_URL like smtp+tls://user:password@smtp.example.com:587 (django-environ); the demo prints mail.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+CHANNEL_QUIET_HOURS = env("CHANNEL_QUIET_HOURS", default="22:00-09:00")
+CHANNEL_RATE_LIMITS = {  # channel: (per second, per minute); 0 = no limit
+    "sms": (env.int("SMS_RATE_PER_SECOND", default=10), env.int("SMS_RATE_PER_MINUTE", default=300)),
+    "email": (env.int("EMAIL_RATE_PER_SECOND", default=10), env.int("EMAIL_RATE_PER_MINUTE", default=300)),
+    "wechat_subscribe": (
+        env.int("WECHAT_MESSAGE_RATE_PER_SECOND", default=20),
+        env.int("WECHAT_MESSAGE_RATE_PER_MINUTE", default=1000),
+    ),
+}
+CHANNEL_MAX_ATTEMPTS = env.int("CHANNEL_MAX_ATTEMPTS", default=6)
+CHANNEL_RETRY_SECONDS = env.int("CHANNEL_RETRY_SECONDS", default=60)
+OUTBOX_CHUNK_SIZE = env.int("OUTBOX_CHUNK_SIZE", default=100)
+OUTBOX_DRAIN_LIMIT = env.int("OUTBOX_DRAIN_LIMIT", default=10_000)  # messages per run of the drain
+# Outbound webhooks to the merchant's CRM / POS (campaigns.WebhookEndpoint): signed, retried the same way.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=60)
 
 # CSV import.
 MEMBER_IMPORT_MAX_BYTES = env.int("MEMBER_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("members.api.urls")),
     path("api/v1/", include("coupons.api.urls")),
     path("api/v1/", include("points.api.urls")),
+    path("api/v1/", include("campaigns.api.urls")),
 ]
 # Under /api/ these answer the API's error shape (infra/api_errors.py); elsewhere Django's pages.
 handler400 = "infra.api_errors.bad_request"

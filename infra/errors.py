@@ -75,3 +75,26 @@ class PaymentProviderUnavailable(LoyaltyError):
     code = "payment_provider_unavailable"
     message = _("The payment provider could not confirm the payment now. Please try again later.")
     status = 503
+
+
+class DeliveryRefused(LoyaltyError):
+    """A channel's provider refused this one message for good (a bad address, a refused subscription): no retry."""
+
+    code = "delivery_refused"
+    message = _("The provider refused the message.")
+    status = 422
+
+
+class WechatSubscriptionRefused(DeliveryRefused):
+    """WeChat's errcode 43101: the member has not accepted (or has used up) the template's subscription."""
+
+    code = "wechat_subscription_refused"
+    message = _("The member has not accepted this WeChat subscription message.")
+
+
+class DeliveryUnavailable(LoyaltyError):
+    """A channel's provider failed, timed out or is rate-limiting us: the message is tried again later."""
+
+    code = "delivery_unavailable"
+    message = _("The message could not be delivered now. It will be tried again.")
+    status = 503

@@ -1,4 +1,4 @@
-"""The WeChat HTTP client: code2session (mini-program login), the access token, phone numbers.
+"""The WeChat HTTP client: code2session (mini-program login), the access token, phone numbers, subscribe messages.
 
 One real HTTP client (requests) whose base URL comes from settings, so tests drive it against a fake
 server on 127.0.0.1. WeChat answers HTTP 200 with an `errcode` when it refuses something; a refusal of the
@@ -16,7 +16,13 @@ from django.conf import settings
 from django.core.cache import cache
 
 from infra.circuit import CallRefused, CircuitBreaker
-from infra.errors import WechatLoginFailed, WechatPhoneFailed, WechatUnavailable
+from infra.errors import (
+    DeliveryRefused,
+    WechatLoginFailed,
+    WechatPhoneFailed,
+    WechatSubscriptionRefused,
+    WechatUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +30,8 @@ logger = logging.getLogger(__name__)
 BUSY_ERRCODES = frozenset({-1, 45009, 45011})
 # errcodes that mean our access token is no longer valid: drop it and fetch a new one once.
 STALE_TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+# The member refused the template (or its one-time subscription is used up): WeChat will not deliver it.
+SUBSCRIPTION_REFUSED_ERRCODE = 43101
 # Refresh the cached access token this long before WeChat says it expires.
 ACCESS_TOKEN_MARGIN_SECONDS = 300
 
@@ -89,6 +97,40 @@ class WechatClient:
             logger.warning("WeChat phone number carries another appid's watermark: %s", watermark_appid)
             raise WechatPhoneFailed()
         return f"+{info['countryCode']}{info['purePhoneNumber']}"
+
+    # -- subscribe messages --------------------------------------------------------------------------------
+    def send_subscribe_message(
+        self, *, openid: str, template_id: str, data: dict[str, str], page: str = "", lang: str = "zh_HK"
+    ) -> None:
+        """Send a subscribe message (a template the member accepted in the mini program) to `openid`.
+
+        `data` maps the template's keywords (thing1, time2, ...) to their values. Raises WechatSubscriptionRefused
+        (errcode 43101: not accepted, or a one-time subscription already used), DeliveryRefused (WeChat refused
+        this message: a bad openid, template or value), WechatUnavailable (retry later).
+        """
+        body = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {keyword: {"value": value} for keyword, value in data.items()},
+            "miniprogram_state": settings.WECHAT_MINIPROGRAM_STATE,
+            "lang": lang,
+        }
+        if page:
+            body["page"] = page
+        for attempt in range(2):
+            token = self.access_token(force_refresh=attempt > 0)
+            answer = self._request("POST", "/cgi-bin/message/subscribe/send", params={"access_token": token}, json=body)
+            errcode = answer.get("errcode") or 0
+            if errcode in STALE_TOKEN_ERRCODES and attempt == 0:
+                continue
+            break
+        if errcode in STALE_TOKEN_ERRCODES:
+            raise WechatUnavailable()
+        if errcode == SUBSCRIPTION_REFUSED_ERRCODE:
+            raise WechatSubscriptionRefused()
+        if errcode:
+            logger.info("WeChat subscribe message refused: errcode=%s errmsg=%s", errcode, answer.get("errmsg"))
+            raise DeliveryRefused(f"WeChat errcode {errcode}: {answer.get('errmsg') or ''}".strip())
 
     # -- access token --------------------------------------------------------------------------------------
     def _access_token_cache_key(self):

@@ -31,6 +31,10 @@ ROLE_PERMISSIONS = {
         "members.view_memberplansubscription",
         "members.view_notification",
         "members.view_outboxmessage",
+        # The channels' logs of their store's members and events (read-only).
+        "campaigns.view_consentrecord",
+        "campaigns.view_deliveryattempt",
+        "campaigns.view_webhookdelivery",
         "coupons.view_coupon",
         "coupons.view_coupontemplate",
         "coupons.void_coupon",

@@ -27,6 +27,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from campaigns.models import ConsentRecord, DeliveryAttempt, MessageTemplate, WebhookDelivery, WebhookEndpoint
 from coupons.models import Coupon, CouponIssueJob, PostPaymentRule
 from coupons.services import coupon_template_issue_to_member
 from coupons.services.bulk import coupon_issue_job_create
@@ -66,6 +67,11 @@ MEMBER = "member"  # members: any store opens one (read-only, the till's visitor
 # model: (scope of its objects, what the admin offers beyond viewing: a = add, c = change, d = delete)
 MODELS = {
     "auth.Group": (BRAND, "acd"),
+    "campaigns.ConsentRecord": (STORE, ""),  # written by unsubscribe paths only
+    "campaigns.DeliveryAttempt": (STORE, ""),  # the sender's log
+    "campaigns.MessageTemplate": (BRAND, "acd"),
+    "campaigns.WebhookDelivery": (STORE, ""),  # the webhooks' log, by the event's store
+    "campaigns.WebhookEndpoint": (BRAND, "acd"),
     "django_celery_beat.ClockedSchedule": (BRAND, "acd"),
     "django_celery_beat.CrontabSchedule": (BRAND, "acd"),
     "django_celery_beat.IntervalSchedule": (BRAND, "acd"),
@@ -128,6 +134,12 @@ CUSTOM_PAGES = {
     "members_tier_preview": ("members.change_tier", "members.Tier", BRAND, "POST"),
     "members_tierpolicy_preview": ("members.change_tierpolicy", "members.TierPolicy", BRAND, "POST"),
     "auth_user_password_change": ("members.change_user", "members.User", STORE, "GET"),
+    "campaigns_messagetemplate_test_send": (
+        "campaigns.change_messagetemplate",
+        "campaigns.MessageTemplate",
+        BRAND,
+        "GET",
+    ),
     "coupons_coupontemplate_report": ("coupons.view_coupontemplate", None, BRAND, "GET"),
     "coupons_coupontemplate_issue": ("coupons.add_couponissuejob", "coupons.CouponTemplate", BRAND, "GET"),
     "coupons_coupontemplate_partner_codes": ("coupons.add_partnercode", "coupons.CouponTemplate", BRAND, "GET"),
@@ -177,8 +189,30 @@ def build_world(staff, now):
     for singleton in (ProgramSettings.load(), TierPolicy.load(), PointsPolicy.load()):
         singleton.save()  # a version in its history
     interval = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    endpoint = WebhookEndpoint.objects.create(
+        name="CRM", url="https://crm.example.com/hooks", events=["purchase.recorded"]
+    )
     return {
         "auth.Group": Group.objects.get(name=Role.CLERK),
+        "campaigns.ConsentRecord": ConsentRecord.objects.create(
+            member=member, member_number=member.member_number, channel="sms", source="link", recorded_at=now
+        ),
+        "campaigns.DeliveryAttempt": DeliveryAttempt.objects.create(
+            outbox_message=outbox, channel=outbox.channel, category="transactional", outcome="held", created_at=now
+        ),
+        "campaigns.MessageTemplate": MessageTemplate.objects.create(
+            kind=Notification.Kind.POINTS_EXPIRING, channel="sms", locale="en", body="{points} points expire."
+        ),
+        "campaigns.WebhookDelivery": WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            event="purchase.recorded",
+            event_key="walk",
+            payload={},
+            store=store_a,
+            next_attempt_at=now,
+            created_at=now,
+        ),  # fmt: skip
+        "campaigns.WebhookEndpoint": endpoint,
         "django_celery_beat.ClockedSchedule": ClockedSchedule.objects.create(clocked_time=now),
         "django_celery_beat.CrontabSchedule": CrontabSchedule.objects.create(minute="0", hour="3"),
         "django_celery_beat.IntervalSchedule": interval,

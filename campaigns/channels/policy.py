@@ -1,0 +1,80 @@
+"""What the sender asks of every message at send time: its category, consent, quiet hours, retry delays.
+
+Hong Kong's PDPO treats direct marketing apart: it needs the member's consent to marketing as well as to the
+channel, and each marketing SMS or e-mail carries an opt-out. Messages about the member's own account (points
+about to expire, a tier change) are transactional: the channel's consent is enough and they say so.
+"""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from campaigns.models import Category
+from members.models import Member, Notification, OutboxMessage
+
+Channel = OutboxMessage.Channel
+Kind = Notification.Kind
+
+# A coupon received or about to expire invites a purchase: marketing. A kind not listed is marketing (the safe side).
+CATEGORY_BY_KIND = {
+    Kind.POINTS_EXPIRING: Category.TRANSACTIONAL,
+    Kind.TIER_CHANGED: Category.TRANSACTIONAL,
+    Kind.COUPON_ISSUED: Category.MARKETING,
+    Kind.COUPON_EXPIRING: Category.MARKETING,
+}
+CHANNEL_CONSENT = {
+    Channel.WECHAT_SUBSCRIBE: ("consent_wechat", "wechat_openid"),
+    Channel.SMS: ("consent_sms", "phone"),
+    Channel.EMAIL: ("consent_email", "email"),
+}
+# Channels that wake a phone: held through the quiet hours. E-mail waits in the mailbox and goes at once.
+QUIET_CHANNELS = frozenset({Channel.WECHAT_SUBSCRIBE, Channel.SMS})
+
+
+def category_of(kind: str) -> str:
+    return CATEGORY_BY_KIND.get(kind, Category.MARKETING)
+
+
+def consent_problem(member: Member, *, channel: str, category: str) -> str:
+    """Return why `member` may not get a message of `category` on `channel` now ("" when they may)."""
+    if member.status == Member.Status.CLOSED:
+        return "member closed"
+    consent_field, address_field = CHANNEL_CONSENT[channel]
+    if not getattr(member, consent_field):
+        return "no consent to this channel"
+    if category == Category.MARKETING and not member.consent_marketing:
+        return "no consent to marketing"
+    if not getattr(member, address_field):
+        return "no address"
+    return ""
+
+
+def _quiet_window() -> tuple[time, time] | None:
+    text = (settings.CHANNEL_QUIET_HOURS or "").strip()
+    if not text:
+        return None
+    start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    return start, end
+
+
+def quiet_hours_end(*, channel: str, now: datetime) -> datetime | None:
+    """Return when the quiet hours around `now` end (in TIME_ZONE), or None when `channel` may be sent now."""
+    window = _quiet_window()
+    if window is None or channel not in QUIET_CHANNELS:
+        return None
+    start, end = window
+    local = now.astimezone(ZoneInfo(settings.TIME_ZONE))
+    clock = local.time()
+    quiet = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not quiet:
+        return None
+    end_at = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if end_at <= local:
+        end_at += timedelta(days=1)
+    return end_at
+
+
+def retry_delay(*, attempts: int, base_seconds: int) -> timedelta:
+    """Back-off after the `attempts`-th failed try: base, 2 x base, 4 x base, ... capped at a day."""
+    return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 86_400))

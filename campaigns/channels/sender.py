@@ -1,0 +1,220 @@
+"""The sender: delivers the members' outbox through WeChat subscribe messages, SMS and e-mail.
+
+A beat job lists the due messages (pending, next attempt time passed) and fans them out as chunk tasks. For one
+message the sender:
+1. claims it by a conditional UPDATE that moves its next attempt time a lease ahead, so two workers (or a drain
+   that listed it twice) never send it twice; a worker that dies mid-send leaves the lease to expire and the
+   message is tried again (the SMS gateway's Idempotency-Key is the message's, so the gateway drops the copy);
+2. checks again what may have changed since the message was written: the member's consent to the channel (and to
+   marketing, for a marketing message), the address, the template (WeChat needs one), the quiet hours (the
+   message is held until they end), the subscription (WeChat: one send per acceptance);
+3. takes a unit of the channel's rate limit per second and per minute (shared cache); without one the claim is
+   given back and the chunk waits for the next second, or stops until the next run when the minute is spent;
+4. sends, outside any transaction, and records the outcome: sent; refused by the provider (failed at once, and
+   WeChat's 43101 revokes the subscription); or failed for now (tried again after a back-off doubling from
+   CHANNEL_RETRY_SECONDS; after CHANNEL_MAX_ATTEMPTS tries it is failed: the dead letter).
+Every outcome but a rate-limit wait writes a DeliveryAttempt, marked transactional or marketing.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext
+
+from campaigns.channels.policy import category_of, consent_problem, quiet_hours_end, retry_delay
+from campaigns.channels.subscriptions import (
+    wechat_subscription_give_back,
+    wechat_subscription_refused,
+    wechat_subscription_take,
+)
+from campaigns.channels.templates import member_values, render, wechat_fit, wechat_type
+from campaigns.channels.unsubscribe import unsubscribe_url
+from campaigns.models import Category, DeliveryAttempt, MessageTemplate
+from infra.errors import DeliveryRefused, DeliveryUnavailable, WechatSubscriptionRefused, WechatUnavailable
+from infra.mailer import mail_send
+from infra.rate_limit import rate_take
+from infra.sms import get_sms_client
+from infra.wechat import get_wechat_client
+from members.models import OutboxMessage, ProgramSettings
+
+Channel = OutboxMessage.Channel
+Status = OutboxMessage.Status
+Outcome = DeliveryAttempt.Outcome
+# Longer than any send can take (connect + read timeouts and a breaker's refusal), short enough to retry soon.
+LEASE = timedelta(minutes=5)
+RATE_LIMITED = "rate_limited"
+NOT_DUE = "not_due"
+WECHAT_LANG = {"en": "en_US", "zh-hant": "zh_HK", "zh-hans": "zh_CN"}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # a DeliveryAttempt.Outcome, RATE_LIMITED or NOT_DUE
+    wait_seconds: float = 0.0
+
+
+def outbox_due_ids(*, now: datetime, limit: int) -> list[int]:
+    """Return the ids of pending messages whose time has come, oldest first (the outbox's partial index)."""
+    return list(
+        OutboxMessage.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def outbox_send_chunk(
+    *, ids: list[int], clock: Callable[[], datetime], sleep: Callable[[float], None], max_wait_seconds: float = 2.0
+) -> Counter:
+    """Send the messages of `ids` in order; return how many ended in each outcome.
+
+    A rate limit that frees a unit within `max_wait_seconds` is waited for (`sleep`); a longer one (the minute's
+    quota is spent) stops the chunk, and its remaining messages stay due for the next run.
+    """
+    counts = Counter()
+    for outbox_id in ids:
+        while True:
+            result = outbox_send(outbox_id=outbox_id, now=clock())
+            if result.outcome != RATE_LIMITED or result.wait_seconds > max_wait_seconds:
+                break
+            sleep(result.wait_seconds)
+        counts[result.outcome] += 1
+        if result.outcome == RATE_LIMITED:
+            break
+    return counts
+
+
+def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
+    """Deliver one outbox message if it is due (see the module's docstring)."""
+    claimed = OutboxMessage.objects.filter(pk=outbox_id, status=Status.PENDING, next_attempt_at__lte=now).update(
+        next_attempt_at=now + LEASE
+    )
+    if not claimed:
+        return SendResult(NOT_DUE)
+    message = OutboxMessage.objects.select_related("notification__member__tier").get(pk=outbox_id)
+    notification, member = message.notification, message.notification.member
+    category = category_of(notification.kind)
+    log = _Log(message=message, category=category, now=now)
+
+    problem = consent_problem(member, channel=message.channel, category=category)
+    if problem:
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail=problem)
+    template = (
+        MessageTemplate.objects.filter(
+            kind=notification.kind, channel=message.channel, locale=member.locale, is_active=True
+        )
+        .order_by("pk")
+        .first()
+    )
+    if message.channel == Channel.WECHAT_SUBSCRIBE and template is None:
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="no WeChat template")
+    quiet_until = quiet_hours_end(channel=message.channel, now=now)
+    if quiet_until is not None:
+        return log.hold(until=quiet_until, detail=f"quiet hours until {quiet_until:%Y-%m-%d %H:%M}")
+    per_second, per_minute = settings.CHANNEL_RATE_LIMITS.get(message.channel, (0, 0))
+    wait = rate_take(f"channel:{message.channel}", limits=[(1, per_second), (60, per_minute)], now=now.timestamp())
+    if wait:
+        OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=now)  # give the claim back
+        return SendResult(RATE_LIMITED, wait)
+    if message.channel == Channel.WECHAT_SUBSCRIBE and not wechat_subscription_take(
+        member_id=member.pk, template_id=template.wechat_template_id, now=now
+    ):
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="no WeChat subscription")
+
+    try:
+        reference = _deliver(message=message, member=member, template=template, category=category)
+    except WechatSubscriptionRefused as exc:
+        wechat_subscription_refused(member_id=member.pk, template_id=template.wechat_template_id, now=now)
+        return log.finish(status=Status.FAILED, outcome=Outcome.REFUSED, detail=str(exc.message), tried=True)
+    except DeliveryRefused as exc:
+        return log.finish(status=Status.FAILED, outcome=Outcome.REFUSED, detail=str(exc.message), tried=True)
+    except (DeliveryUnavailable, WechatUnavailable) as exc:
+        if message.channel == Channel.WECHAT_SUBSCRIBE:
+            wechat_subscription_give_back(member_id=member.pk, template_id=template.wechat_template_id)
+        return log.failed(detail=str(exc.message))
+    return log.finish(status=Status.SENT, outcome=Outcome.SENT, reference=reference, tried=True)
+
+
+@dataclass
+class _Log:
+    """Writes a message's new state and its DeliveryAttempt together."""
+
+    message: OutboxMessage
+    category: str
+    now: datetime
+
+    @transaction.atomic
+    def _write(self, *, outcome, detail="", reference="", tried=False, **fields) -> SendResult:
+        attempts = self.message.attempts + (1 if tried else 0)
+        OutboxMessage.objects.filter(pk=self.message.pk).update(attempts=attempts, **fields)
+        DeliveryAttempt.objects.create(
+            outbox_message=self.message,
+            channel=self.message.channel,
+            category=self.category,
+            outcome=outcome,
+            attempt=attempts,
+            detail=detail[:500],
+            provider_reference=reference[:100],
+            created_at=self.now,
+        )
+        return SendResult(outcome)
+
+    def finish(self, *, status, outcome, detail="", reference="", tried=False) -> SendResult:
+        sent_at = self.now if status == Status.SENT else None
+        return self._write(
+            outcome=outcome, detail=detail, reference=reference, tried=tried,
+            status=status, sent_at=sent_at, next_attempt_at=None, last_error="" if sent_at else detail[:1000],
+        )  # fmt: skip
+
+    def hold(self, *, until, detail) -> SendResult:
+        return self._write(outcome=Outcome.HELD, detail=detail, next_attempt_at=until)
+
+    def failed(self, *, detail) -> SendResult:
+        attempts = self.message.attempts + 1
+        if attempts >= settings.CHANNEL_MAX_ATTEMPTS:
+            return self.finish(status=Status.FAILED, outcome=Outcome.DEAD, detail=detail, tried=True)
+        delay = retry_delay(attempts=attempts, base_seconds=settings.CHANNEL_RETRY_SECONDS)
+        return self._write(
+            outcome=Outcome.RETRY, detail=detail, tried=True, next_attempt_at=self.now + delay, last_error=detail
+        )
+
+
+def _deliver(*, message, member, template, category) -> str:
+    """Render and hand the message to its channel's client; return the provider's reference."""
+    notification = message.notification
+    values = {**member_values(member, program_name=ProgramSettings.load().program_name), **notification.params}
+    rendered = render(template=template, title=notification.title, body=notification.body, values=values)
+    marketing = category == Category.MARKETING
+    if message.channel == Channel.WECHAT_SUBSCRIBE:
+        data = {}
+        for keyword, value in rendered.wechat_data.items():
+            fitted = wechat_fit(keyword, value) if wechat_type(keyword) else None
+            if fitted is None:
+                raise DeliveryRefused(f"{keyword} does not fit WeChat's limit: {value}")
+            data[keyword] = fitted
+        get_wechat_client().send_subscribe_message(
+            openid=member.wechat_openid,
+            template_id=rendered.wechat_template_id,
+            data=data,
+            page=rendered.wechat_page,
+            lang=WECHAT_LANG.get(member.locale, "zh_HK"),
+        )
+        return ""
+    link = unsubscribe_url(member_id=member.pk, channel=message.channel) if marketing else ""
+    with translation.override(member.locale):
+        footer = gettext("Reply STOP or open %(url)s to stop these messages.") % {"url": link} if marketing else ""
+    if message.channel == Channel.SMS:
+        text = f"{rendered.text}\n{footer}" if footer else rendered.text
+        return get_sms_client().send(to=member.phone, text=text, reference=f"outbox-{message.pk}", category=category)
+    headers = {"X-Message-Category": category}
+    if marketing:
+        headers |= {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        with translation.override(member.locale):
+            footer = gettext("To stop these e-mails, open %(url)s") % {"url": link}
+    text = f"{rendered.text}\n\n--\n{footer}" if footer else rendered.text
+    mail_send(to=member.email, subject=rendered.subject or notification.title, text=text, headers=headers)
+    return ""

@@ -1,0 +1,90 @@
+"""Reactions of campaigns to the domain signals of members/signals.py (sent after commit): webhook events.
+
+Each receiver builds the event's payload from the rows the signal names and records it for the endpoints that
+asked for it (campaigns.channels.webhooks), then queues their delivery. Nothing here changes the domain.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.channels.webhooks import WebhookEventDraft, webhook_endpoints_for, webhook_events_record
+from campaigns.models import WebhookEvent
+from members import signals
+from members.models import Member, Purchase, Tier
+
+
+def _queue_delivery():
+    from campaigns.tasks import deliver_webhooks
+
+    transaction.on_commit(deliver_webhooks.delay)
+
+
+def _record(event, drafts):
+    if webhook_events_record(event=event, drafts=drafts, now=timezone.now()):
+        _queue_delivery()
+
+
+def _member_payload(member: Member) -> dict:
+    return {
+        "member_number": member.member_number,
+        "phone": member.phone or "",
+        "email": member.email,
+        "name": member.name,
+        "tier": member.tier.code if member.tier_id else None,
+        "home_store": member.home_store.code if member.home_store_id else None,
+    }
+
+
+def on_member_joined(sender, *, member_id, source, **kwargs):
+    if not webhook_endpoints_for(WebhookEvent.MEMBER_JOINED):
+        return
+    member = Member.objects.select_related("tier", "home_store").get(pk=member_id)
+    payload = {**_member_payload(member), "source": source, "joined_at": member.joined_at}
+    _record(
+        WebhookEvent.MEMBER_JOINED,
+        [WebhookEventDraft(key=f"member.joined:{member_id}", payload=payload, store_id=member.home_store_id)],
+    )
+
+
+def on_tier_changed(sender, *, member_id, old_tier_id, new_tier_id, reason, **kwargs):
+    if not webhook_endpoints_for(WebhookEvent.TIER_CHANGED):
+        return
+    now = timezone.now()
+    member = Member.objects.select_related("home_store").get(pk=member_id)
+    codes = dict(Tier.objects.filter(pk__in=[old_tier_id, new_tier_id]).values_list("pk", "code"))
+    payload = {
+        "member_number": member.member_number,
+        "old_tier": codes.get(old_tier_id),
+        "new_tier": codes.get(new_tier_id),
+        "reason": reason,
+        "changed_at": now,
+    }
+    key = f"member.tier_changed:{member_id}:{old_tier_id}:{new_tier_id}:{now:%Y%m%dT%H%M%S.%f}"
+    _record(WebhookEvent.TIER_CHANGED, [WebhookEventDraft(key=key, payload=payload, store_id=member.home_store_id)])
+
+
+def on_purchase_recorded(sender, *, purchase_id, member_id, **kwargs):
+    if not webhook_endpoints_for(WebhookEvent.PURCHASE_RECORDED):
+        return
+    purchase = Purchase.objects.select_related("store", "member").get(pk=purchase_id)
+    payload = {
+        "purchase_id": purchase.pk,
+        "external_id": purchase.external_id,
+        "channel": purchase.channel,
+        "store": purchase.store.code,
+        "member_number": purchase.member.member_number if purchase.member_id else None,
+        "purchased_at": purchase.purchased_at,
+        "gross_amount": purchase.gross_amount,
+        "discount_amount": purchase.discount_amount,
+        "paid_amount": purchase.paid_amount,
+    }
+    _record(
+        WebhookEvent.PURCHASE_RECORDED,
+        [WebhookEventDraft(key=f"purchase.recorded:{purchase_id}", payload=payload, store_id=purchase.store_id)],
+    )
+
+
+def connect():
+    signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
+    signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
+    signals.purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.webhooks.purchase_recorded")

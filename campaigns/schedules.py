@@ -1,0 +1,13 @@
+"""The channels' schedules, kept in django-celery-beat's tables (editable in the console; see members/beat.py)."""
+
+from members.beat import PeriodicJob, periodic_tasks_ensure
+
+JOBS = (
+    # Every minute: held messages go out within a minute of the quiet hours' end, retries within a minute of their time.
+    PeriodicJob(name="campaigns: send the outbox", task="campaigns.drain_outbox", every_minutes=1),
+    PeriodicJob(name="campaigns: deliver webhooks", task="campaigns.deliver_webhooks", every_minutes=1),
+)
+
+
+def schedules_ensure(*, using: str = "default") -> list[str]:
+    return periodic_tasks_ensure(JOBS, using=using)

@@ -1,0 +1,142 @@
+"""Outbound webhooks: events from the domain signals, signed (the fake receiver checks the HMAC), retried with
+back-off until sent or dead, once per endpoint and event, scoped to the endpoint's store."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from campaigns.channels.webhooks import WebhookEventDraft, webhook_due_ids, webhook_events_record, webhook_send
+from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from members import signals
+from members.services.membership import member_join
+from tests.factories import MemberFactory, StoreFactory, TierFactory
+
+pytestmark = pytest.mark.django_db
+
+NOON = datetime(2026, 6, 1, 12, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
+Status = WebhookDelivery.Status
+
+
+def endpoint_for(receiver, *, events, store=None, secret=None):
+    return WebhookEndpoint.objects.create(
+        name="CRM", url=receiver.base_url + "/hooks", secret=secret or receiver.secret, events=events, store=store
+    )
+
+
+def deliver_until_done(now, *, rounds=60):
+    for _ in range(rounds):
+        for delivery_id in webhook_due_ids(now=now, limit=1000):
+            webhook_send(delivery_id=delivery_id, now=now)
+        if not WebhookDelivery.objects.filter(status=Status.PENDING).exists():
+            return
+        now += timedelta(days=1)
+    raise AssertionError("the webhooks did not drain")
+
+
+def test_a_member_joining_is_posted_signed_and_the_receiver_verifies_the_signature(
+    fake_webhook_receiver, django_capture_on_commit_callbacks
+):
+    # given an endpoint for joins, and a visitor with a phone
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.MEMBER_JOINED])
+    store = StoreFactory(code="central")
+    visitor = MemberFactory(status="visitor", home_store=store)
+
+    # when the member joins (the signal goes after commit)
+    with django_capture_on_commit_callbacks(execute=True):
+        member_join(member_id=visitor.pk, source="console", now=NOON)
+
+    # then the receiver got it once, with a valid signature
+    assert fake_webhook_receiver.bad_signatures == 0
+    [(delivery_id, body)] = fake_webhook_receiver.received.items()
+    assert body["event"] == "member.joined"
+    assert body["data"]["member_number"] == visitor.member_number
+    assert body["data"]["home_store"] == "central"
+    delivery = WebhookDelivery.objects.get()
+    assert (str(delivery.pk), delivery.status, delivery.store_id) == (delivery_id, Status.SENT, store.pk)
+
+
+def test_a_tier_change_is_posted_with_the_tiers_codes(fake_webhook_receiver, django_capture_on_commit_callbacks):
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.TIER_CHANGED])
+    member, silver, gold = MemberFactory(), TierFactory(code="silver"), TierFactory(code="gold")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.tier_changed.send(
+            sender=None, member_id=member.pk, old_tier_id=silver.pk, new_tier_id=gold.pk, reason="upgrade"
+        )
+
+    [body] = fake_webhook_receiver.received.values()
+    assert body["data"] | {"changed_at": None} == {
+        "member_number": member.member_number, "old_tier": "silver", "new_tier": "gold", "reason": "upgrade",
+        "changed_at": None,
+    }  # fmt: skip
+
+
+def test_a_receiver_failing_30_percent_gets_every_event_exactly_once(fake_webhook_receiver, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 30
+    fake_webhook_receiver.fail_ratio = 0.3
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.PURCHASE_RECORDED])
+    drafts = [WebhookEventDraft(key=f"purchase.recorded:{n}", payload={"n": n}) for n in range(20)]
+    webhook_events_record(event=WebhookEvent.PURCHASE_RECORDED, drafts=drafts, now=NOON)
+
+    deliver_until_done(NOON)
+
+    assert sorted(body["data"]["n"] for body in fake_webhook_receiver.received.values()) == list(range(20))
+    assert set(fake_webhook_receiver.received_count.values()) == {1}
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {Status.SENT}
+    assert WebhookDelivery.objects.filter(attempts__gt=1).exists()  # the failures were real
+
+
+def test_a_bad_signature_is_refused_by_the_receiver_and_retried_with_back_off_until_dead(
+    fake_webhook_receiver, settings
+):
+    settings.WEBHOOK_MAX_ATTEMPTS, settings.WEBHOOK_RETRY_SECONDS = 3, 60
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.COUPON_ISSUED], secret="not-the-receivers")
+    webhook_events_record(event=WebhookEvent.COUPON_ISSUED, drafts=[WebhookEventDraft(key="c1", payload={})], now=NOON)
+
+    webhook_send(delivery_id=WebhookDelivery.objects.get().pk, now=NOON)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.attempts, delivery.next_attempt_at, delivery.last_status_code) == (
+        1, NOON + timedelta(seconds=60), 401,
+    )  # fmt: skip
+    deliver_until_done(NOON)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Status.FAILED, 3)
+    assert fake_webhook_receiver.bad_signatures == 3
+    assert fake_webhook_receiver.received == {}
+
+
+def test_an_endpoint_of_a_store_gets_only_that_stores_events(fake_webhook_receiver):
+    store_a, store_b = StoreFactory(), StoreFactory()
+    of_a = endpoint_for(fake_webhook_receiver, events=[WebhookEvent.PURCHASE_RECORDED], store=store_a)
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.PURCHASE_RECORDED], store=store_b)
+    brand = endpoint_for(fake_webhook_receiver, events=[WebhookEvent.PURCHASE_RECORDED])
+
+    webhook_events_record(
+        event=WebhookEvent.PURCHASE_RECORDED,
+        drafts=[WebhookEventDraft(key="p1", payload={}, store_id=store_a.pk)],
+        now=NOON,
+    )
+
+    assert set(WebhookDelivery.objects.values_list("endpoint_id", flat=True)) == {of_a.pk, brand.pk}
+
+
+def test_an_event_recorded_twice_is_delivered_once(fake_webhook_receiver):
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.COUPON_REDEEMED])
+    draft = WebhookEventDraft(key="coupon.redeemed:7", payload={"coupon": 7})
+
+    webhook_events_record(event=WebhookEvent.COUPON_REDEEMED, drafts=[draft], now=NOON)
+    webhook_events_record(event=WebhookEvent.COUPON_REDEEMED, drafts=[draft], now=NOON)
+    deliver_until_done(NOON)
+
+    assert WebhookDelivery.objects.count() == 1
+    assert len(fake_webhook_receiver.received) == 1
+
+
+def test_an_endpoint_that_does_not_ask_for_an_event_gets_nothing(fake_webhook_receiver):
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.MEMBER_JOINED])
+
+    webhook_events_record(event=WebhookEvent.COUPON_ISSUED, drafts=[WebhookEventDraft(key="c", payload={})], now=NOON)
+
+    assert not WebhookDelivery.objects.exists()
