@@ -25,6 +25,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "modeltranslation",  # before the admin: translated fields exist before admin classes are checked
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -111,6 +112,14 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hant", _("Traditional Chinese")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Merchant content (names and descriptions of rewards, coupons, tiers, stores, plans, draws, auctions, top-up
+# offers) is kept in every language above (django-modeltranslation, infra/translation.py); the API answers in the
+# request's language and falls back to this one, the language the merchant writes in. Set it before the first
+# migrate: the migration that added the languages moved existing texts into this language's column.
+MODELTRANSLATION_DEFAULT_LANGUAGE = env("CONTENT_DEFAULT_LANGUAGE", default=LANGUAGE_CODE)
+MODELTRANSLATION_FALLBACK_LANGUAGES = (MODELTRANSLATION_DEFAULT_LANGUAGE,)
+# A text set in code (Tier(name=...), seeders, tests) fills the default language too, so the fallback has a text.
+MODELTRANSLATION_AUTO_POPULATE = "default"
 TIME_ZONE = env("TIME_ZONE", default="Asia/Hong_Kong")
 USE_I18N = True
 USE_TZ = True
