@@ -84,7 +84,77 @@ def on_purchase_recorded(sender, *, purchase_id, member_id, **kwargs):
     )
 
 
+def on_coupons_issued(sender, *, coupon_ids, **kwargs):
+    if not webhook_endpoints_for(WebhookEvent.COUPON_ISSUED):
+        return
+    _record(WebhookEvent.COUPON_ISSUED, [_coupon_draft(coupon, "coupon.issued") for coupon in _coupons(coupon_ids)])
+
+
+def on_coupon_redeemed(sender, *, coupon_id, member_id, **kwargs):
+    if not webhook_endpoints_for(WebhookEvent.COUPON_REDEEMED):
+        return
+    [coupon] = _coupons([coupon_id])
+    draft = _coupon_draft(coupon, "coupon.redeemed", store_id=coupon.redeemed_store_id)
+    draft.payload.update(
+        redeemed_at=coupon.redeemed_at,
+        store=coupon.redeemed_store.code if coupon.redeemed_store_id else None,
+        purchase_id=coupon.redeemed_purchase_id,
+        discount_amount=coupon.discount_amount,
+    )
+    _record(WebhookEvent.COUPON_REDEEMED, [draft])
+
+
+def _coupons(coupon_ids):
+    from coupons.models import Coupon
+
+    return list(
+        Coupon.objects.filter(pk__in=coupon_ids).select_related("template", "member", "redeemed_store").order_by("pk")
+    )
+
+
+def _coupon_draft(coupon, prefix, *, store_id=None) -> WebhookEventDraft:
+    payload = {
+        "coupon_id": coupon.pk,
+        "code": coupon.code,
+        "template": coupon.template.name,
+        "member_number": coupon.member.member_number,
+        "issued_at": coupon.issued_at,
+        "valid_until": coupon.valid_until,
+    }
+    store_id = store_id if store_id is not None else coupon.member.home_store_id
+    return WebhookEventDraft(key=f"{prefix}:{coupon.pk}", payload=payload, store_id=store_id)
+
+
+def on_points_expiring(sender, *, reminders, **kwargs):
+    if not webhook_endpoints_for(WebhookEvent.POINTS_EXPIRING):
+        return
+    members = {
+        row["pk"]: row
+        for row in Member.objects.filter(pk__in=[r["member_id"] for r in reminders]).values(
+            "pk", "member_number", "home_store_id"
+        )
+    }
+    drafts = [
+        WebhookEventDraft(
+            key=f"points.expiring:{reminder['key']}",
+            payload={
+                "member_number": members[reminder["member_id"]]["member_number"],
+                "points": reminder["points"],
+                "days": reminder["days"],
+                "expires_on": reminder["expires_on"],
+            },
+            store_id=members[reminder["member_id"]]["home_store_id"],
+        )
+        for reminder in reminders
+        if reminder["member_id"] in members
+    ]
+    _record(WebhookEvent.POINTS_EXPIRING, drafts)
+
+
 def connect():
     signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
     signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
     signals.purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.webhooks.purchase_recorded")
+    signals.coupons_issued.connect(on_coupons_issued, dispatch_uid="campaigns.webhooks.coupons_issued")
+    signals.coupon_redeemed.connect(on_coupon_redeemed, dispatch_uid="campaigns.webhooks.coupon_redeemed")
+    signals.points_expiring.connect(on_points_expiring, dispatch_uid="campaigns.webhooks.points_expiring")

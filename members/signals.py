@@ -6,6 +6,11 @@ No other signals carry business logic.
 - member_joined(member_id, source): a member became active by joining.
 - purchase_recorded(purchase_id, member_id): a purchase was recorded for a member.
 - tier_changed(member_id, old_tier_id, new_tier_id, reason): a member moved tier.
+- coupons_issued(coupon_ids): coupons were issued to members one by one (claims, rules, the console; a bulk issue's
+  chunks send nothing yet).
+- coupon_redeemed(coupon_id, member_id): a coupon was used on a purchase.
+- points_expiring(reminders): members are reminded of points about to expire, a list of
+  {"member_id", "points", "days", "expires_on", "key"}; a reminder sent again carries the same key.
 """
 
 import django.dispatch
@@ -14,6 +19,9 @@ from django.db import transaction
 member_joined = django.dispatch.Signal()
 purchase_recorded = django.dispatch.Signal()
 tier_changed = django.dispatch.Signal()
+coupons_issued = django.dispatch.Signal()
+coupon_redeemed = django.dispatch.Signal()
+points_expiring = django.dispatch.Signal()
 
 
 def send_after_commit(signal, **kwargs):

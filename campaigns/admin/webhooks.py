@@ -10,6 +10,7 @@ from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdmi
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
         label=_("events"), choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple
     )

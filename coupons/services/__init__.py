@@ -42,6 +42,7 @@ from infra.translation import translations_of
 from members.models import Member
 from members.services.locks import lock_member
 from members.services.notifications import notify
+from members.signals import coupon_redeemed, coupons_issued, send_after_commit
 
 CODE_ATTEMPTS = 5
 # Coupons a member receives without asking are announced in their inbox (and consented channels); a coupon the
@@ -196,6 +197,7 @@ def _coupon_issue(
             dedupe_key=f"coupon_issued:{coupon.code}",
             now=now,
         )
+    send_after_commit(coupons_issued, coupon_ids=[coupon.pk])
     if not is_pool:
         # The unit of quota last: every issue of an offer queues on its template row, which this UPDATE holds to
         # the commit; taken last, a flash sale's claim holds it for its COMMIT only. Sold out rolls the coupon
@@ -459,6 +461,7 @@ def coupon_redeem(
     )
     if not changed:
         raise CouponAlreadyRedeemed()
+    send_after_commit(coupon_redeemed, coupon_id=coupon.pk, member_id=coupon.member_id)
     coupon.refresh_from_db()
     return Redemption(coupon=coupon, discount_amount=check.discount.amount, label=check.discount.label)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from members.models import Member, Notification, PointsLot
 from members.services.notifications import NotificationDraft, notify_many
+from members.signals import points_expiring, send_after_commit
 from points.models import PointsPolicy
 
 REMINDER_CHUNK_SIZE = 5000
@@ -59,4 +60,6 @@ def points_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZE
                 )
             )
         notified += notify_many(kind=Notification.Kind.POINTS_EXPIRING, drafts=drafts, now=now)
+        reminders = [{**draft.params, "member_id": draft.member_id, "key": draft.dedupe_key} for draft in drafts]
+        send_after_commit(points_expiring, reminders=reminders)
         last_member_id = rows[-1]["member_id"]

@@ -140,3 +140,40 @@ def test_an_endpoint_that_does_not_ask_for_an_event_gets_nothing(fake_webhook_re
     webhook_events_record(event=WebhookEvent.COUPON_ISSUED, drafts=[WebhookEventDraft(key="c", payload={})], now=NOON)
 
     assert not WebhookDelivery.objects.exists()
+
+
+def test_a_coupon_issued_by_the_coupon_service_is_posted(fake_webhook_receiver, django_capture_on_commit_callbacks):
+    from coupons.services import coupon_template_issue_to_member
+    from tests.coupons.factories import CouponTemplateFactory
+
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.COUPON_ISSUED])
+    member = MemberFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        coupon = coupon_template_issue_to_member(
+            template_id=CouponTemplateFactory().pk, member_id=member.pk, source="manual", now=NOON
+        )
+
+    [body] = fake_webhook_receiver.received.values()
+    assert body["event"] == "coupon.issued"
+    assert (body["data"]["code"], body["data"]["member_number"]) == (coupon.code, member.member_number)
+
+
+def test_points_expiring_reminders_are_posted_once_per_reminder(
+    fake_webhook_receiver, django_capture_on_commit_callbacks
+):
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.POINTS_EXPIRING])
+    member = MemberFactory()
+    reminder = {"member_id": member.pk, "points": 120, "days": 30, "expires_on": "2026-07-01", "key": "pe:1"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.points_expiring.send(sender=None, reminders=[reminder])
+        signals.points_expiring.send(sender=None, reminders=[reminder])  # the job ran twice
+
+    [body] = fake_webhook_receiver.received.values()
+    assert body["data"] == {
+        "member_number": member.member_number,
+        "points": 120,
+        "days": 30,
+        "expires_on": "2026-07-01",
+    }
