@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -26,7 +27,13 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "modeltranslation",  # before the admin: translated fields exist before admin classes are checked
-    "django.contrib.admin",
+    # The console: its theme (django-unfold, whose templates come before the admin's; our console app's before
+    # Unfold's), and Django's admin on our own site class (console.sites), which adds the dashboard as its home.
+    "console",
+    "unfold.apps.BasicAppConfig",
+    "unfold.contrib.import_export",
+    "unfold.contrib.simple_history",
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -123,6 +130,26 @@ MODELTRANSLATION_AUTO_POPULATE = "default"
 TIME_ZONE = env("TIME_ZONE", default="Asia/Hong_Kong")
 USE_I18N = True
 USE_TZ = True
+
+# The console's theme (django-unfold). Navigation by task, filtered per role, is built per request by
+# console.navigation; the site's title follows admin.site (members/admin/__init__.py).
+UNFOLD = {
+    "SITE_TITLE": _("Loyalty console"),
+    "SITE_HEADER": _("Loyalty console"),
+    "SITE_URL": None,
+    "SITE_SYMBOL": "loyalty",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": lambda request: static("console/favicon.svg")},
+    ],
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_HISTORY": True,
+    "SHOW_LANGUAGES": False,  # the console's own switcher sits in the header, in sight of a till's staff
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "console.navigation.sidebar_navigation",
+    },
+}
 
 CURRENCY = env("CURRENCY", default="HKD")
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="HK")

@@ -24,7 +24,13 @@ from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
-from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ScopedRelatedFieldListFilter,
+    StoreScopedAdminMixin,
+    staff_store_id,
+)
 from members.imports.forms import CsvUploadForm
 from members.models import PurchaseChannel, Tag, Tier
 
@@ -321,7 +327,7 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class CouponAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     """Coupons of the staff member's store's members; an exact code is found brand-wide (the till's case).
 
     Written only by the services: read-only here, except the "void" action.
@@ -418,7 +424,7 @@ class CouponAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CouponIssueJob)
-class CouponIssueJobAdmin(admin.ModelAdmin):
+class CouponIssueJobAdmin(ConsoleModelAdmin):
     """Bulk issue jobs with their progress and final count; started from a template's "Issue to members…"."""
 
     list_display = (

@@ -9,6 +9,10 @@ stay scoped.
 
 History pages (django-simple-history) go through ConsoleHistoryAdmin: read within the store scope, reverted only
 where the model's admin allows it (see its docstring).
+
+The console's theme is django-unfold: every admin and inline derives from ConsoleModelAdmin, ConsoleTabularInline
+or ConsoleStackedInline below (Unfold's classes, which bring its widgets, list and form templates), so the theme is
+switched here for every app at once.
 """
 
 import time
@@ -21,10 +25,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin as ThemedModelAdmin
+from unfold.admin import StackedInline as ThemedStackedInline
+from unfold.admin import TabularInline as ThemedTabularInline
 
 from members.errors import InvalidPhone
 from members.formats import is_valid_member_number, member_number_from_card_code, normalize_phone
 from members.models import Store
+
+ConsoleModelAdmin = ThemedModelAdmin
+ConsoleTabularInline = ThemedTabularInline
+ConsoleStackedInline = ThemedStackedInline
 
 
 def staff_store_id(user):
@@ -199,7 +210,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ConsoleHistoryAdmin(SimpleHistoryAdmin):
+class ConsoleHistoryAdmin(SimpleHistoryAdmin, ConsoleModelAdmin):
     """django-simple-history's pages held to the console's permissions and store scope; every history admin uses it.
 
     - Reading: the history list and a past version are shown to staff who may view the object and whose store

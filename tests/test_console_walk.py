@@ -443,3 +443,36 @@ def test_the_points_report_opens_no_ledger_rows(client, now):
     # then nothing opens (the ledger's own admin is scoped to their store), while the report itself does
     assert [answer(response) for response in opened] == ["refused", "refused", "refused"]
     assert client.get(reverse("admin:points_pointsreport_changelist")).status_code == 200
+
+
+# The console site's own pages (console.sites, Unfold's site): url name -> permission (None: every staff member).
+# Django's own site pages (login, password change, jsi18n...) are Django's business and stay out of the table.
+SITE_PAGES = {
+    "index": None,  # the home page: its figures need console.view_dashboard (tests/console/test_dashboard.py)
+    "console_find": "members.view_member",  # the header's member search
+    "search": None,  # Unfold's search of the sidebar's lists
+}
+DJANGO_SITE_PAGES = {
+    "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n", "view_on_site", "app_list",
+}  # fmt: skip
+
+
+def test_the_table_knows_every_page_of_the_console_site():
+    names = {pattern.name for pattern in admin.site.get_urls() if isinstance(pattern, URLPattern) and pattern.name}
+
+    assert names - DJANGO_SITE_PAGES == set(SITE_PAGES), "decide who may open these pages: add them to SITE_PAGES"
+
+
+def test_every_page_of_the_console_site_answers_each_role_as_the_table_says(client):
+    staff = make_staff()
+    mismatches = []
+
+    for role in ROLES:
+        client.force_login(staff[role])
+        for name, permission in SITE_PAGES.items():
+            expected = "allowed" if permission is None or staff[role].has_perm(permission) else "refused"
+            got = answer(client.get(reverse(f"admin:{name}"), {"q": "91234567", "s": "member"}))
+            if got != expected:
+                mismatches.append(f"{role} GET {name}: {got}, expected {expected}")
+
+    assert mismatches == []

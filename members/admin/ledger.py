@@ -4,13 +4,19 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from members.console import ReadOnlyAdminMixin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin
+from members.console import (
+    ConsoleModelAdmin,
+    ConsoleTabularInline,
+    ReadOnlyAdminMixin,
+    ScopedRelatedFieldListFilter,
+    StoreScopedAdminMixin,
+)
 from members.models import MemberImportJob, PointsEntry, Purchase, PurchaseItem
 
 MAX_ERRORS_SHOWN = 500
 
 
-class PurchaseItemInline(ReadOnlyAdminMixin, admin.TabularInline):
+class PurchaseItemInline(ReadOnlyAdminMixin, ConsoleTabularInline):
     model = PurchaseItem
     fields = ("sku", "name", "category", "quantity", "unit_price", "amount")
     readonly_fields = fields
@@ -20,7 +26,7 @@ class PurchaseItemInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class PurchaseAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Purchases of the staff member's store. Recording one goes through the services (POS API, checkout)."""
 
     store_scope_field = "store"
@@ -78,7 +84,7 @@ class PurchaseAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin)
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class PointsEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """The points ledger of the staff member's store's members; append-only, so read-only here."""
 
     store_scope_field = "member__home_store"
@@ -117,7 +123,7 @@ class PointsEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdm
 
 
 @admin.register(MemberImportJob)
-class MemberImportJobAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberImportJobAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Import runs with their progress and row errors; the import itself starts from the member list."""
 
     store_scope_field = "created_by__store"

@@ -19,6 +19,8 @@ from infra.errors import LoyaltyError
 from members.admin.imports import MemberImportExportMixin
 from members.console import (
     ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ConsoleTabularInline,
     ScopedRelatedFieldListFilter,
     StoreScopedAdminMixin,
     member_exact_lookup_q,
@@ -49,7 +51,7 @@ class RecentEntriesFormSet(BaseInlineFormSet):
         return self._recent
 
 
-class PointsEntryInline(admin.TabularInline):
+class PointsEntryInline(ConsoleTabularInline):
     """The member's points ledger, read-only: ledgers are append-only and corrected by new entries."""
 
     model = PointsEntry
@@ -332,7 +334,7 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
 
 
 @admin.register(MemberToken)
-class MemberTokenAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberTokenAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     """Member API tokens: listed and revocable, never created or shown here (only hashes are stored)."""
 
     store_scope_field = "member__home_store"

@@ -3,11 +3,11 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members.console import ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import ConsoleModelAdmin, ConsoleTabularInline, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.models import Notification, OutboxMessage
 
 
-class OutboxMessageInline(ReadOnlyAdminMixin, admin.TabularInline):
+class OutboxMessageInline(ReadOnlyAdminMixin, ConsoleTabularInline):
     model = OutboxMessage
     fields = ("channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error")
     readonly_fields = fields
@@ -17,7 +17,7 @@ class OutboxMessageInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Notifications of the staff member's store's members (by home store)."""
 
     store_scope_field = "member__home_store"
@@ -34,7 +34,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAd
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Messages waiting for (or done with) a channel, for the staff member's store's members."""
 
     store_scope_field = "notification__member__home_store"

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from infra.translation_admin import TranslatedFieldsAdminMixin
-from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.models import MemberPlanSubscription, MembershipPlan
 
 
@@ -31,7 +31,7 @@ class MembershipPlanAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
 
 
 @admin.register(MemberPlanSubscription)
-class MemberPlanSubscriptionAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberPlanSubscriptionAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Plan and tier periods (read-only: the purchase API and top-ups write them)."""
 
     store_scope_field = "member__home_store"

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin, TranslatedTabularInline
-from members.console import ConsoleHistoryAdmin, StoreScopedAdminMixin
+from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ConsoleTabularInline, StoreScopedAdminMixin
 from members.models import (
     ProgramSettings,
     Store,
@@ -47,7 +47,7 @@ class ProgramSettingsAdmin(ConsoleHistoryAdmin):
         return HttpResponseRedirect(reverse("admin:members_programsettings_change", args=[settings_row.pk]))
 
 
-class StoreApiKeyInline(admin.TabularInline):
+class StoreApiKeyInline(ConsoleTabularInline):
     """POS keys are created by the "create POS key" action (the key is shown once); here they are listed."""
 
     model = StoreApiKey
@@ -87,7 +87,7 @@ class OpeningHoursFormSet(BaseInlineFormSet):
             raise ValidationError(exc.messages) from None
 
 
-class StoreOpeningHoursInline(admin.TabularInline):
+class StoreOpeningHoursInline(ConsoleTabularInline):
     """The store's weekly hours, edited on the store's page (so in its store scope)."""
 
     model = StoreOpeningHours
@@ -98,7 +98,7 @@ class StoreOpeningHoursInline(admin.TabularInline):
     verbose_name_plural = _("opening hours (an interval closing at or before its opening time ends the next day)")
 
 
-class StoreHoursExceptionInline(TranslatedTabularInline, admin.TabularInline):
+class StoreHoursExceptionInline(TranslatedTabularInline, ConsoleTabularInline):
     """Dates with other hours (public holidays, special hours)."""
 
     model = StoreHoursException
@@ -107,7 +107,7 @@ class StoreHoursExceptionInline(TranslatedTabularInline, admin.TabularInline):
     extra = 0
 
 
-class StorePhotoInline(TranslatedTabularInline, admin.TabularInline):
+class StorePhotoInline(TranslatedTabularInline, ConsoleTabularInline):
     model = StorePhoto
     fields = ("image", "position", "caption")
     ordering = ("position", "pk")
@@ -166,7 +166,7 @@ class TierAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(ConsoleModelAdmin):
     list_display = ("name", "member_count")
     search_fields = ("name",)
 

@@ -7,8 +7,9 @@ individual permissions (roles are the groups); one limited to a store manages th
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from members.console import ScopedRelatedFieldListFilter, StoreScopedAdminMixin
+from members.console import ConsoleModelAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin
 from members.models import Role, User
 
 SUPERUSER_ONLY_FIELDS = frozenset({"is_superuser", "user_permissions"})
@@ -27,7 +28,11 @@ def can_manage_staff(request):
 
 
 @admin.register(User)
-class StaffUserAdmin(StoreScopedAdminMixin, UserAdmin):
+class StaffUserAdmin(StoreScopedAdminMixin, UserAdmin, ConsoleModelAdmin):
+    # The console theme's versions of Django's user forms (the same fields and checks, styled widgets).
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     store_scope_field = "store"
     list_display = ("username", "first_name", "last_name", "store", "roles", "is_active", "is_superuser", "last_login")
     list_select_related = ("store",)

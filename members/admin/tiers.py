@@ -19,7 +19,14 @@ from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.admin.member import RecentEntriesFormSet
 from members.admin.program import TierAdmin as BaseTierAdmin
-from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin, staff_store_id
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ConsoleTabularInline,
+    ReadOnlyAdminMixin,
+    StoreScopedAdminMixin,
+    staff_store_id,
+)
 from members.models import Member, StoredValueEntry, Tier, TierHistory, TierPolicy, TopUpOffer
 from members.selectors.stored_value import stored_value_outstanding
 from members.selectors.tiers import money_display, tier_policy_preview
@@ -191,7 +198,7 @@ class TierOverrideForm(forms.ModelForm):
 
 
 @admin.register(TierHistory)
-class TierHistoryAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class TierHistoryAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     """Every tier move. "Add" sets a member's tier by hand (needs the override permission)."""
 
     store_scope_field = "member__home_store"
@@ -263,7 +270,7 @@ class AdjustStoredValueForm(forms.Form):
 
 
 @admin.register(StoredValueEntry)
-class StoredValueEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class StoredValueEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """The stored-value ledger (append-only); the title shows the outstanding balance, a liability."""
 
     store_scope_field = "member__home_store"
@@ -341,7 +348,7 @@ def _scoped_members(request):
     return Member.objects.all() if store_id is None else Member.objects.filter(home_store_id=store_id)
 
 
-class StoredValueEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+class StoredValueEntryInline(ReadOnlyAdminMixin, ConsoleTabularInline):
     model = StoredValueEntry
     fk_name = "member"
     fields = ("created_at", "kind", "amount", "balance_after", "provider", "transaction_id", "reason")
@@ -354,7 +361,7 @@ class StoredValueEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = _("Stored value (latest entries; the newest balance after is the balance)")
 
 
-class TierHistoryInline(ReadOnlyAdminMixin, admin.TabularInline):
+class TierHistoryInline(ReadOnlyAdminMixin, ConsoleTabularInline):
     model = TierHistory
     fk_name = "member"
     fields = ("created_at", "old_tier", "new_tier", "score", "reason", "note", "created_by")

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
-from members.console import ConsoleHistoryAdmin
+from members.console import ConsoleHistoryAdmin, ConsoleTabularInline
 from points.models import Auction, AuctionBid
 from points.services.auctions import auction_cancel
 
@@ -20,7 +20,7 @@ OUTCOME_FIELDS = ("status", "winner", "winning_points", "collected_at", "collect
                   "cancelled_reason", "created_at")  # fmt: skip
 
 
-class AuctionBidInline(admin.TabularInline):
+class AuctionBidInline(ConsoleTabularInline):
     model = AuctionBid
     fields = ("created_at", "member", "points", "status", "hold_entry", "released_at")
     readonly_fields = fields

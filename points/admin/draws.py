@@ -7,7 +7,13 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin, TranslatedTabularInline
-from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ConsoleTabularInline,
+    ReadOnlyAdminMixin,
+    StoreScopedAdminMixin,
+)
 from points.models import DrawPrize, DrawSpin, LuckyDraw
 from points.selectors.draws import draw_prize_chances
 from points.services.draws import draw_prize_stock_set
@@ -30,7 +36,7 @@ class DrawPrizeForm(forms.ModelForm):
         return stock_total
 
 
-class DrawPrizeInline(TranslatedTabularInline, admin.TabularInline):
+class DrawPrizeInline(TranslatedTabularInline, ConsoleTabularInline):
     """Prizes are never deleted once a draw runs (spins point at them): set the stock to what was won instead."""
 
     model = DrawPrize
@@ -109,7 +115,7 @@ class LuckyDrawAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
 
 
 @admin.register(DrawSpin)
-class DrawSpinAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class DrawSpinAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Every spin with the weights and the random number it was drawn with: the audit of the draws. Store staff see
     their store's members; nobody reads a claim code here (it is the winner's proof: staff type it to find one)."""
 

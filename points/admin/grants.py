@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
+from members.console import ConsoleModelAdmin
 from members.imports.decoding import AUTO, decode
 from members.imports.forms import checked_upload, encoding_field
 from points.models import (
@@ -45,7 +46,7 @@ class PointsGrantJobForm(forms.ModelForm):
 
 
 @admin.register(PointsGrantJob)
-class PointsGrantJobAdmin(admin.ModelAdmin):
+class PointsGrantJobAdmin(ConsoleModelAdmin):
     """Bulk grants: staff with `points.grant_points` start one; progress and row errors show on its page."""
 
     form = PointsGrantJobForm

@@ -15,7 +15,14 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
-from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ConsoleTabularInline,
+    ScopedRelatedFieldListFilter,
+    StoreScopedAdminMixin,
+    staff_store_id,
+)
 from members.imports.forms import CsvUploadForm
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
 from points.services.mall import (
@@ -61,7 +68,7 @@ class RewardForm(forms.ModelForm):
         return cleaned
 
 
-class RewardEarlyAccessInline(admin.TabularInline):
+class RewardEarlyAccessInline(ConsoleTabularInline):
     model = RewardEarlyAccess
     extra = 0
     verbose_name_plural = _("early access: opens earlier for a tier and every higher tier")
@@ -237,7 +244,7 @@ class CancelForm(forms.Form):
 
 
 @admin.register(RewardOrder)
-class RewardOrderAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class RewardOrderAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     """Orders of the staff member's pickup store; written only by the mall services (read-only here)."""
 
     store_scope_field = "pickup_store"

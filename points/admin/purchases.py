@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from members.console import ReadOnlyAdminMixin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin
+from members.console import ConsoleModelAdmin, ReadOnlyAdminMixin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin
 from points.models import (
     PurchaseCheckout,
     PurchaseRefund,
@@ -10,7 +10,7 @@ from points.models import (
 
 
 @admin.register(PurchaseRefund)
-class PurchaseRefundAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class PurchaseRefundAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Refunds of the staff member's store, as the POS posted them (recorded by the refund service)."""
 
     store_scope_field = "purchase__store"
@@ -34,7 +34,7 @@ class PurchaseRefundAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.Model
 
 
 @admin.register(PurchaseCheckout)
-class PurchaseCheckoutAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class PurchaseCheckoutAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """What each checkout spent and earned, with the rules that priced it."""
 
     store_scope_field = "purchase__store"

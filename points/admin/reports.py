@@ -8,13 +8,13 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from members.console import ReadOnlyAdminMixin, staff_store_id
+from members.console import ConsoleModelAdmin, ReadOnlyAdminMixin, staff_store_id
 from points.models import PointsReport
 from points.reports import points_report
 
 
 @admin.register(PointsReport)
-class PointsReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PointsReportAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
     def get_urls(self):
         # Only the report: the model is a proxy of the points ledger, whose rows this admin must not open (it is
         # not scoped by store; the ledger's own admin is).

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members.console import ConsoleHistoryAdmin, ReadOnlyAdminMixin
+from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin
 from points.models import TierGiftRun, TierMonthlyGift
 
 
@@ -20,7 +20,7 @@ class TierMonthlyGiftAdmin(ConsoleHistoryAdmin):
 
 
 @admin.register(TierGiftRun)
-class TierGiftRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TierGiftRunAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
     list_display = ("month", "tier", "points", "points_job_status", "coupon_job_status", "message")
     list_select_related = ("tier", "points_job", "coupon_job")
     list_filter = ("tier",)

@@ -1,0 +1,47 @@
+"""Third-party admins in the console's theme: Django's roles (groups) and django-celery-beat's schedules.
+
+Their packages register them with Django's plain ModelAdmin; they are registered again here on Unfold's, with the
+same behaviour. Our own apps' admins derive from the theme's classes directly (members.console).
+"""
+
+import django_celery_beat.admin as beat_admin
+from django.contrib import admin
+from django.contrib.auth import admin as auth_admin  # registers Group before it is replaced below
+from django.contrib.auth.models import Group
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
+
+from members.console import ConsoleModelAdmin
+
+for model in (Group, PeriodicTask, ClockedSchedule, CrontabSchedule, SolarSchedule, IntervalSchedule):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+
+@admin.register(Group)
+class GroupAdmin(auth_admin.GroupAdmin, ConsoleModelAdmin):
+    pass
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, ConsoleModelAdmin):
+    pass
+
+
+@admin.register(ClockedSchedule)
+class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, ConsoleModelAdmin):
+    pass
+
+
+@admin.register(CrontabSchedule)
+class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin, ConsoleModelAdmin):
+    pass
+
+
+@admin.register(SolarSchedule)
+class SolarScheduleAdmin(beat_admin.SolarScheduleAdmin, ConsoleModelAdmin):
+    pass
+
+
+@admin.register(IntervalSchedule)
+class IntervalScheduleAdmin(beat_admin.IntervalScheduleAdmin, ConsoleModelAdmin):
+    pass
