@@ -1,13 +1,20 @@
-"""Hot reads whose SQL is compiled once per process.
+"""The till's hottest reads, with their SQL compiled once per process.
 
 Django builds and compiles a queryset's SQL on every call, although the SQL of a given read never changes, only
-its parameters: on a till's purchase that compiling was a fifth of the request's Python time. A PreparedRead
-builds its queryset once, with marker values in place of the parameters, keeps the compiled SQL and where each
-marker landed, and on each call runs that SQL with the real values, turning the rows into model instances the way
-the queryset would (select_related and annotations included).
+its parameters. A PreparedRead builds its queryset once, with marker values in place of the parameters, keeps the
+compiled SQL and where each marker landed, and on each call runs that SQL with the real values, turning the rows
+into model instances the way the queryset would (select_related and annotations included).
+
+It leans on Django internals (the compiler's select list and related populators), so it is kept for the reads
+where it pays, each with a test comparing it with its plain queryset (tests/infra/test_prepared.py): the till's
+four hottest (the POS key, the points policy with the rules' fingerprint, the purchase under its external id, the
+member locked at the store). Measured in-process on PostgreSQL, the five prepared reads of that time took a till
+purchase from 12.8 to 7.8 ms of CPU, 0.9 to 1.9 ms each; everything else reads with plain querysets.
 
 Only parameters that reach the SQL unchanged can be prepared (exact lookups on integer and text columns); a
-marker that the compiler transformed (an `icontains`, a date) is not found and compiling fails loudly.
+marker that the compiler transformed (an `icontains`, a date) is not found and compiling fails loudly. Querysets
+that do not give model instances row by row (values(), values_list(), prefetch_related(), union()) are refused
+when the read is declared.
 """
 
 from collections.abc import Callable
@@ -15,7 +22,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import ModelIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
 # Marker values no real parameter equals: large negative integers, and strings no client sends.
@@ -67,6 +74,17 @@ class PreparedRead:
         self._build = build
         self._params = params
         self._compiled: dict[str, _Compiled] = {}
+        self._refuse_what_it_cannot_do()
+
+    def _refuse_what_it_cannot_do(self) -> None:
+        """Raise TypeError for a queryset whose rows are not plain model instances: those would silently differ."""
+        queryset = self._build(**self._markers())
+        if queryset._iterable_class is not ModelIterable:
+            raise TypeError("a prepared read gives model instances: values() and values_list() cannot be prepared")
+        if queryset._prefetch_related_lookups:
+            raise TypeError("a prepared read runs one query: prefetch_related() cannot be prepared")
+        if queryset.query.combinator:
+            raise TypeError(f"a prepared read runs one plain query: {queryset.query.combinator}() cannot be prepared")
 
     def one(self, using: str = "default", **params):
         """Return the first row's instance, or None (for lookups that match at most one row)."""
@@ -101,8 +119,11 @@ class PreparedRead:
         """The parameter as its declared type, as the field would prepare it ("7" -> 7; None stays None)."""
         return value if value is None else self._params[name](value)
 
+    def _markers(self) -> dict:
+        return {name: _MARKERS[kind](index) for index, (name, kind) in enumerate(self._params.items())}
+
     def _compile(self, using: str) -> _Compiled:
-        markers = {name: _MARKERS[kind](index) for index, (name, kind) in enumerate(self._params.items())}
+        markers = self._markers()
         queryset = self._build(**markers).using(using)
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()

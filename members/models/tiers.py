@@ -18,8 +18,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from infra.prepared import PreparedRead
-
 TIER_EVALUATION_TASK_NAME = "members: tier evaluation"
 
 
@@ -143,10 +141,7 @@ class TierPolicy(models.Model):
 
     @classmethod
     def load(cls):
-        # Read by every purchase's instant tier evaluation: the SQL is compiled once per process.
-        obj = _TIER_POLICY.one()
-        if obj is None:
-            obj, _created = cls.objects.get_or_create(pk=1)
+        obj, _created = cls.objects.get_or_create(pk=1)
         return obj
 
     def weights(self) -> dict[str, Decimal]:
@@ -210,6 +205,3 @@ class TierHistory(models.Model):
 
     def __str__(self):
         return f"{self.member_id}: {self.old_tier_id} -> {self.new_tier_id}"
-
-
-_TIER_POLICY = PreparedRead(lambda: TierPolicy.objects.filter(pk=1))

@@ -1,6 +1,5 @@
 """Read queries shared by the API, the console and reports: member lookups, the member card, stores."""
 
-import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,7 +9,6 @@ import phonenumbers
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import InvalidInput, NotFound
-from infra.prepared import PreparedRead
 from members.errors import InvalidCardCode, InvalidPhone, MemberNotActive
 from members.formats import (
     card_code_for,
@@ -28,17 +26,7 @@ BOX_MARGIN_DEGREES = 1e-5
 
 # -- members ---------------------------------------------------------------------------------------------------
 # Each member_get_by_* reads the member with its tier and home store, or with `reference_only` just its id and
-# number (the till's purchase locks and reads the member itself). The lookups run on every till request, so their
-# SQL is compiled once per process.
-@functools.cache
-def _member_read(field: str, reference_only: bool) -> PreparedRead:
-    def build(value):
-        members = Member.objects.only("pk", "member_number") if reference_only else _member_queryset()
-        return members.filter(**{field: value})
-
-    return PreparedRead(build, value=str)
-
-
+# number (the till's purchase locks and reads the member itself).
 def _member_queryset():
     return Member.objects.select_related("tier", "home_store")
 
@@ -69,7 +57,8 @@ def member_get_by_member_number(*, member_number: str, reference_only: bool = Fa
 
 
 def _member_get(field: str, value: str, reference_only: bool) -> Member:
-    member = _member_read(field, reference_only).one(value=value)
+    members = Member.objects.only("pk", "member_number") if reference_only else _member_queryset()
+    member = members.filter(**{field: value}).first()
     if member is None:
         raise NotFound(_("No member matches."))
     return member

@@ -27,20 +27,15 @@ def member_token_issue(*, member_id: int, now: datetime, user_agent: str = "") -
     return raw
 
 
-# Every mini-program request reads its token (the hash is unique): compiled once per process.
-_LIVE_MEMBER_TOKEN = PreparedRead(
-    lambda token_hash: MemberToken.objects.select_related("member").filter(
-        token_hash=token_hash, revoked_at__isnull=True
-    ),
-    token_hash=str,
-)
-
-
 def member_token_authenticate(*, raw: str, now: datetime) -> MemberToken | None:
     """Return the live token for a plain token text (and slide its expiry), or None."""
     if not raw or not raw.startswith("mbr_"):
         return None
-    token = _LIVE_MEMBER_TOKEN.one(token_hash=hash_secret(raw))
+    token = (
+        MemberToken.objects.select_related("member")
+        .filter(token_hash=hash_secret(raw), revoked_at__isnull=True)
+        .first()
+    )
     if token is None or token.expires_at <= now or token.member.status in ("frozen", "closed"):
         return None
     if token.last_used_at is None or now - token.last_used_at > TOKEN_REFRESH_INTERVAL:
@@ -62,7 +57,7 @@ def store_api_key_create(*, store_id: int, name: str = "") -> tuple[StoreApiKey,
     return key, raw
 
 
-# Every till request reads its key: compiled once per process.
+# Every till request reads its key: one of the till's hottest reads, compiled once per process (infra/prepared.py).
 _LIVE_KEY = PreparedRead(
     lambda prefix: StoreApiKey.objects.select_related("store").filter(
         prefix=prefix, revoked_at__isnull=True, store__is_active=True

@@ -1,4 +1,5 @@
-"""A prepared read returns what its queryset would, in one query, with SQL compiled once per process."""
+"""A prepared read returns what its queryset would, in one query, with SQL compiled once per process; the till's
+prepared reads each give what their plain querysets give; what it cannot do is refused when a read is declared."""
 
 from datetime import date
 from decimal import Decimal
@@ -10,6 +11,10 @@ from django.db.transaction import TransactionManagementError
 
 from infra.prepared import PreparedRead
 from members.models import Member, Purchase
+from members.services import tokens
+from points import selectors as points_selectors
+from points.models import PointsPolicy
+from points.services import checkout
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +101,75 @@ def test_a_locking_read_needs_a_transaction(member):
         read.one(member_id=member.pk)
     with transaction.atomic():
         assert read.one(member_id=member.pk) == member
+
+
+# -- what it cannot do ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda number: Member.objects.filter(member_number=number).values("pk", "name"),
+        lambda number: Member.objects.filter(member_number=number).values_list("pk", flat=True),
+        lambda number: Member.objects.filter(member_number=number).prefetch_related("tags"),
+        lambda number: Member.objects.filter(member_number=number).union(Member.objects.filter(phone=number)),
+    ],
+    ids=["values", "values_list", "prefetch_related", "union"],
+)
+def test_a_read_that_would_not_give_plain_instances_is_refused_when_declared(build):
+    with pytest.raises(TypeError, match="cannot be prepared"):
+        PreparedRead(build, number=str)
+
+
+# -- the till's prepared reads, each against its plain queryset ---------------------------------------------------
+def loaded(instance) -> dict:
+    """Everything an instance holds: its field and annotation values, its related instances (select_related) as
+    the same, and its state as loaded from the database."""
+    values = {name: value for name, value in vars(instance).items() if name != "_state"}
+    related = {
+        name: loaded(other) if other is not None else None for name, other in instance._state.fields_cache.items()
+    }
+    return {**values, "_related": related, "_state": (instance._state.adding, instance._state.db)}
+
+
+def both(read: PreparedRead, **params) -> tuple[list, list]:
+    return [loaded(row) for row in read.all(**params)], [loaded(row) for row in read._build(**params)]
+
+
+def test_the_pos_key_read_gives_what_its_queryset_gives():
+    key, raw = tokens.store_api_key_create(store_id=StoreFactory().pk, name="till 1")
+
+    prepared, plain = both(tokens._LIVE_KEY, prefix=key.prefix)
+
+    assert prepared == plain
+    assert plain[0]["_related"]["store"]["id"] == key.store_id
+
+
+def test_the_policy_read_gives_what_its_queryset_gives():
+    PointsPolicy.load()
+    TierFactory(code="V1")
+
+    prepared, plain = both(points_selectors._POLICY_WITH_FINGERPRINT)
+
+    assert prepared == plain
+    assert plain[0]["fingerprint_7"] == 1  # one tier
+
+
+def test_the_purchase_by_external_id_read_gives_what_its_queryset_gives():
+    purchase = PurchaseFactory(member=MemberFactory(), external_id="T-42", channel="pos")
+    PurchaseFactory(external_id="T-42", channel="mini_program", store=purchase.store)
+
+    prepared, plain = both(
+        checkout._PURCHASE_BY_EXTERNAL_ID, channel="pos", store_id=purchase.store_id, external_id="T-42"
+    )
+
+    assert prepared == plain
+    assert [row["id"] for row in plain] == [purchase.pk]
+
+
+@pytest.mark.parametrize("store_is_active", [True, False])
+def test_the_member_locked_at_store_read_gives_what_its_queryset_gives(member, store_is_active):
+    store = StoreFactory(code="till", is_active=store_is_active)
+
+    prepared, plain = both(checkout._MEMBER_LOCKED_AT_STORE, member_id=member.pk, store_id=store.pk)
+
+    assert prepared == plain
+    assert (plain[0]["store_is_active"], plain[0]["_related"]["tier"]["code"]) == (store_is_active, "V2")
