@@ -168,7 +168,7 @@ def pos_member_resolve(
     order = [MemberIdentifier(name) for name in policy.member_match_order]
     refused = sorted(name for name in given if name not in order)
     if refused:
-        raise InvalidInput(fields={name: ["purchases are not matched by this identifier"] for name in refused})
+        raise InvalidInput.for_fields(refused, "purchases are not matched by this identifier")
     first_error: LoyaltyError | None = None
     for name in order:
         if name not in given:
