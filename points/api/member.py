@@ -12,6 +12,7 @@ from members.models import PointsEntry
 from points.api.serializers import BreakdownSerializer
 from points.models import PointsPolicy
 from points.selectors import member_points_entries, member_points_get
+from points.selectors.breakdowns import breakdown_named, breakdown_rule_names
 
 # A plain string in the schema: an enum named "kind" would collide with the coupon template's.
 ENTRY_KINDS = ", ".join(PointsEntry.Kind.values)
@@ -112,7 +113,9 @@ class MePointsEntriesApi(MemberApi):
         @extend_schema(responses=BreakdownSerializer)
         def get_breakdown(self, entry) -> dict | None:
             breakdown = entry.breakdown or {}
-            return BreakdownSerializer(breakdown).data if "rules" in breakdown else None
+            if "rules" not in breakdown:
+                return None
+            return BreakdownSerializer(breakdown_named(breakdown, self.context.get("rule_names", {}))).data
 
     @extend_schema(
         operation_id="me_points_entries",
@@ -122,4 +125,7 @@ class MePointsEntriesApi(MemberApi):
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(member_points_entries(member_id=request.user.pk), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        names = breakdown_rule_names(breakdowns=[entry.breakdown for entry in page])
+        return paginator.get_paginated_response(
+            self.OutputSerializer(page, many=True, context={"rule_names": names}).data
+        )

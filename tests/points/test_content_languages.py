@@ -99,3 +99,22 @@ def test_the_reward_page_edits_the_languages_side_by_side(console):
     assert response.status_code == 302, response.context["adminform"].form.errors
     reward = Reward.objects.get(pk=reward.pk)
     assert (reward.name_en, reward.name_zh_hant, reward.description_zh_hans) == ("Tote bag", "帆布袋", "帆布手提袋。")
+
+
+def test_the_ledger_names_the_rules_of_a_past_purchase_in_the_readers_language(
+    store, member, member_api, policy, pos_client_for
+):
+    EarningRule.objects.create(
+        name_en="HK$100 = 10 points", name_zh_hant="每HK$100賺10分", kind=EarningRule.Kind.BASE_RATE, priority=10,
+        amount_per_unit=Decimal(100), points_per_unit=10,
+    )  # fmt: skip
+    sale = {"external_id": "S-1", "gross_amount": "1000.00", "payment_method": "card"}
+    recorded = pos_client_for(store).post(
+        "/api/v1/pos/purchases", {**sale, "member_number": member.member_number}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+
+    (entry,) = member_api.get("/api/v1/me/points/entries", HTTP_ACCEPT_LANGUAGE="zh-hant").json()["results"]
+
+    assert recorded.json()["breakdown"]["rules"][0]["name"] == "HK$100 = 10 points"  # the till read English
+    assert [step["name"] for step in entry["breakdown"]["rules"]] == ["每HK$100賺10分"]
