@@ -11,8 +11,7 @@ language and a revert in the console brings all of them back.
 """
 
 from django.conf import settings
-from django.db.models import F, Model
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Model
 from django.utils import translation
 from modeltranslation.translator import TranslationOptions, translator
 from modeltranslation.utils import build_localized_fieldname
@@ -53,16 +52,6 @@ def in_language(texts: dict[str, str], language: str | None = None) -> str:
     language = content_language(language)
     default = texts.get(settings.MODELTRANSLATION_DEFAULT_LANGUAGE)
     return texts.get(language) or default or next((text for text in texts.values() if text), "")
-
-
-def localized_expression(field: str, language: str | None = None):
-    """An ORM expression for `field` in `language` (or the active one) falling back to the default language,
-    for annotations and `.values()` on querysets that bypass the descriptors (e.g. `raw_values`)."""
-    language = content_language(language)
-    default = settings.MODELTRANSLATION_DEFAULT_LANGUAGE
-    if language == default:
-        return F(localized_column(field, default))
-    return Coalesce(NullIf(F(localized_column(field, language)), ""), F(localized_column(field, default)))
 
 
 def register_translated(model: type[Model], fields: tuple[str, ...], *, required: tuple[str, ...] = ()) -> None:
