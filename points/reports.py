@@ -13,6 +13,7 @@ Definitions (the refund kind moves both ways, so it is split by sign):
 Pending entries are memos of points not yet available: they count when their accrual entry is written.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,6 +24,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from members.models import Member, PointsEntry
+from points import sql
 from points.models import EarningRule, PointsPolicy
 
 Kind = PointsEntry.Kind
@@ -146,31 +148,27 @@ def points_report(*, now: datetime, months: int = 12, store_id: int | None = Non
 
 def top_rules(*, since: datetime, now: datetime, store_id: int | None = None, limit: int = 10) -> list[RuleTotal]:
     """The earning rules that gave the most points in accrual entries (each rule's share, from the breakdown)."""
-    store_join = "JOIN members_member m ON m.id = e.member_id AND m.home_store_id = %s" if store_id else ""
-    if connection.vendor == "postgresql":
-        sql = f"""
-            SELECT (r->>'rule_id')::bigint AS rule_id, SUM((r->>'points')::bigint), COUNT(DISTINCT e.id)
-            FROM members_pointsentry e {store_join}
-            CROSS JOIN LATERAL jsonb_array_elements(COALESCE(e.breakdown->'rules', '[]'::jsonb)) AS r
-            WHERE e.kind = 'accrual' AND e.created_at >= %s AND e.created_at <= %s AND r ? 'rule_id'
-            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s
-        """
-    else:
-        sql = f"""
-            SELECT json_extract(r.value, '$.rule_id') AS rule_id, SUM(json_extract(r.value, '$.points')),
-                   COUNT(DISTINCT e.id)
-            FROM members_pointsentry e {store_join}, json_each(e.breakdown, '$.rules') AS r
-            WHERE e.kind = 'accrual' AND e.created_at >= %s AND e.created_at <= %s
-              AND json_extract(r.value, '$.rule_id') IS NOT NULL
-            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s
-        """
-    adapt = connection.ops.adapt_datetimefield_value  # SQLite keeps UTC text: compare like with like
-    params = ([store_id] if store_id else []) + [adapt(since), adapt(now), limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    # On PostgreSQL the breakdowns are summed in the database (points/sql.py); the ORM reads them into Python.
+    totals = sql.top_rules_totals if connection.vendor == "postgresql" else _top_rules_totals_orm
+    rows = totals(since=since, now=now, store_id=store_id, limit=limit)
     names = dict(EarningRule.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", "name"))
     return [
-        RuleTotal(rule_id=rule_id, name=names.get(rule_id, f"#{rule_id}"), points=int(points), purchases=count)
+        RuleTotal(rule_id=rule_id, name=names.get(rule_id, f"#{rule_id}"), points=points, purchases=count)
         for rule_id, points, count in rows
     ]
+
+
+def _top_rules_totals_orm(*, since, now, store_id: int | None, limit: int) -> list[tuple[int, int, int]]:
+    """(rule id, points, accrual entries) of the rules that gave the most points: the portable reference of
+    points.sql.top_rules_totals, reading the period's accrual entries' breakdowns."""
+    entries = PointsEntry.objects.filter(kind=Kind.ACCRUAL, created_at__gte=since, created_at__lte=now)
+    if store_id:
+        entries = entries.filter(member__home_store_id=store_id)
+    points, counted = defaultdict(int), defaultdict(set)
+    for entry_id, breakdown in entries.values_list("pk", "breakdown").iterator(chunk_size=2000):
+        for share in (breakdown or {}).get("rules") or []:
+            if share.get("rule_id") is not None:
+                points[int(share["rule_id"])] += int(share.get("points") or 0)
+                counted[int(share["rule_id"])].add(entry_id)
+    ranked = sorted(points, key=lambda rule_id: (-points[rule_id], rule_id))[:limit]
+    return [(rule_id, points[rule_id], len(counted[rule_id])) for rule_id in ranked]
