@@ -111,6 +111,7 @@ def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
         "DATABASE_URL": database_url,
         "COUPON_CLAIM_THROTTLE": "100000/min",
         "DEBUG": "false",
+        "HTTPS_ONLY": "false",  # plain http on loopback
         "SECRET_KEY": "bench-only",
         "DJANGO_SETTINGS_MODULE": "bench.settings",  # the app plus the trivial reference endpoint
     }

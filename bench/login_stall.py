@@ -81,6 +81,7 @@ def start_gunicorn(port: int, *, wechat: FakeWechat, cache_url: str, breaker: bo
     env = {
         **os.environ,
         "DEBUG": "false",
+        "HTTPS_ONLY": "false",  # plain http on loopback
         "SECRET_KEY": "bench-only",
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
         "CACHE_URL": cache_url,

@@ -178,6 +178,7 @@ def start_gunicorn(port: int, workers: int | None, threads: int | None) -> subpr
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "false",
+        "HTTPS_ONLY": "false",  # plain http on loopback
         "SECRET_KEY": "bench-only",
         "DJANGO_SETTINGS_MODULE": "bench.settings",  # the app plus the naive reference endpoint
     }

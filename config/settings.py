@@ -4,6 +4,7 @@ Defaults give the embedded demo: SQLite, eager Celery, DEBUG on. Production sets
 CELERY_BROKER_URL, SECRET_KEY and DEBUG=false.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_celery_beat",
     "simple_history",
+    "axes",
     "members",
     "coupons",
     "points",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: refuses the console login of a locked-out username and address (infra/login_lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:  # runserver serves static files in development; whitenoise does in production
@@ -110,6 +114,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# Console login lockout (django-axes; infra/login_lockout.py): after AXES_FAILURE_LIMIT failed logins of one
+# username from one address, that pair is refused for the cool-off time. Attempts and logins are kept in the
+# database (axes' tables), so every worker counts the same and the audit has who logged in from where.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLE_ADMIN = False  # read through the console's audit pages, not axes' own admin
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "infra.login_lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "infra.login_lockout.locked_out"
+AXES_VERBOSE = False
+
+# HTTPS when DEBUG is off: secure cookies, HSTS and a redirect to https (`manage.py check --deploy` is clean).
+# Behind a TLS-terminating proxy (NUM_PROXIES > 0) the proxy's X-Forwarded-Proto says whether the client used https.
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_SSL_REDIRECT = HTTPS_ONLY
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.int("NUM_PROXIES", default=0):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":

@@ -1,0 +1,42 @@
+"""The console's login lockout (django-axes, counting in the shared cache): who is counted and what a locked-out
+person sees.
+
+Attempts are counted per username AND client address, not per address alone: a shop's tills share one public
+address, and one clerk mistyping must not lock out the others. Behind a reverse proxy the client's address is
+read from X-Forwarded-For exactly as the API's throttles read it (REST_FRAMEWORK["NUM_PROXIES"] trusted proxies).
+"""
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+
+def client_ip(request) -> str:
+    """The address of the client, trusting exactly the configured number of proxies in front of the app."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not proxies or not forwarded:
+        return remote
+    # Each trusted proxy appended the address it received from: the client is the one before the last N.
+    addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
+    return addresses[-min(proxies, len(addresses))] if addresses else remote
+
+
+def locked_out(request, credentials, *args, **kwargs) -> HttpResponse:
+    """429 with a page in the staff member's language saying how long to wait and whom to ask."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    body = render_to_string(
+        "console/locked_out.html",
+        {
+            "title": _("Too many failed logins"),
+            "message": _(
+                "This account is locked on this device after %(count)s failed logins. Try again in %(minutes)s "
+                "minutes, or ask your merchant admin to reset your password."
+            )
+            % {"count": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
+        },
+        request=request,
+    )
+    return HttpResponse(body, status=429)
