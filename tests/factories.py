@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from members.formats import new_member_number
 from members.models import Member, Role, Store, Tag, Tier, User
+from points.cart import Cart, CheckoutContext
+from points.services.checkout import CheckoutResult, purchase_checkout
 
 
 class StoreFactory(factory.django.DjangoModelFactory):
@@ -168,3 +170,13 @@ class RewardFactory(factory.django.DjangoModelFactory):
     points_price = 100
     stock_total = 10
     stock_remaining = factory.LazyAttribute(lambda reward: reward.stock_total)
+
+
+# -- sales through the one checkout (points.services.checkout) ---------------------------------------------------
+def checkout_sale(*, store, now, member=None, channel="pos", **cart) -> CheckoutResult:
+    """Record a sale as a till would, through the checkout: `cart` gives the Cart's fields (external_id and
+    gross_amount at least; paid by card unless payment_method says otherwise); anonymous without `member`."""
+    return purchase_checkout(
+        cart=Cart(**{"payment_method": "card", **cart}),
+        context=CheckoutContext(channel=channel, store_id=store.pk, member_id=member.pk if member else None, now=now),
+    )

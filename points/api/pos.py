@@ -19,17 +19,12 @@ from points.api.serializers import (
     CartPricingSerializer,
     CheckoutResultSerializer,
     PurchaseItemInputSerializer,
+    cart_lines,
     cart_pricing_data,
     checkout_response,
 )
-from points.models import PointsPolicy
-from points.selectors import checkout_settings_get, pos_member_resolve
-from points.services.checkout import (
-    POS_PURCHASED_AT_WINDOW,
-    purchase_checkout,
-    purchase_preview,
-    purchase_refund,
-)
+from points.cart import Cart, CheckoutContext, MemberLookup
+from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund
 
 
 class PosApi(BaseApi):
@@ -57,30 +52,28 @@ class CartInputSerializer(StrictInputSerializer):
     class Meta:
         ref_name = "PosCartInput"
 
-    def member(self, *, now, policy=None, reference_only=False):
+    def cart(self) -> Cart:
         data = self.validated_data
-        return pos_member_resolve(
-            now=now,
-            policy=policy or PointsPolicy.load(),
+        return Cart(
+            gross_amount=data["gross_amount"],
+            items=cart_lines(data.get("items", [])),
+            discount_amount=data["discount_amount"],
+            coupon_code=data["coupon_code"],
+            points_to_spend=data["points_to_spend"],
+            stored_value_amount=data["stored_value_amount"],
+            purchased_at=data.get("purchased_at"),
+            external_id=data.get("external_id", ""),
+            payment_method=data.get("payment_method", ""),
+        )
+
+    def context(self, *, store_id: int, now) -> CheckoutContext:
+        data = self.validated_data
+        lookup = MemberLookup(
             card_code=data.get("card_code", ""),
             member_number=data.get("member_number", ""),
             phone=data.get("phone", ""),
-            reference_only=reference_only,
         )
-
-    def service_kwargs(self, *, member) -> dict:
-        data = self.validated_data
-        return {
-            "channel": data["channel"],
-            "purchased_at": data.get("purchased_at"),
-            "gross_amount": data["gross_amount"],
-            "discount_amount": data["discount_amount"],
-            "stored_value_amount": data["stored_value_amount"],
-            "items": [dict(item) for item in data.get("items", [])],
-            "member_id": member.pk if member else None,
-            "points_to_spend": data["points_to_spend"],
-            "coupon_code": data["coupon_code"],
-        }
+        return CheckoutContext.till(store_id=store_id, now=now, member_lookup=lookup, channel=data["channel"])
 
 
 def validate_printable_external_id(value: str) -> str:
@@ -122,21 +115,8 @@ class PosPurchaseCreateApi(PosApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        now = timezone.now()
-        checkout_settings = checkout_settings_get()
-        # The checkout locks and reads the member itself: here only the id and number are needed.
-        member = serializer.member(now=now, policy=checkout_settings.policy, reference_only=True)
-        result = purchase_checkout(
-            store_id=request.user.store.pk,
-            external_id=serializer.validated_data["external_id"],
-            payment_method=serializer.validated_data["payment_method"],
-            now=now,
-            policy=checkout_settings.policy,
-            checkout_settings=checkout_settings,
-            purchased_at_window=POS_PURCHASED_AT_WINDOW,
-            **serializer.service_kwargs(member=member),
-        )
-        return checkout_response(result, member_number=member.member_number if member else None)
+        context = serializer.context(store_id=request.user.store.pk, now=timezone.now())
+        return checkout_response(purchase_checkout(cart=serializer.cart(), context=context))
 
 
 class PosPurchasePreviewApi(PosApi):
@@ -151,17 +131,8 @@ class PosPurchasePreviewApi(PosApi):
     def post(self, request):
         serializer = CartInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        now = timezone.now()
-        checkout_settings = checkout_settings_get()
-        # The preview reads the member (with its tier and balance) itself: here only the id and number are needed.
-        member = serializer.member(now=now, policy=checkout_settings.policy, reference_only=True)
-        pricing = purchase_preview(
-            store_id=request.user.store.pk,
-            now=now,
-            checkout_settings=checkout_settings,
-            **serializer.service_kwargs(member=member),
-        )
-        return Response(cart_pricing_data(pricing, member=member))
+        context = serializer.context(store_id=request.user.store.pk, now=timezone.now())
+        return Response(cart_pricing_data(purchase_preview(cart=serializer.cart(), context=context)))
 
 
 class PosPingApi(PosApi):

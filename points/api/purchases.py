@@ -23,9 +23,11 @@ from points.api.serializers import (
     CartPricingSerializer,
     CheckoutResultSerializer,
     PurchaseItemInputSerializer,
+    cart_lines,
     cart_pricing_data,
     checkout_response,
 )
+from points.cart import Cart
 from points.selectors import member_purchases
 from points.services.mini_program_checkout import mini_program_purchase_checkout, mini_program_purchase_preview
 
@@ -43,16 +45,17 @@ class MemberCartInputSerializer(StrictInputSerializer):
     class Meta:
         ref_name = "MemberPurchaseCartInput"
 
-    def service_kwargs(self) -> dict:
+    def cart(self) -> Cart:
         data = self.validated_data
-        return {
-            "gross_amount": data["gross_amount"],
-            "discount_amount": data["discount_amount"],
-            "stored_value_amount": data["stored_value_amount"],
-            "items": [dict(item) for item in data.get("items", [])],
-            "points_to_spend": data["points_to_spend"],
-            "coupon_code": data["coupon_code"],
-        }
+        return Cart(
+            gross_amount=data["gross_amount"],
+            items=cart_lines(data.get("items", [])),
+            discount_amount=data["discount_amount"],
+            coupon_code=data["coupon_code"],
+            points_to_spend=data["points_to_spend"],
+            stored_value_amount=data["stored_value_amount"],
+            external_id=data.get("out_trade_no", ""),  # the WeChat Pay order paid, when recording
+        )
 
 
 class PurchaseSerializer(serializers.Serializer):
@@ -133,13 +136,8 @@ class MePurchasesApi(BaseApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = mini_program_purchase_checkout(
-            member_id=request.user.pk,
-            out_trade_no=serializer.validated_data["out_trade_no"],
-            now=timezone.now(),
-            **serializer.service_kwargs(),
-        )
-        return checkout_response(result, member_number=request.user.member_number)
+        result = mini_program_purchase_checkout(member_id=request.user.pk, cart=serializer.cart(), now=timezone.now())
+        return checkout_response(result)
 
 
 class MePurchasePreviewApi(BaseApi):
@@ -158,7 +156,5 @@ class MePurchasePreviewApi(BaseApi):
     def post(self, request):
         serializer = MemberCartInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pricing = mini_program_purchase_preview(
-            member_id=request.user.pk, now=timezone.now(), **serializer.service_kwargs()
-        )
-        return Response(cart_pricing_data(pricing, member=request.user))
+        pricing = mini_program_purchase_preview(member_id=request.user.pk, cart=serializer.cart(), now=timezone.now())
+        return Response(cart_pricing_data(pricing))

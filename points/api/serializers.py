@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from infra.api import StrictInputSerializer, output_data
 from members.models import PurchaseChannel
+from points.cart import CartLine
 from points.services.checkout import MAX_ITEM_QUANTITY
 
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -80,13 +81,13 @@ class CheckoutResultSerializer(serializers.Serializer):
         ref_name = "PurchaseCheckout"
 
 
-def checkout_response(result, *, member_number: str | None) -> Response:
+def checkout_response(result) -> Response:
     """201 with the checkout's answer; a replay says so in the `Idempotent-Replayed` header."""
     purchase, checkout = result.purchase, result.checkout
     body = {
         "external_id": purchase.external_id,
         "channel": purchase.channel,
-        "member_number": member_number,
+        "member_number": result.member_number,
         "purchased_at": purchase.purchased_at,
         "gross_amount": purchase.gross_amount,
         "discount_amount": purchase.discount_amount,
@@ -141,9 +142,9 @@ class CartPricingSerializer(serializers.Serializer):
         ref_name = "CartPricing"
 
 
-def cart_pricing_data(pricing, *, member) -> dict:
+def cart_pricing_data(pricing) -> dict:
     body = {
-        "member_number": member.member_number if member else None,
+        "member_number": pricing.member_number,
         "points_balance": pricing.points_balance,
         "max_points_spendable": pricing.max_points_spendable,
         "max_points_value": pricing.max_points_value,
@@ -171,3 +172,8 @@ class PurchaseItemInputSerializer(StrictInputSerializer):
 
     class Meta:
         ref_name = "PurchaseItemInput"
+
+
+def cart_lines(items) -> tuple[CartLine, ...]:
+    """The validated lines of PurchaseItemInputSerializer(many=True) as the cart's lines."""
+    return tuple(CartLine(**item) for item in items)

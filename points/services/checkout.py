@@ -1,5 +1,9 @@
 """Checkout and refunds: record a purchase, spend and earn points in one transaction; undo it pro rata.
 
+A checkout is asked with a Cart (what is bought) and a CheckoutContext (where, when, for whom): points.cart. It
+reads the checkout settings, finds the member, checks the cart, answers a replay, prices the cart, then writes;
+each step is a function below, in that order.
+
 Lock order, as everywhere: the member row first (members.services.locks), then the purchase row. Every
 ledger write carries a key derived from the purchase or refund, so a retry never writes twice; the
 checkout and refund rows keep a hash of their request, so a retry with the same body gets the first
@@ -7,7 +11,7 @@ answer and the same external id with another body is refused (`idempotency_key_r
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
@@ -34,6 +38,7 @@ from members.services.locks import lock_member
 from members.services.purchases import CENT, purchase_mark_refunded, purchase_record
 from members.services.stored_value import stored_value_refund, stored_value_spend
 from members.services.tiers import tier_evaluate_member
+from points.cart import Cart, CartLine, CheckoutContext
 from points.errors import (
     ItemsInconsistent,
     MemberRequired,
@@ -45,7 +50,13 @@ from points.errors import (
 )
 from points.models import PointsPolicy, PurchaseCheckout, PurchaseRefund
 from points.rules import CartFacts, CartItem, Earning, earn_points
-from points.selectors import CheckoutSettings, checkout_settings_get, member_facts_get, tier_discount_terms_get
+from points.selectors import (
+    CheckoutSettings,
+    checkout_settings_get,
+    member_facts_get,
+    pos_member_resolve,
+    tier_discount_terms_get,
+)
 from points.tier_discount import TierDiscountTerms, line_amounts_after, tier_discount_amount
 
 Kind = PointsEntry.Kind
@@ -53,45 +64,6 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 # The most units one line of a cart may count: a till's quantity field, not a wholesale order.
 MAX_ITEM_QUANTITY = 9_999
-
-
-def _coupon_cart(
-    *, store_id, channel, gross_amount, discount_amount, items, points_to_spend, reference="", tier_discount=None
-):
-    """The cart a coupon is checked against: after the till's discount and, when the tier discount comes before
-    coupons (points.tier_discount), after the tier discount too, each eligible line carrying its share of it."""
-    cart_items = _cart_items(items)
-    tier_amount = ZERO
-    if tier_discount is not None and tier_discount.before_coupons:
-        tier_amount = tier_discount_amount(
-            terms=tier_discount, gross_amount=gross_amount, discount_amount=discount_amount, items=cart_items
-        )
-    amounts = line_amounts_after(terms=tier_discount, items=cart_items, tier_discount=tier_amount)
-    return CouponCart(
-        amount=gross_amount - discount_amount - tier_amount,
-        channel=channel,
-        store_id=store_id,
-        items=tuple(
-            CouponCartItem(sku=item.sku, category=item.category, amount=amount)
-            for item, amount in zip(cart_items, amounts, strict=True)
-        ),
-        uses_points=bool(points_to_spend),
-        reference=reference,
-    )
-
-
-def _coupon_quote(*, member, code: str, cart: CouponCart, now: datetime) -> "CouponQuote":
-    """Check a coupon code against the cart through coupons' selector; raise coupons' error when it does not fit.
-
-    Raises MemberRequired, InvalidCouponCode, CouponNotFound and the error of the first reason the
-    coupon does not fit (coupon_expired, does_not_stack_with_points, min_spend_not_met, ...).
-    """
-    if member is None:
-        raise MemberRequired(fields={"coupon_code": [str(_("Coupons can only be used by an identified member."))]})
-    option = coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now).options[0]
-    if not option.is_applicable:
-        raise ERROR_BY_REASON[option.reason](fields={"coupon_code": [str(ERROR_BY_REASON[option.reason].message)]})
-    return CouponQuote(code=option.coupon.code, discount_amount=option.discount_amount, label=option.label)
 
 
 @dataclass(frozen=True)
@@ -112,6 +84,7 @@ class Pricing:
     stored_value_amount: Decimal = ZERO
     points_balance: int | None = None  # the member's, as priced; None without a member
     tier_discount_amount: Decimal = ZERO  # what the member's tier took off (points.tier_discount)
+    member_number: str | None = None  # the member priced for; None without a member
 
     @property
     def amount_due(self) -> Decimal:
@@ -133,6 +106,7 @@ class CheckoutResult:
     purchase: Purchase
     checkout: PurchaseCheckout
     is_replay: bool
+    member_number: str | None = None  # the buyer's; None for an anonymous sale
 
     @property
     def coupon_code(self) -> str | None:
@@ -145,9 +119,47 @@ class RefundResult:
     is_replay: bool
 
 
-# What the till may send as purchased_at: a sale up to a week old (a till that was offline), or a little ahead of
-# the server's clock (clock skew); anything else is a wrong clock or a wrong field.
-POS_PURCHASED_AT_WINDOW = (timedelta(days=7), timedelta(minutes=5))
+# -- the cart's checks (no writes) -------------------------------------------------------------------------------
+def _money(value, name: str) -> Decimal:
+    try:
+        amount = Decimal(value).quantize(CENT)
+    except (ArithmeticError, TypeError, ValueError):
+        raise InvalidInput(fields={name: [str(_("Give an amount with at most two decimals."))]}) from None
+    if amount < 0:
+        raise InvalidInput(fields={name: [str(_("The amount must not be negative."))]})
+    return amount
+
+
+def _positive(value) -> Decimal:
+    amount = _money(value, "gross_amount")
+    if amount <= 0:
+        raise InvalidInput(fields={"gross_amount": [str(_("The amount must be greater than zero."))]})
+    return amount
+
+
+def _cart_amounts_checked(cart: Cart) -> Cart:
+    """Return the cart with its amounts in cents. Raises InvalidInput naming the amount."""
+    return replace(
+        cart,
+        gross_amount=_positive(cart.gross_amount),
+        discount_amount=_money(cart.discount_amount, "discount_amount"),
+        stored_value_amount=_money(cart.stored_value_amount, "stored_value_amount"),
+        coupon_code=(cart.coupon_code or "").strip(),
+    )
+
+
+def _cart_for_sale(cart: Cart, *, member_id: int | None) -> Cart:
+    """Return the cart checked for recording: amounts in cents, an external id, stored value only for a member.
+
+    Raises InvalidInput, MemberRequired.
+    """
+    cart = replace(_cart_amounts_checked(cart), external_id=(cart.external_id or "").strip())
+    if not cart.external_id:
+        raise InvalidInput(fields={"external_id": [str(_("This field is required."))]})
+    if cart.stored_value_amount and member_id is None:
+        message = _("Stored value can only be spent by an identified member.")
+        raise MemberRequired(message, fields={"stored_value_amount": [str(message)]})
+    return cart
 
 
 def _purchased_at_check(*, purchased_at: datetime, now: datetime, window: tuple[timedelta, timedelta]) -> None:
@@ -161,26 +173,10 @@ def _purchased_at_check(*, purchased_at: datetime, now: datetime, window: tuple[
     raise PurchasedAtOutOfRange(fields={"purchased_at": [str(message)]})
 
 
-# -- pricing (no writes) ----------------------------------------------------------------------------------------
-def _money(value, name: str) -> Decimal:
-    try:
-        amount = Decimal(value).quantize(CENT)
-    except (ArithmeticError, TypeError, ValueError):
-        raise InvalidInput(fields={name: [str(_("Give an amount with at most two decimals."))]}) from None
-    if amount < 0:
-        raise InvalidInput(fields={name: [str(_("The amount must not be negative."))]})
-    return amount
-
-
-def _cart_items(items) -> tuple[CartItem, ...]:
+def _cart_items(lines: tuple[CartLine, ...]) -> tuple[CartItem, ...]:
+    """The cart's lines as the earning pipeline and the tier discount see them (with their amounts)."""
     return tuple(
-        CartItem(
-            sku=item["sku"],
-            category=item.get("category", ""),
-            quantity=item.get("quantity", 1),
-            amount=(Decimal(item["unit_price"]) * item.get("quantity", 1)).quantize(CENT),
-        )
-        for item in items or []
+        CartItem(sku=line.sku, category=line.category, quantity=line.quantity, amount=line.amount) for line in lines
     )
 
 
@@ -216,112 +212,241 @@ def _points_maximum_check(*, points: int, policy: PointsPolicy, field: str | Non
         raise PointsAmountTooLarge(text, fields={field: [text]} if field else None)
 
 
+# -- the coupon (checked against the cart, no writes) -------------------------------------------------------------
+def _coupon_cart(
+    *, cart: Cart, items: tuple[CartItem, ...], context: CheckoutContext, tier_discount: TierDiscountTerms | None
+) -> CouponCart:
+    """The cart a coupon is checked against: after the till's discount and, when the tier discount comes before
+    coupons (points.tier_discount), after the tier discount too, each eligible line carrying its share of it."""
+    tier_amount = ZERO
+    if tier_discount is not None and tier_discount.before_coupons:
+        tier_amount = tier_discount_amount(
+            terms=tier_discount, gross_amount=cart.gross_amount, discount_amount=cart.discount_amount, items=items
+        )
+    amounts = line_amounts_after(terms=tier_discount, items=items, tier_discount=tier_amount)
+    return CouponCart(
+        amount=cart.gross_amount - cart.discount_amount - tier_amount,
+        channel=context.channel,
+        store_id=context.store_id,
+        items=tuple(
+            CouponCartItem(sku=item.sku, category=item.category, amount=amount)
+            for item, amount in zip(items, amounts, strict=True)
+        ),
+        uses_points=bool(cart.points_to_spend),
+        reference=cart.external_id,
+    )
+
+
+def _coupon_quote(*, member, code: str, cart: CouponCart, now: datetime) -> CouponQuote:
+    """Check a coupon code against the cart through coupons' selector; raise coupons' error when it does not fit.
+
+    Raises MemberRequired, InvalidCouponCode, CouponNotFound and the error of the first reason the
+    coupon does not fit (coupon_expired, does_not_stack_with_points, min_spend_not_met, ...).
+    """
+    if member is None:
+        raise MemberRequired(fields={"coupon_code": [str(_("Coupons can only be used by an identified member."))]})
+    option = coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now).options[0]
+    if not option.is_applicable:
+        raise ERROR_BY_REASON[option.reason](fields={"coupon_code": [str(ERROR_BY_REASON[option.reason].message)]})
+    return CouponQuote(code=option.coupon.code, discount_amount=option.discount_amount, label=option.label)
+
+
+# -- pricing (no writes) ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Priced:
+    """A priced cart with what its writes need besides the pricing: the coupon quoted and the cart it was quoted on."""
+
+    pricing: Pricing
+    coupon: CouponQuote | None
+    coupon_cart: CouponCart | None
+
+
+def _cart_price(
+    *, cart: Cart, context: CheckoutContext, member: Member | None, settings: CheckoutSettings, purchased_at: datetime
+) -> _Priced:
+    """Price a checked cart for a member (or none): the tier's terms, the coupon's quote, then _price."""
+    items = _cart_items(cart.items)
+    tier_discount = tier_discount_terms_get(member=member, policy=settings.policy)
+    quote = coupon_cart = None
+    if cart.coupon_code:
+        coupon_cart = _coupon_cart(cart=cart, items=items, context=context, tier_discount=tier_discount)
+        quote = _coupon_quote(member=member, code=cart.coupon_code, cart=coupon_cart, now=context.now)
+    pricing = _price(
+        cart=cart,
+        items=items,
+        context=context,
+        member=member,
+        settings=settings,
+        purchased_at=purchased_at,
+        coupon=quote,
+        tier_discount=tier_discount,
+    )
+    return _Priced(pricing=pricing, coupon=quote, coupon_cart=coupon_cart)
+
+
 def _price(
     *,
-    policy: PointsPolicy,
-    rules: list,
+    cart: Cart,
+    items: tuple[CartItem, ...],
+    context: CheckoutContext,
     member: Member | None,
-    store_id: int,
-    channel: str,
-    gross_amount: Decimal,
-    discount_amount: Decimal,
-    stored_value_amount: Decimal,
-    items,
-    points_to_spend: int,
+    settings: CheckoutSettings,
     purchased_at: datetime,
-    now: datetime,
-    coupon: CouponQuote | None = None,
-    earn_on_items: bool = True,
-    tier_discount: TierDiscountTerms | None = None,
+    coupon: CouponQuote | None,
+    tier_discount: TierDiscountTerms | None,
 ) -> Pricing:
     """Price a cart: the till's discount, then the tier discount and the coupon in the tier policy's order
     (points.tier_discount), then points and stored value; earn on what is left to pay."""
-    cart_items = _cart_items(items)
-    if cart_items:
-        _items_check(items=cart_items, gross_amount=gross_amount, tolerance=policy.items_tolerance)
+    policy = settings.policy
+    if items:
+        _items_check(items=items, gross_amount=cart.gross_amount, tolerance=policy.items_tolerance)
     coupon_amount = coupon.discount_amount if coupon is not None else ZERO
     tier_amount = tier_discount_amount(
         terms=tier_discount,
-        gross_amount=gross_amount,
-        discount_amount=discount_amount,
-        items=cart_items,
+        gross_amount=cart.gross_amount,
+        discount_amount=cart.discount_amount,
+        items=items,
         coupon_discount_amount=coupon_amount,
     )
-    discount_amount += coupon_amount + tier_amount
-    if discount_amount + stored_value_amount > gross_amount:
+    after_discount = _after_discounts(cart=cart, discount_amount=cart.discount_amount + coupon_amount + tier_amount)
+    spend = _points_spend(cart=cart, member=member, policy=policy, after_discount=after_discount)
+    eligible = after_discount - spend.value
+    earning = _earning(
+        member=member,
+        settings=settings,
+        amount=eligible,
+        items=items if context.earn_on_items else (),
+        context=context,
+        purchased_at=purchased_at,
+    )
+    activates_at = expires_at = None
+    if earning.total:
+        activates_at = policy.activates_at_for(earned_at=context.now)
+        expires_at = policy.expires_at_for(earned_at=activates_at)
+    return Pricing(
+        points_to_spend=cart.points_to_spend,
+        points_value=spend.value,
+        max_points_spendable=spend.max_points,
+        max_points_value=policy.points_value(spend.max_points) if spend.max_points else ZERO,
+        earning=earning,
+        eligible_amount=eligible,
+        earn_is_pending=bool(activates_at and activates_at > context.now),
+        earn_activates_at=activates_at,
+        earn_expires_at=expires_at,
+        coupon_discount_amount=coupon_amount,
+        coupon_label=coupon.label if coupon else "",
+        stored_value_amount=cart.stored_value_amount,
+        points_balance=member.points_balance if member is not None else None,
+        tier_discount_amount=tier_amount,
+        member_number=member.member_number if member is not None else None,
+    )
+
+
+def _after_discounts(*, cart: Cart, discount_amount: Decimal) -> Decimal:
+    """What is left of the gross amount after every discount; refused when discounts and stored value exceed it."""
+    if discount_amount + cart.stored_value_amount > cart.gross_amount:
         raise InvalidInput(fields={"discount_amount": [str(_("Discount and stored value exceed the gross amount."))]})
-    if not isinstance(points_to_spend, int) or isinstance(points_to_spend, bool) or points_to_spend < 0:
+    return cart.gross_amount - discount_amount
+
+
+@dataclass(frozen=True)
+class _PointsSpend:
+    value: Decimal  # what the points the cart spends are worth
+    max_points: int  # the most points this cart could take from this member
+
+
+def _points_spend(*, cart: Cart, member: Member | None, policy: PointsPolicy, after_discount: Decimal) -> _PointsSpend:
+    """Check the points the cart spends: a whole number, within the purchase's maximum, by a member who may spend
+    them, within the policy's share of what is left after discounts and stored value, and within the balance.
+
+    Raises InvalidInput, PointsAmountTooLarge, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
+    InsufficientPoints.
+    """
+    points = cart.points_to_spend
+    if not isinstance(points, int) or isinstance(points, bool) or points < 0:
         raise InvalidInput(fields={"points_to_spend": [str(_("Give a whole number of points, 0 or more."))]})
     _points_maximum_check(
-        points=points_to_spend,
+        points=points,
         policy=policy,
         field="points_to_spend",
         message=_("%(points)d points is more than one purchase may spend (at most %(max)d)."),
     )
     may_spend = member is not None and member.status in policy.spending_statuses
-    after_discount = gross_amount - discount_amount
     share_value = (after_discount * policy.max_points_share_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
-    cap_value = min(share_value, after_discount - stored_value_amount)
+    cap_value = min(share_value, after_discount - cart.stored_value_amount)
     max_points = min(member.points_balance, policy.points_for_value(cap_value)) if may_spend else 0
-    points_value = policy.points_value(points_to_spend) if points_to_spend else ZERO
-    if points_to_spend:
+    value = policy.points_value(points) if points else ZERO
+    if points:
         if member is None:
             raise MemberRequired(fields={"points_to_spend": [str(MemberRequired.message)]})
         if not may_spend:
             raise PointsSpendingNotAllowed(fields={"points_to_spend": [str(PointsSpendingNotAllowed.message)]})
-        if points_value > cap_value:
+        if value > cap_value:
             message = _("At most %(points)d points (%(value)s) can pay this order.") % {
                 "points": policy.points_for_value(cap_value),
                 "value": cap_value,
             }
             raise PointsShareExceeded(fields={"points_to_spend": [str(message)]})
-        if points_to_spend > member.points_balance:
+        if points > member.points_balance:
             raise InsufficientPoints(fields={"points_to_spend": [str(InsufficientPoints.message)]})
-    eligible = after_discount - points_value
-    if member is not None and member.status in policy.earning_statuses:
-        cart = CartFacts(
-            amount=eligible,
-            store_id=store_id,
-            channel=channel,
-            purchased_at=purchased_at,
-            items=cart_items if earn_on_items else (),
-            is_first_purchase=member.purchase_count == 0,
-        )
-        earning = earn_points(
-            cart=cart,
-            member=member_facts_get(member=member),
-            rules=rules,
-            stacking=policy.multiplier_stacking,
-            item_bonus_cap=policy.item_bonus_cap,
-        )
-        _points_maximum_check(
-            points=earning.total,
-            policy=policy,
-            field=None,
-            message=_("This purchase would earn %(points)d points, more than one purchase may earn (at most %(max)d)."),
-        )
-    else:
-        earning = Earning(total=0)
-    activates_at = expires_at = None
-    if earning.total:
-        activates_at = policy.activates_at_for(earned_at=now)
-        expires_at = policy.expires_at_for(earned_at=activates_at)
-    return Pricing(
-        points_to_spend=points_to_spend,
-        points_value=points_value,
-        max_points_spendable=max_points,
-        max_points_value=policy.points_value(max_points) if max_points else ZERO,
-        earning=earning,
-        eligible_amount=eligible,
-        earn_is_pending=bool(activates_at and activates_at > now),
-        earn_activates_at=activates_at,
-        earn_expires_at=expires_at,
-        coupon_discount_amount=coupon.discount_amount if coupon else ZERO,
-        coupon_label=coupon.label if coupon else "",
-        stored_value_amount=stored_value_amount,
-        points_balance=member.points_balance if member is not None else None,
-        tier_discount_amount=tier_amount,
+    return _PointsSpend(value=value, max_points=max_points)
+
+
+def _earning(
+    *,
+    member: Member | None,
+    settings: CheckoutSettings,
+    amount: Decimal,
+    items: tuple[CartItem, ...],
+    context: CheckoutContext,
+    purchased_at: datetime,
+) -> Earning:
+    """The points `amount` earns through the earning pipeline (points.rules); none for no member or one whose status
+    does not earn. Raises PointsAmountTooLarge beyond what one purchase may earn."""
+    policy = settings.policy
+    if member is None or member.status not in policy.earning_statuses:
+        return Earning(total=0)
+    cart = CartFacts(
+        amount=amount,
+        store_id=context.store_id,
+        channel=context.channel,
+        purchased_at=purchased_at,
+        items=items,
+        is_first_purchase=member.purchase_count == 0,
     )
+    earning = earn_points(
+        cart=cart,
+        member=member_facts_get(member=member),
+        rules=settings.rules,
+        stacking=policy.multiplier_stacking,
+        item_bonus_cap=policy.item_bonus_cap,
+    )
+    _points_maximum_check(
+        points=earning.total,
+        policy=policy,
+        field=None,
+        message=_("This purchase would earn %(points)d points, more than one purchase may earn (at most %(max)d)."),
+    )
+    return earning
+
+
+# -- the member -------------------------------------------------------------------------------------------------
+def _member_id(*, context: CheckoutContext, policy: PointsPolicy) -> int | None:
+    """The id of the member the context names: given, or found by the till's identifiers in the policy's order
+    (only the id and number are read: pricing reads or locks the member itself). Raises pos_member_resolve's
+    errors (InvalidCardCode, InvalidPhone, InvalidInput, NotFound)."""
+    if context.member_lookup is None:
+        return context.member_id
+    lookup = context.member_lookup
+    member = pos_member_resolve(
+        now=context.now,
+        policy=policy,
+        card_code=lookup.card_code,
+        member_number=lookup.member_number,
+        phone=lookup.phone,
+        reference_only=True,
+    )
+    return member.pk if member is not None else None
 
 
 # A till prices the cart on every scan: the member's read is compiled once per process.
@@ -330,81 +455,102 @@ _MEMBER_WITH_TIER = PreparedRead(
 )
 
 
-def purchase_preview(
-    *,
-    store_id: int,
-    channel: str,
-    gross_amount: Decimal,
-    now: datetime,
-    member_id: int | None = None,
-    discount_amount: Decimal = ZERO,
-    stored_value_amount: Decimal = ZERO,
-    items: list[dict] | None = None,
-    points_to_spend: int = 0,
-    purchased_at: datetime | None = None,
-    coupon_code: str = "",
-    earn_on_items: bool = True,
-    checkout_settings: CheckoutSettings | None = None,
-) -> Pricing:
-    """Price a cart without writing: points it earns (and why), the most points it can take, their value,
-    and what a coupon would take off.
-
-    Raises the checkout's errors for `points_to_spend` (PointsShareExceeded, InsufficientPoints, ...) and
-    coupons' errors for `coupon_code`. `checkout_settings` (points.selectors.checkout_settings_get) may come from
-    the caller, which read them already.
-    """
-    _store_check(store_id)
-    member = _MEMBER_WITH_TIER.one(member_id=member_id) if member_id else None
-    if member_id and member is None:
-        raise NotFound()
-    gross_amount = _positive(gross_amount)
-    discount_amount = _money(discount_amount, "discount_amount")
-    checkout_settings = checkout_settings or checkout_settings_get()
-    tier_discount = tier_discount_terms_get(member=member, policy=checkout_settings.policy)
-    quote = None
-    if (coupon_code or "").strip():
-        cart = _coupon_cart(
-            store_id=store_id,
-            channel=channel,
-            gross_amount=gross_amount,
-            discount_amount=discount_amount,
-            items=items,
-            points_to_spend=points_to_spend,
-            tier_discount=tier_discount,
-        )
-        quote = _coupon_quote(member=member, code=coupon_code, cart=cart, now=now)
-    return _price(
-        policy=checkout_settings.policy,
-        rules=checkout_settings.rules,
-        member=member,
-        store_id=store_id,
-        channel=channel,
-        gross_amount=gross_amount,
-        discount_amount=discount_amount,
-        stored_value_amount=_money(stored_value_amount, "stored_value_amount"),
-        items=items,
-        points_to_spend=points_to_spend,
-        purchased_at=purchased_at or now,
-        now=now,
-        coupon=quote,
-        earn_on_items=earn_on_items,
-        tier_discount=tier_discount,
-    )
-
-
-def _positive(value) -> Decimal:
-    amount = _money(value, "gross_amount")
-    if amount <= 0:
-        raise InvalidInput(fields={"gross_amount": [str(_("The amount must be greater than zero."))]})
-    return amount
-
-
 def _store_check(store_id: int) -> None:
     if not Store.objects.filter(pk=store_id, is_active=True).exists():
         raise StoreInactive()
 
 
+# -- preview ----------------------------------------------------------------------------------------------------
+def purchase_preview(*, cart: Cart, context: CheckoutContext, settings: CheckoutSettings | None = None) -> Pricing:
+    """Price a cart without writing: points it earns (and why), the most points it can take, their value,
+    and what a coupon would take off.
+
+    Raises StoreInactive, the member lookup's errors, NotFound, InvalidInput, the checkout's errors for
+    `points_to_spend` (PointsShareExceeded, InsufficientPoints, ...) and coupons' errors for `coupon_code`.
+    `settings` (points.selectors.checkout_settings_get) may come from a caller that read them already.
+    """
+    settings = settings or checkout_settings_get()
+    member_id = _member_id(context=context, policy=settings.policy)
+    _store_check(context.store_id)
+    member = _MEMBER_WITH_TIER.one(member_id=member_id) if member_id else None
+    if member_id and member is None:
+        raise NotFound()
+    cart = _cart_amounts_checked(cart)
+    priced = _cart_price(
+        cart=replace(cart, external_id=""),  # a preview names no sale: the coupon is quoted without a reference
+        context=context,
+        member=member,
+        settings=settings,
+        purchased_at=cart.purchased_at or context.now,
+    )
+    return priced.pricing
+
+
 # -- checkout ---------------------------------------------------------------------------------------------------
+def purchase_checkout(
+    *,
+    cart: Cart,
+    context: CheckoutContext,
+    confirmed_paid_amount: Decimal | None = None,
+    settings: CheckoutSettings | None = None,
+) -> CheckoutResult:
+    """Record a purchase, spend points on it and earn points from it, all or nothing.
+
+    A coupon code is checked against the cart and redeemed through coupons' services in the same transaction:
+    its discount is added to the purchase's discount, a coupon that does not combine with paying by points
+    refuses a cart that spends points (`does_not_stack_with_points`), and any coupon error leaves nothing
+    written.
+
+    Idempotent by (channel, store, the cart's external id): the same request again returns the first result
+    (is_replay=True); another request under that external id is refused. Raises IdempotencyKeyReused,
+    InvalidInput, StoreInactive, NotFound, the member lookup's errors, MemberRequired, PointsSpendingNotAllowed,
+    PointsShareExceeded, InsufficientPoints and coupons' errors (invalid_coupon_code, coupon_expired, not_found, ...).
+    A new purchase dated outside the context's `purchased_at_window` is refused (PurchasedAtOutOfRange); a replay
+    still gets its first answer. With `confirmed_paid_amount` (what a payment provider confirmed was paid), a cart
+    whose amount due differs is refused (PaymentAmountMismatch) and nothing is written. `settings`
+    (points.selectors.checkout_settings_get) may come from a caller that read them already.
+    """
+    settings = settings or checkout_settings_get()
+    member_id = _member_id(context=context, policy=settings.policy)
+    return _checkout(
+        cart=_cart_for_sale(cart, member_id=member_id),
+        context=context,
+        member_id=member_id,
+        settings=settings,
+        confirmed_paid_amount=confirmed_paid_amount,
+    )
+
+
+@dataclass(frozen=True)
+class _SaleKey:
+    """What makes a checkout idempotent: the sale's place and id, and the hash of what was asked."""
+
+    channel: str
+    store_id: int
+    external_id: str
+    request_hash: str
+
+
+def _sale_key(*, cart: Cart, context: CheckoutContext, member_id: int | None) -> _SaleKey:
+    # The request's fields as the till posts them (its lines with every field), so that a retry hashes alike.
+    request_hash = idempotency_request_hash(
+        {
+            **({"coupon_code": cart.coupon_code} if cart.coupon_code else {}),
+            "member_id": member_id,
+            "gross_amount": cart.gross_amount,
+            "discount_amount": cart.discount_amount,
+            "stored_value_amount": cart.stored_value_amount,
+            "payment_method": cart.payment_method,
+            "purchased_at": cart.purchased_at,
+            "items": json.loads(json.dumps([line.as_dict() for line in cart.items], cls=DjangoJSONEncoder)),
+            "points_to_spend": cart.points_to_spend,
+        }
+    )
+    return _SaleKey(
+        channel=context.channel, store_id=context.store_id, external_id=cart.external_id, request_hash=request_hash
+    )
+
+
 # Every checkout looks for an earlier one under its external id: compiled once per process.
 _PURCHASE_BY_EXTERNAL_ID = PreparedRead(
     lambda channel, store_id, external_id: Purchase.objects.filter(
@@ -416,198 +562,103 @@ _PURCHASE_BY_EXTERNAL_ID = PreparedRead(
 )
 
 
-def _replay(*, channel, store_id, external_id, request_hash) -> CheckoutResult | None:
-    purchase = _PURCHASE_BY_EXTERNAL_ID.one(channel=channel, store_id=store_id, external_id=external_id)
+def _replay(key: _SaleKey, *, member_number: str | None) -> CheckoutResult | None:
+    """The first answer under the sale's key, None if there is none. Raises IdempotencyKeyReused for another
+    request under it."""
+    purchase = _PURCHASE_BY_EXTERNAL_ID.one(channel=key.channel, store_id=key.store_id, external_id=key.external_id)
     if purchase is None:
         return None
     checkout = PurchaseCheckout.objects.filter(purchase=purchase).first()
-    if checkout is None or checkout.request_hash != request_hash:
+    if checkout is None or checkout.request_hash != key.request_hash:
         raise IdempotencyKeyReused(fields={"external_id": [str(_("Already used for a different purchase."))]})
-    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=True)
+    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=True, member_number=member_number)
 
 
 @transaction.atomic
-def purchase_checkout(
+def _checkout(
     *,
-    store_id: int,
-    channel: str,
-    external_id: str,
-    gross_amount: Decimal,
-    payment_method: str,
-    now: datetime,
-    purchased_at: datetime | None = None,
-    member_id: int | None = None,
-    discount_amount: Decimal = ZERO,
-    stored_value_amount: Decimal = ZERO,
-    items: list[dict] | None = None,
-    points_to_spend: int = 0,
-    coupon_code: str = "",
-    policy: PointsPolicy | None = None,
-    checkout_settings: CheckoutSettings | None = None,
-    purchased_at_window: tuple[timedelta, timedelta] | None = None,
-    confirmed_paid_amount: Decimal | None = None,
-    earn_on_items: bool = True,
+    cart: Cart,
+    context: CheckoutContext,
+    member_id: int | None,
+    settings: CheckoutSettings,
+    confirmed_paid_amount: Decimal | None,
 ) -> CheckoutResult:
-    """Record a purchase, spend points on it and earn points from it, all or nothing.
-
-    A coupon code is checked against the cart and redeemed through coupons' services in the same transaction:
-    its discount is added to the purchase's discount, a coupon that does not combine with paying by points
-    refuses a cart that spends points (`does_not_stack_with_points`), and any coupon error leaves nothing
-    written.
-
-    Idempotent by (channel, store, external id): the same request again returns the first result
-    (is_replay=True); another request under that external id is refused. Raises IdempotencyKeyReused,
-    InvalidInput, StoreInactive, NotFound, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
-    InsufficientPoints and coupons' errors (invalid_coupon_code, coupon_expired, not_found, ...).
-    `policy` and `checkout_settings` (points.selectors.checkout_settings_get) may come from the caller, which
-    read them already. With `purchased_at_window` = (how far back, how far ahead of `now`), a new purchase whose
-    purchased_at falls outside is refused (PurchasedAtOutOfRange); a replay still gets its first answer.
-    With `confirmed_paid_amount` (what a payment provider confirmed was paid), a cart whose amount due differs
-    is refused (PaymentAmountMismatch) and nothing is written. With `earn_on_items=False` (a cart reported by
-    the member's own phone) the items are recorded but earn no item bonuses (category, SKU).
-    """
-    gross_amount = _positive(gross_amount)
-    discount_amount = _money(discount_amount, "discount_amount")
-    stored_value_amount = _money(stored_value_amount, "stored_value_amount")
-    external_id = (external_id or "").strip()
-    if not external_id:
-        raise InvalidInput(fields={"external_id": [str(_("This field is required."))]})
-    if stored_value_amount and member_id is None:
-        message = _("Stored value can only be spent by an identified member.")
-        raise MemberRequired(message, fields={"stored_value_amount": [str(message)]})
-    coupon_code = (coupon_code or "").strip()
-    request_hash = idempotency_request_hash(
-        {
-            **({"coupon_code": coupon_code} if coupon_code else {}),
-            "member_id": member_id,
-            "gross_amount": gross_amount,
-            "discount_amount": discount_amount,
-            "stored_value_amount": stored_value_amount,
-            "payment_method": payment_method,
-            "purchased_at": purchased_at,
-            "items": json.loads(json.dumps(items or [], cls=DjangoJSONEncoder)),
-            "points_to_spend": points_to_spend,
-        }
-    )
-    key = {"channel": channel, "store_id": store_id, "external_id": external_id, "request_hash": request_hash}
+    """purchase_checkout's transaction: lock the member (or check the store), answer a replay, check the date,
+    price, check the amount paid, write."""
+    key = _sale_key(cart=cart, context=context, member_id=member_id)
     member = None
     if member_id is None:
-        replay = _replay(**key)
+        replay = _replay(key, member_number=None)
         if replay:
             return replay
-        _store_check(store_id)
+        _store_check(context.store_id)
     else:
         # A retry waits for the member lock, then finds the first answer committed by its twin.
         # (A separate statement after the lock, not a subquery of it: in READ COMMITTED a subquery of the
         # locking SELECT keeps the snapshot taken before the wait and would not see the twin's purchase.)
-        member = _lock_member_at_store(member_id=member_id, store_id=store_id)
-        replay = _replay(**key)
+        member = _lock_member_at_store(member_id=member_id, store_id=context.store_id)
+        replay = _replay(key, member_number=member.member_number)
         if replay:
             return replay
-    if purchased_at is not None and purchased_at_window is not None:
-        _purchased_at_check(purchased_at=purchased_at, now=now, window=purchased_at_window)
-    checkout_settings = checkout_settings or checkout_settings_get()
-    policy = policy or checkout_settings.policy
-    purchased_at = purchased_at or now
-    tier_discount = tier_discount_terms_get(member=member, policy=policy)
-    quote = coupon_cart = None
-    if coupon_code:
-        coupon_cart = _coupon_cart(
-            store_id=store_id,
-            channel=channel,
-            gross_amount=gross_amount,
-            discount_amount=discount_amount,
-            items=items,
-            points_to_spend=points_to_spend,
-            reference=external_id,
-            tier_discount=tier_discount,
-        )
-        quote = _coupon_quote(member=member, code=coupon_code, cart=coupon_cart, now=now)
-    pricing = _price(
-        policy=policy,
-        rules=checkout_settings.rules,
-        member=member,
-        store_id=store_id,
-        channel=channel,
-        gross_amount=gross_amount,
-        discount_amount=discount_amount,
-        stored_value_amount=stored_value_amount,
-        items=items,
-        points_to_spend=points_to_spend,
-        purchased_at=purchased_at,
-        now=now,
-        coupon=quote,
-        earn_on_items=earn_on_items,
-        tier_discount=tier_discount,
-    )
-    if confirmed_paid_amount is not None and pricing.amount_due != confirmed_paid_amount:
-        message = _("%(due)s is due but %(paid)s was paid.") % {
-            "due": pricing.amount_due,
-            "paid": confirmed_paid_amount,
-        }
-        raise PaymentAmountMismatch(fields={"gross_amount": [str(message)]})
+    if cart.purchased_at is not None and context.purchased_at_window is not None:
+        _purchased_at_check(purchased_at=cart.purchased_at, now=context.now, window=context.purchased_at_window)
+    cart = replace(cart, purchased_at=cart.purchased_at or context.now)
+    priced = _cart_price(cart=cart, context=context, member=member, settings=settings, purchased_at=cart.purchased_at)
+    _paid_amount_check(pricing=priced.pricing, confirmed_paid_amount=confirmed_paid_amount)
     if member is not None:
-        return _checkout_member(
-            member=member,
-            key=key,
-            pricing=pricing,
-            quote=quote,
-            coupon_cart=coupon_cart,
-            coupon_code=coupon_code,
-            now=now,
-            purchased_at=purchased_at,
-            gross_amount=gross_amount,
-            payment_method=payment_method,
-            discount_amount=discount_amount,
-            stored_value_amount=stored_value_amount,
-            items=items,
-            evaluate_tier=checkout_settings.has_tiers,
-            policy=policy,
-            post_payment_rules=checkout_settings.has_post_payment_rules,
-        )
-    return _checkout_anonymous(
-        key=key,
-        pricing=pricing,
-        purchased_at=purchased_at,
-        gross_amount=gross_amount,
-        payment_method=payment_method,
-        discount_amount=discount_amount,
-        items=items,
-        now=now,
+        return _checkout_member(member=member, cart=cart, context=context, key=key, priced=priced, settings=settings)
+    return _checkout_anonymous(cart=cart, context=context, key=key, pricing=priced.pricing)
+
+
+def _paid_amount_check(*, pricing: Pricing, confirmed_paid_amount: Decimal | None) -> None:
+    """Refuse a cart whose amount due is not what the payment provider confirmed was paid (PaymentAmountMismatch)."""
+    if confirmed_paid_amount is None or pricing.amount_due == confirmed_paid_amount:
+        return
+    message = _("%(due)s is due but %(paid)s was paid.") % {"due": pricing.amount_due, "paid": confirmed_paid_amount}
+    raise PaymentAmountMismatch(fields={"gross_amount": [str(message)]})
+
+
+def _purchase_record(*, cart: Cart, key: _SaleKey, member_id: int | None, pricing: Pricing) -> Purchase:
+    """The sale, its lines and (for a member) their purchase statistics: members' one writer of purchases."""
+    return purchase_record(
+        store_id=key.store_id,
+        channel=key.channel,
+        external_id=key.external_id,
+        purchased_at=cart.purchased_at,
+        gross_amount=cart.gross_amount,
+        payment_method=cart.payment_method,
+        member_id=member_id,
+        discount_amount=cart.discount_amount + pricing.coupon_discount_amount + pricing.tier_discount_amount,
+        points_value_amount=pricing.points_value,
+        stored_value_amount=cart.stored_value_amount,
+        items=[line.as_dict() for line in cart.items],
     )
 
 
-def _checkout_anonymous(
-    *, key: dict, pricing: Pricing, purchased_at, gross_amount, payment_method, discount_amount, items, now
-) -> CheckoutResult:
+def _checkout_anonymous(*, cart: Cart, context: CheckoutContext, key: _SaleKey, pricing: Pricing) -> CheckoutResult:
     """A sale without an identified member: only the purchase and its checkout row (spending points, using a
     coupon or stored value need a member and were refused before; a sale without a member earns nothing)."""
     try:
         with transaction.atomic():  # a savepoint: a twin's insert may refuse ours, and we answer with its result
-            purchase = purchase_record(
-                store_id=key["store_id"],
-                channel=key["channel"],
-                external_id=key["external_id"],
-                purchased_at=purchased_at,
-                gross_amount=gross_amount,
-                payment_method=payment_method,
-                member_id=None,
-                discount_amount=discount_amount,
-                items=items,
-            )
+            purchase = _purchase_record(cart=cart, key=key, member_id=None, pricing=pricing)
     except IdempotencyKeyReused:
         # The twin committed between our check and our insert (with a member, the member lock serialises twins).
-        replay = _replay(**key)
+        replay = _replay(key, member_number=None)
         if replay:
             return replay
         raise
     checkout = PurchaseCheckout.objects.create(
         purchase=purchase,
-        request_hash=key["request_hash"],
-        breakdown={**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)},
-        created_at=now,
+        request_hash=key.request_hash,
+        breakdown=_earn_breakdown(pricing),
+        created_at=context.now,
     )
     return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
+
+
+def _earn_breakdown(pricing: Pricing) -> dict:
+    """Why the purchase earned what it earned, as the ledger entry and the checkout row keep it."""
+    return {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)}
 
 
 # The member row (with its tier, for the earning pipeline) locked, and whether the store is active, in one query:
@@ -637,58 +688,19 @@ def _lock_member_at_store(*, member_id: int, store_id: int) -> Member:
 
 
 def _checkout_member(
-    *,
-    member: Member,
-    key: dict,
-    pricing: Pricing,
-    quote: "CouponQuote | None",
-    coupon_cart,
-    coupon_code: str,
-    now: datetime,
-    purchased_at: datetime,
-    gross_amount: Decimal,
-    payment_method: str,
-    discount_amount: Decimal,
-    stored_value_amount: Decimal,
-    items,
-    evaluate_tier: bool,
-    policy: PointsPolicy,
-    post_payment_rules: bool,
+    *, member: Member, cart: Cart, context: CheckoutContext, key: _SaleKey, priced: _Priced, settings: CheckoutSettings
 ) -> CheckoutResult:
     """Write a member's checkout under the member lock taken by purchase_checkout, in few statements.
 
-    The same rows as purchase_record + coupon_redeem + points_debit + points_credit: the purchase and its items,
-    the coupon redemption, the spend and earn entries (one INSERT), the lots and allocations, one UPDATE of the
-    member (balances and purchase statistics), the checkout row; then, when the cart asks for them, the
-    stored-value spend and the coupons of post-payment rules (a member who may earn gets them).
+    The purchase and its items with the member's statistics, the coupon redemption, the spend and earn entries
+    with their lots and allocations (one settle of the ledger), then, when the cart asks for them, the
+    stored-value spend and the coupons of post-payment rules (a member who may earn gets them), the checkout row,
+    and last the instant tier review.
     """
-    external_id = key["external_id"]
-    purchase = purchase_record(
-        store_id=key["store_id"],
-        channel=key["channel"],
-        external_id=external_id,
-        purchased_at=purchased_at,
-        gross_amount=gross_amount,
-        payment_method=payment_method,
-        member_id=member.pk,
-        discount_amount=discount_amount + pricing.coupon_discount_amount + pricing.tier_discount_amount,
-        points_value_amount=pricing.points_value,
-        stored_value_amount=stored_value_amount,
-        items=items,
-    )
-    redemption = None
-    if quote is not None:
-        redemption = coupon_redeem(
-            member_id=member.pk,
-            cart=coupon_cart,
-            now=now,
-            code=coupon_code,
-            purchase_id=purchase.pk,
-            external_id=external_id,
-        )
-        if redemption.discount_amount != quote.discount_amount:  # the coupon changed under us: refuse, write nothing
-            raise CouponAlreadyRedeemed(fields={"coupon_code": [str(CouponAlreadyRedeemed.message)]})
-    breakdown = {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)}
+    pricing, now = priced.pricing, context.now
+    breakdown = _earn_breakdown(pricing)
+    purchase = _purchase_record(cart=cart, key=key, member_id=member.pk, pricing=pricing)
+    redemption = _coupon_redeem(member=member, cart=cart, purchase=purchase, priced=priced, now=now)
     written = points_purchase_settle(
         member=member,
         purchase=purchase,
@@ -703,17 +715,17 @@ def _checkout_member(
         earn_breakdown=breakdown,
     )
     stored_value_entry = None
-    if stored_value_amount:
+    if cart.stored_value_amount:
         stored_value_entry = stored_value_spend(
             member_id=member.pk,
-            amount=stored_value_amount,
+            amount=cart.stored_value_amount,
             idempotency_key=f"purchase:{purchase.pk}:stored_value",
             now=now,
             purchase_id=purchase.pk,
             source="checkout",
         )
     earned_coupons = []
-    if post_payment_rules and member.status in policy.earning_statuses:
+    if settings.has_post_payment_rules and member.status in settings.policy.earning_statuses:
         earned_coupons = coupons_issue_after_purchase(
             member_id=member.pk,
             purchase_id=purchase.pk,
@@ -724,7 +736,7 @@ def _checkout_member(
         )
     checkout = PurchaseCheckout.objects.create(
         purchase=purchase,
-        request_hash=key["request_hash"],
+        request_hash=key.request_hash,
         points_spent=pricing.points_to_spend,
         points_earned=pricing.earning.total,
         earn_is_pending=pricing.earn_is_pending,
@@ -741,11 +753,29 @@ def _checkout_member(
         coupons_issued=[coupon.code for coupon in earned_coupons],
         created_at=now,
     )
-    if evaluate_tier:
+    if settings.has_tiers:
         # Last, so the review sees everything this purchase wrote (its spend and the points it earned). A purchase
         # dated a little ahead of the clock (within the allowed window) counts as of its own date.
-        tier_evaluate_member(member_id=member.pk, now=max(now, purchased_at), member_locked=True)
-    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False)
+        tier_evaluate_member(member_id=member.pk, now=max(now, cart.purchased_at), member_locked=True)
+    return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=False, member_number=member.member_number)
+
+
+def _coupon_redeem(*, member: Member, cart: Cart, purchase: Purchase, priced: _Priced, now: datetime):
+    """Redeem the coupon quoted for the cart on the purchase (None without one). Raises CouponAlreadyRedeemed when
+    it no longer takes off what was quoted (it changed under us: nothing is written)."""
+    if priced.coupon is None:
+        return None
+    redemption = coupon_redeem(
+        member_id=member.pk,
+        cart=priced.coupon_cart,
+        now=now,
+        code=cart.coupon_code,
+        purchase_id=purchase.pk,
+        external_id=cart.external_id,
+    )
+    if redemption.discount_amount != priced.coupon.discount_amount:
+        raise CouponAlreadyRedeemed(fields={"coupon_code": [str(CouponAlreadyRedeemed.message)]})
+    return redemption
 
 
 # -- refunds ----------------------------------------------------------------------------------------------------
@@ -788,25 +818,35 @@ def purchase_refund(
     purchase = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=purchase_external_id).first()
     if purchase is None:
         raise NotFound(_("No purchase with this external id at this store."))
-    request_hash = idempotency_request_hash({"amount": amount})
-
-    def replay():
-        refund = PurchaseRefund.objects.filter(purchase=purchase, external_id=refund_external_id).first()
-        if refund is None:
-            return None
-        if refund.request_hash != request_hash:
-            raise IdempotencyKeyReused(fields={"refund_id": [str(_("Already used for a different refund."))]})
-        return RefundResult(refund=refund, is_replay=True)
-
-    if (result := replay()) is not None:
+    key = {"external_id": refund_external_id, "request_hash": idempotency_request_hash({"amount": amount})}
+    if (result := _refund_replay(purchase=purchase, **key)) is not None:
         return result
     if purchase.member_id:
         lock_member(member_id=purchase.member_id)
     purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
-    if (result := replay()) is not None:
+    if (result := _refund_replay(purchase=purchase, **key)) is not None:
         return result
+    previous = _refunds_so_far(purchase)
+    left = purchase.gross_amount - previous["amount"]
+    if amount > left:
+        message = _("At most %(amount)s is left to refund.") % {"amount": left}
+        raise RefundExceedsPurchase(fields={"amount": [str(message)]})
+    return _refund_write(purchase=purchase, amount=amount, previous=previous, now=now, reason=reason, **key)
 
-    previous = PurchaseRefund.objects.filter(purchase=purchase).aggregate(
+
+def _refund_replay(*, purchase: Purchase, external_id: str, request_hash: str) -> RefundResult | None:
+    """The first answer under the refund's id, None if there is none; IdempotencyKeyReused for another amount."""
+    refund = PurchaseRefund.objects.filter(purchase=purchase, external_id=external_id).first()
+    if refund is None:
+        return None
+    if refund.request_hash != request_hash:
+        raise IdempotencyKeyReused(fields={"refund_id": [str(_("Already used for a different refund."))]})
+    return RefundResult(refund=refund, is_replay=True)
+
+
+def _refunds_so_far(purchase: Purchase) -> dict:
+    """What the purchase's earlier refunds gave back and took, summed (zeros when there were none)."""
+    totals = PurchaseRefund.objects.filter(purchase=purchase).aggregate(
         amount=Sum("amount"),
         reversed=Sum("points_reversed"),
         cancelled=Sum("points_pending_cancelled"),
@@ -815,19 +855,20 @@ def purchase_refund(
         value=Sum("points_value_returned"),
         stored_value=Sum("stored_value_returned"),
     )
-    refunded_before = previous["amount"] or ZERO
-    left = purchase.gross_amount - refunded_before
-    if amount > left:
-        message = _("At most %(amount)s is left to refund.") % {"amount": left}
-        raise RefundExceedsPurchase(fields={"amount": [str(message)]})
+    money = {"amount", "value", "stored_value"}
+    return {name: value or (ZERO if name in money else 0) for name, value in totals.items()}
+
+
+def _refund_write(
+    *, purchase: Purchase, amount: Decimal, previous: dict, external_id: str, request_hash: str, now, reason: str
+) -> RefundResult:
+    """Write a refund of `amount` under the locks purchase_refund took: the refund row, then the points, stored
+    value and coupons it gives back or takes, each the refunded share of what the checkout did less what earlier
+    refunds settled; then the purchase's refunded amount and status."""
+    refunded_before = previous["amount"]
     refunded = refunded_before + amount
     gross = purchase.gross_amount
     checkout = PurchaseCheckout.objects.filter(purchase=purchase).first()
-    earned = checkout.points_earned if checkout else 0
-    spent = checkout.points_spent if checkout else 0
-    settled_earned = (previous["reversed"] or 0) + (previous["cancelled"] or 0) + (previous["forgiven"] or 0)
-    to_reverse = _points_share(earned, refunded, gross) - settled_earned
-    to_return = _points_share(spent, refunded, gross) - (previous["returned"] or 0)
     value_target = (
         purchase.points_value_amount
         if refunded >= gross
@@ -835,34 +876,18 @@ def purchase_refund(
     )
     refund = PurchaseRefund.objects.create(
         purchase=purchase,
-        external_id=refund_external_id,
+        external_id=external_id,
         amount=amount,
         request_hash=request_hash,
         reason=reason,
-        points_value_returned=value_target - (previous["value"] or ZERO),
+        points_value_returned=value_target - previous["value"],
         created_at=now,
     )
-    counts = {}
-    if to_return > 0:
-        counts["points_returned"] = to_return
-        points_credit(
-            member_id=purchase.member_id,
-            points=to_return,
-            kind=Kind.REFUND,
-            idempotency_key=f"refund:{refund.pk}:return",
-            now=now,
-            expires_at=points_spent_expiry(debit_entry_id=checkout.spend_entry_id),
-            purchase_id=purchase.pk,
-            source="refund",
-            reason=reason,
-            breakdown={"refund": refund_external_id, "returned_spent_points": to_return},
-        )
-    if to_reverse > 0:
-        counts.update(_reverse_earned(refund=refund, checkout=checkout, points=to_reverse, now=now, reason=reason))
+    counts = _refund_points(refund=refund, checkout=checkout, previous=previous, refunded=refunded, now=now)
     if checkout is not None and checkout.stored_value_entry_id:
         counts["stored_value_returned"] = _stored_value_return(
             refund=refund, purchase=purchase, checkout=checkout, refunded=refunded,
-            returned_before=previous["stored_value"] or ZERO, now=now,
+            returned_before=previous["stored_value"], now=now,
         )  # fmt: skip
     paid_before = _share(purchase.paid_amount, refunded_before, gross).quantize(CENT, rounding=ROUND_HALF_UP)
     paid_now = _share(purchase.paid_amount, refunded, gross).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -880,6 +905,40 @@ def purchase_refund(
         purchase_id=purchase.pk, refunded_paid_amount=paid_now - paid_before, is_fully_refunded=refunded >= gross
     )
     return RefundResult(refund=refund, is_replay=False)
+
+
+def _refund_points(
+    *, refund: PurchaseRefund, checkout: PurchaseCheckout | None, previous: dict, refunded: Decimal, now
+) -> dict:
+    """Return the refunded share of the points the purchase spent, then take back that of the points it earned;
+    return the refund's counts of each."""
+    purchase = refund.purchase
+    gross = purchase.gross_amount
+    earned = checkout.points_earned if checkout else 0
+    spent = checkout.points_spent if checkout else 0
+    settled_earned = previous["reversed"] + previous["cancelled"] + previous["forgiven"]
+    to_reverse = _points_share(earned, refunded, gross) - settled_earned
+    to_return = _points_share(spent, refunded, gross) - previous["returned"]
+    counts = {}
+    if to_return > 0:
+        counts["points_returned"] = to_return
+        points_credit(
+            member_id=purchase.member_id,
+            points=to_return,
+            kind=Kind.REFUND,
+            idempotency_key=f"refund:{refund.pk}:return",
+            now=now,
+            expires_at=points_spent_expiry(debit_entry_id=checkout.spend_entry_id),
+            purchase_id=purchase.pk,
+            source="refund",
+            reason=refund.reason,
+            breakdown={"refund": refund.external_id, "returned_spent_points": to_return},
+        )
+    if to_reverse > 0:
+        counts.update(
+            _reverse_earned(refund=refund, checkout=checkout, points=to_reverse, now=now, reason=refund.reason)
+        )
+    return counts
 
 
 def _stored_value_return(*, refund, purchase, checkout, refunded: Decimal, returned_before: Decimal, now) -> Decimal:

@@ -13,8 +13,8 @@ bonuses (category, SKU), which only a till or a shop backend with its own key ca
 earns as everywhere (base rate, multipliers, first purchase).
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.db import transaction
 
@@ -22,104 +22,69 @@ from infra.wechat_pay import WechatPayClient
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
+from points.cart import Cart, CheckoutContext
 from points.errors import MiniProgramCheckoutDisabled
 from points.models import PointsPolicy
 from points.selectors import checkout_settings_get
 from points.services.checkout import CheckoutResult, Pricing, purchase_checkout, purchase_preview
 
-ZERO = Decimal(0)
 
-
-def mini_program_store_id(policy: PointsPolicy | None = None) -> int:
+def mini_program_store_id(policy: PointsPolicy) -> int:
     """The store mini-program purchases are recorded under; MiniProgramCheckoutDisabled when none is set."""
-    store_id = (policy or PointsPolicy.load()).mini_program_store_id
-    if store_id is None:
+    if policy.mini_program_store_id is None:
         raise MiniProgramCheckoutDisabled()
-    return store_id
+    return policy.mini_program_store_id
 
 
-def mini_program_purchase_preview(
-    *,
-    member_id: int,
-    gross_amount: Decimal,
-    now: datetime,
-    discount_amount: Decimal = ZERO,
-    stored_value_amount: Decimal = ZERO,
-    items: list[dict] | None = None,
-    points_to_spend: int = 0,
-    coupon_code: str = "",
-) -> Pricing:
-    """Price the member's mini-program cart: the tier discount, points earned, the most points it takes, and the
-    amount due."""
-    return purchase_preview(
-        store_id=mini_program_store_id(),
+def _mini_program_context(*, member_id: int, policy: PointsPolicy, now: datetime) -> CheckoutContext:
+    """The signed-in member buying at the policy's mini-program store; the phone's lines earn no item bonuses."""
+    return CheckoutContext(
         channel=PurchaseChannel.MINI_PROGRAM,
-        gross_amount=gross_amount,
+        store_id=mini_program_store_id(policy),
         now=now,
         member_id=member_id,
-        discount_amount=discount_amount,
-        stored_value_amount=stored_value_amount,
-        items=items,
-        points_to_spend=points_to_spend,
-        coupon_code=coupon_code,
         earn_on_items=False,
     )
 
 
+def mini_program_purchase_preview(*, member_id: int, cart: Cart, now: datetime) -> Pricing:
+    """Price the member's mini-program cart as of `now`: the tier discount, points earned, the most points it
+    takes, and the amount due. Raises MiniProgramCheckoutDisabled and purchase_preview's errors."""
+    settings = checkout_settings_get()
+    context = _mini_program_context(member_id=member_id, policy=settings.policy, now=now)
+    return purchase_preview(cart=replace(cart, purchased_at=None), context=context, settings=settings)
+
+
 def mini_program_purchase_checkout(
-    *,
-    member_id: int,
-    out_trade_no: str,
-    gross_amount: Decimal,
-    now: datetime,
-    discount_amount: Decimal = ZERO,
-    stored_value_amount: Decimal = ZERO,
-    items: list[dict] | None = None,
-    points_to_spend: int = 0,
-    coupon_code: str = "",
-    payments: WechatPayClient | None = None,
+    *, member_id: int, cart: Cart, now: datetime, payments: WechatPayClient | None = None
 ) -> CheckoutResult:
-    """Record the member's mini-program purchase paid through WeChat Pay order `out_trade_no`.
+    """Record the member's mini-program purchase paid through the WeChat Pay order named by the cart's external id
+    (its `out_trade_no`), dated when it was paid.
 
     A replay of a recorded order answers from the checkout without asking WeChat Pay again. Raises
     MiniProgramCheckoutDisabled, PaymentNotConfirmed (no such order, not paid, paid by someone else or in
     another currency), PaymentAmountMismatch, PaymentProviderUnavailable, and purchase_checkout's errors.
     """
-    checkout_settings = checkout_settings_get()
-    store_id = mini_program_store_id(checkout_settings.policy)
-    out_trade_no = (out_trade_no or "").strip()
-    checkout = {
-        "store_id": store_id,
-        "channel": PurchaseChannel.MINI_PROGRAM,
-        "external_id": out_trade_no,
-        "payment_method": PaymentMethod.WECHAT_PAY_HK,
-        "member_id": member_id,
-        "gross_amount": gross_amount,
-        "discount_amount": discount_amount,
-        "stored_value_amount": stored_value_amount,
-        "items": items,
-        "points_to_spend": points_to_spend,
-        "coupon_code": coupon_code,
-        "now": now,
-        "policy": checkout_settings.policy,
-        "checkout_settings": checkout_settings,
-        "earn_on_items": False,
-    }
+    settings = checkout_settings_get()
+    context = _mini_program_context(member_id=member_id, policy=settings.policy, now=now)
+    out_trade_no = (cart.external_id or "").strip()
+    cart = replace(cart, external_id=out_trade_no, payment_method=PaymentMethod.WECHAT_PAY_HK)
     recorded = Purchase.objects.filter(
-        channel=PurchaseChannel.MINI_PROGRAM, store_id=store_id, external_id=out_trade_no
+        channel=PurchaseChannel.MINI_PROGRAM, store_id=context.store_id, external_id=out_trade_no
     ).values_list("purchased_at", flat=True)
     recorded_at = recorded.first() if out_trade_no else None
     if recorded_at is not None:
         # Same body: the first answer; another body: idempotency_key_reused. WeChat Pay is not asked again.
-        return purchase_checkout(**checkout, purchased_at=recorded_at.astimezone(UTC))
+        replayed = replace(cart, purchased_at=recorded_at.astimezone(UTC))
+        return purchase_checkout(cart=replayed, context=context, settings=settings)
     payment = wechat_payment_confirm(
         member_id=member_id, out_trade_no=out_trade_no, field="out_trade_no", client=payments
     )
     # In UTC, as the database gives it back, so that a replay hashes to the same request.
-    paid_at = (payment.paid_at or now).astimezone(UTC)
+    paid = replace(cart, purchased_at=(payment.paid_at or now).astimezone(UTC))
     with transaction.atomic():
         lock_member(member_id=member_id)  # the payment is this member's: their lock orders its uses
         # Looked at again under the lock: a twin request may have recorded this order meanwhile.
         if not recorded.exists() and payment_is_used(provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=out_trade_no):
             raise payment_already_used("out_trade_no")
-        return purchase_checkout(**checkout, purchased_at=paid_at, confirmed_paid_amount=payment.amount)
+        return purchase_checkout(cart=paid, context=context, settings=settings, confirmed_paid_amount=payment.amount)

@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from members.models import Member, TierHistory
 from members.services.tiers import tier_evaluate_all
-from points.services.checkout import purchase_checkout
-from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory
+from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, checkout_sale
 from tests.members.test_ledger_concurrency import run_in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -28,9 +27,8 @@ def test_reviews_running_while_purchases_arrive_never_lose_an_upgrade():
             member=member, store=store, gross_amount=Decimal("900.00"), purchased_at=now - timedelta(days=5)
         )
     purchases = [
-        lambda member=member: purchase_checkout(
-            store_id=store.pk, channel="pos", external_id=f"live-{member.pk}", now=now,
-            gross_amount=Decimal("100.00"), payment_method="card", member_id=member.pk,
+        lambda member=member: checkout_sale(
+            store=store, member=member, now=now, external_id=f"live-{member.pk}", gross_amount=Decimal("100.00")
         )
         for member in members
     ]  # fmt: skip

@@ -10,7 +10,6 @@ from django.db import transaction
 from members.models import Notification, OutboxMessage
 from members.services.plans import plan_purchase
 from members.services.tiers import tier_evaluate_all, tier_override_set
-from points.services.checkout import purchase_checkout
 from tests.factories import (
     MemberFactory,
     MembershipPlanFactory,
@@ -18,6 +17,7 @@ from tests.factories import (
     StoreFactory,
     TierFactory,
     UserFactory,
+    checkout_sale,
 )
 
 pytestmark = pytest.mark.django_db
@@ -62,10 +62,7 @@ def test_the_message_is_written_in_the_members_language_with_their_consented_cha
 def test_a_purchase_crossing_a_threshold_tells_the_member(tiers, now):
     member = MemberFactory(tier=tiers["V1"], locale="en")
 
-    purchase_checkout(
-        store_id=StoreFactory().pk, channel="pos", external_id="T-1", now=now,
-        gross_amount=Decimal("1200.00"), payment_method="card", member_id=member.pk,
-    )  # fmt: skip
+    checkout_sale(store=StoreFactory(), member=member, now=now, external_id="T-1", gross_amount=Decimal("1200.00"))
 
     assert inbox_of(member) == [("Your tier has changed", "You are now a Gold member.")]
 

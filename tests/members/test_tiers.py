@@ -21,8 +21,7 @@ from members.services.tiers import (
 )
 from members.signals import tier_changed
 from members.tasks import tier_evaluation_task
-from points.services.checkout import purchase_checkout
-from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, UserFactory
+from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, UserFactory, checkout_sale
 
 pytestmark = pytest.mark.django_db
 
@@ -251,10 +250,7 @@ def test_a_purchase_crossing_a_threshold_upgrades_at_once(tiers, now, signals, d
 
     # when a HK$200 purchase is recorded
     with django_capture_on_commit_callbacks(execute=True):
-        purchase_checkout(
-            store_id=store.pk, channel="pos", external_id="T-1", now=now, gross_amount=Decimal("200.00"),
-            payment_method="card", member_id=member.pk,
-        )  # fmt: skip
+        checkout_sale(store=store, member=member, now=now, external_id="T-1", gross_amount=Decimal("200.00"))
 
     # then
     member.refresh_from_db()

@@ -6,8 +6,8 @@ import pytest
 
 from members.models import Role
 from points.models import EarningRule, PointsPolicy
-from points.services.checkout import purchase_checkout, purchase_refund
-from tests.factories import StoreFactory, UserFactory
+from points.services.checkout import purchase_refund
+from tests.factories import StoreFactory, UserFactory, checkout_sale
 
 pytestmark = pytest.mark.django_db
 
@@ -83,10 +83,7 @@ def test_store_staff_see_only_their_stores_refunds(client, member, now):
     PointsPolicy.load()
     stores = [StoreFactory(code="central"), StoreFactory(code="tst")]
     for store in stores:
-        purchase_checkout(
-            store_id=store.pk, channel="pos", external_id="S-1", gross_amount=Decimal(100), payment_method="card",
-            member_id=member.pk, now=now,
-        )  # fmt: skip
+        checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(100))
         purchase_refund(
             store_id=store.pk, channel="pos", purchase_external_id="S-1", refund_external_id=f"R-{store.code}",
             amount=Decimal(10), now=now,

@@ -8,6 +8,7 @@ import pytest
 from infra.errors import InvalidInput
 from members.errors import IdempotencyKeyReused, InsufficientPoints
 from members.models import Member, PointsEntry, PointsLot, Purchase, Tier
+from points.cart import Cart, CartLine, CheckoutContext
 from points.errors import MemberRequired, PointsShareExceeded, PointsSpendingNotAllowed, StoreInactive
 from points.models import EarningRule, PurchaseCheckout
 from points.services.checkout import purchase_checkout, purchase_preview
@@ -18,18 +19,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def checkout(store, member, policy, base_rule, now):
-    def run(**overrides):
-        fields = {
-            "store_id": store.pk,
-            "channel": "pos",
-            "external_id": "S-1",
-            "gross_amount": Decimal("1000.00"),
-            "payment_method": "card",
-            "member_id": member.pk,
-            "now": now,
-        }
-        fields.update(overrides)
-        return purchase_checkout(**fields)
+    """Check out sale S-1 of HK$1000.00 paid by card, by `member` at `store`: keywords change the cart; `store_id`
+    and `member_id` the context."""
+
+    def run(*, store_id=store.pk, member_id=member.pk, **cart):
+        return purchase_checkout(
+            cart=Cart(**{"external_id": "S-1", "gross_amount": Decimal("1000.00"), "payment_method": "card", **cart}),
+            context=CheckoutContext(channel="pos", store_id=store_id, member_id=member_id, now=now),
+        )
 
     return run
 
@@ -163,10 +160,10 @@ def test_an_inactive_store_is_refused(checkout, store):
 
 def test_the_same_checkout_again_returns_the_first_result_without_writing(checkout, member, give_points):
     give_points(member, 1000)
-    first = checkout(points_to_spend=500, items=[{"sku": "A", "unit_price": "1000.00"}])
+    first = checkout(points_to_spend=500, items=(CartLine(sku="A", unit_price=Decimal("1000.00")),))
     before = counts()
 
-    again = checkout(points_to_spend=500, items=[{"sku": "A", "unit_price": "1000.00"}])
+    again = checkout(points_to_spend=500, items=(CartLine(sku="A", unit_price=Decimal("1000.00")),))
 
     assert again.is_replay is True
     assert (again.purchase.pk, again.checkout.pk) == (first.purchase.pk, first.checkout.pk)
@@ -177,7 +174,11 @@ def test_the_same_checkout_again_returns_the_first_result_without_writing(checko
 
 @pytest.mark.parametrize(
     "change",
-    [{"gross_amount": Decimal("999.00")}, {"points_to_spend": 100}, {"items": [{"sku": "B", "unit_price": "1000"}]}],
+    [
+        {"gross_amount": Decimal("999.00")},
+        {"points_to_spend": 100},
+        {"items": (CartLine(sku="B", unit_price=Decimal(1000)),)},
+    ],
 )
 def test_the_same_external_id_with_another_body_is_refused_without_a_write(checkout, member, give_points, change):
     give_points(member, 1000)
@@ -259,7 +260,8 @@ def test_preview_prices_the_cart_without_writing(store, member, give_points, bas
     before = counts()
 
     pricing = purchase_preview(
-        store_id=store.pk, channel="pos", gross_amount=Decimal(1000), member_id=member.pk, points_to_spend=1000, now=now
+        cart=Cart(gross_amount=Decimal(1000), points_to_spend=1000),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now),
     )
 
     assert (pricing.earning.total, pricing.points_value) == (99, Decimal("10.00"))
@@ -273,7 +275,8 @@ def test_preview_caps_spendable_points_at_the_share(store, member, give_points, 
     policy.save()
 
     pricing = purchase_preview(
-        store_id=store.pk, channel="pos", gross_amount=Decimal(1000), member_id=member.pk, now=now
+        cart=Cart(gross_amount=Decimal(1000)),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now),
     )
 
     assert (pricing.max_points_spendable, pricing.max_points_value) == (10_000, Decimal("100.00"))
@@ -284,7 +287,8 @@ def test_preview_for_a_member_who_may_not_spend_offers_no_points(store, give_poi
     give_points(visitor, 1000)
 
     pricing = purchase_preview(
-        store_id=store.pk, channel="pos", gross_amount=Decimal(100), member_id=visitor.pk, now=now
+        cart=Cart(gross_amount=Decimal(100)),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=visitor.pk, now=now),
     )
 
     assert pricing.max_points_spendable == 0

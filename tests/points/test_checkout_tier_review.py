@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from members.models import Member, TierHistory, TierPolicy
+from points.cart import Cart, CheckoutContext
 from points.services.checkout import purchase_checkout
 from tests.factories import MemberFactory, TierFactory
 
@@ -46,13 +47,8 @@ def test_a_purchase_moves_the_member_up_at_once_whatever_the_indicator(
 
     # when a HK$1,000 purchase (earning 100 points) is checked out
     result = purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="T-1",
-        gross_amount=Decimal("1000.00"),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
+        cart=Cart(external_id="T-1", gross_amount=Decimal("1000.00"), payment_method="card"),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now),
     )
 
     # then the member is Gold at once, with the purchase's history entry

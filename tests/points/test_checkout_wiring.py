@@ -10,6 +10,7 @@ from coupons.services import coupon_template_issue_to_member
 from members.errors import InsufficientStoredValue
 from members.models import Member, Purchase, StoredValueEntry
 from members.services.stored_value import stored_value_adjust, stored_value_drift
+from points.cart import Cart, CheckoutContext
 from points.errors import MemberRequired
 from points.services.checkout import purchase_checkout, purchase_refund
 from tests.coupons.factories import CouponTemplateFactory
@@ -31,11 +32,11 @@ def fund(now):
 
 @pytest.fixture
 def checkout(store, member, policy, now):
-    def run(external_id="S-1", gross="1000.00", **kwargs):
+    def run(external_id="S-1", gross="1000.00", member_id=member.pk, **cart):
         return purchase_checkout(
-            store_id=store.pk, channel="pos", external_id=external_id, gross_amount=Decimal(gross),
-            payment_method="card", member_id=kwargs.pop("member_id", member.pk), now=now, **kwargs,
-        )  # fmt: skip
+            cart=Cart(external_id=external_id, gross_amount=Decimal(gross), payment_method="card", **cart),
+            context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member_id, now=now),
+        )
 
     return run
 

@@ -9,9 +9,9 @@ from members.errors import InsufficientPoints
 from members.models import PointsEntry, Purchase
 from members.services.ledger import points_credit, points_ledger_drift
 from points.models import EarningRule, PointsPolicy, PurchaseCheckout, PurchaseRefund
-from points.services.checkout import purchase_checkout, purchase_refund
+from points.services.checkout import purchase_refund
 from tests.concurrency import run_in_threads
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import MemberFactory, StoreFactory, checkout_sale
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -26,16 +26,10 @@ def setup():
 
 
 def checkout(store, member, now, external_id, points):
-    return lambda: purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id=external_id,
-        gross_amount=Decimal("100.00"),
-        payment_method="card",
-        member_id=member.pk,
+    return lambda: checkout_sale(
+        store=store, member=member, now=now, external_id=external_id, gross_amount=Decimal("100.00"),
         points_to_spend=points,
-        now=now,
-    )
+    )  # fmt: skip
 
 
 def test_twenty_concurrent_checkouts_spending_points_never_overdraw(setup):
@@ -72,8 +66,8 @@ def test_the_same_external_id_from_ten_threads_records_one_purchase(setup):
 
 def test_the_same_anonymous_sale_from_ten_threads_records_one_purchase(setup):
     store, _member, now = setup
-    call = lambda: purchase_checkout(  # noqa: E731
-        store_id=store.pk, channel="pos", external_id="A-1", gross_amount=Decimal(50), payment_method="cash", now=now
+    call = lambda: checkout_sale(  # noqa: E731
+        store=store, now=now, external_id="A-1", gross_amount=Decimal(50), payment_method="cash"
     )
 
     results = run_in_threads([call] * 10, workers=10)

@@ -11,9 +11,9 @@ from django.utils import timezone
 from members.models import PointsAllocation, PointsEntry, PointsLot, Purchase
 from members.services.ledger import points_credit, points_expire_due_lots, points_ledger_drift
 from points.models import EarningRule, PointsPolicy, PurchaseCheckout, PurchaseRefund
-from points.services.checkout import purchase_checkout, purchase_refund
+from points.services.checkout import purchase_refund
 from tests.concurrency import run_in_threads
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import MemberFactory, StoreFactory, checkout_sale
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -30,9 +30,9 @@ def setup():
 
 
 def checkout(store, member, now, external_id, points=0, gross="100.00"):
-    return lambda: purchase_checkout(
-        store_id=store.pk, channel="pos", external_id=external_id, gross_amount=Decimal(gross),
-        payment_method="card", member_id=member.pk, points_to_spend=points, now=now,
+    return lambda: checkout_sale(
+        store=store, member=member, now=now, external_id=external_id, gross_amount=Decimal(gross),
+        points_to_spend=points,
     )  # fmt: skip
 
 

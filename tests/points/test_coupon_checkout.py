@@ -8,6 +8,7 @@ from coupons.errors import CouponAlreadyRedeemed, DoesNotStackWithPoints, MinSpe
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from members.models import Member, PointsEntry, Purchase
+from points.cart import Cart, CheckoutContext
 from points.models import PurchaseCheckout
 from points.services.checkout import purchase_checkout, purchase_preview
 from tests.coupons.factories import CouponTemplateFactory
@@ -21,9 +22,12 @@ def coupon(member, now):
     return coupon_template_issue_to_member(template_id=template.pk, member_id=member.pk, source="manual", now=now)
 
 
-def checkout(store, member, now, **kwargs):
-    fields = {"external_id": "sale-1", "gross_amount": Decimal("200.00"), "payment_method": "card"}
-    return purchase_checkout(store_id=store.pk, channel="pos", member_id=member.pk, now=now, **{**fields, **kwargs})
+def checkout(store, member, now, **cart):
+    """Check out sale-1 of HK$200.00 paid by card; keywords change the cart."""
+    return purchase_checkout(
+        cart=Cart(**{"external_id": "sale-1", "gross_amount": Decimal("200.00"), "payment_method": "card", **cart}),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now),
+    )
 
 
 def test_the_coupon_discount_becomes_the_purchase_discount(store, member, coupon, base_rule, now):
@@ -98,9 +102,9 @@ def test_a_replayed_checkout_with_a_coupon_returns_the_first_answer(store, membe
 
 def test_the_preview_shows_the_coupon_discount_without_redeeming(store, member, coupon, base_rule, now):
     pricing = purchase_preview(
-        store_id=store.pk, channel="pos", gross_amount=Decimal("200.00"), member_id=member.pk, now=now,
-        coupon_code=coupon.code,
-    )  # fmt: skip
+        cart=Cart(gross_amount=Decimal("200.00"), coupon_code=coupon.code),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now),
+    )
 
     assert (pricing.coupon_discount_amount, pricing.earning.total) == (Decimal("20.00"), 18)
     assert pricing.coupon_label

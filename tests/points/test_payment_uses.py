@@ -14,10 +14,16 @@ from members.services.payments import payment_is_used
 from members.services.plans import plan_purchase
 from members.services.stored_value import stored_value_top_up
 from points.models import RewardOrder
-from points.services.checkout import purchase_checkout
 from points.services.mall import reward_redeem
 from tests.concurrency import run_in_threads
-from tests.factories import MemberFactory, MembershipPlanFactory, RewardFactory, TierFactory, TopUpOfferFactory
+from tests.factories import (
+    MemberFactory,
+    MembershipPlanFactory,
+    RewardFactory,
+    TierFactory,
+    TopUpOfferFactory,
+    checkout_sale,
+)
 
 PROVIDER = "wechat_pay_hk"
 PAYMENT = "WX-4200"
@@ -43,9 +49,9 @@ def payers(db, store, policy, give_points):
 
     def purchase(member, now, transaction_id=PAYMENT):
         # A mini-program sale: its external id is the member's WeChat Pay order.
-        return purchase_checkout(
-            store_id=store.pk, channel="mini_program", external_id=transaction_id, payment_method=PROVIDER,
-            member_id=member.pk, gross_amount=Decimal("100.00"), now=now,
+        return checkout_sale(
+            store=store, member=member, now=now, channel="mini_program", external_id=transaction_id,
+            payment_method=PROVIDER, gross_amount=Decimal("100.00"),
         )  # fmt: skip
 
     def mall_order(member, now, transaction_id=PAYMENT):

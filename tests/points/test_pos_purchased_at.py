@@ -37,11 +37,13 @@ def test_a_purchase_time_within_the_window_is_accepted(offset, store, member, ba
 def test_the_service_accepts_any_time_without_a_window(store, member, base_rule, now):
     from decimal import Decimal
 
+    from points.cart import Cart, CheckoutContext
     from points.services.checkout import purchase_checkout
 
     result = purchase_checkout(
-        store_id=store.pk, channel="pos", external_id="old", gross_amount=Decimal("10.00"), payment_method="card",
-        now=now, purchased_at=now - timedelta(days=30), member_id=member.pk,
+        cart=Cart(external_id="old", gross_amount=Decimal("10.00"), payment_method="card",
+                  purchased_at=now - timedelta(days=30)),
+        context=CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now),
     )  # fmt: skip
 
     assert result.is_replay is False

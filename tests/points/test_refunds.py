@@ -11,8 +11,9 @@ from members.models import Member, PointsEntry, PointsLot, Purchase
 from members.services.ledger import points_debit, points_ledger_drift
 from points.errors import RefundExceedsPurchase
 from points.models import PointsPolicy, PurchaseRefund
-from points.services.checkout import purchase_checkout, purchase_refund
+from points.services.checkout import purchase_refund
 from points.services.expiry import points_release_pending
+from tests.factories import checkout_sale
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +22,8 @@ pytestmark = pytest.mark.django_db
 def sale(store, member, policy, base_rule, give_points, now):
     """A HK$1000 sale by a member who paid 5000 points (HK$50) and earned 95 points; balance 95."""
     give_points(member, 5000)
-    return purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal("1000.00"),
-        payment_method="card",
-        member_id=member.pk,
-        points_to_spend=5000,
-        now=now,
+    return checkout_sale(
+        store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal("1000.00"), points_to_spend=5000
     ).purchase
 
 
@@ -144,15 +138,7 @@ def _spend_everything(member, now):
 )
 def test_earned_points_already_spent_follow_the_refund_policy(store, member, base_rule, now, policy_name, expected):
     PointsPolicy.objects.update_or_create(pk=1, defaults={"refund_policy": policy_name})
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal(950),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
-    )
+    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(950))
     _spend_everything(member, now)
 
     record = purchase_refund(
@@ -171,15 +157,7 @@ def test_earned_points_already_spent_follow_the_refund_policy(store, member, bas
 
 def test_reverse_within_balance_takes_what_the_balance_covers(store, member, base_rule, give_points, now):
     PointsPolicy.objects.update_or_create(pk=1, defaults={"refund_policy": "reverse_within_balance"})
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal(1000),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
-    )
+    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
     points_debit(member_id=member.pk, points=70, idempotency_key="spend-70", now=now)
 
     record = purchase_refund(
@@ -196,15 +174,7 @@ def test_reverse_within_balance_takes_what_the_balance_covers(store, member, bas
 
 
 def test_a_debt_is_repaid_first_by_later_earnings(store, member, base_rule, now):
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal(1000),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
-    )
+    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
     _spend_everything(member, now)
     purchase_refund(
         store_id=store.pk,
@@ -216,15 +186,7 @@ def test_a_debt_is_repaid_first_by_later_earnings(store, member, base_rule, now)
     )
     assert balances(member) == (0, 100, 0)
 
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-2",
-        gross_amount=Decimal(1500),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
-    )
+    checkout_sale(store=store, member=member, now=now, external_id="S-2", gross_amount=Decimal(1500))
 
     assert balances(member) == (50, 0, 0)
     assert points_ledger_drift() == []
@@ -233,15 +195,7 @@ def test_a_debt_is_repaid_first_by_later_earnings(store, member, base_rule, now)
 def test_refunding_a_sale_whose_points_are_still_pending_cancels_them(store, member, base_rule, policy, now):
     policy.pending_days = 14
     policy.save()
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal(1000),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
-    )
+    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
 
     record = purchase_refund(
         store_id=store.pk,
@@ -262,15 +216,7 @@ def test_refunding_a_sale_whose_points_are_still_pending_cancels_them(store, mem
 def test_a_fully_cancelled_pending_lot_never_activates(store, member, base_rule, policy, now):
     policy.pending_days = 14
     policy.save()
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal(1000),
-        payment_method="card",
-        member_id=member.pk,
-        now=now,
-    )
+    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
     purchase_refund(
         store_id=store.pk,
         channel="pos",
@@ -292,15 +238,8 @@ def test_returned_points_keep_the_expiry_of_the_lots_they_came_from(store, membe
 
     expires = now + timedelta(days=10)
     points_credit(member_id=member.pk, points=1000, idempotency_key="old", now=now, expires_at=expires)
-    purchase_checkout(
-        store_id=store.pk,
-        channel="pos",
-        external_id="S-1",
-        gross_amount=Decimal(100),
-        payment_method="card",
-        member_id=member.pk,
-        points_to_spend=1000,
-        now=now,
+    checkout_sale(
+        store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(100), points_to_spend=1000
     )
 
     purchase_refund(

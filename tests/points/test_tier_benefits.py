@@ -17,6 +17,7 @@ from coupons.errors import MinSpendNotMet
 from coupons.services import coupon_template_issue_to_member
 from members.models import Member, PointsEntry, Purchase, TierPolicy
 from members.services.plans import plan_purchase
+from points.cart import Cart, CartLine, CheckoutContext
 from points.models import PointsPolicy, PurchaseCheckout
 from points.rules import CartFacts, MemberFacts, Rule, earn_points
 from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund
@@ -61,14 +62,19 @@ def set_tier_policy(**fields):
     policy.save()
 
 
-def preview(store, member, now, **kwargs):
-    fields = {"gross_amount": D("1000.00")}
-    return purchase_preview(store_id=store.pk, channel="pos", member_id=member.pk, now=now, **{**fields, **kwargs})
+def till(store, member, now) -> CheckoutContext:
+    return CheckoutContext(channel="pos", store_id=store.pk, member_id=member.pk, now=now)
 
 
-def checkout(store, member, now, **kwargs):
-    fields = {"external_id": "sale-1", "gross_amount": D("1000.00"), "payment_method": "card"}
-    return purchase_checkout(store_id=store.pk, channel="pos", member_id=member.pk, now=now, **{**fields, **kwargs})
+def preview(store, member, now, **cart):
+    """Price a HK$1000.00 cart at the till; keywords change the cart."""
+    return purchase_preview(cart=Cart(**{"gross_amount": D("1000.00"), **cart}), context=till(store, member, now))
+
+
+def checkout(store, member, now, **cart):
+    """Check out sale-1 of HK$1000.00 paid by card at the till; keywords change the cart."""
+    cart = Cart(**{"external_id": "sale-1", "gross_amount": D("1000.00"), "payment_method": "card", **cart})
+    return purchase_checkout(cart=cart, context=till(store, member, now))
 
 
 def kinds(breakdown) -> list[tuple[str, int]]:
@@ -221,11 +227,11 @@ def test_the_tier_discount_stops_at_the_policys_most_per_purchase(store, birthda
 
 def test_lines_of_excluded_categories_are_not_discounted(store, birthday_member, base_rule, now):
     set_tier_policy(discount_excluded_categories=["Gift Card", "sale"])
-    items = [
-        {"sku": "SERUM", "category": "skincare", "quantity": 2, "unit_price": "300.00"},
-        {"sku": "GC-200", "category": "gift card", "unit_price": "200.00"},
-        {"sku": "MASK", "category": "Sale ", "unit_price": "200.00"},
-    ]
+    items = (
+        CartLine(sku="SERUM", category="skincare", quantity=2, unit_price=D("300.00")),
+        CartLine(sku="GC-200", category="gift card", unit_price=D("200.00")),
+        CartLine(sku="MASK", category="Sale ", unit_price=D("200.00")),
+    )
 
     pricing = preview(store, birthday_member, now, items=items)
 
@@ -240,10 +246,10 @@ def test_before_coupons_an_item_coupon_sees_its_lines_after_their_share_of_the_t
     coupon = coupon_template_issue_to_member(
         template_id=template.pk, member_id=birthday_member.pk, source="manual", now=now
     )
-    items = [
-        {"sku": "SERUM", "category": "skincare", "unit_price": "600.00"},
-        {"sku": "LIPSTICK", "category": "makeup", "unit_price": "400.00"},
-    ]
+    items = (
+        CartLine(sku="SERUM", category="skincare", unit_price=D("600.00")),
+        CartLine(sku="LIPSTICK", category="makeup", unit_price=D("400.00")),
+    )
 
     pricing = preview(store, birthday_member, now, items=items, coupon_code=coupon.code)
 
