@@ -88,19 +88,33 @@ def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=Fals
 
     The chunk is first_id..last_id, or the given member ids (our own integers, inlined). The tiers' thresholds are
     inlined as CASE expressions (numbers read from our own columns), so the preview can pass unsaved ones. The
-    rules are those of members.services.tiers.tier_decide, CTE by CTE:
+    rules are those of members.selectors.tiers.tier_decide, CTE by CTE:
     p, e: the window's purchase and points indicators; g: the highest tier held for a period (plan or top-up);
     s: the score; r: the thresholds that apply to it; t: the review's move; d: the move once a held tier applies.
     """
-    ordered = sorted(tiers, key=lambda tier: tier.rank)
-    weights = policy.weights()
-    qn = connection.ops.quote_name
-    purchase, entry, member = (qn(model._meta.db_table) for model in (Purchase, PointsEntry, Member))
-    grant = qn(MemberPlanSubscription._meta.db_table)
     if member_ids is None:
         ids = "BETWEEN %(first_id)s AND %(last_id)s"
     else:
         ids = f"IN ({', '.join(str(int(member_id)) for member_id in member_ids) or 'NULL'})"
+    ordered = sorted(tiers, key=lambda tier: tier.rank)
+    ctes = [*_score_ctes(policy=policy, ordered=ordered, ids=ids), *_decision_ctes(ordered=ordered, instant=instant)]
+    params = {
+        "first_id": first_id,
+        "last_id": last_id,
+        "window_start": now - timedelta(days=policy.window_days),
+        "now": now,
+        "grace_cutoff": now - timedelta(days=policy.grace_period_days),
+        "time_zone": settings.TIME_ZONE,
+    }
+    return "WITH " + ", ".join(ctes), params
+
+
+def _score_ctes(*, policy, ordered, ids: str) -> list[str]:
+    """p, e, g and s: each member's indicators over the window, the highest rank held for a period, the score."""
+    weights = policy.weights()
+    qn = connection.ops.quote_name
+    purchase, entry, member = (qn(model._meta.db_table) for model in (Purchase, PointsEntry, Member))
+    grant = qn(MemberPlanSubscription._meta.db_table)
     purchase_columns = [
         ("spend", "SUM(pu.paid_amount + pu.stored_value_amount)"),
         ("purchases", "COUNT(*)"),
@@ -139,6 +153,11 @@ def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=Fals
         f"FROM {member} m {' '.join(joins)} WHERE m.id {ids} AND m.status = 'active' "
         f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s))"
     )
+    return ctes
+
+
+def _decision_ctes(*, ordered, instant: bool) -> list[str]:
+    """r, t and d: the thresholds that apply to each score, the review's move, the move once a held tier applies."""
     by_rank_desc = list(reversed(ordered))
     lower_of = list(zip(ordered[1:], ordered, strict=False))  # (tier, the tier one step below)
     reaches = [(f"s.score >= {_number(t.min_score_to_reach)}", t) for t in by_rank_desc]
@@ -150,13 +169,13 @@ def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=Fals
             "s.old_tier_id", [(str(t.pk), _number(lower.min_score_to_keep)) for t, lower in lower_of], default="0"
         ),
     }
-    ctes.append(
+    ctes = [
         f"r AS (SELECT s.*, "
         f"{_case('', [(when, str(t.rank)) for when, t in reaches], default='0')} AS reach_rank, "
         f"{_case('', [(when, str(t.pk)) for when, t in reaches])} AS reach_tier_id, "
         f"{', '.join(f'{sql} AS {name}' for name, sql in of_old.items())}, "
         f"{_case('s.grant_rank', [(str(t.rank), str(t.pk)) for t in ordered])} AS grant_tier_id FROM s)"
-    )
+    ]
     since = "COALESCE(r.old_since, %(now)s)"
     if instant:
         new_tier = "CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id ELSE r.old_tier_id END"
@@ -188,15 +207,7 @@ def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=Fals
         f"CASE WHEN {held} THEN NULL ELSE t.new_since END AS new_since, "
         f"CASE WHEN {held} AND t.grant_rank > t.old_rank THEN '{Reason.GRANT}' ELSE t.reason END AS reason FROM t)"
     )
-    params = {
-        "first_id": first_id,
-        "last_id": last_id,
-        "window_start": now - timedelta(days=policy.window_days),
-        "now": now,
-        "grace_cutoff": now - timedelta(days=policy.grace_period_days),
-        "time_zone": settings.TIME_ZONE,
-    }
-    return "WITH " + ", ".join(ctes), params
+    return ctes
 
 
 def tier_review_apply(*, policy, tiers, now, first_id, last_id, instant=False, member_ids=None) -> list[tuple]:
