@@ -116,6 +116,7 @@ def setup(n: int, now) -> dict:
 def clean():
     with connection.cursor() as cursor, transaction.atomic():
         bench = "SELECT id FROM members_member WHERE member_number LIKE '8%%'"
+        delete_notifications(cursor)
         cursor.execute(f"DELETE FROM members_tierhistory WHERE member_id IN ({bench})")  # noqa: S608
         cursor.execute(f"DELETE FROM members_pointsentry WHERE member_id IN ({bench})")  # noqa: S608
         cursor.execute(f"DELETE FROM members_memberplansubscription WHERE member_id IN ({bench})")  # noqa: S608
@@ -123,9 +124,20 @@ def clean():
         cursor.execute("DELETE FROM members_member WHERE member_number LIKE '8%%'")
 
 
+def delete_notifications(cursor):
+    """The bench members' tier-move notifications and their outbox messages (each review writes them)."""
+    notifications = (
+        "SELECT id FROM members_notification WHERE member_id IN "
+        "(SELECT id FROM members_member WHERE member_number LIKE '8%%')"
+    )
+    cursor.execute(f"DELETE FROM members_outboxmessage WHERE notification_id IN ({notifications})")  # noqa: S608
+    cursor.execute(f"DELETE FROM members_notification WHERE id IN ({notifications})")  # noqa: S608
+
+
 def reset(tiers):
     with connection.cursor() as cursor:
         with transaction.atomic():
+            delete_notifications(cursor)
             cursor.execute("DELETE FROM members_tierhistory WHERE member_id IN "
                            "(SELECT id FROM members_member WHERE member_number LIKE '8%%')")  # fmt: skip
             cursor.execute(
