@@ -57,6 +57,11 @@ ROLE_PERMISSIONS = {
         "points.view_auctionbid",
         "points.view_tiermonthlygift",
         "points.view_tiergiftrun",
+        # Segments of their store (campaigns.Segment.store), to count and to issue their store's coupons to.
+        "campaigns.view_segment",
+        "campaigns.add_segment",
+        "campaigns.change_segment",
+        "campaigns.delete_segment",
     },
     Role.CLERK: {
         "members.view_member",

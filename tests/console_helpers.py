@@ -9,6 +9,7 @@ from django.forms import CheckboxInput
 from django.forms.models import model_to_dict
 from simple_history.admin import SimpleHistoryAdmin
 
+from campaigns.models import Segment
 from coupons.models import PostPaymentRule
 from members.models import ProgramSettings, Role, TierPolicy
 from points.models import EarningRule, PointsPolicy, TierMonthlyGift
@@ -32,6 +33,7 @@ ROLES = ("merchant_admin", "manager_a", "clerk_a", "manager_b")
 # The history revert policy, per history-enabled model (members.console.ConsoleHistoryAdmin).
 # Pure configuration: reverted by staff who may change it.
 REVERTIBLE = {
+    "campaigns.Segment",
     "coupons.PostPaymentRule",
     "members.MembershipPlan",
     "members.ProgramSettings",
@@ -85,6 +87,16 @@ def _saved_twice(obj, field, first, second):
 # model label -> make(store) returning (object with two versions, the field that differs between them).
 # Objects that belong to a store belong to `store` (store A in the tests).
 HISTORY_OBJECT_MAKERS = {
+    "campaigns.Segment": lambda store: _saved_twice(
+        Segment(
+            name="Lapsed",
+            store=store,
+            rule={"match": "all", "conditions": [{"field": "age", "op": "gte", "value": 18}]},
+        ),
+        "name",
+        "Lapsed",
+        "Lapsed (renamed)",
+    ),  # fmt: skip
     "members.Member": lambda store: _saved_twice(MemberFactory(home_store=store), "name", "First", "Second"),
     "members.Store": lambda store: _saved_twice(store, "name", "Store A", "Store A (renamed)"),
     "members.Tier": lambda store: _saved_twice(TierFactory(), "earn_multiplier", Decimal(1), Decimal(2)),

@@ -27,7 +27,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from campaigns.models import ConsentRecord, DeliveryAttempt, MessageTemplate, WebhookDelivery, WebhookEndpoint
+from campaigns.models import ConsentRecord, DeliveryAttempt, MessageTemplate, Segment, WebhookDelivery, WebhookEndpoint
 from coupons.models import Coupon, CouponIssueJob, PostPaymentRule
 from coupons.services import coupon_template_issue_to_member
 from coupons.services.bulk import coupon_issue_job_create
@@ -39,7 +39,7 @@ from members.services.stored_value import stored_value_adjust
 from members.services.tiers import tier_override_set
 from members.services.tokens import member_token_issue
 from points.models import EarningRule, PointsPolicy, TierGiftRun, TierMonthlyGift
-from points.services.checkout import purchase_refund
+from points.services.checkout import purchase_checkout, purchase_refund
 from points.services.draws import draw_spin
 from points.services.grants import points_grant_job_create
 from points.services.mall import reward_redeem
@@ -55,7 +55,6 @@ from tests.factories import (
     TagFactory,
     TierFactory,
     TopUpOfferFactory,
-    checkout_sale,
 )
 
 pytestmark = pytest.mark.django_db
@@ -68,6 +67,7 @@ MEMBER = "member"  # members: any store opens one (read-only, the till's visitor
 # model: (scope of its objects, what the admin offers beyond viewing: a = add, c = change, d = delete)
 MODELS = {
     "auth.Group": (BRAND, "acd"),
+    "campaigns.Segment": (STORE, "acd"),  # a store's segment: its staff count, edit and use it
     "campaigns.ConsentRecord": (STORE, ""),  # written by unsubscribe paths only
     "campaigns.DeliveryAttempt": (STORE, ""),  # the sender's log
     "campaigns.MessageTemplate": (BRAND, "acd"),
@@ -141,6 +141,9 @@ CUSTOM_PAGES = {
         BRAND,
         "GET",
     ),
+    "campaigns_segment_preview": ("campaigns.view_segment", None, BRAND, "POST"),
+    "campaigns_segment_issue_coupons": ("coupons.add_couponissuejob", "campaigns.Segment", STORE, "GET"),
+    "campaigns_segment_grant_points": ("points.grant_points", "campaigns.Segment", STORE, "GET"),
     "coupons_coupontemplate_report": ("coupons.view_coupontemplate", None, BRAND, "GET"),
     "coupons_coupontemplate_issue": ("coupons.add_couponissuejob", "coupons.CouponTemplate", BRAND, "GET"),
     "coupons_coupontemplate_partner_codes": ("coupons.add_partnercode", "coupons.CouponTemplate", BRAND, "GET"),
@@ -165,7 +168,10 @@ def build_world(staff, now):
     member = MemberFactory(home_store=store_a)
     tier, gift_tier = TierFactory(), TierFactory()
     points_credit(member_id=member.pk, points=2000, idempotency_key="walk:seed", now=now)
-    sale = checkout_sale(store=store_a, member=member, now=now, external_id="walk-1", gross_amount=Decimal("100.00"))
+    sale = purchase_checkout(
+        store_id=store_a.pk, channel="pos", external_id="walk-1", gross_amount=Decimal("100.00"),
+        payment_method="card", member_id=member.pk, now=now,
+    )  # fmt: skip
     refund = purchase_refund(
         store_id=store_a.pk, channel="pos", purchase_external_id="walk-1", refund_external_id="walk-r1",
         amount=Decimal("10.00"), now=now,
@@ -192,6 +198,11 @@ def build_world(staff, now):
     )
     return {
         "auth.Group": Group.objects.get(name=Role.CLERK),
+        "campaigns.Segment": Segment.objects.create(
+            name="Walk",
+            store=store_a,
+            rule={"match": "all", "conditions": [{"field": "tier", "op": "in", "value": [tier.pk]}]},
+        ),
         "campaigns.ConsentRecord": ConsentRecord.objects.create(
             member=member, member_number=member.member_number, channel="sms", source="link", recorded_at=now
         ),

@@ -1,4 +1,5 @@
 """The campaigns console, one module per concept: the channels (message templates with their previews and test
-sends, the delivery log, consent records) and the outbound webhooks (endpoints and their delivery log)."""
+sends, the delivery log, consent records), the outbound webhooks (endpoints and their delivery log) and segments
+(the rule editor, its live count and sample, and segments as audiences of coupon issues and points grants)."""
 
-from campaigns.admin import channels, webhooks  # noqa: F401  (registers the admins)
+from campaigns.admin import channels, segments, webhooks  # noqa: F401  (registers the admins)

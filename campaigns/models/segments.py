@@ -94,11 +94,22 @@ class SegmentFreeze(models.Model):
 
 
 class SegmentMember(models.Model):
-    """One member of a freeze. The composite key is the only index: writing a million rows builds one B-tree."""
+    """One member of a freeze. The composite key is the only index: writing a million rows builds one B-tree.
+
+    No foreign-key constraints in the database: rows are written only by segment_freeze's one INSERT ... SELECT
+    of existing members, in the transaction that creates their freeze, and members are never deleted (they are
+    closed). A constraint checks every row at commit with a lookup and a KEY SHARE lock on the member's row, which
+    dirties the page of every member frozen: bench/segment_count.py froze 720,206 members in 47.9 s with them and
+    in 8.2 s without (on the same loaded machine).
+    """
 
     pk = models.CompositePrimaryKey("freeze", "member")
-    freeze = models.ForeignKey(SegmentFreeze, on_delete=models.CASCADE, related_name="+", db_index=False)
-    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    freeze = models.ForeignKey(
+        SegmentFreeze, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
 
     class Meta:
         verbose_name = _("member of a segment freeze")

@@ -1,0 +1,1 @@
+"""Writers of the campaigns app, one module per concept."""
