@@ -39,7 +39,7 @@ from members.services.stored_value import stored_value_adjust
 from members.services.tiers import tier_override_set
 from members.services.tokens import member_token_issue
 from points.models import EarningRule, PointsPolicy, TierGiftRun, TierMonthlyGift
-from points.services.checkout import purchase_checkout, purchase_refund
+from points.services.checkout import purchase_refund
 from points.services.draws import draw_spin
 from points.services.grants import points_grant_job_create
 from points.services.mall import reward_redeem
@@ -55,6 +55,7 @@ from tests.factories import (
     TagFactory,
     TierFactory,
     TopUpOfferFactory,
+    checkout_sale,
 )
 
 pytestmark = pytest.mark.django_db
@@ -168,10 +169,7 @@ def build_world(staff, now):
     member = MemberFactory(home_store=store_a)
     tier, gift_tier = TierFactory(), TierFactory()
     points_credit(member_id=member.pk, points=2000, idempotency_key="walk:seed", now=now)
-    sale = purchase_checkout(
-        store_id=store_a.pk, channel="pos", external_id="walk-1", gross_amount=Decimal("100.00"),
-        payment_method="card", member_id=member.pk, now=now,
-    )  # fmt: skip
+    sale = checkout_sale(store=store_a, member=member, now=now, external_id="walk-1", gross_amount=Decimal("100.00"))
     refund = purchase_refund(
         store_id=store_a.pk, channel="pos", purchase_external_id="walk-1", refund_external_id="walk-r1",
         amount=Decimal("10.00"), now=now,
