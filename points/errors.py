@@ -52,6 +52,14 @@ class MiniProgramCheckoutDisabled(PointsError):
     message = _("Purchases in the mini program are not open: no store records them yet.")
 
 
+class PaymentRefunded(PointsError):
+    code = "payment_refunded"
+    message = _(
+        "This payment could not be honoured: what its checkout order was to use is no longer available, so the "
+        "payment is refunded."
+    )
+
+
 class UnknownBehaviour(PointsError):
     code = "unknown_behaviour"
     message = _("No active rule rewards this behaviour.")

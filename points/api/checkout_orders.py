@@ -85,10 +85,8 @@ def _order_data(order: CheckoutOrder, *, purchase: dict | None = None) -> dict:
     return output_data(CheckoutOrderSerializer, body)
 
 
-def _purchase_data(result, *, member) -> dict | None:
-    if result.checkout is None:
-        return None
-    return checkout_response(result.checkout, member_number=member.member_number).data
+def _purchase_data(result) -> dict | None:
+    return None if result.checkout is None else checkout_response(result.checkout).data
 
 
 class MeCheckoutOrderListApi(BaseApi):
@@ -119,7 +117,7 @@ class MeCheckoutOrderListApi(BaseApi):
         result = checkout_order_create(
             member_id=request.user.pk,
             idempotency_key=request.headers.get("Idempotency-Key", ""),
-            cart=serializer.service_kwargs(),
+            cart=serializer.cart(),
             now=timezone.now(),
         )
         body = _order_data(result.order)
@@ -142,7 +140,7 @@ class MeCheckoutOrderDetailApi(BaseApi):
     def get(self, request, order_id):
         order = checkout_order_get(member_id=request.user.pk, order_id=order_id)
         result = checkout_order_result(order)
-        return Response(_order_data(order, purchase=_purchase_data(result, member=request.user)))
+        return Response(_order_data(order, purchase=_purchase_data(result)))
 
 
 class MeCheckoutOrderCancelApi(BaseApi):
@@ -193,6 +191,6 @@ class MeCheckoutOrderConfirmApi(BaseApi):
     def post(self, request, order_id):
         self.InputSerializer(data=request.data).is_valid(raise_exception=True)
         result = checkout_order_confirm(member_id=request.user.pk, order_id=order_id, now=timezone.now())
-        body = _order_data(result.order, purchase=_purchase_data(result, member=request.user))
+        body = _order_data(result.order, purchase=_purchase_data(result))
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
         return Response(body, status=status.HTTP_200_OK, headers=headers)

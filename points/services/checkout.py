@@ -32,6 +32,7 @@ from infra.prepared import PreparedRead
 from members.errors import IdempotencyKeyReused, InsufficientPoints, PaymentAmountMismatch, PointsAmountTooLarge
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.selectors import points_spent_expiry
+from members.services.holds import points_available
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
 from members.services.locks import lock_member
@@ -357,7 +358,8 @@ class _PointsSpend:
 
 def _points_spend(*, cart: Cart, member: Member | None, policy: PointsPolicy, after_discount: Decimal) -> _PointsSpend:
     """Check the points the cart spends: a whole number, within the purchase's maximum, by a member who may spend
-    them, within the policy's share of what is left after discounts and stored value, and within the balance.
+    them, within the policy's share of what is left after discounts and stored value, and within what the
+    member has not held for a checkout order.
 
     Raises InvalidInput, PointsAmountTooLarge, MemberRequired, PointsSpendingNotAllowed, PointsShareExceeded,
     InsufficientPoints.
@@ -374,7 +376,8 @@ def _points_spend(*, cart: Cart, member: Member | None, policy: PointsPolicy, af
     may_spend = member is not None and member.status in policy.spending_statuses
     share_value = (after_discount * policy.max_points_share_percent / HUNDRED).quantize(CENT, rounding=ROUND_DOWN)
     cap_value = min(share_value, after_discount - cart.stored_value_amount)
-    max_points = min(member.points_balance, policy.points_for_value(cap_value)) if may_spend else 0
+    # Points held for a checkout order waiting for its payment are not the member's to spend here.
+    max_points = min(points_available(member), policy.points_for_value(cap_value)) if may_spend else 0
     value = policy.points_value(points) if points else ZERO
     if points:
         if member is None:
@@ -387,7 +390,7 @@ def _points_spend(*, cart: Cart, member: Member | None, policy: PointsPolicy, af
                 "value": cap_value,
             }
             raise PointsShareExceeded(fields={"points_to_spend": [str(message)]})
-        if points > member.points_balance:
+        if points > points_available(member):
             raise InsufficientPoints(fields={"points_to_spend": [str(InsufficientPoints.message)]})
     return _PointsSpend(value=value, max_points=max_points)
 

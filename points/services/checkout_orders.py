@@ -8,16 +8,18 @@
    transaction settles the hold and records the purchase through the one checkout
    (points.services.checkout.purchase_checkout, whose writer of purchases is members.services.purchases).
 3. `checkout_order_cancel` and the expiry job (`checkout_orders_expire`, every minute) release an open order's
-   hold and coupon. A payment confirmed after that is still honoured when the member still has what the cart
-   spends; otherwise, and whenever the checkout refuses the paid cart, the payment is refunded through WeChat
-   Pay's refund API and the member is told why (a `checkout_refunded` notification). So a paid order ends with
-   its purchase recorded or its money refunded, never neither: a refund WeChat Pay could not take at once stays
-   `refund_pending` and the job asks again.
+   hold and coupon; the job then asks WeChat Pay whether the expired order was paid all the same (a mini program
+   closed before confirming) and confirms it. A payment confirmed after the release is still honoured when the
+   member still has what the cart spends; otherwise, and whenever the checkout refuses the paid cart, the payment
+   is refunded through WeChat Pay's refund API and the member is told why (a `checkout_refunded` notification).
+   So a paid order ends with its purchase recorded or its money refunded, never neither: a refund WeChat Pay could
+   not take at once stays `refund_pending` and the job asks again.
 
 Lock order, as everywhere: the member row, then the order row (then the coupon, by its services).
 """
 
 import contextlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from coupons.errors import CouponNotReserved
 from coupons.services import coupon_release, coupon_reserve
-from infra.errors import LoyaltyError, NotFound, PaymentProviderUnavailable
+from infra.errors import LoyaltyError, NotFound, PaymentNotConfirmed, PaymentProviderUnavailable
 from infra.wechat_pay import WechatPayClient, get_wechat_pay_client
 from members.errors import IdempotencyKeyReused
 from members.models import Member, Notification, PaymentMethod, PaymentUse, PurchaseChannel
@@ -38,10 +40,13 @@ from members.services.idempotency import idempotency_key_validate, idempotency_r
 from members.services.locks import lock_member
 from members.services.notifications import notify
 from members.services.payments import payment_use_record, wechat_payment_confirm
+from points.cart import Cart, CartLine, CheckoutContext
 from points.models import CheckoutOrder
-from points.selectors import checkout_settings_get, tier_discount_terms_get
-from points.services.checkout import CheckoutResult, _coupon_cart, purchase_checkout
+from points.selectors import CheckoutSettings, checkout_settings_get, tier_discount_terms_get
+from points.services.checkout import CheckoutResult, _cart_items, _coupon_cart, purchase_checkout
 from points.services.mini_program_checkout import mini_program_purchase_preview, mini_program_store_id
+
+logger = logging.getLogger(__name__)
 
 Status = CheckoutOrder.Status
 ZERO = Decimal("0.00")
@@ -62,31 +67,45 @@ def checkout_order_minutes() -> int:
     return min(max(int(settings.CHECKOUT_ORDER_MINUTES), 1), 60)
 
 
-def _cart_json(cart: dict) -> dict:
+def _cart_json(cart: Cart) -> dict:
     """The cart as stored and hashed: amounts as strings, so a replay hashes the same."""
     return {
-        "gross_amount": str(cart["gross_amount"]),
-        "discount_amount": str(cart.get("discount_amount") or ZERO),
-        "stored_value_amount": str(cart.get("stored_value_amount") or ZERO),
-        "items": [
-            {**item, "unit_price": str(item["unit_price"])} if "unit_price" in item else dict(item)
-            for item in cart.get("items") or []
-        ],
-        "points_to_spend": cart.get("points_to_spend") or 0,
-        "coupon_code": (cart.get("coupon_code") or "").strip(),
+        "gross_amount": str(cart.gross_amount),
+        "discount_amount": str(cart.discount_amount or ZERO),
+        "stored_value_amount": str(cart.stored_value_amount or ZERO),
+        "items": [{**line.as_dict(), "unit_price": str(line.unit_price)} for line in cart.items],
+        "points_to_spend": cart.points_to_spend,
+        "coupon_code": (cart.coupon_code or "").strip(),
     }
 
 
-def _cart_kwargs(cart: dict) -> dict:
-    """The stored cart as the checkout's keyword arguments."""
-    return {
-        "gross_amount": Decimal(cart["gross_amount"]),
-        "discount_amount": Decimal(cart["discount_amount"]),
-        "stored_value_amount": Decimal(cart["stored_value_amount"]),
-        "items": [{**item, "unit_price": Decimal(item["unit_price"])} for item in cart["items"]],
-        "points_to_spend": cart["points_to_spend"],
-        "coupon_code": cart["coupon_code"],
-    }
+def _cart(order_cart: dict, *, out_trade_no: str = "", paid_at: datetime | None = None) -> Cart:
+    """The stored cart as the checkout's Cart: named by the order's out_trade_no and paid through WeChat Pay."""
+    return Cart(
+        gross_amount=Decimal(order_cart["gross_amount"]),
+        items=tuple(CartLine(**{**item, "unit_price": Decimal(item["unit_price"])}) for item in order_cart["items"]),
+        discount_amount=Decimal(order_cart["discount_amount"]),
+        coupon_code=order_cart["coupon_code"],
+        points_to_spend=order_cart["points_to_spend"],
+        stored_value_amount=Decimal(order_cart["stored_value_amount"]),
+        purchased_at=paid_at,
+        external_id=out_trade_no,
+        payment_method=PaymentMethod.WECHAT_PAY_HK if out_trade_no else "",
+    )
+
+
+def _context(*, member_id: int, now: datetime) -> tuple[CheckoutContext, CheckoutSettings]:
+    """The mini program's checkout context (the policy's online store; the phone's lines earn no item bonuses) and
+    the checkout settings it was read with."""
+    checkout_settings = checkout_settings_get()
+    context = CheckoutContext(
+        channel=PurchaseChannel.MINI_PROGRAM,
+        store_id=mini_program_store_id(checkout_settings.policy),
+        now=now,
+        member_id=member_id,
+        earn_on_items=False,
+    )
+    return context, checkout_settings
 
 
 def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> CheckoutOrderResult | None:
@@ -98,9 +117,9 @@ def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> Check
     return CheckoutOrderResult(order=order, is_replay=True)
 
 
-def checkout_order_create(*, member_id: int, idempotency_key: str, cart: dict, now: datetime) -> CheckoutOrderResult:
-    """Create the member's checkout order for `cart` (gross_amount, discount_amount, stored_value_amount, items,
-    points_to_spend, coupon_code): price it, reserve its coupon, hold its points and stored value.
+def checkout_order_create(*, member_id: int, idempotency_key: str, cart: Cart, now: datetime) -> CheckoutOrderResult:
+    """Create the member's checkout order for `cart` (its external id and date are the order's own): price it,
+    reserve its coupon, hold its points and stored value.
 
     Idempotent by the member's `idempotency_key`: the same cart again answers the first order (is_replay), another
     cart under that key is refused. Raises InvalidInput (a bad key), IdempotencyKeyReused, the mini-program
@@ -112,8 +131,7 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: dict, n
     request_hash = idempotency_request_hash(stored_cart)
     if (replay := _replay(member_id=member_id, idempotency_key=idempotency_key, request_hash=request_hash)) is not None:
         return replay
-    kwargs = _cart_kwargs(stored_cart)
-    pricing = mini_program_purchase_preview(member_id=member_id, now=now, **kwargs)
+    pricing = mini_program_purchase_preview(member_id=member_id, cart=_cart(stored_cart), now=now)
     expires_at = now + timedelta(minutes=checkout_order_minutes())
     try:
         with transaction.atomic():
@@ -130,7 +148,7 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: dict, n
             coupon = None
             if stored_cart["coupon_code"]:
                 coupon, _check = coupon_reserve(
-                    member_id=member_id, cart=_coupon_cart_for(member=member, order=order, kwargs=kwargs), now=now,
+                    member_id=member_id, cart=_coupon_cart_for(member=member, order=order, now=now), now=now,
                     code=stored_cart["coupon_code"], ttl_seconds=int((expires_at - now).total_seconds()),
                 )  # fmt: skip
             hold = None
@@ -151,21 +169,14 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: dict, n
     return CheckoutOrderResult(order=order)
 
 
-def _coupon_cart_for(*, member: Member, order: CheckoutOrder, kwargs: dict):
+def _coupon_cart_for(*, member: Member, order: CheckoutOrder, now: datetime):
     """The cart the coupon is reserved against: the checkout's own coupon cart, named by the order's out_trade_no
     (the purchase's external id, so the purchase may redeem what the order reserved)."""
-    policy = checkout_settings_get().policy
+    context, checkout_settings = _context(member_id=member.pk, now=now)
+    cart = _cart(order.cart, out_trade_no=order.out_trade_no)
     member = Member.objects.select_related("tier").get(pk=member.pk)
-    return _coupon_cart(
-        store_id=mini_program_store_id(policy),
-        channel=PurchaseChannel.MINI_PROGRAM,
-        gross_amount=kwargs["gross_amount"],
-        discount_amount=kwargs["discount_amount"],
-        items=kwargs["items"],
-        points_to_spend=kwargs["points_to_spend"],
-        reference=order.out_trade_no,
-        tier_discount=tier_discount_terms_get(member=member, policy=policy),
-    )
+    tier_discount = tier_discount_terms_get(member=member, policy=checkout_settings.policy)
+    return _coupon_cart(cart=cart, items=_cart_items(cart.items), context=context, tier_discount=tier_discount)
 
 
 def checkout_order_get(*, member_id: int, order_id: int) -> CheckoutOrder:
@@ -218,12 +229,17 @@ def checkout_order_expire(*, order_id: int, now: datetime) -> bool:
 
 
 def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
-    """The periodic job: release every open order whose time is up, one transaction per order, and ask WeChat Pay
+    """The periodic job: release every open order whose time is up, one transaction per order; ask WeChat Pay once
+    whether each was paid all the same (a mini program closed before confirming) and confirm those; ask WeChat Pay
     again for the refunds it could not take at once. Return how many orders were released. Safe to run twice."""
     due = CheckoutOrder.objects.filter(status=Status.OPEN, expires_at__lte=now).order_by("expires_at", "pk")
-    released = sum(
-        checkout_order_expire(order_id=order_id, now=now) for order_id in due.values_list("pk", flat=True)[:limit]
-    )
+    released, provider_answers = 0, True
+    for order_id, member_id in due.values_list("pk", "member_id")[:limit]:
+        if not checkout_order_expire(order_id=order_id, now=now):
+            continue
+        released += 1
+        if provider_answers:
+            provider_answers = _confirm_if_paid(order_id=order_id, member_id=member_id, now=now)
     pending = CheckoutOrder.objects.filter(status=Status.REFUND_PENDING).order_by("pk").values_list("pk", flat=True)
     for order_id in pending[:limit]:
         try:
@@ -231,6 +247,21 @@ def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
         except PaymentProviderUnavailable:
             break  # WeChat Pay is down: the next run asks again
     return released
+
+
+def _confirm_if_paid(*, order_id: int, member_id: int, now: datetime) -> bool:
+    """Confirm an order just released if WeChat Pay says it was paid (recorded, or refunded); WeChat Pay closes the
+    payment at the order's time limit, so its answer now is final. Return False when WeChat Pay did not answer."""
+    try:
+        checkout_order_confirm(member_id=member_id, order_id=order_id, now=now)
+    except PaymentNotConfirmed:
+        pass  # not paid: the order simply ended
+    except PaymentProviderUnavailable:
+        logger.warning("WeChat Pay did not answer for expired checkout order %s", order_id)
+        return False
+    except LoyaltyError as refusal:  # e.g. the payment already paid for something else: nothing to settle here
+        logger.warning("Expired checkout order %s not confirmed: %s", order_id, refusal.code)
+    return True
 
 
 # -- confirmation ------------------------------------------------------------------------------------------------
@@ -263,17 +294,12 @@ def checkout_order_confirm(
                 return _refunded(order_id=order.pk, now=now, payments=payments, call=False)
             if order.hold_id:
                 balance_hold_close(hold_id=order.hold_id, now=now, settled=True)
+            context, checkout_settings = _context(member_id=member_id, now=now)
             checkout = purchase_checkout(
-                store_id=mini_program_store_id(),
-                channel=PurchaseChannel.MINI_PROGRAM,
-                external_id=order.out_trade_no,
-                payment_method=PaymentMethod.WECHAT_PAY_HK,
-                member_id=member_id,
-                now=now,
-                purchased_at=paid_at,
+                cart=_cart(order.cart, out_trade_no=order.out_trade_no, paid_at=paid_at),
+                context=context,
+                settings=checkout_settings,
                 confirmed_paid_amount=payment.amount,
-                earn_on_items=False,
-                **_cart_kwargs(order.cart),
             )
             CheckoutOrder.objects.filter(pk=order.pk).update(
                 status=Status.PAID, purchase=checkout.purchase, paid_amount=payment.amount, closed_at=now
@@ -288,7 +314,10 @@ def checkout_order_confirm(
 
 
 def _paid(order: CheckoutOrder, *, is_replay: bool) -> CheckoutOrderResult:
-    checkout = CheckoutResult(purchase=order.purchase, checkout=order.purchase.checkout, is_replay=is_replay)
+    checkout = CheckoutResult(
+        purchase=order.purchase, checkout=order.purchase.checkout, is_replay=is_replay,
+        member_number=order.member.member_number,
+    )  # fmt: skip
     return CheckoutOrderResult(order=order, is_replay=is_replay, checkout=checkout)
 
 

@@ -23,8 +23,8 @@ from members.models import PaymentMethod, Purchase, PurchaseChannel
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
 from points.cart import Cart, CheckoutContext
-from points.errors import MiniProgramCheckoutDisabled
-from points.models import PointsPolicy
+from points.errors import MiniProgramCheckoutDisabled, PaymentRefunded
+from points.models import CheckoutOrder, PointsPolicy
 from points.selectors import checkout_settings_get
 from points.services.checkout import CheckoutResult, Pricing, purchase_checkout, purchase_preview
 
@@ -55,19 +55,39 @@ def mini_program_purchase_preview(*, member_id: int, cart: Cart, now: datetime) 
     return purchase_preview(cart=replace(cart, purchased_at=None), context=context, settings=settings)
 
 
+def checkout_order_id(*, member_id: int, out_trade_no: str) -> int | None:
+    """The member's checkout order paid under `out_trade_no`, if the payment was opened for one."""
+    if not out_trade_no:
+        return None
+    orders = CheckoutOrder.objects.filter(member_id=member_id, out_trade_no=out_trade_no)
+    return orders.values_list("pk", flat=True).first()
+
+
 def mini_program_purchase_checkout(
     *, member_id: int, cart: Cart, now: datetime, payments: WechatPayClient | None = None
 ) -> CheckoutResult:
     """Record the member's mini-program purchase paid through the WeChat Pay order named by the cart's external id
     (its `out_trade_no`), dated when it was paid.
 
-    A replay of a recorded order answers from the checkout without asking WeChat Pay again. Raises
+    A replay of a recorded order answers from the checkout without asking WeChat Pay again. The payment of a
+    checkout order (points.services.checkout_orders) confirms that order instead: PaymentRefunded when it could
+    not be honoured and its money goes back. Raises
     MiniProgramCheckoutDisabled, PaymentNotConfirmed (no such order, not paid, paid by someone else or in
     another currency), PaymentAmountMismatch, PaymentProviderUnavailable, and purchase_checkout's errors.
     """
     settings = checkout_settings_get()
     context = _mini_program_context(member_id=member_id, policy=settings.policy, now=now)
     out_trade_no = (cart.external_id or "").strip()
+    order_id = checkout_order_id(member_id=member_id, out_trade_no=out_trade_no)
+    if order_id is not None:
+        # The payment of a checkout order settles that order (what it held, its coupon; or its refund), whichever
+        # endpoint reports it: the order's own cart is what was priced, held and paid for.
+        from points.services.checkout_orders import checkout_order_confirm  # built on this module
+
+        result = checkout_order_confirm(member_id=member_id, order_id=order_id, now=now, payments=payments)
+        if result.checkout is None:
+            raise PaymentRefunded(fields={"out_trade_no": [str(PaymentRefunded.message)]})
+        return result.checkout
     cart = replace(cart, external_id=out_trade_no, payment_method=PaymentMethod.WECHAT_PAY_HK)
     recorded = Purchase.objects.filter(
         channel=PurchaseChannel.MINI_PROGRAM, store_id=context.store_id, external_id=out_trade_no

@@ -271,8 +271,14 @@ def test_the_expiry_job_is_a_periodic_task_registered_at_migrate():
 
 
 # -- a payment after the hold expired ---------------------------------------------------------------------------------
-def _expire(order):
+def _expire(order, wechat_pay=None):
+    """Run the expiry job at the order's end; with `wechat_pay`, while WeChat Pay is down (so the job cannot see the
+    payment and only releases the hold)."""
+    if wechat_pay is not None:
+        wechat_pay.status_override = 503
     checkout_orders_expire(now=CheckoutOrder.objects.get(pk=order["id"]).expires_at)
+    if wechat_pay is not None:
+        wechat_pay.status_override = None
 
 
 def test_a_payment_after_the_hold_expired_is_honoured_when_the_points_are_still_there(
@@ -289,12 +295,33 @@ def test_a_payment_after_the_hold_expired_is_honoured_when_the_points_are_still_
     assert wechat_pay.refunds == {}
 
 
+def test_the_expiry_job_records_an_order_paid_but_never_confirmed(app, buyer, online_store, base_rule, wechat_pay):
+    order = create(app).json()
+    pay(wechat_pay, order)
+
+    _expire(order)
+
+    assert CheckoutOrder.objects.get().status == Status.PAID
+    assert Purchase.objects.get().external_id == order["out_trade_no"]
+    buyer.refresh_from_db()
+    assert (buyer.points_held, buyer.points_balance) == (0, 99)
+
+
+def test_the_expiry_job_leaves_an_unpaid_order_expired(app, buyer, online_store, wechat_pay):
+    order = create(app).json()
+
+    _expire(order)
+
+    assert CheckoutOrder.objects.get(pk=order["id"]).status == Status.EXPIRED
+    assert (Purchase.objects.count(), wechat_pay.refunds) == (0, {})
+
+
 def test_a_payment_after_the_held_points_were_spent_is_refunded_through_wechat_pay_and_the_member_told_why(
     app, buyer, online_store, base_rule, till, wechat_pay
 ):
     order = create(app).json()
     pay(wechat_pay, order)
-    _expire(order)
+    _expire(order, wechat_pay)
     assert spend_at_till(till, buyer, 500).status_code == 201
 
     response = confirm(app, order["id"])
@@ -323,7 +350,7 @@ def test_the_refund_notification_is_written_in_the_members_language(app, buyer, 
     buyer.save(update_fields=["locale"])
     order = create(app).json()
     pay(wechat_pay, order)
-    _expire(order)
+    _expire(order, wechat_pay)
     spend_at_till(till, buyer, 500)
 
     confirm(app, order["id"])
@@ -349,7 +376,7 @@ def test_a_refund_wechat_pay_cannot_take_yet_is_pending_and_the_job_asks_again(
 ):
     order = create(app).json()
     pay(wechat_pay, order)
-    _expire(order)
+    _expire(order, wechat_pay)
     spend_at_till(till, buyer, 500)
     wechat_pay.refund_status = "ABNORMAL"
 
@@ -380,3 +407,44 @@ def test_the_ledger_checks_pass_with_orders_open_paid_and_released(app, buyer, o
     call_command("check_stored_value_ledger")
     buyer.refresh_from_db()
     assert buyer.points_held == 300
+
+
+# -- the payment of an order reported through me/purchases -------------------------------------------------------------
+def test_posting_an_orders_payment_to_me_purchases_settles_the_order(app, buyer, online_store, base_rule, wechat_pay):
+    order = create(app).json()
+    pay(wechat_pay, order)
+
+    response = app.post("/api/v1/me/purchases", {**cart(), "out_trade_no": order["out_trade_no"]}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert (response.json()["external_id"], response.json()["points_spent"]) == (order["out_trade_no"], 500)
+    assert CheckoutOrder.objects.get().status == Status.PAID
+    buyer.refresh_from_db()
+    assert buyer.points_held == 0
+
+
+def test_posting_the_payment_of_an_order_that_cannot_be_honoured_to_me_purchases_refunds_it(
+    app, buyer, online_store, till, wechat_pay
+):
+    order = create(app).json()
+    pay(wechat_pay, order)
+    _expire(order, wechat_pay)
+    spend_at_till(till, buyer, 500)
+
+    response = app.post("/api/v1/me/purchases", {**cart(), "out_trade_no": order["out_trade_no"]}, format="json")
+
+    assert (response.status_code, error_code(response)) == (409, "payment_refunded")
+    assert CheckoutOrder.objects.get().status == Status.REFUNDED
+    assert len(wechat_pay.refunds) == 1
+
+
+def test_the_preview_offers_only_points_not_held_and_refuses_more(app, buyer, online_store):
+    create(app, points_to_spend=300)
+    preview = {k: v for k, v in cart().items() if k != "points_to_spend"}
+
+    offered = app.post("/api/v1/me/purchases/preview", preview, format="json")
+    refused = app.post("/api/v1/me/purchases/preview", {**preview, "points_to_spend": 201}, format="json")
+
+    assert offered.json()["max_points_spendable"] == 200
+    assert (refused.status_code, error_code(refused)) == (409, "insufficient_points")
+    assert "points_to_spend" in refused.json()["error"]["fields"]

@@ -10,6 +10,7 @@ from members.errors import InsufficientPoints
 from members.models import PointsEntry, Purchase
 from members.services.holds import balance_holds_drift
 from members.services.ledger import points_credit, points_debit, points_ledger_drift
+from points.cart import Cart
 from points.models import CheckoutOrder, PointsPolicy
 from points.services.checkout_orders import (
     checkout_order_cancel,
@@ -35,7 +36,7 @@ def buyer(db):
 
 
 def _order(buyer, wechat_pay):
-    cart = {"gross_amount": Decimal("1000.00"), "points_to_spend": 500, "items": []}
+    cart = Cart(gross_amount=Decimal("1000.00"), points_to_spend=500)
     order = checkout_order_create(member_id=buyer.pk, idempotency_key="k", cart=cart, now=timezone.now()).order
     wechat_pay.add_order(order.out_trade_no, total=int(order.amount_due * 100), openid=buyer.wechat_openid)
     return order
