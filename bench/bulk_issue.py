@@ -3,8 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/helper_coupons .venv/bin/python bench/bulk_issue.py --members 200000
 
 Creates N members of a scratch tier with one generate_series INSERT (PostgreSQL only), issues one coupon to
-each through the job the console starts (coupon_issue_job_create, then the task's function run
-synchronously on commit: Celery is eager here), then COPYs N plain rows of the same width into a scratch
+each through the job the console starts (coupon_issue_job_create, whose task is sent to the broker of
+CELERY_BROKER_URL on commit; a Celery worker the bench starts, --workers processes, runs it and the chunk tasks
+it fans out; timed until the job is done), then COPYs N plain rows of the same width into a scratch
 table (psycopg 3 `cursor.copy`) as the physical limit. Last, for the record (it is not in the RESULT line),
 it COPYs N coupon rows straight into the coupon table and fires their foreign-key checks, then rolls back: the
 floor that the table's indexes and constraints set for any way of issuing, whatever the job does. Scratch
@@ -21,19 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.pop("CELERY_BROKER_URL", None)  # the job runs in this process: we time the issuing, not a queue
 
 import django  # noqa: E402
+
+from bench import workers  # noqa: E402 - sets the broker before the settings load
 
 django.setup()
 
 from bench.scratch import require_scratch_database  # noqa: E402
 
 require_scratch_database()
-
-from config.celery import app as celery_app  # noqa: E402
-
-celery_app.conf.broker_url = "memory://localhost/"  # eager mode still opens a (silent) producer
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -96,11 +94,13 @@ def create_members(count: int, tier_id: int, now) -> None:
 
 
 def issue_like_the_console(template, tier, now):
-    """Start the job as the console's form does; eager Celery runs the task synchronously on commit."""
+    """Start the job as the console's form does (its task goes to the broker on commit); wait until it ends."""
+    from coupons.models import CouponIssueJob
     from coupons.services.bulk import coupon_issue_job_create
 
     started = time.perf_counter()
     job = coupon_issue_job_create(template_id=template.pk, audience="tier", tier_id=tier.pk, now=now)
+    workers.wait_until(CouponIssueJob.objects.filter(pk=job.pk).exclude(status__in=["queued", "running"]).exists)
     elapsed = time.perf_counter() - started
     job.refresh_from_db()
     return job, job.issued, elapsed
@@ -133,12 +133,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--keep", action="store_true", help="leave the scratch rows in place")
+    workers.add_arguments(parser)
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/bulk_issue.py needs PostgreSQL: set DATABASE_URL")
 
     from coupons.models import Coupon, CouponTemplate
-    from coupons.services.bulk import bulk_connections, chunk_size_default
+    from coupons.services.bulk import chunk_size_default
     from members.models import Tier
 
     now = timezone.now()
@@ -151,23 +152,24 @@ def main():
         name=TEMPLATE_NAME, kind="amount_off", amount=20, valid_days=30, per_member_limit=1, is_claimable=False
     )
     try:
-        job, issued, elapsed = issue_like_the_console(template, tier, now)
-        assert job.status == "done", (job.status, job.message)
-        assert issued == job.issued == args.members, (issued, job.issued)
-        assert Coupon.objects.filter(template=template).count() == args.members
-        template.refresh_from_db()
-        assert template.issued_count == args.members
-        coupons_per_s = issued / elapsed
-        print(
-            f"issue: {issued} coupons in {elapsed:.1f} s ({coupons_per_s:,.0f}/s, chunks of {chunk_size_default()} "
-            f"on {bulk_connections()} connections)",
-            flush=True,
-        )
+        with workers.celery_workers(args.workers):
+            job, issued, elapsed = issue_like_the_console(template, tier, now)
+            assert job.status == "done", (job.status, job.message)
+            assert issued == job.issued == args.members, (issued, job.issued)
+            assert Coupon.objects.filter(template=template).count() == args.members
+            template.refresh_from_db()
+            assert template.issued_count == args.members
+            coupons_per_s = issued / elapsed
+            print(
+                f"issue: {issued} coupons in {elapsed:.1f} s ({coupons_per_s:,.0f}/s, chunks of "
+                f"{chunk_size_default()} fanned out to {args.workers} workers)",
+                flush=True,
+            )
 
-        rerun_started = time.perf_counter()
-        rerun = coupon_issue_job_rerun(job)
-        print(f"re-run: {rerun} more coupons in {time.perf_counter() - rerun_started:.1f} s", flush=True)
-        assert rerun == 0
+            rerun_started = time.perf_counter()
+            rerun = coupon_issue_job_rerun(job)
+            print(f"re-run: {rerun} more coupons in {time.perf_counter() - rerun_started:.1f} s", flush=True)
+            assert rerun == 0
 
         copy_per_s = copy_limit(args.members, now)
         print(f"copy: {args.members} rows at {copy_per_s:,.0f}/s", flush=True)
@@ -183,7 +185,7 @@ def main():
             clean_scratch()
     print(
         f"RESULT bulk_issue coupons={issued} coupons_per_s={coupons_per_s:.0f} "
-        f"copy_rows_per_s={copy_per_s:.0f} vs_copy={coupons_per_s / copy_per_s:.2f}"
+        f"copy_rows_per_s={copy_per_s:.0f} vs_copy={coupons_per_s / copy_per_s:.2f} workers={args.workers}"
     )
 
 
@@ -239,7 +241,8 @@ def coupon_issue_job_rerun(job) -> int:
     from coupons.services.bulk import coupon_issue_job_run
 
     before = Coupon.objects.filter(template_id=job.template_id).count()
-    coupon_issue_job_run(job_id=job.pk, now=timezone.now(), restart=True)
+    coupon_issue_job_run(job_id=job.pk, now=timezone.now(), restart=True)  # its chunk tasks go to the workers
+    workers.wait_until(type(job).objects.filter(pk=job.pk, status="done").exists)
     return Coupon.objects.filter(template_id=job.template_id).count() - before
 
 

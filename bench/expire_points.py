@@ -8,12 +8,13 @@ balances consistent with the ledger (generate_series in SQL). Then, on the same 
 - times the bare reference `UPDATE lots SET remaining = 0 WHERE expires_at < now AND remaining > 0` on a copy
   of the bench lots (CREATE TABLE ... AS SELECT, given the same indexes and CHECK constraints as the lots
   table, so the statement pays the index upkeep and checks the real table would);
-- times the expiry job's function (`points_expire_due`: chunks of members, one transaction per chunk, each
-  lot getting its expiration entry and allocation, balances lowered; on POINTS_EXPIRY_CONNECTIONS connections,
-  or --connections), then checks the ledger: no drift for
-  a sample of members, one entry per lot, nothing left in the lots, and a second run expires nothing.
+- times the expiry job as it runs in production: the scheduled task `points.expire_points` sent to the broker
+  (CELERY_BROKER_URL), on a Celery worker the bench starts with --workers processes; the task fans chunks of
+  members out as chunk tasks (one transaction per chunk, each lot getting its expiration entry and allocation,
+  balances lowered), timed until no due lot is left; then checks the ledger: no drift for a sample of members,
+  one entry per lot, nothing left in the lots, and a second run expires nothing.
 Bench members have member numbers starting with 7 and are deleted before (and, without --keep, after) a run.
-Last line: RESULT expire_points lots=<n> lots_per_s=<n> reference_seconds=<s> seconds=<s> ratio=<r> connections=<n>
+Last line: RESULT expire_points lots=<n> lots_per_s=<n> reference_seconds=<s> seconds=<s> ratio=<r> workers=<n>
 """
 
 import argparse
@@ -25,9 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.pop("CELERY_BROKER_URL", None)
 
 import django  # noqa: E402
+
+from bench import workers  # noqa: E402 - sets the broker before the settings load
 
 django.setup()
 
@@ -133,7 +135,7 @@ def reference(now) -> tuple[float, int]:
 def check(now, *, members: int) -> str:
     from members.models import Member, PointsEntry, PointsLot
     from members.services.ledger import points_ledger_drift
-    from points.services.expiry import points_expire_due
+    from points.services.expiry import members_with_due_lots, points_expire_chunk
 
     bench_ids = list(
         Member.objects.filter(member_number__startswith=NUMBER_PREFIX).order_by("pk").values_list("pk", flat=True)
@@ -144,7 +146,10 @@ def check(now, *, members: int) -> str:
     left = PointsLot.objects.filter(member__member_number__startswith=NUMBER_PREFIX, remaining__gt=0).count()
     entries = PointsEntry.objects.filter(member__member_number__startswith=NUMBER_PREFIX, kind="expiration").count()
     balances = Member.objects.filter(member_number__startswith=NUMBER_PREFIX, points_balance__gt=0).count()
-    again = points_expire_due(now=now)
+    # In this process: every due lot would be in some chunk, so the chunks' count says whether anything is left.
+    again = sum(
+        points_expire_chunk(first_id=ids[0], last_id=ids[-1], now=now) for ids in members_with_due_lots(now=now)
+    )
     return (
         f"check: drift in a sample of {len(sample)} members={len(drift)} (their expiration entries={expired}); "
         f"expiration entries={entries}; lots with points left={left}; members with a balance={balances}; "
@@ -156,15 +161,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lots", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=200_000)
-    parser.add_argument("--chunk", type=int, default=None, help="members per transaction (default: the job's)")
-    parser.add_argument(
-        "--connections", type=int, default=None, help="connections expiring chunks side by side (default: the job's)"
-    )
+    workers.add_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the bench data afterwards")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL=postgres://...")
-    from points.services.expiry import EXPIRY_MEMBERS_PER_CHUNK, expiry_connections, points_expire_due
+    from members.models import PointsLot
+    from points.services.expiry import EXPIRY_MEMBERS_PER_CHUNK
+    from points.tasks import expire_points
 
     now = timezone.now()
     started = time.perf_counter()
@@ -176,13 +180,18 @@ def main():
 
     with connection.cursor() as cursor:
         cursor.execute("CHECKPOINT")
-    chunk = args.chunk or EXPIRY_MEMBERS_PER_CHUNK
-    connections = args.connections or expiry_connections()
-    started = time.perf_counter()
-    lots = points_expire_due(now=now, chunk_size=chunk, connections=connections)
-    seconds = time.perf_counter() - started
+    chunk = EXPIRY_MEMBERS_PER_CHUNK
+    due = PointsLot.objects.filter(
+        member__member_number__startswith=NUMBER_PREFIX, is_active=True, remaining__gt=0, expires_at__lte=now
+    )
+    lots = due.count()
+    with workers.celery_workers(args.workers):
+        started = time.perf_counter()
+        expire_points.delay()
+        workers.wait_until(lambda: not due.exists())
+        seconds = time.perf_counter() - started
     print(
-        f"expiry job (points_expire_due, {chunk} members per transaction, connections={connections}): "
+        f"expiry job (points.expire_points on the broker, {chunk} members per chunk task, workers={args.workers}): "
         f"{lots} lots in {seconds:.2f}s"
     )
     print(check(now, members=args.members))
@@ -190,7 +199,7 @@ def main():
         clean()
     print(
         f"RESULT expire_points lots={lots} lots_per_s={lots / seconds:.0f} reference_seconds={reference_seconds:.2f} "
-        f"seconds={seconds:.2f} ratio={seconds / reference_seconds:.2f} connections={connections}"
+        f"seconds={seconds:.2f} ratio={seconds / reference_seconds:.2f} workers={args.workers}"
     )
 
 

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from coupons.services import coupons_expire, coupons_release_stale_reservations
-from coupons.services.bulk import coupon_issue_job_run
+from coupons.services.bulk import coupon_issue_chunk_run, coupon_issue_job_run
 
 
 @shared_task(acks_late=True)
@@ -21,8 +21,21 @@ def coupons_release_stale_reservations_task() -> int:
 
 @shared_task(acks_late=True)
 def coupon_issue_job_task(*, job_id: int) -> int:
-    """Run or resume a bulk issue job; return how many coupons it has issued (safe to run twice)."""
+    """Run or resume a bulk issue job by fanning its chunks out; return how many coupons it has issued so far."""
     return coupon_issue_job_run(job_id=job_id, now=timezone.now()).issued
+
+
+@shared_task(acks_late=True)
+def coupon_issue_chunk_task(*, job_id: int, number: int, first_id: int, last_id: int, chunks: int, now: str) -> int:
+    """Issue chunk `number` of a job (members first_id..last_id) at the job's time `now` (ISO 8601); return how many
+    coupons it issued (0 when the chunk was done already: safe to run twice)."""
+    from datetime import datetime
+
+    result = coupon_issue_chunk_run(
+        job_id=job_id, number=number, first_id=first_id, last_id=last_id, chunks=chunks,
+        now=datetime.fromisoformat(now),
+    )  # fmt: skip
+    return result.issued if result else 0
 
 
 @shared_task(acks_late=True)

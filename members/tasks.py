@@ -3,13 +3,21 @@
 from celery import shared_task
 from django.utils import timezone
 
-from members.services.member_import import member_import_job_run
+from members.services.member_import import member_import_chunk_write, member_import_job_run
 
 
 @shared_task(acks_late=True)
 def member_import_job_task(*, job_id: int) -> None:
-    """Run or resume a member import job (safe to run twice: finished chunks are skipped)."""
+    """Validate a member import job's file and fan its chunks out (safe to run twice: written chunks are skipped)."""
     member_import_job_run(job_id=job_id, now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def member_import_chunk_task(*, job_id: int, number: int, now: str) -> None:
+    """Write one chunk of a member import job at the job's time `now` (ISO 8601); a written chunk is skipped."""
+    from datetime import datetime
+
+    member_import_chunk_write(job_id=job_id, number=number, now=datetime.fromisoformat(now))
 
 
 # -- tiers (issue 4) ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from points.services.expiry import points_expire_due, points_release_pending
+from points.services.expiry import points_expire_chunk, points_expire_due, points_release_pending
 
 
 @shared_task(name="points.release_pending_points")
@@ -13,7 +13,16 @@ def release_pending_points() -> int:
 
 @shared_task(name="points.expire_points")
 def expire_points() -> int:
+    """Fan the expiry out in chunk tasks; return how many chunks were sent."""
     return points_expire_due(now=timezone.now())
+
+
+@shared_task(name="points.expire_points_chunk", acks_late=True)
+def expire_points_chunk(*, first_id: int, last_id: int, now: str) -> int:
+    """Expire the due lots of the members first_id..last_id at the run's time `now` (ISO 8601); safe to repeat."""
+    from datetime import datetime
+
+    return points_expire_chunk(first_id=first_id, last_id=last_id, now=datetime.fromisoformat(now))
 
 
 @shared_task(name="points.grant_points_job")

@@ -15,11 +15,12 @@ Invariants (kept by coupons.services, backstopped by constraints):
 """
 
 from .coupon import Coupon, CouponQuerySet, CouponTemplate, all_channels
-from .issuing import CouponIssueJob, PartnerCode
+from .issuing import CouponIssueChunk, CouponIssueJob, PartnerCode
 from .post_payment import PostPaymentRule
 
 __all__ = [
     "Coupon",
+    "CouponIssueChunk",
     "CouponIssueJob",
     "CouponQuerySet",
     "CouponTemplate",

@@ -93,6 +93,28 @@ class CouponIssueJob(models.Model):
             return 100
         return min(100, int(100 * self.processed / self.total)) if self.total else 0
 
+
+class CouponIssueChunk(models.Model):
+    """One chunk of a job's audience (a range of member ids), claimed by the transaction that issues it.
+
+    A chunk task inserts this row first, so a duplicated or redelivered task finds it and writes nothing; it
+    holds the chunk's own counts, and the job's counters move by the difference when a chunk is redone. A chunk
+    that stopped short (the quota or the partner codes ran out, the offer ended) stays `is_done=False` and a
+    resumed job does it again (its members who got their coupon keep it: issue keys).
+    """
+
+    job = models.ForeignKey(CouponIssueJob, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    processed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    is_done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="coupon_issue_chunk_once")]
+
+    def __str__(self):
+        return f"{self.job_id}:{self.number}"
+
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.STOPPED, self.Status.FAILED)

@@ -18,7 +18,6 @@ Running a job twice, even at the same time, gives every member at most one coupo
 """
 
 import bisect
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,9 +30,11 @@ from django.utils.translation import gettext_lazy as _
 
 from coupons.codes import BASE, generate_codes
 from coupons.errors import TemplateInactive
-from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode
+from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
+from infra.db_session import chunk_transaction
 from infra.errors import InvalidInput, NotFound
+from infra.fanout import fan_out
 from members.errors import InvalidPhone
 from members.formats import is_valid_member_number, normalize_phone
 from members.imports.decoding import AUTO, decode
@@ -216,237 +217,166 @@ def coupon_issue_job_create(
 
 
 # -- running it ------------------------------------------------------------------------------------------------
+# A job fans out (infra.fanout): the coordinator splits the audience into chunks of member ids and sends one chunk
+# task per chunk not done yet; each chunk task issues its chunk in one transaction (`_issue_chunk`) under its
+# CouponIssueChunk claim. With a broker the chunks run side by side on every worker; on the eager default one
+# after another. The chunk that finds every chunk done marks the job done.
+#
+# A template with no quota whose codes are generated lets chunks run side by side: such a chunk takes the template
+# row only at its end, FOR NO KEY UPDATE (the other chunks' foreign-key checks, FOR KEY SHARE, pass), to re-check
+# the template and add its count; what the lock no longer covers the unique constraints do (see `_insert`). If the
+# template changed meanwhile (ended, got a quota or a partner pool), the chunk is undone and redone holding the
+# template from its start, as every chunk of a template with a quota or a partner pool does: those chunks take
+# turns, and the first that meets the quota's or the pool's end stops the job with its message.
+DEADLOCK_RETRIES = 3
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     issued: int
-    skipped: int
-    processed: int
+    processed: int  # members of the chunk handled (given a coupon, holding it already, or at the limit)
+    skipped: int  # of those, members at the per-member limit
     last_member_id: int
     stop_message: str = ""
+
+
+class _Redo(Exception):
+    """The template changed under a chunk that did not hold it: undo the chunk and redo it holding the template."""
+
+
+def _audience_ranges(job: CouponIssueJob, *, size: int) -> list[tuple[int, int]]:
+    """Split the job's audience into chunks of `size` member ids: (first id, last id) of each, in id order."""
+    ranges, after_id = [], 0
+    while member_ids := _audience_chunk(job, after_id=after_id, size=size):
+        ranges.append((member_ids[0], member_ids[-1]))
+        after_id = member_ids[-1]
+    return ranges
+
+
+def _audience_between(job: CouponIssueJob, *, first_id: int, last_id: int) -> list[int]:
+    if job.audience == CouponIssueJob.Audience.MEMBER_LIST:
+        start = bisect.bisect_left(job.member_ids, first_id)
+        return job.member_ids[start : bisect.bisect_right(job.member_ids, last_id)]
+    members = _audience_queryset(job).filter(pk__gte=first_id, pk__lte=last_id)
+    return list(members.order_by("pk").values_list("pk", flat=True))
 
 
 def coupon_issue_job_run(
     *, job_id: int, now: datetime, restart: bool = False, chunk_size: int | None = None
 ) -> CouponIssueJob:
-    """Run a job (or resume it after its last finished chunk) to the end; return it.
+    """Run a job, or resume it, by fanning its chunks not done yet out as chunk tasks; return the job as it is then.
 
-    A finished job is left alone unless `restart`, which walks the audience again: members who already
-    have the job's coupon get nothing more. The job stops early, with its count, when the quota or the
-    partner codes run out or the template ends. Safe to run twice, even at the same time.
-    Raises NotFound.
+    A finished job is left alone unless `restart`, which walks the audience again: members who already have
+    the job's coupon get nothing more. The job stops, with its count, when the quota or the partner codes run
+    out or the template ends. Safe to run twice, even at the same time. Raises NotFound.
     """
     job = CouponIssueJob.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound(_("No such issue job."))
     if job.status == CouponIssueJob.Status.DONE and not restart:
         return job
-    size = chunk_size or chunk_size_default()
     fields = {"status": CouponIssueJob.Status.RUNNING, "started_at": Coalesce(F("started_at"), now), "message": ""}
     if restart:
+        CouponIssueChunk.objects.filter(job_id=job.pk).delete()
         fields.update(processed=0, skipped=0, last_member_id=0, finished_at=None)
     CouponIssueJob.objects.filter(pk=job.pk).update(**fields)
     job.refresh_from_db()
-    try:
-        if _parallel(job):
-            _run_parallel(job=job, now=now, size=size, connections_count=bulk_connections())
-            job.refresh_from_db()
-        after_id, processed, skipped = job.last_member_id, job.processed, job.skipped
-        while True:
-            member_ids = _audience_chunk(job, after_id=after_id, size=size)
-            if not member_ids:
-                _finish(job, status=CouponIssueJob.Status.DONE, now=now)
-                break
-            result = _issue_chunk(job=job, member_ids=member_ids, now=now, processed=processed, skipped=skipped)
-            after_id, processed, skipped = result.last_member_id, result.processed, result.skipped
-            if result.stop_message:
-                _finish(job, status=CouponIssueJob.Status.STOPPED, now=now, message=result.stop_message)
-                break
-    except Exception as exc:
-        _finish(job, status=CouponIssueJob.Status.FAILED, now=now, message=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
+    ranges = _audience_ranges(job, size=chunk_size or chunk_size_default())
+    done = set(CouponIssueChunk.objects.filter(job_id=job.pk, is_done=True).values_list("number", flat=True))
+    chunks = [
+        {"job_id": job.pk, "number": number, "first_id": first_id, "last_id": last_id, "chunks": len(ranges),
+         "now": now.isoformat()}
+        for number, (first_id, last_id) in enumerate(ranges)
+        if number not in done
+    ]  # fmt: skip
+    if not chunks:
+        _finish(job, status=CouponIssueJob.Status.DONE, now=now)
+    else:
+        from coupons.tasks import coupon_issue_chunk_task
+
+        fan_out(coupon_issue_chunk_task, chunks)
     job.refresh_from_db()
     return job
 
 
-# -- running it on several connections ---------------------------------------------------------------------------
-# On PostgreSQL a job whose template has no quota and generates its codes runs its chunks on several connections
-# at once: the database, not Python, is what a chunk waits for. Such a chunk takes the template row only at its
-# end, FOR NO KEY UPDATE (the other connections' foreign-key checks, FOR KEY SHARE, pass), to re-check the template
-# and add its count. What the lock no longer covers the unique constraints do: a row a claim added meanwhile makes
-# the COPY fall back to the INSERT that skips conflicts and re-reads (see `_insert`). Anything else (the template
-# ended, got a quota or a partner pool) rolls the chunk back and hands the job to the one-connection loop, which
-# resumes after the last chunk of the unbroken run of finished ones and gives the usual messages.
-DEADLOCK_RETRIES = 3
+def coupon_issue_chunk_run(*, job_id: int, number: int, first_id: int, last_id: int, chunks: int, now: datetime):
+    """Issue one chunk of a job (its chunk task); the chunk that completes the job marks it done.
+
+    Skipped when the chunk is done already or the job is no longer running (stopped, failed, or done). A chunk
+    that fails writes nothing, marks the job failed and raises.
+    """
+    job = CouponIssueJob.objects.filter(pk=job_id).first()
+    if job is None or job.status != CouponIssueJob.Status.RUNNING:
+        return None
+    member_ids = _audience_between(job, first_id=first_id, last_id=last_id)
+    try:
+        result = _issue_chunk_retrying(job=job, number=number, member_ids=member_ids, now=now)
+    except Exception as exc:
+        _finish(job, status=CouponIssueJob.Status.FAILED, now=now, message=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    if result is None:
+        return None
+    if result.stop_message:
+        _finish(job, status=CouponIssueJob.Status.STOPPED, now=now, message=result.stop_message)
+    elif CouponIssueChunk.objects.filter(job_id=job_id, is_done=True).count() == chunks:
+        # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).
+        CouponIssueJob.objects.filter(pk=job_id, status=CouponIssueJob.Status.RUNNING).update(
+            status=CouponIssueJob.Status.DONE, finished_at=now, message=""
+        )
+    return result
 
 
-class _HandOver(Exception):
-    """The template no longer suits the parallel run: undo this chunk and finish on one connection."""
+def _issue_chunk_retrying(*, job, number, member_ids, now) -> ChunkResult | None:
+    from django.db import OperationalError
+
+    hold_template = not _suits_side_by_side(CouponTemplate.objects.get(pk=job.template_id))
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return _issue_chunk(job=job, number=number, member_ids=member_ids, now=now, hold_template=hold_template)
+        except _Redo:
+            hold_template = True
+        except OperationalError as exc:
+            # Taking the template last, a chunk can meet a claim that holds it and waits on one of the chunk's
+            # new rows; PostgreSQL breaks the cycle and the chunk, idempotent, is redone.
+            from psycopg.errors import DeadlockDetected
+
+            if not isinstance(exc.__cause__, DeadlockDetected) or attempt == DEADLOCK_RETRIES - 1:
+                raise
+    return _issue_chunk(job=job, number=number, member_ids=member_ids, now=now, hold_template=True)
 
 
-def bulk_connections() -> int:
-    return max(int(getattr(settings, "COUPON_BULK_ISSUE_CONNECTIONS", 2)), 1)
-
-
-def _parallel(job: CouponIssueJob) -> bool:
-    # Inside a transaction (a test, a caller's atomic block) other connections would not see its rows.
-    if connection.vendor != "postgresql" or connection.in_atomic_block or bulk_connections() < 2:
-        return False
-    template = CouponTemplate.objects.get(pk=job.template_id)
-    return _suits_parallel(template)
-
-
-def _suits_parallel(template: CouponTemplate) -> bool:
+def _suits_side_by_side(template: CouponTemplate) -> bool:
     return (
         template.is_active and template.quota is None and template.code_source != CouponTemplate.CodeSource.PARTNER_POOL
     )
-
-
-class _Progress:
-    """Chunks finish out of order; the job's position moves only over the unbroken run of finished ones, so a
-    resumed run never skips a chunk that did not commit (a redone chunk issues nothing twice)."""
-
-    def __init__(self, job: CouponIssueJob, size: int):
-        self.job, self.size = job, size
-        self.lock = threading.Lock()
-        self.after_id = job.last_member_id
-        self.next_index = 0
-        self.finished: dict[int, tuple[int, int, int]] = {}  # index -> (handled, at limit, last member id)
-        self.next_to_record = 0
-        self.processed, self.skipped = job.processed, job.skipped
-        self.stop = False
-        self.error: BaseException | None = None
-
-    def take(self) -> tuple[int, list[int]] | None:
-        with self.lock:
-            if self.stop:
-                return None
-            member_ids = _audience_chunk(self.job, after_id=self.after_id, size=self.size)
-            if not member_ids:
-                self.stop = True
-                return None
-            self.after_id = member_ids[-1]
-            self.next_index += 1
-            return self.next_index - 1, member_ids
-
-    def done(self, index: int, handled: int, at_limit: int, last_member_id: int) -> None:
-        with self.lock:
-            self.finished[index] = (handled, at_limit, last_member_id)
-            moved = False
-            while self.next_to_record in self.finished:
-                handled, at_limit, last_member_id = self.finished.pop(self.next_to_record)
-                self.processed += handled
-                self.skipped += at_limit
-                self.next_to_record += 1
-                moved = True
-            if not moved:
-                return
-            # Greatest: another run of the job may be further on.
-            CouponIssueJob.objects.filter(pk=self.job.pk).update(
-                processed=Greatest(F("processed"), self.processed),
-                skipped=Greatest(F("skipped"), self.skipped),
-                last_member_id=Greatest(F("last_member_id"), last_member_id),
-            )
-
-    def halt(self, error: BaseException | None = None) -> None:
-        with self.lock:
-            self.stop = True
-            if error is not None and self.error is None:
-                self.error = error
-
-
-def _run_parallel(*, job: CouponIssueJob, now: datetime, size: int, connections_count: int) -> None:
-    """Issue the chunks on `connections_count` connections; stop at the first chunk that needs the one-connection
-    loop. Re-raises a worker's error."""
-    progress = _Progress(job, size)
-    workers = [
-        threading.Thread(target=_worker, kwargs={"job": job, "now": now, "progress": progress}, daemon=True)
-        for _n in range(connections_count)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if progress.error is not None:
-        raise progress.error
-
-
-def _worker(*, job: CouponIssueJob, now: datetime, progress: _Progress) -> None:
-    from django.db import OperationalError, connections
-
-    try:
-        while (taken := progress.take()) is not None:
-            index, member_ids = taken
-            for attempt in range(DEADLOCK_RETRIES):
-                try:
-                    handled, at_limit = _issue_chunk_parallel(job=job, member_ids=member_ids, now=now)
-                    break
-                except OperationalError as exc:
-                    # Taking the template last, a chunk can meet a claim that holds it and waits on one of the
-                    # chunk's new rows; PostgreSQL breaks the cycle and the chunk, idempotent, is redone.
-                    from psycopg.errors import DeadlockDetected
-
-                    if not isinstance(exc.__cause__, DeadlockDetected) or attempt == DEADLOCK_RETRIES - 1:
-                        raise
-            progress.done(index, handled, at_limit, member_ids[-1])
-    except _HandOver:
-        progress.halt()
-    except BaseException as exc:  # the job's thread reports it
-        progress.halt(exc)
-    finally:
-        connections["default"].close()
-
-
-def _issue_chunk_parallel(*, job: CouponIssueJob, member_ids: list[int], now: datetime) -> tuple[int, int]:
-    """Issue one chunk without holding the template until its end; return (members handled, members at limit)."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")  # as in `_issue_chunk`
-        template = CouponTemplate.objects.get(pk=job.template_id)
-        valid_from, valid_until = coupon_validity(template=template, issued_at=now)
-        if not _suits_parallel(template) or (valid_until is not None and valid_until <= now):
-            raise _HandOver()
-        done, last_sequence = _held(job=job, template=template, member_ids=member_ids)
-        limit = template.per_member_limit
-        candidates = [m for m in member_ids if m not in done and (limit is None or last_sequence.get(m, 0) < limit)]
-        at_limit = len(member_ids) - len(done) - len(candidates)
-        inserted, _codes, not_issued = _insert(
-            job=job,
-            template=template,
-            member_ids=candidates,
-            last_sequence=last_sequence,
-            pool=None,
-            now=now,
-            valid_from=valid_from,
-            valid_until=valid_until,
-        )
-        locked = CouponTemplate.objects.select_for_update(no_key=True).get(pk=template.pk)
-        if not _suits_parallel(locked) or coupon_validity(template=locked, issued_at=now) != (valid_from, valid_until):
-            raise _HandOver()
-        if inserted:
-            CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count") + inserted)
-            CouponIssueJob.objects.filter(pk=job.pk).update(issued=F("issued") + inserted)
-        return len(member_ids), at_limit + not_issued
 
 
 def _finish(job: CouponIssueJob, *, status: str, now: datetime, message: str = "") -> None:
     CouponIssueJob.objects.filter(pk=job.pk).update(status=status, finished_at=now, message=message)
 
 
-def _issue_chunk(*, job: CouponIssueJob, member_ids: list[int], now: datetime, processed: int, skipped: int):
-    """Issue the job's coupons to one chunk of members in one transaction (see the module docstring)."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # A chunk and its progress commit together, and a re-run redoes whatever a crash lost: the
-            # chunk need not wait for its WAL to reach the disk (only this transaction is affected).
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        template = CouponTemplate.objects.select_for_update().get(pk=job.template_id)
-        stop_message = ""
+def _issue_chunk(*, job: CouponIssueJob, number: int, member_ids: list[int], now: datetime, hold_template: bool):
+    """Issue the job's coupons to one chunk of members in one transaction (see the module docstring).
+
+    Returns None when the chunk was done already (by another task).
+    """
+    # A chunk and its counts commit together and a re-run redoes whatever a crash lost: its commit need not
+    # wait for the disk (infra.db_session).
+    with chunk_transaction(durable=False):
+        claim, created = CouponIssueChunk.objects.select_for_update().get_or_create(job_id=job.pk, number=number)
+        if claim.is_done:
+            return None
+        if hold_template:
+            template = CouponTemplate.objects.select_for_update().get(pk=job.template_id)
+        else:
+            template = CouponTemplate.objects.get(pk=job.template_id)
         if not template.is_active:
-            return _stopped(job, member_ids, processed, skipped, str(TemplateInactive.message))
+            return _stopped(member_ids, str(TemplateInactive.message))
         valid_from, valid_until = coupon_validity(template=template, issued_at=now)
         if valid_until is not None and valid_until <= now:
-            return _stopped(job, member_ids, processed, skipped, gettext("This offer has ended."))
+            return _stopped(member_ids, gettext("This offer has ended."))
+        if not member_ids:
+            return _record(job, claim, ChunkResult(issued=0, processed=0, skipped=0, last_member_id=0))
 
         done, last_sequence = _held(job=job, template=template, member_ids=member_ids)
         candidates: list[int] = []
@@ -459,6 +389,7 @@ def _issue_chunk(*, job: CouponIssueJob, member_ids: list[int], now: datetime, p
                 continue
             candidates.append(member_id)
 
+        stop_message = ""
         left_out: list[int] = []
         room = None if template.quota is None else max(template.quota - template.issued_count, 0)
         if room is not None and room < len(candidates):
@@ -491,6 +422,13 @@ def _issue_chunk(*, job: CouponIssueJob, member_ids: list[int], now: datetime, p
             valid_until=valid_until,
         )
         at_limit += not_issued
+        if not hold_template:
+            locked = CouponTemplate.objects.select_for_update(no_key=True).get(pk=template.pk)
+            if not _suits_side_by_side(locked) or coupon_validity(template=locked, issued_at=now) != (
+                valid_from,
+                valid_until,
+            ):
+                raise _Redo()
         if inserted:
             taken = (
                 CouponTemplate.objects.filter(pk=template.pk)
@@ -503,7 +441,7 @@ def _issue_chunk(*, job: CouponIssueJob, member_ids: list[int], now: datetime, p
             PartnerCode.objects.filter(code__in=codes_used).update(used_at=now)
 
         if left_out:
-            # The members from the first one left out on are not done: a resumed run starts there.
+            # The members from the first one left out on are not done: a resumed run does the chunk again.
             handled = bisect.bisect_left(member_ids, left_out[0])
             last_member_id = left_out[0] - 1
             not_done = set(left_out) | done
@@ -513,30 +451,33 @@ def _issue_chunk(*, job: CouponIssueJob, member_ids: list[int], now: datetime, p
             last_member_id = member_ids[-1]
         result = ChunkResult(
             issued=inserted,
-            skipped=skipped + at_limit,
-            processed=processed + handled,
+            processed=handled,
+            skipped=at_limit,
             last_member_id=last_member_id,
             stop_message=stop_message,
         )
-        _record(job, result)
-        return result
+        return _record(job, claim, result)
 
 
-def _stopped(job, member_ids, processed, skipped, message) -> ChunkResult:
-    return ChunkResult(
-        issued=0, skipped=skipped, processed=processed, last_member_id=member_ids[0] - 1, stop_message=message
+def _stopped(member_ids, message) -> ChunkResult:
+    # Nothing written: the claim's insert is rolled back with the chunk, so a resumed job does the chunk again.
+    transaction.set_rollback(True)
+    first = member_ids[0] if member_ids else 1
+    return ChunkResult(issued=0, processed=0, skipped=0, last_member_id=first - 1, stop_message=message)
+
+
+def _record(job: CouponIssueJob, claim: CouponIssueChunk, result: ChunkResult) -> ChunkResult:
+    """Record the chunk's counts on its claim, and move the job's counters by what changed since a previous try."""
+    CouponIssueChunk.objects.filter(pk=claim.pk).update(
+        processed=result.processed, skipped=result.skipped, is_done=not result.stop_message
     )
-
-
-def _record(job: CouponIssueJob, result: ChunkResult) -> None:
-    # Two runs of one job at once walk the same chunks: positions take the greater value, so counters never
-    # count a chunk twice; `issued` adds only the rows this transaction inserted.
     CouponIssueJob.objects.filter(pk=job.pk).update(
         issued=F("issued") + result.issued,
-        processed=Greatest(F("processed"), result.processed),
-        skipped=Greatest(F("skipped"), result.skipped),
+        processed=F("processed") + result.processed - claim.processed,
+        skipped=F("skipped") + result.skipped - claim.skipped,
         last_member_id=Greatest(F("last_member_id"), result.last_member_id),
     )
+    return result
 
 
 def _held(*, job: CouponIssueJob, template: CouponTemplate, member_ids: list[int]) -> tuple[set[int], dict]:

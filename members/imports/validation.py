@@ -6,10 +6,7 @@ is row 1, the first data row is row 2 (blank rows count, as Excel shows them).
 """
 
 import csv
-import gc
 import re
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -101,35 +98,6 @@ class ParsedFile:
     @property
     def error_rows(self):
         return len({error.row for error in self.errors})
-
-
-_collection_pause = threading.Lock()
-_collection_pauses = 0
-_collection_was_enabled = False
-
-
-@contextmanager
-def collection_paused():
-    """Pause Python's cyclic garbage collector while an import builds its rows (restored on exit).
-
-    Parsing a big file keeps hundreds of thousands of containers alive (cell lists, row values) and
-    creates none that form cycles: the collector then only re-traverses them again and again, about a
-    third of the parse. Nested and concurrent pauses (threads of one server) count: the collector
-    resumes, if it ran before, when the last of them ends.
-    """
-    global _collection_pauses, _collection_was_enabled  # noqa: PLW0603 - one pause count per process
-    with _collection_pause:
-        if not _collection_pauses:
-            _collection_was_enabled = gc.isenabled()
-            gc.disable()
-        _collection_pauses += 1
-    try:
-        yield
-    finally:
-        with _collection_pause:
-            _collection_pauses -= 1
-            if not _collection_pauses and _collection_was_enabled:
-                gc.enable()
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -425,8 +393,7 @@ def parse_members_csv(text: str, *, today: date, scope: ImportScope | None = Non
     Whether a row's phone belongs to a member the scope may change needs the database: check_existing.
     Raises ImportFileRefused on a file-level fault.
     """
-    with collection_paused():
-        return _parse_members_csv(text, today=today, scope=scope or ImportScope())
+    return _parse_members_csv(text, today=today, scope=scope or ImportScope())
 
 
 def _parse_members_csv(text, *, today, scope):

@@ -10,9 +10,9 @@ existing members whose opening balance is not written yet (normally none).
 On PostgreSQL every write is one statement per table and chunk: INSERT ... SELECT FROM UNNEST(typed
 arrays) RETURNING ..., UPDATE ... FROM UNNEST(...) RETURNING ..., chained by data-modifying WITH clauses.
 Django's bulk_create/bulk_update prepare every value of every object in Python (most of the import's
-time); typed arrays leave that to the server. SQLite writes new members with one executemany INSERT of
-values prepared once per distinct value, and updates with UPDATE ... FROM (VALUES ...); other vendors take
-the ORM path (bulk_create, bulk_update).
+time); typed arrays leave that to the server. Every other database takes the portable ORM path (bulk_create,
+bulk_update), which is the reference: tests/members/test_sql_equivalence.py runs both on PostgreSQL and compares
+the rows they write.
 
 History: simple-history's bulk helpers (bulk_create_with_history / bulk_update_with_history) build one
 historical model instance per row in Python, which cost more than the import itself. We write the same
@@ -123,9 +123,7 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
             for row in new_rows
             if row.opening_points and opening_key(row.phone) not in written
         }
-        insert = {"postgresql": _insert_members_postgres, "sqlite": _insert_members_sqlite}.get(
-            connection.vendor, _insert_members_orm
-        )
+        insert = _insert_members_postgres if connection.vendor == "postgresql" else _insert_members_orm
         member_ids |= insert(new_rows, openings=openings, tag_ids=tag_ids, context=context)
         result.openings = len(openings)
 
@@ -384,49 +382,6 @@ def _member_columns(rows, *, openings, context):
     return fields, constants, arrays
 
 
-def _insert_members_sqlite(rows, *, openings, tag_ids, context):
-    """Create the members of `rows` with one executemany INSERT, then as _insert_members_orm; return phone -> id.
-
-    bulk_create builds a model instance and prepares ~45 values through the field API for each member:
-    most of a SQLite import. Here the constant columns are prepared once and each distinct per-row value
-    once (the same get_db_prep_save), and the ids are read back by phone.
-    """
-    fields, constants, arrays = _member_columns(rows, openings=openings, context=context)
-    arrays["member_number"] = allocate_member_numbers(len(rows))
-    others = [name for name in fields if name not in arrays]
-    prepared = [fields[name].get_db_prep_save(constants[name], connection) for name in others]
-    columns = []
-    for name, values in arrays.items():
-        field, memo = fields[name], {}
-        for value in values:
-            if value not in memo:
-                memo[value] = field.get_db_prep_save(value, connection)
-        columns.append([memo[value] for value in values])
-    qn = connection.ops.quote_name
-    table = qn(Member._meta.db_table)
-    names = ", ".join(qn(fields[name].column) for name in [*arrays, *others])
-    placeholders = ", ".join(["%s"] * (len(arrays) + len(others)))
-    phones = arrays["phone"]
-    member_ids = {}
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({placeholders})",  # noqa: S608
-            [(*cells, *prepared) for cells in zip(*columns, strict=True)],
-        )
-        for start in range(0, len(phones), 500):
-            chunk = phones[start : start + 500]
-            cursor.execute(
-                f"SELECT {qn(fields['phone'].column)}, id FROM {table} "  # noqa: S608
-                f"WHERE {qn(fields['phone'].column)} IN ({', '.join(['%s'] * len(chunk))})",
-                chunk,
-            )
-            member_ids.update(cursor.fetchall())
-    _write_history(list(member_ids.values()), history_type="+", context=context)
-    _add_tags(rows, member_ids, tag_ids)
-    _insert_openings_orm(openings, member_ids, context=context)
-    return member_ids
-
-
 def _insert_members_postgres(rows, *, openings, tag_ids, context):
     """Create the members of `rows` in one statement per chunk; return phone -> id.
 
@@ -605,8 +560,7 @@ def _update_members(members, field_names, *, context):
     """Write `field_names` of `members` (dicts of field values with their "id"), with their history rows.
 
     PostgreSQL: one UPDATE ... FROM UNNEST(typed arrays) RETURNING the new rows, which a WITH clause
-    copies into the history; SQLite: one UPDATE ... FROM (VALUES ...) per batch (bulk_update's CASE per row
-    and field is quadratic-ish in Python); other vendors: bulk_update.
+    copies into the history; elsewhere bulk_update (the reference).
     """
     fields = [Member._meta.get_field(name) for name in field_names]
     qn = connection.ops.quote_name
@@ -626,32 +580,9 @@ def _update_members(members, field_names, *, context):
                 [*params, params[0], *history_params],
             )
         return
-    if connection.vendor != "sqlite":
-        Member.objects.bulk_update(
-            [Member(pk=member["id"], **{name: member[name] for name in field_names}) for member in members],
-            field_names,
-            batch_size=1000,
-        )
-    else:
-        _update_members_sqlite(members, fields)
+    Member.objects.bulk_update(
+        [Member(pk=member["id"], **{name: member[name] for name in field_names}) for member in members],
+        field_names,
+        batch_size=1000,
+    )
     _write_history([member["id"] for member in members], history_type="~", context=context)
-
-
-def _update_members_sqlite(members, fields):
-    qn = connection.ops.quote_name
-    table = qn(Member._meta.db_table)
-    assignments = ", ".join(f"{qn(field.column)} = v.column{number}" for number, field in enumerate(fields, start=2))
-    batch = max(1, 900 // (len(fields) + 1))
-    placeholder = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(members), batch):
-            chunk = members[start : start + batch]
-            params = []
-            for member in chunk:
-                params.append(member["id"])
-                params.extend(field.get_db_prep_save(member[field.attname], connection) for field in fields)
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([placeholder] * len(chunk))}) AS v "  # noqa: S608
-                f"WHERE {table}.id = v.column1",
-                params,
-            )

@@ -644,12 +644,12 @@ def _insert_openings_postgres(credits, *, source, reason, created_by, now, expir
 def _move_balances(moves):
     """Add `kept` to points_balance and take `repaid` from points_debt of each (member_id, kept, repaid).
 
-    PostgreSQL: one relative UPDATE ... FROM UNNEST(...); SQLite (>= 3.33): one UPDATE ... FROM (VALUES ...)
-    per 300 members. The same effect as one F() update per member, without a CASE per row that
-    bulk_update would build.
+    PostgreSQL: one relative UPDATE ... FROM UNNEST(...). Elsewhere (the reference): one relative F() update per
+    distinct (kept, repaid) pair, for all the members it moves. The same effect as one F() update per member,
+    without a CASE per row that bulk_update would build.
     """
-    table = connection.ops.quote_name(Member._meta.db_table)
     if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Member._meta.db_table)
         columns = [pg_array(column) for column in zip(*moves, strict=True)]
         with connection.cursor() as cursor:
             cursor.execute(
@@ -661,21 +661,13 @@ def _move_balances(moves):
                 [*columns, columns[0]],
             )
         return
-    if connection.vendor != "sqlite":
-        for member_id, kept, repaid in moves:
-            Member.objects.filter(pk=member_id).update(
-                points_balance=F("points_balance") + kept, points_debt=F("points_debt") - repaid
-            )
-        return
-    with connection.cursor() as cursor:
-        for start in range(0, len(moves), 300):
-            chunk = moves[start : start + 300]
-            cursor.execute(
-                f"UPDATE {table} SET points_balance = {table}.points_balance + v.column2, "  # noqa: S608
-                f"points_debt = {table}.points_debt - v.column3 "
-                f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}) AS v WHERE {table}.id = v.column1",
-                [value for move in chunk for value in move],
-            )
+    members_by_move = {}
+    for member_id, kept, repaid in moves:
+        members_by_move.setdefault((kept, repaid), []).append(member_id)
+    for (kept, repaid), member_ids in members_by_move.items():
+        Member.objects.filter(pk__in=member_ids).update(
+            points_balance=F("points_balance") + kept, points_debt=F("points_debt") - repaid
+        )
 
 
 @transaction.atomic
@@ -802,10 +794,7 @@ def _expire_due_lots_postgres(*, now, member_ids) -> int:
     entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)
     allocations, members = qn(PointsAllocation._meta.db_table), qn(Member._meta.db_table)
     with connection.cursor() as cursor:
-        # The sorts and hashes of a chunk of lots fit in memory instead of spilling to disk; compiling
-        # the statement (JIT) costs more than it saves on a chunk.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("SET LOCAL jit = off")
+        # The job's chunk transaction sets work_mem and jit for this statement (points.services.expiry).
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PointsEntry._meta.db_table])
         sequence = cursor.fetchone()[0]
         due_lots = (

@@ -1,41 +1,43 @@
-"""Member CSV import: the entry points the console, the Celery task and the benchmark share.
+"""Member CSV import: the entry points the console, the Celery tasks and the benchmark share.
 
 preview  decode + validate + classify (new / update) without writing; file-level faults raise
 start    create a MemberImportJob for a stored upload; small files run at once, big ones on Celery
-run      the resumable runner: validate, then write valid rows in chunks, one transaction per chunk,
-         marking the chunk written and recording progress on the job in the same transaction (so a re-run
-         resumes where it stopped and never writes a member or an opening balance twice). On PostgreSQL the
-         chunks run on MEMBER_IMPORT_CONNECTIONS connections side by side: their phones are distinct, so
-         they write disjoint members, and the server's work (most of an import) spreads over two cores.
+run      the resumable job: validate, record the row errors, then fan the chunks of valid rows out as chunk
+         tasks (infra.fanout). A chunk is one transaction that claims its MemberImportChunk row, writes its
+         rows and records progress on the job, so a re-run, a duplicated task or a resumed job never writes a
+         member or an opening balance twice. Chunks hold distinct phones, so they write disjoint members and
+         run side by side on as many workers as there are.
 """
 
+import json
 import logging
 import re
-import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from infra.db_session import chunk_transaction, collection_paused, planner_statistics_refresh
+from infra.fanout import fan_out
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.scope import ImportScope
 from members.imports.validation import (
+    MemberRow,
     ParsedFile,
     RowError,
     check_existing,
-    collection_paused,
     count_data_rows,
     parse_members_csv,
 )
 from members.imports.writer import ChunkResult, ImportContext, tags_ensure, write_chunk
 from members.models import Member, MemberImportChunk, MemberImportJob, PointsEntry
-from members.parallel import run_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ def _validate(text: str, *, scope: ImportScope, now: datetime, classify: bool) -
     Returns the parsed file and phone -> home store of the existing members its rows update (read only
     when `classify` or the scope needs it: an import for all stores may change any member).
     """
-    parsed = parse_members_csv(text, today=timezone.localdate(now), scope=scope)
+    with collection_paused():
+        parsed = parse_members_csv(text, today=timezone.localdate(now), scope=scope)
     existing = check_existing(parsed, scope=scope) if classify or not scope.is_all_stores else {}
     return parsed, existing
 
@@ -110,115 +113,75 @@ def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now:
 
         transaction.on_commit(lambda: member_import_job_task.delay(job_id=job.pk))
         return job
-    return member_import_job_run(job_id=job.pk, now=now)
+    return member_import_job_run(job_id=job.pk, now=now, inline=True)
 
 
 @dataclass
 class _Chunk:
     number: int
-    end: int  # the index after its last data row
     rows: list
 
 
-def _chunks(rows, *, total, first_index):
-    """Yield every chunk of CHUNK_ROWS data rows (its valid rows), from the chunk holding first_index."""
+def _chunk_count(total: int) -> int:
+    return (total + CHUNK_ROWS - 1) // CHUNK_ROWS
+
+
+def _chunks(rows, *, total):
+    """Return every chunk of CHUNK_ROWS data rows (with its valid rows), in order."""
     rows_by_chunk = {}
     for row in rows:
         rows_by_chunk.setdefault(row.index // CHUNK_ROWS, []).append(row)
-    for number in range(first_index // CHUNK_ROWS, (total + CHUNK_ROWS - 1) // CHUNK_ROWS):
-        yield _Chunk(number, min((number + 1) * CHUNK_ROWS, total), rows_by_chunk.get(number, []))
+    return [_Chunk(number, rows_by_chunk.get(number, [])) for number in range(_chunk_count(total))]
 
 
-def import_connections() -> int:
-    return max(int(getattr(settings, "MEMBER_IMPORT_CONNECTIONS", 2)), 1)
+# -- a chunk's rows, handed from the job to its chunk task through media storage (seen by every worker) ----------
+def _rows_file(job_id: int, number: int) -> str:
+    return f"imports/chunks/{job_id}-{number}.json"
 
 
-class _PlannerStatistics:
-    """Refresh PostgreSQL's statistics of the tables an import grows each time it has about doubled them.
-
-    A foreign key is checked with a plan each connection prepares once and keeps until the table's
-    statistics change. Prepared while the member table was (nearly) empty, that plan scans the table, so
-    a first big import into a fresh database slows down row after row (every opening entry, lot and tag
-    checks its member) until autovacuum analyses the table, which comes too late for one job. PostgreSQL's
-    advice after a bulk load is ANALYZE: done here after each doubling, it costs a handful of sampled
-    reads per job and only while the import is most of the table. Only the tables foreign keys of the
-    import point at (members, and entries for the lots) are analysed: nothing the import runs is planned
-    on the statistics of the tag links or lots. And only their primary key, the column those checks look
-    up: the row count and size come with any ANALYZE, and statistics of the forty other member columns
-    (most of an ANALYZE's work) are left to autovacuum.
-    """
-
-    TABLES = (Member, PointsEntry)
-    FLOOR = 5000
-
-    def __init__(self):
-        self.enabled = connection.vendor == "postgresql"
-        self.lock = threading.Lock()  # chunks finish on several connections
-        self.written = 0
-        self.rows = 0
-        if self.enabled:
-            self.rows = self._estimate()
-
-    @staticmethod
-    def _estimate():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Member._meta.db_table])
-            found = cursor.fetchone()
-        return max(int(found[0]), 0) if found else 0
-
-    def after_chunk(self, created: int) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self._after_chunk(created)
-
-    def _after_chunk(self, created: int) -> None:
-        self.written += created
-        if self.written <= max(self.rows, self.FLOOR):
-            return
-        qn = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "ANALYZE "
-                + ", ".join(f"{qn(model._meta.db_table)} ({qn(model._meta.pk.column)})" for model in self.TABLES)
-            )
-        self.rows, self.written = self._estimate(), 0
+def _rows_store(job_id: int, chunk: _Chunk) -> None:
+    rows = [
+        {"row": r.row, "index": r.index, "phone": r.phone, "values": r.values, "tags": list(r.tags),
+         "opening_points": r.opening_points}
+        for r in chunk.rows
+    ]  # fmt: skip
+    name = _rows_file(job_id, chunk.number)
+    default_storage.delete(name)  # a resumed job stores the chunk again (the same rows: the file did not change)
+    default_storage.save(name, ContentFile(json.dumps(rows, cls=DjangoJSONEncoder).encode()))
 
 
-def _commit_without_waiting_for_disk():
-    """Let PostgreSQL commit this chunk's transaction without waiting for its WAL to reach the disk.
+def _rows_load(job_id: int, number: int) -> list[MemberRow] | None:
+    """Return the chunk's rows, or None when the file is gone (the chunk was written and its file removed)."""
+    name = _rows_file(job_id, number)
+    try:
+        with default_storage.open(name, "rb") as handle:
+            rows = json.loads(handle.read())
+    except FileNotFoundError:
+        return None
+    for row in rows:
+        if "birthday" in row["values"]:  # the one value JSON does not carry as itself
+            row["values"]["birthday"] = date.fromisoformat(row["values"]["birthday"])
+        row["tags"] = tuple(row["tags"])
+    return [MemberRow(**row) for row in rows]
 
-    A crash can then lose the last chunks committed, but only whole transactions and never out of order:
-    each chunk and the job progress it records are lost together, so a re-run writes them again. The
-    job's final "done" is committed with the server's default (synchronous) setting, which flushes the
-    WAL of every chunk before it, so a job seen done has all its rows on disk. Saves one wait for a disk
-    flush per chunk (a few percent of an import). Only for a chunk that is its own transaction: inside a
-    caller's transaction the setting would hold for the caller's commit too.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
-
-def _write_chunk_once(*, job_id, chunk, total, context) -> int:
+def _write_chunk_once(*, job_id, chunk, total, context) -> bool:
     """Write one chunk and record it on the job in one transaction; skip it if another runner already did.
 
     The chunk's row is claimed first (a runner writing the same chunk makes this one wait, then skip); the job
     row is locked only at the end, to add the counts and the rows refused while writing and to move
-    `processed_rows` over the unbroken run of written chunks, so chunks on other connections are not held up.
-    Returns the number of members created.
+    `processed_rows` over the unbroken run of written chunks, so chunks on other workers are not held up.
+    Returns whether every chunk of the job is now written (true for exactly one chunk: the job rows' lock
+    orders them).
     """
-    own_transaction = not connection.in_atomic_block
     for attempt in range(3):
         try:
-            with transaction.atomic():
+            with chunk_transaction(durable=False):
                 try:
                     with transaction.atomic():
                         MemberImportChunk.objects.create(job_id=job_id, number=chunk.number)
                 except IntegrityError:
-                    return 0  # written by another runner
-                if own_transaction:
-                    _commit_without_waiting_for_disk()
+                    return False  # written by another runner
                 result = _write_isolating(chunk.rows, context=context)
                 job = MemberImportJob.objects.select_for_update().only("processed_rows", "errors").get(pk=job_id)
                 written = set(MemberImportChunk.objects.filter(job_id=job_id).values_list("number", flat=True))
@@ -234,12 +197,12 @@ def _write_chunk_once(*, job_id, chunk, total, context) -> int:
                     updated_count=F("updated_count") + result.updated,
                     **changes,
                 )
-                return result.created
+                return len(written) == _chunk_count(total)
         except IntegrityError:
             # A phone or member number taken by a concurrent writer since the chunk was read: redo it.
             if attempt == 2:
                 raise
-    return 0  # not reached: the last attempt returns or raises
+    return False  # not reached: the last attempt returns or raises
 
 
 def _write_isolating(rows, *, context) -> ChunkResult:
@@ -340,11 +303,13 @@ def _job_scope(job) -> ImportScope:
     return ImportScope.of(job.created_by)
 
 
-def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
-    """Run (or resume) an import job; a finished job is left alone. Records progress and row errors.
+def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -> MemberImportJob:
+    """Run (or resume) an import job: validate its file, then fan its chunks out; a finished job is left alone.
 
     The rows are validated as the preview validates them, within the scope of the staff user who started
-    the job; a row the database still refuses is a row error, not the end of the job.
+    the job, and the row errors recorded; then each chunk not yet written is handed to a chunk task
+    (infra.fanout: one after another here on the eager default, on every worker with a broker; `inline`: here
+    in any case). The chunk that writes the last one marks the job done. Returns the job as it is then.
     """
     job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
     if job.status == Status.DONE:
@@ -370,32 +335,55 @@ def member_import_job_run(*, job_id: int, now: datetime) -> MemberImportJob:
             error_count=parsed.error_rows,
             errors=[error.as_dict() for error in parsed.errors[:MAX_STORED_ERRORS]],
         )
-    context = ImportContext.build(now=now, user=job.created_by, scope=scope, job_id=job_id)
-    statistics = _PlannerStatistics()
-    chunks = [
-        chunk
-        for chunk in _chunks(parsed.rows, total=parsed.total_rows, first_index=job.processed_rows)
-        if chunk.number not in written
-    ]
-
-    def write(chunk):
-        try:
-            created = _write_chunk_once(job_id=job_id, chunk=chunk, total=parsed.total_rows, context=context)
-        except Exception as exc:
-            raise _ChunkFailed(chunk, exc) from exc
-        statistics.after_chunk(created)
-
-    try:
-        tags_ensure(parsed.rows)  # once, before the chunks: two connections never race to create a tag
-        with collection_paused():  # the chunks' arrays and fetched rows are many objects, none in cycles
-            run_chunks(chunks, write, count=min(import_connections(), len(chunks)))  # one chunk: no thread
-    except Exception as exc:
-        logger.exception("member import job %s stopped", job_id)
-        MemberImportJob.objects.filter(pk=job_id).update(status=Status.FAILED, message=_failure_message(exc))
+    chunks = [chunk for chunk in _chunks(parsed.rows, total=parsed.total_rows) if chunk.number not in written]
+    if not chunks:
+        _finish(job_id, total=parsed.total_rows, now=now)
         job.refresh_from_db()
         return job
-    MemberImportJob.objects.filter(pk=job_id).update(
-        status=Status.DONE, processed_rows=parsed.total_rows, finished_at=now
+    from members.tasks import member_import_chunk_task
+
+    tags_ensure(parsed.rows)  # once, before the chunks: two workers never race to create a tag
+    for chunk in chunks:
+        _rows_store(job_id, chunk)
+    fan_out(
+        member_import_chunk_task,
+        ({"job_id": job_id, "number": chunk.number, "now": now.isoformat()} for chunk in chunks),
+        inline=inline,
     )
     job.refresh_from_db()
     return job
+
+
+def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> None:
+    """Write one chunk of a job (its chunk task); the chunk that completes the job marks it done.
+
+    Skipped when the chunk is written already (a duplicate or resumed task) or the job is not running (a chunk
+    that failed stops the chunks not yet started, as the import's first error always did; running the job
+    again resumes them). A chunk that fails is not written at all and marks the job failed with a message
+    saying where and why.
+    """
+    job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
+    if job.status != Status.RUNNING:
+        return
+    rows = _rows_load(job_id, number)
+    if rows is None:
+        return
+    chunk = _Chunk(number, rows)
+    try:
+        context = ImportContext.build(now=now, user=job.created_by, scope=_job_scope(job), job_id=job_id)
+        completed = _write_chunk_once(job_id=job_id, chunk=chunk, total=job.total_rows, context=context)
+    except Exception as exc:
+        logger.exception("member import job %s stopped at chunk %s", job_id, number)
+        MemberImportJob.objects.filter(pk=job_id).update(
+            status=Status.FAILED, message=_failure_message(_ChunkFailed(chunk, exc))
+        )
+        return
+    default_storage.delete(_rows_file(job_id, number))
+    planner_statistics_refresh(Member, PointsEntry)  # the tables the chunk's foreign keys and lookups read
+    if completed:
+        # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).
+        _finish(job_id, total=job.total_rows, now=now)
+
+
+def _finish(job_id: int, *, total: int, now: datetime) -> None:
+    MemberImportJob.objects.filter(pk=job_id).update(status=Status.DONE, processed_rows=total, finished_at=now)

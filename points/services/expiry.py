@@ -1,19 +1,20 @@
 """Scheduled ledger work: release pending points whose time has come, expire lots whose time has passed.
 
 Release walks the due lots in primary-key chunks and hands each lot to its ledger writer. Expiry is
-set-based: it walks the members that hold due lots in primary-key chunks and, one transaction per chunk,
-lets `points_expire_due_lots` lock them and expire all their due lots in one statement. On PostgreSQL the
-chunks run on POINTS_EXPIRY_CONNECTIONS connections side by side (chunks hold disjoint members, so they never
-wait on each other). Either job run twice, or two overlapping runs, changes nothing after the first (a lot
-emptied by expiry is never due again; the member locks serialise overlapping runs).
+set-based and fans out (infra.fanout): it splits the members that hold due lots into ranges of member ids and
+sends one chunk task per range; a chunk, one transaction, lets `points_expire_due_lots` lock its members and
+expire all their due lots. Chunks hold disjoint members, so with a broker they run side by side on every worker
+without waiting on each other; on the eager default they run here one after another. Either job run twice, a
+duplicated chunk, or two overlapping runs, change nothing after the first (a lot emptied by expiry is never due
+again, its entry's key `expire:<lot>` is unique, and the member locks serialise overlapping chunks), so expiry
+needs no claim rows.
 """
 
 from datetime import datetime
 
-from django.conf import settings
-
+from infra.db_session import chunk_transaction
+from infra.fanout import fan_out
 from members.models import PointsLot
-from members.parallel import run_chunks
 from members.services.ledger import points_activate_lot, points_expire_due_lots
 
 CHUNK_SIZE = 500
@@ -55,23 +56,38 @@ def members_with_due_lots(*, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER
         last_id = ids[-1]
 
 
-def expiry_connections() -> int:
-    return max(int(getattr(settings, "POINTS_EXPIRY_CONNECTIONS", 2)), 1)
+def points_expire_due(*, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER_CHUNK) -> int:
+    """Fan the expiry of every available lot past its expiry out in chunk tasks; return how many were sent.
 
-
-def points_expire_due(
-    *, now: datetime, chunk_size: int = EXPIRY_MEMBERS_PER_CHUNK, connections: int | None = None
-) -> int:
-    """Expire what every available lot past its expiry has left (one entry per lot); return how many lots.
-
-    One transaction per chunk of members, so a long run holds each member's lock only briefly; `connections`
-    (default POINTS_EXPIRY_CONNECTIONS) chunks at a time on PostgreSQL. A run that fails part-way keeps the
-    chunks it committed; the next run expires the rest.
+    Each chunk covers up to `chunk_size` members holding due lots (a range of their ids) and is one
+    transaction, so a long run holds each member's lock only briefly. A run that fails part-way keeps the
+    chunks committed; the next run expires the rest.
     """
-    return sum(
-        run_chunks(
-            members_with_due_lots(now=now, chunk_size=chunk_size),
-            lambda ids: points_expire_due_lots(now=now, member_ids=ids),
-            count=connections or expiry_connections(),
-        )
+    from points.tasks import expire_points_chunk
+
+    stamp = now.isoformat()
+    return fan_out(
+        expire_points_chunk,
+        (
+            {"first_id": ids[0], "last_id": ids[-1], "now": stamp}
+            for ids in members_with_due_lots(now=now, chunk_size=chunk_size)
+        ),
     )
+
+
+def points_expire_chunk(*, first_id: int, last_id: int, now: datetime) -> int:
+    """Expire the due lots of the members first_id <= id <= last_id in one transaction; return how many lots.
+
+    The chunk is redone whole if lost (nothing is written twice), so its commit need not wait for the disk;
+    its one statement is cheaper uncompiled and sorts in memory (infra.db_session).
+    """
+    member_ids = list(
+        PointsLot.objects.filter(
+            is_active=True, remaining__gt=0, expires_at__lte=now, member_id__gte=first_id, member_id__lte=last_id
+        )
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+        .distinct()
+    )
+    with chunk_transaction(durable=False, jit=False, work_mem="64MB"):
+        return points_expire_due_lots(now=now, member_ids=member_ids)

@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from coupons.codes import generate_codes, is_valid_code
-from coupons.models import Coupon, CouponIssueJob, PartnerCode
+from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, PartnerCode
 from coupons.services.bulk import coupon_issue_job_create, coupon_issue_job_run
 from coupons.services.partner_codes import partner_codes_import
 from members.models import Member
@@ -166,9 +166,10 @@ def test_progress_is_recorded_after_each_chunk(tier, now, monkeypatch):
     seen = []
     record = bulk._record
 
-    def spy(job, result):
-        record(job, result)
+    def spy(job, claim, result):
+        recorded = record(job, claim, result)
         seen.append(CouponIssueJob.objects.values_list("processed", "issued", "status").get(pk=job.pk))
+        return recorded
 
     monkeypatch.setattr(bulk, "_record", spy)
 
@@ -252,46 +253,38 @@ def _one_coupon_each(template, member_ids):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_job_on_two_connections_gives_each_member_one_coupon_and_a_rerun_gives_nothing(monkeypatch, settings):
-    from coupons.services import bulk
+def test_a_job_fans_out_one_chunk_task_per_chunk_and_a_rerun_gives_nothing(monkeypatch):
+    from coupons import tasks
 
-    settings.COUPON_BULK_ISSUE_CONNECTIONS = 2
     job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch)
-    backends = set()
-    chunk = bulk._issue_chunk_parallel
-    both_started = threading.Barrier(2, timeout=30)  # neither connection may take every chunk alone
+    sent = []
+    chunk_task = tasks.coupon_issue_chunk_run
 
     def spy(**kwargs):
-        pid = connection.connection.info.backend_pid
-        if pid not in backends:
-            backends.add(pid)
-            if len(backends) <= 2:
-                both_started.wait()
-        return chunk(**kwargs)
+        sent.append((kwargs["number"], kwargs["first_id"], kwargs["last_id"]))
+        return chunk_task(**kwargs)
 
-    monkeypatch.setattr(bulk, "_issue_chunk_parallel", spy)
+    monkeypatch.setattr(tasks, "coupon_issue_chunk_run", spy)
 
     job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
-    first_run_backends = set(backends)
     rerun = coupon_issue_job_run(job_id=job.pk, now=now, restart=True, chunk_size=4)
 
-    assert len(first_run_backends) == 2
+    assert sent[:20] == [(n, member_ids[3 * n], member_ids[3 * n + 2]) for n in range(20)]
+    assert len(sent) == 20 + 15
     assert _one_coupon_each(template, member_ids)
     template.refresh_from_db()
     assert (job.status, job.issued, job.processed, job.skipped, template.issued_count) == ("done", 60, 60, 0, 60)
     assert (rerun.status, rerun.issued, rerun.processed, rerun.skipped) == ("done", 60, 60, 0)
+    assert CouponIssueChunk.objects.filter(job=job, is_done=True).count() == 15
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_job_on_two_connections_that_fails_mid_way_resumes_without_skipping_the_unfinished_chunk(
-    monkeypatch, settings
-):
+def test_a_job_whose_chunk_fails_resumes_and_gives_each_member_exactly_one_coupon(monkeypatch):
     from coupons.services import bulk
 
-    settings.COUPON_BULK_ISSUE_CONNECTIONS = 2
     job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch)
-    chunk = bulk._issue_chunk_parallel
+    chunk = bulk._issue_chunk
     failed = []
 
     def fail_one_chunk(**kwargs):
@@ -300,14 +293,13 @@ def test_a_job_on_two_connections_that_fails_mid_way_resumes_without_skipping_th
             raise RuntimeError("the connection dropped")
         return chunk(**kwargs)
 
-    monkeypatch.setattr(bulk, "_issue_chunk_parallel", fail_one_chunk)
+    monkeypatch.setattr(bulk, "_issue_chunk", fail_one_chunk)
 
     with pytest.raises(RuntimeError):
         coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
     job.refresh_from_db()
-    assert job.status == "failed"
-    assert job.last_member_id < member_ids[9]
-    assert not Coupon.objects.filter(template=template, member_id__in=member_ids[9:12]).exists()
+    assert (job.status, job.issued, job.processed) == ("failed", 9, 9)  # the chunks after it did not start
+    assert not Coupon.objects.filter(template=template, member_id__in=member_ids[9:]).exists()
 
     job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
 
@@ -318,33 +310,33 @@ def test_a_job_on_two_connections_that_fails_mid_way_resumes_without_skipping_th
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_job_on_two_connections_hands_over_to_one_when_the_template_ends(monkeypatch, settings):
+def test_a_chunk_whose_template_ends_under_it_is_redone_holding_the_template_and_stops_the_job(monkeypatch):
     from coupons.models import CouponTemplate
     from coupons.services import bulk
 
-    settings.COUPON_BULK_ISSUE_CONNECTIONS = 2
     job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch)
-    chunk = bulk._issue_chunk_parallel
+    insert = bulk._insert
 
     def end_template_at_member_30(**kwargs):
-        if kwargs["member_ids"][0] >= member_ids[30]:
-            CouponTemplate.objects.filter(pk=template.pk).update(is_active=False)
-        return chunk(**kwargs)
+        if kwargs["member_ids"] and kwargs["member_ids"][0] >= member_ids[30]:
 
-    monkeypatch.setattr(bulk, "_issue_chunk_parallel", end_template_at_member_30)
+            def end():  # another connection, committed while the chunk is under way
+                CouponTemplate.objects.filter(pk=template.pk).update(is_active=False)
+                connection.close()
+
+            thread = threading.Thread(target=end)
+            thread.start()
+            thread.join()
+        return insert(**kwargs)
+
+    monkeypatch.setattr(bulk, "_insert", end_template_at_member_30)
 
     job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
 
-    issued = Coupon.objects.filter(template=template).count()
     template.refresh_from_db()
-    assert job.status == "stopped"
-    assert job.issued == issued == template.issued_count
-    assert 0 < issued < 60
-    # Chunks past the last unbroken run of finished ones count as processed only when a resumed run redoes them.
-    assert job.processed <= issued
-    assert _one_coupon_each(
-        template, sorted(Coupon.objects.filter(template=template).values_list("member_id", flat=True))
-    )
+    assert (job.status, job.message) == ("stopped", "This coupon offer is not available.")
+    assert job.issued == job.processed == template.issued_count == 30
+    assert _one_coupon_each(template, member_ids[:30])
 
 
 def test_a_bulk_coupon_carries_the_staff_member_the_times_and_the_number_of_a_single_issue(tier, now):

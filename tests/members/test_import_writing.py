@@ -303,7 +303,7 @@ def test_each_chunk_commits_without_waiting_for_disk_and_the_setting_does_not_ou
     # then its one chunk asked for an asynchronous commit, and the session is back to the server's default
     assert job.status == "done"
     assert [query["sql"] for query in queries.captured_queries if "synchronous_commit" in query["sql"]] == [
-        "SET LOCAL synchronous_commit TO OFF"
+        "SELECT set_config('synchronous_commit', 'off', true)"  # infra.db_session.chunk_transaction, for the chunk only
     ]
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")

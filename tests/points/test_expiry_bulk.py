@@ -1,10 +1,8 @@
 """Set-based expiry: points_expire_due_lots and the job that walks members in chunks."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot
 from members.services.ledger import points_credit, points_debit, points_expire_due_lots, points_ledger_drift
@@ -145,44 +143,45 @@ def test_the_job_expires_every_member_in_chunks_and_only_once(now):
     first = points_expire_due(now=now, chunk_size=2)
     second = points_expire_due(now=now, chunk_size=2)
 
-    assert (first, second) == (10, 0)
+    assert (first, second) == (3, 0)  # chunk tasks sent: 5 members in chunks of 2, then nothing left due
     assert set(Member.objects.filter(pk__in=member_ids).values_list("points_balance", flat=True)) == {0}
     assert PointsEntry.objects.filter(kind="expiration").count() == 10
     assert points_ledger_drift(member_ids=member_ids) == []
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_on_postgresql_the_job_expires_chunks_on_two_connections_side_by_side(monkeypatch, now):
-    from points.services import expiry
+def test_the_job_fans_out_one_chunk_task_per_range_of_members(monkeypatch, now):
+    from points import tasks
 
-    member_ids = _members_with_expired_lots(12, now)
-    backends = set()
-    both_started = threading.Barrier(2, timeout=30)  # neither connection may take every chunk alone
-    expire = expiry.points_expire_due_lots
+    member_ids = _members_with_expired_lots(5, now)
+    ran = []
+    chunk = tasks.points_expire_chunk
 
     def spy(**kwargs):
-        pid = connection.connection.info.backend_pid
-        if pid not in backends:
-            backends.add(pid)
-            both_started.wait()
-        return expire(**kwargs)
+        lots = chunk(**kwargs)
+        ran.append((kwargs["first_id"], kwargs["last_id"], lots))
+        return lots
 
-    monkeypatch.setattr(expiry, "points_expire_due_lots", spy)
+    monkeypatch.setattr(tasks, "points_expire_chunk", spy)
 
-    first = points_expire_due(now=now, chunk_size=2, connections=2)
-    second = points_expire_due(now=now, chunk_size=2, connections=2)
+    points_expire_due(now=now, chunk_size=2)
 
-    assert len(backends) == 2
-    assert (first, second) == (24, 0)
-    assert PointsEntry.objects.filter(kind="expiration").count() == 24
-    assert set(Member.objects.filter(pk__in=member_ids).values_list("points_balance", flat=True)) == {0}
+    first, second, third, fourth, fifth = member_ids
+    assert ran == [(first, second, 4), (third, fourth, 4), (fifth, fifth, 2)]
+
+
+def test_a_chunk_task_run_twice_expires_nothing_the_second_time(now):
+    from points.tasks import expire_points_chunk
+
+    member_ids = _members_with_expired_lots(2, now)
+    kwargs = {"first_id": member_ids[0], "last_id": member_ids[-1], "now": now.isoformat()}
+
+    assert (expire_points_chunk.delay(**kwargs).get(), expire_points_chunk.delay(**kwargs).get()) == (4, 0)
     assert points_ledger_drift(member_ids=member_ids) == []
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_parallel_run_that_fails_keeps_its_committed_chunks_and_the_next_run_expires_the_rest(monkeypatch, now):
+def test_a_run_whose_chunk_fails_keeps_the_committed_chunks_and_the_next_run_expires_the_rest(monkeypatch, now):
     from points.services import expiry
 
     member_ids = _members_with_expired_lots(12, now)
@@ -198,18 +197,11 @@ def test_a_parallel_run_that_fails_keeps_its_committed_chunks_and_the_next_run_e
     monkeypatch.setattr(expiry, "points_expire_due_lots", fail_one_chunk)
 
     with pytest.raises(RuntimeError, match="the connection dropped"):
-        points_expire_due(now=now, chunk_size=2, connections=2)
+        points_expire_due(now=now, chunk_size=2)
     left = PointsLot.objects.filter(member_id__in=member_ids, remaining__gt=0).count()
-    rerun = points_expire_due(now=now, chunk_size=2, connections=2)
+    points_expire_due(now=now, chunk_size=2)
 
-    assert 4 <= left < 24  # the failed chunk's lots, and any chunk not reached, wait for the next run
-    assert rerun == left
+    assert left == 24 - 8  # the two chunks before the failed one committed; the rest waits for the next run
     assert PointsEntry.objects.filter(kind="expiration").count() == 24
-    assert points_ledger_drift(member_ids=member_ids) == []
-
-
-def test_inside_a_transaction_the_job_stays_on_one_connection(now):
-    member_ids = _members_with_expired_lots(3, now)
-
-    assert points_expire_due(now=now, chunk_size=1, connections=4) == 6
+    assert PointsLot.objects.filter(member_id__in=member_ids, remaining__gt=0).count() == 0
     assert points_ledger_drift(member_ids=member_ids) == []
