@@ -1,12 +1,35 @@
 """Helpers for set-based writes: one array parameter per column instead of one placeholder per value.
 
-Used by the bulk paths (member import, opening balances, expiry) that must send thousands of values per
-statement; the ORM stays the default everywhere else.
+Used by the bulk paths (member import, opening balances, expiry, bulk issue) that must send thousands of values per
+statement; the ORM stays the default everywhere else. `set_based()` is the one question those paths ask before
+taking their PostgreSQL statement instead of their portable ORM reference; `orm_reference()` makes them take the
+reference on PostgreSQL too, so a test can run both on the same data and compare the rows they write.
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import connection
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
+
+_reference_only: ContextVar[bool] = ContextVar("orm_reference_only", default=False)
+
+
+def set_based() -> bool:
+    """Whether a bulk path takes its PostgreSQL statement: on PostgreSQL, unless inside `orm_reference()`."""
+    return connection.vendor == "postgresql" and not _reference_only.get()
+
+
+@contextmanager
+def orm_reference() -> Iterator[None]:
+    """Make the bulk paths take their portable ORM reference, whatever the database (equivalence tests)."""
+    token = _reference_only.set(True)
+    try:
+        yield
+    finally:
+        _reference_only.reset(token)
 
 
 def pg_array(values) -> str:
@@ -29,7 +52,7 @@ def pg_array(values) -> str:
 
 def field_in(model, name, values):
     """Return a filter `name IN values`; on PostgreSQL `= ANY(one array parameter)`, not one per value."""
-    if connection.vendor != "postgresql":
+    if not set_based():
         return Q(**{f"{name}__in": values})
     field = model._meta.get_field(name)
     qn = connection.ops.quote_name

@@ -32,6 +32,7 @@ from coupons.codes import BASE, generate_codes
 from coupons.errors import TemplateInactive
 from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
+from infra.bulk_sql import set_based
 from infra.db_session import chunk_transaction
 from infra.errors import InvalidInput, NotFound
 from infra.fanout import fan_out
@@ -579,7 +580,7 @@ def _insert_rows(*, common: dict, member_ids, sequences, codes, keys, may_copy: 
     the savepoint undoes the whole COPY and the chunk goes through the INSERT that skips conflicts, whose
     caller then retries only the rows that did not land.
     """
-    if may_copy and connection.vendor == "postgresql":
+    if may_copy and set_based():
         from psycopg.errors import UniqueViolation
 
         try:
@@ -642,7 +643,7 @@ def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, ke
     instead of a parameter per cell and no model instances (the bulk path's hot spot). Elsewhere:
     bulk_create(ignore_conflicts=True), then the rows that carry both our key and our code are ours.
     """
-    if connection.vendor != "postgresql":
+    if not set_based():
         Coupon.objects.bulk_create(
             [
                 Coupon(member_id=member_id, member_sequence=sequence, code=code, issue_key=key, **common)

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from infra.bulk_sql import field_in, pg_array
+from infra.bulk_sql import field_in, pg_array, set_based
 from members.formats import new_member_number
 from members.imports.columns import CONSENT_COLUMNS
 from members.imports.scope import ImportScope
@@ -123,7 +123,7 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
             for row in new_rows
             if row.opening_points and opening_key(row.phone) not in written
         }
-        insert = _insert_members_postgres if connection.vendor == "postgresql" else _insert_members_orm
+        insert = _insert_members_postgres if set_based() else _insert_members_orm
         member_ids |= insert(new_rows, openings=openings, tag_ids=tag_ids, context=context)
         result.openings = len(openings)
 
@@ -221,7 +221,7 @@ CARRIED_TIMESTAMPS = ("joined_at", "consent_updated_at")
 def _lock_existing(phones):
     """Lock the members holding `phones` (primary-key order) and return phone -> their current field values."""
     names = ("id", "phone", *IMPORT_FIELDS, *JOIN_FIELDS[:2], *CARRIED_TIMESTAMPS)
-    if connection.vendor == "postgresql":
+    if set_based():
         rows = _lock_existing_postgres(phones, names)
     else:
         rows = (
@@ -497,7 +497,7 @@ def _add_tags(rows, member_ids, tag_ids):
     if not pairs:
         return
     through = Member.tags.through
-    if connection.vendor != "postgresql":
+    if not set_based():
         through.objects.bulk_create(
             [through(member_id=member_id, tag_id=tag_id) for member_id, tag_id in pairs],
             ignore_conflicts=True,  # tags are added, never removed: a re-import keeps the pairs it finds
@@ -565,7 +565,7 @@ def _update_members(members, field_names, *, context):
     fields = [Member._meta.get_field(name) for name in field_names]
     qn = connection.ops.quote_name
     table = qn(Member._meta.db_table)
-    if connection.vendor == "postgresql":
+    if set_based():
         assignments = ", ".join(f"{qn(field.column)} = u.{qn(field.attname)}" for field in fields)
         unnest = ", ".join(["%s::bigint[]"] + [f"%s::{field.db_type(connection)}[]" for field in fields])
         aliases = ", ".join(["id"] + [qn(field.attname) for field in fields])

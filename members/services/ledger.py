@@ -16,7 +16,7 @@ from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from infra.bulk_sql import field_in, pg_array
+from infra.bulk_sql import field_in, pg_array, set_based
 from infra.errors import NotFound
 from members.errors import (
     IdempotencyKeyReused,
@@ -586,7 +586,7 @@ def points_credit_openings(
     fields = {"source": source, "reason": reason, "created_by": created_by, "now": now, "expires_at": expires_at}
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            if set_based():
                 _insert_openings_postgres(credits, **fields)
             else:
                 _insert_openings_orm(credits, **fields)
@@ -648,7 +648,7 @@ def _move_balances(moves):
     distinct (kept, repaid) pair, for all the members it moves. The same effect as one F() update per member,
     without a CASE per row that bulk_update would build.
     """
-    if connection.vendor == "postgresql":
+    if set_based():
         table = connection.ops.quote_name(Member._meta.db_table)
         columns = [pg_array(column) for column in zip(*moves, strict=True)]
         with connection.cursor() as cursor:
@@ -777,7 +777,7 @@ def points_expire_due_lots(*, now: datetime, member_ids: list[int]) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    if connection.vendor == "postgresql":
+    if set_based():
         return _expire_due_lots_postgres(now=now, member_ids=member_ids)
     return _expire_due_lots_orm(now=now, member_ids=member_ids)
 
