@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission
 
 from members.models import Role
 
-OUR_APPS = ("members", "points", "coupons", "campaigns")
+OUR_APPS = ("members", "points", "coupons", "campaigns", "console")
 
 ROLE_PERMISSIONS = {
     Role.STORE_MANAGER: {
@@ -57,6 +57,7 @@ ROLE_PERMISSIONS = {
         "points.view_auctionbid",
         "points.view_tiermonthlygift",
         "points.view_tiergiftrun",
+        "console.view_dashboard",  # their store's figures
         # Segments of their store (campaigns.Segment.store), to count and to issue their store's coupons to.
         "campaigns.view_segment",
         "campaigns.add_segment",

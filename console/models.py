@@ -1,0 +1,62 @@
+"""The dashboard's pre-aggregated daily figures.
+
+A closed day's figures are sums that never change once the day is over (late writes aside, which the refresh
+recounts: it recomputes the last days each run), so the dashboard reads a few hundred rows instead of scanning
+millions of purchases, ledger entries and coupons. `FigureDay` records which days are stored; a day not stored
+(today, or days the job has not reached yet) is counted live from the source tables by the same code
+(console.services.figures). Rows are written only by `console.services.figures.daily_figures_refresh`, which
+replaces a day's rows in one transaction, so a rerun writes the same rows again.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class FigureDay(models.Model):
+    """A day (in the program's time zone) whose figures are stored in DailyFigure."""
+
+    day = models.DateField(_("day"), primary_key=True)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("dashboard day")
+        verbose_name_plural = _("dashboard days")
+        default_permissions = ()
+        permissions = [("view_dashboard", _("Can view the dashboard"))]
+
+    def __str__(self):
+        return self.day.isoformat()
+
+
+class DailyFigure(models.Model):
+    """One figure of one day and store, split by one dimension (join source, tier, ledger kind)."""
+
+    class Figure(models.TextChoices):
+        JOINED = "joined", _("members joined")  # dimension: join source; count
+        PURCHASES = "purchases", _("purchases")  # dimension: the member's tier id; count, amount = gross sales
+        POINTS = "points", _("points moved")  # dimension: ledger kind (refunds split by sign); amount = sum of deltas
+        COUPONS_ISSUED = "coupons_issued", _("coupons issued")  # count
+        COUPONS_REDEEMED = "coupons_redeemed", _("coupons redeemed")  # count
+        STORED_VALUE = "stored_value", _("stored value moved")  # amount = sum of entries
+
+    day = models.DateField(_("day"))
+    # The store the figure belongs to, as the console scopes it: a purchase's store, a member's home store for
+    # everything else. Null: members without a home store.
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    figure = models.CharField(_("figure"), max_length=20, choices=Figure.choices)
+    dimension = models.CharField(_("dimension"), max_length=32, blank=True)
+    count = models.BigIntegerField(_("count"), default=0)
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        verbose_name = _("daily figure")
+        verbose_name_plural = _("daily figures")
+        default_permissions = ()
+        indexes = [models.Index(fields=["figure", "day"], name="console_figure_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.figure} {self.dimension}"

@@ -1,0 +1,269 @@
+"""The dashboard's figures: KPI cards with their change against the previous period, and the charts' series.
+
+Sums come from the stored daily figures (console.models) for stored days and are counted live for the others
+(today, or days the refresh has not stored yet) by the same code (console.services.figures). Figures that do not
+add up across days (members who purchased, members who purchased twice) are counted on the purchases of the
+window, through the purchases' date index. A store's figures are those the console scopes to it: purchases made
+there, members whose home store it is (and their points, coupons and stored value).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+
+from console.models import DailyFigure, FigureDay
+from console.services.figures import ZERO, DayFigure, daily_figures_count, day_start
+from members.models import Member, Purchase, Tier
+from members.selectors.stored_value import stored_value_outstanding
+from members.selectors.stores import program_time_zone
+from points.models import PointsPolicy
+
+Figure = DailyFigure.Figure
+PERIODS = (7, 30, 90, 365)  # days the period selector offers
+# Points report definitions (points/reports.py), per ledger kind as stored (refunds split by sign).
+ISSUED_KINDS = ("accrual", "addition", "opening", "refund_out")
+REDEEMED_KINDS = ("redemption", "transfer_out", "transfer_in", "refund_in")
+EXPIRED_KINDS = ("expiration",)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    value: Decimal | int | None
+    previous: Decimal | int | None
+    unit: str = ""  # "", "percent" or "money"
+
+    @property
+    def change_percent(self) -> Decimal | None:
+        """The change against the previous period in percent (None where the previous value is zero or unknown)."""
+        if self.value is None or not self.previous:
+            return None
+        change = (Decimal(self.value) - Decimal(self.previous)) * 100 / abs(Decimal(self.previous))
+        return change.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: list[str]
+    datasets: list[tuple[str, list]]  # (key, values)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    start: date
+    end: date  # today, included
+    days: int
+    store_id: int | None
+    kpis: dict[str, Kpi]
+    joins_by_source: Series
+    sales_by_tier: Series
+    points_by_month: Series
+    coupons_by_day: Series
+    live_days: int  # days counted live (today and any day not stored yet)
+    point_value: Decimal = field(default=ZERO)
+
+
+def _stored_days(start: date, end: date) -> set[date]:
+    return set(FigureDay.objects.filter(day__gte=start, day__lt=end).values_list("day", flat=True))
+
+
+def _figures(*, start: date, end: date, store_id: int | None) -> tuple[list[DayFigure], int]:
+    """Every figure of the days in [start, end): stored where stored, counted live otherwise."""
+    stored = _stored_days(start, end)
+    rows = DailyFigure.objects.filter(day__gte=start, day__lt=end)
+    if store_id is not None:
+        rows = rows.filter(store_id=store_id)
+    figures = [
+        DayFigure(
+            day=row["day"], store_id=row["store_id"], figure=row["figure"], dimension=row["dimension"],
+            count=row["count"], amount=row["amount"],
+        )
+        for row in rows.values("day", "store_id", "figure", "dimension", "count", "amount")
+    ]  # fmt: skip
+    # Days before the first stored day hold nothing: the first refresh starts at the first day with data.
+    first_stored = FigureDay.objects.order_by("day").values_list("day", flat=True).first()
+    live = sorted(
+        day
+        for day in (start + timedelta(days=n) for n in range((end - start).days))
+        if day not in stored and (first_stored is None or day > first_stored)
+    )
+    # The days not stored, counted live in runs of consecutive days (usually just today).
+    runs, run = [], []
+    for day in live:
+        if run and day != run[-1] + timedelta(days=1):
+            runs.append(run)
+            run = []
+        run.append(day)
+    if run:
+        runs.append(run)
+    for run in runs:
+        figures += daily_figures_count(start=run[0], end=run[-1] + timedelta(days=1), store_id=store_id)
+    return figures, len(live)
+
+
+def _total(figures, figure, *, start, end, kinds=None, field="count"):
+    return sum(
+        (getattr(row, field) for row in figures
+         if row.figure == figure and start <= row.day < end and (kinds is None or row.dimension in kinds)),
+        Decimal(0) if field == "amount" else 0,
+    )  # fmt: skip
+
+
+def _buyers(*, start: date, end: date, store_id: int | None) -> dict:
+    """Members who purchased in [start, end), those who purchased twice or more, and what they spent."""
+    purchases = Purchase.objects.filter(
+        purchased_at__gte=day_start(start), purchased_at__lt=day_start(end), member__isnull=False
+    )
+    if store_id is not None:
+        purchases = purchases.filter(store_id=store_id)
+    per_member = purchases.values("member_id").annotate(purchases=Count("pk")).order_by()
+    return per_member.aggregate(members=Count("member_id"), repeat=Count("member_id", filter=Q(purchases__gte=2)))
+
+
+def _rate(part, whole) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _money(amount, members) -> Decimal | None:
+    if not members:
+        return None
+    return (Decimal(amount) / members).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _buckets(start: date, end: date) -> list[tuple[date, date, str]]:
+    """Chart buckets over [start, end): days up to a month, then calendar months."""
+    if (end - start).days <= 31:
+        return [
+            (start + timedelta(days=n), start + timedelta(days=n + 1), (start + timedelta(days=n)).strftime("%m-%d"))
+            for n in range((end - start).days)
+        ]
+    buckets, first = [], start
+    while first < end:
+        following = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+        buckets.append((first, min(following, end), first.strftime("%Y-%m")))
+        first = following
+    return buckets
+
+
+def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) -> Dashboard:
+    """The dashboard over the `days` days ending today, against the `days` before; `store_id` for one store."""
+    today = now.astimezone(program_time_zone()).date()
+    end = today + timedelta(days=1)
+    start = end - timedelta(days=days)
+    previous_start = start - timedelta(days=days)
+    # The points chart shows twelve months whatever the period.
+    months_start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
+    figures, live_days = _figures(start=min(previous_start, months_start), end=end, store_id=store_id)
+    window, previous = {"start": start, "end": end}, {"start": previous_start, "end": start}
+
+    members = Member.objects.filter(joined_at__isnull=False)
+    if store_id is not None:
+        members = members.filter(home_store_id=store_id)
+    balances = members.aggregate(points=Coalesce(Sum("points_balance"), 0))
+    stored_value = stored_value_outstanding(members=members).total
+    member_count = members.count()
+    joined = _total(figures, Figure.JOINED, **window)
+    points_net = _total(figures, Figure.POINTS, field="amount", **window)
+    stored_value_net = _total(figures, Figure.STORED_VALUE, field="amount", **window)
+    buyers, buyers_before = _buyers(store_id=store_id, **window), _buyers(store_id=store_id, **previous)
+    sales = _total(figures, Figure.PURCHASES, field="amount", **window)
+    sales_before = _total(figures, Figure.PURCHASES, field="amount", **previous)
+    policy = PointsPolicy.load()
+    points_before = balances["points"] - int(points_net)
+    kpis = [
+        Kpi("members", member_count, member_count - joined),
+        Kpi("new_members", joined, _total(figures, Figure.JOINED, **previous)),
+        Kpi("active_members", buyers["members"], buyers_before["members"]),
+        Kpi(
+            "repurchase_rate",
+            _rate(buyers["repeat"], buyers["members"]),
+            _rate(buyers_before["repeat"], buyers_before["members"]),
+            "percent",
+        ),
+        Kpi("average_spend", _money(sales, buyers["members"]), _money(sales_before, buyers_before["members"]), "money"),
+        Kpi("points_outstanding", balances["points"], points_before),
+        Kpi(
+            "points_liability",
+            policy.points_value(balances["points"]),
+            policy.points_value(max(points_before, 0)),
+            "money",
+        ),
+        Kpi(
+            "coupon_redemption_rate",
+            _rate(_total(figures, Figure.COUPONS_REDEEMED, **window), _total(figures, Figure.COUPONS_ISSUED, **window)),
+            _rate(
+                _total(figures, Figure.COUPONS_REDEEMED, **previous), _total(figures, Figure.COUPONS_ISSUED, **previous)
+            ),
+            "percent",
+        ),
+        Kpi("stored_value_outstanding", stored_value, stored_value - stored_value_net, "money"),
+    ]
+
+    buckets = _buckets(start, end)
+    sources = sorted({row.dimension for row in figures if row.figure == Figure.JOINED and start <= row.day})
+    joins = defaultdict(int)
+    for row in figures:
+        if row.figure == Figure.JOINED and start <= row.day:
+            joins[(row.day, row.dimension)] += row.count
+    joins_by_source = Series(
+        labels=[label for _first, _end, label in buckets],
+        datasets=[
+            (source, [sum(joins[(day, source)] for day in _days(first, last)) for first, last, _label in buckets])
+            for source in sources
+        ],
+    )
+
+    tiers = dict(Tier.objects.values_list("pk", "name"))
+    by_tier = defaultdict(lambda: [0, Decimal(0)])
+    for row in figures:
+        if row.figure == Figure.PURCHASES and start <= row.day:
+            by_tier[row.dimension][0] += row.count
+            by_tier[row.dimension][1] += row.amount
+    tier_keys = sorted(by_tier, key=lambda key: (key == "", int(key) if key.isdigit() else 0))
+    sales_by_tier = Series(
+        labels=[tiers.get(int(key), key) if key.isdigit() else "" for key in tier_keys],
+        datasets=[
+            ("purchases", [by_tier[key][0] for key in tier_keys]),
+            ("sales", [float(by_tier[key][1]) for key in tier_keys]),
+        ],
+    )
+
+    months = _buckets(months_start, end) if (end - months_start).days > 31 else [(months_start, end, "")]
+    points_by_month = Series(
+        labels=[label for _first, _last, label in months],
+        datasets=[
+            (key, [abs(int(_total(figures, Figure.POINTS, start=first, end=last, kinds=kinds, field="amount")))
+                   for first, last, _label in months])
+            for key, kinds in (("issued", ISSUED_KINDS), ("redeemed", REDEEMED_KINDS), ("expired", EXPIRED_KINDS))
+        ],
+    )  # fmt: skip
+    coupons_by_day = Series(
+        labels=[label for _first, _last, label in buckets],
+        datasets=[
+            (key, [_total(figures, figure, start=first, end=last) for first, last, _label in buckets])
+            for key, figure in (("issued", Figure.COUPONS_ISSUED), ("redeemed", Figure.COUPONS_REDEEMED))
+        ],
+    )
+    return Dashboard(
+        start=start,
+        end=today,
+        days=days,
+        store_id=store_id,
+        kpis={kpi.key: kpi for kpi in kpis},
+        joins_by_source=joins_by_source,
+        sales_by_tier=sales_by_tier,
+        points_by_month=points_by_month,
+        coupons_by_day=coupons_by_day,
+        live_days=live_days,
+        point_value=policy.points_value(1000),
+    )
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days)]
