@@ -22,17 +22,19 @@ def member_import_chunk_task(*, job_id: int, number: int, now: str) -> None:
 
 # -- tiers (issue 4) ---------------------------------------------------------------------------------------------
 @shared_task(acks_late=True)
-def tier_evaluation_task() -> int:
+def tier_evaluation_task(*, now: str | None = None) -> int:
     """The scheduled review (django-celery-beat): fan the members out in chunks, one task per chunk.
 
-    Every chunk task gets the same review time, so a duplicate run (two beats, a retry) changes nothing twice.
-    Returns the number of chunks enqueued.
+    Every chunk task gets the same review time (`now`, ISO 8601; the beat gives none: the time it runs), so a
+    duplicate run (two beats, a retry) changes nothing twice. Returns the number of chunks enqueued.
     """
+    from datetime import datetime
+
     from django.db import transaction
 
     from members.services.tiers import tier_evaluation_chunks, tier_review_mark
 
-    now = timezone.now()
+    now = datetime.fromisoformat(now) if now else timezone.now()
     chunks = tier_evaluation_chunks()
     with transaction.atomic():
         tier_review_mark(now=now)

@@ -54,11 +54,6 @@ class TierEvaluationSummary:
     grace_changes: int = 0
     changes: list = field(default_factory=list, repr=False)
 
-    def add(self, other: "TierEvaluationSummary") -> None:
-        self.upgrades += other.upgrades
-        self.downgrades += other.downgrades
-        self.grace_changes += other.grace_changes
-
 
 # -- the schedule ---------------------------------------------------------------------------------------------
 def tier_schedule_sync(*, interval_hours: int, interval_model=None, task_model=None):
@@ -248,15 +243,6 @@ def tier_evaluation_chunks(*, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tupl
         (start, min(start + chunk_size - 1, bounds["high"]))
         for start in range(bounds["low"], bounds["high"] + 1, chunk_size)
     ]
-
-
-def tier_evaluate_all(*, now: datetime, chunk_size: int = DEFAULT_CHUNK_SIZE) -> TierEvaluationSummary:
-    """Re-evaluate every active member, chunk after chunk (the scheduled job fans the chunks out instead)."""
-    summary = TierEvaluationSummary()
-    for first_id, last_id in tier_evaluation_chunks(chunk_size=chunk_size):
-        summary.add(tier_evaluate_chunk(first_id=first_id, last_id=last_id, now=now))
-    tier_review_mark(now=now)
-    return summary
 
 
 def tier_review_mark(*, now: datetime) -> None:

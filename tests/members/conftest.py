@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from members.services.tokens import store_api_key_create
+from members.tasks import tier_evaluation_task
 from tests.factories import StoreFactory
 from tests.fakes import FakeWechat
 
@@ -31,3 +32,15 @@ def pos_client(pos_key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {pos_key[1]}")
     return client
+
+
+@pytest.fixture
+def review(django_capture_on_commit_callbacks):
+    """Run the scheduled tier review as the beat runs it (members.tasks.tier_evaluation_task fanning out its chunk
+    tasks after commit, eagerly here), as of `now`."""
+
+    def run(*, now):
+        with django_capture_on_commit_callbacks(execute=True):
+            return tier_evaluation_task(now=now.isoformat())
+
+    return run

@@ -12,7 +12,6 @@ from members.models import Member, MemberPlanSubscription, TierHistory, TierPoli
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
 from members.services.plans import plan_expiry_schedule_sync, plan_purchase, plans_expire
 from members.services.stored_value import stored_value_top_up
-from members.services.tiers import tier_evaluate_all
 from members.tasks import plans_expire_task
 from tests.factories import MemberFactory, MembershipPlanFactory, PurchaseFactory, TierFactory, TopUpOfferFactory
 
@@ -177,16 +176,15 @@ def test_months_are_calendar_months_clamped_to_the_month_end(start, months, end)
 
 
 # -- the tier review holds the plan's tier, then the normal rules apply --------------------------------------------
-def test_the_review_never_places_a_member_below_a_running_plan(tiers, gold_plan, now, no_grace):
+def test_the_review_never_places_a_member_below_a_running_plan(review, tiers, gold_plan, now, no_grace):
     # given a member with no spend who bought Gold
     member = MemberFactory(tier=tiers["V1"])
     buy(member, gold_plan, now)
 
     # when the scheduled review runs 10 days later (no grace period at all)
-    summary = tier_evaluate_all(now=now + timedelta(days=10))
+    review(now=now + timedelta(days=10))
 
     # then they stay Gold, with no grace period running and no new history
-    assert (summary.upgrades, summary.downgrades) == (0, 0)
     member.refresh_from_db()
     assert (member.tier.code, member.tier_below_keep_since) == ("V2", None)
     assert TierHistory.objects.count() == 1
@@ -204,7 +202,7 @@ def test_the_tier_drops_through_the_review_once_the_plan_ended(tiers, gold_plan,
     assert history == [("V1", "V2", "grant"), ("V2", "V1", "downgrade")]
 
 
-def test_after_the_plan_the_grace_period_runs_before_the_drop(tiers, gold_plan, now):
+def test_after_the_plan_the_grace_period_runs_before_the_drop(review, tiers, gold_plan, now):
     # given the default 30-day grace period and an ended Gold plan
     member = MemberFactory(tier=tiers["V1"])
     buy(member, gold_plan, now)
@@ -213,9 +211,9 @@ def test_after_the_plan_the_grace_period_runs_before_the_drop(tiers, gold_plan, 
     # when the expiry job runs, then reviews 29 and 31 days later
     plans_expire(now=ended)
     after_expiry = (tier_code(member), member.tier_below_keep_since)
-    tier_evaluate_all(now=ended + timedelta(days=29))
+    review(now=ended + timedelta(days=29))
     before_grace_end = tier_code(member)
-    tier_evaluate_all(now=ended + timedelta(days=31))
+    review(now=ended + timedelta(days=31))
 
     # then the grace period starts at the end of the plan and the member drops one tier after it
     assert after_expiry == ("V2", ended)
@@ -223,24 +221,24 @@ def test_after_the_plan_the_grace_period_runs_before_the_drop(tiers, gold_plan, 
     assert tier_code(member) == "V1"
 
 
-def test_a_member_who_earned_a_higher_tier_keeps_it_and_the_plan_changes_nothing(tiers, gold_plan, now):
+def test_a_member_who_earned_a_higher_tier_keeps_it_and_the_plan_changes_nothing(review, tiers, gold_plan, now):
     member = MemberFactory(tier=tiers["V3"])
     PurchaseFactory(member=member, gross_amount=Decimal("6000.00"), purchased_at=now - timedelta(days=3))
 
     buy(member, gold_plan, now)
-    tier_evaluate_all(now=now + timedelta(days=1))
+    review(now=now + timedelta(days=1))
 
     assert tier_code(member) == "V3"
     assert TierHistory.objects.count() == 0
 
 
-def test_a_plan_bought_during_a_manual_override_is_applied_by_the_review_after_it(tiers, gold_plan, now):
+def test_a_plan_bought_during_a_manual_override_is_applied_by_the_review_after_it(review, tiers, gold_plan, now):
     member = MemberFactory(tier=tiers["V1"])
     Member.objects.filter(pk=member.pk).update(tier_override_until=now + timedelta(days=5))
 
     buy(member, gold_plan, now)
     during = tier_code(member)
-    tier_evaluate_all(now=now + timedelta(days=6))
+    review(now=now + timedelta(days=6))
 
     assert (during, tier_code(member)) == ("V1", "V2")
     last = TierHistory.objects.order_by("-pk").values_list("old_tier__code", "new_tier__code", "reason").first()

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from members.models import Member, TierHistory
-from members.services.tiers import tier_evaluate_all
+from members.services.tiers import tier_evaluation_chunks
+from members.tasks import tier_evaluate_chunk_task
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, checkout_sale
 from tests.members.test_ledger_concurrency import run_in_threads
 
@@ -32,7 +33,12 @@ def test_reviews_running_while_purchases_arrive_never_lose_an_upgrade():
         )
         for member in members
     ]  # fmt: skip
-    reviews = [lambda i=i: tier_evaluate_all(now=now + timedelta(seconds=i), chunk_size=3) for i in range(6)]
+
+    def review(at):  # the scheduled review's chunk tasks, in small chunks of 3 ids
+        for first_id, last_id in tier_evaluation_chunks(chunk_size=3):
+            tier_evaluate_chunk_task(first_id=first_id, last_id=last_id, now=at.isoformat())
+
+    reviews = [lambda i=i: review(now + timedelta(seconds=i)) for i in range(6)]
 
     # when purchases and reviews (in small chunks, so many transactions interleave) run at once
     calls = purchases[:20] + reviews[:3] + purchases[20:] + reviews[3:]

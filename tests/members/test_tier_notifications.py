@@ -9,7 +9,7 @@ from django.db import transaction
 
 from members.models import Notification, OutboxMessage
 from members.services.plans import plan_purchase
-from members.services.tiers import tier_evaluate_all, tier_override_set
+from members.services.tiers import tier_override_set
 from tests.factories import (
     MemberFactory,
     MembershipPlanFactory,
@@ -35,23 +35,23 @@ def inbox_of(member):
     return list(Notification.objects.filter(member=member, kind="tier_changed").values_list("title", "body"))
 
 
-def test_a_review_that_moves_a_member_tells_them_once(tiers, now):
+def test_a_review_that_moves_a_member_tells_them_once(review, tiers, now):
     member = MemberFactory(tier=tiers["V1"], locale="en")
     PurchaseFactory(member=member, gross_amount=Decimal(1500), purchased_at=now - timedelta(days=3))
 
-    tier_evaluate_all(now=now)
-    tier_evaluate_all(now=now)
+    review(now=now)
+    review(now=now)
 
     assert inbox_of(member) == [("Your tier has changed", "You are now a Gold member.")]
 
 
-def test_the_message_is_written_in_the_members_language_with_their_consented_channels(tiers, now):
+def test_the_message_is_written_in_the_members_language_with_their_consented_channels(review, tiers, now):
     member = MemberFactory(
         tier=tiers["V1"], locale="zh-hant", consent_sms=True, phone="+85291234567", consent_email=False
     )
     PurchaseFactory(member=member, gross_amount=Decimal(1500), purchased_at=now - timedelta(days=3))
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     notification = Notification.objects.get(member=member, kind="tier_changed")
     assert (notification.locale, notification.params) == ("zh-hant", {"tier": "Gold"})

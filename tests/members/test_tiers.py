@@ -14,13 +14,13 @@ from members.models.tiers import TIER_EVALUATION_TASK_NAME
 from members.selectors.tiers import member_indicators, tier_policy_preview, tier_score
 from members.services.ledger import points_credit
 from members.services.tiers import (
-    tier_evaluate_all,
     tier_evaluate_member,
+    tier_evaluation_chunks,
     tier_override_set,
     tier_policy_save,
 )
 from members.signals import tier_changed
-from members.tasks import tier_evaluation_task
+from members.tasks import tier_evaluate_chunk_task, tier_evaluation_task
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory, UserFactory, checkout_sale
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def signals():
 
 
 # -- indicators and score -----------------------------------------------------------------------------------------
-def test_score_weighs_every_indicator_over_the_window(tiers, now):
+def test_score_weighs_every_indicator_over_the_window(review, tiers, now):
     # given a policy weighing all five indicators
     policy = TierPolicy.load()
     policy.weight_spend, policy.weight_purchases, policy.weight_points = Decimal(1), Decimal(10), Decimal("0.5")
@@ -76,7 +76,7 @@ def test_score_weighs_every_indicator_over_the_window(tiers, now):
 
     # when
     indicators = member_indicators(member_id=member.pk, policy=policy, now=now)
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     # then
     assert indicators == {"spend": Decimal("350.00"), "purchases": 2, "points": 40, "active_days": 2, "stores": 2}
@@ -110,107 +110,104 @@ def test_spend_paid_with_stored_value_counts_but_points_value_does_not(tiers, no
         ("V3", 4000, "V3"),
     ],
 )
-def test_review_moves_up_to_the_highest_tier_reached_and_keeps_above_keep(tiers, now, start, spend, expected):
+def test_review_moves_up_to_the_highest_tier_reached_and_keeps_above_keep(review, tiers, now, start, spend, expected):
     member = member_with_spend(tiers[start], spend, now=now)
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert member.tier == tiers[expected]
     assert member.tier_below_keep_since is None
 
 
-def test_member_without_tier_gets_the_entry_tier(tiers, now):
+def test_member_without_tier_gets_the_entry_tier(review, tiers, now):
     member = member_with_spend(None, 0, now=now)
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert member.tier == tiers["V1"]
 
 
-def test_falling_below_keep_starts_the_grace_period_without_moving(tiers, now):
+def test_falling_below_keep_starts_the_grace_period_without_moving(review, tiers, now):
     member = member_with_spend(tiers["V2"], 500, now=now)
 
-    summary = tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert (member.tier, member.tier_below_keep_since) == (tiers["V2"], now)
-    assert (summary.upgrades, summary.downgrades) == (0, 0)
     assert TierHistory.objects.count() == 0
 
 
-def test_no_downgrade_before_the_grace_period_ends(tiers, now):
+def test_no_downgrade_before_the_grace_period_ends(review, tiers, now):
     member = member_with_spend(tiers["V3"], 0, now=now, tier_below_keep_since=now - timedelta(days=29))
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert (member.tier, member.tier_below_keep_since) == (tiers["V3"], now - timedelta(days=29))
 
 
-def test_after_the_grace_period_a_review_moves_down_one_step_and_restarts_grace(tiers, now):
+def test_after_the_grace_period_a_review_moves_down_one_step_and_restarts_grace(review, tiers, now):
     # given a Diamond member with no spend at all, below the score to keep for 31 days (grace: 30)
     member = member_with_spend(tiers["V3"], 0, now=now, tier_below_keep_since=now - timedelta(days=31))
 
     # when
-    summary = tier_evaluate_all(now=now)
+    review(now=now)
 
     # then one step only (Gold, not Silver), and a new grace period starts because 0 < Gold's keep
     member.refresh_from_db()
     assert (member.tier, member.tier_below_keep_since) == (tiers["V2"], now)
-    assert summary.downgrades == 1
     history = TierHistory.objects.get(member=member)
     assert (history.old_tier, history.new_tier, history.score, history.reason, history.created_at) == (
         tiers["V3"], tiers["V2"], Decimal("0.00"), "downgrade", now,
     )  # fmt: skip
 
 
-def test_one_step_down_ends_grace_when_the_lower_tier_is_kept(tiers, now):
+def test_one_step_down_ends_grace_when_the_lower_tier_is_kept(review, tiers, now):
     member = member_with_spend(tiers["V3"], 850, now=now, tier_below_keep_since=now - timedelta(days=31))
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert (member.tier, member.tier_below_keep_since) == (tiers["V2"], None)
 
 
-def test_score_back_above_keep_clears_the_grace_period(tiers, now):
+def test_score_back_above_keep_clears_the_grace_period(review, tiers, now):
     member = member_with_spend(tiers["V2"], 850, now=now, tier_below_keep_since=now - timedelta(days=31))
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert (member.tier, member.tier_below_keep_since) == (tiers["V2"], None)
 
 
-def test_a_second_review_at_the_same_time_changes_nothing(tiers, now):
+def test_a_second_review_at_the_same_time_changes_nothing(review, tiers, now):
     member_with_spend(tiers["V1"], 1200, now=now)
     member_with_spend(tiers["V3"], 0, now=now, tier_below_keep_since=now - timedelta(days=40))
-    tier_evaluate_all(now=now)
+    review(now=now)
 
-    again = tier_evaluate_all(now=now)
+    review(now=now)
 
-    assert (again.upgrades, again.downgrades) == (0, 0)
     assert TierHistory.objects.count() == 2
 
 
-def test_visitors_and_frozen_members_are_not_evaluated(tiers, now):
+def test_visitors_and_frozen_members_are_not_evaluated(review, tiers, now):
     frozen = member_with_spend(tiers["V1"], 6000, now=now, status=Member.Status.FROZEN)
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     frozen.refresh_from_db()
     assert frozen.tier == tiers["V1"]
 
 
-def test_review_does_nothing_while_the_thresholds_are_invalid(now):
+def test_review_does_nothing_while_the_thresholds_are_invalid(review, now):
     # every tier at 0 (as right after the migration): a review must not move everyone to the top
     low = TierFactory(code="V1", rank=1)
     TierFactory(code="V2", rank=2)
     member = member_with_spend(low, 50, now=now)
 
-    tier_evaluate_all(now=now)
+    review(now=now)
 
     member.refresh_from_db()
     assert member.tier == low
@@ -220,9 +217,10 @@ def test_review_does_nothing_while_the_thresholds_are_invalid(now):
 def test_review_in_several_chunks_reaches_every_member(tiers, now):
     members = [member_with_spend(tiers["V1"], 1500, now=now) for _ in range(7)]
 
-    summary = tier_evaluate_all(now=now, chunk_size=2)
+    for first_id, last_id in tier_evaluation_chunks(chunk_size=2):
+        tier_evaluate_chunk_task(first_id=first_id, last_id=last_id, now=now.isoformat())
 
-    assert summary.upgrades == 7
+    assert TierHistory.objects.filter(reason="upgrade").count() == 7
     assert set(Member.objects.filter(pk__in=[m.pk for m in members]).values_list("tier__code", flat=True)) == {"V2"}
 
 
@@ -231,7 +229,7 @@ def test_tier_changed_is_sent_after_commit_only(tiers, now, signals, django_capt
     member = member_with_spend(tiers["V1"], 1200, now=now)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        tier_evaluate_all(now=now)
+        tier_evaluate_chunk_task(first_id=member.pk, last_id=member.pk, now=now.isoformat())
     assert signals == []
     for callback in callbacks:
         callback()
@@ -275,7 +273,7 @@ def test_instant_evaluation_never_downgrades_nor_starts_grace(tiers, now):
 
 
 # -- manual override ----------------------------------------------------------------------------------------------
-def test_override_sets_the_tier_with_an_audit_entry_and_reviews_leave_it(tiers, now):
+def test_override_sets_the_tier_with_an_audit_entry_and_reviews_leave_it(review, tiers, now):
     staff = UserFactory()
     member = member_with_spend(tiers["V1"], 0, now=now)
 
@@ -283,7 +281,7 @@ def test_override_sets_the_tier_with_an_audit_entry_and_reviews_leave_it(tiers, 
         member_id=member.pk, tier_id=tiers["V3"].pk, until=now + timedelta(days=90), reason="VIP event guest",
         created_by=staff, now=now,
     )  # fmt: skip
-    tier_evaluate_all(now=now + timedelta(days=31))
+    review(now=now + timedelta(days=31))
 
     member.refresh_from_db()
     assert (member.tier, member.tier_override_until) == (tiers["V3"], now + timedelta(days=90))
@@ -293,7 +291,7 @@ def test_override_sets_the_tier_with_an_audit_entry_and_reviews_leave_it(tiers, 
     assert TierHistory.objects.count() == 1
 
 
-def test_after_the_override_ends_the_usual_grace_applies(tiers, now):
+def test_after_the_override_ends_the_usual_grace_applies(review, tiers, now):
     member = member_with_spend(tiers["V1"], 0, now=now)
     tier_override_set(
         member_id=member.pk, tier_id=tiers["V3"].pk, until=now + timedelta(days=1), reason="Complaint goodwill",
@@ -301,7 +299,7 @@ def test_after_the_override_ends_the_usual_grace_applies(tiers, now):
     )  # fmt: skip
 
     later = now + timedelta(days=2)
-    tier_evaluate_all(now=later)
+    review(now=later)
 
     member.refresh_from_db()
     assert (member.tier, member.tier_below_keep_since) == (tiers["V3"], later)
@@ -395,7 +393,7 @@ def test_the_scheduled_task_reviews_everyone_and_records_the_review(tiers, djang
 
 
 # -- preview ------------------------------------------------------------------------------------------------------
-def test_preview_counts_members_moving_per_tier_without_writing(tiers, now):
+def test_preview_counts_members_moving_per_tier_without_writing(review, tiers, now):
     member_with_spend(tiers["V1"], 1200, now=now)
     member_with_spend(tiers["V1"], 100, now=now)
     member_with_spend(tiers["V2"], 900, now=now)

@@ -19,16 +19,29 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def sale(store, member, policy, base_rule, give_points, now):
+def sell(store, member, policy, base_rule, now):
+    """Check out sale S-1 (or `external_id`) of `gross` by the member, at HK$100 = 10 points, paid by card;
+    keywords change the cart (points_to_spend=...). Returns the purchase."""
+
+    def run(gross, external_id="S-1", **cart):
+        return checkout_sale(
+            store=store, member=member, now=now, external_id=external_id, gross_amount=Decimal(gross), **cart
+        ).purchase
+
+    return run
+
+
+@pytest.fixture
+def sale(sell, member, give_points):
     """A HK$1000 sale by a member who paid 5000 points (HK$50) and earned 95 points; balance 95."""
     give_points(member, 5000)
-    return checkout_sale(
-        store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal("1000.00"), points_to_spend=5000
-    ).purchase
+    return sell("1000.00", points_to_spend=5000)
 
 
 @pytest.fixture
 def refund(store, now):
+    """Refund R-1 (or `refund_id`) of `amount` of sale S-1 at the store."""
+
     def run(refund_id="R-1", amount="500.00", external_id="S-1", **overrides):
         return purchase_refund(
             store_id=overrides.pop("store_id", store.pk),
@@ -136,75 +149,47 @@ def _spend_everything(member, now):
         ("reverse_pending_only", ((0, 95, 0), (0, 0))),
     ],
 )
-def test_earned_points_already_spent_follow_the_refund_policy(store, member, base_rule, now, policy_name, expected):
+def test_earned_points_already_spent_follow_the_refund_policy(sell, refund, member, now, policy_name, expected):
     PointsPolicy.objects.update_or_create(pk=1, defaults={"refund_policy": policy_name})
-    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(950))
+    sell("950")
     _spend_everything(member, now)
 
-    record = purchase_refund(
-        store_id=store.pk,
-        channel="pos",
-        purchase_external_id="S-1",
-        refund_external_id="R-1",
-        amount=Decimal(950),
-        now=now,
-    ).refund
+    record = refund(amount="950").refund
 
     assert (record.points_reversed, record.points_forgiven, record.points_debt_recorded) == expected[0]
     assert balances(member)[:2] == expected[1]
     assert points_ledger_drift() == []
 
 
-def test_reverse_within_balance_takes_what_the_balance_covers(store, member, base_rule, give_points, now):
+def test_reverse_within_balance_takes_what_the_balance_covers(sell, refund, member, now):
     PointsPolicy.objects.update_or_create(pk=1, defaults={"refund_policy": "reverse_within_balance"})
-    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
+    sell("1000")
     points_debit(member_id=member.pk, points=70, idempotency_key="spend-70", now=now)
 
-    record = purchase_refund(
-        store_id=store.pk,
-        channel="pos",
-        purchase_external_id="S-1",
-        refund_external_id="R-1",
-        amount=Decimal(1000),
-        now=now,
-    ).refund
+    record = refund(amount="1000").refund
 
     assert (record.points_reversed, record.points_forgiven) == (30, 70)
     assert balances(member) == (0, 0, 0)
 
 
-def test_a_debt_is_repaid_first_by_later_earnings(store, member, base_rule, now):
-    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
+def test_a_debt_is_repaid_first_by_later_earnings(sell, refund, member, now):
+    sell("1000")
     _spend_everything(member, now)
-    purchase_refund(
-        store_id=store.pk,
-        channel="pos",
-        purchase_external_id="S-1",
-        refund_external_id="R-1",
-        amount=Decimal(1000),
-        now=now,
-    )
+    refund(amount="1000")
     assert balances(member) == (0, 100, 0)
 
-    checkout_sale(store=store, member=member, now=now, external_id="S-2", gross_amount=Decimal(1500))
+    sell("1500", external_id="S-2")
 
     assert balances(member) == (50, 0, 0)
     assert points_ledger_drift() == []
 
 
-def test_refunding_a_sale_whose_points_are_still_pending_cancels_them(store, member, base_rule, policy, now):
+def test_refunding_a_sale_whose_points_are_still_pending_cancels_them(sell, refund, member, policy, now):
     policy.pending_days = 14
     policy.save()
-    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
+    sell("1000")
 
-    record = purchase_refund(
-        store_id=store.pk,
-        channel="pos",
-        purchase_external_id="S-1",
-        refund_external_id="R-1",
-        amount=Decimal(400),
-        now=now,
-    ).refund
+    record = refund(amount="400").refund
 
     assert (record.points_pending_cancelled, record.points_reversed) == (40, 0)
     assert balances(member) == (0, 0, 60)
@@ -213,18 +198,11 @@ def test_refunding_a_sale_whose_points_are_still_pending_cancels_them(store, mem
     assert points_ledger_drift() == []
 
 
-def test_a_fully_cancelled_pending_lot_never_activates(store, member, base_rule, policy, now):
+def test_a_fully_cancelled_pending_lot_never_activates(sell, refund, member, policy, now):
     policy.pending_days = 14
     policy.save()
-    checkout_sale(store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(1000))
-    purchase_refund(
-        store_id=store.pk,
-        channel="pos",
-        purchase_external_id="S-1",
-        refund_external_id="R-1",
-        amount=Decimal(1000),
-        now=now,
-    )
+    sell("1000")
+    refund(amount="1000")
 
     released = points_release_pending(now=now + timedelta(days=14))
 
@@ -233,23 +211,14 @@ def test_a_fully_cancelled_pending_lot_never_activates(store, member, base_rule,
     assert PointsLot.objects.get().remaining == 0
 
 
-def test_returned_points_keep_the_expiry_of_the_lots_they_came_from(store, member, base_rule, now):
+def test_returned_points_keep_the_expiry_of_the_lots_they_came_from(sell, refund, member, now):
     from members.services.ledger import points_credit
 
     expires = now + timedelta(days=10)
     points_credit(member_id=member.pk, points=1000, idempotency_key="old", now=now, expires_at=expires)
-    checkout_sale(
-        store=store, member=member, now=now, external_id="S-1", gross_amount=Decimal(100), points_to_spend=1000
-    )
+    sell("100", points_to_spend=1000)
 
-    purchase_refund(
-        store_id=store.pk,
-        channel="pos",
-        purchase_external_id="S-1",
-        refund_external_id="R-1",
-        amount=Decimal(100),
-        now=now,
-    )
+    refund(amount="100")
 
     returned = PointsLot.objects.get(entry__kind="refund", entry__delta__gt=0)
     assert (returned.points, returned.expires_at) == (1000, expires)
