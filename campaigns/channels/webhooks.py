@@ -85,7 +85,8 @@ def webhook_events_record(*, event: str, drafts: Iterable[WebhookEventDraft], no
 
 def webhook_due_ids(*, now: datetime, limit: int) -> list[int]:
     return list(
-        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        # An inactive endpoint's deliveries wait for it without standing in the way of the others.
+        WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now, endpoint__is_active=True)
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )

@@ -177,3 +177,14 @@ def test_points_expiring_reminders_are_posted_once_per_reminder(
         "days": 30,
         "expires_on": "2026-07-01",
     }
+
+
+def test_an_inactive_endpoints_deliveries_wait_without_blocking_the_others(fake_webhook_receiver):
+    paused = endpoint_for(fake_webhook_receiver, events=[WebhookEvent.COUPON_ISSUED])
+    active = endpoint_for(fake_webhook_receiver, events=[WebhookEvent.COUPON_ISSUED])
+    webhook_events_record(event=WebhookEvent.COUPON_ISSUED, drafts=[WebhookEventDraft(key="c", payload={})], now=NOON)
+    WebhookEndpoint.objects.filter(pk=paused.pk).update(is_active=False)
+
+    due = webhook_due_ids(now=NOON, limit=1)
+
+    assert due == [WebhookDelivery.objects.get(endpoint=active).pk]
