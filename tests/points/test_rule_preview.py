@@ -100,7 +100,7 @@ def test_the_preview_is_one_query(history, django_assert_num_queries, policy):
 def test_the_console_preview_button_shows_figures_and_saves_nothing(history, admin_client):
     response = admin_client.post(
         "/console/points/earningrule/add/",
-        {"name": "Draft", "kind": "base_rate", "priority": "77", "is_active": "on", "amount_per_unit": "100.00",
+        {"name_en": "Draft", "kind": "base_rate", "priority": "77", "is_active": "on", "amount_per_unit": "100.00",
          "points_per_unit": "10", "rounding": "floor", "_preview": "1"},
     )  # fmt: skip
 
