@@ -9,7 +9,7 @@ from django.forms import CheckboxInput
 from django.forms.models import model_to_dict
 from simple_history.admin import SimpleHistoryAdmin
 
-from campaigns.models import Segment
+from campaigns.models import MessageTemplate, Segment, WebhookEndpoint
 from coupons.models import PostPaymentRule
 from members.models import ProgramSettings, Role, TierPolicy
 from points.models import EarningRule, PointsPolicy, TierMonthlyGift
@@ -33,6 +33,7 @@ ROLES = ("merchant_admin", "manager_a", "clerk_a", "manager_b")
 # The history revert policy, per history-enabled model (members.console.ConsoleHistoryAdmin).
 # Pure configuration: reverted by staff who may change it.
 REVERTIBLE = {
+    "campaigns.MessageTemplate",
     "campaigns.Segment",
     "coupons.PostPaymentRule",
     "members.MembershipPlan",
@@ -46,8 +47,10 @@ REVERTIBLE = {
     "points.TierMonthlyGift",
 }
 # State owned by services: a member's tier, status and balances (tier history, ledgers), stock and issued counts,
-# a draw's prizes, an auction's bids and outcome.
+# a draw's prizes, an auction's bids and outcome. A webhook endpoint too: its history says who pointed member data
+# where, and sending it back to an old address must be typed, not restored.
 NEVER_REVERTED = {
+    "campaigns.WebhookEndpoint",
     "coupons.CouponTemplate",
     "members.Member",
     "points.Auction",
@@ -96,6 +99,18 @@ HISTORY_OBJECT_MAKERS = {
         "name",
         "Lapsed",
         "Lapsed (renamed)",
+    ),  # fmt: skip
+    "campaigns.MessageTemplate": lambda store: _saved_twice(
+        MessageTemplate(kind="tier_changed", channel="sms", locale="en", body="Welcome to {tier}"),
+        "body",
+        "Welcome to {tier}",
+        "You are now {tier}",
+    ),  # fmt: skip
+    "campaigns.WebhookEndpoint": lambda store: _saved_twice(
+        WebhookEndpoint(name="CRM", url="https://crm.example.com/hooks", events=["member.joined"]),
+        "url",
+        "https://crm.example.com/hooks",
+        "https://crm2.example.com/hooks",
     ),  # fmt: skip
     "members.Member": lambda store: _saved_twice(MemberFactory(home_store=store), "name", "First", "Second"),
     "members.Store": lambda store: _saved_twice(store, "name", "Store A", "Store A (renamed)"),

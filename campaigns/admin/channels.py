@@ -36,6 +36,7 @@ class TestSendForm(forms.Form):
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(ConsoleHistoryAdmin):
+    history_revert_allowed = True  # merchant texts: a revert goes through the form and its checks, like an edit
     list_display = ("kind", "channel", "locale", "is_active", "updated_at")
     list_filter = ("kind", "channel", "locale", "is_active")
     readonly_fields = ("fields_help", "previews")
