@@ -85,8 +85,9 @@ def planner_statistics_refresh(*models: type[Model]) -> None:
 def collection_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a job builds its rows (restored on exit, if it ran before).
 
-    Validating a big import keeps hundreds of thousands of containers alive (cell lists, row values) and creates
-    none that form cycles: the collector then only traverses them again and again. Measured on 50,000 rows: the
+    Validating a big import, or writing one of its chunks, keeps hundreds of thousands of containers alive (cell
+    lists, row values, column arrays, fetched rows) and creates none that form cycles: the collector then only
+    traverses them, and every object a worker process holds, again and again. Measured on 50,000 rows: the
     validation takes 0.61 to 0.69 s of CPU with the collector paused against 0.74 to 1.10 s with it running.
     """
     was_enabled = gc.isenabled()

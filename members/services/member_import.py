@@ -371,7 +371,8 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
     chunk = _Chunk(number, rows)
     try:
         context = ImportContext.build(now=now, user=job.created_by, scope=_job_scope(job), job_id=job_id)
-        completed = _write_chunk_once(job_id=job_id, chunk=chunk, total=job.total_rows, context=context)
+        with collection_paused():  # the chunk's rows, arrays and fetched rows are many objects, none in cycles
+            completed = _write_chunk_once(job_id=job_id, chunk=chunk, total=job.total_rows, context=context)
     except Exception as exc:
         logger.exception("member import job %s stopped at chunk %s", job_id, number)
         MemberImportJob.objects.filter(pk=job_id).update(
