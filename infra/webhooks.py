@@ -10,6 +10,8 @@ failure is a failure the caller retries.
 import hashlib
 import hmac
 import logging
+import re
+import time
 
 import requests
 from django.conf import settings
@@ -19,6 +21,7 @@ from infra.errors import DeliveryUnavailable
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -27,15 +30,22 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def webhook_signature_valid(*, secret: str, header: str, body: bytes) -> bool:
-    """Check a signature header against `body` (what a receiver does; our tests' fake does it too)."""
+def webhook_signature_valid(
+    *, secret: str, header: str, body: bytes, max_age_seconds: int | None = None, now: float | None = None
+) -> bool:
+    """Check a signature header against `body` (what a receiver does; our tests' fake does it too).
+
+    Any header, however malformed, is an answer (False), never an exception. With `max_age_seconds`, a signature
+    older or further in the future than that is refused, so a captured request cannot be replayed later.
+    """
     parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    try:
-        timestamp = int(parts.get("t", ""))
-    except ValueError:
+    timestamp, given = parts.get("t", ""), parts.get("v1", "")
+    if not timestamp.isascii() or not timestamp.isdigit() or not _HEX_DIGEST.fullmatch(given):
         return False
-    expected = webhook_signature(secret=secret, timestamp=timestamp, body=body)
-    return hmac.compare_digest(expected, header)
+    if max_age_seconds is not None and abs((time.time() if now is None else now) - int(timestamp)) > max_age_seconds:
+        return False
+    expected = webhook_signature(secret=secret, timestamp=int(timestamp), body=body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def webhook_post(*, url: str, secret: str, event: str, delivery_id: str, body: bytes, timestamp: int) -> int:

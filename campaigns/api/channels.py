@@ -138,7 +138,9 @@ class SmsReplyApi(BaseApi):
     def post(self, request):
         secret = settings.SMS_INBOUND_SECRET
         header = request.headers.get(SIGNATURE_HEADER, "")
-        if not secret or not webhook_signature_valid(secret=secret, header=header, body=request.body):
+        # A reply signed more than 5 minutes away from now is refused: a captured request cannot be replayed.
+        fresh = webhook_signature_valid(secret=secret, header=header, body=request.body, max_age_seconds=300)
+        if not secret or not fresh:
             raise SignatureRefused()
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -110,3 +110,36 @@ def test_an_unsigned_reply_is_refused(api_client, settings):
     assert response.json()["error"]["code"] == "authentication_failed"
     member.refresh_from_db()
     assert member.consent_sms is True
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["t=1,v1=é", "t=١٢٣,v1=" + "a" * 64, "v1=" + "a" * 64, "t=1", "garbage", "t=1,v1=" + "A" * 64],
+)
+def test_a_malformed_reply_signature_is_refused_not_a_server_error(api_client, settings, header):
+    settings.SMS_INBOUND_SECRET = "inbound-secret"
+
+    response = api_client.post(
+        "/api/v1/channels/sms/replies",
+        {"sender": "+85291234567", "text": "STOP"},
+        format="json",
+        headers={SIGNATURE_HEADER: header},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_reply_signed_long_ago_is_refused_so_a_captured_request_cannot_be_replayed(api_client, settings):
+    settings.SMS_INBOUND_SECRET = "inbound-secret"
+    member = MemberFactory(consent_sms=True, phone="+85291234567")
+    body = json.dumps({"sender": member.phone, "text": "STOP"}).encode()
+    signature = webhook_signature(secret="inbound-secret", timestamp=int(time.time()) - 3600, body=body)
+
+    response = api_client.post(
+        "/api/v1/channels/sms/replies", body, content_type="application/json", headers={SIGNATURE_HEADER: signature}
+    )
+
+    assert response.status_code == 401
+    member.refresh_from_db()
+    assert member.consent_sms is True
