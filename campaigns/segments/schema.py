@@ -294,7 +294,7 @@ def _check_value(kind, value, spec) -> str | None:  # noqa: PLR0911 (one answer 
             return gettext("give a non-empty list of months, 1 to 12.")
         return None
     if kind == "int":
-        return None if _is_int(value) and value >= 0 else gettext("give a whole number, 0 or more.")
+        return None if _whole(value) else _whole_refusal()
     if kind == "days":
         return _check_param("days", value)
     if kind == "money":
@@ -315,7 +315,7 @@ def _check_value(kind, value, spec) -> str | None:  # noqa: PLR0911 (one answer 
             ok = low is not None and high is not None
         else:
             top = 9999 if kind == "bucket_range" else None
-            ok = all(_is_int(v) and v >= 0 and (top is None or v <= top) for v in (low, high))
+            ok = all(_whole(v) and (top is None or v <= top) for v in (low, high))
             if not ok and kind == "bucket_range":
                 return gettext("give two buckets from 0 to 9999, [from, to].")
         if not ok:
@@ -326,13 +326,26 @@ def _check_value(kind, value, spec) -> str | None:  # noqa: PLR0911 (one answer 
     raise ValueError(kind)
 
 
+# Whole numbers in a rule stay far inside PostgreSQL's bigint (a bucket's salt is multiplied by 7,919 in SQL), so a
+# number typed with too many digits is refused at save, not a database error when counting.
+MAX_WHOLE = 10**12
+
+
+def _whole(value) -> bool:
+    return _is_int(value) and 0 <= value <= MAX_WHOLE
+
+
+def _whole_refusal() -> str:
+    return gettext("give a whole number from 0 to %(max)s.") % {"max": f"{MAX_WHOLE:,}"}
+
+
 def _check_param(kind, value) -> str | None:
     if kind == "days":
         if not _is_int(value) or not 1 <= value <= MAX_DAYS:
             return gettext("give a number of days from 1 to %(max)d.") % {"max": MAX_DAYS}
         return None
     if kind == "int":
-        return None if _is_int(value) and value >= 0 else gettext("give a whole number, 0 or more.")
+        return None if _whole(value) else _whole_refusal()
     if kind == "channel":
         allowed = [value for value, _label in CONSENT_CHANNELS]
         if value not in allowed:

@@ -30,7 +30,11 @@ def group(*conditions, match="all"):
         ),
         (
             group({"field": "age", "op": "gte", "value": 18}, group({"field": "age", "op": "gte", "value": -1})),
-            "Condition 2.1 (age, Age): give a whole number, 0 or more.",
+            "Condition 2.1 (age, Age): give a whole number from 0 to 1,000,000,000,000.",
+        ),
+        (
+            group({"field": "points_balance", "op": "gte", "value": 10**30}),
+            "Condition 1 (points_balance, Points balance): give a whole number from 0 to 1,000,000,000,000.",
         ),
         (
             group({"field": "age", "op": "gte", "value": 18, "colour": "red"}),
