@@ -119,7 +119,7 @@ LOGIN_URL = "admin:login"
 # username from one address, that pair is refused for the cool-off time. Attempts and logins are kept in the
 # database (axes' tables), so every worker counts the same and the audit has who logged in from where.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_ENABLE_ADMIN = False  # read through the console's audit pages, not axes' own admin
+AXES_ENABLE_ADMIN = False  # not a console page yet: a lock lifts after the cool-off time
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

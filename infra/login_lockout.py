@@ -1,4 +1,4 @@
-"""The console's login lockout (django-axes, counting in the shared cache): who is counted and what a locked-out
+"""The console's login lockout (django-axes, attempts kept in the database): who is counted and what a locked-out
 person sees.
 
 Attempts are counted per username AND client address, not per address alone: a shop's tills share one public
@@ -25,15 +25,14 @@ def client_ip(request) -> str:
 
 
 def locked_out(request, credentials, *args, **kwargs) -> HttpResponse:
-    """429 with a page in the staff member's language saying how long to wait and whom to ask."""
+    """429 with a page in the staff member's language saying how long to wait (the lock lifts by itself then)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     body = render_to_string(
         "console/locked_out.html",
         {
             "title": _("Too many failed logins"),
             "message": _(
-                "This account is locked on this device after %(count)s failed logins. Try again in %(minutes)s "
-                "minutes, or ask your merchant admin to reset your password."
+                "This account is locked on this device after %(count)s failed logins. Try again in %(minutes)s minutes."
             )
             % {"count": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
         },
