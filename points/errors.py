@@ -211,3 +211,12 @@ class PurchasedAtOutOfRange(PointsError):
     code = "purchased_at_out_of_range"
     message = _("The purchase time is too far in the past or in the future.")
     status = 422
+
+
+class CheckoutOrderNothingToPay(PointsError):
+    code = "nothing_to_pay"
+    message = _(
+        "Points, stored value and coupons cover this whole purchase: a checkout order is for what is paid with "
+        "WeChat Pay. Spend less of them, or pay at a till."
+    )
+    status = 422

@@ -41,6 +41,7 @@ from members.services.locks import lock_member
 from members.services.notifications import notify
 from members.services.payments import payment_use_record, wechat_payment_confirm
 from points.cart import Cart, CartLine, CheckoutContext
+from points.errors import CheckoutOrderNothingToPay
 from points.models import CheckoutOrder
 from points.selectors import CheckoutSettings, checkout_settings_get, tier_discount_terms_get
 from points.services.checkout import CheckoutResult, _cart_items, _coupon_cart, purchase_checkout
@@ -132,6 +133,9 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: Cart, n
     if (replay := _replay(member_id=member_id, idempotency_key=idempotency_key, request_hash=request_hash)) is not None:
         return replay
     pricing = mini_program_purchase_preview(member_id=member_id, cart=_cart(stored_cart), now=now)
+    if pricing.amount_due <= 0:
+        # WeChat Pay has no payment of nothing, so such an order could never be confirmed, only expire.
+        raise CheckoutOrderNothingToPay()
     expires_at = now + timedelta(minutes=checkout_order_minutes())
     try:
         with transaction.atomic():
@@ -242,10 +246,12 @@ def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
             provider_answers = _confirm_if_paid(order_id=order_id, member_id=member_id, now=now)
     pending = CheckoutOrder.objects.filter(status=Status.REFUND_PENDING).order_by("pk").values_list("pk", flat=True)
     for order_id in pending[:limit]:
+        # One refund WeChat Pay will not take must not hold up the others (a down WeChat Pay answers at once
+        # through its circuit breaker): each stays refund_pending and is asked again at the next run.
         try:
             checkout_order_refund(order_id=order_id, now=now)
-        except PaymentProviderUnavailable:
-            break  # WeChat Pay is down: the next run asks again
+        except (PaymentProviderUnavailable, PaymentNotConfirmed) as refusal:
+            logger.warning("Refund of checkout order %s not taken by WeChat Pay: %s", order_id, refusal.code)
     return released
 
 

@@ -125,6 +125,17 @@ def test_an_order_holds_stored_value_and_reserves_its_coupon(app, buyer, online_
     assert (coupon.status, coupon.reservation_reference) == (Coupon.Status.RESERVED, response.json()["out_trade_no"])
 
 
+def test_a_cart_that_leaves_nothing_to_pay_is_refused_and_holds_nothing(app, buyer, online_store, base_rule, now):
+    stored_value_grant(member_id=buyer.pk, amount=Decimal("2000.00"), idempotency_key="sv", now=now, source="test")
+
+    response = create(app, points_to_spend=0, stored_value_amount="1000.00")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "nothing_to_pay"
+    buyer.refresh_from_db()
+    assert (buyer.stored_value_held, CheckoutOrder.objects.count()) == (Decimal("0.00"), 0)
+
+
 def test_a_retry_with_the_same_key_answers_the_first_order_and_holds_nothing_more(app, buyer, online_store):
     first = create(app)
 
