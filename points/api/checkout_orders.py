@@ -158,7 +158,7 @@ class MeCheckoutOrderCancelApi(BaseApi):
         operation_id="me_checkout_order_cancel",
         tags=["member"],
         request=InputSerializer,
-        responses={200: CheckoutOrderSerializer, **error_responses(400, 401, 404)},
+        responses={200: CheckoutOrderSerializer, **error_responses(400, 401, 404, 503)},
     )
     def post(self, request, order_id):
         self.InputSerializer(data=request.data).is_valid(raise_exception=True)

@@ -208,14 +208,30 @@ def _lock(*, member_id: int, order_id: int) -> CheckoutOrder:
     return CheckoutOrder.objects.select_for_update().get(pk=order_id)
 
 
-@transaction.atomic
-def checkout_order_cancel(*, member_id: int, order_id: int, now: datetime) -> CheckoutOrder:
+def checkout_order_cancel(
+    *, member_id: int, order_id: int, now: datetime, payments: WechatPayClient | None = None
+) -> CheckoutOrder:
     """Cancel the member's open order: its hold and coupon are given back. Cancelling an order that is no longer
-    open changes nothing (a paid one stays paid). Raises NotFound."""
+    open changes nothing (a paid one stays paid).
+
+    WeChat Pay is asked first: a mini program cancels when its pay sheet reports a failure, which may be the
+    phone's and not WeChat Pay's, so an order paid after all is confirmed instead (recorded, or refunded) and
+    never ends cancelled with the money taken. Raises NotFound, PaymentProviderUnavailable (WeChat Pay did not
+    answer: cancel again later; the order expires by itself meanwhile).
+    """
     order = checkout_order_get(member_id=member_id, order_id=order_id)
-    order = _lock(member_id=member_id, order_id=order.pk)
-    if order.status == Status.OPEN:
-        _release(order=order, status=Status.CANCELLED, now=now)
+    if order.status != Status.OPEN:
+        return order
+    try:
+        checkout_order_confirm(member_id=member_id, order_id=order.pk, now=now, payments=payments)
+    except PaymentNotConfirmed:
+        pass  # not paid: cancel
+    else:
+        return checkout_order_get(member_id=member_id, order_id=order.pk)
+    with transaction.atomic():
+        order = _lock(member_id=member_id, order_id=order.pk)
+        if order.status == Status.OPEN:
+            _release(order=order, status=Status.CANCELLED, now=now)
     return order
 
 

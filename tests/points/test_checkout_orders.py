@@ -247,7 +247,7 @@ def test_another_members_order_is_not_found(app, online_store, member_client):
 
 
 # -- cancellation and expiry release --------------------------------------------------------------------------------
-def test_cancelling_gives_back_the_points_and_the_coupon_once(app, buyer, online_store, now):
+def test_cancelling_gives_back_the_points_and_the_coupon_once(app, buyer, online_store, now, wechat_pay):
     coupon = coupon_template_issue_to_member(
         template_id=CouponTemplateFactory(amount=Decimal("10.00")).pk, member_id=buyer.pk, source="manual", now=now
     )
@@ -405,6 +405,29 @@ def test_a_refund_wechat_pay_cannot_take_yet_is_pending_and_the_job_asks_again(
 
 
 # -- the ledger checks see holds -----------------------------------------------------------------------------------
+def test_cancelling_an_order_paid_after_all_records_the_purchase_instead(app, buyer, online_store, wechat_pay):
+    order = create(app).json()
+    pay(wechat_pay, order)  # the pay sheet failed on the phone, but WeChat Pay took the money
+
+    response = app.post(f"/api/v1/me/checkout-orders/{order['id']}/cancel", {}, format="json")
+
+    assert (response.status_code, response.json()["status"]) == (200, "paid")
+    assert Purchase.objects.filter(external_id=order["out_trade_no"]).count() == 1
+    buyer.refresh_from_db()
+    assert buyer.points_held == 0
+    assert not BalanceHold.objects.filter(status=BalanceHold.Status.ACTIVE).exists()
+
+
+def test_no_cancel_while_wechat_pay_cannot_say_whether_the_order_was_paid(app, buyer, online_store, wechat_pay):
+    order = create(app).json()
+    wechat_pay.status_override = 503
+
+    response = app.post(f"/api/v1/me/checkout-orders/{order['id']}/cancel", {}, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "payment_provider_unavailable")
+    assert CheckoutOrder.objects.get().status == Status.OPEN
+
+
 def test_the_ledger_checks_pass_with_orders_open_paid_and_released(app, buyer, online_store, wechat_pay, give_points):
     give_points(buyer, 1000, key="more")
     paid = create(app, key="a").json()
