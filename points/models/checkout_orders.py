@@ -53,6 +53,9 @@ class CheckoutOrder(models.Model):
     created_at = models.DateTimeField(_("created at"))
     expires_at = models.DateTimeField(_("held until"))
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # When WeChat Pay last answered for an order released unpaid (expired, cancelled): until it has, the job keeps
+    # asking, so a payment it could not see at release is still recorded or refunded.
+    payment_checked_at = models.DateTimeField(_("payment checked at"), null=True, blank=True)
     purchase = models.OneToOneField(
         "members.Purchase", verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="checkout_order",

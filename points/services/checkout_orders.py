@@ -109,6 +109,10 @@ def _context(*, member_id: int, now: datetime) -> tuple[CheckoutContext, Checkou
     return context, checkout_settings
 
 
+# How long the job keeps asking WeChat Pay about an order released unpaid.
+PAYMENT_CHECK_DAYS = timedelta(days=1)
+
+
 def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> CheckoutOrderResult | None:
     order = CheckoutOrder.objects.filter(member_id=member_id, idempotency_key=idempotency_key).first()
     if order is None:
@@ -249,17 +253,22 @@ def checkout_order_expire(*, order_id: int, now: datetime) -> bool:
 
 
 def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
-    """The periodic job: release every open order whose time is up, one transaction per order; ask WeChat Pay once
-    whether each was paid all the same (a mini program closed before confirming) and confirm those; ask WeChat Pay
-    again for the refunds it could not take at once. Return how many orders were released. Safe to run twice."""
+    """The periodic job: release every open order whose time is up, one transaction per order; ask WeChat Pay
+    whether each released order was paid all the same (a mini program closed before confirming) and confirm those,
+    asking again at every run until WeChat Pay has answered (for a day); ask WeChat Pay again for the refunds it
+    could not take at once. Return how many orders were released. Safe to run twice."""
     due = CheckoutOrder.objects.filter(status=Status.OPEN, expires_at__lte=now).order_by("expires_at", "pk")
-    released, provider_answers = 0, True
-    for order_id, member_id in due.values_list("pk", "member_id")[:limit]:
-        if not checkout_order_expire(order_id=order_id, now=now):
-            continue
-        released += 1
-        if provider_answers:
-            provider_answers = _confirm_if_paid(order_id=order_id, member_id=member_id, now=now)
+    released = sum(
+        checkout_order_expire(order_id=order_id, now=now) for order_id in due.values_list("pk", flat=True)[:limit]
+    )
+    unchecked = CheckoutOrder.objects.filter(
+        status__in=(Status.EXPIRED, Status.CANCELLED),
+        payment_checked_at__isnull=True,
+        closed_at__gte=now - PAYMENT_CHECK_DAYS,
+    ).order_by("closed_at", "pk")
+    for order_id, member_id in unchecked.values_list("pk", "member_id")[:limit]:
+        if _confirm_if_paid(order_id=order_id, member_id=member_id, now=now):
+            CheckoutOrder.objects.filter(pk=order_id, payment_checked_at__isnull=True).update(payment_checked_at=now)
     pending = CheckoutOrder.objects.filter(status=Status.REFUND_PENDING).order_by("pk").values_list("pk", flat=True)
     for order_id in pending[:limit]:
         # One refund WeChat Pay will not take must not hold up the others (a down WeChat Pay answers at once
@@ -272,17 +281,17 @@ def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
 
 
 def _confirm_if_paid(*, order_id: int, member_id: int, now: datetime) -> bool:
-    """Confirm an order just released if WeChat Pay says it was paid (recorded, or refunded); WeChat Pay closes the
-    payment at the order's time limit, so its answer now is final. Return False when WeChat Pay did not answer."""
+    """Confirm a released order if WeChat Pay says it was paid (recorded, or refunded). Return whether WeChat Pay
+    answered (False: ask again at the next run)."""
     try:
         checkout_order_confirm(member_id=member_id, order_id=order_id, now=now)
     except PaymentNotConfirmed:
         pass  # not paid: the order simply ended
     except PaymentProviderUnavailable:
-        logger.warning("WeChat Pay did not answer for expired checkout order %s", order_id)
+        logger.warning("WeChat Pay did not answer for released checkout order %s", order_id)
         return False
     except LoyaltyError as refusal:  # e.g. the payment already paid for something else: nothing to settle here
-        logger.warning("Expired checkout order %s not confirmed: %s", order_id, refusal.code)
+        logger.warning("Released checkout order %s not confirmed: %s", order_id, refusal.code)
     return True
 
 

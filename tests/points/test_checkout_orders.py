@@ -318,6 +318,33 @@ def test_the_expiry_job_records_an_order_paid_but_never_confirmed(app, buyer, on
     assert (buyer.points_held, buyer.points_balance) == (0, 99)
 
 
+def test_an_order_paid_while_wechat_pay_was_down_at_its_expiry_is_recorded_by_a_later_run(
+    app, buyer, online_store, base_rule, wechat_pay
+):
+    order = create(app).json()
+    pay(wechat_pay, order)
+    _expire(order, wechat_pay)  # released; WeChat Pay could not say it was paid
+    assert CheckoutOrder.objects.get().status == Status.EXPIRED
+
+    checkout_orders_expire(now=timezone.now())
+
+    assert CheckoutOrder.objects.get().status == Status.PAID
+    assert Purchase.objects.get().external_id == order["out_trade_no"]
+
+
+def test_an_unpaid_order_released_while_wechat_pay_was_down_is_checked_once_it_answers(
+    app, buyer, online_store, wechat_pay
+):
+    order = create(app).json()
+    _expire(order, wechat_pay)
+    assert CheckoutOrder.objects.get().payment_checked_at is None  # no answer yet: asked again next run
+
+    checkout_orders_expire(now=timezone.now())
+
+    checked = CheckoutOrder.objects.get()
+    assert (checked.status, checked.payment_checked_at is not None) == (Status.EXPIRED, True)
+
+
 def test_the_expiry_job_leaves_an_unpaid_order_expired(app, buyer, online_store, wechat_pay):
     order = create(app).json()
 
