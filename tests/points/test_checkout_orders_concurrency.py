@@ -35,10 +35,11 @@ def buyer(db):
     return member
 
 
-def _order(buyer, wechat_pay):
+def _order(buyer, wechat_pay, *, paid=True):
     cart = Cart(gross_amount=Decimal("1000.00"), points_to_spend=500)
     order = checkout_order_create(member_id=buyer.pk, idempotency_key="k", cart=cart, now=timezone.now()).order
-    wechat_pay.add_order(order.out_trade_no, total=int(order.amount_due * 100), openid=buyer.wechat_openid)
+    if paid:
+        wechat_pay.add_order(order.out_trade_no, total=int(order.amount_due * 100), openid=buyer.wechat_openid)
     return order
 
 
@@ -79,7 +80,7 @@ def test_confirmations_racing_the_expiry_job_and_cancellations_end_paid_or_refun
 
 
 def test_cancelling_one_order_from_eight_threads_releases_its_hold_once(buyer, wechat_pay):
-    order = _order(buyer, wechat_pay)
+    order = _order(buyer, wechat_pay, paid=False)  # a paid one would be confirmed instead
 
     results = run_in_threads(
         [lambda: checkout_order_cancel(member_id=buyer.pk, order_id=order.pk, now=timezone.now())] * 8, workers=8
