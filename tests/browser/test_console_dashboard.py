@@ -8,9 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from members.models import Role
-from points.services.checkout import purchase_checkout
 from tests.browser.test_console_flows import log_in
-from tests.factories import MemberFactory, StoreFactory, UserFactory
+from tests.factories import MemberFactory, StoreFactory, UserFactory, checkout_sale
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,10 +21,9 @@ CHARTS_DRAWN = """() => [...document.querySelectorAll('#console-charts canvas.ch
 def store(now):
     store = StoreFactory(code="a", name="Store A")
     member = MemberFactory(home_store=store, joined_at=now - timedelta(days=3))
-    purchase_checkout(
-        store_id=store.pk, channel="pos", external_id="b1", gross_amount=Decimal("120.00"), payment_method="card",
-        member_id=member.pk, now=now - timedelta(days=1),
-    )  # fmt: skip
+    checkout_sale(
+        store=store, member=member, now=now - timedelta(days=1), external_id="b1", gross_amount=Decimal("120.00")
+    )
     return store
 
 

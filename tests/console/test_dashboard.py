@@ -15,19 +15,15 @@ from console.services.figures import daily_figures_refresh
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from members.models import Member
-from points.services.checkout import purchase_checkout
 from tests.console_helpers import make_staff
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, checkout_sale
 
 pytestmark = pytest.mark.django_db
 
 
 def sale(member, store, amount, when, key):
-    return purchase_checkout(
-        store_id=store.pk, channel="pos", external_id=key, gross_amount=Decimal(amount), payment_method="card",
-        member_id=member.pk, now=when,
-    )  # fmt: skip
+    return checkout_sale(store=store, member=member, now=when, external_id=key, gross_amount=Decimal(amount))
 
 
 @pytest.fixture
