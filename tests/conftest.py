@@ -139,3 +139,19 @@ def wechat_payer(wechat_pay):
         return member
 
     return make
+
+
+@pytest.fixture
+def real_worker():
+    """A real Celery worker (solo pool) on the configured broker, in this process, for the tests of jobs: tasks go
+    through the broker instead of running eagerly. Tests using it need the `worker` marker (a broker is set)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = False
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+            yield worker
+    finally:
+        celery_app.conf.task_always_eager = True

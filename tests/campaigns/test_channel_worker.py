@@ -4,26 +4,14 @@ its calls exactly once."""
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
 from campaigns.tasks import drain_outbox
-from config.celery import app as celery_app
 from members.models import Notification, OutboxMessage
 from members.services.notifications import notify
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def real_worker():
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
-            yield worker
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 def test_a_worker_drains_the_outbox_through_a_failing_gateway_exactly_once(

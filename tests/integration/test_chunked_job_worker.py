@@ -5,11 +5,9 @@ job resumed through the broker writes the rest: every row is processed exactly o
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from members.models import Member, MemberImportChunk, MemberImportJob, PointsEntry
 from members.services import member_import
 from members.services.ledger import points_ledger_drift
@@ -19,16 +17,6 @@ from tests.members.import_helpers import csv_bytes, run_import
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROWS = 30
-
-
-@pytest.fixture
-def real_worker():
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
-            yield worker
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 @pytest.fixture

@@ -7,27 +7,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from members.models import Member, TierHistory, TierPolicy
 from members.services import tiers as tier_services
 from members.tasks import tier_evaluation_task
 from tests.factories import MemberFactory, PurchaseFactory, TierFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def real_worker():
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
-            yield worker
-    finally:
-        celery_app.conf.task_always_eager = True
 
 
 def wait_for(predicate, *, seconds):
