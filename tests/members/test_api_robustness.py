@@ -115,8 +115,6 @@ def test_a_bad_host_header_under_the_api_is_a_bad_request_in_the_error_shape(cli
 def test_an_unhandled_exception_under_the_api_is_a_server_error_in_the_error_shape(
     client, settings, monkeypatch, debug
 ):
-    client, settings, monkeypatch, debug
-):
     settings.DEBUG = debug
 
     def broken(**kwargs):
