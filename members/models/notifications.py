@@ -24,6 +24,7 @@ class Notification(models.Model):
         COUPON_ISSUED = "coupon_issued", _("Coupon received")
         TIER_CHANGED = "tier_changed", _("Tier changed")
         CHECKOUT_REFUNDED = "checkout_refunded", _("Payment refunded")
+        CAMPAIGN = "campaign", _("Offers and news")
 
     member = models.ForeignKey(
         "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="notifications"
