@@ -16,6 +16,7 @@ from points.models.checkout_orders import CheckoutOrder
 from points.models.draws import DrawPrize, DrawSpin, LuckyDraw
 from points.models.grants import PointsGrantJob
 from points.models.mall import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
+from points.models.multiplier_windows import MultiplierWindow
 from points.models.policy import MemberIdentifier, PointsPolicy
 from points.models.reports import PointsReport
 from points.models.rules import EarningRule
@@ -30,6 +31,7 @@ __all__ = [
     "EarningRule",
     "LuckyDraw",
     "MemberIdentifier",
+    "MultiplierWindow",
     "PointsGrantJob",
     "PointsPolicy",
     "PointsReport",
