@@ -9,6 +9,7 @@ Invariants kept here (by the services in members/services/ and backstopped by co
   can spend is the balance minus what is held.
 """
 
+from .anonymisation import MemberAnonymisation
 from .holds import BalanceHold
 from .imports import MemberImportChunk, MemberImportJob
 from .ledger import IdempotencyRecord, PointsAllocation, PointsEntry, PointsLot
@@ -27,6 +28,7 @@ __all__ = [
     "BalanceHold",
     "IdempotencyRecord",
     "Member",
+    "MemberAnonymisation",
     "MemberPlanSubscription",
     "MembershipPlan",
     "MemberImportChunk",

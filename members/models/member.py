@@ -168,6 +168,12 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             ("import_member", _("Can import members from CSV")),
             ("export_member", _("Can export members to CSV")),
             ("adjust_points", _("Can adjust points by hand")),
+            # The member page's actions (console/member_360), one permission each.
+            ("freeze_member", _("Can freeze and unfreeze members")),
+            ("tag_member", _("Can change a member's tags")),
+            ("issue_member_coupon", _("Can issue a coupon to one member")),
+            ("export_member_data", _("Can export a member's personal data (data access request)")),
+            ("anonymise_member", _("Can anonymise a member on request (PDPO)")),
         ]
 
     def __str__(self):
