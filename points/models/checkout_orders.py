@@ -9,9 +9,12 @@ Invariants:
 - `out_trade_no` is unique, and so is (member, idempotency key): a retried creation holds nothing twice;
 - an order is settled at most once: `purchase` is set only with status paid (the purchase's external id is
   the order's out_trade_no, unique per store and channel);
+- an open order with something to pay has a WeChat Pay prepay id (`prepay_id`), opened with `time_expire` equal to
+  `expires_at`: WeChat Pay refuses a payment after the hold ends;
 - an order that is neither open nor paid holds nothing (its hold is released and its coupon given back).
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +30,10 @@ class CheckoutOrder(models.Model):
         EXPIRED = "expired", _("Expired")
         REFUND_PENDING = "refund_pending", _("Refund under way")
         REFUNDED = "refunded", _("Refunded")
+        # WeChat Pay would not take the refund (ABNORMAL, or refused CHECKOUT_REFUND_MAX_ATTEMPTS times): staff act.
+        REFUND_FAILED = "refund_failed", _("Refund failed: staff to act")
+        # WeChat Pay would not open the payment (prepay refused or unreachable): released at once, nothing held.
+        FAILED = "failed", _("Payment could not be opened")
 
     # Statuses in which the order still holds what it will spend.
     HOLDING = (Status.OPEN,)
@@ -49,6 +56,14 @@ class CheckoutOrder(models.Model):
         "members.BalanceHold", verbose_name=_("hold"), null=True, blank=True, on_delete=models.PROTECT,
         related_name="checkout_order",
     )  # fmt: skip
+    # The store the order's purchase is made in (the policy's mini-program store): the console's scope.
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # WeChat Pay's JSAPI prepay id (the mini program pays with `package=prepay_id=...`), and when its order was
+    # closed (cancelled or expired unpaid), so nobody can pay it any more.
+    prepay_id = models.CharField(_("WeChat Pay prepay id"), max_length=64, blank=True)
+    wechat_closed_at = models.DateTimeField(_("WeChat Pay order closed at"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(_("created at"))
     expires_at = models.DateTimeField(_("held until"))
@@ -65,17 +80,29 @@ class CheckoutOrder(models.Model):
     refund_reason = models.CharField(_("refund reason"), max_length=64, blank=True)
     refund_id = models.CharField(_("WeChat Pay refund id"), max_length=64, blank=True)
     refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
+    refund_attempts = models.PositiveSmallIntegerField(_("refund attempts"), default=0)
+    # A stuck order released by hand in the console: who and why (the audit of the manual release).
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("released by"), null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )  # fmt: skip
+    release_reason = models.CharField(_("release reason"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("checkout order")
         verbose_name_plural = _("checkout orders")
         constraints = [
             models.UniqueConstraint(fields=["out_trade_no"], name="checkout_order_out_trade_no_unique"),
-            models.UniqueConstraint(fields=["member", "idempotency_key"], name="checkout_order_member_key_unique"),
+            # An order WeChat Pay would not open (failed) frees its key: the mini program's retry opens a new one.
+            models.UniqueConstraint(
+                fields=["member", "idempotency_key"], condition=~Q(status="failed"),
+                name="checkout_order_member_key_unique",
+            ),  # fmt: skip
             models.CheckConstraint(
                 condition=Q(purchase__isnull=True) | Q(status="paid"), name="checkout_order_purchase_when_paid"
             ),
         ]
+        permissions = [("release_checkoutorder", _("Can release a stuck checkout order"))]
         indexes = [
             models.Index(fields=["expires_at"], condition=Q(status="open"), name="checkout_order_open_expiry"),
             models.Index(
