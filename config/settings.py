@@ -328,6 +328,17 @@ OUTBOX_DRAIN_LIMIT = env.int("OUTBOX_DRAIN_LIMIT", default=10_000)  # messages p
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=60)
+# Each endpoint is sent to by its own chunk tasks of at most WEBHOOK_CHUNK_SIZE deliveries, behind its own circuit
+# breaker: after WEBHOOK_BREAKER_FAILURES failures in a row its deliveries wait WEBHOOK_BREAKER_COOLDOWN_SECONDS.
+WEBHOOK_CHUNK_SIZE = env.int("WEBHOOK_CHUNK_SIZE", default=100)
+WEBHOOK_BREAKER_FAILURES = env.int("WEBHOOK_BREAKER_FAILURES", default=5)
+WEBHOOK_BREAKER_COOLDOWN_SECONDS = env.int("WEBHOOK_BREAKER_COOLDOWN_SECONDS", default=60)
+# Webhook URLs must be https and reach public addresses only (no SSRF into our network: infra/webhooks.py).
+# Development and tests only: allow http and private addresses (the tests' fake receivers run on 127.0.0.1).
+WEBHOOK_ALLOW_PRIVATE_NETWORK = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORK", default=False)
+# The global control group (campaigns/lift/control.py): this percent of members, by their stable bucket, receive
+# no marketing campaign, to measure what the campaigns bring together (0 = none; 5 is a usual choice).
+CAMPAIGN_GLOBAL_CONTROL_PERCENT = env.float("CAMPAIGN_GLOBAL_CONTROL_PERCENT", default=0)
 
 # CSV import.
 MEMBER_IMPORT_MAX_BYTES = env.int("MEMBER_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
