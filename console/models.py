@@ -10,8 +10,13 @@ replaces a day's rows in one transaction, so a rerun writes the same rows again.
 
 from decimal import Decimal
 
+from django.contrib.auth.models import Group
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history import register
+from simple_history.models import HistoricalRecords
+
+from members.models import User
 
 
 class FigureDay(models.Model):
@@ -60,3 +65,46 @@ class DailyFigure(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.figure} {self.dimension}"
+
+
+class AuditLog(models.Model):
+    """Holds the audit log's permission; no table (the log reads the history tables and ledgers: console.audit_log).
+
+    Unmanaged and never queried: Django needs a model to hang a permission on.
+    """
+
+    class Meta:
+        managed = False
+        db_table = "console_audit_log_no_table"
+        verbose_name = _("audit log")
+        verbose_name_plural = _("audit log")
+        default_permissions = ()
+        permissions = [("view_audit_log", _("Can view the audit log"))]
+
+
+class StaffHistoricalRecords(HistoricalRecords):
+    """History of staff accounts and roles, without a version per sign-in.
+
+    Django's sign-in saves `last_login` alone (update_fields); that is not a change anyone made, so it writes no
+    version. Every other save (the staff form, a password change, the groups and permissions) does.
+    """
+
+    def post_save(self, instance, created, using=None, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if not created and update_fields and set(update_fields) <= {"last_login"}:
+            return
+        super().post_save(instance, created, using=using, **kwargs)
+
+
+# Staff permissions are audited through django-simple-history like every other setting. User (members) and Group
+# (django.contrib.auth) get their history registered here, with the tables in this app (console's migrations), so
+# the audit log owns them and members' and Django's models stay as they are. The password hash and the sign-in time
+# are not copied.
+register(
+    User,
+    app="console",
+    records_class=StaffHistoricalRecords,
+    m2m_fields=["groups", "user_permissions"],
+    excluded_fields=["password", "last_login"],
+)
+register(Group, app="console", records_class=StaffHistoricalRecords, m2m_fields=["permissions"])

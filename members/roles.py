@@ -31,6 +31,11 @@ ROLE_PERMISSIONS = {
         "members.view_memberplansubscription",
         "members.view_notification",
         "members.view_outboxmessage",
+        # The member page's actions for their store's members (console/member_360).
+        "members.tag_member",
+        "members.freeze_member",
+        "members.issue_member_coupon",
+        "members.export_member_data",
         # The channels' logs of their store's members and events (read-only).
         "campaigns.view_consentrecord",
         "campaigns.view_deliveryattempt",
@@ -45,6 +50,9 @@ ROLE_PERMISSIONS = {
         "points.view_pointspolicy",
         "points.view_purchasecheckout",
         "points.view_purchaserefund",
+        # Their store's mini-program checkout orders; a stuck one released by hand (audited on the order).
+        "points.view_checkoutorder",
+        "points.release_checkoutorder",
         "points.view_reward",
         "points.view_rewardorder",
         "points.fulfil_rewardorder",
@@ -58,6 +66,7 @@ ROLE_PERMISSIONS = {
         "points.view_tiermonthlygift",
         "points.view_tiergiftrun",
         "console.view_dashboard",  # their store's figures
+        "console.view_audit_log",  # their store's rows (console.audit_log)
         # Segments of their store (campaigns.Segment.store), to count and to issue their store's coupons to.
         "campaigns.view_segment",
         "campaigns.add_segment",
