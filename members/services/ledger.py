@@ -7,17 +7,17 @@ so concurrent writers of one member serialise; the idempotency key (unique in th
 retried call return the first entry instead of writing a second one.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from infra.bulk_sql import field_in, pg_array, set_based
+from infra.bulk_sql import field_in, set_based
 from infra.errors import NotFound
+from members import sql
 from members.errors import (
     IdempotencyKeyReused,
     InsufficientPoints,
@@ -308,7 +308,7 @@ def points_purchase_settle(
         return PurchasePoints(
             spend_entry=None, earn_entry=None, earn_lot=None, points_balance=balance, points_debt=debt
         )
-    write = _settle_postgres if connection.vendor == "postgresql" else _settle_orm
+    write = sql.points_settle if set_based() else _settle_orm
     with transaction.atomic(savepoint=False):
         try:
             write(member=member, spend_entry=spend_entry, earn_entry=earn_entry, earn_lot=earn_lot,
@@ -330,81 +330,6 @@ def _settle_orm(*, member, spend_entry, earn_entry, earn_lot, spend, moves):
     updates = {name: F(name) + delta for name, delta in moves.items() if delta}
     if updates:
         Member.objects.filter(pk=member.pk).update(**updates)
-
-
-def _settle_postgres(*, member, spend_entry, earn_entry, earn_lot, spend, moves):
-    """Entries, the draw from the lots, allocations, the new lot and the member row: one statement."""
-    qn = connection.ops.quote_name
-    entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)
-    allocations, members = qn(PointsAllocation._meta.db_table), qn(Member._meta.db_table)
-    written = [entry for entry in (spend_entry, earn_entry) if entry is not None]
-    params = {"member": member.pk, "spend": spend}
-    values = []
-    for index, entry in enumerate(written):
-        names = ("kind", "delta", "balance_after", "debt_after", "key", "purchase", "source", "breakdown", "created")
-        row = (entry.kind, entry.delta, entry.balance_after, entry.debt_after, entry.idempotency_key,
-               entry.purchase_id, entry.source, json.dumps(entry.breakdown), entry.created_at)  # fmt: skip
-        params.update({f"{name}_{index}": value for name, value in zip(names, row, strict=True)})
-        values.append(
-            f"(%(member)s, %(kind_{index})s, %(delta_{index})s, %(balance_after_{index})s, %(debt_after_{index})s, "
-            f"%(key_{index})s, %(purchase_{index})s, %(source_{index})s, '', %(breakdown_{index})s::jsonb, NULL, "
-            f"%(created_{index})s)"
-        )
-    ctes = [
-        f"e AS (INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
-        f"purchase_id, source, reason, breakdown, created_by_id, created_at) VALUES {', '.join(values)} "
-        f"RETURNING id, idempotency_key)"
-    ]
-    if spend_entry is not None:
-        params["spend_key"] = spend_entry.idempotency_key
-        ctes += [
-            # Soonest expiry first: each lot gives what the lots before it left of the spend.
-            f"d AS (SELECT id, LEAST(remaining, %(spend)s - (SUM(remaining) OVER (ORDER BY expires_at ASC NULLS "
-            f"LAST, id) - remaining)) AS take FROM {lots} WHERE member_id = %(member)s AND is_active "
-            f"AND remaining > 0)",
-            "t AS (SELECT id, take FROM d WHERE take > 0)",
-            f"u AS (UPDATE {lots} l SET remaining = l.remaining - t.take FROM t WHERE l.id = t.id)",
-            f"a AS (INSERT INTO {allocations} (entry_id, lot_id, points) "
-            f"SELECT (SELECT id FROM e WHERE idempotency_key = %(spend_key)s), t.id, t.take FROM t)",
-        ]
-        drawn = "(SELECT COALESCE(SUM(take), 0) FROM t)"
-    else:
-        drawn = "0"
-    if earn_lot is not None:
-        params.update(
-            earn_key=earn_entry.idempotency_key, points=earn_lot.points, remaining=earn_lot.remaining,
-            active=earn_lot.is_active, activates=earn_lot.activates_at, expires=earn_lot.expires_at,
-        )  # fmt: skip
-        ctes.append(
-            f"n AS (INSERT INTO {lots} (member_id, entry_id, points, remaining, is_active, activates_at, expires_at) "
-            f"SELECT %(member)s, id, %(points)s, %(remaining)s, %(active)s, %(activates)s, %(expires)s FROM e "
-            f"WHERE idempotency_key = %(earn_key)s RETURNING id)"
-        )
-        new_lot = "(SELECT id FROM n)"
-    else:
-        new_lot = "NULL"
-    params.update({f"move_{name}": delta for name, delta in moves.items()})
-    ctes.append(
-        f"m AS (UPDATE {members} SET points_balance = points_balance + %(move_points_balance)s, "
-        f"points_debt = points_debt + %(move_points_debt)s, "
-        f"points_pending = points_pending + %(move_points_pending)s WHERE id = %(member)s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH {', '.join(ctes)} SELECT (SELECT json_object_agg(idempotency_key, id) FROM e), {new_lot}, {drawn}",
-            params,
-        )
-        ids, lot_id, drawn_points = cursor.fetchone()
-    if drawn_points != spend:  # the lots disagree with the cached balance: refuse rather than write a broken ledger
-        raise InsufficientPoints(fields={"points": ["ledger lots do not cover the balance"]})
-    if isinstance(ids, str):
-        ids = json.loads(ids)
-    for entry in written:
-        entry.pk = ids[entry.idempotency_key]
-        entry._state.adding, entry._state.db = False, connection.alias
-    if earn_lot is not None:
-        earn_lot.entry, earn_lot.pk = earn_entry, lot_id
-        earn_lot._state.adding, earn_lot._state.db = False, connection.alias
 
 
 def _draw_from_lots_at_once(*, member, entry, points):
@@ -587,7 +512,7 @@ def points_credit_openings(
     try:
         with transaction.atomic():
             if set_based():
-                _insert_openings_postgres(credits, **fields)
+                sql.points_openings_insert(credits, **fields)
             else:
                 _insert_openings_orm(credits, **fields)
     except IntegrityError as exc:  # a key taken between the read above and the insert
@@ -613,53 +538,15 @@ def _insert_openings_orm(credits, *, source, reason, created_by, now, expires_at
     )  # fmt: skip
 
 
-def _insert_openings_postgres(credits, *, source, reason, created_by, now, expires_at):
-    """Insert the entries, then their lots: one INSERT ... SELECT FROM UNNEST(typed arrays) each."""
-    member_ids, points, keys, balances_after, debts_after, kept, _repaid = (
-        list(column) for column in zip(*credits, strict=True)
-    )
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(PointsEntry._meta.db_table)} (member_id, kind, delta, balance_after, debt_after, "  # noqa: S608
-            "idempotency_key, purchase_id, source, reason, breakdown, created_by_id, created_at) "
-            "SELECT u.member_id, %s, u.delta, u.balance_after, u.debt_after, u.idempotency_key, NULL, %s, %s, "
-            "'{}'::jsonb, %s::bigint, %s::timestamptz "
-            "FROM UNNEST(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar(120)[]) "
-            "AS u(member_id, delta, balance_after, debt_after, idempotency_key) RETURNING member_id, id",
-            [Kind.OPENING.value, source, reason, getattr(created_by, "pk", None), now,
-             *map(pg_array, (member_ids, points, balances_after, debts_after, keys))],
-        )  # fmt: skip
-        entry_ids = dict(cursor.fetchall())  # each member once per call
-        cursor.execute(
-            f"INSERT INTO {qn(PointsLot._meta.db_table)} (member_id, entry_id, points, remaining, is_active, "  # noqa: S608
-            "activates_at, expires_at) "
-            "SELECT u.member_id, u.entry_id, u.points, u.remaining, true, %s::timestamptz, %s::timestamptz "
-            "FROM UNNEST(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
-            "AS u(member_id, entry_id, points, remaining)",
-            [now, expires_at, *map(pg_array, (member_ids, [entry_ids[pk] for pk in member_ids], points, kept))],
-        )
-
-
 def _move_balances(moves):
     """Add `kept` to points_balance and take `repaid` from points_debt of each (member_id, kept, repaid).
 
-    PostgreSQL: one relative UPDATE ... FROM UNNEST(...). Elsewhere (the reference): one relative F() update per
-    distinct (kept, repaid) pair, for all the members it moves. The same effect as one F() update per member,
-    without a CASE per row that bulk_update would build.
+    PostgreSQL: one relative UPDATE ... FROM UNNEST(...) (members/sql.py). Elsewhere (the reference): one relative
+    F() update per distinct (kept, repaid) pair, for all the members it moves. The same effect as one F() update per
+    member, without a CASE per row that bulk_update would build.
     """
     if set_based():
-        table = connection.ops.quote_name(Member._meta.db_table)
-        columns = [pg_array(column) for column in zip(*moves, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET points_balance = {table}.points_balance + u.kept, "  # noqa: S608
-                f"points_debt = {table}.points_debt - u.repaid "
-                "FROM UNNEST(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, kept, repaid) "
-                # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
-                f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[])",
-                [*columns, columns[0]],
-            )
+        sql.points_balances_move(moves)
         return
     members_by_move = {}
     for member_id, kept, repaid in moves:
@@ -778,74 +665,8 @@ def points_expire_due_lots(*, now: datetime, member_ids: list[int]) -> int:
         .values_list("pk", flat=True)
     )
     if set_based():
-        return _expire_due_lots_postgres(now=now, member_ids=member_ids)
+        return sql.points_expire_due(now=now, member_ids=member_ids)
     return _expire_due_lots_orm(now=now, member_ids=member_ids)
-
-
-def _expire_due_lots_postgres(*, now, member_ids) -> int:
-    """One statement: data-modifying CTEs share one snapshot, taken after the member locks.
-
-    The entry ids are drawn in `due`, in the order of the running balance, so the entries and their
-    allocations are two independent inserts (no RETURNING to collect and parse), and the lots are emptied
-    by the same condition that found them: the member locks keep every other writer off these lots.
-    The member-id range beside the array lets the planner walk both tables by index for the chunk.
-    """
-    qn = connection.ops.quote_name
-    entries, lots = qn(PointsEntry._meta.db_table), qn(PointsLot._meta.db_table)
-    allocations, members = qn(PointsAllocation._meta.db_table), qn(Member._meta.db_table)
-    with connection.cursor() as cursor:
-        # The job's chunk transaction sets work_mem and jit for this statement (points.services.expiry).
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PointsEntry._meta.db_table])
-        sequence = cursor.fetchone()[0]
-        due_lots = (
-            "l.member_id = ANY(%(ids)s::bigint[]) AND l.member_id BETWEEN %(first)s AND %(last)s "
-            "AND l.is_active AND l.remaining > 0 AND l.expires_at <= %(now)s"
-        )
-        cursor.execute(
-            f"""
-            WITH due AS (
-                SELECT nextval(%(sequence)s::regclass) AS entry_id, lot_id, member_id, remaining, balance_after,
-                       debt_after
-                FROM (
-                    SELECT l.id AS lot_id, l.member_id, l.remaining,
-                           m.points_balance - SUM(l.remaining) OVER (
-                               PARTITION BY l.member_id ORDER BY l.expires_at, l.id) AS balance_after,
-                           m.points_debt AS debt_after
-                    FROM {lots} l JOIN {members} m ON m.id = l.member_id
-                    WHERE {due_lots} AND m.id BETWEEN %(first)s AND %(last)s
-                    ORDER BY l.member_id, l.expires_at, l.id
-                ) ordered
-            ),
-            inserted AS (
-                INSERT INTO {entries} (id, member_id, kind, delta, balance_after, debt_after, idempotency_key,
-                                       purchase_id, source, reason, breakdown, created_by_id, created_at)
-                SELECT entry_id, member_id, %(kind)s, -remaining, balance_after, debt_after, 'expire:' || lot_id,
-                       NULL, 'expiry', '', jsonb_build_object('lot_id', lot_id), NULL, %(now)s
-                FROM due
-            ),
-            allocated AS (
-                INSERT INTO {allocations} (entry_id, lot_id, points) SELECT entry_id, lot_id, remaining FROM due
-            ),
-            emptied AS (
-                UPDATE {lots} l SET remaining = 0 WHERE {due_lots}
-            ),
-            moved AS (
-                UPDATE {members} m SET points_balance = m.points_balance - t.expired
-                FROM (SELECT member_id, SUM(remaining) AS expired FROM due GROUP BY member_id) t
-                WHERE m.id = t.member_id
-            )
-            SELECT COUNT(*) FROM due
-            """,  # noqa: S608
-            {
-                "ids": pg_array(member_ids),
-                "first": member_ids[0],
-                "last": member_ids[-1],
-                "now": now,
-                "kind": Kind.EXPIRATION.value,
-                "sequence": sequence,
-            },
-        )
-        return cursor.fetchone()[0]
 
 
 def _expire_due_lots_orm(*, now, member_ids) -> int:

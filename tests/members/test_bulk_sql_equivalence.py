@@ -14,7 +14,8 @@ from members.imports.writer import ImportContext, write_chunk
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot, TierHistory
 from members.services import ledger
 from members.services.ledger import points_credit, points_debit
-from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory
+from members.services.locks import lock_member
+from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TagFactory, TierFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -87,6 +88,39 @@ def test_the_expiry_statement_writes_the_rows_of_the_orm():
     # then
     assert fast == reference
     assert len([entry for entry in fast[0] if entry[1] == "expiration"]) == 8
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["earned-now", "earned-later"])
+def test_the_purchase_settle_statement_writes_the_rows_of_the_orm(pending):
+    # given members with several lots (the spend crosses lots), one of them in debt
+    members = MemberFactory.create_batch(3)
+    for member in members:
+        for key, points, days in (("a", 30, 2), ("b", 50, 9), ("c", 40, None)):
+            points_credit(
+                member_id=member.pk, points=points, idempotency_key=f"{key}:{member.pk}", now=NOW - timedelta(days=1),
+                expires_at=None if days is None else NOW + timedelta(days=days),
+            )  # fmt: skip
+    Member.objects.filter(pk=members[2].pk).update(points_debt=15)
+    purchases = {member.pk: PurchaseFactory(member=member) for member in members}
+    member_ids = [member.pk for member in members]
+
+    # when each path settles a purchase that spends across lots and earns
+    def settle():
+        for member_id in member_ids:
+            ledger.points_purchase_settle(
+                member=lock_member(member_id=member_id), purchase=purchases[member_id], now=NOW,
+                spend=60, spend_key=f"spend:{member_id}", spend_breakdown={"points": 60},
+                earn=25, earn_key=f"earn:{member_id}", earn_breakdown={"rules": [{"points": 25}]},
+                earn_activates_at=NOW + timedelta(days=7) if pending else None,
+                earn_expires_at=NOW + timedelta(days=365),
+            )  # fmt: skip
+
+    reference = rows_written_by("orm", settle, lambda: ledger_rows(member_ids))
+    fast = rows_written_by("sql", settle, lambda: ledger_rows(member_ids))
+
+    # then
+    assert fast == reference
+    assert len(fast[1]) == 6  # each spend drew from two lots
 
 
 def member_rows(phones):
