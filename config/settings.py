@@ -339,6 +339,17 @@ WEBHOOK_ALLOW_PRIVATE_NETWORK = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORK", defaul
 # The global control group (campaigns/lift/control.py): this percent of members, by their stable bucket, receive
 # no marketing campaign, to measure what the campaigns bring together (0 = none; 5 is a usual choice).
 CAMPAIGN_GLOBAL_CONTROL_PERCENT = env.float("CAMPAIGN_GLOBAL_CONTROL_PERCENT", default=0)
+# Campaigns (campaigns/services/campaigns.py): a run delivers in chunk tasks of CAMPAIGN_CHUNK_SIZE members. A member
+# gets at most this many marketing messages a week per channel, all marketing campaigns together ("inbox" caps the
+# deliveries themselves; a channel left out has no cap). Env: CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK=inbox=7,sms=2
+CAMPAIGN_CHUNK_SIZE = env.int("CAMPAIGN_CHUNK_SIZE", default=1000)
+CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK = {
+    channel: int(limit)
+    for channel, limit in env.dict(
+        "CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK",
+        default={"inbox": 7, "wechat_subscribe": 3, "sms": 2, "email": 3},
+    ).items()
+}
 
 # CSV import.
 MEMBER_IMPORT_MAX_BYTES = env.int("MEMBER_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)

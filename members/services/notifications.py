@@ -71,6 +71,8 @@ MESSAGES = {
         ),
         params=("amount", "order"),
     ),
+    # A campaign's own text (campaigns.services.campaigns renders it per member in their language first).
+    Kind.CAMPAIGN: Message(title="%(title)s", body="%(body)s", params=("title", "body")),
 }
 
 
@@ -137,8 +139,17 @@ MEMBER_FIELDS = ("pk", "locale", "consent_wechat", "wechat_openid", "consent_sms
 
 # -- writing ---------------------------------------------------------------------------------------------------
 @transaction.atomic
-def notify_many(*, kind: str, drafts: Iterable[NotificationDraft], now: datetime) -> int:
+def notify_many(
+    *,
+    kind: str,
+    drafts: Iterable[NotificationDraft],
+    now: datetime,
+    channels: dict[int, Iterable[str]] | None = None,
+) -> int:
     """Write the notifications of `kind` not written before, with their outbox messages; return how many.
+
+    `channels` (member id -> channels), when given, narrows each member's outbox to those channels (a campaign
+    sends only on the channels it chose, and marketing only to members who consented to marketing).
 
     Set-based, in one transaction: callers pass chunks (a few thousand drafts). A draft whose dedupe key is
     already used (by an earlier run, or earlier in the same chunk) writes nothing; a draft for a member that
@@ -196,9 +207,13 @@ def notify_many(*, kind: str, drafts: Iterable[NotificationDraft], now: datetime
         if by_key[key].member_id != member_id:  # the key was taken for another member meanwhile: not ours
             continue
         count += 1
+        wanted = _channels(members[member_id])
+        if channels is not None:
+            allowed = set(channels.get(member_id, ()))
+            wanted = [channel for channel in wanted if channel in allowed]
         outbox.extend(
             OutboxMessage(notification_id=notification_id, channel=channel, next_attempt_at=now, created_at=now)
-            for channel in _channels(members[member_id])
+            for channel in wanted
         )
     OutboxMessage.objects.bulk_create(outbox, batch_size=INSERT_BATCH_SIZE, ignore_conflicts=True)
     return count

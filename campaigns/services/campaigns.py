@@ -1,0 +1,510 @@
+"""Writers of campaigns: saving one (its kind's settings checked) and delivering it to members.
+
+`campaign_deliver` is the one entry point every kind uses (the scheduled runs of campaigns.services.campaign_runs,
+the triggers of the event kinds). In one transaction per chunk it:
+
+1. locks the chunk's members (primary-key order, as every writer of members does): whatever reaches a member, a
+   coupon issue, a points credit, another campaign's delivery, waits for this chunk, so the caps below count what
+   is really there and nothing else can write the same member's row meanwhile;
+2. writes one `CampaignRecipient` per member and occasion not reached before (`bulk_create(ignore_conflicts=True)`
+   over the unique constraint, then reads back the rows it created): a retried, duplicated or resumed chunk
+   writes nothing for the members already done;
+3. decides for each new row: held out (the member's stable bucket salted with the campaign id is below the
+   hold-out share), capped (this campaign's cap per member over its life, the calendar day or week; or the
+   weekly cap of marketing messages per member and channel of all campaigns together,
+   CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK), or delivered;
+4. takes the budget (coupons, points) by a conditional UPDATE of the campaign's counters: with a budget the
+   campaign row is locked, what is left is read, at most that many members are rewarded, and the UPDATE moves the
+   counters only while they stay within the budget (the database's check constraints are the backstop); the others
+   are `budget_exhausted` and get nothing;
+5. gives each reward through its own service under the recipient's key `campaign:<recipient id>` (coupon issue,
+   points credit, multiplier window), and writes the inbox notification with an outbox message per channel the
+   campaign chose and the member consented to (marketing needs the consent to marketing as well; a member who
+   withdrew it gets the inbox only). Quiet hours and consent are checked again by the sender at send time.
+"""
+
+import datetime
+import string
+from collections import Counter
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils.translation import gettext as _
+
+from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignPermissionDenied, CampaignStatusInvalid
+from campaigns.kinds import TRANSACTIONAL_KINDS, kind_params_clean
+from campaigns.models import Campaign, CampaignRecipient
+from campaigns.segments.buckets import member_bucket
+from infra.errors import LoyaltyError, NotFound
+from infra.translation import in_language, languages, localized_column, translations_of
+from members.models import Member, Notification, OutboxMessage
+from members.services.notifications import NotificationDraft, notify_many
+
+Status = CampaignRecipient.Status
+Channel = OutboxMessage.Channel
+
+# The campaign's channel names (as the console shows them) and the outbox's.
+CHANNELS = {"wechat": Channel.WECHAT_SUBSCRIBE, "sms": Channel.SMS, "email": Channel.EMAIL}
+CHANNEL_CONSENT = {
+    Channel.WECHAT_SUBSCRIBE: ("consent_wechat", "wechat_openid"),
+    Channel.SMS: ("consent_sms", "phone"),
+    Channel.EMAIL: ("consent_email", "email"),
+}
+PLACEHOLDERS = ("name", "first_name", "member_number", "points_balance")
+EDITABLE_STATUSES = frozenset({Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED})
+MEMBER_FIELDS = (
+    "pk", "locale", "name", "member_number", "points_balance", "consent_marketing",
+    "consent_wechat", "wechat_openid", "consent_sms", "phone", "consent_email", "email",
+)  # fmt: skip
+INBOX = "inbox"
+
+
+def _multiplier_window_grant():
+    """The points app's multiplier-window service, or None while it does not exist."""
+    try:
+        from points.services.multiplier_windows import multiplier_window_grant
+    except ImportError:
+        return None
+    return multiplier_window_grant
+
+
+def _global_control_member_ids(member_ids) -> set[int]:
+    try:
+        from campaigns.lift.control import global_control_member_ids
+    except ImportError:  # the global control group is the lift's; without it nobody is in it
+        return set()
+    return global_control_member_ids(member_ids)
+
+
+# -- saving ----------------------------------------------------------------------------------------------------
+def _placeholder_errors(text: str) -> list[str]:
+    try:
+        names = {name for _literal, name, _spec, _conversion in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return [_("Write a member field as {name}; write a brace itself as {{ or }}.")]
+    unknown = sorted(name for name in names if name not in PLACEHOLDERS)
+    if unknown:
+        return [
+            _("Unknown member fields: %(unknown)s. Use: %(known)s.")
+            % {"unknown": ", ".join(unknown), "known": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)}
+        ]
+    return []
+
+
+def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
+    """Return what is wrong with a campaign's settings by field (empty when it may be saved); clean its params."""
+    params, errors = kind_params_clean(kind=campaign.kind, params=campaign.params)
+    if not errors:
+        campaign.params = params
+    channels = campaign.channels if isinstance(campaign.channels, list) else None
+    if channels is None or any(channel not in CHANNELS for channel in channels) or len(set(channels)) != len(channels):
+        errors["channels"] = [_("Choose among: %(channels)s.") % {"channels": ", ".join(CHANNELS)}]
+    if not 0 <= (campaign.holdout_percent or 0) <= 50:
+        errors["holdout_percent"] = [_("Give a hold-out from 0 to 50 percent.")]
+    if campaign.multiplier is not None:
+        if _multiplier_window_grant() is None:
+            errors["multiplier"] = [_("Points multiplier windows are not available yet: give a coupon or points.")]
+        elif not 1 < campaign.multiplier <= 10:
+            errors["multiplier"] = [_("Give a multiplier above 1 and at most 10.")]
+        if not campaign.multiplier_days:
+            errors["multiplier_days"] = [_("Give how many days the multiplier lasts.")]
+    if not campaign.is_marketing and campaign.kind not in TRANSACTIONAL_KINDS:
+        errors["is_marketing"] = [_("Only reminders about the member's own points or coupons are not marketing.")]
+    if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
+        errors["ends_on"] = [_("The campaign must end on or after its first day.")]
+    if campaign.segment_id and campaign.store_id and campaign.segment.store_id not in (None, campaign.store_id):
+        errors["segment"] = [_("Choose a segment of the campaign's store.")]
+    if campaign.coupon_template_id and not campaign.coupon_template.is_active:
+        errors["coupon_template"] = [_("Choose an active coupon template.")]
+    for name in ("message_title", "message_body"):
+        for language in languages():
+            problems = _placeholder_errors(getattr(campaign, localized_column(name, language), "") or "")
+            if problems:
+                errors[localized_column(name, language)] = problems
+    has_reward = campaign.coupon_template_id or campaign.points_bonus or campaign.multiplier is not None
+    has_message = any(translations_of(campaign, "message_title").values()) or any(
+        translations_of(campaign, "message_body").values()
+    )
+    if not has_reward and not has_message:
+        errors["message_title"] = [_("Give a reward or a message.")]
+    return errors
+
+
+def _staff_store(user) -> int | None:
+    if user is None or user.is_superuser:
+        return None
+    return getattr(user, "store_id", None)
+
+
+def campaign_check_scope(*, campaign: Campaign, user, permission: str) -> None:
+    """Raise CampaignPermissionDenied unless `user` (None: the system) holds `permission` and may see the campaign
+    (staff of a store: their store's campaigns only)."""
+    if user is None:
+        return
+    if not user.has_perm(permission):
+        raise CampaignPermissionDenied()
+    staff_store = _staff_store(user)
+    if staff_store is not None and campaign.store_id != staff_store:
+        raise CampaignPermissionDenied()
+
+
+@transaction.atomic
+def campaign_save(*, campaign: Campaign, user) -> Campaign:
+    """Create or change a campaign (a form's instance, every language filled in): settings checked, store scope kept.
+
+    A new campaign starts as a draft; a campaign can be changed while it is a draft, scheduled or paused. Staff
+    of a store save their store's campaigns only. Raises CampaignInvalid (naming the fields), CampaignStatusInvalid,
+    CampaignPermissionDenied.
+    """
+    is_new = campaign.pk is None
+    campaign_check_scope(campaign=campaign, user=user, permission=f"campaigns.{'add' if is_new else 'change'}_campaign")
+    if is_new:
+        campaign.status = Campaign.Status.DRAFT
+        campaign.created_by = user
+    else:
+        stored = Campaign.objects.select_for_update().filter(pk=campaign.pk).values("status", "store_id").first()
+        if stored is None:
+            raise NotFound()
+        if stored["status"] not in EDITABLE_STATUSES:
+            raise CampaignStatusInvalid(_("A running or finished campaign cannot be changed: pause it first."))
+        campaign_check_scope(
+            campaign=Campaign(store_id=stored["store_id"]), user=user, permission="campaigns.change_campaign"
+        )
+        campaign.status = stored["status"]  # only the lifecycle services move it
+    errors = campaign_errors(campaign=campaign)
+    if errors:
+        raise CampaignInvalid(fields=errors)
+    campaign.save()
+    return campaign
+
+
+# -- delivering ------------------------------------------------------------------------------------------------
+@dataclass
+class DeliverResult:
+    """What one call did: rows it created by status (members already reached on the occasion are `existing`)."""
+
+    created: int = 0
+    existing: int = 0
+    skipped: int = 0  # not active, outside the campaign's store, or in the global control group
+    statuses: Counter = field(default_factory=Counter)
+    coupons: int = 0
+    points: int = 0
+
+    @property
+    def delivered(self) -> int:
+        return self.statuses[Status.DELIVERED]
+
+    @property
+    def held_out(self) -> int:
+        return self.statuses[Status.HELD_OUT]
+
+
+class _Format(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def _render(text: str, member: dict) -> str:
+    name = member["name"] or ""
+    values = _Format(
+        name=name,
+        first_name=name.split()[0] if name.split() else "",
+        member_number=member["member_number"] or "",
+        points_balance=member["points_balance"],
+    )
+    try:
+        return text.format_map(values)
+    except (ValueError, IndexError, AttributeError):  # checked at save; a text saved before stays as written
+        return text
+
+
+def _period_starts(now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime]:
+    """The start of the local calendar day and week (Monday) of `now`: a daily run at 10:03 then 10:00 the next
+    day is two days, not 23 hours and 57 minutes."""
+    local = now.astimezone(ZoneInfo(settings.TIME_ZONE))
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day, day - datetime.timedelta(days=local.weekday())
+
+
+def _wanted_channels(campaign: Campaign, member: dict) -> list[str]:
+    """The outbox channels of the campaign this member consented to (and has an address for)."""
+    if campaign.is_marketing and not member["consent_marketing"]:
+        return []
+    wanted = []
+    for name in campaign.channels or []:
+        channel = CHANNELS[name]
+        consent, address = CHANNEL_CONSENT[channel]
+        if member[consent] and member[address]:
+            wanted.append(channel)
+    return wanted
+
+
+def _decide(
+    *, campaign: Campaign, rows: list[CampaignRecipient], members: dict[int, dict], now: datetime.datetime
+) -> None:
+    """Set each new row's status (held out, capped, delivered) and the channels it will use."""
+    day_start, week_start = _period_starts(now)
+    member_ids = [row.member_id for row in rows]
+    mine = Counter()
+    mine_day = Counter()
+    mine_week = Counter()
+    if campaign.cap_per_member or campaign.cap_per_member_per_day or campaign.cap_per_member_per_week:
+        for member_id, created_at in CampaignRecipient.objects.filter(
+            campaign=campaign, member_id__in=member_ids, status=Status.DELIVERED
+        ).values_list("member_id", "created_at"):
+            mine[member_id] += 1
+            mine_day[member_id] += created_at >= day_start
+            mine_week[member_id] += created_at >= week_start
+    limits = settings.CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK if campaign.is_marketing else {}
+    sent_week: dict[int, Counter] = {}
+    if limits:
+        for member_id, channels in CampaignRecipient.objects.filter(
+            member_id__in=member_ids,
+            status=Status.DELIVERED,
+            created_at__gte=week_start,
+            campaign__is_marketing=True,
+        ).values_list("member_id", "channels"):
+            counts = sent_week.setdefault(member_id, Counter())
+            counts[INBOX] += 1
+            counts.update(channels or [])
+    threshold = (campaign.holdout_percent or 0) * 100  # of the 10,000 buckets
+    for row in rows:
+        member_id = row.member_id
+        counts = sent_week.get(member_id, Counter())
+        if threshold and member_bucket(member_id, campaign.pk) < threshold:
+            row.status, row.held_out = Status.HELD_OUT, True
+        elif (
+            (campaign.cap_per_member is not None and mine[member_id] >= campaign.cap_per_member)
+            or (campaign.cap_per_member_per_day is not None and mine_day[member_id] >= campaign.cap_per_member_per_day)
+            or (
+                campaign.cap_per_member_per_week is not None
+                and mine_week[member_id] >= campaign.cap_per_member_per_week
+            )
+            or (INBOX in limits and counts[INBOX] >= limits[INBOX])
+        ):
+            row.status = Status.CAPPED
+        else:
+            row.status = Status.DELIVERED
+            row.channels = [
+                channel
+                for channel in _wanted_channels(campaign, members[member_id])
+                if channel not in limits or counts[channel] < limits[channel]
+            ]
+
+
+def _affordable(campaign_id: int, wanted: int) -> tuple[Campaign, int]:
+    """Lock the campaign's row and return it with how many of `wanted` members its budgets still cover."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    affordable = wanted
+    if campaign.coupon_template_id and campaign.budget_coupons is not None:
+        affordable = min(affordable, max(campaign.budget_coupons - campaign.coupons_issued, 0))
+    if campaign.points_bonus and campaign.budget_points is not None:
+        affordable = min(affordable, max(campaign.budget_points - campaign.points_granted, 0) // campaign.points_bonus)
+    return campaign, affordable
+
+
+def _take_budget(campaign: Campaign, *, coupons: int, points: int) -> None:
+    """Move the counters by what was given, only while they stay within the budgets (a conditional UPDATE)."""
+    if not coupons and not points:
+        return
+    within = Campaign.objects.filter(pk=campaign.pk).filter(
+        Q(budget_coupons__isnull=True) | Q(coupons_issued__lte=F("budget_coupons") - coupons),
+        Q(budget_points__isnull=True) | Q(points_granted__lte=F("budget_points") - points),
+    )
+    if not within.update(coupons_issued=F("coupons_issued") + coupons, points_granted=F("points_granted") + points):
+        raise AssertionError("a campaign's budget moved under its row lock")  # unreachable: the row is locked
+
+
+def _reward(*, campaign: Campaign, row: CampaignRecipient, now: datetime.datetime, expires_at) -> None:
+    """Give one delivered row its rewards under keys derived from it (a retry returns what the first call gave)."""
+    from coupons.models import Coupon
+    from coupons.services import coupon_template_issue_to_member
+    from members.models import PointsEntry
+    from members.services.ledger import points_credit
+
+    key = f"campaign:{row.pk}"
+    if campaign.coupon_template_id:
+        coupon = coupon_template_issue_to_member(
+            template_id=campaign.coupon_template_id,
+            member_id=row.member_id,
+            source=Coupon.Source.BULK,  # announced by the campaign's own message, not a second notification
+            now=now,
+            issue_key=key,
+            enforce_member_limit=False,  # the campaign's occasion and caps decide how often
+        )
+        row.coupon_id = coupon.pk
+    if campaign.points_bonus:
+        points_credit(
+            member_id=row.member_id,
+            points=campaign.points_bonus,
+            kind=PointsEntry.Kind.ADDITION,
+            idempotency_key=key,
+            now=now,
+            expires_at=expires_at,
+            source="campaign",
+            reason=str(campaign.name)[:255],
+            breakdown={"campaign": campaign.pk},
+        )
+        row.points_granted = campaign.points_bonus
+    if campaign.multiplier is not None:
+        grant = _multiplier_window_grant()
+        if grant is None:
+            raise CampaignInvalid(fields={"multiplier": [_("Points multiplier windows are not available yet.")]})
+        grant(
+            member_id=row.member_id,
+            multiplier=campaign.multiplier,
+            starts_at=now,
+            ends_at=now + datetime.timedelta(days=campaign.multiplier_days or 1),
+            key=key,
+            reason=translations_of(campaign, "name"),
+            now=now,
+        )
+
+
+def _rewards(*, campaign: Campaign, rows: list[CampaignRecipient], now: datetime.datetime) -> tuple[int, int]:
+    """Reward the delivered rows within the budgets; return (coupons, points) given."""
+    delivered = [row for row in rows if row.status == Status.DELIVERED]
+    has_reward = campaign.coupon_template_id or campaign.points_bonus or campaign.multiplier is not None
+    if not delivered or not has_reward:
+        return 0, 0
+    budgeted = (campaign.coupon_template_id and campaign.budget_coupons is not None) or (
+        campaign.points_bonus and campaign.budget_points is not None
+    )
+    affordable = len(delivered)
+    if budgeted:
+        campaign, affordable = _affordable(campaign.pk, len(delivered))
+    expires_at = None
+    if campaign.points_bonus:
+        from points.models import PointsPolicy
+
+        expires_at = PointsPolicy.load().expires_at_for(earned_at=now)
+    coupons = points = 0
+    for index, row in enumerate(delivered):
+        if index >= affordable:
+            row.status, row.channels = Status.BUDGET_EXHAUSTED, []
+            continue
+        try:
+            with transaction.atomic():
+                _reward(campaign=campaign, row=row, now=now, expires_at=expires_at)
+        except LoyaltyError:
+            # The coupon template ran out or ended, the member's balance is full: no reward, no message promising it.
+            row.status, row.channels, row.coupon_id, row.points_granted = Status.BUDGET_EXHAUSTED, [], None, 0
+            continue
+        coupons += row.coupon_id is not None
+        points += row.points_granted
+    _take_budget(campaign, coupons=coupons, points=points)
+    return coupons, points
+
+
+def _notify(*, campaign: Campaign, rows: list[CampaignRecipient], members: dict[int, dict], now) -> None:
+    delivered = [row for row in rows if row.status == Status.DELIVERED]
+    if not delivered:
+        return
+    titles, bodies = translations_of(campaign, "message_title"), translations_of(campaign, "message_body")
+    names = translations_of(campaign, "name")
+    drafts = []
+    for row in delivered:
+        member = members[row.member_id]
+        title = in_language(titles, member["locale"]) or in_language(names, member["locale"])
+        drafts.append(
+            NotificationDraft(
+                member_id=row.member_id,
+                params={
+                    "title": _render(title, member)[:200],
+                    "body": _render(in_language(bodies, member["locale"]), member),
+                    "campaign": campaign.pk,
+                },
+                dedupe_key=f"campaign:{row.pk}",
+            )
+        )
+    notify_many(
+        kind=Notification.Kind.CAMPAIGN,
+        drafts=drafts,
+        now=now,
+        channels={row.member_id: row.channels for row in delivered},
+    )
+    ids = dict(
+        Notification.objects.filter(dedupe_key__in=[draft.dedupe_key for draft in drafts]).values_list(
+            "dedupe_key", "pk"
+        )
+    )
+    for row in delivered:
+        row.notification_id = ids.get(f"campaign:{row.pk}")
+
+
+@transaction.atomic
+def campaign_deliver(
+    *,
+    campaign_id: int,
+    member_ids: list[int],
+    occasion: str | dict,
+    now: datetime.datetime,
+    run_id: int | None = None,
+) -> DeliverResult:
+    """Deliver a running campaign to members on an occasion (one text, or one per member id); see the module.
+
+    Members already reached on their occasion, inactive members, members outside the campaign's store and
+    (for a campaign that respects it) the global control group get nothing more. Calling it twice with the same
+    arguments changes nothing the second time. Raises NotFound, CampaignNotRunning.
+    """
+    campaign = Campaign.objects.filter(pk=campaign_id).select_related(None).first()
+    if campaign is None:
+        raise NotFound()
+    if campaign.status != Campaign.Status.RUNNING:
+        raise CampaignNotRunning()
+    occasions = dict.fromkeys(member_ids, occasion) if isinstance(occasion, str) else dict(occasion)
+    result = DeliverResult()
+    ids = sorted({member_id for member_id in member_ids if member_id in occasions})
+    if not ids:
+        return result
+    eligible = Member.objects.select_for_update().filter(pk__in=ids, status=Member.Status.ACTIVE)
+    if campaign.store_id:
+        eligible = eligible.filter(home_store_id=campaign.store_id)
+    members = {row["pk"]: row for row in eligible.order_by("pk").values(*MEMBER_FIELDS)}
+    if campaign.is_marketing and campaign.respects_global_control:
+        for member_id in _global_control_member_ids(list(members)):
+            members.pop(member_id)
+    result.skipped = len(ids) - len(members)
+    done = set(
+        CampaignRecipient.objects.filter(campaign=campaign, member_id__in=list(members)).values_list(
+            "member_id", "occasion"
+        )
+    )
+    rows = [
+        CampaignRecipient(campaign=campaign, member_id=member_id, occasion=occasions[member_id], run_id=run_id)
+        for member_id in members
+        if (member_id, occasions[member_id]) not in done
+    ]
+    result.existing = len(members) - len(rows)
+    if not rows:
+        return result
+    _decide(campaign=campaign, rows=rows, members=members, now=now)
+    for row in rows:
+        row.created_at = now
+    CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True)
+    # The member locks make these rows ours: read their ids back (bulk_create with ignore_conflicts sets none).
+    wanted = {(row.member_id, row.occasion): row for row in rows}
+    for pk, member_id, row_occasion in CampaignRecipient.objects.filter(
+        campaign=campaign, member_id__in=[row.member_id for row in rows]
+    ).values_list("pk", "member_id", "occasion"):
+        row = wanted.get((member_id, row_occasion))
+        if row is not None:
+            row.pk = pk
+    result.coupons, result.points = _rewards(campaign=campaign, rows=rows, now=now)
+    _notify(campaign=campaign, rows=rows, members=members, now=now)
+    CampaignRecipient.objects.bulk_update(
+        rows, ["status", "held_out", "channels", "coupon", "points_granted", "notification"], batch_size=1000
+    )
+    result.created = len(rows)
+    result.statuses = Counter(row.status for row in rows)
+    if run_id is not None:
+        from campaigns.models import CampaignRun
+
+        CampaignRun.objects.filter(pk=run_id).update(
+            delivered_count=F("delivered_count") + result.delivered,
+            held_out_count=F("held_out_count") + result.held_out,
+        )
+    return result
