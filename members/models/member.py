@@ -163,6 +163,13 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             models.Index(
                 F("tier"), ExtractMonth("birthday"), condition=Q(status="active"), name="member_active_tier_bday_month"
             ),
+            # The console's member list, newest first, reads this index instead of sorting every member
+            # (bench/console.py); the dashboard's live count of today's joins uses it too.
+            models.Index(fields=["joined_at", "id"], name="member_joined"),
+            # The console's partial search: the start of a member number or a name (LIKE 'term%'), never the
+            # whole table. The pattern operator class serves LIKE whatever the database's collation.
+            models.Index(fields=["member_number"], opclasses=["varchar_pattern_ops"], name="member_number_prefix"),
+            models.Index(fields=["name"], opclasses=["varchar_pattern_ops"], name="member_name_prefix"),
         ]
         permissions = [
             ("import_member", _("Can import members from CSV")),
