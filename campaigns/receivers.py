@@ -13,15 +13,17 @@ from members import signals
 from members.models import Member, Purchase, Tier
 
 
-def _queue_delivery():
-    from campaigns.tasks import deliver_webhooks
+def _queue_delivery(endpoint_ids):
+    from campaigns.tasks import deliver_webhooks_to_endpoint
 
-    transaction.on_commit(deliver_webhooks.delay)
+    # A chunk task per endpoint concerned (an indexed look at its own due deliveries), not a scan of every one.
+    for endpoint_id in endpoint_ids:
+        transaction.on_commit(lambda pk=endpoint_id: deliver_webhooks_to_endpoint.delay(endpoint_id=pk))
 
 
 def _record(event, drafts):
     if webhook_events_record(event=event, drafts=drafts, now=timezone.now()):
-        _queue_delivery()
+        _queue_delivery(sorted({endpoint_id for endpoint_id, _store in webhook_endpoints_for(event)}))
 
 
 def _member_payload(member: Member) -> dict:

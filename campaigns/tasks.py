@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.channels.sender import outbox_due_ids, outbox_send_chunk
-from campaigns.channels.webhooks import webhook_due_ids, webhook_send
+from campaigns.channels.webhooks import BREAKER_OPEN, webhook_due_endpoint_ids, webhook_send_chunk
 
 
 @shared_task(name="campaigns.drain_outbox")
@@ -27,8 +27,22 @@ def send_outbox_chunk(*, ids: list[int]) -> dict:
 
 @shared_task(name="campaigns.deliver_webhooks")
 def deliver_webhooks() -> int:
-    """Send the due webhook deliveries (beat, every minute, and after an event is recorded); return how many."""
-    ids = webhook_due_ids(now=timezone.now(), limit=settings.OUTBOX_DRAIN_LIMIT)
-    for delivery_id in ids:
-        webhook_send(delivery_id=delivery_id, now=timezone.now())
-    return len(ids)
+    """Start a chunk task for each endpoint with a delivery due (beat, every minute); return how many endpoints.
+
+    One task per endpoint, so a receiver that hangs delays only its own deliveries.
+    """
+    endpoint_ids = webhook_due_endpoint_ids(now=timezone.now())
+    for endpoint_id in endpoint_ids:
+        deliver_webhooks_to_endpoint.delay(endpoint_id=endpoint_id)
+    return len(endpoint_ids)
+
+
+@shared_task(name="campaigns.deliver_webhooks_to_endpoint")
+def deliver_webhooks_to_endpoint(*, endpoint_id: int) -> dict:
+    """Send a chunk of one endpoint's due deliveries; a full chunk queues the next one (a backlog drains without
+    waiting for the beat, taking turns with the other endpoints' tasks)."""
+    limit = settings.WEBHOOK_CHUNK_SIZE
+    counts = webhook_send_chunk(endpoint_id=endpoint_id, clock=timezone.now, limit=limit)
+    if sum(counts.values()) >= limit and BREAKER_OPEN not in counts and not settings.CELERY_TASK_ALWAYS_EAGER:
+        deliver_webhooks_to_endpoint.delay(endpoint_id=endpoint_id)
+    return counts

@@ -75,6 +75,13 @@ class WebhookEndpoint(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        from infra.webhooks import WebhookUrlRefused, webhook_url_check
+
+        if self.url:
+            try:
+                webhook_url_check(self.url)
+            except WebhookUrlRefused as exc:
+                raise ValidationError({"url": ValidationError(exc.message, code=exc.code)}) from exc
         if not isinstance(self.events, list) or not self.events:
             raise ValidationError({"events": _("Choose at least one event.")})
         unknown = [event for event in self.events if event not in WebhookEvent.values]

@@ -227,7 +227,11 @@ def fake_wechat_messages(settings):
 
 
 @pytest.fixture
-def fake_webhook_receiver():
+def fake_webhook_receiver(settings):
+    # The fake listens on 127.0.0.1 over http: allowed in tests only (infra/webhooks.py refuses both otherwise).
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORK = True
+    # A fake failing on purpose would open the endpoint's real breaker (which counts real seconds).
+    settings.WEBHOOK_BREAKER_FAILURES = 1_000_000
     server = FakeWebhookReceiver(secret="whsec-test").start()
     yield server
     server.stop()
