@@ -4,11 +4,21 @@ Django's admin app uses it as its default site (console.apps.ConsoleAdminConfig)
 `@admin.register` lands here and `admin.site` is this site.
 """
 
+from functools import partial
+
 from django.contrib.auth.decorators import permission_required
 from django.urls import path
 from unfold.sites import UnfoldAdminSite
 
 from console import views
+
+
+def _member_360_view(name):
+    """A Member 360 view, imported when the URLs are built: its module imports the apps' admins, which need this
+    site to exist first."""
+    from console.member_360 import views as member_360_views
+
+    return getattr(member_360_views, name)
 
 
 class ConsoleAdminSite(UnfoldAdminSite):
@@ -21,6 +31,22 @@ class ConsoleAdminSite(UnfoldAdminSite):
                 "find/",
                 self.admin_view(permission_required("members.view_member", raise_exception=True)(views.member_find)),
                 name="console_find",
+            ),
+            # Member 360 (console/member_360): the views check their own permissions and the store scope.
+            path(
+                "member/<int:member_id>/",
+                self.admin_view(partial(_member_360_view("member_360"), site=self)),
+                name="console_member_360",
+            ),
+            path(
+                "member/<int:member_id>/export.<str:fmt>",
+                self.admin_view(partial(_member_360_view("member_360_export"), site=self)),
+                name="console_member_360_export",
+            ),
+            path(
+                "member/<int:member_id>/<slug:action>/",
+                self.admin_view(partial(_member_360_view("member_360_action"), site=self)),
+                name="console_member_360_action",
             ),
         ]
 

@@ -9,6 +9,10 @@ Order of evaluation (each stage in ascending rule priority):
    Both multiply the base points: the tier step adds base x (m - 1); the birthday step adds base x (m - 1)
    under "add" stacking (the default) and multiplies the points so far under "multiply" stacking, as the
    multiplier rules do (HK$900 at 10 points per HK$100 with a x3 birthday multiplier: 90 + 180 = 270);
+   Then the member's multiplier window (points.models.MultiplierWindow, a campaign's "x2 points for 7 days") open
+   at the purchase's time, step kind "multiplier_window" named by its reason: the same arithmetic as the birthday
+   step; of overlapping windows the highest applies (they do not add up). Like the tier's steps, it is skipped
+   when a base-rate rule with `stop_further_rules` ended the pipeline;
 3. multiplier rules (weekend, date range, birthday month, member day, campaign window ...), stacked by
    the policy: "add" gives each its extra share of the base points, "multiply" multiplies the points so
    far; each rule's extra points are capped by its `max_points_per_purchase`;
@@ -67,12 +71,31 @@ class CartFacts:
 
 
 @dataclass(frozen=True)
+class WindowFacts:
+    """A member's multiplier window as the pipeline sees it (points.selectors.multiplier_windows_open)."""
+
+    id: int
+    multiplier: Decimal
+    starts_at: datetime
+    ends_at: datetime
+    names: tuple[tuple[str, str], ...] = ()  # the reason in every language ((language, text), ...)
+
+    def is_open(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+    @property
+    def label(self) -> str:
+        return in_language(dict(self.names)) if self.names else ""
+
+
+@dataclass(frozen=True)
 class MemberFacts:
     tier_id: int | None = None
     tier_name: str = ""
     tier_multiplier: Decimal = Decimal(1)
     birthday: date | None = None
     tier_birthday_multiplier: Decimal = Decimal(1)  # the tier's multiplier in the member's birthday month
+    multiplier_windows: tuple[WindowFacts, ...] = ()  # those that may be open at the purchase's time
 
 
 @dataclass(frozen=True)
@@ -304,7 +327,7 @@ def earn_points(
     for rule in ordered:
         if STAGES[rule.kind] > 1 and not tier_done:
             tier_done = True
-            steps += _tier_steps(member, state, tier_label, at=cart.purchased_at)
+            steps += _member_steps(member, state, tier_label, at=cart.purchased_at)
         if rule.kind == "base_rate" and has_base:
             continue
         if not is_match(rule, cart=cart, member=member):
@@ -326,8 +349,30 @@ def earn_points(
             tier_done = True
             break
     if not tier_done:
-        steps += _tier_steps(member, state, tier_label, at=cart.purchased_at)
+        steps += _member_steps(member, state, tier_label, at=cart.purchased_at)
     return Earning(total=sum(step.points for step in steps), steps=tuple(steps), base_points=state.base)
+
+
+def _member_steps(member: MemberFacts, state: _State, label: str, *, at: datetime) -> list[Step]:
+    """The member's own multipliers: their tier's (and its birthday one), then their multiplier window."""
+    return _tier_steps(member, state, label, at=at) + _window_steps(member, state, at=at)
+
+
+def _window_steps(member: MemberFacts, state: _State, *, at: datetime) -> list[Step]:
+    """The highest multiplier window open at `at`: its extra share of the base points ("add") or of the points so
+    far ("multiply"), floored."""
+    open_windows = [window for window in member.multiplier_windows if window.is_open(at)]
+    if not open_windows or not state.base:
+        return []
+    window = max(open_windows, key=lambda window: (window.multiplier, -window.id))
+    basis = state.running if state.stacking == "multiply" else state.base
+    extra = to_points(Decimal(basis) * (Decimal(window.multiplier) - 1), "floor")
+    if extra <= 0:
+        return []
+    state.running += extra
+    multiplier = f"{Decimal(window.multiplier).normalize():f}"
+    name = gettext("x%(multiplier)s points: %(reason)s") % {"multiplier": multiplier, "reason": window.label}
+    return [Step(rule_id=None, name=name, kind="multiplier_window", points=extra)]
 
 
 def _tier_steps(member: MemberFacts, state: _State, label: str, *, at: datetime) -> list[Step]:

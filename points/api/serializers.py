@@ -16,11 +16,14 @@ CENT = Decimal("0.01")
 
 
 class BreakdownStepSerializer(serializers.Serializer):
-    rule_id = serializers.IntegerField(allow_null=True, help_text="Empty for the tier multiplier.")
+    rule_id = serializers.IntegerField(
+        allow_null=True, help_text="Empty for the tier's multipliers and the member's multiplier window."
+    )
     name = serializers.CharField()
     kind = serializers.CharField(
         help_text="base_rate, tier (the tier's earn multiplier), tier_birthday (its birthday multiplier, in the "
-        "member's birthday month), multiplier, bonus_category, bonus_sku, ..."
+        "member's birthday month), multiplier_window (the member's own \"x2 points\" window, e.g. a campaign's), "
+        "multiplier, bonus_category, bonus_sku, ..."
     )
     points = serializers.IntegerField()
     capped = serializers.BooleanField(

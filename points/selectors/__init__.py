@@ -25,11 +25,12 @@ from django.utils.translation import gettext_lazy as _
 from coupons.models import PostPaymentRule
 from infra.errors import InvalidInput, LoyaltyError, NotFound
 from infra.prepared import PreparedRead
+from infra.translation import languages, localized_column
 from members.errors import InvalidCardCode, InvalidPhone
 from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier, TierPolicy
 from members.selectors import member_get_by_card_code, member_get_by_member_number, member_get_by_phone
-from points.models import EarningRule, MemberIdentifier, PointsPolicy
-from points.rules import MemberFacts, Rule, rule_from_model
+from points.models import EarningRule, MemberIdentifier, MultiplierWindow, PointsPolicy
+from points.rules import MemberFacts, Rule, WindowFacts, rule_from_model
 from points.tier_discount import TierDiscountTerms
 
 LOOKUPS = {
@@ -233,6 +234,28 @@ def member_facts_get(*, member: Member | None) -> MemberFacts:
         tier_multiplier=tier.earn_multiplier,
         birthday=member.birthday,
         tier_birthday_multiplier=tier.birthday_multiplier,
+    )
+
+
+def multiplier_windows_open(*, member_id: int, at: datetime) -> tuple[WindowFacts, ...]:
+    """Return the member's multiplier window that applies at `at`: the highest of those open (they do not add up),
+    as the earning pipeline sees it; () when none is. One read on the (member, ends_at) index: every checkout and
+    preview with a member runs it."""
+    reason_columns = [localized_column("reason", language) for language in languages()]
+    rows = (
+        MultiplierWindow.objects.filter(member_id=member_id, ends_at__gt=at, starts_at__lte=at)
+        .order_by("-multiplier", "pk")
+        .values_list("pk", "multiplier", "starts_at", "ends_at", *reason_columns)[:1]
+    )
+    return tuple(
+        WindowFacts(
+            id=pk,
+            multiplier=multiplier,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            names=tuple(zip(languages(), (text or "" for text in reasons), strict=True)),
+        )
+        for pk, multiplier, starts_at, ends_at, *reasons in rows
     )
 
 

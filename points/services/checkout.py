@@ -55,6 +55,7 @@ from points.selectors import (
     CheckoutSettings,
     checkout_settings_get,
     member_facts_get,
+    multiplier_windows_open,
     pos_member_resolve,
     tier_discount_terms_get,
 )
@@ -417,9 +418,13 @@ def _earning(
         items=items,
         is_first_purchase=member.purchase_count == 0,
     )
+    facts = replace(
+        member_facts_get(member=member),
+        multiplier_windows=multiplier_windows_open(member_id=member.pk, at=purchased_at),
+    )
     earning = earn_points(
         cart=cart,
-        member=member_facts_get(member=member),
+        member=facts,
         rules=settings.rules,
         stacking=policy.multiplier_stacking,
         item_bonus_cap=policy.item_bonus_cap,
