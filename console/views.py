@@ -73,10 +73,21 @@ def member_find(request):
     if exact is not None:
         found = list(Member.objects.filter(exact).values_list("pk", flat=True)[:2])
         if len(found) == 1:
-            return redirect(reverse("admin:members_member_change", args=[found[0]]))
+            return redirect(_member_page_url(request, found[0]))
         if not found:
             messages.info(request, _("No member has this phone, member number or card code."))
     return redirect(f"{changelist}?{urlencode({'q': term})}")
+
+
+def _member_page_url(request, member_id):
+    """The member page (Member 360) of a member in the staff member's store scope; the brand-wide member form
+    of another store's member (the till serves a visitor, the full page stays with their store)."""
+    from console.member_360.views import member_in_scope
+
+    member = Member(pk=member_id)
+    if member_in_scope(request, member):
+        return reverse("admin:console_member_360", args=[member_id])
+    return reverse("admin:members_member_change", args=[member_id])
 
 
 def _chart(series, names, *, stacked=False):

@@ -123,3 +123,20 @@ class PlanUnavailable(LoyaltyError):
     code = "plan_unavailable"
     message = _("This membership plan does not exist or is not on sale now.")
     status = 404
+
+
+class MemberAlreadyAnonymised(LoyaltyError):
+    code = "member_already_anonymised"
+    message = _("This member was already anonymised.")
+    status = 409
+
+
+class MemberStatusConflict(LoyaltyError):
+    code = "member_status_conflict"
+    message = _("Only an active member can be frozen, and only a frozen member unfrozen.")
+    status = 409
+
+
+class ActionReasonRequired(LoyaltyError):
+    code = "reason_required"
+    message = _("A reason is required for this action.")

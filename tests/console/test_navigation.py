@@ -113,7 +113,7 @@ def test_a_member_number_opens_the_member(client):
 
     response = client.get(reverse("admin:console_find"), {"q": member.member_number})
 
-    assert response["Location"] == reverse("admin:members_member_change", args=[member.pk])
+    assert response["Location"] == reverse("admin:console_member_360", args=[member.pk])  # their store's: Member 360
 
 
 def test_an_unknown_phone_goes_to_the_member_list_saying_so(client):

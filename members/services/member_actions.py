@@ -1,0 +1,128 @@
+"""What staff do to one member from the member page besides moving balances: freeze and unfreeze, tags, and
+anonymisation on request under Hong Kong's PDPO.
+
+Each writes the member row under its lock and leaves a django-simple-history row naming the staff member, the time
+and the reason (`_history_user`, `_history_date`, `_change_reason`), so the audit log reads them with every other
+manual change. Balances move through their ledgers (members.services.ledger, .stored_value), never here.
+"""
+
+import secrets
+from datetime import datetime
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from members.errors import ActionReasonRequired, MemberAlreadyAnonymised, MemberStatusConflict
+from members.models import Member, MemberAnonymisation, MemberToken, Tag, WechatSession
+from members.services.locks import lock_member
+
+# The personal fields scrubbed by an anonymisation, with what each becomes (the pseudonym replaces the name). The
+# member's history rows get the same values: a past version must not keep what the live row no longer holds.
+SCRUBBED_FIELDS = {
+    "phone": None,
+    "email": "",
+    "birthday": None,
+    "gender": "",
+    "wechat_openid": None,
+    "wechat_unionid": "",
+}
+CONSENT_FIELDS = ("consent_marketing", "consent_sms", "consent_email", "consent_wechat")
+
+
+def _save_audited(member: Member, *, by, now: datetime, reason: str) -> None:
+    """Save the locked member's row with a history row saying who changed it, when and why."""
+    member._history_user = by
+    member._history_date = now
+    member._change_reason = reason[:100]  # simple-history's column
+    member.save()
+
+
+def _clean_reason(reason: str | None, *, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise ActionReasonRequired.for_field("reason")
+    return reason
+
+
+@transaction.atomic
+def member_freeze(*, member_id: int, reason: str, frozen_by, now: datetime) -> Member:
+    """Freeze an active member: their sign-ins stop working until unfrozen; nothing is taken from them.
+
+    Raises ActionReasonRequired, MemberStatusConflict (not active), NotFound.
+    """
+    reason = _clean_reason(reason, required=True)
+    member = lock_member(member_id=member_id)
+    if member.status != Member.Status.ACTIVE:
+        raise MemberStatusConflict()
+    member.status = Member.Status.FROZEN
+    _save_audited(member, by=frozen_by, now=now, reason=_("Frozen: %(reason)s") % {"reason": reason})
+    return member
+
+
+@transaction.atomic
+def member_unfreeze(*, member_id: int, reason: str, unfrozen_by, now: datetime) -> Member:
+    """Make a frozen member active again. Raises ActionReasonRequired, MemberStatusConflict, NotFound."""
+    reason = _clean_reason(reason, required=True)
+    member = lock_member(member_id=member_id)
+    if member.status != Member.Status.FROZEN:
+        raise MemberStatusConflict()
+    member.status = Member.Status.ACTIVE
+    _save_audited(member, by=unfrozen_by, now=now, reason=_("Unfrozen: %(reason)s") % {"reason": reason})
+    return member
+
+
+@transaction.atomic
+def member_tags_set(*, member_id: int, tag_ids, changed_by, now: datetime) -> tuple[list[str], list[str]]:
+    """Give the member exactly these tags; return (names added, names removed). Raises NotFound.
+
+    The history row's reason names what was added and removed (simple-history keeps no many-to-many here).
+    """
+    member = lock_member(member_id=member_id)
+    wanted = set(Tag.objects.filter(pk__in=list(tag_ids)).values_list("pk", flat=True))
+    current = set(member.tags.values_list("pk", flat=True))
+    added_ids, removed_ids = wanted - current, current - wanted
+    if not added_ids and not removed_ids:
+        return [], []
+    names = dict(Tag.objects.filter(pk__in=added_ids | removed_ids).values_list("pk", "name"))
+    added = sorted(names[pk] for pk in added_ids)
+    removed = sorted(names[pk] for pk in removed_ids)
+    member.tags.set(wanted)
+    reason = _("Tags: +%(added)s −%(removed)s") % {
+        "added": ", ".join(added) or "—",
+        "removed": ", ".join(removed) or "—",
+    }
+    _save_audited(member, by=changed_by, now=now, reason=reason)
+    return added, removed
+
+
+@transaction.atomic
+def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime) -> MemberAnonymisation:
+    """Scrub a member's personal data for good on their request (PDPO), keeping their accounts under a pseudonym.
+
+    Name, phone, e-mail, birthday, gender, WeChat ids, consents and tags are cleared from the member and from every
+    past version of it in its history; sign-ins are revoked and the WeChat session deleted; the member is closed.
+    Ledgers, lots, purchases, coupons and orders stay with the member row, so every balance and report still adds
+    up. Who asked, when and why is kept in MemberAnonymisation. Irreversible.
+
+    Raises ActionReasonRequired, MemberAlreadyAnonymised (a second request), NotFound.
+    """
+    reason = _clean_reason(reason, required=True)
+    member = lock_member(member_id=member_id)
+    if MemberAnonymisation.objects.filter(member_id=member.pk).exists():
+        raise MemberAlreadyAnonymised()
+    pseudonym = f"anon-{secrets.token_hex(8)}"
+    Member.history.filter(id=member.pk).update(name=pseudonym, **SCRUBBED_FIELDS)
+    for field, value in SCRUBBED_FIELDS.items():
+        setattr(member, field, value)
+    for field in CONSENT_FIELDS:
+        setattr(member, field, False)
+    member.name = pseudonym
+    member.consent_updated_at = now
+    member.status = Member.Status.CLOSED
+    member.tags.clear()
+    MemberToken.objects.filter(member_id=member.pk, revoked_at__isnull=True).update(revoked_at=now)
+    WechatSession.objects.filter(member_id=member.pk).delete()
+    _save_audited(member, by=requested_by, now=now, reason=_("Anonymised on request"))
+    return MemberAnonymisation.objects.create(
+        member=member, pseudonym=pseudonym, reason=reason, requested_by=requested_by, anonymised_at=now
+    )
