@@ -166,10 +166,11 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             # The console's member list, newest first, reads this index instead of sorting every member
             # (bench/console.py); the dashboard's live count of today's joins uses it too.
             models.Index(fields=["joined_at", "id"], name="member_joined"),
-            # The console's partial search: the start of a member number or a name (LIKE 'term%'), never the
+            # The console's partial search: the start of a member number, name or phone (LIKE 'term%'), never the
             # whole table. The pattern operator class serves LIKE whatever the database's collation.
             models.Index(fields=["member_number"], opclasses=["varchar_pattern_ops"], name="member_number_prefix"),
             models.Index(fields=["name"], opclasses=["varchar_pattern_ops"], name="member_name_prefix"),
+            models.Index(fields=["phone"], opclasses=["varchar_pattern_ops"], name="member_phone_prefix"),
         ]
         permissions = [
             ("import_member", _("Can import members from CSV")),
