@@ -8,8 +8,11 @@ from campaigns.lift.control import (
     global_control_member_ids,
     is_in_global_control,
 )
+from campaigns.models import CampaignRecipient
 from campaigns.segments.buckets import member_bucket
+from campaigns.services.campaigns import campaign_deliver
 from members.models import Member
+from tests.campaigns.campaign_factories import CampaignFactory
 from tests.factories import MemberFactory
 
 
@@ -61,3 +64,31 @@ def test_the_queryset_filter_excludes_the_same_members(settings):
 def test_the_queryset_filter_changes_nothing_without_a_global_control():
     members = Member.objects.all()
     assert exclude_global_control(members) is members
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("is_marketing", "respects", "kept_out"),
+    [(True, True, True), (True, False, False), (False, True, False)],
+)
+def test_campaign_deliver_keeps_the_global_control_out_of_marketing_campaigns(
+    settings, now, is_marketing, respects, kept_out
+):
+    # given a 50 % global control group and members on both sides of it
+    settings.CAMPAIGN_GLOBAL_CONTROL_PERCENT = 50
+    members = MemberFactory.create_batch(12)
+    ids = [member.pk for member in members]
+    in_control = global_control_member_ids(ids)
+    assert 0 < len(in_control) < len(ids)
+    campaign = CampaignFactory(is_marketing=is_marketing, respects_global_control=respects)
+
+    # when the campaign is delivered to all of them
+    result = campaign_deliver(campaign_id=campaign.pk, member_ids=ids, occasion="run:1", now=now)
+
+    # then the control group gets no row at all (so the campaign's own hold-out split is among the others only)
+    reached = set(CampaignRecipient.objects.filter(campaign=campaign).values_list("member_id", flat=True))
+    if kept_out:
+        assert reached == set(ids) - in_control
+        assert result.skipped == len(in_control)
+    else:
+        assert reached == set(ids)
