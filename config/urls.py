@@ -5,10 +5,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns.channels.pages import unsubscribe_page
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
     path("console/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The link of marketing SMS and e-mail: a page for a person (and RFC 8058's one-click POST), not the API.
+    path("unsubscribe/<str:token>", unsubscribe_page, name="unsubscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("members.api.urls")),

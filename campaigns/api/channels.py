@@ -1,4 +1,5 @@
-"""The channels' API: the member's WeChat subscriptions, the unsubscribe link, the SMS gateway's replies."""
+"""The channels' API: the member's WeChat subscriptions and the SMS gateway's replies (the unsubscribe link is a
+page for a person: campaigns/channels/pages.py)."""
 
 from django.conf import settings
 from django.utils import timezone
@@ -7,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from campaigns.channels.subscriptions import MAX_TEMPLATES_PER_REPORT, wechat_subscriptions_report
-from campaigns.channels.unsubscribe import unsubscribe_by_reply, unsubscribe_by_token
+from campaigns.channels.unsubscribe import unsubscribe_by_reply
 from campaigns.models import WechatSubscription
 from infra.api import BaseApi, StrictInputSerializer, error_responses
 from infra.errors import LoyaltyError
@@ -66,43 +67,6 @@ class MeWechatSubscriptionsApi(BaseApi):
             member_id=request.user.pk, results=serializer.validated_data["results"], now=timezone.now()
         )
         return Response(SubscriptionSerializer(rows, many=True).data)
-
-
-class UnsubscribeResultSerializer(serializers.Serializer):
-    channel = serializers.CharField()
-    subscribed = serializers.BooleanField(help_text="Always false: the consent is withdrawn.")
-
-    class Meta:
-        ref_name = "UnsubscribeResult"
-
-
-class UnsubscribeApi(BaseApi):
-    """The signed link of a marketing SMS or e-mail: withdraws that channel's consent at once.
-
-    GET (a link opened from an SMS) and POST (a mail client's one-click List-Unsubscribe) do the same; opening it
-    again changes nothing.
-    """
-
-    authentication_classes = []
-    permission_classes = []
-
-    @extend_schema(
-        operation_id="unsubscribe",
-        tags=["channels"],
-        responses={200: UnsubscribeResultSerializer, **error_responses(404)},
-    )
-    def get(self, request, token):
-        channel = unsubscribe_by_token(token=token, now=timezone.now())
-        return Response(UnsubscribeResultSerializer({"channel": channel, "subscribed": False}).data)
-
-    @extend_schema(
-        operation_id="unsubscribe_one_click",
-        tags=["channels"],
-        request=None,
-        responses={200: UnsubscribeResultSerializer, **error_responses(404)},
-    )
-    def post(self, request, token):
-        return self.get(request, token)
 
 
 class SignatureRefused(LoyaltyError):

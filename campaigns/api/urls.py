@@ -1,9 +1,8 @@
 from django.urls import path
 
-from campaigns.api.channels import MeWechatSubscriptionsApi, SmsReplyApi, UnsubscribeApi
+from campaigns.api.channels import MeWechatSubscriptionsApi, SmsReplyApi
 
 urlpatterns = [
     path("me/wechat-subscriptions", MeWechatSubscriptionsApi.as_view(), name="me-wechat-subscriptions"),
-    path("unsubscribe/<str:token>", UnsubscribeApi.as_view(), name="unsubscribe"),
     path("channels/sms/replies", SmsReplyApi.as_view(), name="sms-replies"),
 ]

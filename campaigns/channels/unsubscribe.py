@@ -1,18 +1,23 @@
 """Unsubscribe paths of marketing SMS and e-mail: a signed link and a reply keyword, honoured at once.
 
 The link carries the member and the channel, signed with SECRET_KEY (django.core.signing, its own salt), so it
-needs no table and cannot be forged or turned to another member. Opening it (GET, as an SMS link is opened, or
-POST, as a mail client's one-click List-Unsubscribe does) withdraws that channel's consent in the same request
-and writes a ConsentRecord with its date. A reply keyword (STOP, 退訂, ...) forwarded by the SMS gateway withdraws
-the SMS consent of the member with that phone. Withdrawing again changes nothing and records nothing.
+needs no table and cannot be forged or turned to another member; it is good for LINK_MAX_AGE (as long as the
+consent records are kept). Opening it (GET) only shows a page asking to confirm, in the member's language:
+mail scanners and link previews open every link of a message, and must not unsubscribe anyone. The page's button
+POSTs to the same address, as a mail client's one-click List-Unsubscribe does (RFC 8058: `List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`), and the POST withdraws that channel's consent in the same request and writes a
+ConsentRecord with its date (campaigns/channels/pages.py). A reply keyword (STOP, 退訂, ...) forwarded by the SMS
+gateway withdraws the SMS consent of the member with that phone. Withdrawing again changes nothing and records
+nothing.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import ConsentRecord
 from infra.errors import NotFound
@@ -22,6 +27,22 @@ from members.services.locks import lock_member
 from members.services.membership import member_update_profile
 
 SALT = "campaigns.unsubscribe"
+LINK_MAX_AGE = timedelta(days=3 * 365)
+
+
+class UnsubscribeLinkInvalid(NotFound):
+    """Damaged, forged, or naming a member or channel that does not exist."""
+
+    code = "unsubscribe_link_invalid"
+    message = _("This unsubscribe link is not valid.")
+
+
+class UnsubscribeLinkExpired(NotFound):
+    code = "unsubscribe_link_expired"
+    message = _("This unsubscribe link has expired.")
+    status = 410
+
+
 CONSENT_FIELD = {
     OutboxMessage.Channel.SMS: "consent_sms",
     OutboxMessage.Channel.EMAIL: "consent_email",
@@ -65,16 +86,26 @@ def consent_withdraw(*, member_id: int, channel: str, source: str, now: datetime
     return True
 
 
-def unsubscribe_by_token(*, token: str, now: datetime) -> str:
-    """Honour an unsubscribe link; return its channel. Raises NotFound (a forged or damaged link)."""
+def unsubscribe_link_read(*, token: str) -> tuple[Member, str]:
+    """Return the member and channel a link names. Raises UnsubscribeLinkInvalid or UnsubscribeLinkExpired."""
     try:
-        data = signing.loads(token, salt=SALT)
+        data = signing.loads(token, salt=SALT, max_age=LINK_MAX_AGE)
         member_id, channel = int(data["m"]), data["c"]
+    except signing.SignatureExpired as exc:
+        raise UnsubscribeLinkExpired() from exc
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
-        raise NotFound() from exc
-    if channel not in CONSENT_FIELD or not Member.objects.filter(pk=member_id).exists():
-        raise NotFound()
-    consent_withdraw(member_id=member_id, channel=channel, source=ConsentRecord.Source.LINK, now=now)
+        raise UnsubscribeLinkInvalid() from exc
+    member = Member.objects.filter(pk=member_id).first()
+    if channel not in CONSENT_FIELD or member is None:
+        raise UnsubscribeLinkInvalid()
+    return member, channel
+
+
+def unsubscribe_by_token(*, token: str, now: datetime) -> str:
+    """Honour an unsubscribe link (its POST); return its channel. Raises UnsubscribeLinkInvalid or
+    UnsubscribeLinkExpired (both NotFound)."""
+    member, channel = unsubscribe_link_read(token=token)
+    consent_withdraw(member_id=member.pk, channel=channel, source=ConsentRecord.Source.LINK, now=now)
     return channel
 
 

@@ -1,11 +1,11 @@
-"""The channels' API: WeChat subscriptions reported by the mini program, unsubscribe links, SMS reply keywords."""
+"""The channels' API: WeChat subscriptions reported by the mini program, SMS reply keywords (the unsubscribe link's
+page: test_unsubscribe_page.py)."""
 
 import json
 import time
 
 import pytest
 
-from campaigns.channels.unsubscribe import unsubscribe_token
 from campaigns.models import ConsentRecord, MessageTemplate, WechatSubscription
 from infra.webhooks import SIGNATURE_HEADER, webhook_signature
 from members.models import Notification
@@ -57,30 +57,6 @@ def test_an_unknown_template_is_refused_in_the_error_shape(member_client, wechat
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_input"
     assert not WechatSubscription.objects.exists()
-
-
-def test_an_unsubscribe_link_withdraws_consent_at_once_and_keeps_a_dated_record(api_client):
-    member = MemberFactory(consent_sms=True)
-    url = f"/api/v1/unsubscribe/{unsubscribe_token(member_id=member.pk, channel='sms')}"
-
-    first, second = api_client.get(url), api_client.get(url)
-
-    assert (first.status_code, second.status_code) == (200, 200)
-    assert first.json() == {"channel": "sms", "subscribed": False}
-    member.refresh_from_db()
-    assert member.consent_sms is False
-    assert member.consent_updated_at is not None
-    record = ConsentRecord.objects.get()  # opening it again records nothing more
-    assert (record.member_number, record.channel, record.source, record.address) == (
-        member.member_number, "sms", "link", member.phone,
-    )  # fmt: skip
-
-
-def test_a_forged_unsubscribe_link_is_not_found(api_client):
-    response = api_client.get("/api/v1/unsubscribe/forged:token")
-
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize("text", ["STOP", " stop ", "退訂", "退订", "TD"])

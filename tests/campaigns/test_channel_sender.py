@@ -211,25 +211,25 @@ def test_a_marketing_sms_carries_an_unsubscribe_link_and_a_transactional_one_say
 
     bodies = {body["category"]: body for body in fake_sms.accepted.values()}
     assert set(bodies) == {"marketing", "transactional"}
-    assert "/api/v1/unsubscribe/" in bodies["marketing"]["text"]
+    assert "http://127.0.0.1:8000/unsubscribe/" in bodies["marketing"]["text"]
     assert "Reply STOP" in bodies["marketing"]["text"]
     assert "unsubscribe" not in bodies["transactional"]["text"]
     assert set(DeliveryAttempt.objects.values_list("category", flat=True)) == {"marketing", "transactional"}
 
 
-def test_a_marketing_email_has_a_one_click_unsubscribe_header_that_the_api_honours(fake_smtp, api_client):
+def test_a_marketing_email_has_a_one_click_unsubscribe_header_whose_post_unsubscribes(fake_smtp, client):
     member = MemberFactory(consent_email=True, consent_marketing=True, email="m@example.com", locale="en")
     coupon_issued(member)
 
     drain(FakeClock(NOON))
     [message] = fake_smtp.messages
     url = message["List-Unsubscribe"].strip("<>")
-    response = api_client.post(url.split("8000", 1)[1])
+    # RFC 8058: the mail provider POSTs this body to the link, with no cookie and no CSRF token.
+    response = client.post(url.split("8000", 1)[1], {"List-Unsubscribe": "One-Click"})
 
     assert message["X-Message-Category"] == "marketing"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert response.status_code == 200
-    assert response.json() == {"channel": "email", "subscribed": False}
     member.refresh_from_db()
     assert member.consent_email is False
 
