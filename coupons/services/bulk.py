@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from coupons import sql
 from coupons.codes import BASE, generate_codes
 from coupons.errors import TemplateInactive
 from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, CouponTemplate, PartnerCode
@@ -563,7 +564,6 @@ def _insert(*, job, template, member_ids, last_sequence, pool, now, valid_from, 
     return inserted, codes_used, not_issued
 
 
-PER_ROW_COLUMNS = ("member_id", "member_sequence", "code", "issue_key")
 # The all-or-nothing COPY is tried only where a chunk's codes are very unlikely to meet a stored one: with
 # 31**9 (2.6 * 10**13) codes and more, even 10**7 coupons in the table make a collision in a chunk of 20,000
 # a one-in-a-hundred event. Shorter codes go straight to the INSERT that skips conflicting rows.
@@ -585,7 +585,7 @@ def _insert_rows(*, common: dict, member_ids, sequences, codes, keys, may_copy: 
 
         try:
             with transaction.atomic():
-                _copy_rows(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)
+                sql.coupon_rows_copy(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)
         except UniqueViolation:
             pass
         else:
@@ -593,55 +593,11 @@ def _insert_rows(*, common: dict, member_ids, sequences, codes, keys, may_copy: 
     return _insert_ignoring_conflicts(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)
 
 
-def _constant_columns(common: dict) -> tuple[list[str], list]:
-    """Return the columns other than the id and the per-row ones, with their values prepared for the database."""
-    columns, values = [], []
-    for field in Coupon._meta.concrete_fields:
-        if field.primary_key or field.attname in PER_ROW_COLUMNS:
-            continue
-        value = common[field.attname] if field.attname in common else field.get_default()
-        columns.append(connection.ops.quote_name(field.column))
-        values.append(field.get_db_prep_save(value, connection))
-    return columns, values
-
-
-def _copy_text(value) -> str:
-    """Render one value in COPY's text format."""
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _copy_rows(*, common: dict, member_ids, sequences, codes, keys) -> None:
-    """COPY the rows into the coupon table (PostgreSQL); raises UniqueViolation if any row conflicts.
-
-    Generated codes and issue keys use no character COPY would have to escape; the constant columns are
-    escaped once for the whole chunk.
-    """
-    columns, values = _constant_columns(common)
-    tail = "\t".join(_copy_text(value) for value in values)
-    data = "".join(
-        [
-            f"{member_id}\t{sequence}\t{code}\t{key}\t{tail}\n"
-            for member_id, sequence, code, key in zip(member_ids, sequences, codes, keys, strict=True)
-        ]
-    ).encode()
-    sql = f"COPY {Coupon._meta.db_table} (member_id, member_sequence, code, issue_key, {', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write(data)
-
-
 def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, keys) -> set[str]:
     """INSERT the rows with ON CONFLICT DO NOTHING; return the codes of the rows this statement inserted.
 
-    On PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) ... RETURNING code, four array parameters
-    instead of a parameter per cell and no model instances (the bulk path's hot spot). Elsewhere:
-    bulk_create(ignore_conflicts=True), then the rows that carry both our key and our code are ours.
+    On PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) ... RETURNING code (coupons/sql.py). Elsewhere (the
+    reference): bulk_create(ignore_conflicts=True), then the rows that carry both our key and our code are ours.
     """
     if not set_based():
         Coupon.objects.bulk_create(
@@ -652,14 +608,4 @@ def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, ke
             ignore_conflicts=True,
         )
         return set(Coupon.objects.filter(code__in=codes, issue_key__in=keys).values_list("code", flat=True))
-    columns, params = _constant_columns(common)
-    sql = (
-        f"INSERT INTO {Coupon._meta.db_table} (member_id, member_sequence, code, issue_key, {', '.join(columns)}) "
-        f"SELECT row.member_id, row.member_sequence, row.code, row.issue_key, {', '.join(['%s'] * len(columns))} "
-        "FROM unnest(%s::bigint[], %s::integer[], %s::text[], %s::text[]) "
-        "AS row(member_id, member_sequence, code, issue_key) "
-        "ON CONFLICT DO NOTHING RETURNING code"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, list(member_ids), list(sequences), list(codes), list(keys)])
-        return {code for (code,) in cursor.fetchall()}
+    return sql.coupon_rows_insert(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)

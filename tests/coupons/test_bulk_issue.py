@@ -225,7 +225,11 @@ def test_two_runs_of_one_job_at_the_same_time_give_each_member_exactly_one_coupo
     with ThreadPoolExecutor(max_workers=2) as pool:
         statuses = list(pool.map(lambda _n: one_run(), range(2)))
 
-    assert statuses == ["done", "done"]
+    # A run that finds its last chunk in the other run's hands returns while that run finishes it.
+    assert set(statuses) <= {"running", "done"}
+    assert "done" in statuses
+    job.refresh_from_db()
+    assert job.status == "done"
     held = Coupon.objects.filter(template=template).values("member_id").annotate(n=Count("pk"))
     assert sorted(row["member_id"] for row in held) == sorted(member.pk for member in members)
     assert {row["n"] for row in held} == {1}
