@@ -23,6 +23,7 @@ from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
 from infra.errors import LoyaltyError
+from infra.paginator import EstimatedCountPaginator
 from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import (
     ConsoleHistoryAdmin,
@@ -352,6 +353,7 @@ class CouponAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     search_help_text = _("An exact coupon code, member number or phone (+852…).")
     ordering = ("-pk",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     raw_id_fields = ("template", "member")
     actions = ("void_selected",)
     fields = (

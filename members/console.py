@@ -17,6 +17,7 @@ switched here for every app at once.
 
 import time
 
+import phonenumbers
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
@@ -74,6 +75,39 @@ def member_exact_lookup_q(search_term, *, prefix="", timestamp=None):
             conditions |= Q(**{f"{prefix}phone": phone})
             matched = True
     return conditions if matched else None
+
+
+# A partial search reads an index, never the whole table: the start of a member number or of a phone (digits, at
+# least this many) or the start of a name. Digits in the middle or at the end of a phone match no index, and too many
+# members to be an identifier: they find nothing.
+PARTIAL_NUMBER_MIN_DIGITS = 4
+
+
+def member_partial_lookup_q(search_term, *, prefix=""):
+    """Return a Q for members whose member number, phone or name starts with the term, or None when it is too short.
+
+    Served by the members' prefix indexes (members 0017, 0018): digits match the start of member numbers and of
+    phones (local digits after the default region's calling code, or after "+" as typed); anything else the start
+    of names, as typed or with a capital first letter (names are stored as given; Chinese names have no case).
+    """
+    term = (search_term or "").strip()
+    compact = term.replace(" ", "").replace("-", "")
+    digits = compact.removeprefix("+")
+    if digits.isdigit():
+        if len(digits) < PARTIAL_NUMBER_MIN_DIGITS:
+            return None
+        if compact.startswith("+"):
+            return Q(**{f"{prefix}phone__startswith": compact})
+        calling_code = phonenumbers.country_code_for_region(settings.PHONE_DEFAULT_REGION)
+        return Q(**{f"{prefix}member_number__startswith": digits}) | Q(
+            **{f"{prefix}phone__startswith": f"+{calling_code}{digits}"}
+        )
+    if not term:
+        return None
+    conditions = Q()
+    for name in sorted({term, term[:1].upper() + term[1:]}):
+        conditions |= Q(**{f"{prefix}name__startswith": name})
+    return conditions
 
 
 def _phone_or_none(text, *, region=None):
