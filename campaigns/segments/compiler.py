@@ -200,7 +200,19 @@ def _spend(condition, now):
 
 
 def _points_balance(condition, now):
-    return _column_between("points_balance", *_bounds(condition))
+    """Points the member can spend: the balance less what is held for unpaid checkout orders (Member.points_held).
+
+    A member with 1,000 points of which 800 are held for an order being paid has 200 to spend, and an offer "for
+    members with 500 points or more" would send them to a reward they cannot take.
+    """
+    available = F("points_balance") - F("points_held")
+    low, high = _bounds(condition)
+    q = Q()
+    if low is not None:
+        q &= Q(GreaterThanOrEqual(available, low))
+    if high is not None:
+        q &= Q(LessThanOrEqual(available, high))
+    return q
 
 
 def _points_expiring(condition, now):

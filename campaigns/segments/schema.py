@@ -108,7 +108,11 @@ FIELDS = {
           "left out, as the tier review counts spend."),
         COMPARE_MONEY, params={"days": ("days", True)},
     ),
-    "points_balance": Field(_("Points balance"), _("The member's available points."), COMPARE),
+    "points_balance": Field(
+        _("Points available"),
+        _("Points the member can spend now: the balance less the points held for orders being paid."),
+        COMPARE,
+    ),
     "points_expiring": Field(
         _("Points expiring"),
         _("Points the member holds that expire within the next N days (\"days\")."),

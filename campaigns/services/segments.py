@@ -4,6 +4,11 @@ segment as the audience of a coupon bulk issue or a points grant through those a
 A freeze is one INSERT ... SELECT of the segment's compiled query into the snapshot table, in the transaction
 that creates the freeze under its unique key: whoever asks for the same key afterwards (a retried task, a
 second click) gets the same freeze and the same members, and what the first request started (`result`).
+
+A key names one request, so it is only ever answered for that request: the same key for another segment is
+refused (`idempotency_key_reused`, as the API refuses a key reused with another body), and the audience helpers
+namespace the caller's key by their effect and segment (`coupon-issue:<segment>:<key>`) and refuse it again with
+other parameters (another template, another number of points or reason) instead of answering with the first job.
 """
 
 import datetime
@@ -16,6 +21,7 @@ from campaigns.models import Segment, SegmentFreeze, SegmentMember
 from campaigns.segments.schema import rule_errors
 from campaigns.selectors.segments import freeze_member_ids, jit_off, segment_members_of
 from infra.errors import InvalidInput, NotFound
+from members.errors import IdempotencyKeyReused
 from members.models import Member
 
 
@@ -92,8 +98,8 @@ def segment_freeze(*, segment_id: int, key: str, now: datetime.datetime, created
     """Freeze the segment's members at `now` for the run `key`; return (freeze, whether this call made it).
 
     Asking again with the same key returns the first freeze unchanged (its members, count and result), even
-    when the segment or the members changed since, and even from two transactions at once (the unique key
-    makes the second wait for the first). Raises NotFound.
+    when the segment's rule or the members changed since, and even from two transactions at once (the unique key
+    makes the second wait for the first). Raises NotFound, IdempotencyKeyReused (the key froze another segment).
     """
     segment = Segment.objects.filter(pk=segment_id).first()
     if segment is None:
@@ -109,6 +115,8 @@ def segment_freeze(*, segment_id: int, key: str, now: datetime.datetime, created
         },
     )
     if not created:
+        if freeze.segment_id != segment.pk:
+            raise IdempotencyKeyReused.for_field("key")
         return freeze, False
     freeze.member_count = _insert_members(freeze=freeze, segment=segment, now=now)
     SegmentFreeze.objects.filter(pk=freeze.pk).update(member_count=freeze.member_count)
@@ -134,7 +142,8 @@ def segment_coupon_issue(
     """Issue coupons of a template to the segment's members, frozen now: one bulk issue job of the coupons app.
 
     `key` names the request (a token of the console's form): the same key again starts nothing and returns the
-    first job. Returns (freeze, job id). Raises NotFound, SegmentNotAllowed, and the bulk issue's errors.
+    first job. Returns (freeze, job id). Raises NotFound, SegmentNotAllowed, IdempotencyKeyReused (the key was
+    used with another template), and the bulk issue's errors.
     """
     from coupons.models import CouponIssueJob
     from coupons.services.bulk import coupon_issue_job_create
@@ -142,8 +151,12 @@ def segment_coupon_issue(
     if user is not None and not user.has_perm("coupons.add_couponissuejob"):
         raise SegmentNotAllowed()
     segment = _segment_for(segment_id=segment_id, user=user)
-    freeze, created = segment_freeze(segment_id=segment.pk, key=f"coupon-issue:{key}", now=now, created_by=user)
+    freeze, created = segment_freeze(
+        segment_id=segment.pk, key=f"coupon-issue:{segment.pk}:{key}", now=now, created_by=user
+    )
     if not created:
+        if freeze.result.get("template_id") != template_id:
+            raise IdempotencyKeyReused.for_field("key")
         return freeze, freeze.result.get("coupon_issue_job")
     job = coupon_issue_job_create(
         template_id=template_id,
@@ -153,7 +166,7 @@ def segment_coupon_issue(
         created_by_id=getattr(user, "pk", None),
         now=now,
     )
-    freeze.result = {"coupon_issue_job": job.pk}
+    freeze.result = {"coupon_issue_job": job.pk, "template_id": template_id}
     freeze.save(update_fields=["result"])
     return freeze, job.pk
 
@@ -166,16 +179,21 @@ def segment_points_grant(
 
     A grant job reads a list of member numbers of at most MAX_LIST_ROWS rows, so a bigger segment becomes
     several jobs (each member in exactly one). `key` names the request: the same key again grants nothing more
-    and returns the first jobs. Returns (freeze, job ids). Raises NotFound, SegmentNotAllowed, and the grant's
-    errors (GrantNotAllowed, ReasonRequired, InvalidInput).
+    and returns the first jobs. Returns (freeze, job ids). Raises NotFound, SegmentNotAllowed, IdempotencyKeyReused
+    (the key was used with other points or another reason), and the grant's errors (GrantNotAllowed,
+    ReasonRequired, InvalidInput).
     """
     from points.services.grants import MAX_LIST_ROWS, points_grant_job_create
 
     if user is not None and not user.has_perm("points.grant_points"):
         raise SegmentNotAllowed()
     segment = _segment_for(segment_id=segment_id, user=user)
-    freeze, created = segment_freeze(segment_id=segment.pk, key=f"points-grant:{key}", now=now, created_by=user)
+    freeze, created = segment_freeze(
+        segment_id=segment.pk, key=f"points-grant:{segment.pk}:{key}", now=now, created_by=user
+    )
     if not created:
+        if (freeze.result.get("points"), freeze.result.get("reason")) != (points, reason):
+            raise IdempotencyKeyReused.for_field("key")
         return freeze, freeze.result.get("points_grant_jobs", [])
     numbers = list(
         Member.objects.filter(pk__in=SegmentMember.objects.filter(freeze=freeze).values("member_id"))
@@ -192,6 +210,6 @@ def segment_points_grant(
         ).pk
         for start in range(0, len(numbers), MAX_LIST_ROWS)
     ]
-    freeze.result = {"points_grant_jobs": job_ids}
+    freeze.result = {"points_grant_jobs": job_ids, "points": points, "reason": reason}
     freeze.save(update_fields=["result"])
     return freeze, job_ids

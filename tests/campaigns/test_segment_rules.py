@@ -34,7 +34,7 @@ def group(*conditions, match="all"):
         ),
         (
             group({"field": "points_balance", "op": "gte", "value": 10**30}),
-            "Condition 1 (points_balance, Points balance): give a whole number from 0 to 1,000,000,000,000.",
+            "Condition 1 (points_balance, Points available): give a whole number from 0 to 1,000,000,000,000.",
         ),
         (
             group({"field": "age", "op": "gte", "value": 18, "colour": "red"}),
