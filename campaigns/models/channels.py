@@ -136,6 +136,10 @@ class DeliveryAttempt(models.Model):
         REFUSED = "refused", _("Refused by the provider")
         HELD = "held", _("Held (quiet hours)")
         SKIPPED = "skipped", _("Skipped")
+        # Written just before the provider is called: a message whose last attempt is still "sending" when its
+        # lease ends was being sent by a worker that died (campaigns/channels/sender.py).
+        SENDING = "sending", _("Sending")
+        UNKNOWN = "unknown", _("Outcome unknown (the sender stopped during the send)")
 
     outbox_message = models.ForeignKey(
         OutboxMessage, verbose_name=_("outbox message"), on_delete=models.CASCADE, related_name="delivery_attempts"

@@ -126,6 +126,10 @@ class WebhookDelivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_pending_due"),
+            # Each endpoint's chunk task asks for its own due deliveries, oldest first.
+            models.Index(
+                fields=["endpoint", "next_attempt_at"], condition=Q(status="pending"), name="webhook_endpoint_due"
+            ),
         ]
 
     def __str__(self):
