@@ -282,6 +282,19 @@ WECHATPAY_CERT_SERIAL_NO = env("WECHATPAY_CERT_SERIAL_NO", default="")
 WECHATPAY_PRIVATE_KEY = env("WECHATPAY_PRIVATE_KEY", default="").replace("\\n", "\n")
 WECHATPAY_PLATFORM_PUBLIC_KEY = env("WECHATPAY_PLATFORM_PUBLIC_KEY", default="").replace("\\n", "\n")
 WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=5.0)
+# The server opens each checkout order's WeChat Pay order (JSAPI prepay; a sub-merchant on the global API uses
+# /v3/global/transactions/jsapi and .../close) for the mini program (WECHATPAY_APPID, the mini program's appid by
+# default), closes it when the order is cancelled or expires unpaid, and hears of payments at WECHATPAY_NOTIFY_URL
+# (our POST /api/v1/wechat-pay/notify, public https), whose resource is decrypted with the APIv3 key (32 bytes).
+WECHATPAY_APPID = env("WECHATPAY_APPID", default=WECHAT_APPID)
+WECHATPAY_PREPAY_PATH = env("WECHATPAY_PREPAY_PATH", default="/v3/pay/transactions/jsapi")
+WECHATPAY_CLOSE_PATH = env(
+    "WECHATPAY_CLOSE_PATH", default="/v3/pay/transactions/out-trade-no/{out_trade_no}/close"
+)
+WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", default="")
+WECHATPAY_API_V3_KEY = env("WECHATPAY_API_V3_KEY", default="")
+# A refund WeChat Pay refused this many times (or reported ABNORMAL) stops being retried: refund_failed, for staff.
+CHECKOUT_REFUND_MAX_ATTEMPTS = env.int("CHECKOUT_REFUND_MAX_ATTEMPTS", default=10)
 # Outbound calls (WeChat, WeChat Pay): WECHAT_TIMEOUT_SECONDS and WECHATPAY_TIMEOUT_SECONDS above are read timeouts
 # (the longest wait for an answer); connecting gets less. Each service has a circuit breaker and a cap on calls in
 # flight per host, kept in the shared cache (infra/circuit.py): a stalled service answers `wechat_unavailable`

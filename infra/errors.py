@@ -77,6 +77,23 @@ class PaymentProviderUnavailable(LoyaltyError):
     status = 503
 
 
+class PaymentPrepayRefused(LoyaltyError):
+    """WeChat Pay answered, but would not open the payment (a parameter, the merchant's account): asking again as
+    it is will not help."""
+
+    code = "payment_prepay_refused"
+    message = _("The payment provider refused to open the payment. Nothing was held; please try again later.")
+    status = 502
+
+
+class PaymentNotificationRefused(LoyaltyError):
+    """A payment notification whose signature does not check out (or signed more than 5 minutes from now)."""
+
+    code = "payment_notification_refused"
+    message = _("The payment notification's signature is not valid.")
+    status = 401
+
+
 class DeliveryRefused(LoyaltyError):
     """A channel's provider refused this one message for good (a bad address, a refused subscription): no retry."""
 

@@ -1,4 +1,5 @@
-"""The WeChat Pay (API v3) client: look up a mini-program payment by the merchant's order number, and refund one.
+"""The WeChat Pay (API v3) client: open a mini-program payment (JSAPI prepay) and sign what `wx.requestPayment`
+takes, close an unpaid one, look one up by the merchant's order number, refund one, and read a payment notification.
 
 A mini-program purchase earns points only once WeChat Pay itself says the order was paid, by whom and how
 much; the mini-program's own word is not enough. Requests are signed with the merchant's API certificate
@@ -6,6 +7,8 @@ key (SHA256-RSA2048) and every answer's signature is checked with the WeChat Pay
 forged or replayed answer cannot confirm a payment. One real HTTP client (requests) whose base URL comes from
 settings: tests drive it against a fake WeChat Pay on 127.0.0.1 that holds its own key pair. Calls have strict
 connect and read timeouts and go through a circuit breaker in the shared cache (infra/circuit.py), as WeChat's.
+A payment notification WeChat Pay posts to us is checked the same way (platform signature, 5 minutes) and its
+resource decrypted with the merchant's APIv3 key (AEAD_AES_256_GCM).
 """
 
 import base64
@@ -23,10 +26,16 @@ import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from infra.circuit import CallRefused, CircuitBreaker
-from infra.errors import PaymentNotConfirmed, PaymentProviderUnavailable
+from infra.errors import (
+    PaymentNotConfirmed,
+    PaymentNotificationRefused,
+    PaymentPrepayRefused,
+    PaymentProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +86,11 @@ class WechatPayClient:
         base_url=None,
         query_path=None,
         refund_path=None,
+        prepay_path=None,
+        close_path=None,
+        appid=None,
+        notify_url=None,
+        api_v3_key=None,
         mchid=None,
         sub_mchid=None,
         serial_no=None,
@@ -89,6 +103,11 @@ class WechatPayClient:
         self.base_url = (base_url or settings.WECHATPAY_API_BASE).rstrip("/")
         self.query_path = query_path or settings.WECHATPAY_QUERY_PATH
         self.refund_path = refund_path or settings.WECHATPAY_REFUND_PATH
+        self.prepay_path = prepay_path or settings.WECHATPAY_PREPAY_PATH
+        self.close_path = close_path or settings.WECHATPAY_CLOSE_PATH
+        self.appid = appid if appid is not None else settings.WECHATPAY_APPID
+        self.notify_url = notify_url if notify_url is not None else settings.WECHATPAY_NOTIFY_URL
+        self._api_v3_key = api_v3_key if api_v3_key is not None else settings.WECHATPAY_API_V3_KEY
         self.mchid = mchid if mchid is not None else settings.WECHATPAY_MCHID
         self.sub_mchid = sub_mchid if sub_mchid is not None else settings.WECHATPAY_SUB_MCHID
         self.serial_no = serial_no if serial_no is not None else settings.WECHATPAY_CERT_SERIAL_NO
@@ -112,6 +131,92 @@ class WechatPayClient:
     @cached_property
     def _platform_key(self):
         return serialization.load_pem_public_key(self._platform_key_pem.encode())
+
+    def _require_configuration(self):
+        if not self.is_configured:
+            logger.error("WeChat Pay is not configured (WECHATPAY_MCHID, serial number or keys missing)")
+            raise PaymentProviderUnavailable()
+
+    def prepay(
+        self, *, out_trade_no: str, description: str, amount: Decimal, currency: str, openid: str, time_expire: datetime
+    ) -> str:
+        """Open the mini-program payment of `amount` by `openid` under `out_trade_no`, payable until `time_expire`;
+        return WeChat Pay's prepay id. Raises PaymentProviderUnavailable (not configured, no answer: worth asking
+        again), PaymentPrepayRefused (WeChat Pay answered no)."""
+        self._require_configuration()
+        if not (self.appid and self.notify_url):
+            logger.error("WeChat Pay prepay needs WECHATPAY_APPID and WECHATPAY_NOTIFY_URL")
+            raise PaymentProviderUnavailable()
+        body = {
+            "appid": self.appid,
+            "mchid": self.mchid,
+            **({"sub_mchid": self.sub_mchid} if self.sub_mchid else {}),
+            "description": description[:127],
+            "out_trade_no": out_trade_no,
+            "time_expire": time_expire.isoformat(timespec="seconds"),
+            "notify_url": self.notify_url,
+            "amount": {"total": _cents(amount), "currency": currency},
+            "payer": {"openid": openid},
+        }
+        status, data = self._send("POST", self.prepay_path, json.dumps(body, separators=(",", ":")))
+        prepay_id = data.get("prepay_id") if status == 200 else None
+        if not isinstance(prepay_id, str) or not prepay_id:
+            logger.warning("WeChat Pay prepay answered %s: %s", status, data.get("code"))
+            raise PaymentPrepayRefused()
+        return prepay_id
+
+    def payment_parameters(self, *, prepay_id: str, timestamp: str, nonce: str) -> dict:
+        """What the mini program passes to wx.requestPayment for `prepay_id`, signed with the merchant's key (v3:
+        appid, timeStamp, nonceStr and package, a line each)."""
+        package = f"prepay_id={prepay_id}"
+        message = f"{self.appid}\n{timestamp}\n{nonce}\n{package}\n".encode()
+        signature = base64.b64encode(self._private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+        return {"timeStamp": timestamp, "nonceStr": nonce, "package": package, "signType": "RSA", "paySign": signature}
+
+    def close(self, out_trade_no: str) -> bool:
+        """Close the unpaid order `out_trade_no`, so it can no longer be paid. Return True when WeChat Pay closed it,
+        False when it answered no (paid meanwhile, or no such order: ask it which).
+        Raises PaymentProviderUnavailable."""
+        self._require_configuration()
+        body = {"mchid": self.mchid, **({"sub_mchid": self.sub_mchid} if self.sub_mchid else {})}
+        path = self.close_path.format(out_trade_no=quote(out_trade_no, safe=""))
+        status, data = self._send("POST", path, json.dumps(body, separators=(",", ":")))
+        if status in (200, 204):
+            return True
+        logger.info("WeChat Pay would not close order %s: %s %s", out_trade_no, status, data.get("code"))
+        return False
+
+    def notification(self, *, headers, body: bytes) -> dict:
+        """The resource of a payment notification WeChat Pay posted (a transaction, as a query answers it), once its
+        platform signature checks out, signed within 5 minutes, and decrypted with the APIv3 key.
+        Raises PaymentNotificationRefused."""
+        if not (self._platform_key_pem and self._api_v3_key):
+            logger.error("WeChat Pay notifications need WECHATPAY_PLATFORM_PUBLIC_KEY and WECHATPAY_API_V3_KEY")
+            raise PaymentNotificationRefused()
+        try:
+            text = body.decode()
+        except UnicodeDecodeError as exc:
+            raise PaymentNotificationRefused() from exc
+        if not self._signature_valid(headers, text):
+            raise PaymentNotificationRefused()
+        try:
+            resource = json.loads(text)["resource"]
+            plain = AESGCM(self._api_v3_key.encode()).decrypt(
+                resource["nonce"].encode(),
+                base64.b64decode(resource["ciphertext"]),
+                (resource.get("associated_data") or "").encode(),
+            )
+            data = json.loads(plain)
+        except Exception as exc:  # noqa: BLE001 - any malformed or undecryptable notification is refused alike
+            logger.warning("WeChat Pay notification could not be read: %s", type(exc).__name__)
+            raise PaymentNotificationRefused() from exc
+        if not isinstance(data, dict):
+            raise PaymentNotificationRefused()
+        return data
+
+    def payment_from_notification(self, data: dict) -> WechatPayment:
+        """A decrypted transaction as a WechatPayment. Raises PaymentProviderUnavailable when it cannot be read."""
+        return self._payment(data)
 
     def payment_by_out_trade_no(self, out_trade_no: str) -> WechatPayment:
         """Return the order `out_trade_no` as WeChat Pay knows it.
@@ -200,13 +305,16 @@ class WechatPayClient:
         )
 
     def _answer_is_genuine(self, response) -> bool:
-        headers = response.headers
+        return self._signature_valid(response.headers, response.text)
+
+    def _signature_valid(self, headers, text: str) -> bool:
+        """WeChat Pay's platform signature over timestamp, nonce and body, made within SIGNATURE_MAX_AGE_SECONDS."""
         timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
         signature = headers.get("Wechatpay-Signature", "")
         try:
             if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
                 return False
-            message = f"{timestamp}\n{nonce}\n{response.text}\n".encode()
+            message = f"{timestamp}\n{nonce}\n{text}\n".encode()
             self._platform_key.verify(base64.b64decode(signature), message, padding.PKCS1v15(), hashes.SHA256())
         except (ValueError, InvalidSignature):
             return False
@@ -224,6 +332,8 @@ class WechatPayClient:
         if not self._answer_is_genuine(response):
             logger.error("WeChat Pay answer to %s failed its signature check", path.split("?")[0])
             raise PaymentProviderUnavailable()
+        if response.status_code == 204:  # a close: no body
+            return 204, {}
         try:
             data = response.json()
         except ValueError as exc:

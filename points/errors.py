@@ -220,3 +220,15 @@ class CheckoutOrderNothingToPay(PointsError):
         "WeChat Pay. Spend less of them, or pay at a till."
     )
     status = 422
+
+
+class CheckoutOrderWithoutWechat(PointsError):
+    code = "wechat_account_required"
+    message = _("Sign in to the mini program with WeChat first: WeChat Pay pays for the member's own WeChat account.")
+    status = 422
+
+
+class CheckoutOrderNotReleasable(PointsError):
+    code = "checkout_order_not_open"
+    message = _("Only an order still waiting for payment can be released.")
+    status = 409

@@ -110,6 +110,8 @@ def wechat_pay(settings, wechat_pay_merchant_keys):
 
     Register what a member paid with `wechat_pay.add_order(out_trade_no, total=<cents>, openid=...)`.
     """
+    import secrets
+
     from tests.fakes import FakeWechatPay
 
     private_pem, public_pem = wechat_pay_merchant_keys
@@ -120,6 +122,10 @@ def wechat_pay(settings, wechat_pay_merchant_keys):
     settings.WECHATPAY_PRIVATE_KEY = private_pem
     settings.WECHATPAY_PLATFORM_PUBLIC_KEY = server.platform_public_pem
     settings.WECHATPAY_TIMEOUT_SECONDS = 2.0
+    # The server opens the order (prepay) and hears of payments: the APIv3 key is made for the test (32 bytes).
+    settings.WECHATPAY_APPID = server.appid
+    settings.WECHATPAY_NOTIFY_URL = "https://loyalty.test/api/v1/wechat-pay/notify"
+    settings.WECHATPAY_API_V3_KEY = server.api_v3_key = secrets.token_hex(16)
     settings.CURRENCY = "HKD"
     yield server
     server.stop()

@@ -11,12 +11,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
 @dataclass
@@ -196,7 +198,8 @@ def rsa_key_pair() -> tuple[str, str]:
 
 
 class FakeWechatPay(FakeHttpServer):
-    """WeChat Pay API v3's order query for one merchant, with real signatures both ways.
+    """WeChat Pay API v3 for one merchant (JSAPI prepay, order query and close, refunds), with real signatures both
+    ways, and the payment notifications it posts (signed with its platform key, encrypted with the APIv3 key).
 
     It checks each request's Authorization signature with the merchant's public key (401 otherwise) and signs
     each answer with its own platform key, as WeChat Pay does. Register orders with `add_order`; unknown ones
@@ -205,6 +208,7 @@ class FakeWechatPay(FakeHttpServer):
 
     QUERY_PREFIX = "/v3/pay/transactions/out-trade-no/"
     REFUND_PATH = "/v3/refund/domestic/refunds"
+    PREPAY_PATH = "/v3/pay/transactions/jsapi"
 
     def __init__(self, *, mchid="1900000109", appid="wx-test-app", merchant_public_pem: str, serial_no="SERIAL01"):
         super().__init__()
@@ -216,8 +220,12 @@ class FakeWechatPay(FakeHttpServer):
         # Refunds by out_refund_no, as WeChat Pay keeps them: asking again under one number answers the first.
         self.refunds: dict[str, dict] = {}
         self.refund_status = "SUCCESS"
+        self.refund_unavailable = False  # refunds alone answer 503 (WeChat Pay busy)
         self.tamper = False
         self.status_override: int | None = None
+        # Set to a code (e.g. "PARAM_ERROR") to refuse prepays with a 400.
+        self.prepay_refusal: str | None = None
+        self.prepays: dict[str, dict] = {}  # the prepay requests' bodies by out_trade_no
         self.fallback = self._query
 
     def add_order(self, out_trade_no, *, total, openid, currency="HKD", trade_state="SUCCESS"):
@@ -235,20 +243,52 @@ class FakeWechatPay(FakeHttpServer):
             "amount": {"total": total, "payer_total": total, "currency": currency, "payer_currency": currency},
         }
 
-    def _signed(self, status, body):
-        payload = json.dumps(body).encode()
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
-        message = f"{timestamp}\n{nonce}\n{payload.decode()}\n".encode()
+    def pay(self, out_trade_no, *, now=None) -> bool:
+        """The member pays an order opened by prepay, as the pay sheet does: refused (False) once the order is closed,
+        paid or past its time_expire."""
+        order, prepay = self.orders.get(out_trade_no), self.prepays.get(out_trade_no)
+        if order is None or prepay is None or order["trade_state"] != "NOTPAY":
+            return False
+        if (now or datetime.now(UTC)) >= datetime.fromisoformat(prepay["time_expire"]):
+            return False
+        order["trade_state"], order["success_time"] = "SUCCESS", "2026-11-25T10:15:00+08:00"
+        return True
+
+    def notification(self, out_trade_no, *, api_v3_key, timestamp=None, event_type="TRANSACTION.SUCCESS"):
+        """The (body, headers) WeChat Pay posts to notify_url about order `out_trade_no`: the order encrypted with the
+        APIv3 key (AEAD_AES_256_GCM), the whole signed with the platform key."""
+        nonce = secrets.token_hex(6)
+        associated_data = "transaction"
+        ciphertext = AESGCM(api_v3_key.encode()).encrypt(
+            nonce.encode(), json.dumps(self.orders[out_trade_no]).encode(), associated_data.encode()
+        )
+        body = json.dumps({
+            "id": secrets.token_hex(8), "create_time": "2026-11-25T10:15:00+08:00", "resource_type": "encrypt-resource",
+            "event_type": event_type, "summary": "支付成功",
+            "resource": {
+                "original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "associated_data": associated_data,
+                "nonce": nonce, "ciphertext": base64.b64encode(ciphertext).decode(),
+            },
+        })  # fmt: skip
+        return body, self._signature_headers(body, timestamp=timestamp)
+
+    def _signature_headers(self, text, *, timestamp=None):
+        timestamp, nonce = str(timestamp or int(time.time())), secrets.token_hex(16)
+        message = f"{timestamp}\n{nonce}\n{text}\n".encode()
         signature = base64.b64encode(self._platform_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
-        if self.tamper:
-            payload = payload.replace(b'"trade_state": "NOTPAY"', b'"trade_state": "SUCCESS"')
-            payload = payload.replace(b'"total": 1', b'"total": 9')
-        headers = {
+        return {
             "Wechatpay-Timestamp": timestamp,
             "Wechatpay-Nonce": nonce,
             "Wechatpay-Signature": signature,
             "Wechatpay-Serial": "PUB_KEY_ID_01",
         }
+
+    def _signed(self, status, body):
+        payload = b"" if body is None else json.dumps(body).encode()
+        headers = self._signature_headers(payload.decode())
+        if self.tamper:
+            payload = payload.replace(b'"trade_state": "NOTPAY"', b'"trade_state": "SUCCESS"')
+            payload = payload.replace(b'"total": 1', b'"total": 9')
         return FakeResponse(status=status, body=payload, headers=headers)
 
     def _caller_is_merchant(self, request) -> bool:
@@ -277,6 +317,10 @@ class FakeWechatPay(FakeHttpServer):
             return self._signed(401, {"code": "SIGN_ERROR", "message": "signature wrong"})
         if request.method == "POST" and request.path == self.REFUND_PATH:
             return self._refund(request.json())
+        if request.method == "POST" and request.path == self.PREPAY_PATH:
+            return self._prepay(request.json())
+        if request.method == "POST" and request.path.startswith(self.QUERY_PREFIX) and request.path.endswith("/close"):
+            return self._close(unquote(request.path[len(self.QUERY_PREFIX) : -len("/close")]), request.json())
         if request.query.get("mchid") != self.mchid:
             return self._signed(400, {"code": "PARAM_ERROR", "message": "mchid"})
         order = None
@@ -286,7 +330,35 @@ class FakeWechatPay(FakeHttpServer):
             return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "order does not exist"})
         return self._signed(200, order)
 
+    def _prepay(self, body):
+        if self.prepay_refusal:
+            return self._signed(400, {"code": self.prepay_refusal, "message": "refused"})
+        if body.get("mchid") != self.mchid or body.get("appid") != self.appid:
+            return self._signed(400, {"code": "PARAM_ERROR", "message": "appid or mchid"})
+        out_trade_no = body["out_trade_no"]
+        if out_trade_no in self.orders:
+            return self._signed(400, {"code": "ORDERNO_USED", "message": "order number used"})
+        self.prepays[out_trade_no] = body
+        self.add_order(
+            out_trade_no, total=body["amount"]["total"], openid=body["payer"]["openid"],
+            currency=body["amount"]["currency"], trade_state="NOTPAY",
+        )  # fmt: skip
+        return self._signed(200, {"prepay_id": "wx" + secrets.token_hex(14)})
+
+    def _close(self, out_trade_no, body):
+        order = self.orders.get(out_trade_no)
+        if body.get("mchid") != self.mchid:
+            return self._signed(400, {"code": "PARAM_ERROR", "message": "mchid"})
+        if order is None:
+            return self._signed(404, {"code": "ORDER_NOT_EXIST", "message": "order does not exist"})
+        if order["trade_state"] == "SUCCESS":
+            return self._signed(400, {"code": "ORDERPAID", "message": "order paid"})
+        order["trade_state"] = "CLOSED"
+        return self._signed(204, None)
+
     def _refund(self, body):
+        if self.refund_unavailable:
+            return self._signed(503, {"code": "SYSTEM_ERROR", "message": "busy"})
         order = self.orders.get(body.get("out_trade_no", ""))
         if order is None or order["trade_state"] != "SUCCESS":
             return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "order does not exist"})

@@ -1,15 +1,19 @@
 """The mini program's checkout orders: hold what the cart spends, pay through WeChat Pay, confirm.
 
 1. `POST /me/checkout-orders` (with an Idempotency-Key) prices the cart as `/me/purchases/preview` does, reserves its
-   coupon and holds its points and stored value; the answer gives `amount_due`, the WeChat Pay order number
-   (`out_trade_no`) to open the payment under, and `expires_at`, when the hold ends (the WeChat Pay order's
-   time limit).
-2. The mini program pays `amount_due` through WeChat Pay under `out_trade_no`.
+   coupon and holds its points and stored value, and opens the WeChat Pay order (JSAPI prepay, payable until
+   `expires_at`, when the hold ends); the answer gives `amount_due`, `out_trade_no` and `payment`, the signed
+   parameters to pass to `wx.requestPayment`. When WeChat Pay will not open the order nothing stays held and the
+   answer is 503 `payment_provider_unavailable` (no answer) or 502 `payment_prepay_refused`.
+2. The mini program pays with `wx.requestPayment(payment)`.
 3. `POST /me/checkout-orders/{id}/confirm` records the purchase once WeChat Pay confirms the payment: the answer is
    the order, `paid`, with the purchase. A payment that can no longer be honoured (what the order held was
    released and spent meanwhile, for instance) is refunded through WeChat Pay: the order is `refunded` (or
    `refund_pending` while WeChat Pay has not taken the refund yet) with its reason, and the member is notified.
-`POST /me/checkout-orders/{id}/cancel` gives back what an open order holds; so does its expiry.
+`POST /me/checkout-orders/{id}/cancel` gives back what an open order holds; so does its expiry. Both close the
+WeChat Pay order first, so it can no longer be paid.
+`POST /wechat-pay/notify` is WeChat Pay's payment notification (its notify_url): signed by WeChat Pay, its resource
+encrypted with the APIv3 key; it confirms the order as the member's confirm does.
 """
 
 from django.conf import settings
@@ -19,6 +23,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from infra.api import BaseApi, StrictInputSerializer, error_responses, output_data
+from infra.errors import PaymentNotificationRefused
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsActiveMember, IsMember
 from points.api.purchases import MemberCartInputSerializer
@@ -29,6 +34,8 @@ from points.services.checkout_orders import (
     checkout_order_confirm,
     checkout_order_create,
     checkout_order_get,
+    checkout_order_notified,
+    checkout_order_payment_parameters,
     checkout_order_result,
 )
 
@@ -39,6 +46,17 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=True,
     description="Names this order: a retry with the same key and cart answers the first order (200).",
 )
+
+
+class PaymentParametersSerializer(serializers.Serializer):
+    timeStamp = serializers.CharField()  # noqa: N815 - wx.requestPayment's own names
+    nonceStr = serializers.CharField()  # noqa: N815
+    package = serializers.CharField(help_text="prepay_id=...")
+    signType = serializers.CharField(help_text="RSA")  # noqa: N815
+    paySign = serializers.CharField(help_text="The merchant's signature (WeChat Pay API v3).")  # noqa: N815
+
+    class Meta:
+        ref_name = "WechatPaymentParameters"
 
 
 class CheckoutOrderSerializer(serializers.Serializer):
@@ -61,6 +79,9 @@ class CheckoutOrderSerializer(serializers.Serializer):
     refund_reason = serializers.CharField(
         allow_blank=True, help_text="When refunded: the error code of the checkout that could not honour the payment."
     )
+    payment = PaymentParametersSerializer(
+        allow_null=True, help_text="While open: pass these to wx.requestPayment as they are."
+    )
     purchase = CheckoutResultSerializer(allow_null=True, help_text="Once paid: the purchase recorded.")
 
     class Meta:
@@ -80,6 +101,7 @@ def _order_data(order: CheckoutOrder, *, purchase: dict | None = None) -> dict:
         "created_at": order.created_at,
         "expires_at": order.expires_at,
         "refund_reason": order.refund_reason,
+        "payment": checkout_order_payment_parameters(order),
         "purchase": purchase,
     }
     return output_data(CheckoutOrderSerializer, body)
@@ -108,7 +130,7 @@ class MeCheckoutOrderListApi(BaseApi):
         responses={
             201: CheckoutOrderSerializer,
             200: CheckoutOrderSerializer,
-            **error_responses(400, 401, 404, 409, 422),
+            **error_responses(400, 401, 404, 409, 422, 502, 503),
         },
     )
     def post(self, request):
@@ -194,3 +216,27 @@ class MeCheckoutOrderConfirmApi(BaseApi):
         body = _order_data(result.order, purchase=_purchase_data(result))
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
         return Response(body, status=status.HTTP_200_OK, headers=headers)
+
+
+class WechatPayNotifyApi(BaseApi):
+    """WeChat Pay's payment notification (settings.WECHATPAY_NOTIFY_URL points here): the order it names is confirmed
+    as the member's confirm does, once. Answers 204 (WeChat Pay's "received"), the same to a replay; a signature
+    that does not check out with the platform key, or made more than 5 minutes from now, is refused (401) and
+    changes nothing; 503 while WeChat Pay cannot be asked about the payment (it notifies again)."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        operation_id="wechat_pay_notify",
+        tags=["payments"],
+        request=None,
+        responses={204: None, **error_responses(401, 503)},
+    )
+    def post(self, request):
+        # The signature is over the exact bytes WeChat Pay sent: read them before anything parses the body.
+        body = request.body
+        if not body:
+            raise PaymentNotificationRefused()
+        checkout_order_notified(headers=request.headers, body=body, now=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ from points.api.checkout_orders import (
     MeCheckoutOrderConfirmApi,
     MeCheckoutOrderDetailApi,
     MeCheckoutOrderListApi,
+    WechatPayNotifyApi,
 )
 from points.api.draws import DrawListApi, DrawSpinApi, MeDrawSpinListApi, PosPrizeCollectApi
 from points.api.mall import (
@@ -33,6 +34,7 @@ urlpatterns = [
     path("me/purchases", MePurchasesApi.as_view(), name="me-purchases"),
     path("me/purchases/preview", MePurchasePreviewApi.as_view(), name="me-purchases-preview"),
     path("me/checkout-orders", MeCheckoutOrderListApi.as_view(), name="me-checkout-orders"),
+    path("wechat-pay/notify", WechatPayNotifyApi.as_view(), name="wechat-pay-notify"),
     path("me/checkout-orders/<int:order_id>", MeCheckoutOrderDetailApi.as_view(), name="me-checkout-order"),
     path(
         "me/checkout-orders/<int:order_id>/cancel", MeCheckoutOrderCancelApi.as_view(), name="me-checkout-order-cancel"

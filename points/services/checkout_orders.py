@@ -3,22 +3,33 @@
 1. `checkout_order_create` prices the member's cart (the mini-program checkout's preview), reserves its coupon
    for the order (coupons.services.coupon_reserve), holds its points and stored value
    (members.services.holds) and answers the amount due, the WeChat Pay order number (`out_trade_no`) to pay
-   under and when the hold ends (settings.CHECKOUT_ORDER_MINUTES, the WeChat Pay order's time limit).
+   under and when the hold ends (settings.CHECKOUT_ORDER_MINUTES, the WeChat Pay order's time limit). Once the
+   holds are committed it opens the WeChat Pay order (JSAPI prepay, outside any transaction, `time_expire` the
+   order's expiry) and keeps its prepay id; `checkout_order_payment_parameters` signs what `wx.requestPayment`
+   takes. When WeChat Pay will not open it the holds are released at once (status failed) and the error raised.
 2. `checkout_order_confirm`, once the member paid, asks WeChat Pay (outside any transaction), then in one
    transaction settles the hold and records the purchase through the one checkout
    (points.services.checkout.purchase_checkout, whose writer of purchases is members.services.purchases).
 3. `checkout_order_cancel` and the expiry job (`checkout_orders_expire`, every minute) release an open order's
-   hold and coupon; the job then asks WeChat Pay whether the expired order was paid all the same (a mini program
-   closed before confirming) and confirms it. A payment confirmed after the release is still honoured when the
-   member still has what the cart spends; otherwise, and whenever the checkout refuses the paid cart, the payment
-   is refunded through WeChat Pay's refund API and the member is told why (a `checkout_refunded` notification).
+   hold and coupon, closing the WeChat Pay order first so it can no longer be paid; when WeChat Pay will not close
+   it (paid meanwhile) the order is confirmed instead. The job then asks WeChat Pay whether a released order was
+   paid all the same (a mini program closed before confirming) and confirms it. WeChat Pay's payment notification
+   (`checkout_order_notified`) confirms the order the same way as the member's confirm. A payment confirmed after
+   the release is still honoured when the member still has what the cart spends; otherwise, and whenever the
+   checkout refuses the paid cart, the payment is refunded through WeChat Pay's refund API and the member is told
+   why (a `checkout_refunded` notification).
    So a paid order ends with its purchase recorded or its money refunded, never neither: a refund WeChat Pay could
-   not take at once stays `refund_pending` and the job asks again.
+   not take at once stays `refund_pending` and the job asks again, up to CHECKOUT_REFUND_MAX_ATTEMPTS times; one
+   WeChat Pay reports ABNORMAL, or still refused then, is `refund_failed`: staff see it (the console's checkout
+   orders, with a badge in the sidebar) and act by hand.
+4. Staff may release a stuck open order by hand (`checkout_order_release`, audited by who and why).
 
 Lock order, as everywhere: the member row, then the order row (then the coupon, by its services).
 """
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -27,13 +38,20 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from coupons.errors import CouponNotReserved
 from coupons.services import coupon_release, coupon_reserve
-from infra.errors import LoyaltyError, NotFound, PaymentNotConfirmed, PaymentProviderUnavailable
+from infra.errors import (
+    LoyaltyError,
+    NotFound,
+    PaymentNotConfirmed,
+    PaymentPrepayRefused,
+    PaymentProviderUnavailable,
+)
 from infra.wechat_pay import WechatPayClient, get_wechat_pay_client
-from members.errors import IdempotencyKeyReused
+from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.models import Member, Notification, PaymentMethod, PaymentUse, PurchaseChannel
 from members.services.holds import balance_hold_close, balance_hold_place
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
@@ -41,7 +59,7 @@ from members.services.locks import lock_member
 from members.services.notifications import notify
 from members.services.payments import payment_use_record, wechat_payment_confirm
 from points.cart import Cart, CartLine, CheckoutContext
-from points.errors import CheckoutOrderNothingToPay
+from points.errors import CheckoutOrderNothingToPay, CheckoutOrderNotReleasable, CheckoutOrderWithoutWechat
 from points.models import CheckoutOrder
 from points.selectors import CheckoutSettings, checkout_settings_get, tier_discount_terms_get
 from points.services.checkout import CheckoutResult, _cart_items, _coupon_cart, purchase_checkout
@@ -109,12 +127,16 @@ def _context(*, member_id: int, now: datetime) -> tuple[CheckoutContext, Checkou
     return context, checkout_settings
 
 
+# A paid order being given back: never recorded again.
+REFUNDING = (Status.REFUND_PENDING, Status.REFUNDED, Status.REFUND_FAILED)
 # How long the job keeps asking WeChat Pay about an order released unpaid.
 PAYMENT_CHECK_DAYS = timedelta(days=1)
 
 
 def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> CheckoutOrderResult | None:
-    order = CheckoutOrder.objects.filter(member_id=member_id, idempotency_key=idempotency_key).first()
+    orders = CheckoutOrder.objects.filter(member_id=member_id, idempotency_key=idempotency_key)
+    # An order WeChat Pay would not open held nothing and answered an error: a retry under its key opens a new one.
+    order = orders.exclude(status=Status.FAILED).first()
     if order is None:
         return None
     if order.request_hash != request_hash:
@@ -122,14 +144,18 @@ def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> Check
     return CheckoutOrderResult(order=order, is_replay=True)
 
 
-def checkout_order_create(*, member_id: int, idempotency_key: str, cart: Cart, now: datetime) -> CheckoutOrderResult:
+def checkout_order_create(
+    *, member_id: int, idempotency_key: str, cart: Cart, now: datetime, payments: WechatPayClient | None = None
+) -> CheckoutOrderResult:
     """Create the member's checkout order for `cart` (its external id and date are the order's own): price it,
-    reserve its coupon, hold its points and stored value.
+    reserve its coupon, hold its points and stored value, then open its WeChat Pay order (prepay).
 
     Idempotent by the member's `idempotency_key`: the same cart again answers the first order (is_replay), another
     cart under that key is refused. Raises InvalidInput (a bad key), IdempotencyKeyReused, the mini-program
     checkout's pricing errors (MiniProgramCheckoutDisabled, InsufficientPoints, PointsShareExceeded, coupons'
-    errors, ...), InsufficientPoints and InsufficientStoredValue (what is not held already), coupon_reserved.
+    errors, ...), InsufficientPoints and InsufficientStoredValue (what is not held already), coupon_reserved,
+    CheckoutOrderWithoutWechat (no openid to pay with), and, with nothing left held, PaymentProviderUnavailable
+    (WeChat Pay did not answer the prepay) or PaymentPrepayRefused (it answered no).
     """
     idempotency_key = idempotency_key_validate(idempotency_key)
     stored_cart = _cart_json(cart)
@@ -140,6 +166,9 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: Cart, n
     if pricing.amount_due <= 0:
         # WeChat Pay has no payment of nothing, so such an order could never be confirmed, only expire.
         raise CheckoutOrderNothingToPay()
+    openid = Member.objects.filter(pk=member_id).values_list("wechat_openid", flat=True).first()
+    if not openid:
+        raise CheckoutOrderWithoutWechat()
     expires_at = now + timedelta(minutes=checkout_order_minutes())
     try:
         with transaction.atomic():
@@ -152,6 +181,7 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: Cart, n
                 idempotency_key=idempotency_key, request_hash=request_hash, cart=stored_cart,
                 amount_due=pricing.amount_due, points_to_spend=pricing.points_to_spend,
                 stored_value_amount=pricing.stored_value_amount, created_at=now, expires_at=expires_at,
+                store_id=mini_program_store_id(checkout_settings_get().policy),
             )  # fmt: skip
             coupon = None
             if stored_cart["coupon_code"]:
@@ -174,7 +204,55 @@ def checkout_order_create(*, member_id: int, idempotency_key: str, cart: Cart, n
         if (replay := _replay(member_id=member_id, idempotency_key=idempotency_key, request_hash=request_hash)) is None:
             raise
         return replay
+    _open_payment(order=order, openid=openid, now=now, payments=payments)
     return CheckoutOrderResult(order=order)
+
+
+def _open_payment(*, order: CheckoutOrder, openid: str, now: datetime, payments: WechatPayClient | None) -> None:
+    """Open the order's WeChat Pay order (outside any transaction: an HTTP call) and keep its prepay id; when WeChat
+    Pay will not, release what the order holds (failed) and raise its error."""
+    try:
+        prepay_id = (payments or get_wechat_pay_client()).prepay(
+            out_trade_no=order.out_trade_no, description=str(_("Mini-program purchase")), amount=order.amount_due,
+            currency=settings.CURRENCY, openid=openid, time_expire=order.expires_at,
+        )  # fmt: skip
+    except (PaymentProviderUnavailable, PaymentPrepayRefused):
+        with transaction.atomic():
+            locked = _lock(member_id=order.member_id, order_id=order.pk)
+            if locked.status == Status.OPEN:
+                _release(order=locked, status=Status.FAILED, now=now)
+        raise
+    CheckoutOrder.objects.filter(pk=order.pk).update(prepay_id=prepay_id[:64])
+    order.prepay_id = prepay_id[:64]
+
+
+def checkout_order_payment_parameters(order: CheckoutOrder, *, payments: WechatPayClient | None = None) -> dict | None:
+    """What the mini program passes to wx.requestPayment for an open order (None otherwise), signed with the
+    merchant's key. The same order always answers the same parameters (its creation time; a nonce derived from its
+    prepay id), so a replayed creation answers exactly the first answer."""
+    if order.status != Status.OPEN or not order.prepay_id:
+        return None
+    nonce = hmac.new(settings.SECRET_KEY.encode(), order.prepay_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return (payments or get_wechat_pay_client()).payment_parameters(
+        prepay_id=order.prepay_id, timestamp=str(int(order.created_at.timestamp())), nonce=nonce
+    )
+
+
+def _close_wechat_order(*, order: CheckoutOrder, now: datetime, payments: WechatPayClient | None = None) -> bool | None:
+    """Close the order's WeChat Pay order so nobody can pay it any more. Return True when it is closed, False when
+    WeChat Pay would not close it (paid meanwhile, or it has no such order: ask it which), None when it did not
+    answer."""
+    if order.wechat_closed_at is not None:
+        return True
+    try:
+        closed = (payments or get_wechat_pay_client()).close(order.out_trade_no)
+    except PaymentProviderUnavailable:
+        logger.warning("WeChat Pay did not answer the close of checkout order %s", order.pk)
+        return None
+    if closed:
+        CheckoutOrder.objects.filter(pk=order.pk, wechat_closed_at__isnull=True).update(wechat_closed_at=now)
+        order.wechat_closed_at = now
+    return closed
 
 
 def _coupon_cart_for(*, member: Member, order: CheckoutOrder, now: datetime):
@@ -218,14 +296,16 @@ def checkout_order_cancel(
     """Cancel the member's open order: its hold and coupon are given back. Cancelling an order that is no longer
     open changes nothing (a paid one stays paid).
 
-    WeChat Pay is asked first: a mini program cancels when its pay sheet reports a failure, which may be the
-    phone's and not WeChat Pay's, so an order paid after all is confirmed instead (recorded, or refunded) and
-    never ends cancelled with the money taken. Raises NotFound, PaymentProviderUnavailable (WeChat Pay did not
-    answer: cancel again later; the order expires by itself meanwhile).
+    WeChat Pay closes its order first (so it can no longer be paid), then is asked: a mini program cancels when its
+    pay sheet reports a failure, which may be the phone's and not WeChat Pay's, so an order paid after all is
+    confirmed instead (recorded, or refunded) and never ends cancelled with the money taken. Raises NotFound,
+    PaymentProviderUnavailable (WeChat Pay did not answer: cancel again later; the order expires by itself meanwhile).
     """
     order = checkout_order_get(member_id=member_id, order_id=order_id)
     if order.status != Status.OPEN:
         return order
+    if _close_wechat_order(order=order, now=now, payments=payments) is None:
+        raise PaymentProviderUnavailable()
     try:
         checkout_order_confirm(member_id=member_id, order_id=order.pk, now=now, payments=payments)
     except PaymentNotConfirmed:
@@ -236,6 +316,48 @@ def checkout_order_cancel(
         order = _lock(member_id=member_id, order_id=order.pk)
         if order.status == Status.OPEN:
             _release(order=order, status=Status.CANCELLED, now=now)
+            _checked_if_closed(order=order, now=now)
+    return order
+
+
+def _checked_if_closed(*, order: CheckoutOrder, now: datetime) -> None:
+    """An order WeChat Pay closed unpaid needs no more asking: nobody can pay it any more."""
+    if order.wechat_closed_at is not None:
+        CheckoutOrder.objects.filter(pk=order.pk).update(payment_checked_at=now)
+        order.payment_checked_at = now
+
+
+def checkout_order_release(*, order_id: int, released_by, reason: str, now: datetime, store_id: int | None = None):
+    """Staff release a stuck open order by hand (`released_by`, with `reason`; limited to `store_id` when given): WeChat
+    Pay closes it first; one paid meanwhile is confirmed instead (recorded, or refunded). Return the order.
+    Raises NotFound (unknown, or outside the store), CheckoutOrderNotReleasable (no longer open),
+    PaymentProviderUnavailable (WeChat Pay did not answer: nothing changed), ReasonRequired."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired.for_field("reason", message=_("Give the reason for releasing the order."))
+    orders = CheckoutOrder.objects.filter(pk=order_id)
+    if store_id is not None:
+        orders = orders.filter(store_id=store_id)
+    order = orders.first()
+    if order is None:
+        raise NotFound(_("No such checkout order."))
+    if order.status != Status.OPEN:
+        raise CheckoutOrderNotReleasable()
+    closed = _close_wechat_order(order=order, now=now)
+    if closed is None:
+        raise PaymentProviderUnavailable()
+    if closed is False:
+        with contextlib.suppress(PaymentNotConfirmed):
+            checkout_order_confirm(member_id=order.member_id, order_id=order.pk, now=now)
+            return CheckoutOrder.objects.get(pk=order.pk)
+    with transaction.atomic():
+        order = _lock(member_id=order.member_id, order_id=order.pk)
+        if order.status != Status.OPEN:
+            raise CheckoutOrderNotReleasable()
+        _release(order=order, status=Status.CANCELLED, now=now)
+        _checked_if_closed(order=order, now=now)
+        CheckoutOrder.objects.filter(pk=order.pk).update(released_by=released_by, release_reason=reason[:200])
+    order.refresh_from_db()
     return order
 
 
@@ -258,15 +380,27 @@ def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
     asking again at every run until WeChat Pay has answered (for a day); ask WeChat Pay again for the refunds it
     could not take at once. Return how many orders were released. Safe to run twice."""
     due = CheckoutOrder.objects.filter(status=Status.OPEN, expires_at__lte=now).order_by("expires_at", "pk")
-    released = sum(
-        checkout_order_expire(order_id=order_id, now=now) for order_id in due.values_list("pk", flat=True)[:limit]
-    )
+    released = 0
+    for order in due[:limit]:
+        # WeChat Pay closes the order first, so nobody pays an expired order; one it will not close may have been
+        # paid meanwhile: asked first, it is confirmed with its hold still in place.
+        closed = _close_wechat_order(order=order, now=now)
+        if closed is False:
+            _confirm_if_paid(order_id=order.pk, member_id=order.member_id, now=now)
+            if not CheckoutOrder.objects.filter(pk=order.pk, status=Status.OPEN).exists():
+                continue  # paid: recorded or refunded
+        if checkout_order_expire(order_id=order.pk, now=now):
+            released += 1
+            _checked_if_closed(order=order, now=now)
     unchecked = CheckoutOrder.objects.filter(
-        status__in=(Status.EXPIRED, Status.CANCELLED),
+        status__in=(Status.EXPIRED, Status.CANCELLED, Status.FAILED),
         payment_checked_at__isnull=True,
         closed_at__gte=now - PAYMENT_CHECK_DAYS,
     ).order_by("closed_at", "pk")
-    for order_id, member_id in unchecked.values_list("pk", "member_id")[:limit]:
+    for order in unchecked[:limit]:
+        order_id, member_id = order.pk, order.member_id
+        if _close_wechat_order(order=order, now=now) is None:
+            continue  # no answer: closed and asked at the next run
         if _confirm_if_paid(order_id=order_id, member_id=member_id, now=now):
             CheckoutOrder.objects.filter(pk=order_id, payment_checked_at__isnull=True).update(payment_checked_at=now)
     pending = CheckoutOrder.objects.filter(status=Status.REFUND_PENDING).order_by("pk").values_list("pk", flat=True)
@@ -310,7 +444,7 @@ def checkout_order_confirm(
     order = checkout_order_get(member_id=member_id, order_id=order_id)
     if order.status == Status.PAID:
         return _paid(order, is_replay=True)
-    if order.status in (Status.REFUND_PENDING, Status.REFUNDED):
+    if order.status in REFUNDING:
         return _refunded(order_id=order.pk, now=now, payments=payments)
     payment = wechat_payment_confirm(
         member_id=member_id, out_trade_no=order.out_trade_no, field="out_trade_no", client=payments
@@ -321,7 +455,7 @@ def checkout_order_confirm(
             order = _lock(member_id=member_id, order_id=order.pk)
             if order.status == Status.PAID:  # a twin confirmation settled it while we asked WeChat Pay
                 return _paid(order, is_replay=True)
-            if order.status in (Status.REFUND_PENDING, Status.REFUNDED):
+            if order.status in REFUNDING:
                 return _refunded(order_id=order.pk, now=now, payments=payments, call=False)
             if order.hold_id:
                 balance_hold_close(hold_id=order.hold_id, now=now, settled=True)
@@ -363,7 +497,7 @@ def _refund_start(*, order_id: int, reason: str, paid_amount: Decimal, now: date
     use is recorded as refunded, so it can pay for nothing else."""
     member_id = CheckoutOrder.objects.filter(pk=order_id).values_list("member_id", flat=True).get()
     order = _lock(member_id=member_id, order_id=order_id)
-    if order.status not in (Status.OPEN, Status.CANCELLED, Status.EXPIRED):
+    if order.status not in (Status.OPEN, Status.CANCELLED, Status.EXPIRED, Status.FAILED):
         return  # a twin settled or refunded it meanwhile
     if order.status == Status.OPEN:
         _release(order=order, status=Status.REFUND_PENDING, now=now)
@@ -388,20 +522,30 @@ def _refunded(
 def checkout_order_refund(*, order_id: int, now: datetime, payments: WechatPayClient | None = None) -> bool:
     """Ask WeChat Pay to refund a refund_pending order (by its own refund number, so asking twice refunds once), then
     mark it refunded and notify the member why. Return whether this call marked it. Raises
-    PaymentProviderUnavailable (it stays refund_pending), PaymentNotConfirmed."""
+    PaymentProviderUnavailable (it stays refund_pending), PaymentNotConfirmed.
+
+    Each refusal counts: a refund WeChat Pay reports ABNORMAL (the payer's account cannot take it back), or refused
+    CHECKOUT_REFUND_MAX_ATTEMPTS times, is no longer asked again: refund_failed, for staff to settle by hand."""
     order = CheckoutOrder.objects.get(pk=order_id)
     if order.status != Status.REFUND_PENDING:
         return False
-    refund = (payments or get_wechat_pay_client()).refund(
-        out_trade_no=order.out_trade_no,
-        out_refund_no=f"{order.out_trade_no}-R",
-        amount=order.paid_amount,
-        total=order.paid_amount,
-        currency=settings.CURRENCY,
-        reason=str(order.refund_reason),
-    )
+    try:
+        refund = (payments or get_wechat_pay_client()).refund(
+            out_trade_no=order.out_trade_no,
+            out_refund_no=f"{order.out_trade_no}-R",
+            amount=order.paid_amount,
+            total=order.paid_amount,
+            currency=settings.CURRENCY,
+            reason=str(order.refund_reason),
+        )
+    except (PaymentProviderUnavailable, PaymentNotConfirmed):
+        _refund_refused(order=order, now=now, abnormal=False)
+        raise
     if not refund.is_accepted:
-        raise PaymentProviderUnavailable()
+        _refund_refused(order=order, now=now, abnormal=refund.status == "ABNORMAL", refund_id=refund.refund_id)
+        if refund.status != "ABNORMAL":
+            raise PaymentProviderUnavailable()
+        return False
     with transaction.atomic():
         marked = CheckoutOrder.objects.filter(pk=order.pk, status=Status.REFUND_PENDING).update(
             status=Status.REFUNDED, refund_id=refund.refund_id[:64], refunded_at=now
@@ -415,3 +559,51 @@ def checkout_order_refund(*, order_id: int, now: datetime, payments: WechatPayCl
                 now=now,
             )
     return bool(marked)
+
+
+def _refund_refused(*, order: CheckoutOrder, now: datetime, abnormal: bool, refund_id: str = "") -> None:
+    """Count a refund WeChat Pay did not take; an ABNORMAL one, or the last allowed try, ends refund_failed. Only the
+    call that moves it there logs the alert, so staff hear of each failed refund once (then it waits on their list)."""
+    pending = CheckoutOrder.objects.filter(pk=order.pk, status=Status.REFUND_PENDING)
+    pending.update(refund_attempts=F("refund_attempts") + 1)
+    give_up = pending.filter(refund_attempts__gte=max(int(settings.CHECKOUT_REFUND_MAX_ATTEMPTS), 1))
+    if abnormal:
+        give_up = pending
+    if give_up.update(status=Status.REFUND_FAILED, refund_id=refund_id[:64], refunded_at=None):
+        logger.error(
+            "Refund of checkout order %s (%s %s) failed at WeChat Pay (%s): staff must refund it by hand",
+            order.out_trade_no, settings.CURRENCY, order.paid_amount, "ABNORMAL" if abnormal else "too many refusals",
+        )  # fmt: skip
+
+
+def refund_failed_count(*, store_id: int | None = None) -> int:
+    """How many paid orders wait for staff to refund them by hand (in `store_id` when given)."""
+    orders = CheckoutOrder.objects.filter(status=Status.REFUND_FAILED)
+    return (orders.filter(store_id=store_id) if store_id is not None else orders).count()
+
+
+# -- WeChat Pay's payment notification ---------------------------------------------------------------------------
+def checkout_order_notified(
+    *, headers, body: bytes, now: datetime, payments: WechatPayClient | None = None
+) -> CheckoutOrder | None:
+    """Take a payment notification WeChat Pay posted: once its signature checks out and its resource is decrypted,
+    the order it names is confirmed exactly as the member's confirm does (asking WeChat Pay, settling once; asked
+    again, nothing more happens). Return the order (None: not one of ours, or no payment of it yet).
+    Raises PaymentNotificationRefused (a bad or stale signature: nothing changes), PaymentProviderUnavailable (WeChat
+    Pay could not be asked: it notifies again later)."""
+    client = payments or get_wechat_pay_client()
+    data = client.notification(headers=headers, body=body)
+    out_trade_no = str(data.get("out_trade_no") or "")
+    order = CheckoutOrder.objects.filter(out_trade_no=out_trade_no).only("pk", "member_id").first()
+    if order is None:
+        logger.info("WeChat Pay notified a payment of an order that is no checkout order: %s", out_trade_no[:32])
+        return None
+    try:
+        checkout_order_confirm(member_id=order.member_id, order_id=order.pk, now=now, payments=client)
+    except PaymentNotConfirmed:
+        return None
+    except PaymentProviderUnavailable:
+        raise
+    except LoyaltyError as refusal:  # e.g. the payment already paid for something else: nothing to settle here
+        logger.warning("Notified checkout order %s not confirmed: %s", order.pk, refusal.code)
+    return CheckoutOrder.objects.get(pk=order.pk)

@@ -44,7 +44,8 @@ def buyer(db, give_points):
 
 
 @pytest.fixture
-def app(member_client, buyer):
+def app(member_client, buyer, wechat_pay):
+    """The buyer's mini program; WeChat Pay (the fake) opens, closes, reports and refunds its orders."""
     return member_client(buyer)
 
 
@@ -416,14 +417,13 @@ def test_a_refund_wechat_pay_cannot_take_yet_is_pending_and_the_job_asks_again(
     pay(wechat_pay, order)
     _expire(order, wechat_pay)
     spend_at_till(till, buyer, 500)
-    wechat_pay.refund_status = "ABNORMAL"
+    wechat_pay.refund_unavailable = True
 
     response = confirm(app, order["id"])
 
     assert response.json()["status"] == "refund_pending"
     assert not Notification.objects.filter(kind=Notification.Kind.CHECKOUT_REFUNDED).exists()
-    wechat_pay.refunds.clear()
-    wechat_pay.refund_status = "SUCCESS"
+    wechat_pay.refund_unavailable = False
     checkout_orders_expire(now=timezone.now())
     checkout_orders_expire(now=timezone.now())
     assert CheckoutOrder.objects.get().status == Status.REFUNDED
