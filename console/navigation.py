@@ -22,10 +22,11 @@ class Entry:
     model: str = ""  # "app_label.ModelName": the model's list
     url_name: str = ""  # or a named console page
     permission: str = ""  # the page's permission (a model's list uses its admin's checks)
+    badge: str = ""  # a model list's sidebar badge: the import path of a callable(request) -> text ("" for none)
 
 
-def _model(label, title, icon):
-    return Entry(title=title, icon=icon, model=label)
+def _model(label, title, icon, badge=""):
+    return Entry(title=title, icon=icon, model=label, badge=badge)
 
 
 def _page(url_name, title, icon, permission=""):
@@ -56,6 +57,13 @@ SIDEBAR = (
             _model("members.Purchase", _("Purchases"), "receipt_long"),
             _model("points.PurchaseRefund", _("Refunds"), "undo"),
             _model("points.PurchaseCheckout", _("Checkouts"), "point_of_sale"),
+            # The badge counts refunds WeChat Pay would not take: staff refund them by hand.
+            _model(
+                "points.CheckoutOrder",
+                _("Mini-program orders"),
+                "shopping_cart_checkout",
+                badge="points.admin.checkout_orders.refund_failed_badge",
+            ),
             _model("members.StoredValueEntry", _("Stored value"), "account_balance_wallet"),
             _model("members.MemberPlanSubscription", _("Plan subscriptions"), "card_membership"),
         ),
@@ -180,14 +188,29 @@ def sidebar_links(request):
     return groups
 
 
+def _badges():
+    """{model list URL: badge callable path} of the entries with a badge."""
+    badges = {}
+    for _title, entries, _apps in SIDEBAR:
+        for entry in entries:
+            if entry.badge and (model_admin := _model_admin(entry.model)) is not None:
+                opts = model_admin.model._meta
+                badges[reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")] = entry.badge
+    return badges
+
+
 def sidebar_navigation(request):
     """Unfold's SIDEBAR["navigation"]: the groups of sidebar_links as Unfold's dictionaries."""
+    badges = _badges()
     return [
         {
             "title": title,
             "separator": True,
             "collapsible": False,
-            "items": [{"title": name, "icon": icon, "link": url} for name, icon, url in links],
+            "items": [
+                {"title": name, "icon": icon, "link": url, **({"badge": badges[url]} if url in badges else {})}
+                for name, icon, url in links
+            ],
         }
         for title, links in sidebar_links(request)
     ]

@@ -1,0 +1,139 @@
+"""Checkout orders in the console: a read-only list of the staff member's store (status, member, amounts, what is
+held, the WeChat Pay order, the refund) under Sales, a badge counting refunds WeChat Pay would not take, and a
+manual release of a stuck order behind its permission, audited on the order."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+
+from members.models import Role
+from points.admin.checkout_orders import refund_failed_badge
+from points.cart import Cart
+from points.models import CheckoutOrder, PointsPolicy
+from points.services.checkout_orders import checkout_order_create
+from tests.factories import MemberFactory, StoreFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("admin:points_checkoutorder_changelist")
+Status = CheckoutOrder.Status
+
+
+def release_url(order):
+    return reverse("admin:points_checkoutorder_release", args=[order.pk])
+
+
+@pytest.fixture
+def online_store(policy):
+    store = StoreFactory(code="mini-shop", name="Mini program shop")
+    PointsPolicy.objects.filter(pk=policy.pk).update(mini_program_store=store)
+    return store
+
+
+@pytest.fixture
+def order(online_store, give_points, wechat_pay):
+    member = MemberFactory(wechat_openid="o-buyer")
+    give_points(member, 500)
+    cart = Cart(gross_amount=Decimal("1000.00"), points_to_spend=500)
+    return checkout_order_create(member_id=member.pk, idempotency_key="k", cart=cart, now=timezone.now()).order
+
+
+@pytest.fixture
+def manager(online_store):
+    return UserFactory(role=Role.STORE_MANAGER, store=online_store)
+
+
+@pytest.fixture
+def other_manager():
+    return UserFactory(role=Role.STORE_MANAGER, store=StoreFactory(code="other"))
+
+
+def test_a_store_manager_sees_the_stores_orders_with_what_they_hold_and_their_wechat_pay_order(client, manager, order):
+    client.force_login(manager)
+
+    page = client.get(LIST_URL).content.decode()
+    detail = client.get(reverse("admin:points_checkoutorder_change", args=[order.pk]))
+
+    assert order.out_trade_no in page
+    assert "500 points (Held)" in page
+    assert "Opened, payable until the hold ends" in page
+    assert detail.status_code == 200
+
+
+def test_another_stores_manager_does_not_see_the_order(client, other_manager, order):
+    client.force_login(other_manager)
+
+    assert order.out_trade_no not in client.get(LIST_URL).content.decode()
+    assert client.get(reverse("admin:points_checkoutorder_change", args=[order.pk]), follow=True).status_code in (
+        200,
+        404,
+    )
+    assert client.post(release_url(order), {"reason": "stuck"}).status_code == 404
+    assert CheckoutOrder.objects.get().status == Status.OPEN
+
+
+def test_a_clerk_can_neither_list_nor_release_orders(client, online_store, order):
+    client.force_login(UserFactory(role=Role.CLERK, store=online_store))
+
+    assert client.get(LIST_URL).status_code == 403
+    assert client.post(release_url(order), {"reason": "stuck"}).status_code == 403
+    assert CheckoutOrder.objects.get().status == Status.OPEN
+
+
+def test_releasing_a_stuck_order_closes_it_at_wechat_pay_and_gives_back_what_it_held_audited(
+    client, manager, order, wechat_pay
+):
+    client.force_login(manager)
+
+    form = client.get(release_url(order))
+    response = client.post(release_url(order), {"reason": "Member phoned: app crashed"})
+
+    assert form.status_code == 200
+    assert response.status_code == 302
+    released = CheckoutOrder.objects.get()
+    assert (released.status, released.released_by, released.release_reason) == (
+        Status.CANCELLED, manager, "Member phoned: app crashed",
+    )  # fmt: skip
+    assert wechat_pay.orders[order.out_trade_no]["trade_state"] == "CLOSED"
+    released.member.refresh_from_db()
+    assert released.member.points_held == 0
+
+
+def test_a_release_needs_a_reason_and_changes_nothing_without_one(client, manager, order):
+    client.force_login(manager)
+
+    response = client.post(release_url(order), {"reason": " "})
+
+    assert response.status_code == 200
+    assert CheckoutOrder.objects.get().status == Status.OPEN
+
+
+def test_an_order_paid_meanwhile_is_recorded_instead_of_released(client, manager, order, wechat_pay):
+    wechat_pay.pay(order.out_trade_no)
+    client.force_login(manager)
+
+    client.post(release_url(order), {"reason": "stuck"})
+
+    released = CheckoutOrder.objects.get()
+    assert (released.status, released.released_by) == (Status.PAID, None)
+
+
+def test_the_sidebar_lists_the_orders_under_sales_with_a_badge_of_refunds_staff_must_make(
+    manager, other_manager, order
+):
+    from console.navigation import sidebar_navigation
+
+    CheckoutOrder.objects.filter(pk=order.pk).update(status=Status.REFUND_FAILED)
+    request = RequestFactory().get("/console/")
+    request.user = manager
+    other = RequestFactory().get("/console/")
+    other.user = other_manager
+
+    sales = next(group for group in sidebar_navigation(request) if str(group["title"]) == "Sales")
+    [item] = [item for item in sales["items"] if item["link"] == LIST_URL]
+
+    assert item["badge"] == "points.admin.checkout_orders.refund_failed_badge"
+    assert (refund_failed_badge(request), refund_failed_badge(other)) == ("1", "")
