@@ -3,8 +3,7 @@
 A beat job lists the due messages (pending, next attempt time passed) and fans them out as chunk tasks. For one
 message the sender:
 1. claims it by a conditional UPDATE that moves its next attempt time a lease ahead, so two workers (or a drain
-   that listed it twice) never send it twice; a worker that dies mid-send leaves the lease to expire and the
-   message is tried again (the SMS gateway's Idempotency-Key is the message's, so the gateway drops the copy);
+   that listed it twice) never send it twice; a worker that dies mid-send leaves the lease to expire (see 5);
 2. checks again what may have changed since the message was written: the member's consent to the channel (and to
    marketing, for a marketing message), the address, the template (WeChat needs one), the quiet hours (the
    message is held until they end), the subscription (WeChat: one send per acceptance);
@@ -14,6 +13,15 @@ message the sender:
    WeChat's 43101 revokes the subscription); or failed for now (tried again after a back-off doubling from
    CHANNEL_RETRY_SECONDS; after CHANNEL_MAX_ATTEMPTS tries it is failed: the dead letter).
 Every outcome but a rate-limit wait writes a DeliveryAttempt, marked transactional or marketing.
+5. Just before the provider is called, a "sending" attempt is written (committed: the sender runs outside any
+   transaction). A message claimed again after its lease whose last attempt is still "sending" was being sent by
+   a worker that died, and nobody knows whether the provider got it: that attempt becomes "unknown". SMS is sent
+   again: the gateway's Idempotency-Key is the message's, so the gateway drops a copy. E-mail and WeChat have no
+   such key, so the message is not sent again blindly: it ends failed, its attempt "unknown", for staff to see.
+   What remains: a worker dying in that window loses an e-mail or WeChat message that had not reached the provider
+   yet (at most once, never twice), and one dying between the provider's acceptance and our "sent" record shows
+   "unknown" for a message that did arrive. E-mails also carry a Message-ID made from the message's id, so a copy
+   sent by hand is recognised as the same message by most mail clients.
 """
 
 from collections import Counter
@@ -99,6 +107,15 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
     notification, member = message.notification, message.notification.member
     category = category_of(notification.kind)
     log = _Log(message=message, category=category, now=now)
+    died = _attempt_left_sending(message)
+    if died is not None:
+        if message.channel != Channel.SMS:
+            log.attempt_id = died
+            return log.finish(status=Status.FAILED, outcome=Outcome.UNKNOWN, detail=DIED_DETAIL, tried=True)
+        # SMS: the lost attempt counts, and the message goes again under the same Idempotency-Key.
+        DeliveryAttempt.objects.filter(pk=died).update(outcome=Outcome.UNKNOWN, detail=DIED_DETAIL)
+        message.attempts += 1
+        OutboxMessage.objects.filter(pk=message.pk).update(attempts=message.attempts)
 
     problem = consent_problem(member, channel=message.channel, category=category)
     if problem:
@@ -125,6 +142,7 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
     ):
         return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="no WeChat subscription")
 
+    log.sending()
     try:
         reference = _deliver(message=message, member=member, template=template, category=category)
     except WechatSubscriptionRefused as exc:
@@ -139,28 +157,40 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
     return log.finish(status=Status.SENT, outcome=Outcome.SENT, reference=reference, tried=True)
 
 
+DIED_DETAIL = "the sender stopped during the send: it may have been delivered"
+
+
+def _attempt_left_sending(message: OutboxMessage) -> int | None:
+    """The id of the message's last attempt if it is still "sending" (its worker died during the call)."""
+    last = DeliveryAttempt.objects.filter(outbox_message_id=message.pk).order_by("-pk").values("pk", "outcome").first()
+    return last["pk"] if last and last["outcome"] == Outcome.SENDING else None
+
+
 @dataclass
 class _Log:
-    """Writes a message's new state and its DeliveryAttempt together."""
+    """Writes a message's new state and its DeliveryAttempt together.
+
+    A call to the provider has one attempt row: written "sending" before the call (`sending`), given its outcome
+    after it. Everything else the sender decides (skipped, held) is a row of its own.
+    """
 
     message: OutboxMessage
     category: str
     now: datetime
+    attempt_id: int | None = None
 
     @transaction.atomic
     def _write(self, *, outcome, detail="", reference="", tried=False, **fields) -> SendResult:
         attempts = self.message.attempts + (1 if tried else 0)
         OutboxMessage.objects.filter(pk=self.message.pk).update(attempts=attempts, **fields)
-        DeliveryAttempt.objects.create(
-            outbox_message=self.message,
-            channel=self.message.channel,
-            category=self.category,
-            outcome=outcome,
-            attempt=attempts,
-            detail=detail[:500],
-            provider_reference=reference[:100],
-            created_at=self.now,
-        )
+        row = {"outcome": outcome, "attempt": attempts, "detail": detail[:500], "provider_reference": reference[:100]}
+        if self.attempt_id is not None:
+            DeliveryAttempt.objects.filter(pk=self.attempt_id).update(**row)
+        else:
+            DeliveryAttempt.objects.create(
+                outbox_message=self.message, channel=self.message.channel, category=self.category,
+                created_at=self.now, **row,
+            )  # fmt: skip
         return SendResult(outcome)
 
     def finish(self, *, status, outcome, detail="", reference="", tried=False) -> SendResult:
@@ -169,6 +199,17 @@ class _Log:
             outcome=outcome, detail=detail, reference=reference, tried=tried,
             status=status, sent_at=sent_at, next_attempt_at=None, last_error="" if sent_at else detail[:1000],
         )  # fmt: skip
+
+    def sending(self) -> None:
+        """Record the call about to be made (committed before it: the sender runs outside any transaction)."""
+        self.attempt_id = DeliveryAttempt.objects.create(
+            outbox_message=self.message,
+            channel=self.message.channel,
+            category=self.category,
+            outcome=Outcome.SENDING,
+            attempt=self.message.attempts + 1,
+            created_at=self.now,
+        ).pk
 
     def hold(self, *, until, detail) -> SendResult:
         return self._write(outcome=Outcome.HELD, detail=detail, next_attempt_at=until)
@@ -181,6 +222,11 @@ class _Log:
         return self._write(
             outcome=Outcome.RETRY, detail=detail, tried=True, next_attempt_at=self.now + delay, last_error=detail
         )
+
+
+def _message_id(message) -> str:
+    domain = (settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost").strip("<> ")
+    return f"<outbox-{message.pk}@{domain}>"
 
 
 def _deliver(*, message, member, template, category) -> str:
@@ -210,7 +256,7 @@ def _deliver(*, message, member, template, category) -> str:
     if message.channel == Channel.SMS:
         text = f"{rendered.text}\n{footer}" if footer else rendered.text
         return get_sms_client().send(to=member.phone, text=text, reference=f"outbox-{message.pk}", category=category)
-    headers = {"X-Message-Category": category}
+    headers = {"X-Message-Category": category, "Message-ID": _message_id(message)}
     if marketing:
         headers |= {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         with translation.override(member.locale):
