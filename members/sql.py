@@ -9,7 +9,8 @@ a test that runs both on the same data on PostgreSQL and compares every row writ
 """
 
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.db import connection
 
 from infra.bulk_sql import pg_array
 from members.errors import InsufficientPoints
+from members.formats import new_member_number
 from members.models import (
     Member,
     MemberPlanSubscription,
@@ -460,3 +462,213 @@ def points_expire_due(*, now, member_ids) -> int:
             },
         )
         return cursor.fetchone()[0]
+
+
+# The member import's writes (members.imports.writer): one statement per table and chunk.
+
+
+@dataclass(frozen=True)
+class HistoryStamp:
+    """What simple-history writes beside a member's copied columns: when, why and who."""
+
+    date: datetime
+    reason: str
+    user_id: int | None
+
+
+@dataclass(frozen=True)
+class ImportOpening:
+    """The opening entry and lot every new member with an opening balance gets (their constant columns), and the
+    prefix of the entries' keys (the phone follows)."""
+
+    entry: PointsEntry
+    lot: PointsLot
+    key_prefix: str
+
+
+def import_members_lock(*, phones, names, as_text) -> list[tuple]:
+    """The import's locking read of the members holding `phones` (primary-key order) in one fetch, the fields
+    `as_text` in PostgreSQL's text form (reference: the select_for_update of members.imports.writer._lock_existing).
+
+    Django loads each timestamp through a Python-level time zone loader and the ORM fetches 100 rows a
+    round: most of the time of reading 5,000 members. The text goes back verbatim into the UPDATE's
+    timestamptz array, so the value written is the value read.
+    """
+    qn = connection.ops.quote_name
+    selects = ", ".join(
+        qn(Member._meta.get_field(name).column) + ("::text" if name in as_text else "") for name in names
+    )
+    phone = Member._meta.get_field("phone")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selects} FROM {qn(Member._meta.db_table)} "  # noqa: S608
+            f"WHERE {qn(phone.column)} = ANY(%s::{phone.db_type(connection)}[]) ORDER BY {qn(Member._meta.pk.column)} "
+            "FOR UPDATE",
+            [pg_array(phones)],
+        )
+        return cursor.fetchall()
+
+
+def _constant_columns(model, template, per_row):
+    """Return (columns, `%s::type` selects, parameters) of `model`'s columns not in `per_row`, from `template`.
+
+    Each takes the value a bulk_create of `template` would write (defaults, auto_now), prepared once.
+    """
+    qn = connection.ops.quote_name
+    columns, selects, params = [], [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.attname in per_row:
+            continue
+        columns.append(qn(field.column))
+        selects.append(f"%s::{field.db_type(connection)}")
+        params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
+    return columns, selects, params
+
+
+def import_members_insert(*, phones, fields, constants, arrays, tagged, opening, stamp) -> dict[str, int]:
+    """Create the import's new members in one statement per chunk; return phone -> id (reference: the bulk_create
+    and bulk history of members.imports.writer._insert_members_orm).
+
+    `fields`, `constants` and `arrays` are what the writer's _member_columns gives (one array per column a row may
+    set, in the order of `phones`; member_number's drawn here), `tagged` the (phone, tag id) links to add,
+    `opening` the templates of the opening entries and lots (None: no opening balance in the chunk).
+
+    One INSERT ... SELECT FROM UNNEST writes the members; data-modifying WITH clauses on the rows it
+    returns write their history rows, their tag links, their opening entries (a new member's
+    points_balance is its opening balance, see the module docstring) and the entries' lots. The columns
+    a row may set travel as typed arrays (the model default where a cell was empty); every other column
+    takes the value a bulk_create would give it (defaults, auto_now), prepared once. Member numbers are
+    drawn at random and inserted ON CONFLICT (member_number) DO NOTHING: the rows whose number was taken
+    come back missing (with nothing written for them) and are inserted again with new numbers (no read of
+    the taken numbers first, which the planner answers with a scan of the member table). A phone taken
+    by a concurrent writer still raises IntegrityError, and the caller redoes the chunk.
+    """
+    qn = connection.ops.quote_name
+    others = [name for name in fields if name not in arrays]
+    columns = ", ".join(qn(fields[name].column) for name in [*arrays, *others])
+    selected = ", ".join(
+        [f"u.{qn(name)}" for name in arrays] + [f"%s::{fields[name].db_type(connection)}" for name in others]
+    )
+    unnest = ", ".join(f"%s::{fields[name].db_type(connection)}[]" for name in arrays)
+    aliases = ", ".join(qn(name) for name in arrays)
+    constant_params = [fields[name].get_db_prep_save(constants[name], connection) for name in others]
+    history_sql, history_params = _history_insert("m", history_type="+", stamp=stamp)
+    statement = (
+        f"WITH m AS (INSERT INTO {qn(Member._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {selected} FROM UNNEST({unnest}) AS u({aliases}) "
+        f"ON CONFLICT ({qn(fields['member_number'].column)}) DO NOTHING RETURNING *), "
+        f"h AS ({history_sql})"
+    )
+    params = [*history_params]  # after the arrays
+    if tagged:
+        through = Member.tags.through._meta.db_table
+        statement += (
+            f", t AS (INSERT INTO {qn(through)} (member_id, tag_id) "  # noqa: S608
+            "SELECT m.id, p.tag_id FROM UNNEST(%s::varchar[], %s::bigint[]) AS p(phone, tag_id) "
+            "JOIN m ON m.phone = p.phone)"
+        )
+        params += [pg_array([phone for phone, _tag_id in tagged]), pg_array([tag_id for _phone, tag_id in tagged])]
+    if opening is not None:
+        opening_sql, opening_params = _openings_insert("m", opening=opening)
+        statement += ", " + opening_sql
+        params += opening_params
+    statement += " SELECT m.id, m.phone FROM m"
+    created = {}
+    positions = list(range(len(phones)))
+    with connection.cursor() as cursor:
+        while positions:
+            numbers = set()
+            while len(numbers) < len(positions):
+                numbers.add(new_member_number())
+            every = len(positions) == len(phones)  # the first attempt, and nearly always the only one
+            arrays_params = [pg_array(list(numbers))]
+            arrays_params += [
+                pg_array(values if every else [values[i] for i in positions])
+                for name, values in arrays.items()
+                if name != "member_number"
+            ]
+            cursor.execute(statement, [*constant_params, *arrays_params, *params])
+            created.update((phone, pk) for pk, phone in cursor.fetchall())
+            positions = [i for i in positions if phones[i] not in created]
+    return created
+
+
+def _openings_insert(members, *, opening):
+    """Return (SQL, parameters) of WITH clauses writing the opening entries and lots of new `members`.
+
+    `members` names a relation of member rows just inserted, whose points_balance is their opening balance.
+    """
+    qn = connection.ops.quote_name
+    entry_template = opening.entry
+    entry_columns, entry_selects, entry_params = _constant_columns(
+        PointsEntry, entry_template, {"member_id", "delta", "balance_after", "debt_after", "idempotency_key"}
+    )
+    lot_template = opening.lot
+    lot_columns, lot_selects, lot_params = _constant_columns(
+        PointsLot, lot_template, {"member_id", "entry_id", "points", "remaining"}
+    )
+    statement = (
+        f"e AS (INSERT INTO {qn(PointsEntry._meta.db_table)} "  # noqa: S608
+        f"(member_id, delta, balance_after, debt_after, idempotency_key, {', '.join(entry_columns)}) "
+        f"SELECT {members}.id, {members}.points_balance, {members}.points_balance, 0, %s || {members}.phone, "
+        f"{', '.join(entry_selects)} FROM {members} WHERE {members}.points_balance > 0 "
+        "RETURNING id, member_id, delta), "
+        f"l AS (INSERT INTO {qn(PointsLot._meta.db_table)} "
+        f"(member_id, entry_id, points, remaining, {', '.join(lot_columns)}) "
+        f"SELECT e.member_id, e.id, e.delta, e.delta, {', '.join(lot_selects)} FROM e)"
+    )
+    return statement, [opening.key_prefix, *entry_params, *lot_params]
+
+
+def import_tags_add(pairs) -> None:
+    """Link (member id, tag id) pairs, keeping the pairs that exist (reference: the bulk_create of
+    members.imports.writer._add_tags)."""
+    through = Member.tags.through
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(through._meta.db_table)} (member_id, tag_id) "  # noqa: S608
+            "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+            [pg_array([member_id for member_id, _tag_id in pairs]), pg_array([tag_id for _member_id, tag_id in pairs])],
+        )
+
+
+def import_members_update(*, members, field_names, stamp: HistoryStamp) -> None:
+    """Write `field_names` of `members` (dicts of field values with their "id") and their history rows: one UPDATE
+    ... FROM UNNEST(typed arrays) RETURNING the new rows, which a WITH clause copies into the history (reference:
+    the bulk_update and bulk history of members.imports.writer._update_members)."""
+    fields = [Member._meta.get_field(name) for name in field_names]
+    qn = connection.ops.quote_name
+    table = qn(Member._meta.db_table)
+    assignments = ", ".join(f"{qn(field.column)} = u.{qn(field.attname)}" for field in fields)
+    unnest = ", ".join(["%s::bigint[]"] + [f"%s::{field.db_type(connection)}[]" for field in fields])
+    aliases = ", ".join(["id"] + [qn(field.attname) for field in fields])
+    params = [pg_array([member["id"] for member in members])]
+    params += [pg_array([member[field.attname] for member in members]) for field in fields]
+    history_sql, history_params = _history_insert("c", history_type="~", stamp=stamp)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH c AS (UPDATE {table} SET {assignments} FROM UNNEST({unnest}) AS u({aliases}) "  # noqa: S608
+            # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
+            f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[]) RETURNING {table}.*) " + history_sql,
+            [*params, params[0], *history_params],
+        )
+
+
+HISTORY_OWN_FIELDS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user"}
+
+
+def _history_insert(source, *, history_type, stamp):
+    """Return (SQL, parameters) of an INSERT of one historical row per member row of `source` (what
+    simple-history would write): the tracked columns copied, then date, reason, type and user."""
+    history = Member.history.model
+    qn = connection.ops.quote_name
+    columns = [qn(f.column) for f in history._meta.concrete_fields if f.name not in HISTORY_OWN_FIELDS]
+    own = [qn(history._meta.get_field(name).column) for name in ("history_date", "history_change_reason",
+                                                                   "history_type", "history_user")]  # fmt: skip
+    history_date = history._meta.get_field("history_date").get_db_prep_save(stamp.date, connection)
+    statement = (
+        f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(columns + own)}) "  # noqa: S608
+        f"SELECT {', '.join(f'{source}.{column}' for column in columns)}, %s, %s, %s, %s FROM {source}"
+    )
+    return statement, [history_date, stamp.reason, history_type, stamp.user_id]

@@ -7,17 +7,13 @@ balances already written, one read (+ one insert when new) of the tags, one stat
 history rows), one insert of the existing members' tag links, and the ledger's bulk opening credit for
 existing members whose opening balance is not written yet (normally none).
 
-On PostgreSQL every write is one statement per table and chunk: INSERT ... SELECT FROM UNNEST(typed
-arrays) RETURNING ..., UPDATE ... FROM UNNEST(...) RETURNING ..., chained by data-modifying WITH clauses.
-Django's bulk_create/bulk_update prepare every value of every object in Python (most of the import's
-time); typed arrays leave that to the server. Every other database takes the portable ORM path (bulk_create,
-bulk_update), which is the reference: tests/members/test_sql_equivalence.py runs both on PostgreSQL and compares
-the rows they write.
-
-History: simple-history's bulk helpers (bulk_create_with_history / bulk_update_with_history) build one
-historical model instance per row in Python, which cost more than the import itself. We write the same
-historical rows set-based instead, from the rows the INSERT or UPDATE returns (PostgreSQL) or read back
-by id right after the write (other vendors), so each history row is exactly the state committed.
+On PostgreSQL every write is one statement per table and chunk (members/sql.py): INSERT ... SELECT FROM
+UNNEST(typed arrays) RETURNING ..., UPDATE ... FROM UNNEST(...) RETURNING ..., chained by data-modifying WITH
+clauses, the history rows copied from the rows the INSERT or UPDATE returns. Django's bulk_create/bulk_update and
+simple-history's bulk history prepare every value of every object in Python (most of the import's time); typed
+arrays leave that to the server. Every other database takes the portable ORM path (bulk_create, bulk_update,
+`bulk_history_create`), which is the reference: tests/members/test_bulk_sql_equivalence.py runs both on PostgreSQL
+and compares the rows they write, history included.
 
 Opening balances of new members: a member created here has no balance, no debt and no entries, so the
 ledger's opening credit reduces to what this module writes in the same statement as the member: the
@@ -33,9 +29,8 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
-
-from infra.bulk_sql import field_in, pg_array, set_based
+from infra.bulk_sql import field_in, set_based
+from members import sql
 from members.formats import new_member_number
 from members.imports.columns import CONSENT_COLUMNS
 from members.imports.scope import ImportScope
@@ -123,7 +118,7 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
             for row in new_rows
             if row.opening_points and opening_key(row.phone) not in written
         }
-        insert = _insert_members_postgres if set_based() else _insert_members_orm
+        insert = _insert_members_set_based if set_based() else _insert_members_orm
         member_ids |= insert(new_rows, openings=openings, tag_ids=tag_ids, context=context)
         result.openings = len(openings)
 
@@ -222,7 +217,7 @@ def _lock_existing(phones):
     """Lock the members holding `phones` (primary-key order) and return phone -> their current field values."""
     names = ("id", "phone", *IMPORT_FIELDS, *JOIN_FIELDS[:2], *CARRIED_TIMESTAMPS)
     if set_based():
-        rows = _lock_existing_postgres(phones, names)
+        rows = sql.import_members_lock(phones=phones, names=names, as_text=CARRIED_TIMESTAMPS)
     else:
         rows = (
             Member.objects.select_for_update()
@@ -231,28 +226,6 @@ def _lock_existing(phones):
             .values_list(*names)
         )
     return {values[1]: dict(zip(names, values, strict=True)) for values in rows}
-
-
-def _lock_existing_postgres(phones, names):
-    """The locking read of _lock_existing in one fetch, with the carried timestamps in PostgreSQL's text form.
-
-    Django loads each timestamp through a Python-level time zone loader and the ORM fetches 100 rows a
-    round: most of the time of reading 5,000 members. The text goes back verbatim into the UPDATE's
-    timestamptz array, so the value written is the value read.
-    """
-    qn = connection.ops.quote_name
-    selects = ", ".join(
-        qn(Member._meta.get_field(name).column) + ("::text" if name in CARRIED_TIMESTAMPS else "") for name in names
-    )
-    phone = Member._meta.get_field("phone")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {selects} FROM {qn(Member._meta.db_table)} "  # noqa: S608
-            f"WHERE {qn(phone.column)} = ANY(%s::{phone.db_type(connection)}[]) ORDER BY {qn(Member._meta.pk.column)} "
-            "FOR UPDATE",
-            [pg_array(phones)],
-        )
-        return cursor.fetchall()
 
 
 def _changes(rows, existing, *, context, tier_moves):
@@ -303,7 +276,7 @@ def _insert_members_orm(rows, *, openings, tag_ids, context):
         created.append(member)
     Member.objects.bulk_create(created, batch_size=1000)
     member_ids = {member.phone: member.pk for member in created}
-    _write_history(list(member_ids.values()), history_type="+", context=context)
+    _write_history(list(member_ids.values()), update=False, context=context)
     _add_tags(rows, member_ids, tag_ids)
     _insert_openings_orm(openings, member_ids, context=context)
     return member_ids
@@ -340,22 +313,6 @@ def _opening_lot(*, member_id, entry_id, points, context):
     )  # fmt: skip
 
 
-def _constant_columns(model, template, per_row):
-    """Return (columns, `%s::type` selects, parameters) of `model`'s columns not in `per_row`, from `template`.
-
-    Each takes the value a bulk_create of `template` would write (defaults, auto_now), prepared once.
-    """
-    qn = connection.ops.quote_name
-    columns, selects, params = [], [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.attname in per_row:
-            continue
-        columns.append(qn(field.column))
-        selects.append(f"%s::{field.db_type(connection)}")
-        params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
-    return columns, selects, params
-
-
 def _member_columns(rows, *, openings, context):
     """Return (field by attname, the value of each field a bulk_create would write, column values per row).
 
@@ -380,98 +337,6 @@ def _member_columns(rows, *, openings, context):
         default = constants[name]
         arrays[name] = [row.values.get(name, default) for row in rows]
     return fields, constants, arrays
-
-
-def _insert_members_postgres(rows, *, openings, tag_ids, context):
-    """Create the members of `rows` in one statement per chunk; return phone -> id.
-
-    One INSERT ... SELECT FROM UNNEST writes the members; data-modifying WITH clauses on the rows it
-    returns write their history rows, their tag links, their opening entries (a new member's
-    points_balance is its opening balance, see the module docstring) and the entries' lots. The columns
-    a row may set travel as typed arrays (the model default where a cell was empty); every other column
-    takes the value a bulk_create would give it (defaults, auto_now), prepared once. Member numbers are
-    drawn at random and inserted ON CONFLICT (member_number) DO NOTHING: the rows whose number was taken
-    come back missing (with nothing written for them) and are inserted again with new numbers (no read of
-    the taken numbers first, which the planner answers with a scan of the member table). A phone taken
-    by a concurrent writer still raises IntegrityError, and the caller redoes the chunk.
-    """
-    fields, constants, arrays = _member_columns(rows, openings=openings, context=context)
-    qn = connection.ops.quote_name
-    others = [name for name in fields if name not in arrays]
-    columns = ", ".join(qn(fields[name].column) for name in [*arrays, *others])
-    selected = ", ".join(
-        [f"u.{qn(name)}" for name in arrays] + [f"%s::{fields[name].db_type(connection)}" for name in others]
-    )
-    unnest = ", ".join(f"%s::{fields[name].db_type(connection)}[]" for name in arrays)
-    aliases = ", ".join(qn(name) for name in arrays)
-    constant_params = [fields[name].get_db_prep_save(constants[name], connection) for name in others]
-    history_sql, history_params = _history_insert("m", history_type="+", context=context)
-    sql = (
-        f"WITH m AS (INSERT INTO {qn(Member._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT {selected} FROM UNNEST({unnest}) AS u({aliases}) "
-        f"ON CONFLICT ({qn(fields['member_number'].column)}) DO NOTHING RETURNING *), "
-        f"h AS ({history_sql})"
-    )
-    params = [*history_params]  # after the arrays
-    tagged = [(row.phone, tag_ids[name]) for row in rows for name in row.tags]
-    if tagged:
-        through = Member.tags.through._meta.db_table
-        sql += (
-            f", t AS (INSERT INTO {qn(through)} (member_id, tag_id) "  # noqa: S608
-            "SELECT m.id, p.tag_id FROM UNNEST(%s::varchar[], %s::bigint[]) AS p(phone, tag_id) "
-            "JOIN m ON m.phone = p.phone)"
-        )
-        params += [pg_array([phone for phone, _tag_id in tagged]), pg_array([tag_id for _phone, tag_id in tagged])]
-    if openings:
-        opening_sql, opening_params = _openings_insert("m", context=context)
-        sql += ", " + opening_sql
-        params += opening_params
-    sql += " SELECT m.id, m.phone FROM m"
-    created = {}
-    positions = list(range(len(rows)))
-    with connection.cursor() as cursor:
-        while positions:
-            numbers = set()
-            while len(numbers) < len(positions):
-                numbers.add(new_member_number())
-            every = len(positions) == len(rows)  # the first attempt, and nearly always the only one
-            arrays_params = [pg_array(list(numbers))]
-            arrays_params += [
-                pg_array(values if every else [values[i] for i in positions])
-                for name, values in arrays.items()
-                if name != "member_number"
-            ]
-            cursor.execute(sql, [*constant_params, *arrays_params, *params])
-            created.update((phone, pk) for pk, phone in cursor.fetchall())
-            positions = [i for i in positions if rows[i].phone not in created]
-    return created
-
-
-def _openings_insert(members, *, context):
-    """Return (SQL, parameters) of WITH clauses writing the opening entries and lots of new `members`.
-
-    `members` names a relation of member rows just inserted, whose points_balance is their opening balance.
-    """
-    qn = connection.ops.quote_name
-    entry_template = _opening_entry(member_id=None, points=0, phone="", context=context)
-    entry_columns, entry_selects, entry_params = _constant_columns(
-        PointsEntry, entry_template, {"member_id", "delta", "balance_after", "debt_after", "idempotency_key"}
-    )
-    lot_template = _opening_lot(member_id=None, entry_id=None, points=0, context=context)
-    lot_columns, lot_selects, lot_params = _constant_columns(
-        PointsLot, lot_template, {"member_id", "entry_id", "points", "remaining"}
-    )
-    sql = (
-        f"e AS (INSERT INTO {qn(PointsEntry._meta.db_table)} "  # noqa: S608
-        f"(member_id, delta, balance_after, debt_after, idempotency_key, {', '.join(entry_columns)}) "
-        f"SELECT {members}.id, {members}.points_balance, {members}.points_balance, 0, %s || {members}.phone, "
-        f"{', '.join(entry_selects)} FROM {members} WHERE {members}.points_balance > 0 "
-        "RETURNING id, member_id, delta), "
-        f"l AS (INSERT INTO {qn(PointsLot._meta.db_table)} "
-        f"(member_id, entry_id, points, remaining, {', '.join(lot_columns)}) "
-        f"SELECT e.member_id, e.id, e.delta, e.delta, {', '.join(lot_selects)} FROM e)"
-    )
-    return sql, [OPENING_KEY_PREFIX, *entry_params, *lot_params]
 
 
 def tags_ensure(rows):
@@ -503,13 +368,7 @@ def _add_tags(rows, member_ids, tag_ids):
             ignore_conflicts=True,  # tags are added, never removed: a re-import keeps the pairs it finds
         )
         return
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(through._meta.db_table)} (member_id, tag_id) "  # noqa: S608
-            "SELECT * FROM UNNEST(%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
-            [pg_array([member_id for member_id, _tag_id in pairs]), pg_array([tag_id for _member_id, tag_id in pairs])],
-        )
+    sql.import_tags_add(pairs)
 
 
 def _credit_openings(rows, member_ids, *, context):
@@ -525,64 +384,51 @@ def _credit_openings(rows, member_ids, *, context):
     )  # fmt: skip
 
 
-HISTORY_OWN_FIELDS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user"}
-
-
-def _history_insert(source, *, history_type, context):
-    """Return (SQL, parameters) of an INSERT of one historical row per member row of `source` (what
-    simple-history would write): the tracked columns copied, then date, reason, type and user."""
-    history = Member.history.model
-    qn = connection.ops.quote_name
-    columns = [qn(f.column) for f in history._meta.concrete_fields if f.name not in HISTORY_OWN_FIELDS]
-    own = [qn(history._meta.get_field(name).column) for name in ("history_date", "history_change_reason",
-                                                                   "history_type", "history_user")]  # fmt: skip
-    history_date = history._meta.get_field("history_date").get_db_prep_save(context.now, connection)
-    sql = (
-        f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(columns + own)}) "  # noqa: S608
-        f"SELECT {', '.join(f'{source}.{column}' for column in columns)}, %s, %s, %s, %s FROM {source}"
-    )
-    return sql, [history_date, CHANGE_REASON, history_type, getattr(context.user, "pk", None)]
-
-
-def _write_history(member_ids, *, history_type, context):
-    """Insert one historical row per member, copied from the member table (the ORM path's history)."""
-    if not member_ids:
-        return
-    table = connection.ops.quote_name(Member._meta.db_table)
-    insert, params = _history_insert(table, history_type=history_type, context=context)
-    with connection.cursor() as cursor:
-        for start in range(0, len(member_ids), 500):
-            chunk = member_ids[start : start + 500]
-            cursor.execute(insert + f" WHERE {table}.id IN ({', '.join(['%s'] * len(chunk))})", [*params, *chunk])
-
-
 def _update_members(members, field_names, *, context):
     """Write `field_names` of `members` (dicts of field values with their "id"), with their history rows.
 
-    PostgreSQL: one UPDATE ... FROM UNNEST(typed arrays) RETURNING the new rows, which a WITH clause
-    copies into the history; elsewhere bulk_update (the reference).
+    PostgreSQL: one UPDATE ... FROM UNNEST(typed arrays) RETURNING the new rows, which a WITH clause copies into
+    the history (members/sql.py); elsewhere bulk_update and simple-history's bulk history (the reference).
     """
-    fields = [Member._meta.get_field(name) for name in field_names]
-    qn = connection.ops.quote_name
-    table = qn(Member._meta.db_table)
     if set_based():
-        assignments = ", ".join(f"{qn(field.column)} = u.{qn(field.attname)}" for field in fields)
-        unnest = ", ".join(["%s::bigint[]"] + [f"%s::{field.db_type(connection)}[]" for field in fields])
-        aliases = ", ".join(["id"] + [qn(field.attname) for field in fields])
-        params = [pg_array([member["id"] for member in members])]
-        params += [pg_array([member[field.attname] for member in members]) for field in fields]
-        history_sql, history_params = _history_insert("c", history_type="~", context=context)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH c AS (UPDATE {table} SET {assignments} FROM UNNEST({unnest}) AS u({aliases}) "  # noqa: S608
-                # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
-                f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[]) RETURNING {table}.*) " + history_sql,
-                [*params, params[0], *history_params],
-            )
+        sql.import_members_update(members=members, field_names=field_names, stamp=_stamp(context))
         return
     Member.objects.bulk_update(
         [Member(pk=member["id"], **{name: member[name] for name in field_names}) for member in members],
         field_names,
         batch_size=1000,
     )
-    _write_history([member["id"] for member in members], history_type="~", context=context)
+    _write_history([member["id"] for member in members], update=True, context=context)
+
+
+def _stamp(context) -> "sql.HistoryStamp":
+    return sql.HistoryStamp(date=context.now, reason=CHANGE_REASON, user_id=getattr(context.user, "pk", None))
+
+
+def _write_history(member_ids, *, update, context):
+    """One historical row per member, as each member is now (simple-history's bulk history: the ORM path)."""
+    Member.history.bulk_history_create(
+        Member.objects.filter(pk__in=member_ids).order_by("pk"),
+        batch_size=1000,
+        update=update,
+        default_user=context.user,
+        default_change_reason=CHANGE_REASON,
+        default_date=context.now,
+    )
+
+
+def _insert_members_set_based(rows, *, openings, tag_ids, context):
+    """Create the members of `rows` in one statement (members/sql.py, which says how); return phone -> id."""
+    fields, constants, arrays = _member_columns(rows, openings=openings, context=context)
+    tagged = [(row.phone, tag_ids[name]) for row in rows for name in row.tags]
+    opening = None
+    if openings:
+        opening = sql.ImportOpening(
+            entry=_opening_entry(member_id=None, points=0, phone="", context=context),
+            lot=_opening_lot(member_id=None, entry_id=None, points=0, context=context),
+            key_prefix=OPENING_KEY_PREFIX,
+        )
+    return sql.import_members_insert(
+        phones=[row.phone for row in rows], fields=fields, constants=constants, arrays=arrays, tagged=tagged,
+        opening=opening, stamp=_stamp(context),
+    )  # fmt: skip
