@@ -1,14 +1,17 @@
-"""Reactions of campaigns to the domain signals of members/signals.py (sent after commit): webhook events.
+"""Reactions of campaigns to the domain signals of members/signals.py (sent after commit): webhook events, and the
+event-driven campaign kinds.
 
-Each receiver builds the event's payload from the rows the signal names and records it for the endpoints that
-asked for it (campaigns.channels.webhooks), then queues their delivery. Nothing here changes the domain.
+Each webhook receiver builds the event's payload from the rows the signal names and records it for the endpoints
+that asked for it (campaigns.channels.webhooks), then queues their delivery. The campaign receivers only enqueue the
+trigger task of their kind (campaigns.services.triggers) when a campaign of it is running. Nothing here changes the
+domain.
 """
 
 from django.db import transaction
 from django.utils import timezone
 
 from campaigns.channels.webhooks import WebhookEventDraft, webhook_endpoints_for, webhook_events_record
-from campaigns.models import WebhookEvent
+from campaigns.models import Campaign, WebhookEvent
 from members import signals
 from members.models import Member, Purchase, Tier
 
@@ -153,6 +156,37 @@ def on_points_expiring(sender, *, reminders, **kwargs):
     _record(WebhookEvent.POINTS_EXPIRING, drafts)
 
 
+# -- the event-driven campaign kinds: enqueue their trigger task when a campaign of the kind is running ------------
+def _running(kind) -> bool:
+    # One indexed look (status, kind): a purchase enqueues nothing while no after_purchase campaign runs.
+    return Campaign.objects.filter(kind=kind, status=Campaign.Status.RUNNING).exists()
+
+
+def _enqueue(task, **kwargs):
+    transaction.on_commit(lambda: task.delay(**kwargs))
+
+
+def on_member_joined_campaigns(sender, *, member_id, **kwargs):
+    from campaigns.tasks import trigger_welcome
+
+    if _running(Campaign.Kind.WELCOME):
+        _enqueue(trigger_welcome, member_id=member_id)
+
+
+def on_purchase_recorded_campaigns(sender, *, purchase_id, member_id, **kwargs):
+    from campaigns.tasks import trigger_after_purchase
+
+    if member_id is not None and _running(Campaign.Kind.AFTER_PURCHASE):
+        _enqueue(trigger_after_purchase, purchase_id=purchase_id)
+
+
+def on_tier_changed_campaigns(sender, *, member_id, old_tier_id, new_tier_id, **kwargs):
+    from campaigns.tasks import trigger_tier_upgrade
+
+    if new_tier_id is not None and _running(Campaign.Kind.TIER_UPGRADE):
+        _enqueue(trigger_tier_upgrade, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id)
+
+
 def connect():
     signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
     signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
@@ -160,3 +194,6 @@ def connect():
     signals.coupons_issued.connect(on_coupons_issued, dispatch_uid="campaigns.webhooks.coupons_issued")
     signals.coupon_redeemed.connect(on_coupon_redeemed, dispatch_uid="campaigns.webhooks.coupon_redeemed")
     signals.points_expiring.connect(on_points_expiring, dispatch_uid="campaigns.webhooks.points_expiring")
+    signals.member_joined.connect(on_member_joined_campaigns, dispatch_uid="campaigns.triggers.member_joined")
+    signals.purchase_recorded.connect(on_purchase_recorded_campaigns, dispatch_uid="campaigns.triggers.purchase")
+    signals.tier_changed.connect(on_tier_changed_campaigns, dispatch_uid="campaigns.triggers.tier_changed")

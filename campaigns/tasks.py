@@ -46,3 +46,32 @@ def deliver_webhooks_to_endpoint(*, endpoint_id: int) -> dict:
     if sum(counts.values()) >= limit and BREAKER_OPEN not in counts and not settings.CELERY_TASK_ALWAYS_EAGER:
         deliver_webhooks_to_endpoint.delay(endpoint_id=endpoint_id)
     return counts
+
+
+# -- the event-driven kinds (campaigns/services/triggers.py), enqueued by campaigns/receivers.py after commit ----
+@shared_task(name="campaigns.trigger_welcome")
+def trigger_welcome(*, member_id: int) -> int:
+    """Deliver the running welcome campaigns to a member who joined; return how many campaigns reached them."""
+    from campaigns.services.triggers import campaigns_trigger_welcome
+
+    return len(campaigns_trigger_welcome(member_id=member_id, now=timezone.now()))
+
+
+@shared_task(name="campaigns.trigger_after_purchase")
+def trigger_after_purchase(*, purchase_id: int) -> int:
+    """Deliver the running after_purchase campaigns whose minimum the purchase meets."""
+    from campaigns.services.triggers import campaigns_trigger_after_purchase
+
+    return len(campaigns_trigger_after_purchase(purchase_id=purchase_id, now=timezone.now()))
+
+
+@shared_task(name="campaigns.trigger_tier_upgrade")
+def trigger_tier_upgrade(*, member_id: int, old_tier_id: int | None, new_tier_id: int | None) -> int:
+    """Deliver the running tier_upgrade campaigns to a member who moved up."""
+    from campaigns.services.triggers import campaigns_trigger_tier_upgrade
+
+    return len(
+        campaigns_trigger_tier_upgrade(
+            member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, now=timezone.now()
+        )
+    )

@@ -233,6 +233,8 @@ COUPON_CLAIM_THROTTLE = env("COUPON_CLAIM_THROTTLE", default="30/min")
 COUPON_CODE_THROTTLE = env("COUPON_CODE_THROTTLE", default="120/min")
 MALL_REDEEM_THROTTLE = env("MALL_REDEEM_THROTTLE", default="30/min")
 PICKUP_CODE_THROTTLE = env("PICKUP_CODE_THROTTLE", default="120/min")
+# Location reports of the mini program per member (campaigns/api/location.py: near-a-store offers).
+MEMBER_LOCATION_THROTTLE = env("MEMBER_LOCATION_THROTTLE", default="12/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty back-office API",
     "DESCRIPTION": (

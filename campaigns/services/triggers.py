@@ -1,0 +1,219 @@
+"""The event-driven kinds: what happened to a member decides which running campaigns reach them, and on which occasion.
+
+Each trigger finds the running campaigns of its kind on the local date (their first and last days included), keeps
+the members the campaign's segment selects (when it has one), and calls `campaign_deliver` with the occasion that
+makes the delivery once-only (the recipient row's unique constraint):
+
+- welcome: a member joined (`member_joined`), occasion `welcome`;
+- after_purchase: a purchase by a member (`purchase_recorded`) of at least `params.min_amount` after discounts
+  (gross less the till's, the tier's and the coupon's discounts: what the member spent, whatever paid it), occasion
+  `purchase:<purchase id>`;
+- tier_upgrade: a move to a higher rank (`tier_changed`; a first tier counts, a downgrade or a move sideways does
+  not), optionally only into `params.tiers`, occasion `tier:<tier history id>`;
+- near_store: the mini program reports where the member is (`POST me/location`): within `params.radius_m` of the
+  campaign's store (of the nearest active store with coordinates for a brand-wide campaign) during one of
+  `params.windows` (local time; Monday to Friday when `weekdays_only`), occasion `near:<store>:<date>:<window start>`:
+  at most once per window, even for a brand-wide campaign reported near two stores in the same window.
+
+Signal receivers (campaigns/receivers.py) only enqueue the tasks that call these, after commit.
+"""
+
+import datetime
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Q
+
+from campaigns.errors import CampaignNotRunning
+from campaigns.models import Campaign, CampaignRecipient
+from campaigns.selectors.segments import segment_members_of
+from campaigns.services.campaigns import DeliverResult, campaign_deliver
+from members.models import Purchase, Store, Tier, TierHistory
+
+Kind = Campaign.Kind
+EARTH_RADIUS_M = 6_371_000
+
+
+def _local(now: datetime.datetime) -> datetime.datetime:
+    return now.astimezone(ZoneInfo(settings.TIME_ZONE))
+
+
+def campaigns_running(*, kind: str, now: datetime.datetime) -> list[Campaign]:
+    """The running campaigns of `kind` whose dates include the local date of `now`, oldest first."""
+    today = _local(now).date()
+    return list(
+        Campaign.objects.filter(kind=kind, status=Campaign.Status.RUNNING)
+        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=today), Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+        .select_related("store", "segment")
+        .order_by("pk")
+    )
+
+
+def _in_audience(campaign: Campaign, member_id: int, now: datetime.datetime) -> bool:
+    """Whether the campaign's segment (if any) selects the member now; the store and status are campaign_deliver's."""
+    if campaign.segment_id is None:
+        return True
+    return segment_members_of(segment=campaign.segment, now=now).filter(pk=member_id).exists()
+
+
+def _deliver(campaign: Campaign, *, member_id: int, occasion: str, now: datetime.datetime) -> DeliverResult | None:
+    """Deliver one member's occasion; None when the segment leaves them out or the campaign stopped meanwhile."""
+    if not _in_audience(campaign, member_id, now):
+        return None
+    try:
+        return campaign_deliver(campaign_id=campaign.pk, member_ids=[member_id], occasion=occasion, now=now)
+    except CampaignNotRunning:  # paused or finished between the read and the delivery
+        return None
+
+
+def _deliver_all(kind: str, *, member_id: int, occasion: str, now: datetime.datetime) -> dict[int, DeliverResult]:
+    results = {}
+    for campaign in campaigns_running(kind=kind, now=now):
+        result = _deliver(campaign, member_id=member_id, occasion=occasion, now=now)
+        if result is not None:
+            results[campaign.pk] = result
+    return results
+
+
+def campaigns_trigger_welcome(*, member_id: int, now: datetime.datetime) -> dict[int, DeliverResult]:
+    """Welcome a member who joined: every running welcome campaign, once per member (occasion `welcome`)."""
+    return _deliver_all(Kind.WELCOME, member_id=member_id, occasion="welcome", now=now)
+
+
+def campaigns_trigger_after_purchase(*, purchase_id: int, now: datetime.datetime) -> dict[int, DeliverResult]:
+    """Reach the buyer of a purchase through the running after_purchase campaigns whose minimum it meets."""
+    purchase = (
+        Purchase.objects.filter(pk=purchase_id, member__isnull=False)
+        .values("member_id", "gross_amount", "discount_amount")
+        .first()
+    )
+    if purchase is None:
+        return {}
+    spent = purchase["gross_amount"] - purchase["discount_amount"]
+    results = {}
+    for campaign in campaigns_running(kind=Kind.AFTER_PURCHASE, now=now):
+        if spent < Decimal(campaign.params.get("min_amount") or 0):
+            continue
+        result = _deliver(campaign, member_id=purchase["member_id"], occasion=f"purchase:{purchase_id}", now=now)
+        if result is not None:
+            results[campaign.pk] = result
+    return results
+
+
+def campaigns_trigger_tier_upgrade(
+    *, member_id: int, old_tier_id: int | None, new_tier_id: int | None, now: datetime.datetime
+) -> dict[int, DeliverResult]:
+    """Congratulate a member who moved up a tier (a higher rank; no tier before counts as the lowest)."""
+    ranks = dict(Tier.objects.filter(pk__in=[old_tier_id, new_tier_id]).values_list("pk", "rank"))
+    if new_tier_id is None or ranks.get(new_tier_id, 0) <= ranks.get(old_tier_id, 0):
+        return {}
+    history_id = (
+        TierHistory.objects.filter(member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if history_id is None:  # every move writes its history row before the signal: nothing to name the occasion by
+        return {}
+    results = {}
+    for campaign in campaigns_running(kind=Kind.TIER_UPGRADE, now=now):
+        tiers = campaign.params.get("tiers")
+        if tiers and new_tier_id not in tiers:
+            continue
+        result = _deliver(campaign, member_id=member_id, occasion=f"tier:{history_id}", now=now)
+        if result is not None:
+            results[campaign.pk] = result
+    return results
+
+
+# -- near a store -------------------------------------------------------------------------------------------------
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """The great-circle distance in metres (haversine)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi, d_lambda = phi2 - phi1, math.radians(lng2 - lng1)
+    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
+
+
+def _open_window(params: dict, local: datetime.datetime) -> str | None:
+    """The start ("08:00") of the campaign's window that holds the local time, or None outside them."""
+    if params.get("weekdays_only") and local.weekday() >= 5:
+        return None
+    clock = local.time().replace(tzinfo=None)
+    for start, end in params.get("windows") or ():
+        if datetime.time.fromisoformat(start) <= clock < datetime.time.fromisoformat(end):
+            return start
+    return None
+
+
+def _stores_near(
+    *, latitude: float, longitude: float, radius_m: int, store_id: int | None
+) -> list[tuple[float, Store]]:
+    """Active stores with coordinates within `radius_m` (only `store_id` when given), nearest first."""
+    # A bounding box first (an index-free filter on a few hundred stores at most), then the exact distance.
+    lat_delta = radius_m / 111_000
+    lng_delta = radius_m / (111_000 * max(math.cos(math.radians(latitude)), 0.01))
+    stores = Store.objects.filter(
+        is_active=True,
+        latitude__range=(Decimal(str(latitude - lat_delta)), Decimal(str(latitude + lat_delta))),
+        longitude__range=(Decimal(str(longitude - lng_delta)), Decimal(str(longitude + lng_delta))),
+    ).only("pk", "code", "name", "latitude", "longitude")
+    if store_id is not None:
+        stores = stores.filter(pk=store_id)
+    found = []
+    for store in stores:
+        distance = distance_m(latitude, longitude, float(store.latitude), float(store.longitude))
+        if distance <= radius_m:
+            found.append((distance, store))
+    return sorted(found, key=lambda pair: (pair[0], pair[1].pk))
+
+
+@dataclass(frozen=True)
+class NearStoreOffer:
+    campaign: Campaign
+    store: Store
+    distance_m: int
+    occasion: str
+    result: DeliverResult
+
+
+def campaigns_trigger_near_store(
+    *, member_id: int, latitude: float, longitude: float, now: datetime.datetime
+) -> list[NearStoreOffer]:
+    """Give the member each running near_store campaign's offer whose store is within its radius during one of its
+    windows, at most once per campaign and window (see the module). Returns the deliveries made or found again."""
+    local = _local(now)
+    offers = []
+    for campaign in campaigns_running(kind=Kind.NEAR_STORE, now=now):
+        params = campaign.params or {}
+        window = _open_window(params, local)
+        if window is None:
+            continue
+        near = _stores_near(
+            latitude=latitude, longitude=longitude, radius_m=int(params["radius_m"]), store_id=campaign.store_id
+        )
+        if not near:
+            continue
+        distance, store = near[0]
+        suffix = f":{local.date().isoformat()}:{window}"
+        # A brand-wide campaign names the store of the first report in the window: a later report near another
+        # store in the same window finds that occasion and gets nothing more.
+        earlier = (
+            CampaignRecipient.objects.filter(
+                campaign=campaign, member_id=member_id, occasion__startswith="near:", occasion__endswith=suffix
+            )
+            .values_list("occasion", flat=True)
+            .first()
+        )
+        occasion = earlier or f"near:{store.pk}{suffix}"
+        result = _deliver(campaign, member_id=member_id, occasion=occasion, now=now)
+        if result is not None:
+            offers.append(
+                NearStoreOffer(
+                    campaign=campaign, store=store, distance_m=round(distance), occasion=occasion, result=result
+                )
+            )
+    return offers
