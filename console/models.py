@@ -81,6 +81,9 @@ class AuditLog(models.Model):
         default_permissions = ()
         permissions = [("view_audit_log", _("Can view the audit log"))]
 
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
 
 class StaffHistoricalRecords(HistoricalRecords):
     """History of staff accounts and roles, without a version per sign-in.

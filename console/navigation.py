@@ -120,6 +120,7 @@ SIDEBAR = (
             _model("members.Store", _("Stores"), "store"),
             _model("members.User", _("Staff"), "badge"),
             _model("auth.Group", _("Roles"), "admin_panel_settings"),
+            _page("admin:console_audit_log", _("Audit log"), "manage_history", "console.view_audit_log"),
             _model("members.Tier", _("Tiers"), "workspace_premium"),
             _model("members.TierPolicy", _("Tier policy"), "rule_settings"),
             _model("members.MembershipPlan", _("Paid plans"), "loyalty"),

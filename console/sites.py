@@ -26,7 +26,21 @@ class ConsoleAdminSite(UnfoldAdminSite):
 
     def extra_urls(self):
         """Pages of the console itself (UnfoldAdminSite.get_urls adds them before the models' pages)."""
+        from console import audit_views
+
+        audit_log = permission_required(audit_views.AUDIT_LOG_PERMISSION, raise_exception=True)
         return [
+            # The audit log (console.audit_log); `?member=<id>` narrows it to one member.
+            path(
+                "audit-log/",
+                self.admin_view(audit_log(lambda request: audit_views.audit_log(request, site=self))),
+                name="console_audit_log",
+            ),
+            path(
+                "audit-log/export.csv",
+                self.admin_view(audit_log(lambda request: audit_views.audit_log_export(request, site=self))),
+                name="console_audit_log_export",
+            ),
             path(
                 "find/",
                 self.admin_view(permission_required("members.view_member", raise_exception=True)(views.member_find)),

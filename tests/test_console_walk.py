@@ -457,6 +457,8 @@ def test_the_points_report_opens_no_ledger_rows(client, now):
 SITE_PAGES = {
     "index": None,  # the home page: its figures need console.view_dashboard (tests/console/test_dashboard.py)
     "console_find": "members.view_member",  # the header's member search
+    "console_audit_log": "console.view_audit_log",  # the audit log (tests/console/test_audit_log.py)
+    "console_audit_log_export": "console.view_audit_log",
     "search": None,  # Unfold's search of the sidebar's lists
 }
 DJANGO_SITE_PAGES = {

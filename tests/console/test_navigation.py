@@ -49,6 +49,7 @@ def _custom_pages():
         reverse("admin:members_member_import"),
         reverse("admin:points_rewardorder_fulfil"),
         reverse("admin:coupons_coupontemplate_report"),
+        reverse("admin:console_audit_log"),
     }
 
 
