@@ -17,7 +17,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, Sum
+from django.db.models import Exists, OuterRef, Sum
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -49,7 +50,7 @@ from points.errors import (
     RefundExceedsPurchase,
     StoreInactive,
 )
-from points.models import PointsPolicy, PurchaseCheckout, PurchaseRefund
+from points.models import MultiplierWindow, PointsPolicy, PurchaseCheckout, PurchaseRefund
 from points.rules import CartFacts, CartItem, Earning, earn_points
 from points.selectors import (
     CheckoutSettings,
@@ -418,10 +419,9 @@ def _earning(
         items=items,
         is_first_purchase=member.purchase_count == 0,
     )
-    facts = replace(
-        member_facts_get(member=member),
-        multiplier_windows=multiplier_windows_open(member_id=member.pk, at=purchased_at),
-    )
+    facts = member_facts_get(member=member)
+    if getattr(member, "may_have_window", True):  # the checkout's member reads say whether a window is worth a read
+        facts = replace(facts, multiplier_windows=multiplier_windows_open(member_id=member.pk, at=purchased_at))
     earning = earn_points(
         cart=cart,
         member=facts,
@@ -457,9 +457,19 @@ def _member_id(*, context: CheckoutContext, policy: PointsPolicy) -> int | None:
     return member.pk if member is not None else None
 
 
+# Whether the member has a multiplier window that ended at most this long ago by the database's clock (or ends
+# later): rides on the member's read (an EXISTS on the windows' (member, ends_at) index), so that only those members
+# pay the read of their open window. The margin covers purchases dated in the past (a till's offline sale, a
+# payment confirmed late); a purchase dated further back than that earns no window's extra.
+WINDOW_LOOKBACK = timedelta(days=31)
+_MAY_HAVE_WINDOW = Exists(MultiplierWindow.objects.filter(member=OuterRef("pk"), ends_at__gt=Now() - WINDOW_LOOKBACK))
+
 # A till prices the cart on every scan: the member's read is compiled once per process.
 _MEMBER_WITH_TIER = PreparedRead(
-    lambda member_id: Member.objects.select_related("tier").filter(pk=member_id), member_id=int
+    lambda member_id: (
+        Member.objects.select_related("tier").annotate(may_have_window=_MAY_HAVE_WINDOW).filter(pk=member_id)
+    ),
+    member_id=int,
 )
 
 
@@ -675,7 +685,9 @@ _MEMBER_LOCKED_AT_STORE = PreparedRead(
     lambda member_id, store_id: (
         Member.objects.select_for_update(of=("self",))
         .select_related("tier")
-        .annotate(store_is_active=Exists(Store.objects.filter(pk=store_id, is_active=True)))
+        .annotate(
+            store_is_active=Exists(Store.objects.filter(pk=store_id, is_active=True)), may_have_window=_MAY_HAVE_WINDOW
+        )
         .filter(pk=member_id)
     ),
     member_id=int,
