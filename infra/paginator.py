@@ -16,6 +16,7 @@ over-estimated list is empty).
 
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -75,7 +76,10 @@ class EstimatedCountPaginator(Paginator):
             return None
         if is_unfiltered(queryset):
             return table_estimate(queryset)
-        return query_estimate(queryset)
+        try:
+            return query_estimate(queryset)
+        except EmptyResultSet:  # queryset.none(), or a filter that can match nothing: counted without a query
+            return None
 
     @cached_property
     def count(self):
