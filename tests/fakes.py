@@ -226,6 +226,7 @@ class FakeWechatPay(FakeHttpServer):
         # Set to a code (e.g. "PARAM_ERROR") to refuse prepays with a 400.
         self.prepay_refusal: str | None = None
         self.prepays: dict[str, dict] = {}  # the prepay requests' bodies by out_trade_no
+        self.on_prepay = None  # called with each prepay's body (what the database shows WeChat Pay's caller then)
         self.fallback = self._query
 
     def add_order(self, out_trade_no, *, total, openid, currency="HKD", trade_state="SUCCESS"):
@@ -335,6 +336,8 @@ class FakeWechatPay(FakeHttpServer):
             return self._signed(400, {"code": self.prepay_refusal, "message": "refused"})
         if body.get("mchid") != self.mchid or body.get("appid") != self.appid:
             return self._signed(400, {"code": "PARAM_ERROR", "message": "appid or mchid"})
+        if self.on_prepay is not None:
+            self.on_prepay(body)
         out_trade_no = body["out_trade_no"]
         if out_trade_no in self.orders:
             return self._signed(400, {"code": "ORDERNO_USED", "message": "order number used"})

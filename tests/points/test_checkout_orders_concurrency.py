@@ -4,6 +4,7 @@ and a paid order ends recorded or refunded whatever runs beside it."""
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from members.errors import InsufficientPoints
@@ -17,6 +18,7 @@ from points.services.checkout_orders import (
     checkout_order_confirm,
     checkout_order_create,
     checkout_order_expire,
+    checkout_order_notified,
 )
 from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory, StoreFactory
@@ -113,4 +115,40 @@ def test_a_paid_order_whose_hold_expired_racing_spends_elsewhere_is_recorded_or_
         assert order.status == Status.REFUNDED
         assert (Purchase.objects.count(), spent_elsewhere, len(wechat_pay.refunds)) == (0, 1, 1)
     assert [r for r in results if isinstance(r, Exception) and not isinstance(r, InsufficientPoints)] == []
+    assert (points_ledger_drift(), balance_holds_drift()) == ([], [])
+
+
+def test_wechat_pay_is_asked_to_open_the_order_only_once_its_holds_are_committed(buyer, wechat_pay):
+    seen = []
+
+    def on_prepay(body):  # in the fake's thread: its own connection sees only what is committed
+        try:
+            committed = CheckoutOrder.objects.filter(out_trade_no=body["out_trade_no"], hold__isnull=False)
+            seen.append(committed.exists())
+        finally:
+            connection.close()
+
+    wechat_pay.on_prepay = on_prepay
+
+    order = _order(buyer, wechat_pay, paid=False)
+
+    assert seen == [True]
+    assert CheckoutOrder.objects.get(pk=order.pk).prepay_id
+
+
+def test_notifications_racing_the_members_confirmations_record_one_purchase(buyer, wechat_pay):
+    order = _order(buyer, wechat_pay)
+    body, headers = wechat_pay.notification(order.out_trade_no, api_v3_key=wechat_pay.api_v3_key)
+    calls = [
+        lambda: checkout_order_notified(headers=headers, body=body.encode(), now=timezone.now()),
+        lambda: checkout_order_confirm(member_id=buyer.pk, order_id=order.pk, now=timezone.now()),
+    ] * 4
+
+    results = run_in_threads(calls, workers=8)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    order.refresh_from_db()
+    assert (order.status, Purchase.objects.count()) == (Status.PAID, 1)
+    buyer.refresh_from_db()
+    assert (buyer.points_balance, buyer.points_held) == (0, 0)
     assert (points_ledger_drift(), balance_holds_drift()) == ([], [])
