@@ -375,10 +375,11 @@ def checkout_order_expire(*, order_id: int, now: datetime) -> bool:
 
 
 def checkout_orders_expire(*, now: datetime, limit: int = 1000) -> int:
-    """The periodic job: release every open order whose time is up, one transaction per order; ask WeChat Pay
-    whether each released order was paid all the same (a mini program closed before confirming) and confirm those,
-    asking again at every run until WeChat Pay has answered (for a day); ask WeChat Pay again for the refunds it
-    could not take at once. Return how many orders were released. Safe to run twice."""
+    """The periodic job: close the WeChat Pay order of every open order whose time is up and release it, one
+    transaction per order (one WeChat Pay will not close, paid meanwhile, is confirmed instead); close and ask WeChat
+    Pay about each released order (a mini program closed before confirming) and confirm those paid, asking again at
+    every run until WeChat Pay has answered (for a day); ask WeChat Pay again for the refunds it could not take at
+    once (up to CHECKOUT_REFUND_MAX_ATTEMPTS). Return how many orders were released. Safe to run twice."""
     due = CheckoutOrder.objects.filter(status=Status.OPEN, expires_at__lte=now).order_by("expires_at", "pk")
     released = 0
     for order in due[:limit]:
