@@ -7,8 +7,11 @@ permissions, newest first, joined from where each change is already recorded (no
   Store: a member's version belongs to the member's home store in that version; a store's to that store; a staff
   account's, a segment's, a webhook's to its `store`; other models are brand-wide.
 - `points` and `stored_value`, the ledgers: the entries made by staff (`created_by` set), with their reason.
-  Store: the member's home store.
-- `tier`, tier history: the moves made by staff (overrides). Store: the member's home store.
+  Store: the store of the staff member who made the entry (where the change was made, which that store's manager
+  answers for), not the member's home store: an entry holds no store, and reaching the member's would walk every
+  staff entry of the brand for a store with few of them. A change by staff without a store (head office) is
+  brand-wide. Every change of one member is found with `?member=`, for staff allowed to see all stores.
+- `tier`, tier history: the moves made by staff (overrides). Store: as the ledgers, the staff member's store.
 - `consent`, `campaigns.ConsentRecord`: every withdrawal (unsubscribe link or reply), made by the member.
   Store: the member's home store.
 
@@ -33,7 +36,7 @@ import heapq
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -44,9 +47,10 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from simple_history.models import registered_models
+from simple_history.utils import get_m2m_reverse_field_name
 
 from campaigns.models import ConsentRecord
-from members.models import Member, PointsEntry, Store, StoredValueEntry, TierHistory
+from members.models import Member, PointsEntry, Store, StoredValueEntry, TierHistory, User
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -61,6 +65,9 @@ class AuditFilters:
     source: str | None = None  # a source key (the object type)
     object_id: str | None = None  # the object's key within that source (with `source` only)
     member_id: int | None = None
+    # The staff accounts of `store_id`, read once per page (audit_log_page) and passed to the ledgers' queries as
+    # literal keys: PostgreSQL then plans with the staff members' own figures instead of walking every staff entry.
+    store_staff_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,10 +235,11 @@ class HistorySource(Source):
             .annotate(previous_id=Subquery(earlier.order_by("-history_date", "-history_id").values("history_id")[:1]))
         )
         previous = manager.in_bulk([v.previous_id for v in versions if v.previous_id is not None])
+        related = self._related_ids([*pks, *previous])
         resolver = _Resolver()
         rows = []
         for version in versions:
-            changes = self._changes(version, previous.get(version.previous_id), resolver)
+            changes = self._changes(version, previous.get(version.previous_id), related, resolver)
             user = version.history_user
             rows.append(
                 AuditRow(
@@ -240,7 +248,7 @@ class HistorySource(Source):
                     pk=version.history_id,
                     object_type=self.label,
                     object_id=str(version.id),
-                    object_repr=_version_repr(version),
+                    object_repr=self._repr(version),
                     object_model=self.model._meta.label_lower,
                     action=str(self.ACTIONS.get(version.history_type, version.history_type)),
                     staff_id=version.history_user_id,
@@ -254,11 +262,32 @@ class HistorySource(Source):
         resolver.resolve()
         return rows
 
-    def _changes(self, version, previous, resolver):
+    def _related_ids(self, history_ids):
+        """{(version, many-to-many field name): sorted related ids} for these versions: one query per field.
+
+        simple-history's diff_against reads them with two queries per field and version; a page reads them at once.
+        """
+        found = defaultdict(list)
+        for m2m_field in self.history._history_m2m_fields:
+            rows_model = getattr(self.history, m2m_field.name).model  # the rows each version copied
+            column = f"{get_m2m_reverse_field_name(m2m_field)}_id"
+            rows = rows_model._default_manager.filter(history_id__in=history_ids).values_list("history_id", column)
+            for history_id, related_id in rows:
+                found[(history_id, m2m_field.name)].append(related_id)
+        return {key: sorted(ids) for key, ids in found.items()}
+
+    def _changes(self, version, previous, related, resolver):
         """What changed against the previous version; a creation lists what was set, a deletion what was lost."""
+        m2m_names = [m2m_field.name for m2m_field in self.history._history_m2m_fields]
         if previous is not None and version.history_type != "-":
-            delta = version.diff_against(previous)
-            return [resolver.change(self.history, c.field, c.old, c.new) for c in delta.changes]
+            delta = version.diff_against(previous, excluded_fields=m2m_names)
+            changes = [resolver.change(self.history, c.field, c.old, c.new) for c in delta.changes]
+            for name in m2m_names:
+                old = related.get((previous.history_id, name), [])
+                new = related.get((version.history_id, name), [])
+                if old != new:
+                    changes.append(resolver.related_change(self.model, name, old, new))
+            return changes
         changes = []
         for tracked in self.history.tracked_fields:
             if tracked.primary_key:
@@ -270,14 +299,20 @@ class HistorySource(Source):
                 changes.append(resolver.change(self.history, tracked.name, value, None))
             else:
                 changes.append(resolver.change(self.history, tracked.name, None, value))
+        for name in m2m_names:
+            ids = related.get((version.history_id, name), [])
+            if ids:
+                gone = version.history_type == "-"
+                changes.append(resolver.related_change(self.model, name, ids if gone else [], [] if gone else ids))
         return changes
 
-
-def _version_repr(version) -> str:
-    try:
-        return str(version.instance)
-    except Exception:  # noqa: BLE001 - a __str__ reading a relation of a deleted object: fall back to the key
-        return f"#{version.id}"
+    def _repr(self, version) -> str:
+        """The object as it was, named by its own __str__ (from the version's columns, without a query)."""
+        values = {tracked.attname: getattr(version, tracked.attname) for tracked in self.history.tracked_fields}
+        try:
+            return str(self.model(**values))
+        except Exception:  # noqa: BLE001 - a __str__ reading a relation: fall back to the key
+            return f"#{version.id}"
 
 
 class _Resolver:
@@ -286,20 +321,19 @@ class _Resolver:
     def __init__(self):
         self.pending = defaultdict(list)  # related model -> [(change dict, side, ids)]
 
+    def related_change(self, model, name, old_ids, new_ids):
+        """A many-to-many field's change (the related objects' ids before and after)."""
+        model_field = model._meta.get_field(name)
+        slot = {"field": str(model_field.verbose_name), "before": old_ids, "after": new_ids}
+        for side in ("before", "after"):
+            self.pending[model_field.related_model].append((slot, side, slot[side]))
+        return slot
+
     def change(self, history_model, name, old, new):
-        try:
-            model_field = history_model._meta.get_field(name)
-        except Exception:  # noqa: BLE001 - a many-to-many field lives on the tracked model only
-            model_field = history_model.instance_type._meta.get_field(name)
+        model_field = history_model._meta.get_field(name)
         label = str(getattr(model_field, "verbose_name", name))
         slot = {"field": label, "before": old, "after": new}
-        if model_field.many_to_many:
-            target = model_field.related_model
-            column = model_field.m2m_reverse_field_name()
-            for side in ("before", "after"):
-                ids = [row[column] for row in (slot[side] or [])]
-                self.pending[target].append((slot, side, ids))
-        elif model_field.is_relation and model_field.related_model is not None:
+        if model_field.is_relation and model_field.related_model is not None:
             for side in ("before", "after"):
                 if slot[side] is not None:
                     self.pending[model_field.related_model].append((slot, side, [slot[side]]))
@@ -335,7 +369,7 @@ class EntrySource(Source):
     date_field: str
     describe: Callable[[models.Model], tuple[str, list[AuditChange], str]]  # (action, changes, reason)
     staff_field: str | None = "created_by"  # None: made by the member, not by staff
-    store_path: str = "member__home_store_id"
+    store_path: str | None = None  # None: the store of the staff member who made the row (see the module's docstring)
     base: Q = Q()
     pk_field: str = "id"
 
@@ -348,7 +382,12 @@ class EntrySource(Source):
                 return None
             queryset = queryset.filter(**{f"{self.staff_field}_id": filters.staff_id})
         if filters.store_id is not None:
-            queryset = queryset.filter(**{self.store_path: filters.store_id})
+            if self.store_path is not None:
+                queryset = queryset.filter(**{self.store_path: filters.store_id})
+            elif not filters.store_staff_ids:
+                return None
+            else:
+                queryset = queryset.filter(**{f"{self.staff_field}_id__in": filters.store_staff_ids})
         if filters.member_id is not None:
             queryset = queryset.filter(member_id=filters.member_id)
         if filters.object_id is not None:
@@ -438,7 +477,7 @@ ENTRY_SOURCES: list[EntrySource] = [
     ),
     EntrySource(
         key="consent", label=gettext_lazy("Consent"), model=ConsentRecord, date_field="recorded_at",
-        describe=_consent, staff_field=None,
+        describe=_consent, staff_field=None, store_path="member__home_store_id",
     ),
 ]  # fmt: skip
 
@@ -465,6 +504,9 @@ def audit_log_page(*, filters: AuditFilters, cursor: AuditCursor | None = None, 
     next page exists is known without counting.
     """
     limit = max(1, min(limit, MAX_PAGE_SIZE))
+    if filters.store_id is not None and filters.store_staff_ids is None:
+        staff_ids = User.objects.filter(store_id=filters.store_id).order_by("pk").values_list("pk", flat=True)
+        filters = replace(filters, store_staff_ids=tuple(staff_ids))
     sources = {source.key: source for source in audit_sources()}
     if filters.source is not None:
         sources = {filters.source: sources[filters.source]} if filters.source in sources else {}

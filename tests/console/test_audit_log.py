@@ -31,7 +31,8 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def log(now):
-    """Store A's member Alice: the merchant admin adds 50 points and HK$10 of stored value, sets her tier by hand;
+    """Store A's member Alice: Store A's manager adds 50 points; the merchant admin (head office, no store) adds HK$10
+    of stored value and sets her tier by hand;
     Alice unsubscribes from SMS; the admin renames the programme and makes Store A's clerk Carl a manager too.
     Store B's member Bob: his store's manager removes 5 points."""
     staff = make_staff()
@@ -40,7 +41,7 @@ def log(now):
     bob = MemberFactory(home_store=manager_b.store)
     points_adjust(member_id=bob.pk, points=20, reason="opening", created_by=admin, idempotency_key="b0", now=now)
     points_adjust(
-        member_id=alice.pk, points=50, reason="Lost receipt", created_by=admin, idempotency_key="a1",
+        member_id=alice.pk, points=50, reason="Lost receipt", created_by=staff["manager_a"], idempotency_key="a1",
         now=now + timedelta(minutes=1),
     )  # fmt: skip
     stored_value_adjust(
@@ -79,7 +80,7 @@ def test_points_added_by_staff_show_who_why_and_the_balance_before_and_after(log
     row = rows_of("points", member_id=log["alice"].pk)[0]
 
     assert (row.staff, row.action, row.reason, row.member_number) == (
-        log["merchant_admin"].username, "Manual addition +50", "Lost receipt", log["alice"].member_number,
+        log["manager_a"].username, "Manual addition +50", "Lost receipt", log["alice"].member_number,
     )  # fmt: skip
     assert changes(row) == [("Points (balance less debt)", "0", "50")]
 
@@ -221,8 +222,10 @@ def test_the_merchant_admin_may_narrow_the_log_to_a_store(client, log):
 
     sources = {row.source for row, _url in response.context["rows"]}
     assert response.status_code == 200
-    assert {"points", "stored_value", "tier", "consent", "history:members.member", "history:members.user"} <= sources
-    assert "history:members.programsettings" not in sources
+    # Store A's manager's points, Alice's consent and profile, Store A's staff accounts; head office's stored value
+    # and tier changes and the programme's settings are brand-wide
+    assert {"points", "consent", "history:members.member", "history:members.user"} <= sources
+    assert not sources & {"stored_value", "tier", "history:members.programsettings"}
     assert log["bob"].member_number not in {row.member_number for row, _url in response.context["rows"]}
 
 
