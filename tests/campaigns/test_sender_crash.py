@@ -11,7 +11,14 @@ from campaigns.channels.sender import LEASE, outbox_due_ids, outbox_send
 from campaigns.models import DeliveryAttempt
 from members.models import OutboxMessage
 from tests.campaigns.channel_fakes import FakeClock
-from tests.campaigns.test_channel_sender import NOON, coupon_issued, points_expiring, sms_member
+from tests.campaigns.test_channel_sender import (
+    NOON,
+    coupon_issued,
+    points_expiring,
+    sms_member,
+    wechat_member,
+    wechat_template,
+)
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +90,27 @@ def _dying_client(client):
         def send(self, **kwargs):
             return dies_after(client.send)(**kwargs)
 
+        def send_subscribe_message(self, **kwargs):
+            return dies_after(client.send_subscribe_message)(**kwargs)
+
     return Dying()
+
+
+def test_a_wechat_message_whose_worker_died_after_wechat_took_it_ends_unknown_not_skipped(
+    fake_wechat_messages, monkeypatch
+):
+    wechat_template()
+    points_expiring(wechat_member(1))
+    monkeypatch.setattr(sender, "get_wechat_client", lambda real=sender.get_wechat_client: _dying_client(real()))
+    with pytest.raises(WorkerKilled):
+        send_due(NOON)
+    monkeypatch.undo()
+
+    send_due(NOON + LEASE + timedelta(seconds=1))
+
+    assert len(fake_wechat_messages.sent) == 1
+    assert OutboxMessage.objects.get().status == Status.FAILED
+    assert list(DeliveryAttempt.objects.values_list("outcome", flat=True)) == [Outcome.UNKNOWN]
 
 
 def test_the_attempt_is_recorded_as_sending_before_the_provider_is_called_and_completed_after(fake_smtp, monkeypatch):
