@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 
-from campaigns.models import Campaign, CampaignRecipient
+from campaigns.models import Campaign, CampaignRecipient, Segment
 from campaigns.services.triggers import (
     campaigns_trigger_after_purchase,
     campaigns_trigger_near_store,
@@ -87,6 +87,31 @@ def test_a_welcome_reward_can_be_a_multiplier_window(now):
     recipient = CampaignRecipient.objects.get(campaign=campaign)
     assert (window.multiplier, window.key) == (Decimal("2.00"), f"campaign:{recipient.pk}")
     assert window.ends_at - window.starts_at == datetime.timedelta(days=7)
+
+
+def test_a_campaign_with_a_segment_welcomes_only_the_members_it_selects(now):
+    gold = TierFactory(code="GOLD", rank=5)
+    segment = Segment.objects.create(
+        name="Gold", rule={"match": "all", "conditions": [{"field": "tier", "op": "in", "value": [gold.pk]}]}
+    )
+    campaign = CampaignFactory(kind=Kind.WELCOME, segment=segment)
+    inside, outside = MemberFactory(tier=gold), MemberFactory()
+
+    campaigns_trigger_welcome(member_id=inside.pk, now=now)
+    campaigns_trigger_welcome(member_id=outside.pk, now=now)
+
+    assert recipients(campaign) == [(inside.pk, "welcome", Status.DELIVERED)]
+
+
+def test_a_store_campaign_welcomes_only_members_of_its_store(now):
+    store = StoreFactory()
+    campaign = CampaignFactory(kind=Kind.WELCOME, store=store)
+    inside, outside = MemberFactory(home_store=store), MemberFactory()
+
+    campaigns_trigger_welcome(member_id=inside.pk, now=now)
+    campaigns_trigger_welcome(member_id=outside.pk, now=now)
+
+    assert recipients(campaign) == [(inside.pk, "welcome", Status.DELIVERED)]
 
 
 # -- after a purchase ---------------------------------------------------------------------------------------------
@@ -169,9 +194,7 @@ def test_an_upgrade_triggers_the_campaign_and_a_downgrade_does_not(now, tiers, d
     assert Member.objects.get(pk=member.pk).points_balance == 20
 
 
-def test_each_upgrade_is_its_own_occasion_and_params_tiers_limit_which(
-    now, tiers, django_capture_on_commit_callbacks
-):
+def test_each_upgrade_is_its_own_occasion_and_params_tiers_limit_which(now, tiers, django_capture_on_commit_callbacks):
     low, middle, high = tiers
     any_upgrade = CampaignFactory(kind=Kind.TIER_UPGRADE)
     to_top = CampaignFactory(kind=Kind.TIER_UPGRADE, params={"tiers": [high.pk]})
