@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -39,6 +39,7 @@ from members.services.tiers import tier_override_set
 
 VIEW_PERMISSION = "members.view_member"
 EXPORT_PERMISSION = "members.export_member_data"
+AUDIT_LOG_PERMISSION = "console.view_audit_log"
 # Sections and the permission that shows each (the permission of the section's own list in the console).
 SECTION_PERMISSIONS = {
     "points": "members.view_pointsentry",
@@ -102,7 +103,7 @@ def member_360(request, member_id, *, site):
         ],
         "may_export": user.has_perm(EXPORT_PERMISSION),
         "change_url": reverse("admin:members_member_change", args=[member.pk]),
-        "audit_url": _audit_url(member),
+        "audit_url": _audit_url(member) if user.has_perm(AUDIT_LOG_PERMISSION) else None,
     }
     tier = context["tier"]
     if tier.next_tier is not None and tier.next_tier.min_score_to_reach > 0:
@@ -137,11 +138,8 @@ def _action_url(member, key):
 
 
 def _audit_url(member):
-    """The audit log filtered to this member, once the audit log page exists."""
-    try:
-        return reverse("admin:console_audit_log") + f"?member={member.pk}"
-    except NoReverseMatch:
-        return None
+    """The audit log (console/audit_views.py) filtered to this member's changes."""
+    return reverse("admin:console_audit_log") + f"?member={member.pk}"
 
 
 # -- actions ------------------------------------------------------------------------------------------------------

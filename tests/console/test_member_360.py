@@ -33,8 +33,10 @@ def world(now):
     a coupon; Bob of store B."""
     staff = make_staff()
     store_a = staff["manager_a"].store
-    alice = MemberFactory(home_store=store_a, phone="+85291234567", name="Alice Chan", email="alice@example.com", birthday="1990-05-04",
-                          wechat_openid="openid-alice", wechat_unionid="union-alice")  # fmt: skip
+    alice = MemberFactory(
+        home_store=store_a, phone="+85291234567", name="Alice Chan", email="alice@example.com",
+        birthday="1990-05-04", wechat_openid="openid-alice", wechat_unionid="union-alice",
+    )  # fmt: skip
     bob = MemberFactory(home_store=staff["manager_b"].store, phone="+85291234568")
     points_credit(member_id=alice.pk, points=500, idempotency_key="m360:welcome", now=now, source="test")
     checkout_sale(store=store_a, member=alice, now=now, external_id="m360-1", gross_amount=Decimal("120.00"))
@@ -81,6 +83,8 @@ def test_each_role_sees_the_sections_and_actions_it_may_use(client, world, role,
     every_action = {"points", "stored-value", "coupon", "tags", "tier", "freeze", "unfreeze", "anonymise"}
     assert {key for key in every_action if f'id="member-action-{key}"' in html} == actions
     assert ('id="member-export-json"' in html) is (role != "clerk_a")
+    audit_link = f'href="{reverse("admin:console_audit_log")}?member={world["alice"].pk}"'
+    assert (audit_link in html) is (role != "clerk_a")
     assert "Alice Chan" in html
 
 
