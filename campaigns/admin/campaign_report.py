@@ -219,6 +219,9 @@ class CampaignReportAdminMixin:
             *super().get_urls(),
         ]
 
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), "report_link")
+
     @staticmethod
     def report_link(obj):
         url = reverse("admin:campaigns_campaign_report", args=[obj.pk])
