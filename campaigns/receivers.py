@@ -187,6 +187,16 @@ def on_tier_changed_campaigns(sender, *, member_id, old_tier_id, new_tier_id, **
         _enqueue(trigger_tier_upgrade, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id)
 
 
+def on_points_expiring_campaigns(sender, *, reminders, **kwargs):
+    from django.conf import settings
+
+    from campaigns.tasks import trigger_points_expiring
+
+    # Points wrote no message of its own in this mode: the campaign (the default one if none exists) delivers it.
+    if settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN and reminders:
+        _enqueue(trigger_points_expiring, reminders=reminders)
+
+
 def connect():
     signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
     signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
@@ -197,3 +207,4 @@ def connect():
     signals.member_joined.connect(on_member_joined_campaigns, dispatch_uid="campaigns.triggers.member_joined")
     signals.purchase_recorded.connect(on_purchase_recorded_campaigns, dispatch_uid="campaigns.triggers.purchase")
     signals.tier_changed.connect(on_tier_changed_campaigns, dispatch_uid="campaigns.triggers.tier_changed")
+    signals.points_expiring.connect(on_points_expiring_campaigns, dispatch_uid="campaigns.triggers.points_expiring")

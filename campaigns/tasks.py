@@ -75,3 +75,11 @@ def trigger_tier_upgrade(*, member_id: int, old_tier_id: int | None, new_tier_id
             member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, now=timezone.now()
         )
     )
+
+
+@shared_task(name="campaigns.trigger_points_expiring")
+def trigger_points_expiring(*, reminders: list[dict]) -> dict:
+    """Deliver a chunk of points expiry reminders through the points_expiring campaigns."""
+    from campaigns.services.triggers import campaigns_trigger_points_expiring
+
+    return campaigns_trigger_points_expiring(reminders=reminders, now=timezone.now())

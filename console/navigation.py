@@ -112,7 +112,15 @@ SIDEBAR = (
         ),
         (),
     ),
-    (_("Campaigns"), (), ("campaigns",)),
+    (
+        _("Campaigns"),
+        (
+            _model("campaigns.Campaign", _("Campaigns"), "campaign"),
+            _model("campaigns.CampaignRun", _("Campaign runs"), "play_circle"),
+            _model("campaigns.CampaignRecipient", _("Campaign recipients"), "group"),
+        ),
+        ("campaigns",),
+    ),
     (
         _("Settings"),
         (

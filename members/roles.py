@@ -72,6 +72,13 @@ ROLE_PERMISSIONS = {
         "campaigns.add_segment",
         "campaigns.change_segment",
         "campaigns.delete_segment",
+        # Campaigns of their store (campaigns.Campaign.store): written, launched and followed (runs, recipients).
+        "campaigns.view_campaign",
+        "campaigns.add_campaign",
+        "campaigns.change_campaign",
+        "campaigns.launch_campaign",
+        "campaigns.view_campaignrun",
+        "campaigns.view_campaignrecipient",
     },
     Role.CLERK: {
         "members.view_member",

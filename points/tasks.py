@@ -1,6 +1,7 @@
 """Periodic points jobs (scheduled in django-celery-beat's tables by points.schedules): thin and idempotent."""
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from points.services.expiry import points_expire_chunk, points_expire_due, points_release_pending
@@ -34,9 +35,11 @@ def grant_points_job(*, job_id: int) -> int:
 
 @shared_task(name="points.remind_expiring_points")
 def remind_expiring_points() -> int:
+    """Remind members of points about to expire: through the merchant's points_expiring campaign when
+    POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on (only the signal goes from here), else with points' own message."""
     from points.services.expiry_reminders import points_expiry_remind
 
-    return points_expiry_remind(now=timezone.now())
+    return points_expiry_remind(now=timezone.now(), notify=not settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN)
 
 
 @shared_task(name="points.grant_tier_monthly_gifts")

@@ -54,6 +54,8 @@ CHANNEL_CONSENT = {
     Channel.EMAIL: ("consent_email", "email"),
 }
 PLACEHOLDERS = ("name", "first_name", "member_number", "points_balance")
+# Fields a kind's trigger gives per member besides the member's own (campaign_deliver's `fields`).
+KIND_PLACEHOLDERS = {Campaign.Kind.POINTS_EXPIRING: ("points", "days", "expires_on")}
 EDITABLE_STATUSES = frozenset({Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED})
 MEMBER_FIELDS = (
     "pk", "locale", "name", "member_number", "points_balance", "consent_marketing",
@@ -80,16 +82,16 @@ def _global_control_member_ids(member_ids) -> set[int]:
 
 
 # -- saving ----------------------------------------------------------------------------------------------------
-def _placeholder_errors(text: str) -> list[str]:
+def _placeholder_errors(text: str, known: tuple[str, ...] = PLACEHOLDERS) -> list[str]:
     try:
         names = {name for _literal, name, _spec, _conversion in string.Formatter().parse(text) if name is not None}
     except ValueError:
         return [_("Write a member field as {name}; write a brace itself as {{ or }}.")]
-    unknown = sorted(name for name in names if name not in PLACEHOLDERS)
+    unknown = sorted(name for name in names if name not in known)
     if unknown:
         return [
             _("Unknown member fields: %(unknown)s. Use: %(known)s.")
-            % {"unknown": ", ".join(unknown), "known": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)}
+            % {"unknown": ", ".join(unknown), "known": ", ".join(f"{{{name}}}" for name in known)}
         ]
     return []
 
@@ -121,7 +123,10 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
         errors["coupon_template"] = [_("Choose an active coupon template.")]
     for name in ("message_title", "message_body"):
         for language in languages():
-            problems = _placeholder_errors(getattr(campaign, localized_column(name, language), "") or "")
+            problems = _placeholder_errors(
+                getattr(campaign, localized_column(name, language), "") or "",
+                PLACEHOLDERS + KIND_PLACEHOLDERS.get(campaign.kind, ()),
+            )
             if problems:
                 errors[localized_column(name, language)] = problems
     has_reward = campaign.coupon_template_id or campaign.points_bonus or campaign.multiplier is not None
@@ -207,7 +212,7 @@ class _Format(dict):
         return "{" + key + "}"
 
 
-def _render(text: str, member: dict) -> str:
+def _render(text: str, member: dict, extra: dict | None = None) -> str:
     name = member["name"] or ""
     values = _Format(
         name=name,
@@ -215,6 +220,7 @@ def _render(text: str, member: dict) -> str:
         member_number=member["member_number"] or "",
         points_balance=member["points_balance"],
     )
+    values.update(extra or {})
     try:
         return text.format_map(values)
     except (ValueError, IndexError, AttributeError):  # checked at save; a text saved before stays as written
@@ -399,7 +405,9 @@ def _rewards(*, campaign: Campaign, rows: list[CampaignRecipient], now: datetime
     return coupons, points
 
 
-def _notify(*, campaign: Campaign, rows: list[CampaignRecipient], members: dict[int, dict], now) -> None:
+def _notify(
+    *, campaign: Campaign, rows: list[CampaignRecipient], members: dict[int, dict], now, fields: dict | None = None
+) -> None:
     delivered = [row for row in rows if row.status == Status.DELIVERED]
     if not delivered:
         return
@@ -413,8 +421,8 @@ def _notify(*, campaign: Campaign, rows: list[CampaignRecipient], members: dict[
             NotificationDraft(
                 member_id=row.member_id,
                 params={
-                    "title": _render(title, member)[:200],
-                    "body": _render(in_language(bodies, member["locale"]), member),
+                    "title": _render(title, member, (fields or {}).get(row.member_id))[:200],
+                    "body": _render(in_language(bodies, member["locale"]), member, (fields or {}).get(row.member_id)),
                     "campaign": campaign.pk,
                 },
                 dedupe_key=f"campaign:{row.pk}",
@@ -443,8 +451,12 @@ def campaign_deliver(
     occasion: str | dict,
     now: datetime.datetime,
     run_id: int | None = None,
+    fields: dict[int, dict] | None = None,
 ) -> DeliverResult:
     """Deliver a running campaign to members on an occasion (one text, or one per member id); see the module.
+
+    `fields` (member id -> {name: value}) gives the message more fields per member than the member's own, e.g. the
+    points and date of a points expiry reminder (KIND_PLACEHOLDERS).
 
     Members already reached on their occasion, inactive members, members outside the campaign's store and
     (for a campaign that respects it) the global control group get nothing more. Calling it twice with the same
@@ -494,7 +506,7 @@ def campaign_deliver(
         if row is not None:
             row.pk = pk
     result.coupons, result.points = _rewards(campaign=campaign, rows=rows, now=now)
-    _notify(campaign=campaign, rows=rows, members=members, now=now)
+    _notify(campaign=campaign, rows=rows, members=members, now=now, fields=fields)
     CampaignRecipient.objects.bulk_update(
         rows, ["status", "held_out", "channels", "coupon", "points_granted", "notification"], batch_size=1000
     )

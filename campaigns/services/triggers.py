@@ -13,7 +13,14 @@ makes the delivery once-only (the recipient row's unique constraint):
 - near_store: the mini program reports where the member is (`POST me/location`): within `params.radius_m` of the
   campaign's store (of the nearest active store with coordinates for a brand-wide campaign) during one of
   `params.windows` (local time; Monday to Friday when `weekdays_only`), occasion `near:<store>:<date>:<window start>`:
-  at most once per window, even for a brand-wide campaign reported near two stores in the same window.
+  at most once per window, even for a brand-wide campaign reported near two stores in the same window;
+- points_expiring: the daily points reminder job (`points_expiring` signal, one reminder per member and soonest
+  expiry date) when settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose date falls within the
+  campaign's `params.days_before`, occasion the reminder's key (`points_expiring:<member>:<date>`), the message
+  filled with `{points}`, `{days}` and `{expires_on}`. A transactional campaign (no marketing consent needed, no
+  weekly cap, no global control group). When no points_expiring campaign exists at all, the first reminder creates
+  the default one, running, with points' former message in every language: the merchant edits, pauses or ends it
+  like any campaign (paused or ended: no reminders).
 
 Signal receivers (campaigns/receivers.py) only enqueue the tasks that call these, after commit.
 """
@@ -25,13 +32,16 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from campaigns.errors import CampaignNotRunning
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import DeliverResult, campaign_deliver
+from infra.translation import localized_column
 from members.models import Purchase, Store, Tier, TierHistory
+from points.models import PointsPolicy
 
 Kind = Campaign.Kind
 EARTH_RADIUS_M = 6_371_000
@@ -217,3 +227,79 @@ def campaigns_trigger_near_store(
                 )
             )
     return offers
+
+
+# -- points expiring ----------------------------------------------------------------------------------------------
+DEFAULT_POINTS_EXPIRING = {
+    "name": {"en": "Points expiry reminder", "zh-hant": "積分到期提醒", "zh-hans": "积分到期提醒"},
+    "message_title": {"en": "Your points expire soon", "zh-hant": "你的積分即將到期", "zh-hans": "你的积分即将到期"},
+    "message_body": {
+        "en": "{points} of your points will expire in the next {days} days, the first on {expires_on}.",
+        "zh-hant": "你有 {points} 積分將於未來 {days} 日內到期，最早一批於 {expires_on} 到期。",
+        "zh-hans": "你有 {points} 积分将于未来 {days} 天内到期，最早一批于 {expires_on} 到期。",
+    },
+}
+DELIVER_CHUNK = 1000
+
+
+@transaction.atomic
+def points_expiring_campaign_default_ensure() -> Campaign:
+    """Return the points_expiring campaign to run, creating the default one (running) when none exists at all.
+
+    Serialised on the points policy's row, so that two reminder chunks at once create one campaign."""
+    policy = PointsPolicy.objects.select_for_update().get(pk=PointsPolicy.load().pk)
+    existing = Campaign.objects.filter(kind=Kind.POINTS_EXPIRING).order_by("pk").first()
+    if existing is not None:
+        return existing
+    campaign = Campaign(
+        kind=Kind.POINTS_EXPIRING,
+        status=Campaign.Status.RUNNING,
+        params={"days_before": min(max(policy.reminder_days or 7, 1), 90)},
+        channels=["wechat", "sms", "email"],
+        is_marketing=False,
+        respects_global_control=False,
+    )
+    for field, texts in DEFAULT_POINTS_EXPIRING.items():
+        for language, text in texts.items():
+            setattr(campaign, localized_column(field, language), text)
+    campaign.save()
+    return campaign
+
+
+def campaigns_trigger_points_expiring(*, reminders: list[dict], now: datetime.datetime) -> dict[int, int]:
+    """Deliver the points reminders (as the `points_expiring` signal gives them) through the running
+    points_expiring campaigns; return {campaign id: members delivered to}."""
+    if not Campaign.objects.filter(kind=Kind.POINTS_EXPIRING).exists():
+        points_expiring_campaign_default_ensure()
+    today = _local(now).date()
+    delivered = {}
+    for campaign in campaigns_running(kind=Kind.POINTS_EXPIRING, now=now):
+        horizon = today + datetime.timedelta(days=int((campaign.params or {}).get("days_before", 7)))
+        due = {r["member_id"]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
+        if campaign.segment_id and due:
+            chosen = set(
+                segment_members_of(segment=campaign.segment, now=now)
+                .filter(pk__in=list(due))
+                .values_list("pk", flat=True)
+            )
+            due = {member_id: r for member_id, r in due.items() if member_id in chosen}
+        ids = sorted(due)
+        count = 0
+        for start in range(0, len(ids), DELIVER_CHUNK):
+            chunk = ids[start : start + DELIVER_CHUNK]
+            try:
+                result = campaign_deliver(
+                    campaign_id=campaign.pk,
+                    member_ids=chunk,
+                    occasion={member_id: due[member_id]["key"] for member_id in chunk},
+                    fields={
+                        member_id: {key: due[member_id][key] for key in ("points", "days", "expires_on")}
+                        for member_id in chunk
+                    },
+                    now=now,
+                )
+            except CampaignNotRunning:
+                break
+            count += result.delivered
+        delivered[campaign.pk] = count
+    return delivered

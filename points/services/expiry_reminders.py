@@ -5,6 +5,10 @@ still hold (a GROUP BY in member id chunks, on the lots' open-by-member index), 
 notification per member and chunk. The dedupe key names the member and the date (in the project's time
 zone) of the soonest of those expiries, so the daily run reminds a member once per expiry date, however
 often it runs; when that date has passed and more points are due, the next reminder names the next date.
+
+Every reminder is also sent as the `points_expiring` domain signal (after commit). With `notify=False` (the daily
+job's choice when settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on) only the signal goes: the merchant's
+editable points_expiring campaign delivers the reminder (campaigns.services.triggers), so no member gets two.
 """
 
 from datetime import datetime, timedelta
@@ -26,11 +30,12 @@ def points_expiring_dedupe_key(*, member_id: int, expires_on) -> str:
     return f"points_expiring:{member_id}:{expires_on.isoformat()}"
 
 
-def points_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZE) -> int:
+def points_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZE, notify: bool = True) -> int:
     """Notify each member of the points that expire within the policy's reminder days; return how many.
 
     Nothing happens when the policy's `reminder_days` is 0. Safe to run twice, or twice at once: a member
-    is notified once per soonest expiry date (the dedupe key).
+    is notified once per soonest expiry date (the dedupe key). With `notify=False` no notification is written:
+    the reminders only go out as the `points_expiring` signal, and the number returned is theirs.
     """
     days = PointsPolicy.load().reminder_days
     if not days:
@@ -59,7 +64,10 @@ def points_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZE
                     dedupe_key=points_expiring_dedupe_key(member_id=row["member_id"], expires_on=expires_on),
                 )
             )
-        notified += notify_many(kind=Notification.Kind.POINTS_EXPIRING, drafts=drafts, now=now)
+        if notify:
+            notified += notify_many(kind=Notification.Kind.POINTS_EXPIRING, drafts=drafts, now=now)
+        else:
+            notified += len(drafts)
         reminders = [{**draft.params, "member_id": draft.member_id, "key": draft.dedupe_key} for draft in drafts]
         send_after_commit(points_expiring, reminders=reminders)
         last_member_id = rows[-1]["member_id"]

@@ -36,7 +36,8 @@ def test_a_member_gets_the_message_the_coupon_and_the_points_once(now):
     # then
     assert (first.created, first.delivered, second.created, second.existing) == (1, 1, 0, 1)
     recipient = CampaignRecipient.objects.get()
-    assert recipient.status == Status.DELIVERED and recipient.points_granted == 50
+    assert recipient.status == Status.DELIVERED
+    assert recipient.points_granted == 50
     assert Coupon.objects.get().pk == recipient.coupon_id
     assert Coupon.objects.get().issue_key == f"campaign:{recipient.pk}"
     entry = PointsEntry.objects.get(member=member)
@@ -93,8 +94,10 @@ def test_held_out_members_get_a_row_and_nothing_else(now):
     result = campaign_deliver(campaign_id=campaign.pk, member_ids=[m.pk for m in members], occasion="run:1", now=now)
     expected_out = {m.pk for m in members if member_bucket(m.pk, campaign.pk) < 5000}
     held = set(CampaignRecipient.objects.filter(held_out=True).values_list("member_id", flat=True))
-    assert held == expected_out and 0 < len(held) < 40
-    assert result.held_out == len(held) and result.delivered == 40 - len(held)
+    assert held == expected_out
+    assert 0 < len(held) < 40
+    assert result.held_out == len(held)
+    assert result.delivered == 40 - len(held)
     assert set(CampaignRecipient.objects.filter(held_out=True).values_list("status", flat=True)) == {Status.HELD_OUT}
     assert not Notification.objects.filter(member_id__in=held).exists()
     assert not PointsEntry.objects.filter(member_id__in=held).exists()
@@ -248,3 +251,16 @@ def test_the_message_is_written_in_the_members_language(now):
     titles = dict(Notification.objects.values_list("member_id", "title"))
     assert titles == {member.pk: "Hi Wong", chinese.pk: "你好 陳"}
     assert Notification.objects.get(member=chinese).body == "Come back"  # no Chinese body: the default language's
+
+
+def test_a_multiplier_reward_opens_a_window_from_the_delivery(now):
+    from points.models import MultiplierWindow
+
+    campaign = CampaignFactory(multiplier="2.00", multiplier_days=7)
+    member = consenting()
+    campaign_deliver(campaign_id=campaign.pk, member_ids=[member.pk], occasion="r", now=now)
+    campaign_deliver(campaign_id=campaign.pk, member_ids=[member.pk], occasion="r", now=now)
+    window = MultiplierWindow.objects.get()
+    recipient = CampaignRecipient.objects.get()
+    assert (window.member_id, window.key, window.multiplier) == (member.pk, f"campaign:{recipient.pk}", 2)
+    assert (window.starts_at, window.ends_at) == (now, now + datetime.timedelta(days=7))

@@ -1,0 +1,374 @@
+"""A campaign's lifecycle and its runs: launch, pause, resume, finish; the beat's due runs and their completion.
+
+Lifecycle: draft -> scheduled (launched) -> running (its first run started; an event kind runs at launch) <->
+paused -> finished. Any other step is refused with `campaign_status_invalid`. Launch, pause, resume and finish
+need the `campaigns.launch_campaign` permission and, for staff of a store, a campaign of their store.
+
+A run is one occasion of a scheduled kind (`campaigns.kinds.occasion_due`), unique by its key, so a beat that
+fires twice or two beats at once start it once. Starting it freezes the segment under the run's key (for the kinds
+that send to the whole segment at once), splits the audience into id ranges of CAMPAIGN_CHUNK_SIZE members and
+fans them out as Celery chunk tasks (infra/fanout.py) after commit. A chunk delivers through `campaign_deliver`,
+so a chunk that runs twice, or again after a failure (`campaign_run_resume`, or resuming the campaign), reaches
+nobody twice. The beat's check (`campaign_runs_check`) marks a run finished only when every chunk is done, every
+member of its audience has a row, and none of its outbox messages is still waiting to be sent or retried.
+"""
+
+import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils.translation import gettext as _
+
+from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignStatusInvalid
+from campaigns.kinds import (
+    DEFAULT_WIN_BACK_DAYS,
+    EVENT_KINDS,
+    FREEZING_KINDS,
+    SCHEDULED_KINDS,
+    Occasion,
+    birthday_filter,
+    occasion_due,
+)
+from campaigns.models import Campaign, CampaignRecipient, CampaignRun, SegmentMember
+from campaigns.selectors.segments import segment_members_of
+from campaigns.services.campaigns import campaign_check_scope, campaign_deliver, campaign_errors
+from campaigns.services.segments import segment_freeze
+from infra.errors import NotFound
+from infra.fanout import fan_out
+from members.models import Member, OutboxMessage
+
+CampaignStatus = Campaign.Status
+RunStatus = CampaignRun.Status
+OPEN_RUN_STATUSES = (RunStatus.PENDING, RunStatus.SENDING, RunStatus.RETRYING)
+LAUNCH_PERMISSION = "campaigns.launch_campaign"
+
+
+def _local(now: datetime.datetime) -> datetime.datetime:
+    return now.astimezone(ZoneInfo(settings.TIME_ZONE))
+
+
+# -- the audience of a run -------------------------------------------------------------------------------------
+def _exclude_global_control(members: QuerySet) -> QuerySet:
+    try:
+        from campaigns.lift.control import exclude_global_control
+    except ImportError:
+        return members
+    return exclude_global_control(members)
+
+
+def run_audience(*, run: CampaignRun) -> QuerySet:
+    """Return the active members a run delivers to (its frozen segment, the live segment or the campaign's scope,
+    narrowed by the kind: whose birthday it is, who lapsed), as a queryset of members."""
+    campaign = run.campaign
+    started_at = run.started_at
+    if run.freeze_id:
+        members = Member.objects.filter(pk__in=SegmentMember.objects.filter(freeze_id=run.freeze_id).values("member"))
+    elif campaign.segment_id:
+        members = segment_members_of(segment=campaign.segment, now=started_at)
+    else:
+        members = Member.objects.all()
+    members = members.filter(status=Member.Status.ACTIVE)
+    if campaign.store_id:
+        members = members.filter(home_store_id=campaign.store_id)
+    if campaign.kind == Campaign.Kind.BIRTHDAY:
+        members = members.filter(
+            **birthday_filter(mode=campaign.params.get("mode", "day"), today=_local(started_at).date())
+        )
+    elif campaign.kind == Campaign.Kind.WIN_BACK:
+        days = campaign.params.get("days", DEFAULT_WIN_BACK_DAYS)
+        members = members.filter(last_purchase_at__lt=started_at - datetime.timedelta(days=days))
+    if campaign.is_marketing and campaign.respects_global_control:
+        members = _exclude_global_control(members)
+    return members
+
+
+def _ranges(member_ids: list[int], size: int) -> list[tuple[int, int]]:
+    return [
+        (member_ids[start], member_ids[min(start + size, len(member_ids)) - 1])
+        for start in range(0, len(member_ids), size)
+    ]
+
+
+def _fan_out_after_commit(run_id: int, ranges: list[tuple[int, int]]) -> None:
+    from campaigns.tasks import campaign_run_chunk_task
+
+    chunks = [{"run_id": run_id, "first_id": first_id, "last_id": last_id} for first_id, last_id in ranges]
+    transaction.on_commit(lambda: fan_out(campaign_run_chunk_task, chunks))
+
+
+def _audience_ranges(run: CampaignRun) -> tuple[int, list[tuple[int, int]]]:
+    ids = list(run_audience(run=run).order_by("pk").values_list("pk", flat=True))
+    return len(ids), _ranges(ids, settings.CAMPAIGN_CHUNK_SIZE)
+
+
+# -- runs ------------------------------------------------------------------------------------------------------
+@transaction.atomic
+def campaign_run_start(*, campaign_id: int, occasion: Occasion, now: datetime.datetime) -> tuple[CampaignRun, bool]:
+    """Start the run `occasion` names (unless it exists): freeze, split, and fan its chunks out after commit.
+
+    Returns (run, whether this call started it). Raises NotFound, CampaignStatusInvalid (not scheduled or running).
+    """
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound()
+    if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
+        raise CampaignStatusInvalid()
+    run, created = CampaignRun.objects.get_or_create(
+        key=occasion.key, defaults={"campaign": campaign, "started_at": now, "status": RunStatus.PENDING}
+    )
+    if not created:
+        return run, False
+    run.occasion = f"run:{run.pk}" if occasion.occasion == "run" else (occasion.occasion or "")
+    if campaign.segment_id and campaign.kind in FREEZING_KINDS:
+        run.freeze, _created = segment_freeze(segment_id=campaign.segment_id, key=f"campaign-run:{run.pk}", now=now)
+    run.campaign = campaign
+    run.audience_count, ranges = _audience_ranges(run)
+    run.chunks_total, run.status = len(ranges), RunStatus.SENDING
+    run.save()
+    if campaign.status == CampaignStatus.SCHEDULED:
+        Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING)
+    _fan_out_after_commit(run.pk, ranges)
+    return run, True
+
+
+def campaign_run_chunk(*, run_id: int, first_id: int, last_id: int, now: datetime.datetime):
+    """Deliver the members of a run between two ids; return the DeliverResult, or None when the run or its campaign
+    no longer sends (paused: resuming sends the rest; finished). Safe to run twice."""
+    run = CampaignRun.objects.select_related("campaign", "campaign__segment").filter(pk=run_id).first()
+    if run is None or run.status not in OPEN_RUN_STATUSES or run.campaign.status != CampaignStatus.RUNNING:
+        return None
+    members = run_audience(run=run).filter(pk__gte=first_id, pk__lte=last_id).order_by("pk")
+    if run.campaign.kind == Campaign.Kind.WIN_BACK:
+        # Once per lapse: the occasion is the day of the purchase they lapsed after, so a member who buys again and
+        # lapses again is welcomed back again.
+        occasion = {
+            member_id: f"winback:{_local(last_purchase_at).date().isoformat()}"
+            for member_id, last_purchase_at in members.values_list("pk", "last_purchase_at")
+        }
+        member_ids = list(occasion)
+    else:
+        occasion = run.occasion
+        member_ids = list(members.values_list("pk", flat=True))
+    with transaction.atomic():
+        try:
+            result = campaign_deliver(
+                campaign_id=run.campaign_id, member_ids=member_ids, occasion=occasion, now=now, run_id=run.pk
+            )
+        except CampaignNotRunning:  # paused or finished since the chunk was queued
+            return None
+        CampaignRun.objects.filter(pk=run.pk, chunks_done__lt=F("chunks_total")).update(
+            chunks_done=F("chunks_done") + 1
+        )
+    return result
+
+
+@transaction.atomic
+def campaign_run_resume(*, run_id: int, now: datetime.datetime) -> int:
+    """Send a run's chunks again (after a chunk failed or a pause): the members already reached get nothing more.
+
+    Returns how many chunks were sent. Raises NotFound.
+    """
+    run = CampaignRun.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=run_id).first()
+    if run is None:
+        raise NotFound()
+    if run.status not in OPEN_RUN_STATUSES:
+        return 0
+    _count, ranges = _audience_ranges(run)
+    # Start the count again: the chunks all run once more (the done ones deliver nothing).
+    CampaignRun.objects.filter(pk=run.pk).update(chunks_total=len(ranges), chunks_done=0, status=RunStatus.SENDING)
+    _fan_out_after_commit(run.pk, ranges)
+    return len(ranges)
+
+
+def _pending_outbox(run: CampaignRun) -> QuerySet:
+    notifications = CampaignRecipient.objects.filter(run=run, notification__isnull=False).values("notification")
+    return OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, notification__in=notifications)
+
+
+def _everyone_reached(run: CampaignRun) -> bool:
+    if run.campaign.kind == Campaign.Kind.WIN_BACK:
+        return True  # one occasion per member: the chunks' count says it
+    reached = CampaignRecipient.objects.filter(campaign_id=run.campaign_id, occasion=run.occasion).values("member")
+    return not run_audience(run=run).exclude(pk__in=reached).exists()
+
+
+@transaction.atomic
+def campaign_run_check(*, run_id: int, now: datetime.datetime) -> str:
+    """Move a run to `retrying` or `finished` as its deliveries allow; return its status.
+
+    Finished only when every chunk is done, every member of the audience has a row and no outbox message of the
+    run is pending (a message waiting for a retry keeps it `retrying`). A broadcast finishes with its run.
+    """
+    run = (
+        CampaignRun.objects.select_for_update(of=("self",))
+        .select_related("campaign", "campaign__segment")
+        .get(pk=run_id)
+    )
+    if run.status not in OPEN_RUN_STATUSES:
+        return run.status
+    if run.chunks_done < run.chunks_total or not _everyone_reached(run):
+        return run.status
+    pending = _pending_outbox(run)
+    if pending.exists():
+        status = RunStatus.RETRYING if pending.filter(attempts__gt=0).exists() else RunStatus.SENDING
+        CampaignRun.objects.filter(pk=run.pk).update(status=status)
+        return status
+    counts = CampaignRecipient.objects.filter(run=run).aggregate(
+        delivered=Count("pk", filter=Q(status=CampaignRecipient.Status.DELIVERED)),
+        held_out=Count("pk", filter=Q(held_out=True)),
+    )
+    CampaignRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FINISHED,
+        finished_at=now,
+        delivered_count=counts["delivered"],
+        held_out_count=counts["held_out"],
+    )
+    if run.campaign.kind == Campaign.Kind.BROADCAST:
+        Campaign.objects.filter(pk=run.campaign_id, status=CampaignStatus.RUNNING).update(
+            status=CampaignStatus.FINISHED
+        )
+    return RunStatus.FINISHED
+
+
+def campaign_runs_check(*, now: datetime.datetime) -> dict[str, int]:
+    """Check every open run (beat); return how many ended in each status."""
+    statuses: dict[str, int] = {}
+    for run_id in CampaignRun.objects.filter(status__in=OPEN_RUN_STATUSES).order_by("pk").values_list("pk", flat=True):
+        status = campaign_run_check(run_id=run_id, now=now)
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
+
+
+def _is_due_now(campaign: Campaign, local: datetime.datetime) -> bool:
+    if campaign.send_at is None or local.time() >= campaign.send_at:
+        return True
+    # A broadcast whose day has passed (launched late) goes at once.
+    return campaign.kind == Campaign.Kind.BROADCAST and bool(campaign.starts_on) and campaign.starts_on < local.date()
+
+
+def campaign_run_due(*, campaign: Campaign, now: datetime.datetime) -> CampaignRun | None:
+    """Start the run a scheduled campaign owes now, if any and not started yet; return it."""
+    if campaign.kind not in SCHEDULED_KINDS or campaign.status not in (
+        CampaignStatus.SCHEDULED,
+        CampaignStatus.RUNNING,
+    ):
+        return None
+    local = _local(now)
+    if not _is_due_now(campaign, local):
+        return None
+    occasion = occasion_due(campaign=campaign, today=local.date())
+    if occasion is None or CampaignRun.objects.filter(key=occasion.key).exists():
+        return None
+    run, _created = campaign_run_start(campaign_id=campaign.pk, occasion=occasion, now=now)
+    return run
+
+
+def campaigns_run_due(*, now: datetime.datetime) -> dict[str, int]:
+    """Start every due run of the scheduled campaigns and finish those past their last day (beat); return counts."""
+    started = finished = 0
+    today = _local(now).date()
+    campaigns = Campaign.objects.filter(
+        status__in=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING), kind__in=SCHEDULED_KINDS
+    ).order_by("pk")
+    for campaign in campaigns:
+        if campaign.ends_on and today > campaign.ends_on:
+            if not CampaignRun.objects.filter(campaign=campaign, status__in=OPEN_RUN_STATUSES).exists():
+                finished += Campaign.objects.filter(pk=campaign.pk, status=campaign.status).update(
+                    status=CampaignStatus.FINISHED
+                )
+            continue
+        started += campaign_run_due(campaign=campaign, now=now) is not None
+    return {"started": started, "finished": finished}
+
+
+# -- lifecycle -------------------------------------------------------------------------------------------------
+def _locked_for(*, campaign_id: int, user, allowed: set[str]) -> Campaign:
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound()
+    campaign_check_scope(campaign=campaign, user=user, permission=LAUNCH_PERMISSION)
+    if campaign.status not in allowed:
+        raise CampaignStatusInvalid(
+            _("A campaign that is %(status)s cannot do this.") % {"status": campaign.get_status_display()}
+        )
+    return campaign
+
+
+def _set_status(campaign: Campaign, status: str) -> Campaign:
+    campaign.status = status
+    campaign.save(update_fields=["status", "updated_at"])  # a saved change: the history records who did it
+    return campaign
+
+
+@transaction.atomic
+def campaign_launch(*, campaign_id: int, user, now: datetime.datetime) -> Campaign:
+    """Launch a draft: scheduled (a scheduled kind; a run due now starts at once) or running (an event kind).
+
+    Raises NotFound, CampaignPermissionDenied, CampaignStatusInvalid, CampaignInvalid (its settings).
+    """
+    campaign = _locked_for(campaign_id=campaign_id, user=user, allowed={CampaignStatus.DRAFT})
+    errors = campaign_errors(campaign=campaign)
+    if errors:
+        raise CampaignInvalid(fields=errors)
+    if campaign.ends_on and campaign.ends_on < _local(now).date():
+        raise CampaignInvalid(fields={"ends_on": [_("The campaign's last day has passed.")]})
+    if hasattr(user, "pk"):
+        campaign._history_user = user
+    _set_status(campaign, CampaignStatus.RUNNING if campaign.kind in EVENT_KINDS else CampaignStatus.SCHEDULED)
+    campaign_run_due(campaign=campaign, now=now)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign_id: int, user, now: datetime.datetime) -> Campaign:
+    """Pause a scheduled or running campaign: its queued chunks deliver nothing until it is resumed.
+
+    Raises NotFound, CampaignPermissionDenied, CampaignStatusInvalid.
+    """
+    campaign = _locked_for(
+        campaign_id=campaign_id, user=user, allowed={CampaignStatus.SCHEDULED, CampaignStatus.RUNNING}
+    )
+    if hasattr(user, "pk"):
+        campaign._history_user = user
+    return _set_status(campaign, CampaignStatus.PAUSED)
+
+
+@transaction.atomic
+def campaign_resume(*, campaign_id: int, user, now: datetime.datetime) -> Campaign:
+    """Resume a paused campaign and send again the open runs' chunks (members reached get nothing twice).
+
+    Raises NotFound, CampaignPermissionDenied, CampaignStatusInvalid.
+    """
+    campaign = _locked_for(campaign_id=campaign_id, user=user, allowed={CampaignStatus.PAUSED})
+    started = campaign.kind in EVENT_KINDS or campaign.runs.exists()
+    if hasattr(user, "pk"):
+        campaign._history_user = user
+    _set_status(campaign, CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED)
+    for run_id in campaign.runs.filter(status__in=OPEN_RUN_STATUSES).values_list("pk", flat=True):
+        campaign_run_resume(run_id=run_id, now=now)
+    campaign_run_due(campaign=campaign, now=now)
+    campaign.refresh_from_db()
+    return campaign
+
+
+@transaction.atomic
+def campaign_finish(*, campaign_id: int, user, now: datetime.datetime) -> Campaign:
+    """End a campaign for good: nothing more is delivered; a run it stopped half-way is marked failed.
+
+    Raises NotFound, CampaignPermissionDenied, CampaignStatusInvalid.
+    """
+    campaign = _locked_for(
+        campaign_id=campaign_id,
+        user=user,
+        allowed={CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED},
+    )
+    if hasattr(user, "pk"):
+        campaign._history_user = user
+    _set_status(campaign, CampaignStatus.FINISHED)
+    CampaignRun.objects.filter(
+        campaign=campaign, status__in=OPEN_RUN_STATUSES, chunks_done__lt=F("chunks_total")
+    ).update(status=RunStatus.FAILED, finished_at=now)
+    return campaign
