@@ -38,7 +38,7 @@ from members.services.plans import plan_purchase
 from members.services.stored_value import stored_value_adjust
 from members.services.tiers import tier_override_set
 from members.services.tokens import member_token_issue
-from points.models import EarningRule, PointsPolicy, TierGiftRun, TierMonthlyGift
+from points.models import CheckoutOrder, EarningRule, PointsPolicy, TierGiftRun, TierMonthlyGift
 from points.services.checkout import purchase_refund
 from points.services.draws import draw_spin
 from points.services.grants import points_grant_job_create
@@ -102,6 +102,7 @@ MODELS = {
     "members.TopUpOffer": (BRAND, "acd"),
     "members.User": (STORE, "acd"),
     "points.Auction": (BRAND, "ac"),
+    "points.CheckoutOrder": (STORE, ""),  # written by the checkout-order services; released through its page
     "points.DrawSpin": (STORE, ""),
     "points.EarningRule": (BRAND, "acd"),
     "points.LuckyDraw": (BRAND, "acd"),
@@ -153,6 +154,7 @@ CUSTOM_PAGES = {
     "points_rewardorder_prize_collect": ("points.fulfil_rewardorder", None, BRAND, "GET"),
     "points_rewardorder_fulfil_order": ("points.fulfil_rewardorder", "points.RewardOrder", STORE, "GET"),
     "points_rewardorder_cancel": ("points.cancel_rewardorder", "points.RewardOrder", STORE, "GET"),
+    "points_checkoutorder_release": ("points.release_checkoutorder", "points.CheckoutOrder", STORE, "GET"),
 }
 
 STANDARD_PAGES = ("changelist", "add", "change", "delete", "history", "simple_history")
@@ -275,6 +277,16 @@ def build_world(staff, now):
         "members.TopUpOffer": TopUpOfferFactory(),
         "members.User": staff["clerk_a"],
         "points.Auction": AuctionFactory(),
+        "points.CheckoutOrder": CheckoutOrder.objects.create(
+            member=member,
+            out_trade_no="MPWALK",
+            idempotency_key="walk",
+            request_hash="walk",
+            store=store_a,
+            amount_due=Decimal("10.00"),
+            created_at=now,
+            expires_at=now + timedelta(minutes=15),
+        ),
         "points.DrawSpin": draw_spin(member_id=member.pk, draw_id=draw.pk, idempotency_key="walk", now=now).spin,
         "points.EarningRule": EarningRule.objects.create(
             name="HK$100 = 10 points",
