@@ -48,6 +48,32 @@ def deliver_webhooks_to_endpoint(*, endpoint_id: int) -> dict:
     return counts
 
 
+# -- campaigns -------------------------------------------------------------------------------------------------
+@shared_task(name="campaigns.run_due_campaigns")
+def run_due_campaigns() -> dict:
+    """Start the due runs of the scheduled campaigns and end those past their last day (beat, every 5 minutes)."""
+    from campaigns.services.campaign_runs import campaigns_run_due
+
+    return campaigns_run_due(now=timezone.now())
+
+
+@shared_task(name="campaigns.check_campaign_runs")
+def check_campaign_runs() -> dict:
+    """Mark finished the runs whose members are all reached and whose messages all left (beat, every minute)."""
+    from campaigns.services.campaign_runs import campaign_runs_check
+
+    return campaign_runs_check(now=timezone.now())
+
+
+@shared_task(name="campaigns.campaign_run_chunk")
+def campaign_run_chunk_task(*, run_id: int, first_id: int, last_id: int) -> dict | None:
+    """Deliver one chunk of a run (idempotent: members already reached get nothing more)."""
+    from campaigns.services.campaign_runs import campaign_run_chunk
+
+    result = campaign_run_chunk(run_id=run_id, first_id=first_id, last_id=last_id, now=timezone.now())
+    return None if result is None else {"created": result.created, **result.statuses}
+
+
 # -- the event-driven kinds (campaigns/services/triggers.py), enqueued by campaigns/receivers.py after commit ----
 @shared_task(name="campaigns.trigger_welcome")
 def trigger_welcome(*, member_id: int) -> int:
