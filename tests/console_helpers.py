@@ -9,7 +9,7 @@ from django.forms import CheckboxInput
 from django.forms.models import model_to_dict
 from simple_history.admin import SimpleHistoryAdmin
 
-from campaigns.models import MessageTemplate, Segment, WebhookEndpoint
+from campaigns.models import Campaign, MessageTemplate, Segment, WebhookEndpoint
 from coupons.models import PostPaymentRule
 from members.models import ProgramSettings, Role, TierPolicy
 from points.models import EarningRule, PointsPolicy, TierMonthlyGift
@@ -50,6 +50,7 @@ REVERTIBLE = {
 # a draw's prizes, an auction's bids and outcome. A webhook endpoint too: its history says who pointed member data
 # where, and sending it back to an old address must be typed, not restored.
 NEVER_REVERTED = {
+    "campaigns.Campaign",  # its status and counters are the lifecycle's and the deliveries' (services own them)
     "campaigns.WebhookEndpoint",
     "coupons.CouponTemplate",
     "members.Member",
@@ -90,6 +91,9 @@ def _saved_twice(obj, field, first, second):
 # model label -> make(store) returning (object with two versions, the field that differs between them).
 # Objects that belong to a store belong to `store` (store A in the tests).
 HISTORY_OBJECT_MAKERS = {
+    "campaigns.Campaign": lambda store: _saved_twice(
+        Campaign(name="Welcome back", store=store, kind="broadcast", message_title="Hello"), "points_bonus", 0, 50
+    ),
     "campaigns.Segment": lambda store: _saved_twice(
         Segment(
             name="Lapsed",
