@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -27,7 +28,7 @@ from django.db.models import Exists, OuterRef
 from campaigns.channels.policy import retry_delay
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from infra.circuit import CallRefused, CircuitBreaker
-from infra.errors import DeliveryUnavailable
+from infra.errors import DeliveryUnavailable, InvalidInput, NotFound
 from infra.webhooks import WebhookUrlRefused, webhook_post, webhook_url_check
 
 Status = WebhookDelivery.Status
@@ -71,11 +72,7 @@ def webhook_endpoint_save(
     endpoint_id: int | None = None,
 ) -> WebhookEndpoint:
     """Create (no `endpoint_id`) or change an endpoint; raises WebhookUrlRefused (see infra/webhooks.py),
-    InvalidInput (no name, no or unknown events)."""
-    from django.core.exceptions import ValidationError
-
-    from infra.errors import InvalidInput, NotFound
-
+    InvalidInput (no name, no or unknown events), NotFound."""
     webhook_url_check(url)
     if endpoint_id:
         endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
