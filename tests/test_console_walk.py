@@ -146,6 +146,9 @@ CUSTOM_PAGES = {
     "campaigns_segment_preview": ("campaigns.view_segment", None, BRAND, "POST"),
     "campaigns_segment_issue_coupons": ("coupons.add_couponissuejob", "campaigns.Segment", STORE, "GET"),
     "campaigns_segment_grant_points": ("points.grant_points", "campaigns.Segment", STORE, "GET"),
+    # the campaign's report and its CSV (campaigns/admin/campaign_report.py)
+    "campaigns_campaign_report": ("campaigns.view_campaign", "campaigns.Campaign", STORE, "GET"),
+    "campaigns_campaign_report_csv": ("campaigns.view_campaign", "campaigns.Campaign", STORE, "GET"),
     "coupons_coupontemplate_report": ("coupons.view_coupontemplate", None, BRAND, "GET"),
     "coupons_coupontemplate_issue": ("coupons.add_couponissuejob", "coupons.CouponTemplate", BRAND, "GET"),
     "coupons_coupontemplate_partner_codes": ("coupons.add_partnercode", "coupons.CouponTemplate", BRAND, "GET"),
