@@ -32,7 +32,11 @@ CHANNEL_CONSENT = {
 QUIET_CHANNELS = frozenset({Channel.WECHAT_SUBSCRIBE, Channel.SMS})
 
 
-def category_of(kind: str) -> str:
+def category_of(kind: str, params: dict | None = None) -> str:
+    """A kind's category; a campaign's message says itself whether it is transactional (a points expiry campaign:
+    campaigns.services.campaigns marks the notifications of campaigns that are not marketing)."""
+    if kind == Kind.CAMPAIGN:
+        return Category.TRANSACTIONAL if (params or {}).get("transactional") is True else Category.MARKETING
     return CATEGORY_BY_KIND.get(kind, Category.MARKETING)
 
 

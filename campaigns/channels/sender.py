@@ -105,7 +105,7 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
         return SendResult(NOT_DUE)
     message = OutboxMessage.objects.select_related("notification__member__tier").get(pk=outbox_id)
     notification, member = message.notification, message.notification.member
-    category = category_of(notification.kind)
+    category = category_of(notification.kind, notification.params)
     log = _Log(message=message, category=category, now=now)
     died = _attempt_left_sending(message)
     if died is not None:

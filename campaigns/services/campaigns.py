@@ -424,6 +424,8 @@ def _notify(
                     "title": _render(title, member, (fields or {}).get(row.member_id))[:200],
                     "body": _render(in_language(bodies, member["locale"]), member, (fields or {}).get(row.member_id)),
                     "campaign": campaign.pk,
+                    # The sender's consent check (campaigns/channels/policy.py): no marketing consent needed.
+                    **({} if campaign.is_marketing else {"transactional": True}),
                 },
                 dedupe_key=f"campaign:{row.pk}",
             )

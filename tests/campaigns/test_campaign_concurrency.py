@@ -1,6 +1,5 @@
 """Budgets and deliveries under concurrency, on PostgreSQL (real row locks), and a run through a real worker."""
 
-
 import pytest
 from django.utils import timezone
 
