@@ -40,7 +40,7 @@ from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import DeliverResult, campaign_deliver
 from infra.translation import localized_column
-from members.models import Purchase, Store, Tier, TierHistory
+from members.models import Notification, Purchase, Store, Tier, TierHistory
 from points.models import PointsPolicy
 
 Kind = Campaign.Kind
@@ -271,6 +271,11 @@ def campaigns_trigger_points_expiring(*, reminders: list[dict], now: datetime.da
     points_expiring campaigns; return {campaign id: members delivered to}."""
     if not Campaign.objects.filter(kind=Kind.POINTS_EXPIRING).exists():
         points_expiring_campaign_default_ensure()
+    # A reminder points already sent with its own message (before the campaign took over) is not sent again.
+    sent = set(
+        Notification.objects.filter(dedupe_key__in=[r["key"] for r in reminders]).values_list("dedupe_key", flat=True)
+    )
+    reminders = [r for r in reminders if r["key"] not in sent]
     today = _local(now).date()
     delivered = {}
     for campaign in campaigns_running(kind=Kind.POINTS_EXPIRING, now=now):

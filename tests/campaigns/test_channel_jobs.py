@@ -14,7 +14,12 @@ pytestmark = pytest.mark.django_db
 def test_the_drain_and_the_webhooks_run_every_minute():
     tasks = dict(PeriodicTask.objects.filter(task__startswith="campaigns.").values_list("task", "interval__every"))
 
-    assert tasks == {"campaigns.drain_outbox": 1, "campaigns.deliver_webhooks": 1}
+    assert tasks == {
+        "campaigns.drain_outbox": 1,
+        "campaigns.deliver_webhooks": 1,
+        "campaigns.run_due_campaigns": 5,
+        "campaigns.check_campaign_runs": 1,
+    }
 
 
 def test_the_drain_task_sends_the_due_messages_in_chunks(fake_sms, settings, now):

@@ -122,3 +122,15 @@ def test_the_reminders_fields_are_allowed_in_a_points_expiring_message_only():
 
     assert campaign_errors(campaign=reminder) == {}
     assert set(campaign_errors(campaign=welcome)) == {"message_body_en"}
+
+
+def test_a_reminder_points_already_sent_itself_is_not_sent_again_by_the_campaign(
+    now, member, django_capture_on_commit_callbacks
+):
+    points_expiry_remind(now=now)  # before the switch: points' own message
+
+    with django_capture_on_commit_callbacks(execute=True):
+        points_expiry_remind(now=now, notify=False)
+
+    assert kinds(member) == [Notification.Kind.POINTS_EXPIRING]
+    assert not CampaignRecipient.objects.exists()
