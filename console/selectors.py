@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 
 from console.models import DailyFigure, FigureDay
 from console.services.figures import ZERO, DayFigure, daily_figures_count, day_start
+from infra.db_session import chunk_transaction
 from members.models import Member, Purchase, Tier
 from members.selectors.stored_value import stored_value_outstanding
 from members.selectors.stores import program_time_zone
@@ -132,7 +133,9 @@ def _buyers(*, start: date, end: date, store_id: int | None) -> dict:
     )
     if store_id is not None:
         purchases = purchases.filter(store_id=store_id)
-    per_member = purchases.values("member_id").annotate(purchases=Count("pk")).order_by()
+    # Counting member ids, not primary keys: all stores' buyers are then read from the purchases' (purchased_at,
+    # member) index alone, not from 400,000 rows of the table (bench/console.py: 3.4 s to about 1 s per period).
+    per_member = purchases.values("member_id").annotate(purchases=Count("member_id")).order_by()
     return per_member.aggregate(members=Count("member_id"), repeat=Count("member_id", filter=Q(purchases__gte=2)))
 
 
@@ -185,7 +188,10 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
     joined = _total(figures, Figure.JOINED, **window)
     points_net = _total(figures, Figure.POINTS, field="amount", **window)
     stored_value_net = _total(figures, Figure.STORED_VALUE, field="amount", **window)
-    buyers, buyers_before = _buyers(store_id=store_id, **window), _buyers(store_id=store_id, **previous)
+    # Buyers group a period's purchases by member (400,000 rows for 30 days of a 10,000,000-purchase chain): the
+    # grouping fits in memory and is not worth compiling (JIT).
+    with chunk_transaction(jit=False, work_mem="64MB"):
+        buyers, buyers_before = _buyers(store_id=store_id, **window), _buyers(store_id=store_id, **previous)
     sales = _total(figures, Figure.PURCHASES, field="amount", **window)
     sales_before = _total(figures, Figure.PURCHASES, field="amount", **previous)
     policy = PointsPolicy.load()
