@@ -609,3 +609,103 @@ def _insert_ignoring_conflicts(*, common: dict, member_ids, sequences, codes, ke
         )
         return set(Coupon.objects.filter(code__in=codes, issue_key__in=keys).values_list("code", flat=True))
     return sql.coupon_rows_insert(common=common, member_ids=member_ids, sequences=sequences, codes=codes, keys=keys)
+
+
+def _last_sequences(*, template_id: int, member_ids: list[int]) -> dict[int, int]:
+    """Each member's last sequence number of the template (how many of its coupons they were ever given)."""
+    wanted, last = set(member_ids), {}
+    rows = Coupon.objects.filter(
+        template_id=template_id, member_id__gte=min(member_ids), member_id__lte=max(member_ids)
+    ).values_list("member_id", "member_sequence")
+    for member_id, sequence in rows:
+        if member_id in wanted and sequence > last.get(member_id, 0):
+            last[member_id] = sequence
+    return last
+
+
+def _given(keys: list[str]) -> dict[str, tuple[int, int]]:
+    """Issue key -> (member id, coupon id) of the coupons already given under these keys."""
+    return {
+        key: (member_id, pk)
+        for key, member_id, pk in Coupon.objects.filter(issue_key__in=keys).values_list("issue_key", "member_id", "pk")
+    }
+
+
+def coupons_issue_many(
+    *, template_id: int, issue_keys: dict[int, str], source: str, now: datetime, issued_by_id: int | None = None
+) -> dict[int, int]:
+    """Issue one coupon of a template to each member of `issue_keys` (member id -> issue key), set-based, inside the
+    caller's transaction; return member id -> coupon id for every member who has their coupon now.
+
+    The many-members twin of `coupon_template_issue_to_member` for a campaign's chunk: a member already given a
+    coupon under their key gets that one back; the per-member limit is not applied (the caller's occasion decides
+    how often); the quota is taken for the whole batch by one conditional UPDATE, the members beyond it get none
+    (they are left out of the answer). The rows go in through the bulk issue's inserts (COPY or INSERT ... FROM
+    unnest on PostgreSQL), so a chunk of thousands costs a few statements, and `coupons_issued` is sent after
+    commit for those this call wrote. A partner-code template issues one by one (its pool's codes are picked under
+    the template lock). Raises NotFound, TemplateInactive, ClaimWindowClosed.
+    """
+    if not issue_keys:
+        return {}
+    from coupons.services import _issuable_validity, coupon_template_issue_to_member
+    from members.signals import coupons_issued, send_after_commit
+
+    given = _given(list(issue_keys.values()))
+    issued = dict(given.values())
+    pending = sorted(member_id for member_id, key in issue_keys.items() if key not in given)
+    if not pending:
+        return issued
+    template = _template_get(template_id)
+    if template.code_source == CouponTemplate.CodeSource.PARTNER_POOL:
+        from coupons.errors import SoldOut
+
+        for member_id in pending:
+            try:
+                coupon = coupon_template_issue_to_member(
+                    template_id=template_id, member_id=member_id, source=source, now=now, issued_by_id=issued_by_id,
+                    issue_key=issue_keys[member_id], enforce_member_limit=False,
+                )  # fmt: skip
+            except SoldOut:
+                break
+            issued[member_id] = coupon.pk
+        return issued
+    if template.quota is not None:  # the room left is read and taken under the template's row lock
+        template = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+        pending = pending[: max(template.quota - template.issued_count, 0)]
+    valid_from, valid_until = _issuable_validity(template=template, now=now)
+    common = {
+        "template_id": template.pk, "status": Coupon.Status.AVAILABLE, "source": source,
+        "issued_by_id": issued_by_id, "issued_at": now, "valid_from": valid_from, "valid_until": valid_until,
+    }  # fmt: skip
+    written: set[str] = set()
+    for _attempt in range(CODE_ATTEMPTS):
+        if not pending:
+            break
+        last_sequence = _last_sequences(template_id=template.pk, member_ids=pending)
+        codes = generate_codes(len(pending), prefix=template.code_prefix, body_length=template.code_length)
+        keys = [issue_keys[member_id] for member_id in pending]
+        ours = _insert_rows(
+            common=common,
+            member_ids=pending,
+            sequences=[last_sequence.get(member_id, 0) + 1 for member_id in pending],
+            codes=codes,
+            keys=keys,
+            may_copy=BASE**template.code_length >= COPY_MIN_CODE_SPACE,
+        )
+        written |= {key for key, code in zip(keys, codes, strict=True) if code in ours}
+        # A row that did not land met a code or a sequence number taken meanwhile, or its key given by another
+        # call: the given ones are done, the others go again with new codes and numbers.
+        taken = _given([key for key in keys if key not in written])
+        issued |= dict(taken.values())
+        pending = [member_id for member_id, key in zip(pending, keys, strict=True) if key not in written | set(taken)]
+    if pending:
+        raise RuntimeError(f"no free codes for {len(pending)} members after {CODE_ATTEMPTS} attempts")
+    mine = _given(sorted(written))
+    issued |= dict(mine.values())
+    if mine:
+        # Last, as a claim's quota UPDATE is: the template row stays held only to the caller's commit.
+        within = Q(quota__isnull=True) | Q(issued_count__lte=F("quota") - len(mine))
+        if not CouponTemplate.objects.filter(within, pk=template.pk).update(issued_count=F("issued_count") + len(mine)):
+            raise AssertionError("the quota moved under the template lock")  # the row is held when it has a quota
+        send_after_commit(coupons_issued, coupon_ids=sorted(coupon_id for _member, coupon_id in mine.values()))
+    return issued

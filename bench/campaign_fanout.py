@@ -1,0 +1,244 @@
+"""Benchmark a campaign's fan-out through the real Celery path: a coupon and an inbox message to every member of a
+segment, once with one worker process and once with two.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench CELERY_BROKER_URL=redis://127.0.0.1:6379/8 \\
+        .venv/bin/python bench/campaign_fanout.py --members 1000000
+
+Creates N active members of a scratch tier with one generate_series INSERT (PostgreSQL only), a segment of that
+tier, a coupon template and a staff user. Then, for each worker count (1, then 2): a one-off broadcast campaign
+whose reward is one coupon and whose message goes to the inbox (the members have no channel consent, so nothing
+else is sent), launched as the console's launch button does (`campaign_launch`: the segment frozen, the run split
+into chunks of CAMPAIGN_CHUNK_SIZE members, one chunk task each sent to the broker on commit), timed until every
+member of the run has its recipient row. Before the next run, the first run's rows are deleted.
+
+It prints the CPU seconds the worker processes and all PostgreSQL processes spent during each run (from /proc),
+so the figures show where the time goes on a machine whose cores PostgreSQL shares with the workers: the way to
+more throughput is more workers on more machines. Checks that no member got two coupons, two messages or two
+recipient rows. Scratch rows (member numbers starting with 4, phones +8524..., tier FANOUTBENCH) are deleted before
+and, without --keep, after.
+Last line: RESULT campaign_fanout members=<n> one_worker_s=<s> two_workers_s=<s> members_per_s=<n> speedup=<r>
+duplicates=<n>
+"""
+
+import argparse
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("HTTPS_ONLY", "false")
+
+import django  # noqa: E402
+
+from bench import workers  # noqa: E402 - sets the broker before the settings load
+
+django.setup()
+
+from bench.scratch import require_scratch_database  # noqa: E402
+
+require_scratch_database()
+
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+PHONE_PREFIX = "+8524"
+NUMBER_PREFIX = "4"
+TIER_CODE = "FANOUTBENCH"
+NAME = "bench campaign fan-out"
+STAFF = "bench-fanout"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def clean_scratch():
+    from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Segment, SegmentFreeze, SegmentMember
+    from coupons.models import Coupon, CouponTemplate
+    from members.models import Member, Notification, Tier
+
+    campaigns = Campaign.objects.filter(name=NAME)
+    templates = CouponTemplate.objects.filter(name=NAME)
+    members = Member.objects.filter(phone__startswith=PHONE_PREFIX, member_number__startswith=NUMBER_PREFIX)
+    freezes = SegmentFreeze.objects.filter(segment__name=NAME)
+    with transaction.atomic():
+        CampaignRecipient.objects.filter(campaign__in=campaigns)._raw_delete(connection.alias)
+        CampaignRun.objects.filter(campaign__in=campaigns).update(freeze=None)
+        SegmentMember.objects.filter(freeze__in=freezes)._raw_delete(connection.alias)
+        freezes.delete()
+        CampaignRun.objects.filter(campaign__in=campaigns).delete()
+        Campaign.history.filter(name=NAME).delete()
+        campaigns.delete()
+        Notification.objects.filter(member__in=members)._raw_delete(connection.alias)
+        Coupon.objects.filter(template__in=templates)._raw_delete(connection.alias)
+        CouponTemplate.history.filter(name=NAME).delete()
+        templates.delete()
+        Segment.objects.filter(name=NAME).delete()
+        Member.history.filter(phone__startswith=PHONE_PREFIX, member_number__startswith=NUMBER_PREFIX).delete()
+        members._raw_delete(connection.alias)
+        Tier.objects.filter(code=TIER_CODE).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+
+
+def create_members(count: int, tier_id: int, now) -> None:
+    """INSERT N active members with generate_series; every other column takes its model default."""
+    from members.models import Member
+
+    fixed = {
+        "tier_id": tier_id,
+        "status": Member.Status.ACTIVE,
+        "joined_at": now,
+        "created_at": now,
+        "updated_at": now,
+        "join_source": Member.JoinSource.CONSOLE,
+    }
+    columns, values, params = [], [], []
+    for field in Member._meta.concrete_fields:
+        if field.primary_key or field.column in ("member_number", "phone"):
+            continue
+        value = fixed[field.attname] if field.attname in fixed else field.get_default()
+        columns.append(connection.ops.quote_name(field.column))
+        values.append("%s")
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"INSERT INTO {Member._meta.db_table} (member_number, phone, {', '.join(columns)}) "  # noqa: S608
+        f"SELECT '{NUMBER_PREFIX}' || lpad(n::text, 9, '0'), '{PHONE_PREFIX}' || lpad(n::text, 7, '0'), "
+        f"{', '.join(values)} FROM generate_series(1, %s) AS n"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [*params, count])
+        cursor.execute(f"ANALYZE {Member._meta.db_table}")
+
+
+def cpu_seconds(names: tuple[str, ...]) -> float:
+    """CPU seconds (user + system) of every process on this machine whose command name is one of `names`."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                text = stat.read()
+        except OSError:  # the process ended meanwhile
+            continue
+        command = text[text.index("(") + 1 : text.rindex(")")]
+        if command.startswith(names):
+            fields = text[text.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / CLOCK_TICKS
+
+
+def run_once(*, segment, template, staff, count: int, processes: int) -> tuple[float, float, float]:
+    """Launch a broadcast as the console does, with `processes` worker processes; return (seconds, worker CPU s,
+    PostgreSQL CPU s)."""
+    from campaigns.models import Campaign, CampaignRecipient
+    from campaigns.services.campaign_runs import campaign_launch
+
+    campaign = Campaign.objects.create(
+        name=NAME, kind=Campaign.Kind.BROADCAST, segment=segment, coupon_template=template,
+        message_title="A gift for you", message_body="Hello {first_name}, a coupon is waiting in your wallet.",
+        holdout_percent=0, respects_global_control=False, created_by=staff,
+    )  # fmt: skip
+    with workers.celery_workers(processes):
+        cpu_before = cpu_seconds(("celery", "python")), cpu_seconds(("postgres",))
+        started = time.perf_counter()
+        campaign_launch(campaign_id=campaign.pk, user=staff, now=timezone.now())
+        reached = CampaignRecipient.objects.filter(campaign=campaign)
+        workers.wait_until(lambda: reached.count() >= count, interval=0.5)
+        elapsed = time.perf_counter() - started
+        cpu_after = cpu_seconds(("celery", "python")), cpu_seconds(("postgres",))
+    worker_cpu, postgres_cpu = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    print(
+        f"{processes} worker process(es): {count} members in {elapsed:.1f} s ({count / elapsed:,.0f}/s); CPU: "
+        f"workers and this bench {worker_cpu:.1f} s, PostgreSQL {postgres_cpu:.1f} s",
+        flush=True,
+    )
+    return elapsed, worker_cpu, postgres_cpu
+
+
+def duplicates(template) -> int:
+    """Members with more than one coupon of the template, inbox message of the bench or recipient row."""
+    from campaigns.models import CampaignRecipient
+    from coupons.models import Coupon
+    from members.models import Notification
+
+    coupons = Coupon.objects.filter(template=template).values("member_id").annotate(n=Count("pk")).filter(n__gt=1)
+    messages = (
+        Notification.objects.filter(kind=Notification.Kind.CAMPAIGN, member__member_number__startswith=NUMBER_PREFIX)
+        .values("member_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    rows = (
+        CampaignRecipient.objects.filter(campaign__name=NAME)
+        .values("campaign_id", "member_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    return coupons.count() + messages.count() + rows.count()
+
+
+def delete_run_rows(template) -> None:
+    """Delete what a run wrote (recipients, coupons, messages), so the next run starts from the same state."""
+    from campaigns.models import CampaignRecipient
+    from coupons.models import Coupon
+    from members.models import Notification
+
+    with transaction.atomic():
+        CampaignRecipient.objects.filter(campaign__name=NAME)._raw_delete(connection.alias)
+        Coupon.objects.filter(template=template)._raw_delete(connection.alias)
+        Notification.objects.filter(
+            kind=Notification.Kind.CAMPAIGN, member__member_number__startswith=NUMBER_PREFIX
+        )._raw_delete(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="leave the scratch rows in place")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("bench/campaign_fanout.py needs PostgreSQL (DATABASE_URL)")
+
+    from django.contrib.auth import get_user_model
+
+    from campaigns.services.segments import segment_save
+    from coupons.models import CouponTemplate
+    from members.models import Tier
+
+    clean_scratch()
+    now = timezone.now()
+    tier = Tier.objects.create(code=TIER_CODE, name="Fan-out bench", rank=9_999)
+    started = time.perf_counter()
+    create_members(args.members, tier.pk, now)
+    print(f"setup: {args.members} members in {time.perf_counter() - started:.1f} s", flush=True)
+    staff, _created = get_user_model().objects.get_or_create(username=STAFF, defaults={"is_superuser": True})
+    segment = segment_save(
+        name=NAME, rule={"match": "all", "conditions": [{"field": "tier", "op": "in", "value": [tier.pk]}]},
+        user=staff,
+    )  # fmt: skip
+    template = CouponTemplate.objects.create(
+        name=NAME, kind=CouponTemplate.Kind.AMOUNT_OFF, amount=Decimal("50.00"), min_spend=Decimal("300.00"),
+        valid_days=7, per_member_limit=1, audience=CouponTemplate.Audience.MEMBERS,
+    )  # fmt: skip
+    try:
+        one, *_cpu = run_once(segment=segment, template=template, staff=staff, count=args.members, processes=1)
+        found = duplicates(template)
+        delete_run_rows(template)
+        two, *_cpu = run_once(segment=segment, template=template, staff=staff, count=args.members, processes=2)
+        found += duplicates(template)
+    finally:
+        if not args.keep:
+            clean_scratch()
+    print(
+        f"RESULT campaign_fanout members={args.members} one_worker_s={one:.1f} two_workers_s={two:.1f} "
+        f"members_per_s={args.members / two:.0f} speedup={one / two:.2f} duplicates={found}"
+    )
+
+
+if __name__ == "__main__":
+    main()
