@@ -11,7 +11,7 @@ else is sent), launched as the console's launch button does (`campaign_launch`: 
 into chunks of CAMPAIGN_CHUNK_SIZE members, one chunk task each sent to the broker on commit), timed until every
 member of the run has its recipient row. Before the next run, the first run's rows are deleted.
 
-It prints the CPU seconds the worker processes and all PostgreSQL processes spent during each run (from /proc),
+It prints the CPU seconds the worker processes and the PostgreSQL server spent during each run (from /proc),
 so the figures show where the time goes on a machine whose cores PostgreSQL shares with the workers: the way to
 more throughput is more workers on more machines. Checks that no member got two coupons, two messages or two
 recipient rows. Scratch rows (member numbers starting with 4, phones +8524..., tier FANOUTBENCH) are deleted before
@@ -112,22 +112,33 @@ def create_members(count: int, tier_id: int, now) -> None:
         cursor.execute(f"ANALYZE {Member._meta.db_table}")
 
 
-def cpu_seconds(names: tuple[str, ...]) -> float:
-    """CPU seconds (user + system) of every process on this machine whose command name is one of `names`."""
-    total = 0
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as stat:
+        text = stat.read()
+    return text[text.rindex(")") + 2 :].split()  # from field 3 (state) on: ppid is [1], utime [11] ... cstime [14]
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) of a process, of its children it has reaped and of its live children: a Celery
+    worker with its pool, or the PostgreSQL server with every backend (ended ones included)."""
+    fields = _stat(root)
+    ticks = sum(int(value) for value in fields[11:15])
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                text = stat.read()
-        except OSError:  # the process ended meanwhile
-            continue
-        command = text[text.index("(") + 1 : text.rindex(")")]
-        if command.startswith(names):
-            fields = text[text.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / CLOCK_TICKS
+        if entry.name.isdigit():
+            try:
+                child = _stat(int(entry.name))
+            except OSError:  # the process ended meanwhile
+                continue
+            if int(child[1]) == root:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / CLOCK_TICKS
+
+
+def postmaster_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    return int(_stat(backend)[1])
 
 
 def run_once(*, segment, template, staff, count: int, processes: int) -> tuple[float, float, float]:
@@ -141,18 +152,19 @@ def run_once(*, segment, template, staff, count: int, processes: int) -> tuple[f
         message_title="A gift for you", message_body="Hello {first_name}, a coupon is waiting in your wallet.",
         holdout_percent=0, respects_global_control=False, created_by=staff,
     )  # fmt: skip
-    with workers.celery_workers(processes):
-        cpu_before = cpu_seconds(("celery", "python")), cpu_seconds(("postgres",))
+    postgres = postmaster_pid()
+    with workers.celery_workers(processes) as worker:
+        cpu_before = tree_cpu_seconds(worker.pid), tree_cpu_seconds(postgres)
         started = time.perf_counter()
         campaign_launch(campaign_id=campaign.pk, user=staff, now=timezone.now())
         reached = CampaignRecipient.objects.filter(campaign=campaign)
         workers.wait_until(lambda: reached.count() >= count, interval=0.5)
         elapsed = time.perf_counter() - started
-        cpu_after = cpu_seconds(("celery", "python")), cpu_seconds(("postgres",))
+        cpu_after = tree_cpu_seconds(worker.pid), tree_cpu_seconds(postgres)
     worker_cpu, postgres_cpu = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
     print(
         f"{processes} worker process(es): {count} members in {elapsed:.1f} s ({count / elapsed:,.0f}/s); CPU: "
-        f"workers and this bench {worker_cpu:.1f} s, PostgreSQL {postgres_cpu:.1f} s",
+        f"workers {worker_cpu:.1f} s, PostgreSQL (every session on this server) {postgres_cpu:.1f} s",
         flush=True,
     )
     return elapsed, worker_cpu, postgres_cpu

@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
 
 @contextmanager
 def celery_workers(count: int):
-    """Start one Celery worker with `count` processes on the bench's database and broker; stop it on exit."""
+    """Start one Celery worker with `count` processes on the bench's database and broker (yields its process); stop
+    it on exit."""
     from config.celery import app
 
     app.control.purge()  # nothing left from an earlier run
@@ -36,7 +37,7 @@ def celery_workers(count: int):
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Celery worker did not start")
         print(f"workers={count} (celery prefork, broker {os.environ['CELERY_BROKER_URL']})", flush=True)
-        yield
+        yield worker
     finally:
         worker.terminate()
         worker.wait(timeout=60)

@@ -17,10 +17,11 @@ the triggers of the event kinds). In one transaction per chunk it:
    campaign row is locked, what is left is read, at most that many members are rewarded, and the UPDATE moves the
    counters only while they stay within the budget (the database's check constraints are the backstop); the others
    are `budget_exhausted` and get nothing;
-5. gives each reward through its own service under the recipient's key `campaign:<recipient id>` (coupon issue,
-   points credit, multiplier window), and writes the inbox notification with an outbox message per channel the
-   campaign chose and the member consented to (marketing needs the consent to marketing as well; a member who
-   withdrew it gets the inbox only). Quiet hours and consent are checked again by the sender at send time.
+5. gives each reward through its own service under the recipient's key `campaign:<recipient id>` (the chunk's
+   coupons in a few statements through coupons_issue_many; points credit and multiplier window per member), and
+   writes the inbox notification with an outbox message per channel the campaign chose and the member consented to
+   (marketing needs the consent to marketing as well; a member who withdrew it gets the inbox only). Quiet hours
+   and consent are checked again by the sender at send time.
 """
 
 import datetime
@@ -325,23 +326,12 @@ def _take_budget(campaign: Campaign, *, coupons: int, points: int) -> None:
 
 
 def _reward(*, campaign: Campaign, row: CampaignRecipient, now: datetime.datetime, expires_at) -> None:
-    """Give one delivered row its rewards under keys derived from it (a retry returns what the first call gave)."""
-    from coupons.models import Coupon
-    from coupons.services import coupon_template_issue_to_member
+    """Give one delivered row its points and multiplier window under keys derived from it (a retry returns what the
+    first call gave). Its coupon came with the chunk's (_coupons)."""
     from members.models import PointsEntry
     from members.services.ledger import points_credit
 
     key = f"campaign:{row.pk}"
-    if campaign.coupon_template_id:
-        coupon = coupon_template_issue_to_member(
-            template_id=campaign.coupon_template_id,
-            member_id=row.member_id,
-            source=Coupon.Source.BULK,  # announced by the campaign's own message, not a second notification
-            now=now,
-            issue_key=key,
-            enforce_member_limit=False,  # the campaign's occasion and caps decide how often
-        )
-        row.coupon_id = coupon.pk
     if campaign.points_bonus:
         points_credit(
             member_id=row.member_id,
@@ -370,6 +360,31 @@ def _reward(*, campaign: Campaign, row: CampaignRecipient, now: datetime.datetim
         )
 
 
+def _coupons(*, campaign: Campaign, rows: list[CampaignRecipient], now: datetime.datetime) -> list[CampaignRecipient]:
+    """Give the rows the campaign's coupon, the whole chunk at once (coupons_issue_many, keys `campaign:<row id>`);
+    return the rows still delivered. A template that ran out or ended leaves its rows without a reward and without
+    a message promising one (`budget_exhausted`)."""
+    if not campaign.coupon_template_id or not rows:
+        return rows
+    from coupons.models import Coupon
+    from coupons.services.bulk import coupons_issue_many
+
+    try:
+        issued = coupons_issue_many(
+            template_id=campaign.coupon_template_id,
+            issue_keys={row.member_id: f"campaign:{row.pk}" for row in rows},
+            source=Coupon.Source.BULK,  # announced by the campaign's own message, not a second notification
+            now=now,
+        )
+    except LoyaltyError:
+        issued = {}
+    for row in rows:
+        row.coupon_id = issued.get(row.member_id)
+        if row.coupon_id is None:
+            row.status, row.channels = Status.BUDGET_EXHAUSTED, []
+    return [row for row in rows if row.coupon_id is not None]
+
+
 def _rewards(*, campaign: Campaign, rows: list[CampaignRecipient], now: datetime.datetime) -> tuple[int, int]:
     """Reward the delivered rows within the budgets; return (coupons, points) given."""
     delivered = [row for row in rows if row.status == Status.DELIVERED]
@@ -387,20 +402,21 @@ def _rewards(*, campaign: Campaign, rows: list[CampaignRecipient], now: datetime
         from points.models import PointsPolicy
 
         expires_at = PointsPolicy.load().expires_at_for(earned_at=now)
-    coupons = points = 0
-    for index, row in enumerate(delivered):
-        if index >= affordable:
-            row.status, row.channels = Status.BUDGET_EXHAUSTED, []
-            continue
-        try:
-            with transaction.atomic():
-                _reward(campaign=campaign, row=row, now=now, expires_at=expires_at)
-        except LoyaltyError:
-            # The coupon template ran out or ended, the member's balance is full: no reward, no message promising it.
-            row.status, row.channels, row.coupon_id, row.points_granted = Status.BUDGET_EXHAUSTED, [], None, 0
-            continue
-        coupons += row.coupon_id is not None
-        points += row.points_granted
+    for row in delivered[affordable:]:
+        row.status, row.channels = Status.BUDGET_EXHAUSTED, []
+    rewarded = _coupons(campaign=campaign, rows=delivered[:affordable], now=now)
+    coupons = sum(row.coupon_id is not None for row in delivered)
+    points = 0
+    if campaign.points_bonus or campaign.multiplier is not None:
+        for row in rewarded:
+            try:
+                with transaction.atomic():
+                    _reward(campaign=campaign, row=row, now=now, expires_at=expires_at)
+            except LoyaltyError:
+                # The member's balance is full: no more reward, no message promising it (a coupon given stays).
+                row.status, row.channels, row.points_granted = Status.BUDGET_EXHAUSTED, [], 0
+                continue
+            points += row.points_granted
     _take_budget(campaign, coupons=coupons, points=points)
     return coupons, points
 
