@@ -174,6 +174,7 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
     inlines = (PointsEntryInline,)
     actions = ("adjust_points_action",)
     readonly_fields = (
+        "member_page_link",
         "member_number",
         "points_balance",
         "points_debt",
@@ -189,7 +190,10 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("member_number", "name", "phone", "email", "gender", "birthday", "locale")}),
+        (
+            None,
+            {"fields": ("member_page_link", "member_number", "name", "phone", "email", "gender", "birthday", "locale")},
+        ),
         (_("Membership"), {"fields": ("status", "tier", "home_store", "tags", "join_source", "joined_at")}),
         (_("Points"), {"fields": ("points_balance", "points_debt", "points_pending", "points_links")}),
         (_("Purchases"), {"fields": ("purchase_count", "total_spend", "first_purchase_at", "last_purchase_at")}),
@@ -204,6 +208,11 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
     @admin.display(description=_("phone"), ordering="phone")
     def masked_phone(self, obj):
         return mask_phone(obj.phone)
+
+    @admin.display(description=_("member page"))
+    def member_page_link(self, obj):
+        url = reverse("admin:console_member_360", args=[obj.pk])
+        return format_html('<a id="member-360-link" href="{}">{}</a>', url, _("Open Member 360"))
 
     @admin.display(description=_("points ledger"))
     def ledger_link(self, obj):
@@ -236,8 +245,17 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
 
     def get_fieldsets(self, request, obj=None):
         links = self._links_field(request, obj)
+        # Member 360 (console/member_360) opens for members of the staff member's store scope only.
+        in_scope = obj is not None and obj.pk is not None and self.is_in_store_scope(request, obj)
+        hidden = set() if in_scope else {"member_page_link"}
         return tuple(
-            (name, {**options, "fields": tuple(links if f == "points_links" else f for f in options["fields"])})
+            (
+                name,
+                {
+                    **options,
+                    "fields": tuple(links if f == "points_links" else f for f in options["fields"] if f not in hidden),
+                },
+            )
             for name, options in super().get_fieldsets(request, obj)
         )
 

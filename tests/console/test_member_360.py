@@ -422,3 +422,13 @@ def test_the_roles_hold_the_member_page_permissions():
 
     assert staff["admin"].has_perm("members.anonymise_member")
     assert not staff["clerk"].has_perm("members.freeze_member")
+
+
+def test_the_member_form_links_to_member_360_for_members_in_scope(client, world):
+    client.force_login(world["manager_b"])
+
+    own = client.get(reverse("admin:members_member_change", args=[world["bob"].pk])).content.decode()
+    other = client.get(reverse("admin:members_member_change", args=[world["alice"].pk])).content.decode()
+
+    assert f'href="{page(world["bob"])}"' in own
+    assert 'id="member-360-link"' not in other
