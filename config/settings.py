@@ -293,9 +293,7 @@ WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=5.0)
 # (our POST /api/v1/wechat-pay/notify, public https), whose resource is decrypted with the APIv3 key (32 bytes).
 WECHATPAY_APPID = env("WECHATPAY_APPID", default=WECHAT_APPID)
 WECHATPAY_PREPAY_PATH = env("WECHATPAY_PREPAY_PATH", default="/v3/pay/transactions/jsapi")
-WECHATPAY_CLOSE_PATH = env(
-    "WECHATPAY_CLOSE_PATH", default="/v3/pay/transactions/out-trade-no/{out_trade_no}/close"
-)
+WECHATPAY_CLOSE_PATH = env("WECHATPAY_CLOSE_PATH", default="/v3/pay/transactions/out-trade-no/{out_trade_no}/close")
 WECHATPAY_NOTIFY_URL = env("WECHATPAY_NOTIFY_URL", default="")
 WECHATPAY_API_V3_KEY = env("WECHATPAY_API_V3_KEY", default="")
 # A refund WeChat Pay refused this many times (or reported ABNORMAL) stops being retried: refund_failed, for staff.

@@ -95,7 +95,8 @@ class CheckoutOrder(models.Model):
             models.UniqueConstraint(fields=["out_trade_no"], name="checkout_order_out_trade_no_unique"),
             # An order WeChat Pay would not open (failed) frees its key: the mini program's retry opens a new one.
             models.UniqueConstraint(
-                fields=["member", "idempotency_key"], condition=~Q(status="failed"),
+                fields=["member", "idempotency_key"],
+                condition=~Q(status="failed"),
                 name="checkout_order_member_key_unique",
             ),  # fmt: skip
             models.CheckConstraint(
