@@ -463,30 +463,26 @@ def _notify(
 
 
 def _record_outcomes(rows: list[CampaignRecipient]) -> None:
-    """Write what the rows came to: one UPDATE per distinct outcome (a chunk has a handful) and one each for the
-    coupons and messages, found by their keys `campaign:<row id>` through the unique indexes. A bulk_update would
-    build a CASE per row and field, most of a chunk's time."""
-    outcomes: dict[tuple, list[int]] = {}
-    for row in rows:
-        outcomes.setdefault((row.status, row.held_out, tuple(row.channels), row.points_granted), []).append(row.pk)
-    for (status, held_out, channels, points_granted), ids in outcomes.items():
-        CampaignRecipient.objects.filter(pk__in=ids).update(
-            status=status, held_out=held_out, channels=list(channels), points_granted=points_granted
-        )
+    """Write what the rows came to: one UPDATE per distinct outcome (a chunk has a handful), each row's coupon and
+    message found by their keys `campaign:<row id>` through the unique indexes in the same statement, so each row is
+    written once. A bulk_update would build a CASE per row and field, most of a chunk's time."""
     from coupons.models import Coupon
 
     key = Concat(Value("campaign:"), Cast(OuterRef("pk"), output_field=CharField()))
-    with_coupon = [row.pk for row in rows if row.coupon_id is not None]
-    if with_coupon:
-        CampaignRecipient.objects.filter(pk__in=with_coupon).update(
-            coupon_id=Subquery(Coupon.objects.filter(issue_key=key).values("pk")[:1])
-        )
-    with_message = [row.pk for row in rows if row.notification_id is not None]
-    if with_message:
-        CampaignRecipient.objects.filter(pk__in=with_message).update(
-            notification_id=Subquery(
-                Notification.objects.filter(member_id=OuterRef("member_id"), dedupe_key=key).values("pk")[:1]
-            )
+    coupon = Subquery(Coupon.objects.filter(issue_key=key).values("pk")[:1])
+    message = Subquery(Notification.objects.filter(member_id=OuterRef("member_id"), dedupe_key=key).values("pk")[:1])
+    outcomes: dict[tuple, list[int]] = {}
+    for row in rows:
+        outcome = (row.status, row.held_out, tuple(row.channels), row.points_granted)
+        outcomes.setdefault((*outcome, row.coupon_id is not None, row.notification_id is not None), []).append(row.pk)
+    for (status, held_out, channels, points_granted, has_coupon, has_message), ids in outcomes.items():
+        CampaignRecipient.objects.filter(pk__in=ids).update(
+            status=status,
+            held_out=held_out,
+            channels=list(channels),
+            points_granted=points_granted,
+            coupon_id=coupon if has_coupon else None,
+            notification_id=message if has_message else None,
         )
 
 
