@@ -27,7 +27,17 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from campaigns.models import ConsentRecord, DeliveryAttempt, MessageTemplate, Segment, WebhookDelivery, WebhookEndpoint
+from campaigns.models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignRun,
+    ConsentRecord,
+    DeliveryAttempt,
+    MessageTemplate,
+    Segment,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from coupons.models import Coupon, CouponIssueJob, PostPaymentRule
 from coupons.services import coupon_template_issue_to_member
 from coupons.services.bulk import coupon_issue_job_create
@@ -68,6 +78,9 @@ MEMBER = "member"  # members: any store opens one (read-only, the till's visitor
 # model: (scope of its objects, what the admin offers beyond viewing: a = add, c = change, d = delete)
 MODELS = {
     "auth.Group": (BRAND, "acd"),
+    "campaigns.Campaign": (STORE, "ac"),  # a draft is edited; launched ones move by actions; never deleted
+    "campaigns.CampaignRecipient": (STORE, ""),  # written by deliveries only
+    "campaigns.CampaignRun": (STORE, ""),  # written by the runs only
     "campaigns.Segment": (STORE, "acd"),  # a store's segment: its staff count, edit and use it
     "campaigns.ConsentRecord": (STORE, ""),  # written by unsubscribe paths only
     "campaigns.DeliveryAttempt": (STORE, ""),  # the sender's log
@@ -199,8 +212,17 @@ def build_world(staff, now):
     endpoint = WebhookEndpoint.objects.create(
         name="CRM", url="https://crm.example.com/hooks", events=["purchase.recorded"]
     )
+    campaign = Campaign.objects.create(
+        name="Walk", store=store_a, kind=Campaign.Kind.BROADCAST, message_title="Hello", message_body="Hello",
+        created_by=manager_a,
+    )  # fmt: skip
     return {
         "auth.Group": Group.objects.get(name=Role.CLERK),
+        "campaigns.Campaign": campaign,
+        "campaigns.CampaignRecipient": CampaignRecipient.objects.create(
+            campaign=campaign, member=member, occasion="walk", created_at=now
+        ),
+        "campaigns.CampaignRun": CampaignRun.objects.create(campaign=campaign, key="walk", occasion="walk"),
         "campaigns.Segment": Segment.objects.create(
             name="Walk",
             store=store_a,
