@@ -521,7 +521,8 @@ def test_member_page_costs_a_bounded_number_of_queries(client, django_assert_max
         points_credit(member_id=member.pk, points=5, idempotency_key=f"extra{index}", now=now)
     client = login(client, UserFactory(role=Role.MERCHANT_ADMIN, store=busy_store if scoped else None))
 
-    with django_assert_max_num_queries(16):
+    # 17: the page's own reads plus the sidebar's count of refunds WeChat Pay would not take (its badge).
+    with django_assert_max_num_queries(17):
         response = client.get(reverse("admin:members_member_change", args=[member.pk]))
 
     assert response.status_code == 200
