@@ -29,7 +29,7 @@ from bench import workers  # noqa: E402 - sets the broker before the settings lo
 
 django.setup()
 
-from bench.scratch import require_scratch_database  # noqa: E402
+from bench.scratch import members_insert, require_scratch_database  # noqa: E402
 
 require_scratch_database()
 
@@ -61,36 +61,6 @@ def clean_scratch():
         # The raw deletes leave every index full of dead entries that each insert's uniqueness checks would
         # step over (a table in service sees no such mass delete): clear them so runs are comparable.
         cursor.execute(f"VACUUM (ANALYZE) {Coupon._meta.db_table}, {Member._meta.db_table}")
-
-
-def create_members(count: int, tier_id: int, now) -> None:
-    """INSERT N active members with generate_series; every other column takes its model default."""
-    from members.models import Member
-
-    fixed = {
-        "tier_id": tier_id,
-        "status": Member.Status.ACTIVE,
-        "joined_at": now,
-        "created_at": now,
-        "updated_at": now,
-        "join_source": Member.JoinSource.CONSOLE,
-    }
-    columns, values, params = [], [], []
-    for field in Member._meta.concrete_fields:
-        if field.primary_key or field.column in ("member_number", "phone"):
-            continue
-        value = fixed[field.attname] if field.attname in fixed else field.get_default()
-        columns.append(connection.ops.quote_name(field.column))
-        values.append("%s")
-        params.append(field.get_db_prep_save(value, connection))
-    sql = (
-        f"INSERT INTO {Member._meta.db_table} (member_number, phone, {', '.join(columns)}) "
-        f"SELECT '0' || lpad(n::text, 9, '0'), '{PHONE_PREFIX}' || lpad(n::text, 7, '0'), {', '.join(values)} "
-        "FROM generate_series(1, %s) AS n"
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, count])
-        cursor.execute(f"ANALYZE {Member._meta.db_table}")
 
 
 def issue_like_the_console(template, tier, now):
@@ -146,7 +116,7 @@ def main():
     clean_scratch()
     tier = Tier.objects.create(code=TIER_CODE, name="Bulk bench", rank=30000)
     started = time.perf_counter()
-    create_members(args.members, tier.pk, now)
+    members_insert(args.members, tier_id=tier.pk, now=now, number_prefix="0", phone_prefix=PHONE_PREFIX)
     print(f"setup: {args.members} members in {time.perf_counter() - started:.1f} s", flush=True)
     template = CouponTemplate.objects.create(
         name=TEMPLATE_NAME, kind="amount_off", amount=20, valid_days=30, per_member_limit=1, is_claimable=False
