@@ -173,7 +173,8 @@ def coupon_table_floor(template, now) -> float:
     from coupons.codes import generate_codes
     from coupons.models import Coupon
     from coupons.services import coupon_validity
-    from coupons.services.bulk import _copy_rows, chunk_size_default
+    from coupons.services.bulk import chunk_size_default
+    from coupons.sql import coupon_rows_copy
 
     issued = Coupon.objects.filter(template=template).order_by("member_id")
     member_ids = list(issued.values_list("member_id", flat=True))
@@ -195,7 +196,7 @@ def coupon_table_floor(template, now) -> float:
         started = time.perf_counter()
         try:
             with transaction.atomic():
-                _copy_rows(common=common, member_ids=chunk, sequences=[2] * len(chunk), codes=codes, keys=keys)
+                coupon_rows_copy(common=common, member_ids=chunk, sequences=[2] * len(chunk), codes=codes, keys=keys)
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 elapsed += time.perf_counter() - started
