@@ -15,20 +15,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.admin.campaign_report import CampaignReportAdminMixin
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun
 from campaigns.services.campaign_runs import campaign_finish, campaign_launch, campaign_pause, campaign_resume
 from campaigns.services.campaigns import CHANNELS, EDITABLE_STATUSES, campaign_errors, campaign_save
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
-
-try:  # the report page (campaigns/admin/campaign_report.py) adds its URLs and a column when it is there
-    from campaigns.admin.campaign_report import CampaignReportAdminMixin
-except ImportError:  # pragma: no cover
-
-    class CampaignReportAdminMixin:
-        pass
-
 
 RUNS_SHOWN = 10
 CHANNEL_LABELS = {"wechat": _("WeChat subscribe message"), "sms": _("SMS"), "email": _("Email")}

@@ -31,6 +31,7 @@ from campaigns.kinds import (
     birthday_filter,
     occasion_due,
 )
+from campaigns.lift.control import exclude_global_control
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun, SegmentMember
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import campaign_check_scope, campaign_deliver, campaign_errors
@@ -50,14 +51,6 @@ def _local(now: datetime.datetime) -> datetime.datetime:
 
 
 # -- the audience of a run -------------------------------------------------------------------------------------
-def _exclude_global_control(members: QuerySet) -> QuerySet:
-    try:
-        from campaigns.lift.control import exclude_global_control
-    except ImportError:
-        return members
-    return exclude_global_control(members)
-
-
 def run_audience(*, run: CampaignRun) -> QuerySet:
     """Return the active members a run delivers to (its frozen segment, the live segment or the campaign's scope,
     narrowed by the kind: whose birthday it is, who lapsed), as a queryset of members."""
@@ -80,7 +73,7 @@ def run_audience(*, run: CampaignRun) -> QuerySet:
         days = campaign.params.get("days", DEFAULT_WIN_BACK_DAYS)
         members = members.filter(last_purchase_at__lt=started_at - datetime.timedelta(days=days))
     if campaign.is_marketing and campaign.respects_global_control:
-        members = _exclude_global_control(members)
+        members = exclude_global_control(members)
     return members
 
 

@@ -38,12 +38,14 @@ from django.utils.translation import gettext as _
 
 from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignPermissionDenied, CampaignStatusInvalid
 from campaigns.kinds import TRANSACTIONAL_KINDS, kind_params_clean
+from campaigns.lift.control import global_control_member_ids
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.segments.buckets import member_bucket
 from infra.errors import LoyaltyError, NotFound
 from infra.translation import in_language, languages, localized_column, translations_of
 from members.models import Member, Notification, OutboxMessage
 from members.services.notifications import NotificationDraft, notify_many
+from points.services.multiplier_windows import multiplier_window_grant
 
 Status = CampaignRecipient.Status
 Channel = OutboxMessage.Channel
@@ -64,23 +66,6 @@ MEMBER_FIELDS = (
     "consent_wechat", "wechat_openid", "consent_sms", "phone", "consent_email", "email",
 )  # fmt: skip
 INBOX = "inbox"
-
-
-def _multiplier_window_grant():
-    """The points app's multiplier-window service, or None while it does not exist."""
-    try:
-        from points.services.multiplier_windows import multiplier_window_grant
-    except ImportError:
-        return None
-    return multiplier_window_grant
-
-
-def _global_control_member_ids(member_ids) -> set[int]:
-    try:
-        from campaigns.lift.control import global_control_member_ids
-    except ImportError:  # the global control group is the lift's; without it nobody is in it
-        return set()
-    return global_control_member_ids(member_ids)
 
 
 # -- saving ----------------------------------------------------------------------------------------------------
@@ -109,9 +94,7 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
     if not 0 <= (campaign.holdout_percent or 0) <= 50:
         errors["holdout_percent"] = [_("Give a hold-out from 0 to 50 percent.")]
     if campaign.multiplier is not None:
-        if _multiplier_window_grant() is None:
-            errors["multiplier"] = [_("Points multiplier windows are not available yet: give a coupon or points.")]
-        elif not 1 < campaign.multiplier <= 10:
+        if not 1 < campaign.multiplier <= 10:
             errors["multiplier"] = [_("Give a multiplier above 1 and at most 10.")]
         if not campaign.multiplier_days:
             errors["multiplier_days"] = [_("Give how many days the multiplier lasts.")]
@@ -347,10 +330,7 @@ def _reward(*, campaign: Campaign, row: CampaignRecipient, now: datetime.datetim
         )
         row.points_granted = campaign.points_bonus
     if campaign.multiplier is not None:
-        grant = _multiplier_window_grant()
-        if grant is None:
-            raise CampaignInvalid(fields={"multiplier": [_("Points multiplier windows are not available yet.")]})
-        grant(
+        multiplier_window_grant(
             member_id=row.member_id,
             multiplier=campaign.multiplier,
             starts_at=now,
@@ -520,7 +500,7 @@ def campaign_deliver(
         eligible = eligible.filter(home_store_id=campaign.store_id)
     members = {row["pk"]: row for row in eligible.order_by("pk").values(*MEMBER_FIELDS)}
     if campaign.is_marketing and campaign.respects_global_control:
-        for member_id in _global_control_member_ids(list(members)):
+        for member_id in global_control_member_ids(list(members)):
             members.pop(member_id)
     result.skipped = len(ids) - len(members)
     done = set(

@@ -7,7 +7,6 @@ import pytest
 
 from campaigns.errors import CampaignInvalid, CampaignPermissionDenied, CampaignStatusInvalid
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun
-from campaigns.services import campaigns as campaign_services
 from campaigns.services.campaign_runs import campaign_finish, campaign_launch, campaign_pause, campaign_resume
 from campaigns.services.campaigns import campaign_save
 from members.models import Role
@@ -156,11 +155,9 @@ def test_bad_settings_are_refused_naming_the_field(fields, field):
     assert field in refused.value.fields
 
 
-def test_a_multiplier_is_refused_while_the_points_app_has_no_windows(monkeypatch):
-    monkeypatch.setattr(campaign_services, "_multiplier_window_grant", lambda: None)
-    with pytest.raises(CampaignInvalid) as refused:
-        campaign_save(campaign=unsaved(multiplier=2, multiplier_days=7), user=None)
-    assert "multiplier" in refused.value.fields
+def test_a_multiplier_window_reward_saves_with_its_length():
+    campaign = campaign_save(campaign=unsaved(multiplier=2, multiplier_days=7), user=None)
+    assert (campaign.multiplier, campaign.multiplier_days) == (2, 7)
 
 
 def test_a_running_campaign_cannot_be_changed():
