@@ -17,8 +17,9 @@ demo: $(STAMP)
 	$(PY) manage.py seed_demo && $(PY) manage.py seed_demo_program
 	$(PY) manage.py runserver 127.0.0.1:8000
 
+# One test process per core (pytest-xdist); PYTEST_WORKERS=0 runs the suite in this process.
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $${PYTEST_WORKERS:-auto} --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,6 @@
+import os
 import shutil
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.cache import cache
@@ -11,6 +13,34 @@ from config.celery import app as celery_app
 # Unit tests run tasks eagerly even when CELERY_BROKER_URL is set; tests marked `worker` use the broker.
 celery_app.conf.task_always_eager = True
 celery_app.conf.task_eager_propagates = True
+
+
+def _redis_db_shifted(url: str, shift: int) -> str:
+    """The same Redis URL on database number + `shift` (redis://host:port/N)."""
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{number + shift}"))
+
+
+def _own_redis_per_test_process():
+    """Under pytest-xdist every test process gets its own Redis databases (process gwN: the configured numbers
+    + 2N), so one process's cache flush or queued task never reaches another's. The environment is changed too,
+    for the tests that start workers or Python processes of their own."""
+    from django.conf import settings
+
+    process = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    shift = 2 * int(process.removeprefix("gw"))
+    if not shift:
+        return
+    if str(settings.CACHES["default"].get("LOCATION", "")).startswith("redis://"):
+        settings.CACHES["default"]["LOCATION"] = _redis_db_shifted(settings.CACHES["default"]["LOCATION"], shift)
+        os.environ["CACHE_URL"] = settings.CACHES["default"]["LOCATION"]
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        settings.CELERY_BROKER_URL = _redis_db_shifted(settings.CELERY_BROKER_URL, shift)
+        celery_app.conf.broker_url = os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+
+
+_own_redis_per_test_process()
 
 
 def pytest_collection_modifyitems(config, items):
