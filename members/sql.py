@@ -253,12 +253,8 @@ def tier_review_apply(*, policy, tiers, now, first_id, last_id, instant=False, m
         f"WHERE new_tier_id IS DISTINCT FROM old_tier_id ORDER BY member_id "
         f"RETURNING member_id, old_tier_id, new_tier_id, reason"
     )
+    # A chunk's caller opens it with JIT off (infra.db_session.chunk_transaction): see tier_evaluate_chunk.
     with connection.cursor() as cursor:
-        if first_id != last_id:
-            # A chunk is ~10,000 rows: compiling the statement's many CASE expressions with JIT costs more than it
-            # saves (measured: JIT took ~80% of a steady-state chunk's time). SET LOCAL ends with the transaction.
-            # One member's review costs far below JIT's threshold: no need for the extra round trip.
-            cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         return sorted(cursor.fetchall())
 

@@ -14,6 +14,7 @@ from members.models.tiers import TIER_EVALUATION_TASK_NAME
 from members.selectors.tiers import member_indicators, tier_policy_preview, tier_score
 from members.services.ledger import points_credit
 from members.services.tiers import (
+    tier_evaluate_chunk,
     tier_evaluate_member,
     tier_evaluation_chunks,
     tier_override_set,
@@ -222,6 +223,29 @@ def test_review_in_several_chunks_reaches_every_member(tiers, now):
 
     assert TierHistory.objects.filter(reason="upgrade").count() == 7
     assert set(Member.objects.filter(pk__in=[m.pk for m in members]).values_list("tier__code", flat=True)) == {"V2"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # SET LOCAL lasts until the outermost commit: the chunk's own here
+def test_a_chunk_reviews_with_jit_off_and_leaves_the_connection_as_it_was(tiers, now, monkeypatch):
+    from django.db import connection
+
+    from members import sql
+
+    def show_jit():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW jit")
+            return cursor.fetchone()[0]
+
+    seen = []
+    review = sql.tier_review_apply
+    monkeypatch.setattr(sql, "tier_review_apply", lambda **kwargs: seen.append(show_jit()) or review(**kwargs))
+    members = [member_with_spend(tiers["V1"], 1500, now=now) for _ in range(2)]
+    before = show_jit()
+
+    tier_evaluate_chunk(first_id=members[0].pk, last_id=members[1].pk, now=now)
+
+    assert (seen, show_jit()) == (["off"], before)
 
 
 # -- history rows and the signal after commit ---------------------------------------------------------------------
