@@ -243,13 +243,20 @@ def test_a_notification_before_the_payment_changes_nothing(app, buyer, online_st
     assert CheckoutOrder.objects.get().status == Status.OPEN
 
 
-@pytest.mark.parametrize("forgery", ["body changed", "signed too long ago", "another APIv3 key", "no signature"])
+@pytest.mark.parametrize(
+    "forgery", ["body changed", "signed too long ago", "another APIv3 key", "no signature", "unknown serial"]
+)
 def test_a_notification_that_does_not_check_out_is_refused_and_changes_nothing(
     app, buyer, online_store, wechat_pay, forgery
 ):
     order = create(app).json()
     wechat_pay.pay(order["out_trade_no"])
+    queries_before = len(wechat_pay.requests)
     options, body, headers = {}, None, None
+    if forgery == "unknown serial":
+        # Signed by the platform key all right, but naming a key id we were not configured with (a rotation we
+        # have not taken, or someone else's key): refused before anything is read.
+        wechat_pay.platform_serial = "PUB_KEY_ID_02"
     if forgery == "signed too long ago":
         options["timestamp"] = int(time.time()) - 301
     elif forgery == "another APIv3 key":
@@ -267,6 +274,7 @@ def test_a_notification_that_does_not_check_out_is_refused_and_changes_nothing(
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "payment_notification_refused"
     assert (CheckoutOrder.objects.get().status, Purchase.objects.count()) == (Status.OPEN, 0)
+    assert len(wechat_pay.requests) == queries_before  # WeChat Pay was not even asked
 
 
 def test_a_notification_while_wechat_pay_cannot_be_asked_is_answered_503_so_it_comes_again(
@@ -284,6 +292,19 @@ def test_a_notification_while_wechat_pay_cannot_be_asked_is_answered_503_so_it_c
     wechat_pay.status_override = None
     assert notify(wechat_pay, order, body=body, headers=headers).status_code == 204
     assert CheckoutOrder.objects.get().status == Status.PAID
+
+
+def test_a_confirmation_whose_wechat_pay_answer_names_an_unknown_serial_is_refused_and_changes_nothing(
+    app, buyer, online_store, base_rule, wechat_pay
+):
+    order = create(app).json()
+    wechat_pay.pay(order["out_trade_no"])
+    wechat_pay.platform_serial = "PUB_KEY_ID_02"
+
+    response = confirm(app, order["id"])
+
+    assert (response.status_code, error_code(response)) == (503, "payment_provider_unavailable")
+    assert (CheckoutOrder.objects.get().status, Purchase.objects.count()) == (Status.OPEN, 0)
 
 
 # -- 4. refunds WeChat Pay will not take ---------------------------------------------------------------------------
