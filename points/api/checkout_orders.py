@@ -9,7 +9,8 @@
 3. `POST /me/checkout-orders/{id}/confirm` records the purchase once WeChat Pay confirms the payment: the answer is
    the order, `paid`, with the purchase. A payment that can no longer be honoured (what the order held was
    released and spent meanwhile, for instance) is refunded through WeChat Pay: the order is `refunded` (or
-   `refund_pending` while WeChat Pay has not taken the refund yet) with its reason, and the member is notified.
+   `refund_pending` while WeChat Pay has not taken the refund yet, `refunding` while it processes it) with its reason;
+   the member is notified once WeChat Pay says the refund succeeded.
 `POST /me/checkout-orders/{id}/cancel` gives back what an open order holds; so does its expiry. Both close the
 WeChat Pay order first, so it can no longer be paid.
 `POST /wechat-pay/notify` is WeChat Pay's payment notification (its notify_url): signed by WeChat Pay, its resource
