@@ -220,10 +220,12 @@ class MeCheckoutOrderConfirmApi(BaseApi):
 
 
 class WechatPayNotifyApi(BaseApi):
-    """WeChat Pay's payment notification (settings.WECHATPAY_NOTIFY_URL points here): the order it names is confirmed
-    as the member's confirm does, once. Answers 204 (WeChat Pay's "received"), the same to a replay; a signature
-    that does not check out with the platform key, or made more than 5 minutes from now, is refused (401) and
-    changes nothing; 503 while WeChat Pay cannot be asked about the payment (it notifies again)."""
+    """WeChat Pay's notifications (settings.WECHATPAY_NOTIFY_URL points here, for payments and refunds alike): a
+    payment's order is confirmed as the member's confirm does, once; a refund's outcome (REFUND.SUCCESS, .ABNORMAL,
+    .CLOSED) ends the order's refund as WeChat Pay says. Answers 204 (WeChat Pay's "received"), the same to a
+    replay; a signature that does not check out with the platform key, names another key serial than
+    WECHATPAY_PLATFORM_SERIAL, or was made more than 5 minutes from now, is refused (401) and changes nothing; 503
+    while WeChat Pay cannot be asked about the payment (it notifies again)."""
 
     authentication_classes = []
     permission_classes = []
