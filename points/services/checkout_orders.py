@@ -45,7 +45,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from coupons.errors import CouponNotReserved
@@ -140,6 +140,8 @@ def _context(*, member_id: int, now: datetime) -> tuple[CheckoutContext, Checkou
 
 
 # A paid order being given back: never recorded again.
+# What WeChat Pay may say of a refund.
+REFUND_STATUSES = frozenset({"PROCESSING", "SUCCESS", "ABNORMAL", "CLOSED"})
 REFUNDING = (Status.REFUND_PENDING, Status.REFUND_PROCESSING, Status.REFUNDED, Status.REFUND_FAILED)
 # How long the job keeps asking WeChat Pay about an order released unpaid.
 PAYMENT_CHECK_DAYS = timedelta(days=1)
@@ -572,44 +574,44 @@ def checkout_order_refund_outcome(*, order_id: int, refund: WechatRefund, now: d
     PROCESSING: a refund_pending order is `refunding` (asked again by the refund job). SUCCESS: `refunded`, and the
     member is told (once, by dedupe key); a refund_failed order nobody refunded by hand yet is refunded too (WeChat
     Pay took the refund after all). ABNORMAL or CLOSED: `refund_failed`, for staff; logged once."""
-    order = CheckoutOrder.objects.get(pk=order_id)
-    if refund.out_refund_no != _out_refund_no(order):
-        logger.warning("WeChat Pay refund %s is not checkout order %s's", refund.out_refund_no[:64], order.pk)
-        return None
-    orders = CheckoutOrder.objects.filter(pk=order.pk)
-    refund_id = refund.refund_id[:64]
-    if refund.status == "PROCESSING":
-        moved = orders.filter(status=Status.REFUND_PENDING).update(
-            status=Status.REFUND_PROCESSING, refund_id=refund_id, refund_status=refund.status
-        )
-        return Status.REFUND_PROCESSING if moved else None
-    if refund.status == "SUCCESS":
-        with transaction.atomic():
-            moved = orders.filter(
-                Q(status__in=(Status.REFUND_PENDING, Status.REFUND_PROCESSING))
-                | Q(status=Status.REFUND_FAILED, refunded_by__isnull=True)
-            ).update(status=Status.REFUNDED, refund_id=refund_id, refund_status=refund.status, refunded_at=now)
-            if moved:
-                notify(
-                    member_id=order.member_id,
-                    kind=Notification.Kind.CHECKOUT_REFUNDED,
-                    params={"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no},
-                    dedupe_key=f"checkout_refunded:{order.pk}",
-                    now=now,
-                )
-        return Status.REFUNDED if moved else None
-    if refund.status in ("ABNORMAL", "CLOSED"):
-        moved = orders.filter(status__in=(Status.REFUND_PENDING, Status.REFUND_PROCESSING)).update(
-            status=Status.REFUND_FAILED, refund_id=refund_id, refund_status=refund.status, refunded_at=None
-        )
-        if moved:
-            logger.error(
-                "Refund of checkout order %s (%s %s) failed at WeChat Pay (%s): staff must refund it by hand",
-                order.out_trade_no, settings.CURRENCY, order.paid_amount, refund.status,
-            )  # fmt: skip
-        return Status.REFUND_FAILED if moved else None
-    logger.warning("WeChat Pay said %r of checkout order %s's refund", refund.status[:16], order.pk)
-    return None
+    member_id = CheckoutOrder.objects.filter(pk=order_id).values_list("member_id", flat=True).get()
+    moved_to = None
+    with transaction.atomic():
+        # Lock order, as everywhere: the member, then the order (the member's notification needs the member row).
+        order = _lock(member_id=member_id, order_id=order_id)
+        if refund.out_refund_no != _out_refund_no(order):
+            logger.warning("WeChat Pay refund %s is not checkout order %s's", refund.out_refund_no[:64], order.pk)
+            return None
+        changes = {"refund_id": refund.refund_id[:64], "refund_status": refund.status}
+        if refund.status == "PROCESSING" and order.status == Status.REFUND_PENDING:
+            moved_to = Status.REFUND_PROCESSING
+        elif refund.status == "SUCCESS" and (
+            order.status in (Status.REFUND_PENDING, Status.REFUND_PROCESSING)
+            or (order.status == Status.REFUND_FAILED and order.refunded_by_id is None)
+        ):
+            moved_to, changes["refunded_at"] = Status.REFUNDED, now
+            notify(
+                member_id=order.member_id,
+                kind=Notification.Kind.CHECKOUT_REFUNDED,
+                params={"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no},
+                dedupe_key=f"checkout_refunded:{order.pk}",
+                now=now,
+            )
+        elif refund.status in ("ABNORMAL", "CLOSED") and order.status in (
+            Status.REFUND_PENDING,
+            Status.REFUND_PROCESSING,
+        ):
+            moved_to, changes["refunded_at"] = Status.REFUND_FAILED, None
+        elif refund.status not in REFUND_STATUSES:
+            logger.warning("WeChat Pay said %r of checkout order %s's refund", refund.status[:16], order.pk)
+        if moved_to is not None:
+            CheckoutOrder.objects.filter(pk=order.pk).update(status=moved_to, **changes)
+    if moved_to == Status.REFUND_FAILED:
+        logger.error(
+            "Refund of checkout order %s (%s %s) failed at WeChat Pay (%s): staff must refund it by hand",
+            order.out_trade_no, settings.CURRENCY, order.paid_amount, refund.status,
+        )  # fmt: skip
+    return moved_to
 
 
 def checkout_order_refunds_follow(*, now: datetime, limit: int = 1000, payments: WechatPayClient | None = None) -> int:
@@ -661,11 +663,12 @@ def checkout_order_refunded_by_hand(
     if order is None:
         raise NotFound(_("No such checkout order."))
     with transaction.atomic():
-        moved = CheckoutOrder.objects.filter(pk=order.pk, status=Status.REFUND_FAILED).update(
+        order = _lock(member_id=order.member_id, order_id=order.pk)  # the member, then the order
+        if order.status != Status.REFUND_FAILED:
+            raise CheckoutOrderNotRefundableByHand()
+        CheckoutOrder.objects.filter(pk=order.pk).update(
             status=Status.REFUNDED, refunded_by=refunded_by, refund_note=note[:200], refunded_at=now
         )
-        if not moved:
-            raise CheckoutOrderNotRefundableByHand()
         notify(
             member_id=order.member_id,
             kind=Notification.Kind.CHECKOUT_REFUNDED,
