@@ -277,6 +277,9 @@ WECHATPAY_API_BASE = env("WECHATPAY_API_BASE", default="https://apihk.mch.weixin
 WECHATPAY_QUERY_PATH = env("WECHATPAY_QUERY_PATH", default="/v3/pay/transactions/out-trade-no/{out_trade_no}")
 # Refunds of mini-program checkout orders that could not be honoured (a sub-merchant uses /v3/global/refunds).
 WECHATPAY_REFUND_PATH = env("WECHATPAY_REFUND_PATH", default="/v3/refund/domestic/refunds")
+# A refund WeChat Pay took as PROCESSING is asked about here until it is final (a sub-merchant uses
+# /v3/global/refunds/out-refund-no/{out_refund_no}).
+WECHATPAY_REFUND_QUERY_PATH = env("WECHATPAY_REFUND_QUERY_PATH", default="/v3/refund/domestic/refunds/{out_refund_no}")
 # How long a mini-program checkout order holds its points, stored value and coupon: the WeChat Pay order's time
 # limit (time_expire), 1 to 60 minutes.
 CHECKOUT_ORDER_MINUTES = env.int("CHECKOUT_ORDER_MINUTES", default=15)
@@ -286,6 +289,9 @@ WECHATPAY_CERT_SERIAL_NO = env("WECHATPAY_CERT_SERIAL_NO", default="")
 # PEM texts (newlines may be written as \n in the environment).
 WECHATPAY_PRIVATE_KEY = env("WECHATPAY_PRIVATE_KEY", default="").replace("\\n", "\n")
 WECHATPAY_PLATFORM_PUBLIC_KEY = env("WECHATPAY_PLATFORM_PUBLIC_KEY", default="").replace("\\n", "\n")
+# The serial of that key as WeChat Pay names it in each answer's and notification's Wechatpay-Serial header (the
+# platform public key's id, PUB_KEY_ID_..., or the platform certificate's serial number): another serial is refused.
+WECHATPAY_PLATFORM_SERIAL = env("WECHATPAY_PLATFORM_SERIAL", default="")
 WECHATPAY_TIMEOUT_SECONDS = env.float("WECHATPAY_TIMEOUT_SECONDS", default=5.0)
 # The server opens each checkout order's WeChat Pay order (JSAPI prepay; a sub-merchant on the global API uses
 # /v3/global/transactions/jsapi and .../close) for the mini program (WECHATPAY_APPID, the mini program's appid by

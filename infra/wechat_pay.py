@@ -4,11 +4,13 @@ takes, close an unpaid one, look one up by the merchant's order number, refund o
 A mini-program purchase earns points only once WeChat Pay itself says the order was paid, by whom and how
 much; the mini-program's own word is not enough. Requests are signed with the merchant's API certificate
 key (SHA256-RSA2048) and every answer's signature is checked with the WeChat Pay platform public key, so a
-forged or replayed answer cannot confirm a payment. One real HTTP client (requests) whose base URL comes from
-settings: tests drive it against a fake WeChat Pay on 127.0.0.1 that holds its own key pair. Calls have strict
-connect and read timeouts and go through a circuit breaker in the shared cache (infra/circuit.py), as WeChat's.
-A payment notification WeChat Pay posts to us is checked the same way (platform signature, 5 minutes) and its
-resource decrypted with the merchant's APIv3 key (AEAD_AES_256_GCM).
+forged or replayed answer cannot confirm a payment; an answer naming another key (its Wechatpay-Serial is not the
+configured WECHATPAY_PLATFORM_SERIAL, e.g. during WeChat Pay's key rotation) is refused before any check.
+One real HTTP client (requests) whose base URL comes from settings: tests drive it against a fake WeChat Pay on
+127.0.0.1 that holds its own key pair. Calls have strict connect and read timeouts and go through a circuit breaker
+in the shared cache (infra/circuit.py), as WeChat's. A notification WeChat Pay posts to us (a payment, or a refund's
+outcome) is checked the same way (platform signature and serial, 5 minutes) and its resource decrypted with the
+merchant's APIv3 key (AEAD_AES_256_GCM).
 """
 
 import base64
@@ -44,6 +46,8 @@ AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 SIGNATURE_MAX_AGE_SECONDS = 300
 PAID = "SUCCESS"
 REFUND_ACCEPTED = frozenset({"SUCCESS", "PROCESSING"})
+# A refund's last word: the money is back (SUCCESS), or it never will be by this refund (CLOSED, ABNORMAL).
+REFUND_FINAL = frozenset({"SUCCESS", "CLOSED", "ABNORMAL"})
 
 
 @dataclass(frozen=True)
@@ -66,15 +70,22 @@ class WechatPayment:
 
 @dataclass(frozen=True)
 class WechatRefund:
-    """A refund as WeChat Pay reports it: SUCCESS or PROCESSING once accepted; ABNORMAL or CLOSED when it failed."""
+    """A refund as WeChat Pay reports it: SUCCESS or PROCESSING once accepted; ABNORMAL or CLOSED when it failed.
+    PROCESSING is not an outcome: the refund is asked about again (or notified) until it is SUCCESS, CLOSED or
+    ABNORMAL."""
 
     out_refund_no: str
     refund_id: str
     status: str
+    out_trade_no: str = ""
 
     @property
     def is_accepted(self) -> bool:
         return self.status in REFUND_ACCEPTED
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in REFUND_FINAL
 
 
 class WechatPayClient:
@@ -86,6 +97,7 @@ class WechatPayClient:
         base_url=None,
         query_path=None,
         refund_path=None,
+        refund_query_path=None,
         prepay_path=None,
         close_path=None,
         appid=None,
@@ -96,6 +108,7 @@ class WechatPayClient:
         serial_no=None,
         private_key_pem=None,
         platform_public_key_pem=None,
+        platform_serial=None,
         timeout=None,
         session=None,
         breaker=None,
@@ -103,6 +116,7 @@ class WechatPayClient:
         self.base_url = (base_url or settings.WECHATPAY_API_BASE).rstrip("/")
         self.query_path = query_path or settings.WECHATPAY_QUERY_PATH
         self.refund_path = refund_path or settings.WECHATPAY_REFUND_PATH
+        self.refund_query_path = refund_query_path or settings.WECHATPAY_REFUND_QUERY_PATH
         self.prepay_path = prepay_path or settings.WECHATPAY_PREPAY_PATH
         self.close_path = close_path or settings.WECHATPAY_CLOSE_PATH
         self.appid = appid if appid is not None else settings.WECHATPAY_APPID
@@ -115,6 +129,7 @@ class WechatPayClient:
         self._platform_key_pem = (
             platform_public_key_pem if platform_public_key_pem is not None else settings.WECHATPAY_PLATFORM_PUBLIC_KEY
         )
+        self.platform_serial = platform_serial if platform_serial is not None else settings.WECHATPAY_PLATFORM_SERIAL
         read_timeout = timeout if timeout is not None else settings.WECHATPAY_TIMEOUT_SECONDS
         self.timeout = (min(settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout)
         self.session = session or requests.Session()
@@ -122,7 +137,9 @@ class WechatPayClient:
 
     @property
     def is_configured(self) -> bool:
-        return bool(self.mchid and self.serial_no and self._private_key_pem and self._platform_key_pem)
+        return bool(
+            self.mchid and self.serial_no and self._private_key_pem and self._platform_key_pem and self.platform_serial
+        )
 
     @cached_property
     def _private_key(self):
@@ -187,11 +204,14 @@ class WechatPayClient:
         return False
 
     def notification(self, *, headers, body: bytes) -> dict:
-        """The resource of a payment notification WeChat Pay posted (a transaction, as a query answers it), once its
-        platform signature checks out, signed within 5 minutes, and decrypted with the APIv3 key.
-        Raises PaymentNotificationRefused."""
-        if not (self._platform_key_pem and self._api_v3_key):
-            logger.error("WeChat Pay notifications need WECHATPAY_PLATFORM_PUBLIC_KEY and WECHATPAY_API_V3_KEY")
+        """The resource of a notification WeChat Pay posted (a payment: a transaction, as a query answers it; a refund:
+        its out_refund_no and refund_status), once its platform signature checks out, signed within 5 minutes under
+        the configured serial, and decrypted with the APIv3 key. Raises PaymentNotificationRefused."""
+        if not (self._platform_key_pem and self.platform_serial and self._api_v3_key):
+            logger.error(
+                "WeChat Pay notifications need WECHATPAY_PLATFORM_PUBLIC_KEY, WECHATPAY_PLATFORM_SERIAL and "
+                "WECHATPAY_API_V3_KEY"
+            )
             raise PaymentNotificationRefused()
         try:
             text = body.decode()
@@ -254,6 +274,8 @@ class WechatPayClient:
             "out_trade_no": out_trade_no,
             "out_refund_no": out_refund_no,
             **({"reason": reason[:80]} if reason else {}),
+            # The refund's outcome is posted to the same address as payments (REFUND.* events).
+            **({"notify_url": self.notify_url} if self.notify_url else {}),
             "amount": {"refund": _cents(amount), "total": _cents(total), "currency": currency},
         }
         status, data = self._send("POST", self.refund_path, json.dumps(body, separators=(",", ":")))
@@ -262,11 +284,34 @@ class WechatPayClient:
         if status != 200:
             logger.warning("WeChat Pay refund answered %s: %s", status, data.get("code"))
             raise PaymentProviderUnavailable()
+        return self._refund(data, status_field="status")
+
+    def refund_by_out_refund_no(self, out_refund_no: str) -> WechatRefund:
+        """The refund `out_refund_no` as WeChat Pay knows it now (PROCESSING until SUCCESS, CLOSED or ABNORMAL).
+        Raises PaymentNotConfirmed when WeChat Pay has no such refund, PaymentProviderUnavailable for anything else."""
+        self._require_configuration()
+        path = self.refund_query_path.format(out_refund_no=quote(out_refund_no, safe=""))
+        params = {"sub_mchid": self.sub_mchid} if self.sub_mchid else {}
+        status, data = self._get(path + ("?" + urlencode(params) if params else ""))
+        if status == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
+            raise PaymentNotConfirmed()
+        if status != 200:
+            logger.warning("WeChat Pay refund query answered %s: %s", status, data.get("code"))
+            raise PaymentProviderUnavailable()
+        return self._refund(data, status_field="status")
+
+    def refund_from_notification(self, data: dict) -> WechatRefund:
+        """A decrypted refund notification's resource (REFUND.SUCCESS, REFUND.ABNORMAL, REFUND.CLOSED) as a
+        WechatRefund. Raises PaymentProviderUnavailable when it cannot be read."""
+        return self._refund(data, status_field="refund_status")
+
+    def _refund(self, data: dict, *, status_field: str) -> WechatRefund:
         try:
             return WechatRefund(
                 out_refund_no=str(data["out_refund_no"]),
                 refund_id=str(data.get("refund_id") or ""),
-                status=str(data["status"]),
+                status=str(data[status_field]),
+                out_trade_no=str(data.get("out_trade_no") or ""),
             )
         except (KeyError, TypeError) as exc:
             logger.warning("WeChat Pay answered a refund we cannot read: %s", type(exc).__name__)
@@ -308,7 +353,14 @@ class WechatPayClient:
         return self._signature_valid(response.headers, response.text)
 
     def _signature_valid(self, headers, text: str) -> bool:
-        """WeChat Pay's platform signature over timestamp, nonce and body, made within SIGNATURE_MAX_AGE_SECONDS."""
+        """WeChat Pay's platform signature over timestamp, nonce and body, made within SIGNATURE_MAX_AGE_SECONDS, by the
+        key whose serial we know (Wechatpay-Serial)."""
+        serial = headers.get("Wechatpay-Serial", "")
+        if not self.platform_serial or serial != self.platform_serial:
+            logger.error(
+                "WeChat Pay signed with key %r, not the configured WECHATPAY_PLATFORM_SERIAL: refused", serial[:64]
+            )
+            return False
         timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
         signature = headers.get("Wechatpay-Signature", "")
         try:

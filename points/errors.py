@@ -232,3 +232,9 @@ class CheckoutOrderNotReleasable(PointsError):
     code = "checkout_order_not_open"
     message = _("Only an order still waiting for payment can be released.")
     status = 409
+
+
+class CheckoutOrderNotRefundableByHand(PointsError):
+    code = "checkout_order_not_refund_failed"
+    message = _("Only an order whose refund failed can be recorded as refunded by hand.")
+    status = 409

@@ -12,7 +12,10 @@ Order of evaluation (each stage in ascending rule priority):
    Then the member's multiplier window (points.models.MultiplierWindow, a campaign's "x2 points for 7 days") open
    at the purchase's time, step kind "multiplier_window" named by its reason: the same arithmetic as the birthday
    step; of overlapping windows the highest applies (they do not add up). Like the tier's steps, it is skipped
-   when a base-rate rule with `stop_further_rules` ended the pipeline;
+   when a base-rate rule with `stop_further_rules` ended the pipeline. A window never pushes a purchase past the
+   most points one purchase may earn (`max_total`, the policy's max_points_per_purchase): once every stage is
+   priced, its extra is cut by whatever the total exceeds that maximum (its line `capped`, with
+   `points_before_cap`) instead of the sale being refused; what the rules alone earn above it is still refused;
 3. multiplier rules (weekend, date range, birthday month, member day, campaign window ...), stacked by
    the policy: "add" gives each its extra share of the base points, "multiply" multiplies the points so
    far; each rule's extra points are capped by its `max_points_per_purchase`;
@@ -27,7 +30,7 @@ Behaviour bonuses (try-on, share, ...) are not part of a purchase: see `behaviou
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -310,12 +313,14 @@ def earn_points(
     stacking: str = "add",
     tier_label: str = "",
     item_bonus_cap: int | None = DEFAULT_ITEM_BONUS_CAP,
+    max_total: int | None = None,
 ) -> Earning:
     """Price a purchase with the rules; return the total and the steps that granted points.
 
     `rules` may hold rules of any kind and state; those that are out of scope or of another kind
     (behaviour) are skipped. Each rule grants at most its `max_points_per_purchase`; a category or SKU rule
-    without one at most `item_bonus_cap` (None: no cap). Nothing is read from the database.
+    without one at most `item_bonus_cap` (None: no cap). The multiplier window's extra is cut so that the total
+    stays within `max_total` when it can (None: no cut). Nothing is read from the database.
     """
     ordered = sorted(
         (rule for rule in rules if rule.kind in STAGES), key=lambda rule: (STAGES[rule.kind], rule.priority)
@@ -350,7 +355,25 @@ def earn_points(
             break
     if not tier_done:
         steps += _member_steps(member, state, tier_label, at=cart.purchased_at)
+    if max_total is not None:
+        steps = _window_capped(steps, max_total=max_total)
     return Earning(total=sum(step.points for step in steps), steps=tuple(steps), base_points=state.base)
+
+
+def _window_capped(steps: list[Step], *, max_total: int) -> list[Step]:
+    """Cut the multiplier window's extra by what the total exceeds `max_total` (at most all of it): a campaign's
+    window must not make an ordinary sale one that earns too much to be recorded."""
+    excess = sum(step.points for step in steps) - max_total
+    if excess <= 0:
+        return steps
+    capped = []
+    for step in steps:
+        if step.kind == "multiplier_window" and excess > 0 and step.points > 0:
+            cut = min(excess, step.points)
+            excess -= cut
+            step = replace(step, points=step.points - cut, points_before_cap=step.points)
+        capped.append(step)
+    return capped
 
 
 def _member_steps(member: MemberFacts, state: _State, label: str, *, at: datetime) -> list[Step]:

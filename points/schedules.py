@@ -20,6 +20,9 @@ SCHEDULES = (
     # Every minute: a mini-program checkout order whose time is up gives back what it held; refunds WeChat Pay could
     # not take at once are asked for again (points.services.checkout_orders; each step is idempotent).
     ("points: release expired checkout orders", "points.expire_checkout_orders", {"minute": "*", "hour": "*"}),
+    # Every 5 minutes: a refund WeChat Pay took but still processes is asked about until it says SUCCESS, CLOSED or
+    # ABNORMAL (its refund notification usually tells first; either is idempotent).
+    ("points: follow checkout refunds", "points.follow_checkout_refunds", {"minute": "*/5", "hour": "*"}),
 )
 
 

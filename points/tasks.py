@@ -61,3 +61,10 @@ def expire_checkout_orders() -> int:
     from points.services.checkout_orders import checkout_orders_expire
 
     return checkout_orders_expire(now=timezone.now())
+
+
+@shared_task(name="points.follow_checkout_refunds")
+def follow_checkout_refunds() -> int:
+    from points.services.checkout_orders import checkout_order_refunds_follow
+
+    return checkout_order_refunds_follow(now=timezone.now())

@@ -151,6 +151,7 @@ def wechat_pay(settings, wechat_pay_merchant_keys):
     settings.WECHATPAY_CERT_SERIAL_NO = "SERIAL01"
     settings.WECHATPAY_PRIVATE_KEY = private_pem
     settings.WECHATPAY_PLATFORM_PUBLIC_KEY = server.platform_public_pem
+    settings.WECHATPAY_PLATFORM_SERIAL = server.platform_serial
     settings.WECHATPAY_TIMEOUT_SECONDS = 2.0
     # The server opens the order (prepay) and hears of payments: the APIv3 key is made for the test (32 bytes).
     settings.WECHATPAY_APPID = server.appid

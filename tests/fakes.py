@@ -210,9 +210,19 @@ class FakeWechatPay(FakeHttpServer):
     REFUND_PATH = "/v3/refund/domestic/refunds"
     PREPAY_PATH = "/v3/pay/transactions/jsapi"
 
-    def __init__(self, *, mchid="1900000109", appid="wx-test-app", merchant_public_pem: str, serial_no="SERIAL01"):
+    def __init__(
+        self,
+        *,
+        mchid="1900000109",
+        appid="wx-test-app",
+        merchant_public_pem: str,
+        serial_no="SERIAL01",
+        platform_serial="PUB_KEY_ID_01",
+    ):
         super().__init__()
         self.mchid, self.appid, self.serial_no = mchid, appid, serial_no
+        # The id of the platform key it signs with (Wechatpay-Serial); change it to play a key rotation.
+        self.platform_serial = platform_serial
         self.merchant_key = serialization.load_pem_public_key(merchant_public_pem.encode())
         self.platform_private_pem, self.platform_public_pem = rsa_key_pair()
         self._platform_key = serialization.load_pem_private_key(self.platform_private_pem.encode(), password=None)
@@ -273,6 +283,37 @@ class FakeWechatPay(FakeHttpServer):
         })  # fmt: skip
         return body, self._signature_headers(body, timestamp=timestamp)
 
+    def settle_refund(self, out_refund_no, status):
+        """WeChat Pay ends a PROCESSING refund: SUCCESS (the money is back), CLOSED or ABNORMAL."""
+        self.refunds[out_refund_no]["status"] = status
+
+    def refund_notification(self, out_refund_no, *, api_v3_key, timestamp=None):
+        """The (body, headers) WeChat Pay posts to the refund's notify_url once refund `out_refund_no` is final
+        (REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED): as a payment notification, its resource names the
+        refund's status `refund_status`."""
+        refund = self.refunds[out_refund_no]
+        resource = {
+            "mchid": self.mchid, "out_trade_no": refund["out_trade_no"], "transaction_id": refund["transaction_id"],
+            "out_refund_no": out_refund_no, "refund_id": refund["refund_id"], "refund_status": refund["status"],
+            "success_time": "2026-11-25T10:20:00+08:00" if refund["status"] == "SUCCESS" else None,
+            "user_received_account": "支付用户零钱",
+            "amount": {"total": refund["amount"]["total"], "refund": refund["amount"]["refund"],
+                       "payer_total": refund["amount"]["total"], "payer_refund": refund["amount"]["refund"]},
+        }  # fmt: skip
+        nonce, associated_data = secrets.token_hex(6), "refund"
+        ciphertext = AESGCM(api_v3_key.encode()).encrypt(
+            nonce.encode(), json.dumps(resource).encode(), associated_data.encode()
+        )
+        body = json.dumps({
+            "id": secrets.token_hex(8), "create_time": "2026-11-25T10:20:00+08:00", "resource_type": "encrypt-resource",
+            "event_type": f"REFUND.{refund['status']}", "summary": "退款状态",
+            "resource": {
+                "original_type": "refund", "algorithm": "AEAD_AES_256_GCM", "associated_data": associated_data,
+                "nonce": nonce, "ciphertext": base64.b64encode(ciphertext).decode(),
+            },
+        })  # fmt: skip
+        return body, self._signature_headers(body, timestamp=timestamp)
+
     def _signature_headers(self, text, *, timestamp=None):
         timestamp, nonce = str(timestamp or int(time.time())), secrets.token_hex(16)
         message = f"{timestamp}\n{nonce}\n{text}\n".encode()
@@ -281,7 +322,7 @@ class FakeWechatPay(FakeHttpServer):
             "Wechatpay-Timestamp": timestamp,
             "Wechatpay-Nonce": nonce,
             "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": "PUB_KEY_ID_01",
+            "Wechatpay-Serial": self.platform_serial,
         }
 
     def _signed(self, status, body):
@@ -318,6 +359,11 @@ class FakeWechatPay(FakeHttpServer):
             return self._signed(401, {"code": "SIGN_ERROR", "message": "signature wrong"})
         if request.method == "POST" and request.path == self.REFUND_PATH:
             return self._refund(request.json())
+        if request.method == "GET" and request.path.startswith(self.REFUND_PATH + "/"):
+            refund = self.refunds.get(unquote(request.path[len(self.REFUND_PATH) + 1 :]))
+            if refund is None:
+                return self._signed(404, {"code": "RESOURCE_NOT_EXISTS", "message": "refund does not exist"})
+            return self._signed(200, refund)
         if request.method == "POST" and request.path == self.PREPAY_PATH:
             return self._prepay(request.json())
         if request.method == "POST" and request.path.startswith(self.QUERY_PREFIX) and request.path.endswith("/close"):

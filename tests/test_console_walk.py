@@ -171,6 +171,7 @@ CUSTOM_PAGES = {
     "points_rewardorder_fulfil_order": ("points.fulfil_rewardorder", "points.RewardOrder", STORE, "GET"),
     "points_rewardorder_cancel": ("points.cancel_rewardorder", "points.RewardOrder", STORE, "GET"),
     "points_checkoutorder_release": ("points.release_checkoutorder", "points.CheckoutOrder", STORE, "GET"),
+    "points_checkoutorder_refunded_by_hand": ("points.refund_checkoutorder", "points.CheckoutOrder", STORE, "GET"),
 }
 
 STANDARD_PAGES = ("changelist", "add", "change", "delete", "history", "simple_history")

@@ -4,7 +4,9 @@ the policy's mini-program store), with what each holds, its WeChat Pay order and
 One manual action: releasing a stuck open order (permission points.release_checkoutorder), with a reason, audited on
 the order (released_by, release_reason) through points.services.checkout_orders.checkout_order_release, which closes
 the WeChat Pay order first. Refunds WeChat Pay would not take (refund_failed) are counted by a badge in the
-sidebar: staff refund them by hand in WeChat Pay's merchant platform.
+sidebar: staff refund them by hand in WeChat Pay's merchant platform, then record it here (permission
+points.refund_checkoutorder, with how it was refunded; who and when are kept on the order through
+points.services.checkout_orders.checkout_order_refunded_by_hand): the order is refunded and leaves the badge.
 """
 
 from django import forms
@@ -14,6 +16,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -26,14 +29,27 @@ from members.console import (
     staff_store_id,
 )
 from points.models import CheckoutOrder
-from points.services.checkout_orders import checkout_order_release, refund_failed_count
+from points.services.checkout_orders import (
+    checkout_order_refunded_by_hand,
+    checkout_order_release,
+    refund_failed_count,
+)
 
 RELEASE_PERMISSION = "points.release_checkoutorder"
+REFUND_BY_HAND_PERMISSION = "points.refund_checkoutorder"
 VIEW_PERMISSION = "points.view_checkoutorder"
 
 
 class ReleaseForm(forms.Form):
     reason = forms.CharField(label=_("reason for releasing"), max_length=200)
+
+
+class RefundedByHandForm(forms.Form):
+    note = forms.CharField(
+        label=_("how it was refunded"),
+        max_length=200,
+        help_text=_("E.g. refunded in WeChat Pay's merchant platform, its refund number; or paid back in cash."),
+    )
 
 
 @admin.register(CheckoutOrder)
@@ -52,13 +68,13 @@ class CheckoutOrderAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
         "created_at",
         "expires_at",
     )
-    list_select_related = ("member", "hold", "coupon")
+    list_select_related = ("member", "hold", "coupon", "refunded_by")
     list_filter = ("status", ("store", ScopedRelatedFieldListFilter))
     search_fields = ("=out_trade_no", "=member__member_number")
     ordering = ("-created_at", "-pk")
     show_full_result_count = False
     exclude = ("request_hash", "idempotency_key", "cart")
-    actions = ("release_order",)
+    actions = ("release_order", "record_refunded_by_hand")
 
     @admin.display(description=_("held"))
     def holds(self, obj):
@@ -86,12 +102,23 @@ class CheckoutOrderAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
 
     @admin.display(description=_("refund"))
     def refund_state(self, obj):
+        if obj.status == CheckoutOrder.Status.REFUNDED and obj.refunded_by_id:
+            return gettext("Refunded by hand by %(user)s on %(date)s: %(note)s") % {
+                "user": obj.refunded_by,
+                "date": date_format(timezone.localtime(obj.refunded_at), "SHORT_DATETIME_FORMAT"),
+                "note": obj.refund_note,
+            }
         if obj.status == CheckoutOrder.Status.REFUNDED:
             return gettext("Refunded (%(reason)s)") % {"reason": obj.refund_reason}
         if obj.status == CheckoutOrder.Status.REFUND_PENDING:
             return gettext("Under way, %(count)d refused so far") % {"count": obj.refund_attempts}
+        if obj.status == CheckoutOrder.Status.REFUND_PROCESSING:
+            return gettext("Accepted, WeChat Pay processing it (%(reason)s)") % {"reason": obj.refund_reason}
         if obj.status == CheckoutOrder.Status.REFUND_FAILED:
-            return gettext("Failed: refund by hand (%(reason)s)") % {"reason": obj.refund_reason}
+            return gettext("Failed (%(status)s): refund by hand (%(reason)s)") % {
+                "status": obj.refund_status or gettext("refused"),
+                "reason": obj.refund_reason,
+            }
         return "-"
 
     # the manual release -------------------------------------------------------------------------------------------
@@ -102,6 +129,11 @@ class CheckoutOrderAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
         wrap = self.admin_site.admin_view
         return [
             path("<int:order_id>/release/", wrap(self.release_view), name="points_checkoutorder_release"),
+            path(
+                "<int:order_id>/refunded-by-hand/",
+                wrap(self.refunded_by_hand_view),
+                name="points_checkoutorder_refunded_by_hand",
+            ),
             *super().get_urls(),
         ]
 
@@ -152,6 +184,49 @@ class CheckoutOrderAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
             "order": order,
         }
         return TemplateResponse(request, "admin/points/checkoutorder/release.html", context)
+
+    # recording a refund made by hand ------------------------------------------------------------------------------
+    def has_refund_by_hand_permission(self, request):
+        return request.user.has_perm(REFUND_BY_HAND_PERMISSION)
+
+    @admin.action(description=_("Record a failed refund as refunded by hand…"), permissions=("refund_by_hand",))
+    def record_refunded_by_hand(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Choose exactly one order."), messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:points_checkoutorder_refunded_by_hand", args=[queryset.get().pk]))
+
+    def refunded_by_hand_view(self, request, order_id):
+        """Record that staff refunded a refund_failed order by hand, with how: who and when are kept on the order."""
+        if not self.has_refund_by_hand_permission(request):
+            raise PermissionDenied
+        order = self.get_queryset(request).select_related("member").filter(pk=order_id).first()
+        if order is None:
+            raise Http404
+        form = RefundedByHandForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                refunded = checkout_order_refunded_by_hand(
+                    order_id=order.pk,
+                    refunded_by=request.user,
+                    note=form.cleaned_data["note"],
+                    now=timezone.now(),
+                    store_id=staff_store_id(request.user),
+                )
+            except LoyaltyError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                message = gettext("Order %(order)s recorded as refunded by hand; the member is told.")
+                self.message_user(request, message % {"order": refunded.out_trade_no}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:points_checkoutorder_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Record order %(order)s as refunded by hand") % {"order": order.out_trade_no},
+            "form": form,
+            "order": order,
+        }
+        return TemplateResponse(request, "admin/points/checkoutorder/refunded_by_hand.html", context)
 
 
 def refund_failed_badge(request):

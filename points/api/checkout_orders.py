@@ -9,7 +9,8 @@
 3. `POST /me/checkout-orders/{id}/confirm` records the purchase once WeChat Pay confirms the payment: the answer is
    the order, `paid`, with the purchase. A payment that can no longer be honoured (what the order held was
    released and spent meanwhile, for instance) is refunded through WeChat Pay: the order is `refunded` (or
-   `refund_pending` while WeChat Pay has not taken the refund yet) with its reason, and the member is notified.
+   `refund_pending` while WeChat Pay has not taken the refund yet, `refunding` while it processes it) with its reason;
+   the member is notified once WeChat Pay says the refund succeeded.
 `POST /me/checkout-orders/{id}/cancel` gives back what an open order holds; so does its expiry. Both close the
 WeChat Pay order first, so it can no longer be paid.
 `POST /wechat-pay/notify` is WeChat Pay's payment notification (its notify_url): signed by WeChat Pay, its resource
@@ -219,10 +220,12 @@ class MeCheckoutOrderConfirmApi(BaseApi):
 
 
 class WechatPayNotifyApi(BaseApi):
-    """WeChat Pay's payment notification (settings.WECHATPAY_NOTIFY_URL points here): the order it names is confirmed
-    as the member's confirm does, once. Answers 204 (WeChat Pay's "received"), the same to a replay; a signature
-    that does not check out with the platform key, or made more than 5 minutes from now, is refused (401) and
-    changes nothing; 503 while WeChat Pay cannot be asked about the payment (it notifies again)."""
+    """WeChat Pay's notifications (settings.WECHATPAY_NOTIFY_URL points here, for payments and refunds alike): a
+    payment's order is confirmed as the member's confirm does, once; a refund's outcome (REFUND.SUCCESS, .ABNORMAL,
+    .CLOSED) ends the order's refund as WeChat Pay says. Answers 204 (WeChat Pay's "received"), the same to a
+    replay; a signature that does not check out with the platform key, names another key serial than
+    WECHATPAY_PLATFORM_SERIAL, or was made more than 5 minutes from now, is refused (401) and changes nothing; 503
+    while WeChat Pay cannot be asked about the payment (it notifies again)."""
 
     authentication_classes = []
     permission_classes = []

@@ -11,7 +11,10 @@ Invariants:
   the order's out_trade_no, unique per store and channel);
 - an open order with something to pay has a WeChat Pay prepay id (`prepay_id`), opened with `time_expire` equal to
   `expires_at`: WeChat Pay refuses a payment after the hold ends;
-- an order that is neither open nor paid holds nothing (its hold is released and its coupon given back).
+- an order that is neither open nor paid holds nothing (its hold is released and its coupon given back);
+- a refund's outcome is WeChat Pay's last word (`refund_status`): `refunding` while WeChat Pay processes it
+  (PROCESSING), `refunded` once it says SUCCESS, `refund_failed` when it says ABNORMAL or CLOSED; a refund_failed
+  order staff refunded by hand is `refunded` with `refunded_by` and `refund_note` set (who, why; `refunded_at` when).
 """
 
 from django.conf import settings
@@ -29,8 +32,11 @@ class CheckoutOrder(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         EXPIRED = "expired", _("Expired")
         REFUND_PENDING = "refund_pending", _("Refund under way")
+        # WeChat Pay took the refund (PROCESSING): asked again, or notified, until it says SUCCESS, CLOSED or ABNORMAL.
+        REFUND_PROCESSING = "refunding", _("Refund accepted, WeChat Pay processing it")
         REFUNDED = "refunded", _("Refunded")
-        # WeChat Pay would not take the refund (ABNORMAL, or refused CHECKOUT_REFUND_MAX_ATTEMPTS times): staff act.
+        # WeChat Pay would not take the refund (ABNORMAL or CLOSED, or refused CHECKOUT_REFUND_MAX_ATTEMPTS times):
+        # staff act, then record it refunded by hand.
         REFUND_FAILED = "refund_failed", _("Refund failed: staff to act")
         # WeChat Pay would not open the payment (prepay refused or unreachable): released at once, nothing held.
         FAILED = "failed", _("Payment could not be opened")
@@ -81,6 +87,14 @@ class CheckoutOrder(models.Model):
     refund_id = models.CharField(_("WeChat Pay refund id"), max_length=64, blank=True)
     refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
     refund_attempts = models.PositiveSmallIntegerField(_("refund attempts"), default=0)
+    # What WeChat Pay last said of the refund: PROCESSING, SUCCESS, CLOSED or ABNORMAL.
+    refund_status = models.CharField(_("WeChat Pay refund status"), max_length=16, blank=True)
+    # A refund_failed order staff refunded by hand (outside WeChat Pay's refund API): who and why (the audit).
+    refunded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("refunded by hand by"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+    )  # fmt: skip
+    refund_note = models.CharField(_("how it was refunded by hand"), max_length=200, blank=True)
     # A stuck order released by hand in the console: who and why (the audit of the manual release).
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("released by"), null=True, blank=True, on_delete=models.PROTECT,
@@ -103,12 +117,16 @@ class CheckoutOrder(models.Model):
                 condition=Q(purchase__isnull=True) | Q(status="paid"), name="checkout_order_purchase_when_paid"
             ),
         ]
-        permissions = [("release_checkoutorder", _("Can release a stuck checkout order"))]
+        permissions = [
+            ("release_checkoutorder", _("Can release a stuck checkout order")),
+            ("refund_checkoutorder", _("Can record a failed refund as refunded by hand")),
+        ]
         indexes = [
             models.Index(fields=["expires_at"], condition=Q(status="open"), name="checkout_order_open_expiry"),
             models.Index(
                 fields=["created_at"], condition=Q(status="refund_pending"), name="checkout_order_refund_pending"
             ),
+            models.Index(fields=["created_at"], condition=Q(status="refunding"), name="checkout_order_refunding"),
         ]
 
     def __str__(self):

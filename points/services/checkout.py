@@ -428,6 +428,7 @@ def _earning(
         rules=settings.rules,
         stacking=policy.multiplier_stacking,
         item_bonus_cap=policy.item_bonus_cap,
+        max_total=policy.max_points_per_purchase,  # a multiplier window's extra is cut to fit, not refused
     )
     _points_maximum_check(
         points=earning.total,

@@ -20,9 +20,16 @@
    why (a `checkout_refunded` notification).
    So a paid order ends with its purchase recorded or its money refunded, never neither: a refund WeChat Pay could
    not take at once stays `refund_pending` and the job asks again, up to CHECKOUT_REFUND_MAX_ATTEMPTS times; one
-   WeChat Pay reports ABNORMAL, or still refused then, is `refund_failed`: staff see it (the console's checkout
-   orders, with a badge in the sidebar) and act by hand.
-4. Staff may release a stuck open order by hand (`checkout_order_release`, audited by who and why).
+   WeChat Pay reports ABNORMAL or CLOSED, or still refused then, is `refund_failed`: staff see it (the console's
+   checkout orders, with a badge in the sidebar) and act by hand.
+   A refund WeChat Pay took but still processes (PROCESSING) is `refunding`: the refund job
+   (`checkout_order_refunds_follow`) asks WeChat Pay about it by its refund number, and WeChat Pay's refund
+   notification (REFUND.* events, posted to the same notify_url) tells the same; either way the order ends as
+   WeChat Pay finally said (`checkout_order_refund_outcome`): SUCCESS `refunded` (the member is told, once),
+   ABNORMAL or CLOSED `refund_failed`.
+4. Staff may release a stuck open order by hand (`checkout_order_release`, audited by who and why), and record a
+   refund_failed order as refunded by hand (`checkout_order_refunded_by_hand`, audited by who, when and how); it
+   then leaves the refund_failed count.
 
 Lock order, as everywhere: the member row, then the order row (then the coupon, by its services).
 """
@@ -50,7 +57,7 @@ from infra.errors import (
     PaymentPrepayRefused,
     PaymentProviderUnavailable,
 )
-from infra.wechat_pay import WechatPayClient, get_wechat_pay_client
+from infra.wechat_pay import WechatPayClient, WechatRefund, get_wechat_pay_client
 from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.models import Member, Notification, PaymentMethod, PaymentUse, PurchaseChannel
 from members.services.holds import balance_hold_close, balance_hold_place
@@ -59,7 +66,12 @@ from members.services.locks import lock_member
 from members.services.notifications import notify
 from members.services.payments import payment_use_record, wechat_payment_confirm
 from points.cart import Cart, CartLine, CheckoutContext
-from points.errors import CheckoutOrderNothingToPay, CheckoutOrderNotReleasable, CheckoutOrderWithoutWechat
+from points.errors import (
+    CheckoutOrderNothingToPay,
+    CheckoutOrderNotRefundableByHand,
+    CheckoutOrderNotReleasable,
+    CheckoutOrderWithoutWechat,
+)
 from points.models import CheckoutOrder
 from points.selectors import CheckoutSettings, checkout_settings_get, tier_discount_terms_get
 from points.services.checkout import CheckoutResult, _cart_items, _coupon_cart, purchase_checkout
@@ -128,7 +140,9 @@ def _context(*, member_id: int, now: datetime) -> tuple[CheckoutContext, Checkou
 
 
 # A paid order being given back: never recorded again.
-REFUNDING = (Status.REFUND_PENDING, Status.REFUNDED, Status.REFUND_FAILED)
+# What WeChat Pay may say of a refund.
+REFUND_STATUSES = frozenset({"PROCESSING", "SUCCESS", "ABNORMAL", "CLOSED"})
+REFUNDING = (Status.REFUND_PENDING, Status.REFUND_PROCESSING, Status.REFUNDED, Status.REFUND_FAILED)
 # How long the job keeps asking WeChat Pay about an order released unpaid.
 PAYMENT_CHECK_DAYS = timedelta(days=1)
 
@@ -533,25 +547,49 @@ def checkout_order_refund(*, order_id: int, now: datetime, payments: WechatPayCl
     try:
         refund = (payments or get_wechat_pay_client()).refund(
             out_trade_no=order.out_trade_no,
-            out_refund_no=f"{order.out_trade_no}-R",
+            out_refund_no=_out_refund_no(order),
             amount=order.paid_amount,
             total=order.paid_amount,
             currency=settings.CURRENCY,
             reason=str(order.refund_reason),
         )
     except (PaymentProviderUnavailable, PaymentNotConfirmed):
-        _refund_refused(order=order, now=now, abnormal=False)
+        _refund_refused(order=order, now=now)
         raise
-    if not refund.is_accepted:
-        _refund_refused(order=order, now=now, abnormal=refund.status == "ABNORMAL", refund_id=refund.refund_id)
-        if refund.status != "ABNORMAL":
-            raise PaymentProviderUnavailable()
-        return False
+    if not refund.is_accepted and not refund.is_final:  # an answer we do not know: asked again, counted
+        _refund_refused(order=order, now=now, refund_id=refund.refund_id)
+        raise PaymentProviderUnavailable()
+    return checkout_order_refund_outcome(order_id=order.pk, refund=refund, now=now) == Status.REFUNDED
+
+
+def _out_refund_no(order: CheckoutOrder) -> str:
+    """The refund's own number at WeChat Pay: one per order, so asking again never refunds twice."""
+    return f"{order.out_trade_no}-R"
+
+
+def checkout_order_refund_outcome(*, order_id: int, refund: WechatRefund, now: datetime) -> str | None:
+    """Record what WeChat Pay says of the order's refund (its refund answer, a query, or its refund notification);
+    return the order's status when this call moved it, None when nothing changed (asked again, a twin was first).
+
+    PROCESSING: a refund_pending order is `refunding` (asked again by the refund job). SUCCESS: `refunded`, and the
+    member is told (once, by dedupe key); a refund_failed order nobody refunded by hand yet is refunded too (WeChat
+    Pay took the refund after all). ABNORMAL or CLOSED: `refund_failed`, for staff; logged once."""
+    member_id = CheckoutOrder.objects.filter(pk=order_id).values_list("member_id", flat=True).get()
+    moved_to = None
     with transaction.atomic():
-        marked = CheckoutOrder.objects.filter(pk=order.pk, status=Status.REFUND_PENDING).update(
-            status=Status.REFUNDED, refund_id=refund.refund_id[:64], refunded_at=now
-        )
-        if marked:
+        # Lock order, as everywhere: the member, then the order (the member's notification needs the member row).
+        order = _lock(member_id=member_id, order_id=order_id)
+        if refund.out_refund_no != _out_refund_no(order):
+            logger.warning("WeChat Pay refund %s is not checkout order %s's", refund.out_refund_no[:64], order.pk)
+            return None
+        changes = {"refund_id": refund.refund_id[:64], "refund_status": refund.status}
+        if refund.status == "PROCESSING" and order.status == Status.REFUND_PENDING:
+            moved_to = Status.REFUND_PROCESSING
+        elif refund.status == "SUCCESS" and (
+            order.status in (Status.REFUND_PENDING, Status.REFUND_PROCESSING)
+            or (order.status == Status.REFUND_FAILED and order.refunded_by_id is None)
+        ):
+            moved_to, changes["refunded_at"] = Status.REFUNDED, now
             notify(
                 member_id=order.member_id,
                 kind=Notification.Kind.CHECKOUT_REFUNDED,
@@ -559,22 +597,87 @@ def checkout_order_refund(*, order_id: int, now: datetime, payments: WechatPayCl
                 dedupe_key=f"checkout_refunded:{order.pk}",
                 now=now,
             )
-    return bool(marked)
+        elif refund.status in ("ABNORMAL", "CLOSED") and order.status in (
+            Status.REFUND_PENDING,
+            Status.REFUND_PROCESSING,
+        ):
+            moved_to, changes["refunded_at"] = Status.REFUND_FAILED, None
+        elif refund.status not in REFUND_STATUSES:
+            logger.warning("WeChat Pay said %r of checkout order %s's refund", refund.status[:16], order.pk)
+        if moved_to is not None:
+            CheckoutOrder.objects.filter(pk=order.pk).update(status=moved_to, **changes)
+    if moved_to == Status.REFUND_FAILED:
+        logger.error(
+            "Refund of checkout order %s (%s %s) failed at WeChat Pay (%s): staff must refund it by hand",
+            order.out_trade_no, settings.CURRENCY, order.paid_amount, refund.status,
+        )  # fmt: skip
+    return moved_to
 
 
-def _refund_refused(*, order: CheckoutOrder, now: datetime, abnormal: bool, refund_id: str = "") -> None:
-    """Count a refund WeChat Pay did not take; an ABNORMAL one, or the last allowed try, ends refund_failed. Only the
-    call that moves it there logs the alert, so staff hear of each failed refund once (then it waits on their list)."""
+def checkout_order_refunds_follow(*, now: datetime, limit: int = 1000, payments: WechatPayClient | None = None) -> int:
+    """The refund job: ask WeChat Pay about each refund it took but still processes (`refunding`), by its refund
+    number, and record its outcome once final. Return how many orders it moved. Safe to run twice, and alongside
+    WeChat Pay's refund notifications (whichever comes first moves the order; the other changes nothing)."""
+    client = payments or get_wechat_pay_client()
+    processing = CheckoutOrder.objects.filter(status=Status.REFUND_PROCESSING).order_by("created_at", "pk")
+    moved = 0
+    for order in processing[:limit]:
+        try:
+            refund = client.refund_by_out_refund_no(_out_refund_no(order))
+        except (PaymentProviderUnavailable, PaymentNotConfirmed) as refusal:
+            logger.warning("WeChat Pay did not answer for the refund of checkout order %s: %s", order.pk, refusal.code)
+            continue
+        if refund.is_final and checkout_order_refund_outcome(order_id=order.pk, refund=refund, now=now):
+            moved += 1
+    return moved
+
+
+def _refund_refused(*, order: CheckoutOrder, now: datetime, refund_id: str = "") -> None:
+    """Count a refund WeChat Pay did not take; the last allowed try ends refund_failed. Only the call that moves it
+    there logs the alert, so staff hear of each failed refund once (then it waits on their list)."""
     pending = CheckoutOrder.objects.filter(pk=order.pk, status=Status.REFUND_PENDING)
     pending.update(refund_attempts=F("refund_attempts") + 1)
     give_up = pending.filter(refund_attempts__gte=max(int(settings.CHECKOUT_REFUND_MAX_ATTEMPTS), 1))
-    if abnormal:
-        give_up = pending
     if give_up.update(status=Status.REFUND_FAILED, refund_id=refund_id[:64], refunded_at=None):
         logger.error(
             "Refund of checkout order %s (%s %s) failed at WeChat Pay (%s): staff must refund it by hand",
-            order.out_trade_no, settings.CURRENCY, order.paid_amount, "ABNORMAL" if abnormal else "too many refusals",
+            order.out_trade_no, settings.CURRENCY, order.paid_amount, "too many refusals",
         )  # fmt: skip
+
+
+def checkout_order_refunded_by_hand(
+    *, order_id: int, refunded_by, note: str, now: datetime, store_id: int | None = None
+) -> CheckoutOrder:
+    """Staff record that they refunded a refund_failed order by hand (in WeChat Pay's merchant platform, or otherwise):
+    `refunded_by`, `note` (how and why) and `now` are kept on the order (the audit), which is `refunded` and leaves
+    the refund_failed count; the member is told their money is back (once, by the refund's dedupe key). Limited to
+    `store_id` when given. Raises NotFound (unknown, or outside the store), CheckoutOrderNotRefundableByHand (not
+    refund_failed, e.g. recorded already, or WeChat Pay took the refund meanwhile), ReasonRequired."""
+    note = (note or "").strip()
+    if not note:
+        raise ReasonRequired.for_field("note", message=_("Say how the order was refunded by hand."))
+    orders = CheckoutOrder.objects.filter(pk=order_id)
+    if store_id is not None:
+        orders = orders.filter(store_id=store_id)
+    order = orders.first()
+    if order is None:
+        raise NotFound(_("No such checkout order."))
+    with transaction.atomic():
+        order = _lock(member_id=order.member_id, order_id=order.pk)  # the member, then the order
+        if order.status != Status.REFUND_FAILED:
+            raise CheckoutOrderNotRefundableByHand()
+        CheckoutOrder.objects.filter(pk=order.pk).update(
+            status=Status.REFUNDED, refunded_by=refunded_by, refund_note=note[:200], refunded_at=now
+        )
+        notify(
+            member_id=order.member_id,
+            kind=Notification.Kind.CHECKOUT_REFUNDED,
+            params={"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no},
+            dedupe_key=f"checkout_refunded:{order.pk}",
+            now=now,
+        )
+    order.refresh_from_db()
+    return order
 
 
 def refund_failed_count(*, store_id: int | None = None) -> int:
@@ -587,13 +690,17 @@ def refund_failed_count(*, store_id: int | None = None) -> int:
 def checkout_order_notified(
     *, headers, body: bytes, now: datetime, payments: WechatPayClient | None = None
 ) -> CheckoutOrder | None:
-    """Take a payment notification WeChat Pay posted: once its signature checks out and its resource is decrypted,
-    the order it names is confirmed exactly as the member's confirm does (asking WeChat Pay, settling once; asked
-    again, nothing more happens). Return the order (None: not one of ours, or no payment of it yet).
-    Raises PaymentNotificationRefused (a bad or stale signature: nothing changes), PaymentProviderUnavailable (WeChat
-    Pay could not be asked: it notifies again later)."""
+    """Take a notification WeChat Pay posted: once its signature checks out and its resource is decrypted, the order
+    it names is confirmed exactly as the member's confirm does (asking WeChat Pay, settling once; asked again,
+    nothing more happens). A refund's notification (its resource names `out_refund_no` and `refund_status`) records
+    the refund's outcome instead (checkout_order_refund_outcome). Return the order (None: not one of ours, or no
+    payment of it yet). Raises PaymentNotificationRefused (a bad or stale signature, an unknown serial: nothing
+    changes), PaymentProviderUnavailable (WeChat Pay could not be asked, or a notification we cannot read: it
+    notifies again later)."""
     client = payments or get_wechat_pay_client()
     data = client.notification(headers=headers, body=body)
+    if "out_refund_no" in data:
+        return _refund_notified(client.refund_from_notification(data), now=now)
     out_trade_no = str(data.get("out_trade_no") or "")
     order = CheckoutOrder.objects.filter(out_trade_no=out_trade_no).only("pk", "member_id").first()
     if order is None:
@@ -607,4 +714,14 @@ def checkout_order_notified(
         raise
     except LoyaltyError as refusal:  # e.g. the payment already paid for something else: nothing to settle here
         logger.warning("Notified checkout order %s not confirmed: %s", order.pk, refusal.code)
+    return CheckoutOrder.objects.get(pk=order.pk)
+
+
+def _refund_notified(refund: WechatRefund, *, now: datetime) -> CheckoutOrder | None:
+    order = CheckoutOrder.objects.filter(out_trade_no=refund.out_trade_no).only("pk").first()
+    if order is None:
+        logger.info("WeChat Pay notified a refund of an order that is no checkout order: %s", refund.out_trade_no[:32])
+        return None
+    if refund.is_final:
+        checkout_order_refund_outcome(order_id=order.pk, refund=refund, now=now)
     return CheckoutOrder.objects.get(pk=order.pk)

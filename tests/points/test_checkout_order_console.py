@@ -5,11 +5,12 @@ manual release of a stuck order behind its permission, audited on the order."""
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from members.models import Role
+from members.models import Notification, Role
 from points.admin.checkout_orders import refund_failed_badge
 from points.cart import Cart
 from points.models import CheckoutOrder, PointsPolicy
@@ -137,3 +138,84 @@ def test_the_sidebar_lists_the_orders_under_sales_with_a_badge_of_refunds_staff_
 
     assert item["badge"] == "points.admin.checkout_orders.refund_failed_badge"
     assert (refund_failed_badge(request), refund_failed_badge(other)) == ("1", "")
+
+
+# -- a failed refund recorded as refunded by hand ------------------------------------------------------------------
+def refunded_by_hand_url(order):
+    return reverse("admin:points_checkoutorder_refunded_by_hand", args=[order.pk])
+
+
+def _refund_failed(order):
+    CheckoutOrder.objects.filter(pk=order.pk).update(
+        status=Status.REFUND_FAILED, refund_status="ABNORMAL", refund_reason="insufficient_points",
+        paid_amount=Decimal("995.00"),
+    )  # fmt: skip
+    order.refresh_from_db()
+    return order
+
+
+def _may_refund_by_hand(user):
+    user.user_permissions.add(Permission.objects.get(codename="refund_checkoutorder", content_type__app_label="points"))
+    return type(user).objects.get(pk=user.pk)  # a fresh permission cache
+
+
+def test_a_failed_refund_recorded_as_refunded_by_hand_keeps_who_when_and_how_and_leaves_the_badge(
+    client, manager, order
+):
+    _refund_failed(order)
+    refunder = _may_refund_by_hand(manager)
+    client.force_login(refunder)
+    request = RequestFactory().get("/console/")
+    request.user = refunder
+    assert refund_failed_badge(request) == "1"
+    assert "Failed (ABNORMAL): refund by hand (insufficient_points)" in client.get(LIST_URL).content.decode()
+
+    form = client.get(refunded_by_hand_url(order))
+    before = timezone.now()
+    response = client.post(refunded_by_hand_url(order), {"note": "Refunded in the merchant platform, no. 5003"})
+
+    assert (form.status_code, response.status_code) == (200, 302)
+    refunded = CheckoutOrder.objects.get()
+    assert (refunded.status, refunded.refunded_by, refunded.refund_note) == (
+        Status.REFUNDED, manager, "Refunded in the merchant platform, no. 5003",
+    )  # fmt: skip
+    assert refunded.refunded_at >= before
+    assert refund_failed_badge(request) == ""
+    assert Notification.objects.filter(member=order.member, kind=Notification.Kind.CHECKOUT_REFUNDED).count() == 1
+    assert "Refunded by hand by" in client.get(LIST_URL).content.decode()
+    # Recorded twice: refused, nothing more (no second notification).
+    again = client.post(refunded_by_hand_url(order), {"note": "again"})
+    assert again.status_code == 200
+    assert CheckoutOrder.objects.get().refund_note == "Refunded in the merchant platform, no. 5003"
+    assert Notification.objects.filter(kind=Notification.Kind.CHECKOUT_REFUNDED).count() == 1
+
+
+def test_recording_a_refund_by_hand_needs_its_own_permission(client, manager, order):
+    _refund_failed(order)
+    client.force_login(manager)  # may release orders, not record refunds
+
+    assert client.get(refunded_by_hand_url(order)).status_code == 403
+    assert client.post(refunded_by_hand_url(order), {"note": "done"}).status_code == 403
+    assert CheckoutOrder.objects.get().status == Status.REFUND_FAILED
+
+
+def test_another_stores_manager_cannot_record_the_refund_by_hand(client, other_manager, order):
+    _refund_failed(order)
+    client.force_login(_may_refund_by_hand(other_manager))
+
+    assert client.post(refunded_by_hand_url(order), {"note": "done"}).status_code == 404
+    assert CheckoutOrder.objects.get().status == Status.REFUND_FAILED
+
+
+@pytest.mark.parametrize("case", ["no note", "not refund_failed"])
+def test_a_refund_by_hand_needs_a_note_and_a_failed_refund_and_changes_nothing_otherwise(client, manager, order, case):
+    if case == "no note":
+        _refund_failed(order)
+    client.force_login(_may_refund_by_hand(manager))
+
+    response = client.post(refunded_by_hand_url(order), {"note": " " if case == "no note" else "done"})
+
+    assert response.status_code == 200
+    expected = Status.REFUND_FAILED if case == "no note" else Status.OPEN
+    assert (CheckoutOrder.objects.get().status, CheckoutOrder.objects.get().refunded_by) == (expected, None)
+    assert not Notification.objects.filter(kind=Notification.Kind.CHECKOUT_REFUNDED).exists()

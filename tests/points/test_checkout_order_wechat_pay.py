@@ -21,10 +21,10 @@ from rest_framework.test import APIClient
 
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
-from members.models import BalanceHold, Purchase
+from members.models import BalanceHold, Notification, Purchase
 from members.services.holds import balance_holds_drift
 from points.models import CheckoutOrder, PointsPolicy
-from points.services.checkout_orders import checkout_orders_expire
+from points.services.checkout_orders import checkout_order_refunds_follow, checkout_orders_expire, refund_failed_count
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory
 from tests.points.test_checkout_orders import OPENID, cart, confirm, create, error_code, spend_at_till
@@ -243,13 +243,20 @@ def test_a_notification_before_the_payment_changes_nothing(app, buyer, online_st
     assert CheckoutOrder.objects.get().status == Status.OPEN
 
 
-@pytest.mark.parametrize("forgery", ["body changed", "signed too long ago", "another APIv3 key", "no signature"])
+@pytest.mark.parametrize(
+    "forgery", ["body changed", "signed too long ago", "another APIv3 key", "no signature", "unknown serial"]
+)
 def test_a_notification_that_does_not_check_out_is_refused_and_changes_nothing(
     app, buyer, online_store, wechat_pay, forgery
 ):
     order = create(app).json()
     wechat_pay.pay(order["out_trade_no"])
+    queries_before = len(wechat_pay.requests)
     options, body, headers = {}, None, None
+    if forgery == "unknown serial":
+        # Signed by the platform key all right, but naming a key id we were not configured with (a rotation we
+        # have not taken, or someone else's key): refused before anything is read.
+        wechat_pay.platform_serial = "PUB_KEY_ID_02"
     if forgery == "signed too long ago":
         options["timestamp"] = int(time.time()) - 301
     elif forgery == "another APIv3 key":
@@ -267,6 +274,7 @@ def test_a_notification_that_does_not_check_out_is_refused_and_changes_nothing(
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "payment_notification_refused"
     assert (CheckoutOrder.objects.get().status, Purchase.objects.count()) == (Status.OPEN, 0)
+    assert len(wechat_pay.requests) == queries_before  # WeChat Pay was not even asked
 
 
 def test_a_notification_while_wechat_pay_cannot_be_asked_is_answered_503_so_it_comes_again(
@@ -284,6 +292,19 @@ def test_a_notification_while_wechat_pay_cannot_be_asked_is_answered_503_so_it_c
     wechat_pay.status_override = None
     assert notify(wechat_pay, order, body=body, headers=headers).status_code == 204
     assert CheckoutOrder.objects.get().status == Status.PAID
+
+
+def test_a_confirmation_whose_wechat_pay_answer_names_an_unknown_serial_is_refused_and_changes_nothing(
+    app, buyer, online_store, base_rule, wechat_pay
+):
+    order = create(app).json()
+    wechat_pay.pay(order["out_trade_no"])
+    wechat_pay.platform_serial = "PUB_KEY_ID_02"
+
+    response = confirm(app, order["id"])
+
+    assert (response.status_code, error_code(response)) == (503, "payment_provider_unavailable")
+    assert (CheckoutOrder.objects.get().status, Purchase.objects.count()) == (Status.OPEN, 0)
 
 
 # -- 4. refunds WeChat Pay will not take ---------------------------------------------------------------------------
@@ -333,3 +354,138 @@ def test_a_refund_refused_too_many_times_stops_being_asked(app, buyer, online_st
     refused = CheckoutOrder.objects.get()
     assert (refused.status, refused.refund_attempts) == (Status.REFUND_FAILED, 3)
     assert len(wechat_pay.requests_to(wechat_pay.REFUND_PATH)) == 3
+
+
+# -- 5. a refund ends as WeChat Pay finally says ---------------------------------------------------------------------
+def _refund_processing(app, buyer, till, wechat_pay):
+    """An order refunded (its hold was spent meanwhile) whose refund WeChat Pay took but still processes."""
+    order = _refund_refused(app, buyer, till, wechat_pay)
+    wechat_pay.refund_status = "PROCESSING"
+    response = confirm(app, order["id"])
+    assert response.json()["status"] == "refunding"
+    return order
+
+
+def refund_notify(wechat_pay, order):
+    body, headers = wechat_pay.refund_notification(f"{order['out_trade_no']}-R", api_v3_key=wechat_pay.api_v3_key)
+    extra = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+    return APIClient().post(NOTIFY, data=body, content_type="application/json", **extra)
+
+
+def refunds_told(buyer):
+    return Notification.objects.filter(member=buyer, kind=Notification.Kind.CHECKOUT_REFUNDED).count()
+
+
+def test_a_refund_wechat_pay_still_processes_is_refunding_and_the_member_is_not_told_yet(
+    app, buyer, online_store, till, wechat_pay
+):
+    order = _refund_processing(app, buyer, till, wechat_pay)
+
+    refunding = CheckoutOrder.objects.get()
+    assert (refunding.status, refunding.refund_status, refunding.refunded_at) == (
+        Status.REFUND_PROCESSING, "PROCESSING", None,
+    )  # fmt: skip
+    assert refunding.refund_id == wechat_pay.refunds[f"{order['out_trade_no']}-R"]["refund_id"]
+    assert refunds_told(buyer) == 0
+    # Still processing: the refund job asks, and nothing moves.
+    assert checkout_order_refunds_follow(now=timezone.now()) == 0
+    assert CheckoutOrder.objects.get().status == Status.REFUND_PROCESSING
+    assert len(wechat_pay.requests_to(f"{wechat_pay.REFUND_PATH}/{order['out_trade_no']}-R")) == 1
+
+
+def test_the_refund_job_asks_wechat_pay_until_the_refund_succeeded_then_tells_the_member_once(
+    app, buyer, online_store, till, wechat_pay
+):
+    order = _refund_processing(app, buyer, till, wechat_pay)
+    wechat_pay.settle_refund(f"{order['out_trade_no']}-R", "SUCCESS")
+
+    assert checkout_order_refunds_follow(now=timezone.now()) == 1
+    assert checkout_order_refunds_follow(now=timezone.now()) == 0
+    checkout_orders_expire(now=timezone.now())
+
+    refunded = CheckoutOrder.objects.get()
+    assert (refunded.status, refunded.refund_status, refunded.refunded_at is not None) == (
+        Status.REFUNDED, "SUCCESS", True,
+    )  # fmt: skip
+    assert refunds_told(buyer) == 1
+    assert len(wechat_pay.requests_to(f"{wechat_pay.REFUND_PATH}/{order['out_trade_no']}-R")) == 1
+    assert len(wechat_pay.requests_to(wechat_pay.REFUND_PATH)) == 1  # refunded once
+    assert confirm(app, order["id"]).json()["status"] == "refunded"
+
+
+@pytest.mark.parametrize("final", ["ABNORMAL", "CLOSED"])
+def test_a_refund_wechat_pay_ends_abnormal_or_closed_is_refund_failed_for_staff_and_the_member_is_not_told(
+    app, buyer, online_store, till, wechat_pay, final, caplog
+):
+    order = _refund_processing(app, buyer, till, wechat_pay)
+    wechat_pay.settle_refund(f"{order['out_trade_no']}-R", final)
+
+    with caplog.at_level(logging.ERROR, logger="points.services.checkout_orders"):
+        checkout_order_refunds_follow(now=timezone.now())
+        checkout_order_refunds_follow(now=timezone.now())
+
+    failed = CheckoutOrder.objects.get()
+    assert (failed.status, failed.refund_status) == (Status.REFUND_FAILED, final)
+    assert (refund_failed_count(), refunds_told(buyer)) == (1, 0)
+    assert [record.message for record in caplog.records if order["out_trade_no"] in record.message] == [
+        f"Refund of checkout order {order['out_trade_no']} (HKD 995.00) failed at WeChat Pay ({final}): "
+        "staff must refund it by hand"
+    ]
+
+
+@pytest.mark.parametrize("final", ["SUCCESS", "ABNORMAL", "CLOSED"])
+def test_wechat_pay_s_refund_notification_ends_the_refund_as_it_says_once(
+    app, buyer, online_store, till, wechat_pay, final
+):
+    order = _refund_processing(app, buyer, till, wechat_pay)
+    wechat_pay.settle_refund(f"{order['out_trade_no']}-R", final)
+
+    first, again = refund_notify(wechat_pay, order), refund_notify(wechat_pay, order)
+
+    assert (first.status_code, again.status_code) == (204, 204)
+    expected = {"SUCCESS": Status.REFUNDED, "ABNORMAL": Status.REFUND_FAILED, "CLOSED": Status.REFUND_FAILED}[final]
+    ended = CheckoutOrder.objects.get()
+    assert (ended.status, ended.refund_status) == (expected, final)
+    assert refunds_told(buyer) == (1 if final == "SUCCESS" else 0)
+    # Nothing left for the refund job to ask.
+    assert checkout_order_refunds_follow(now=timezone.now()) == 0
+    assert wechat_pay.requests_to(f"{wechat_pay.REFUND_PATH}/{order['out_trade_no']}-R") == []
+
+
+def test_a_refund_notification_under_an_unknown_serial_is_refused_and_changes_nothing(
+    app, buyer, online_store, till, wechat_pay
+):
+    order = _refund_processing(app, buyer, till, wechat_pay)
+    wechat_pay.settle_refund(f"{order['out_trade_no']}-R", "SUCCESS")
+    wechat_pay.platform_serial = "PUB_KEY_ID_02"
+
+    response = refund_notify(wechat_pay, order)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "payment_notification_refused")
+    assert (CheckoutOrder.objects.get().status, refunds_told(buyer)) == (Status.REFUND_PROCESSING, 0)
+
+
+def test_a_refund_wechat_pay_finally_took_after_we_gave_up_asking_is_refunded(
+    app, buyer, online_store, till, wechat_pay, settings
+):
+    settings.CHECKOUT_REFUND_MAX_ATTEMPTS = 1
+    order = _refund_refused(app, buyer, till, wechat_pay)
+    wechat_pay.refund_unavailable = True  # WeChat Pay took the refund, but its answer never came back
+    confirm(app, order["id"])
+    assert CheckoutOrder.objects.get().status == Status.REFUND_FAILED
+    wechat_pay.refunds[f"{order['out_trade_no']}-R"] = {
+        "refund_id": "50001", "out_refund_no": f"{order['out_trade_no']}-R",
+        "transaction_id": wechat_pay.orders[order["out_trade_no"]]["transaction_id"],
+        "out_trade_no": order["out_trade_no"], "status": "SUCCESS",
+        "amount": {"refund": 99500, "total": 99500, "currency": "HKD"},
+    }  # fmt: skip
+
+    assert refund_notify(wechat_pay, order).status_code == 204
+
+    assert (CheckoutOrder.objects.get().status, refund_failed_count(), refunds_told(buyer)) == (Status.REFUNDED, 0, 1)
+
+
+def test_the_refund_job_is_a_periodic_task_registered_at_migrate():
+    from django_celery_beat.models import PeriodicTask
+
+    assert PeriodicTask.objects.filter(task="points.follow_checkout_refunds").exists()

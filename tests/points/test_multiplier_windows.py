@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 
 from infra.errors import InvalidInput, NotFound
+from members.errors import PointsAmountTooLarge
 from members.models import Member
 from points.models import MultiplierWindow, PointsPolicy
 from points.rules import CartFacts, MemberFacts, Rule, WindowFacts, earn_points
@@ -228,3 +229,66 @@ def test_the_pipeline_skips_a_window_that_is_closed_at_the_purchases_time(now):
     earning = earn_points(cart=cart, member=MemberFacts(multiplier_windows=(window,)), rules=[base])
 
     assert earning.total == 100
+
+
+# -- the per-purchase maximum -----------------------------------------------------------------------------------------
+def test_a_window_that_would_push_a_sale_past_the_per_purchase_maximum_is_cut_to_it_instead_of_refused(
+    grant, sell, member, policy
+):
+    PointsPolicy.objects.filter(pk=policy.pk).update(max_points_per_purchase=150)
+    grant(multiplier="2")
+
+    result = sell("1000.00")
+
+    # Base 100, the window's extra 100 is cut to 50: the sale earns the maximum, and the line says it was capped.
+    assert result.checkout.points_earned == 150
+    assert window_steps(result.checkout.breakdown) == [
+        {
+            "rule_id": None, "name": "x2 points: Old friends return", "kind": "multiplier_window", "points": 50,
+            "capped": True, "points_before_cap": 100,
+        }
+    ]  # fmt: skip
+    assert Member.objects.get(pk=member.pk).points_balance == 150
+
+
+def test_a_preview_at_the_till_shows_the_window_cut_to_the_maximum(
+    grant, store, member, policy, base_rule, pos_client_for
+):
+    PointsPolicy.objects.filter(pk=policy.pk).update(max_points_per_purchase=120)
+    grant(multiplier="3")
+    body = {"gross_amount": "1000.00", "member_number": member.member_number}
+
+    response = pos_client_for(store).post("/api/v1/pos/purchases/preview", body, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["points_earned"] == 120
+    assert window_steps(response.json()["breakdown"])[0]["points_before_cap"] == 200
+
+
+def test_a_sale_whose_rules_alone_earn_more_than_the_maximum_is_still_refused(grant, sell, member, policy):
+    PointsPolicy.objects.filter(pk=policy.pk).update(max_points_per_purchase=90)
+    grant(multiplier="2")
+
+    with pytest.raises(PointsAmountTooLarge):
+        sell("1000.00")  # 100 base points are already more than 90: the window is not what pushed it over
+
+    assert Member.objects.get(pk=member.pk).points_balance == 0
+
+
+def test_the_pipeline_cuts_only_the_windows_extra_to_the_maximum(now):
+    base = Rule(id=1, name="base", kind="base_rate", priority=1, amount_per_unit=Decimal(100), points_per_unit=10)
+    window = WindowFacts(id=1, multiplier=Decimal(3), starts_at=now - WEEK, ends_at=now + WEEK)
+    cart = CartFacts(amount=Decimal(1000), store_id=None, channel="pos", purchased_at=now)
+    member = MemberFacts(multiplier_windows=(window,))
+
+    uncut = earn_points(cart=cart, member=member, rules=[base])
+    within = earn_points(cart=cart, member=member, rules=[base], max_total=500)
+    cut = earn_points(cart=cart, member=member, rules=[base], max_total=250)
+    above = earn_points(cart=cart, member=member, rules=[base], max_total=50)
+
+    assert (uncut.total, within.total, cut.total) == (300, 300, 250)
+    assert [(step.kind, step.points, step.points_before_cap) for step in cut.steps] == [
+        ("base_rate", 100, None), ("multiplier_window", 150, 200),
+    ]  # fmt: skip
+    # The rules alone are above the maximum: the window adds nothing, and the checkout refuses the sale.
+    assert above.total == 100
