@@ -30,7 +30,7 @@ GLOBAL_CONTROL_SALT = 0
 
 def global_control_buckets() -> int:
     """Return how many of the lowest buckets form the global control group (0 = none), from the setting."""
-    percent = float(getattr(settings, "CAMPAIGN_GLOBAL_CONTROL_PERCENT", 0) or 0)
+    percent = float(settings.CAMPAIGN_GLOBAL_CONTROL_PERCENT or 0)
     return round(BUCKETS * min(max(percent, 0.0), 100.0) / 100.0)
 
 
