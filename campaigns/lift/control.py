@@ -34,11 +34,6 @@ def global_control_buckets() -> int:
     return round(BUCKETS * min(max(percent, 0.0), 100.0) / 100.0)
 
 
-def is_in_global_control(member_id: int) -> bool:
-    """Return whether the member belongs to the global control group (no query)."""
-    return member_bucket(member_id, GLOBAL_CONTROL_SALT) < global_control_buckets()
-
-
 def global_control_member_ids(member_ids: Iterable[int]) -> set[int]:
     """Return those of `member_ids` in the global control group (no query; empty when the setting is 0)."""
     limit = global_control_buckets()
