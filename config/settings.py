@@ -179,6 +179,9 @@ UNFOLD = {
         "navigation": "console.navigation.sidebar_navigation",
     },
 }
+# django-simple-history: True turns off reverting to a past version on every console history page (they still show
+# the versions); members/console.py also lets a revert through only with the change permission and the store scope.
+SIMPLE_HISTORY_REVERT_DISABLED = False
 
 CURRENCY = env("CURRENCY", default="HKD")
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="HK")

@@ -35,6 +35,12 @@ class LoyaltyError(Exception):
         text = str(field_message or kwargs.get("message") or cls.message)
         return cls(fields={name: [text] for name in names}, **kwargs)
 
+    @classmethod
+    def for_validation_error(cls, error, **kwargs) -> "LoyaltyError":
+        """Return this error naming the fields a Django ValidationError with a field dict names (a model's
+        full_clean()), each with its messages. Other keyword arguments as __init__."""
+        return cls(fields={name: [str(m) for m in messages] for name, messages in error.message_dict.items()}, **kwargs)
+
 
 class NotFound(LoyaltyError):
     code = "not_found"

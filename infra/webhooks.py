@@ -69,7 +69,7 @@ class WebhookHostUnresolvable(DeliveryUnavailable):
 
 
 def _private_network_allowed() -> bool:
-    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_NETWORK", False))
+    return settings.WEBHOOK_ALLOW_PRIVATE_NETWORK
 
 
 def webhook_address_public(address: str) -> bool:

@@ -280,7 +280,7 @@ class ConsoleHistoryAdmin(SimpleHistoryAdmin, ConsoleModelAdmin):
 
     def has_revert_permission(self, request, obj):
         """Whether this user may save a past version over the live object."""
-        if not self.history_revert_allowed or getattr(settings, "SIMPLE_HISTORY_REVERT_DISABLED", False):
+        if not self.history_revert_allowed or settings.SIMPLE_HISTORY_REVERT_DISABLED:
             return False
         if obj is None or not self.model._default_manager.filter(pk=obj.pk).exists():
             return False  # a deleted object is not brought back through its history

@@ -336,7 +336,7 @@ def points_settle(*, member, spend_entry, earn_entry, earn_lot, spend, moves) ->
         )
         ids, lot_id, drawn_points = cursor.fetchone()
     if drawn_points != spend:  # the lots disagree with the cached balance: refuse rather than write a broken ledger
-        raise InsufficientPoints(fields={"points": ["ledger lots do not cover the balance"]})
+        raise InsufficientPoints.for_field("points", "ledger lots do not cover the balance")
     if isinstance(ids, str):
         ids = json.loads(ids)
     for entry in written:

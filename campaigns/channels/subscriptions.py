@@ -37,7 +37,7 @@ def wechat_subscriptions_report(*, member_id: int, results: dict, now: datetime)
     Raises InvalidInput (an empty or too long report, an unknown template id, an unknown answer).
     """
     if not isinstance(results, dict) or not results or len(results) > MAX_TEMPLATES_PER_REPORT:
-        raise InvalidInput(fields={"results": [_("Give 1 to %(max)d templates.") % {"max": MAX_TEMPLATES_PER_REPORT}]})
+        raise InvalidInput.for_field("results", _("Give 1 to %(max)d templates.") % {"max": MAX_TEMPLATES_PER_REPORT})
     known = known_template_ids()
     errors = {}
     for template_id, answer in results.items():

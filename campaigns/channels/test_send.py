@@ -42,12 +42,12 @@ def template_test_send(*, template: MessageTemplate, address: str) -> None:
         try:
             validate_email(address)
         except ValidationError as exc:
-            raise InvalidInput(fields={"address": [gettext("Give an e-mail address.")]}) from exc
+            raise InvalidInput.for_field("address", gettext("Give an e-mail address.")) from exc
         text = rendered.text + (f"\n\n--\n{footer}" if footer else "")
         mail_send(to=address, subject=f"{TEST_MARK}{rendered.subject}", text=text)
     else:
         if not address:
-            raise InvalidInput(fields={"address": [gettext("Give the WeChat openid of a staff member.")]})
+            raise InvalidInput.for_field("address", gettext("Give the WeChat openid of a staff member."))
         data = {}
         for keyword, value in (rendered.wechat_data or {}).items():
             fitted = wechat_fit(keyword, value) if wechat_type(keyword) else None

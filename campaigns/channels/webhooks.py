@@ -85,7 +85,7 @@ def webhook_endpoint_save(
     try:
         endpoint.full_clean()
     except ValidationError as exc:
-        raise InvalidInput(fields={field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}) from exc
+        raise InvalidInput.for_validation_error(exc) from exc
     endpoint.save()
     return endpoint
 

@@ -30,13 +30,8 @@ GLOBAL_CONTROL_SALT = 0
 
 def global_control_buckets() -> int:
     """Return how many of the lowest buckets form the global control group (0 = none), from the setting."""
-    percent = float(getattr(settings, "CAMPAIGN_GLOBAL_CONTROL_PERCENT", 0) or 0)
+    percent = float(settings.CAMPAIGN_GLOBAL_CONTROL_PERCENT or 0)
     return round(BUCKETS * min(max(percent, 0.0), 100.0) / 100.0)
-
-
-def is_in_global_control(member_id: int) -> bool:
-    """Return whether the member belongs to the global control group (no query)."""
-    return member_bucket(member_id, GLOBAL_CONTROL_SALT) < global_control_buckets()
 
 
 def global_control_member_ids(member_ids: Iterable[int]) -> set[int]:

@@ -61,15 +61,6 @@ def _bounds(condition) -> tuple:
     }[condition["op"]]
 
 
-def _column_between(column: str, low, high) -> Q:
-    q = Q()
-    if low is not None:
-        q &= Q(**{f"{column}__gte": low})
-    if high is not None:
-        q &= Q(**{f"{column}__lte": high})
-    return q
-
-
 def _aggregate_q(rows, aggregate, low, high, output_field) -> Q:
     """Compare an aggregate of `rows` (a queryset correlated to the member) with the bounds.
 

@@ -306,7 +306,7 @@ def campaign_launch(*, campaign_id: int, user, now: datetime.datetime) -> Campai
     if errors:
         raise CampaignInvalid(fields=errors)
     if campaign.ends_on and campaign.ends_on < _local(now).date():
-        raise CampaignInvalid(fields={"ends_on": [_("The campaign's last day has passed.")]})
+        raise CampaignInvalid.for_field("ends_on", _("The campaign's last day has passed."))
     if hasattr(user, "pk"):
         campaign._history_user = user
     _set_status(campaign, CampaignStatus.RUNNING if campaign.kind in EVENT_KINDS else CampaignStatus.SCHEDULED)

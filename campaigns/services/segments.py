@@ -60,7 +60,7 @@ def segment_save(
     if staff_store is not None and store_id != staff_store:
         raise SegmentNotAllowed()
     if not (name or "").strip():
-        raise InvalidInput(fields={"name": [str(_("This field is required."))]})
+        raise InvalidInput.for_field("name", _("This field is required."))
     segment_rule_check(rule=rule)
     if segment_id:
         segment = Segment.objects.select_for_update().filter(pk=segment_id).first()

@@ -354,12 +354,12 @@ def _coupon_for_member(*, member_id: int, coupon_id: int | None = None, code: st
     if code is not None:
         code = normalize_code(code)
         if not is_valid_code(code) and not is_partner_code(code):
-            raise InvalidCouponCode(fields={"code": [str(InvalidCouponCode.message)]})
+            raise InvalidCouponCode.for_field("code")
         coupon = queryset.filter(code=code).first()
     elif coupon_id is not None:
         coupon = queryset.filter(pk=coupon_id).first()
     else:
-        raise InvalidInput(fields={"code": [str(_("Give a coupon code."))]})
+        raise InvalidInput.for_field("code", _("Give a coupon code."))
     if coupon is None:
         raise CouponNotFound()
     return coupon
@@ -390,9 +390,9 @@ def coupon_reserve(
     first reason the coupon does not fit the cart (coupon_expired, coupon_reserved, min_spend_not_met, ...).
     """
     if not cart.reference:
-        raise InvalidInput(fields={"reference": [str(_("Name the checkout that holds the coupon."))]})
+        raise InvalidInput.for_field("reference", _("Name the checkout that holds the coupon."))
     if not 0 < ttl_seconds <= MAX_RESERVATION_SECONDS:
-        raise InvalidInput(fields={"ttl_seconds": [str(_("Hold a coupon for 1 second to 1 hour."))]})
+        raise InvalidInput.for_field("ttl_seconds", _("Hold a coupon for 1 second to 1 hour."))
     coupon = _coupon_for_member(member_id=member_id, coupon_id=coupon_id, code=code)
     check = _check_or_raise(coupon, cart, now)
     coupon.status = Coupon.Status.RESERVED

@@ -187,14 +187,14 @@ def coupon_issue_job_create(
     )
     if audience == CouponIssueJob.Audience.TIER:
         if tier_id is None:
-            raise InvalidInput(fields={"tier": [str(_("Choose a tier."))]})
+            raise InvalidInput.for_field("tier", _("Choose a tier."))
         if not Tier.objects.filter(pk=tier_id).exists():
             raise NotFound(_("No such tier."))
         job.tier_id = tier_id
         job.total = _audience_queryset(job).count()
     elif audience == CouponIssueJob.Audience.TAG:
         if tag_id is None:
-            raise InvalidInput(fields={"tag": [str(_("Choose a tag."))]})
+            raise InvalidInput.for_field("tag", _("Choose a tag."))
         if not Tag.objects.filter(pk=tag_id).exists():
             raise NotFound(_("No such tag."))
         job.tag_id = tag_id
@@ -204,12 +204,12 @@ def coupon_issue_job_create(
         job.total = len(job.member_ids)
     elif audience == CouponIssueJob.Audience.MEMBER_LIST:
         if not member_list:
-            raise InvalidInput(fields={"member_list": [str(_("Upload a list of members."))]})
+            raise InvalidInput.for_field("member_list", _("Upload a list of members."))
         job.member_ids, job.errors = member_list_resolve(data=member_list, encoding=encoding, store_id=store_id)
         job.total = len(job.member_ids)
         job.error_count = len(job.errors)
     else:
-        raise InvalidInput(fields={"audience": [str(_("Choose a tier, a tag or a list of members."))]})
+        raise InvalidInput.for_field("audience", _("Choose a tier, a tag or a list of members."))
     job.save()
 
     from coupons.tasks import coupon_issue_job_task

@@ -54,9 +54,9 @@ def balance_hold_place(
             raise IdempotencyKeyReused()
         return existing
     if points > points_available(member):
-        raise InsufficientPoints(fields={"points_to_spend": [str(InsufficientPoints.message)]})
+        raise InsufficientPoints.for_field("points_to_spend")
     if stored_value_amount > stored_value_available(member):
-        raise InsufficientStoredValue(fields={"stored_value_amount": [str(InsufficientStoredValue.message)]})
+        raise InsufficientStoredValue.for_field("stored_value_amount")
     hold = BalanceHold.objects.create(
         member=member, points=points, stored_value_amount=stored_value_amount, reference=reference,
         created_at=now, expires_at=expires_at,

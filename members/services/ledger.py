@@ -54,17 +54,17 @@ def _existing(*, idempotency_key, member_id, kind, delta):
 
 def _check_amount(points):
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
-        raise InvalidAmount(fields={"points": [str(InvalidAmount.message)]})
+        raise InvalidAmount.for_field("points")
     if points > MAX_POINTS_PER_ENTRY:
         message = _("At most %(max)s points at a time.") % {"max": MAX_POINTS_PER_ENTRY}
-        raise PointsAmountTooLarge(fields={"points": [str(message)]})
+        raise PointsAmountTooLarge.for_field("points", message)
 
 
 def _check_ceiling(*, balance: int, pending: int, points: int) -> None:
     """Refuse a credit that would take a member's points (available plus pending) past MAX_POINTS_BALANCE."""
     if balance + pending + points > MAX_POINTS_BALANCE:
         message = _("A member holds at most %(max)s points.") % {"max": MAX_POINTS_BALANCE}
-        raise PointsBalanceTooLarge(fields={"points": [str(message)]})
+        raise PointsBalanceTooLarge.for_field("points", message)
 
 
 def _insert_entry(**fields):
@@ -206,7 +206,7 @@ def points_debit(
         return existing
     # Points held for a checkout are not the member's to spend elsewhere; a claw-back (allow_debt) ignores holds.
     if points > points_available(member) and not allow_debt:
-        raise InsufficientPoints(fields={"points": [str(InsufficientPoints.message)]})
+        raise InsufficientPoints.for_field("points")
 
     taken = min(points, member.points_balance)
     owed = points - taken
@@ -273,7 +273,7 @@ def points_purchase_settle(
         _check_amount(earn)
     balance, debt = member.points_balance, member.points_debt
     if spend > points_available(member):  # a checkout's own hold is settled before its purchase spends
-        raise InsufficientPoints(fields={"points": [str(InsufficientPoints.message)]})
+        raise InsufficientPoints.for_field("points")
     if earn:
         _check_ceiling(balance=balance - spend, pending=member.points_pending, points=earn)
     common = {"member": member, "purchase_id": purchase.pk, "created_at": now}
@@ -351,7 +351,7 @@ def _draw_from_lots_at_once(*, member, entry, points):
             break
         start, page = start + page, 500
     if left:  # the lots disagree with the cached balance: refuse rather than write a broken ledger
-        raise InsufficientPoints(fields={"points": ["ledger lots do not cover the balance"]})
+        raise InsufficientPoints.for_field("points", "ledger lots do not cover the balance")
     if len(takes) == 1:
         ((lot_id, take),) = takes.items()
         PointsLot.objects.filter(pk=lot_id).update(remaining=F("remaining") - take)
@@ -386,7 +386,7 @@ def _draw_from_lots(*, member, entry, points):
         if not left:
             break
     if left:  # the lots disagree with the cached balance: refuse rather than write a broken ledger
-        raise InsufficientPoints(fields={"points": ["ledger lots do not cover the balance"]})
+        raise InsufficientPoints.for_field("points", "ledger lots do not cover the balance")
     PointsAllocation.objects.bulk_create(allocations)
 
 
@@ -398,7 +398,7 @@ def points_adjust(
     Raises ReasonRequired, InsufficientPoints, InvalidAmount, PointsAmountTooLarge, PointsBalanceTooLarge.
     """
     if not (reason or "").strip():
-        raise ReasonRequired(fields={"reason": [str(ReasonRequired.message)]})
+        raise ReasonRequired.for_field("reason")
     if points > 0:
         return points_credit(
             member_id=member_id,
@@ -621,7 +621,7 @@ def points_cancel_pending(
         return existing
     lot = PointsLot.objects.get(pk=lot_id)
     if lot.is_active or points > lot.remaining:
-        raise InsufficientPoints(fields={"points": ["the lot is no longer pending or has fewer points"]})
+        raise InsufficientPoints.for_field("points", "the lot is no longer pending or has fewer points")
     entry = _insert_entry(
         member=member,
         kind=Kind.PENDING,

@@ -89,7 +89,7 @@ class NotificationDraft:
 def _message_for(kind: str) -> Message:
     message = MESSAGES.get(kind)
     if message is None:
-        raise InvalidInput(fields={"kind": [str(_("Unknown kind of notification: %(kind)s.") % {"kind": kind})]})
+        raise InvalidInput.for_field("kind", _("Unknown kind of notification: %(kind)s.") % {"kind": kind})
     return message
 
 
@@ -233,7 +233,7 @@ def notify(*, member_id: int, kind: str, params: dict, dedupe_key: str, now: dat
     )
     notification = Notification.objects.get(dedupe_key=dedupe_key)
     if notification.member_id != member_id:
-        raise InvalidInput(fields={"dedupe_key": [str(_("This key is already used for another member."))]})
+        raise InvalidInput.for_field("dedupe_key", _("This key is already used for another member."))
     return notification
 
 
@@ -246,11 +246,11 @@ def notification_mark_read(
     Raises InvalidInput (neither or both of ids and read_all, an empty or too long list of ids).
     """
     if read_all == (ids is not None):
-        raise InvalidInput(fields={"non_field_errors": [str(_("Give either a list of ids or all."))]})
+        raise InvalidInput.for_field("non_field_errors", _("Give either a list of ids or all."))
     unread = Notification.objects.filter(member_id=member_id, read_at__isnull=True)
     if ids is not None:
         if not ids or len(ids) > MAX_IDS_PER_MARK:
             message = _("Give 1 to %(max)d ids.") % {"max": MAX_IDS_PER_MARK}
-            raise InvalidInput(fields={"ids": [str(message)]})
+            raise InvalidInput.for_field("ids", message)
         unread = unread.filter(pk__in=ids)
     return unread.update(read_at=now)

@@ -60,7 +60,7 @@ def money(value, *, field: str = "amount") -> Decimal:
         or amount > MAX_AMOUNT
         or amount != amount.quantize(CENT, rounding=ROUND_HALF_UP)
     ):
-        raise InvalidMoneyAmount(fields={field: [str(InvalidMoneyAmount.message)]})
+        raise InvalidMoneyAmount.for_field(field)
     return amount.quantize(CENT)
 
 
@@ -96,7 +96,7 @@ def stored_value_top_up_by_member(
     if not StoredValueEntry.objects.filter(idempotency_key=f"top_up:{provider}:{transaction_id}").exists():
         offer = TopUpOffer.objects.available(now=now).filter(pk=offer_id).first()
         if offer is None:
-            raise TopUpOfferUnavailable(fields={"offer": [str(TopUpOfferUnavailable.message)]})
+            raise TopUpOfferUnavailable.for_field("offer")
         wechat_payment_confirm(
             member_id=member_id, out_trade_no=transaction_id, field="transaction_id", amount=offer.pay_amount
         )
@@ -136,7 +136,7 @@ def stored_value_top_up(
         raise MemberNotActive()
     offer = TopUpOffer.objects.available(now=now).select_related("tier").filter(pk=offer_id).first()
     if offer is None:
-        raise TopUpOfferUnavailable(fields={"offer": [str(TopUpOfferUnavailable.message)]})
+        raise TopUpOfferUnavailable.for_field("offer")
     common = {"offer": offer, "provider": provider, "transaction_id": transaction_id, "source": "top_up",
               "created_by": created_by}  # fmt: skip
     top_up = _credit(member=member, kind=Kind.TOP_UP, amount=offer.pay_amount, idempotency_key=key, now=now, **common)
@@ -181,7 +181,7 @@ def stored_value_spend(
             raise IdempotencyKeyReused()
         return existing
     if amount > stored_value_available(member):  # what a checkout holds is not the member's to spend elsewhere
-        raise InsufficientStoredValue(fields={"amount": [str(InsufficientStoredValue.message)]})
+        raise InsufficientStoredValue.for_field("amount")
     balance = member.stored_value_balance - amount
     entry = _insert(
         member=member, kind=Kind.SPEND, amount=-amount, balance_after=balance, idempotency_key=idempotency_key,
@@ -202,7 +202,7 @@ def stored_value_refund(
     amount = money(amount)
     spend = StoredValueEntry.objects.filter(pk=spend_entry_id, kind=Kind.SPEND).first()
     if spend is None:
-        raise InvalidInput(fields={"spend_entry_id": [str(_("This is not a stored-value payment."))]})
+        raise InvalidInput.for_field("spend_entry_id", _("This is not a stored-value payment."))
     member = lock_member(member_id=spend.member_id)
     existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -213,7 +213,7 @@ def stored_value_refund(
         return existing
     refunded = spend.refunds.aggregate(total=Coalesce(Sum("amount"), Decimal(0)))["total"]
     if refunded + amount > -spend.amount:
-        raise RefundExceedsSpend(fields={"amount": [str(RefundExceedsSpend.message)]})
+        raise RefundExceedsSpend.for_field("amount")
     return _credit(
         member=member, kind=Kind.REFUND, amount=amount, idempotency_key=idempotency_key, now=now,
         refund_of=spend, purchase_id=spend.purchase_id, source=source, created_by=created_by,
@@ -229,11 +229,11 @@ def stored_value_adjust(
     Raises ReasonRequired, InvalidMoneyAmount, InsufficientStoredValue.
     """
     if not (reason or "").strip():
-        raise ReasonRequired(fields={"reason": [str(ReasonRequired.message)]})
+        raise ReasonRequired.for_field("reason")
     try:
         signed = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     except (InvalidOperation, ValueError):
-        raise InvalidMoneyAmount(fields={"amount": [str(InvalidMoneyAmount.message)]}) from None
+        raise InvalidMoneyAmount.for_field("amount") from None
     magnitude = money(abs(signed) if signed.is_finite() else signed)
     delta = magnitude if signed > 0 else -magnitude
     member = lock_member(member_id=member_id)
@@ -243,7 +243,7 @@ def stored_value_adjust(
             raise IdempotencyKeyReused()
         return existing
     if delta < 0 and -delta > stored_value_available(member):  # never below what checkouts hold
-        raise InsufficientStoredValue(fields={"amount": [str(InsufficientStoredValue.message)]})
+        raise InsufficientStoredValue.for_field("amount")
     return _credit(
         member=member, kind=Kind.ADJUSTMENT, amount=delta, idempotency_key=idempotency_key, now=now,
         source="console", reason=reason.strip(), created_by=created_by,
@@ -287,7 +287,7 @@ def stored_value_grant(
     """
     amount = money(amount)
     if not (source or "").strip():
-        raise InvalidInput(fields={"source": [str(_("This field is required."))]})
+        raise InvalidInput.for_field("source", _("This field is required."))
     member = lock_member(member_id=member_id)
     existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:

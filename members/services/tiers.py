@@ -283,12 +283,12 @@ def tier_override_set(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise TierOverrideReasonRequired(fields={"note": [str(TierOverrideReasonRequired.message)]})
+        raise TierOverrideReasonRequired.for_field("note")
     if until is None or until <= now:
-        raise TierOverrideInvalid(fields={"override_until": [str(_("Choose an end date in the future."))]})
+        raise TierOverrideInvalid.for_field("override_until", _("Choose an end date in the future."))
     tier = Tier.objects.filter(pk=tier_id).first()
     if tier is None:
-        raise TierOverrideInvalid(fields={"new_tier": [str(_("Choose a tier."))]})
+        raise TierOverrideInvalid.for_field("new_tier", _("Choose a tier."))
     member = lock_member(member_id=member_id)
     old_tier_id = member.tier_id
     Member.objects.filter(pk=member.pk).update(tier=tier, tier_override_until=until, tier_below_keep_since=None)

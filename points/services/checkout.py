@@ -127,16 +127,16 @@ def _money(value, name: str) -> Decimal:
     try:
         amount = Decimal(value).quantize(CENT)
     except (ArithmeticError, TypeError, ValueError):
-        raise InvalidInput(fields={name: [str(_("Give an amount with at most two decimals."))]}) from None
+        raise InvalidInput.for_field(name, _("Give an amount with at most two decimals.")) from None
     if amount < 0:
-        raise InvalidInput(fields={name: [str(_("The amount must not be negative."))]})
+        raise InvalidInput.for_field(name, _("The amount must not be negative."))
     return amount
 
 
 def _positive(value) -> Decimal:
     amount = _money(value, "gross_amount")
     if amount <= 0:
-        raise InvalidInput(fields={"gross_amount": [str(_("The amount must be greater than zero."))]})
+        raise InvalidInput.for_field("gross_amount", _("The amount must be greater than zero."))
     return amount
 
 
@@ -158,10 +158,10 @@ def _cart_for_sale(cart: Cart, *, member_id: int | None) -> Cart:
     """
     cart = replace(_cart_amounts_checked(cart), external_id=(cart.external_id or "").strip())
     if not cart.external_id:
-        raise InvalidInput(fields={"external_id": [str(_("This field is required."))]})
+        raise InvalidInput.for_field("external_id", _("This field is required."))
     if cart.stored_value_amount and member_id is None:
         message = _("Stored value can only be spent by an identified member.")
-        raise MemberRequired(message, fields={"stored_value_amount": [str(message)]})
+        raise MemberRequired.for_field("stored_value_amount", message=message)
     return cart
 
 
@@ -173,7 +173,7 @@ def _purchased_at_check(*, purchased_at: datetime, now: datetime, window: tuple[
         "earliest": timezone.localtime(now - back).isoformat(timespec="seconds"),
         "latest": timezone.localtime(now + ahead).isoformat(timespec="seconds"),
     }
-    raise PurchasedAtOutOfRange(fields={"purchased_at": [str(message)]})
+    raise PurchasedAtOutOfRange.for_field("purchased_at", message)
 
 
 def _cart_items(lines: tuple[CartLine, ...]) -> tuple[CartItem, ...]:
@@ -193,10 +193,10 @@ def _items_check(*, items: tuple[CartItem, ...], gross_amount: Decimal, toleranc
         quantity = item.quantity
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_ITEM_QUANTITY:
             message = _("Line %(line)d: give a whole number of units from 1 to %(max)d.")
-            raise InvalidInput(fields={"items": [str(message % {"line": number, "max": MAX_ITEM_QUANTITY})]})
+            raise InvalidInput.for_field("items", message % {"line": number, "max": MAX_ITEM_QUANTITY})
         if item.amount < 0:
             message = _("Line %(line)d: the unit price must not be negative.")
-            raise InvalidInput(fields={"items": [str(message % {"line": number})]})
+            raise InvalidInput.for_field("items", message % {"line": number})
     total = sum((item.amount for item in items), ZERO)
     if abs(total - gross_amount) > tolerance:
         message = _(
@@ -206,13 +206,13 @@ def _items_check(*, items: tuple[CartItem, ...], gross_amount: Decimal, toleranc
             "gross": gross_amount,
             "tolerance": tolerance,
         }
-        raise ItemsInconsistent(fields={"items": [str(message)]})
+        raise ItemsInconsistent.for_field("items", message)
 
 
 def _points_maximum_check(*, points: int, policy: PointsPolicy, field: str | None, message) -> None:
     if points > policy.max_points_per_purchase:
         text = str(message % {"points": points, "max": policy.max_points_per_purchase})
-        raise PointsAmountTooLarge(text, fields={field: [text]} if field else None)
+        raise PointsAmountTooLarge.for_fields([field] if field else [], message=text)
 
 
 # -- the coupon (checked against the cart, no writes) -------------------------------------------------------------
@@ -247,10 +247,10 @@ def _coupon_quote(*, member, code: str, cart: CouponCart, now: datetime) -> Coup
     coupon does not fit (coupon_expired, does_not_stack_with_points, min_spend_not_met, ...).
     """
     if member is None:
-        raise MemberRequired(fields={"coupon_code": [str(_("Coupons can only be used by an identified member."))]})
+        raise MemberRequired.for_field("coupon_code", _("Coupons can only be used by an identified member."))
     option = coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now).options[0]
     if not option.is_applicable:
-        raise ERROR_BY_REASON[option.reason](fields={"coupon_code": [str(ERROR_BY_REASON[option.reason].message)]})
+        raise ERROR_BY_REASON[option.reason].for_field("coupon_code")
     return CouponQuote(code=option.coupon.code, discount_amount=option.discount_amount, label=option.label)
 
 
@@ -348,7 +348,7 @@ def _price(
 def _after_discounts(*, cart: Cart, discount_amount: Decimal) -> Decimal:
     """What is left of the gross amount after every discount; refused when discounts and stored value exceed it."""
     if discount_amount + cart.stored_value_amount > cart.gross_amount:
-        raise InvalidInput(fields={"discount_amount": [str(_("Discount and stored value exceed the gross amount."))]})
+        raise InvalidInput.for_field("discount_amount", _("Discount and stored value exceed the gross amount."))
     return cart.gross_amount - discount_amount
 
 
@@ -368,7 +368,7 @@ def _points_spend(*, cart: Cart, member: Member | None, policy: PointsPolicy, af
     """
     points = cart.points_to_spend
     if not isinstance(points, int) or isinstance(points, bool) or points < 0:
-        raise InvalidInput(fields={"points_to_spend": [str(_("Give a whole number of points, 0 or more."))]})
+        raise InvalidInput.for_field("points_to_spend", _("Give a whole number of points, 0 or more."))
     _points_maximum_check(
         points=points,
         policy=policy,
@@ -383,17 +383,17 @@ def _points_spend(*, cart: Cart, member: Member | None, policy: PointsPolicy, af
     value = policy.points_value(points) if points else ZERO
     if points:
         if member is None:
-            raise MemberRequired(fields={"points_to_spend": [str(MemberRequired.message)]})
+            raise MemberRequired.for_field("points_to_spend")
         if not may_spend:
-            raise PointsSpendingNotAllowed(fields={"points_to_spend": [str(PointsSpendingNotAllowed.message)]})
+            raise PointsSpendingNotAllowed.for_field("points_to_spend")
         if value > cap_value:
             message = _("At most %(points)d points (%(value)s) can pay this order.") % {
                 "points": policy.points_for_value(cap_value),
                 "value": cap_value,
             }
-            raise PointsShareExceeded(fields={"points_to_spend": [str(message)]})
+            raise PointsShareExceeded.for_field("points_to_spend", message)
         if points > points_available(member):
-            raise InsufficientPoints(fields={"points_to_spend": [str(InsufficientPoints.message)]})
+            raise InsufficientPoints.for_field("points_to_spend")
     return _PointsSpend(value=value, max_points=max_points)
 
 
@@ -589,7 +589,7 @@ def _replay(key: _SaleKey, *, member_number: str | None) -> CheckoutResult | Non
         return None
     checkout = PurchaseCheckout.objects.filter(purchase=purchase).first()
     if checkout is None or checkout.request_hash != key.request_hash:
-        raise IdempotencyKeyReused(fields={"external_id": [str(_("Already used for a different purchase."))]})
+        raise IdempotencyKeyReused.for_field("external_id", _("Already used for a different purchase."))
     return CheckoutResult(purchase=purchase, checkout=checkout, is_replay=True, member_number=member_number)
 
 
@@ -634,7 +634,7 @@ def _paid_amount_check(*, pricing: Pricing, confirmed_paid_amount: Decimal | Non
     if confirmed_paid_amount is None or pricing.amount_due == confirmed_paid_amount:
         return
     message = _("%(due)s is due but %(paid)s was paid.") % {"due": pricing.amount_due, "paid": confirmed_paid_amount}
-    raise PaymentAmountMismatch(fields={"gross_amount": [str(message)]})
+    raise PaymentAmountMismatch.for_field("gross_amount", message)
 
 
 def _purchase_record(*, cart: Cart, key: _SaleKey, member_id: int | None, pricing: Pricing) -> Purchase:
@@ -795,7 +795,7 @@ def _coupon_redeem(*, member: Member, cart: Cart, purchase: Purchase, priced: _P
         external_id=cart.external_id,
     )
     if redemption.discount_amount != priced.coupon.discount_amount:
-        raise CouponAlreadyRedeemed(fields={"coupon_code": [str(CouponAlreadyRedeemed.message)]})
+        raise CouponAlreadyRedeemed.for_field("coupon_code")
     return redemption
 
 
@@ -835,7 +835,7 @@ def purchase_refund(
     amount = _positive(amount)
     refund_external_id = (refund_external_id or "").strip()
     if not refund_external_id:
-        raise InvalidInput(fields={"refund_id": [str(_("This field is required."))]})
+        raise InvalidInput.for_field("refund_id", _("This field is required."))
     purchase = Purchase.objects.filter(channel=channel, store_id=store_id, external_id=purchase_external_id).first()
     if purchase is None:
         raise NotFound(_("No purchase with this external id at this store."))
@@ -851,7 +851,7 @@ def purchase_refund(
     left = purchase.gross_amount - previous["amount"]
     if amount > left:
         message = _("At most %(amount)s is left to refund.") % {"amount": left}
-        raise RefundExceedsPurchase(fields={"amount": [str(message)]})
+        raise RefundExceedsPurchase.for_field("amount", message)
     return _refund_write(purchase=purchase, amount=amount, previous=previous, now=now, reason=reason, **key)
 
 
@@ -861,7 +861,7 @@ def _refund_replay(*, purchase: Purchase, external_id: str, request_hash: str) -
     if refund is None:
         return None
     if refund.request_hash != request_hash:
-        raise IdempotencyKeyReused(fields={"refund_id": [str(_("Already used for a different refund."))]})
+        raise IdempotencyKeyReused.for_field("refund_id", _("Already used for a different refund."))
     return RefundResult(refund=refund, is_replay=True)
 
 

@@ -154,7 +154,7 @@ def _replay(*, member_id: int, idempotency_key: str, request_hash: str) -> Check
     if order is None:
         return None
     if order.request_hash != request_hash:
-        raise IdempotencyKeyReused(fields={"Idempotency-Key": [str(IdempotencyKeyReused.message)]})
+        raise IdempotencyKeyReused.for_field("Idempotency-Key")
     return CheckoutOrderResult(order=order, is_replay=True)
 
 

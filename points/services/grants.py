@@ -34,10 +34,6 @@ class GrantNotAllowed(LoyaltyError):
     status = 403
 
 
-def _validation_fields(error: ValidationError) -> dict:
-    return {name: [str(message) for message in messages] for name, messages in error.message_dict.items()}
-
-
 @transaction.atomic
 def points_grant_job_create(
     *,
@@ -102,7 +98,7 @@ def points_grant_job_enqueue(
     try:
         job.full_clean()
     except ValidationError as error:
-        raise InvalidInput(fields=_validation_fields(error)) from None
+        raise InvalidInput.for_validation_error(error) from None
     job.save()
     from points.tasks import grant_points_job
 

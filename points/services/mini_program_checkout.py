@@ -86,7 +86,7 @@ def mini_program_purchase_checkout(
 
         result = checkout_order_confirm(member_id=member_id, order_id=order_id, now=now, payments=payments)
         if result.checkout is None:
-            raise PaymentRefunded(fields={"out_trade_no": [str(PaymentRefunded.message)]})
+            raise PaymentRefunded.for_field("out_trade_no")
         return result.checkout
     cart = replace(cart, external_id=out_trade_no, payment_method=PaymentMethod.WECHAT_PAY_HK)
     recorded = Purchase.objects.filter(

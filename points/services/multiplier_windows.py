@@ -26,9 +26,9 @@ def _multiplier_checked(multiplier) -> Decimal:
         value = None
     if value is None or not value.is_finite() or value <= 1 or value > MAX_WINDOW_MULTIPLIER:
         message = _("Give a multiplier above 1 and at most %(max)s.") % {"max": MAX_WINDOW_MULTIPLIER}
-        raise InvalidInput(fields={"multiplier": [str(message)]})
+        raise InvalidInput.for_field("multiplier", message)
     if value != value.quantize(Decimal("0.01")):
-        raise InvalidInput(fields={"multiplier": [str(_("Give the multiplier with at most 2 decimals."))]})
+        raise InvalidInput.for_field("multiplier", _("Give the multiplier with at most 2 decimals."))
     return value
 
 
@@ -38,13 +38,13 @@ def _reason_texts(reason: str | Mapping[str, str]) -> dict[str, str]:
     default = languages()[0]
     if isinstance(reason, Mapping):
         if not is_translations(dict(reason)):
-            raise InvalidInput(fields={"reason": [str(_("Give the reason in the content languages."))]})
+            raise InvalidInput.for_field("reason", _("Give the reason in the content languages."))
         texts = {language: str(reason.get(language) or "").strip()[:255] for language in languages()}
     else:
         texts = dict.fromkeys(languages(), "")
         texts[default] = str(reason or "").strip()[:255]
     if not any(texts.values()):
-        raise InvalidInput(fields={"reason": [str(_("Give the reason for the multiplier."))]})
+        raise InvalidInput.for_field("reason", _("Give the reason for the multiplier."))
     texts[default] = texts[default] or next(text for text in texts.values() if text)
     return texts
 
@@ -71,9 +71,9 @@ def multiplier_window_grant(
         return existing, False
     value = _multiplier_checked(multiplier)
     if not key or len(key) > MultiplierWindow._meta.get_field("key").max_length:
-        raise InvalidInput(fields={"key": [str(_("Give a key of at most 120 characters."))]})
+        raise InvalidInput.for_field("key", _("Give a key of at most 120 characters."))
     if ends_at <= starts_at:
-        raise InvalidInput(fields={"ends_at": [str(_("The window must end after it starts."))]})
+        raise InvalidInput.for_field("ends_at", _("The window must end after it starts."))
     texts = _reason_texts(reason)
     if not Member.objects.filter(pk=member_id).exists():
         raise NotFound()

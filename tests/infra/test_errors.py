@@ -1,5 +1,7 @@
 """A domain error names the fields at fault through one helper, in the shape the API renders."""
 
+from django.core.exceptions import ValidationError
+
 from infra.errors import InvalidInput, LoyaltyError
 
 
@@ -34,3 +36,11 @@ def test_for_fields_names_each_field_with_the_same_error():
     error = InvalidInput.for_fields(["provider", "transaction_id"], "This field is required.")
 
     assert error.fields == {"provider": ["This field is required."], "transaction_id": ["This field is required."]}
+
+
+def test_for_validation_error_names_each_field_of_a_model_validation_with_its_messages():
+    error = InvalidInput.for_validation_error(
+        ValidationError({"name": ["This field is required."], "events": ["Choose one.", "Unknown events: x."]})
+    )
+
+    assert error.fields == {"name": ["This field is required."], "events": ["Choose one.", "Unknown events: x."]}

@@ -12,10 +12,8 @@ from django.utils import timezone
 
 from members.models import Notification, Role
 from points.admin.checkout_orders import refund_failed_badge
-from points.cart import Cart
-from points.models import CheckoutOrder, PointsPolicy
-from points.services.checkout_orders import checkout_order_create
-from tests.factories import MemberFactory, StoreFactory, UserFactory
+from points.models import CheckoutOrder
+from tests.factories import StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +26,8 @@ def release_url(order):
 
 
 @pytest.fixture
-def online_store(policy):
-    store = StoreFactory(code="mini-shop", name="Mini program shop")
-    PointsPolicy.objects.filter(pk=policy.pk).update(mini_program_store=store)
-    return store
-
-
-@pytest.fixture
-def order(online_store, give_points, wechat_pay):
-    member = MemberFactory(wechat_openid="o-buyer")
-    give_points(member, 500)
-    cart = Cart(gross_amount=Decimal("1000.00"), points_to_spend=500)
-    return checkout_order_create(member_id=member.pk, idempotency_key="k", cart=cart, now=timezone.now()).order
+def order(checkout_order, wechat_pay):
+    return checkout_order()
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from members.models import BalanceHold, Notification, Purchase
 from members.services.holds import balance_holds_drift
-from points.models import CheckoutOrder, PointsPolicy
+from points.models import CheckoutOrder
 from points.services.checkout_orders import checkout_order_refunds_follow, checkout_orders_expire, refund_failed_count
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import MemberFactory
 from tests.points.test_checkout_orders import OPENID, cart, confirm, create, error_code, spend_at_till
 
 pytestmark = pytest.mark.django_db
@@ -34,20 +34,6 @@ pytestmark = pytest.mark.django_db
 Status = CheckoutOrder.Status
 NOTIFY = "/api/v1/wechat-pay/notify"
 PREPAY = "/v3/pay/transactions/jsapi"
-
-
-@pytest.fixture
-def online_store(policy):
-    store = StoreFactory(code="mini-shop", name="Mini program shop")
-    PointsPolicy.objects.filter(pk=policy.pk).update(mini_program_store=store)
-    return store
-
-
-@pytest.fixture
-def buyer(db, give_points):
-    member = MemberFactory(wechat_openid=OPENID)
-    give_points(member, 500)
-    return member
 
 
 @pytest.fixture

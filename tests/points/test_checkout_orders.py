@@ -18,29 +18,16 @@ from members.models import BalanceHold, Notification, PaymentUse, Purchase
 from members.services.holds import balance_holds_drift
 from members.services.ledger import points_ledger_drift
 from members.services.stored_value import stored_value_grant
-from points.models import CheckoutOrder, PointsPolicy
+from points.models import CheckoutOrder
 from points.services.checkout_orders import checkout_orders_expire
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import MemberFactory
+from tests.points.conftest import BUYER_OPENID
 
 pytestmark = pytest.mark.django_db
 
-OPENID = "o-buyer"
+OPENID = BUYER_OPENID
 Status = CheckoutOrder.Status
-
-
-@pytest.fixture
-def online_store(policy):
-    store = StoreFactory(code="mini-shop", name="Mini program shop")
-    PointsPolicy.objects.filter(pk=policy.pk).update(mini_program_store=store)
-    return store
-
-
-@pytest.fixture
-def buyer(db, give_points):
-    member = MemberFactory(wechat_openid=OPENID)
-    give_points(member, 500)
-    return member
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Checkout orders under real concurrency on PostgreSQL: one payment records one purchase, a hold is released once,
 and a paid order ends recorded or refunded whatever runs beside it."""
 
-from decimal import Decimal
-
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -10,18 +8,15 @@ from django.utils import timezone
 from members.errors import InsufficientPoints
 from members.models import PointsEntry, Purchase
 from members.services.holds import balance_holds_drift
-from members.services.ledger import points_credit, points_debit, points_ledger_drift
-from points.cart import Cart
-from points.models import CheckoutOrder, PointsPolicy
+from members.services.ledger import points_debit, points_ledger_drift
+from points.models import CheckoutOrder
 from points.services.checkout_orders import (
     checkout_order_cancel,
     checkout_order_confirm,
-    checkout_order_create,
     checkout_order_expire,
     checkout_order_notified,
 )
 from tests.concurrency import run_in_threads
-from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -29,24 +24,20 @@ Status = CheckoutOrder.Status
 
 
 @pytest.fixture
-def buyer(db):
-    PointsPolicy.load()
-    PointsPolicy.objects.filter(pk=1).update(mini_program_store=StoreFactory(code="mini-shop"))
-    member = MemberFactory(wechat_openid="o-buyer")
-    points_credit(member_id=member.pk, points=500, idempotency_key="seed", now=timezone.now())
-    return member
+def make_order(checkout_order, buyer, wechat_pay):
+    """The buyer's checkout order (tests/points/conftest.py); `paid`: WeChat Pay (the fake) has its payment."""
+
+    def make(*, paid=True):
+        order = checkout_order()
+        if paid:
+            wechat_pay.add_order(order.out_trade_no, total=int(order.amount_due * 100), openid=buyer.wechat_openid)
+        return order
+
+    return make
 
 
-def _order(buyer, wechat_pay, *, paid=True):
-    cart = Cart(gross_amount=Decimal("1000.00"), points_to_spend=500)
-    order = checkout_order_create(member_id=buyer.pk, idempotency_key="k", cart=cart, now=timezone.now()).order
-    if paid:
-        wechat_pay.add_order(order.out_trade_no, total=int(order.amount_due * 100), openid=buyer.wechat_openid)
-    return order
-
-
-def test_eight_confirmations_of_one_order_at_once_record_one_purchase(buyer, wechat_pay):
-    order = _order(buyer, wechat_pay)
+def test_eight_confirmations_of_one_order_at_once_record_one_purchase(buyer, wechat_pay, make_order):
+    order = make_order()
 
     results = run_in_threads(
         [lambda: checkout_order_confirm(member_id=buyer.pk, order_id=order.pk, now=timezone.now())] * 8, workers=8
@@ -60,8 +51,10 @@ def test_eight_confirmations_of_one_order_at_once_record_one_purchase(buyer, wec
     assert (points_ledger_drift(), balance_holds_drift()) == ([], [])
 
 
-def test_confirmations_racing_the_expiry_job_and_cancellations_end_paid_or_refunded_never_neither(buyer, wechat_pay):
-    order = _order(buyer, wechat_pay)
+def test_confirmations_racing_the_expiry_job_and_cancellations_end_paid_or_refunded_never_neither(
+    buyer, wechat_pay, make_order
+):
+    order = make_order()
     later = order.expires_at
 
     calls = [
@@ -81,8 +74,8 @@ def test_confirmations_racing_the_expiry_job_and_cancellations_end_paid_or_refun
     assert (points_ledger_drift(), balance_holds_drift()) == ([], [])
 
 
-def test_cancelling_one_order_from_eight_threads_releases_its_hold_once(buyer, wechat_pay):
-    order = _order(buyer, wechat_pay, paid=False)  # a paid one would be confirmed instead
+def test_cancelling_one_order_from_eight_threads_releases_its_hold_once(buyer, wechat_pay, make_order):
+    order = make_order(paid=False)  # a paid one would be confirmed instead
 
     results = run_in_threads(
         [lambda: checkout_order_cancel(member_id=buyer.pk, order_id=order.pk, now=timezone.now())] * 8, workers=8
@@ -95,9 +88,9 @@ def test_cancelling_one_order_from_eight_threads_releases_its_hold_once(buyer, w
 
 
 def test_a_paid_order_whose_hold_expired_racing_spends_elsewhere_is_recorded_or_refunded_never_neither(
-    buyer, wechat_pay
+    buyer, wechat_pay, make_order
 ):
-    order = _order(buyer, wechat_pay)
+    order = make_order()
     checkout_order_expire(order_id=order.pk, now=order.expires_at)
     confirms = [lambda: checkout_order_confirm(member_id=buyer.pk, order_id=order.pk, now=timezone.now())] * 4
     spends = [
@@ -118,7 +111,7 @@ def test_a_paid_order_whose_hold_expired_racing_spends_elsewhere_is_recorded_or_
     assert (points_ledger_drift(), balance_holds_drift()) == ([], [])
 
 
-def test_wechat_pay_is_asked_to_open_the_order_only_once_its_holds_are_committed(buyer, wechat_pay):
+def test_wechat_pay_is_asked_to_open_the_order_only_once_its_holds_are_committed(buyer, wechat_pay, make_order):
     seen = []
 
     def on_prepay(body):  # in the fake's thread: its own connection sees only what is committed
@@ -130,14 +123,14 @@ def test_wechat_pay_is_asked_to_open_the_order_only_once_its_holds_are_committed
 
     wechat_pay.on_prepay = on_prepay
 
-    order = _order(buyer, wechat_pay, paid=False)
+    order = make_order(paid=False)
 
     assert seen == [True]
     assert CheckoutOrder.objects.get(pk=order.pk).prepay_id
 
 
-def test_notifications_racing_the_members_confirmations_record_one_purchase(buyer, wechat_pay):
-    order = _order(buyer, wechat_pay)
+def test_notifications_racing_the_members_confirmations_record_one_purchase(buyer, wechat_pay, make_order):
+    order = make_order()
     body, headers = wechat_pay.notification(order.out_trade_no, api_v3_key=wechat_pay.api_v3_key)
     calls = [
         lambda: checkout_order_notified(headers=headers, body=body.encode(), now=timezone.now()),
