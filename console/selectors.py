@@ -75,7 +75,8 @@ def _stored_days(start: date, end: date) -> set[date]:
 def _figures(*, start: date, end: date, store_id: int | None) -> tuple[list[DayFigure], int]:
     """Every figure of the days in [start, end): stored where stored, counted live otherwise."""
     stored = _stored_days(start, end)
-    rows = DailyFigure.objects.filter(day__gte=start, day__lt=end)
+    # The earning rules' points are the points report's (console.reports), not the dashboard's.
+    rows = DailyFigure.objects.filter(day__gte=start, day__lt=end).exclude(figure=Figure.RULE_POINTS)
     if store_id is not None:
         rows = rows.filter(store_id=store_id)
     # Summed over stores in the database (no figure here is read per store): a year of a chain's rows is some
