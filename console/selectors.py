@@ -19,7 +19,6 @@ from console.models import DailyFigure, FigureDay
 from console.services.figures import ZERO, DayFigure, daily_figures_count, day_start
 from infra.db_session import chunk_transaction
 from members.models import Member, Purchase, Tier
-from members.selectors.stored_value import stored_value_outstanding
 from members.selectors.stores import program_time_zone
 from points.models import PointsPolicy
 
@@ -182,9 +181,14 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
     members = Member.objects.filter(joined_at__isnull=False)
     if store_id is not None:
         members = members.filter(home_store_id=store_id)
-    # The count in the same pass as the balances (each pass reads every member).
-    balances = members.aggregate(points=Coalesce(Sum("points_balance"), 0), count=Count("pk"))
-    stored_value = stored_value_outstanding(members=members).total
+    # The count and the stored value outstanding (members.selectors.stored_value.stored_value_outstanding's total)
+    # in the same pass as the points balances: each pass reads every member.
+    balances = members.aggregate(
+        points=Coalesce(Sum("points_balance"), 0),
+        count=Count("pk"),
+        stored_value=Coalesce(Sum("stored_value_balance"), ZERO),
+    )
+    stored_value = balances["stored_value"]
     member_count = balances["count"]
     joined = _total(figures, Figure.JOINED, **window)
     points_net = _total(figures, Figure.POINTS, field="amount", **window)
