@@ -103,6 +103,34 @@ class CouponFigure(models.Model):
         return f"{self.day} {self.template_id} {self.store_id}"
 
 
+class BuyerFigure(models.Model):
+    """Members who purchased in a run of closed days [first, end), and those who purchased twice or more there.
+
+    Members are counted once per window, so these do not add up across days: the nightly refresh stores the
+    windows the dashboard's periods need on the following day (each period's days before today, and the period
+    before it), and the dashboard adds today's buyers live (console.selectors). Rows of all stores have
+    `all_stores`; the others are a store's (purchases made there).
+    """
+
+    first = models.DateField(_("first day"))
+    end = models.DateField(_("end (excluded)"))
+    all_stores = models.BooleanField(_("all stores"), default=False)
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    buyers = models.BigIntegerField(_("members who purchased"), default=0)
+    repeat = models.BigIntegerField(_("members who purchased twice or more"), default=0)
+
+    class Meta:
+        verbose_name = _("buyer figure")
+        verbose_name_plural = _("buyer figures")
+        default_permissions = ()
+        indexes = [models.Index(fields=["first", "end"], name="console_buyer_figure_window")]
+
+    def __str__(self):
+        return f"{self.first}..{self.end} {self.store_id}"
+
+
 class AuditLog(models.Model):
     """Holds the audit log's permission; no table (the log reads the history tables and ledgers: console.audit_log).
 

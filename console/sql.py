@@ -9,7 +9,7 @@ database, and a test that runs both on the same data on PostgreSQL and compares 
 from django.conf import settings
 from django.db import connection
 
-from members.models import Member, PointsEntry
+from members.models import Member, PointsEntry, Purchase
 
 
 def rule_points_by_day(*, since, until, store_id: int | None) -> list[tuple]:
@@ -37,3 +37,26 @@ def rule_points_by_day(*, since, until, store_id: int | None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"store": store_id, "since": since, "until": until, "tz": settings.TIME_ZONE})
         return [(day, store, rule, int(points), count) for day, store, rule, points, count in cursor.fetchall()]
+
+
+def buyers_by_store(*, since, until) -> list[tuple]:
+    """(store id, all stores?, members who purchased, members who purchased twice or more) in [since, until): one
+    row for all stores (store None) and one per store, in one pass over the window's purchases.
+
+    The reference (console.services.figures._buyers_by_store_orm) counts each store in a query of its own.
+    """
+    purchases = connection.ops.quote_name(Purchase._meta.db_table)
+    sql = f"""
+        SELECT CASE WHEN everyone = 1 THEN NULL ELSE store_id END, everyone = 1, COUNT(*),
+               COUNT(*) FILTER (WHERE purchases >= 2)
+        FROM (
+            SELECT store_id, member_id, GROUPING(store_id) AS everyone, COUNT(*) AS purchases FROM {purchases}
+            WHERE purchased_at >= %(since)s AND purchased_at < %(until)s AND member_id IS NOT NULL
+            GROUP BY GROUPING SETS ((store_id, member_id), (member_id))
+        ) per_member
+        WHERE everyone = 1 OR store_id IS NOT NULL
+        GROUP BY everyone, store_id
+    """  # noqa: S608 - table names from the models, values as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"since": since, "until": until})
+        return [(store, everyone, buyers, repeat) for store, everyone, buyers, repeat in cursor.fetchall()]

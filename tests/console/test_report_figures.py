@@ -10,7 +10,17 @@ from django.db import connection
 from django.utils import timezone
 
 from console.reports import coupon_report_figures, points_report_figures
-from console.services.figures import _rule_points_by_day_orm, daily_figures_refresh, day_start
+from console.selectors import _buyers
+from console.services.figures import (
+    PERIODS,
+    _buyers_by_store_orm,
+    _rule_points_by_day_orm,
+    buyer_windows,
+    buyers_count,
+    buyers_stored,
+    daily_figures_refresh,
+    day_start,
+)
 from coupons.models import Coupon, CouponTemplate
 from coupons.rules import Cart
 from coupons.selectors import coupon_templates_with_report
@@ -198,3 +208,36 @@ def test_the_rule_points_sql_equals_its_orm_reference(program, now):
     for store_id in (None, store_a):
         window = {"since": now - timedelta(days=500), "until": now + timedelta(days=1), "store_id": store_id}
         assert sorted(sql.rule_points_by_day(**window)) == sorted(_rule_points_by_day_orm(**window))
+
+
+def test_the_dashboards_buyers_are_the_stored_windows_plus_todays(program, now):
+    """Active members and repeat buyers of every period, stored for the closed days and counted live for today,
+    equal a count on the purchases; a member's first purchase of the window today is a new buyer, a second one
+    makes a repeat buyer."""
+    book, members = program["book"], program["members"]
+    today = now.astimezone(program_time_zone()).date()
+    first_a, second_a = members[program["staff"]["manager_a"].store]
+    book.sale(second_a, "10.00", now - timedelta(days=40))
+    daily_figures_refresh(now=now)
+    at = max(now - timedelta(minutes=5), day_start(today))
+    book.sale(second_a, "10.00", at)  # a new buyer of the 30 days (40 days ago was before them)
+    book.sale(first_a, "10.00", at)  # bought 2 days ago (redeeming a coupon): now a repeat buyer
+    book.sale(first_a, "10.00", at)
+
+    for days in PERIODS:
+        for store_id in (None, *(store.pk for store in members)):
+            start = today - timedelta(days=days - 1)
+            for first, end in ((start, today + timedelta(days=1)), (start - timedelta(days=days), start)):
+                stored = _buyers(start=first, end=end, store_id=store_id, today=today)
+                assert buyers_stored(start=first, end=min(end, today), store_id=store_id) is not None
+                assert stored == buyers_count(start=first, end=end, store_id=store_id)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the raw SQL is PostgreSQL's")
+def test_the_buyers_sql_equals_its_orm_reference(program, now):
+    from console import sql
+
+    for first, end in buyer_windows(now.astimezone(program_time_zone()).date()):
+        window = {"since": day_start(first), "until": day_start(end)}
+        assert sorted(sql.buyers_by_store(**window), key=str) == sorted(_buyers_by_store_orm(**window), key=str)
