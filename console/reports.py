@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncMonth
 
 from console.models import CouponFigure, DailyFigure, FigureDay
@@ -94,9 +94,20 @@ def points_report_figures(*, now: datetime, months: int = 12, store_id: int | No
                 outstanding_end=outstanding,
             )
         )
-    members = Member.objects.all() if store_id is None else Member.objects.filter(home_store_id=store_id)
-    balances = members.aggregate(balance=Sum("points_balance"), pending=Sum("points_pending"), debt=Sum("points_debt"))
-    balance = balances["balance"] or 0
+    if store_id is None:
+        # The programme's balances minus its debts are the sum of its ledger (the invariant, points/reports.py):
+        # the months' outstanding at their end. Debts and pending points are read from the few members who have
+        # some (an index of those), not from every member.
+        owed = Q(points_pending__gt=0) | Q(points_debt__gt=0)
+        balances = Member.objects.filter(owed).aggregate(pending=Sum("points_pending"), debt=Sum("points_debt"))
+        balance = report_months[-1].outstanding_end + (balances["debt"] or 0) if report_months else 0
+    else:
+        # A store's, from the members' balances index (members whose home store it is now).
+        members = Member.objects.filter(home_store_id=store_id)
+        balances = members.aggregate(
+            balance=Sum("points_balance"), pending=Sum("points_pending"), debt=Sum("points_debt")
+        )
+        balance = balances["balance"] or 0
     policy = PointsPolicy.load()
     return PointsReport(
         months=report_months,

@@ -59,4 +59,6 @@ def buyers_by_store(*, since, until) -> list[tuple]:
     """  # noqa: S608 - table names from the models, values as parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, {"since": since, "until": until})
-        return [(store, everyone, buyers, repeat) for store, everyone, buyers, repeat in cursor.fetchall()]
+        rows = [(store, everyone, buyers, repeat) for store, everyone, buyers, repeat in cursor.fetchall()]
+    # A window without purchases has its all-stores row too (stored: the window is known to be empty).
+    return rows if any(everyone for _store, everyone, _buyers, _repeat in rows) else [(None, True, 0, 0), *rows]

@@ -179,6 +179,14 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
                 include=["joined_at", "points_balance", "points_pending", "points_debt", "stored_value_balance"],
                 name="member_store_balances",
             ),
+            # The few members who owe points or wait for pending ones: the points report's programme-wide debts and
+            # pending points without reading every member (console.reports).
+            models.Index(
+                fields=["home_store"],
+                include=["points_pending", "points_debt"],
+                condition=Q(points_pending__gt=0) | Q(points_debt__gt=0),
+                name="member_points_owed",
+            ),
         ]
         permissions = [
             ("import_member", _("Can import members from CSV")),

@@ -217,12 +217,12 @@ def test_the_dashboards_buyers_are_the_stored_windows_plus_todays(program, now):
     book, members = program["book"], program["members"]
     today = now.astimezone(program_time_zone()).date()
     first_a, second_a = members[program["staff"]["manager_a"].store]
-    book.sale(second_a, "10.00", now - timedelta(days=40))
+    book.sale(second_a, "50.00", now - timedelta(days=40))
     daily_figures_refresh(now=now)
     at = max(now - timedelta(minutes=5), day_start(today))
-    book.sale(second_a, "10.00", at)  # a new buyer of the 30 days (40 days ago was before them)
-    book.sale(first_a, "10.00", at)  # bought 2 days ago (redeeming a coupon): now a repeat buyer
-    book.sale(first_a, "10.00", at)
+    book.sale(second_a, "50.00", at)  # a new buyer of the 30 days (40 days ago was before them)
+    book.sale(first_a, "50.00", at)  # bought 2 days ago (redeeming a coupon): now a repeat buyer
+    book.sale(first_a, "50.00", at)
 
     for days in PERIODS:
         for store_id in (None, *(store.pk for store in members)):
