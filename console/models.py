@@ -45,6 +45,9 @@ class DailyFigure(models.Model):
         COUPONS_ISSUED = "coupons_issued", _("coupons issued")  # count
         COUPONS_REDEEMED = "coupons_redeemed", _("coupons redeemed")  # count
         STORED_VALUE = "stored_value", _("stored value moved")  # amount = sum of entries
+        # dimension: an earning rule's id; count = accrual entries it had a share in, amount = its points (the
+        # points report's top rules, from the accruals' breakdowns)
+        RULE_POINTS = "rule_points", _("points by earning rule")
 
     day = models.DateField(_("day"))
     # The store the figure belongs to, as the console scopes it: a purchase's store, a member's home store for
@@ -65,6 +68,67 @@ class DailyFigure(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.figure} {self.dimension}"
+
+
+class CouponFigure(models.Model):
+    """The coupon report's figures of one day, template and store (the coupon's member's home store).
+
+    Each figure counts on the day of its own moment: issued and claimed on the issue, redeemed, discount and sales
+    on the redemption, expired on the coupon's end of validity (its issue when it has none). A coupon's status
+    changes (a refund restores a redeemed coupon), so the nightly refresh recounts every day's coupons, not only
+    the last days; a day not stored is counted live by the same code (console.services.figures).
+    """
+
+    day = models.DateField(_("day"))
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    template = models.ForeignKey(
+        "coupons.CouponTemplate", verbose_name=_("coupon template"), on_delete=models.CASCADE, related_name="+"
+    )
+    issued = models.BigIntegerField(_("issued"), default=0)
+    claimed = models.BigIntegerField(_("claimed"), default=0)
+    redeemed = models.BigIntegerField(_("redeemed"), default=0)
+    expired = models.BigIntegerField(_("expired"), default=0)
+    discount = models.DecimalField(_("discount given"), max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    sales = models.DecimalField(_("sales"), max_digits=18, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        verbose_name = _("coupon figure")
+        verbose_name_plural = _("coupon figures")
+        default_permissions = ()
+        indexes = [models.Index(fields=["store", "template"], name="console_coupon_figure_store")]
+
+    def __str__(self):
+        return f"{self.day} {self.template_id} {self.store_id}"
+
+
+class BuyerFigure(models.Model):
+    """Members who purchased in a run of closed days [first, end), and those who purchased twice or more there.
+
+    Members are counted once per window, so these do not add up across days: the nightly refresh stores the
+    windows the dashboard's periods need on the following day (each period's days before today, and the period
+    before it), and the dashboard adds today's buyers live (console.selectors). Rows of all stores have
+    `all_stores`; the others are a store's (purchases made there).
+    """
+
+    first = models.DateField(_("first day"))
+    end = models.DateField(_("end (excluded)"))
+    all_stores = models.BooleanField(_("all stores"), default=False)
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    buyers = models.BigIntegerField(_("members who purchased"), default=0)
+    repeat = models.BigIntegerField(_("members who purchased twice or more"), default=0)
+
+    class Meta:
+        verbose_name = _("buyer figure")
+        verbose_name_plural = _("buyer figures")
+        default_permissions = ()
+        indexes = [models.Index(fields=["first", "end"], name="console_buyer_figure_window")]
+
+    def __str__(self):
+        return f"{self.first}..{self.end} {self.store_id}"
 
 
 class AuditLog(models.Model):

@@ -16,15 +16,20 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from console.models import DailyFigure, FigureDay
-from console.services.figures import ZERO, DayFigure, daily_figures_count, day_start
+from console.services.figures import (
+    ZERO,
+    DayFigure,
+    buyers_count,
+    buyers_stored,
+    buyers_today_delta,
+    daily_figures_count,
+)
 from infra.db_session import chunk_transaction
-from members.models import Member, Purchase, Tier
-from members.selectors.stored_value import stored_value_outstanding
+from members.models import Member, Tier
 from members.selectors.stores import program_time_zone
 from points.models import PointsPolicy
 
 Figure = DailyFigure.Figure
-PERIODS = (7, 30, 90, 365)  # days the period selector offers
 # Points report definitions (points/reports.py), per ledger kind as stored (refunds split by sign).
 ISSUED_KINDS = ("accrual", "addition", "opening", "refund_out")
 REDEEMED_KINDS = ("redemption", "transfer_out", "transfer_in", "refund_in")
@@ -72,10 +77,15 @@ def _stored_days(start: date, end: date) -> set[date]:
     return set(FigureDay.objects.filter(day__gte=start, day__lt=end).values_list("day", flat=True))
 
 
-def _figures(*, start: date, end: date, store_id: int | None) -> tuple[list[DayFigure], int]:
+def _figures(
+    *, start: date, end: date, store_id: int | None, points_from: date | None = None
+) -> tuple[list[DayFigure], int]:
     """Every figure of the days in [start, end): stored where stored, counted live otherwise."""
     stored = _stored_days(start, end)
-    rows = DailyFigure.objects.filter(day__gte=start, day__lt=end)
+    # The earning rules' points are the points report's (console.reports), not the dashboard's.
+    rows = DailyFigure.objects.filter(day__gte=start, day__lt=end).exclude(figure=Figure.RULE_POINTS)
+    if points_from is not None:  # only the points chart reads the days before `points_from`
+        rows = rows.filter(Q(day__gte=points_from) | Q(figure=Figure.POINTS))
     if store_id is not None:
         rows = rows.filter(store_id=store_id)
     # Summed over stores in the database (no figure here is read per store): a year of a chain's rows is some
@@ -126,17 +136,17 @@ def _total(figures: dict[str, list[DayFigure]], figure, *, start, end, kinds=Non
     )  # fmt: skip
 
 
-def _buyers(*, start: date, end: date, store_id: int | None) -> dict:
-    """Members who purchased in [start, end), those who purchased twice or more, and what they spent."""
-    purchases = Purchase.objects.filter(
-        purchased_at__gte=day_start(start), purchased_at__lt=day_start(end), member__isnull=False
-    )
-    if store_id is not None:
-        purchases = purchases.filter(store_id=store_id)
-    # Counting member ids, not primary keys: all stores' buyers are then read from the purchases' (purchased_at,
-    # member) index alone, not from 400,000 rows of the table (bench/console.py: 3.4 s to about 1 s per period).
-    per_member = purchases.values("member_id").annotate(purchases=Count("member_id")).order_by()
-    return per_member.aggregate(members=Count("member_id"), repeat=Count("member_id", filter=Q(purchases__gte=2)))
+def _buyers(*, start: date, end: date, store_id: int | None, today: date) -> dict:
+    """Members who purchased in [start, end), those who purchased twice or more: stored by the nightly refresh for
+    the closed days, plus today's live (console.services.figures); counted on the purchases when not stored."""
+    closed_end = min(end, today)
+    stored = buyers_stored(start=start, end=closed_end, store_id=store_id)
+    if stored is None:
+        return buyers_count(start=start, end=end, store_id=store_id)
+    if end > today:
+        delta = buyers_today_delta(start=start, today=today, store_id=store_id)
+        return {key: stored[key] + delta[key] for key in ("members", "repeat")}
+    return stored
 
 
 def _rate(part, whole) -> Decimal | None:
@@ -174,16 +184,23 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
     previous_start = start - timedelta(days=days)
     # The points chart shows twelve months whatever the period.
     months_start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
-    rows, live_days = _figures(start=min(previous_start, months_start), end=end, store_id=store_id)
+    rows, live_days = _figures(
+        start=min(previous_start, months_start), end=end, store_id=store_id, points_from=previous_start
+    )
     figures = _by_figure(rows)
     window, previous = {"start": start, "end": end}, {"start": previous_start, "end": start}
 
     members = Member.objects.filter(joined_at__isnull=False)
     if store_id is not None:
         members = members.filter(home_store_id=store_id)
-    # The count in the same pass as the balances (each pass reads every member).
-    balances = members.aggregate(points=Coalesce(Sum("points_balance"), 0), count=Count("pk"))
-    stored_value = stored_value_outstanding(members=members).total
+    # The count and the stored value outstanding (members.selectors.stored_value.stored_value_outstanding's total)
+    # in the same pass as the points balances: each pass reads every member.
+    balances = members.aggregate(
+        points=Coalesce(Sum("points_balance"), 0),
+        count=Count("joined_at"),  # not the primary key: the balances' index then answers alone (store_balances)
+        stored_value=Coalesce(Sum("stored_value_balance"), ZERO),
+    )
+    stored_value = balances["stored_value"]
     member_count = balances["count"]
     joined = _total(figures, Figure.JOINED, **window)
     points_net = _total(figures, Figure.POINTS, field="amount", **window)
@@ -191,7 +208,8 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
     # Buyers group a period's purchases by member (400,000 rows for 30 days of a 10,000,000-purchase chain): the
     # grouping fits in memory and is not worth compiling (JIT).
     with chunk_transaction(jit=False, work_mem="64MB"):
-        buyers, buyers_before = _buyers(store_id=store_id, **window), _buyers(store_id=store_id, **previous)
+        buyers = _buyers(store_id=store_id, today=today, **window)
+        buyers_before = _buyers(store_id=store_id, today=today, **previous)
     sales = _total(figures, Figure.PURCHASES, field="amount", **window)
     sales_before = _total(figures, Figure.PURCHASES, field="amount", **previous)
     policy = PointsPolicy.load()

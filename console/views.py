@@ -13,7 +13,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from console.selectors import PERIODS, dashboard_figures
+from console.selectors import dashboard_figures
+from console.services.figures import PERIODS
 from members.console import member_exact_lookup_q, staff_store_id
 from members.models import Member, Store
 

@@ -14,10 +14,11 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from console.reports import coupon_report_figures
 from coupons.codes import is_valid_code, normalize_code
 from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode, PostPaymentRule
 from coupons.pricing import discount_for
-from coupons.selectors import coupon_templates_with_report, redemption_rate
+from coupons.selectors import redemption_rate
 from coupons.services import coupons_void
 from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.claim_hints import claim_hints_clear_on_commit
@@ -299,7 +300,8 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         store_id = staff_store_id(request.user)
-        templates = list(coupon_templates_with_report(store_id=store_id).order_by("-pk")[:REPORT_ROWS])
+        # From the nightly refresh's daily figures plus today's coupons (console.reports).
+        templates = coupon_report_figures(list(CouponTemplate.objects.order_by("-pk")[:REPORT_ROWS]), store_id=store_id)
         rows = [(template, redemption_rate(template)) for template in templates]
         return TemplateResponse(
             request,

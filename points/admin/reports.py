@@ -8,9 +8,9 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from console.reports import points_report_figures
 from members.console import ConsoleModelAdmin, ReadOnlyAdminMixin, staff_store_id
 from points.models import PointsReport
-from points.reports import points_report
 
 
 @admin.register(PointsReport)
@@ -25,7 +25,8 @@ class PointsReportAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         store_id = staff_store_id(request.user)
-        report = points_report(now=timezone.now(), store_id=store_id)
+        # From the nightly refresh's daily figures plus today's entries (console.reports).
+        report = points_report_figures(now=timezone.now(), store_id=store_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
