@@ -65,6 +65,14 @@ def check_campaign_runs() -> dict:
     return campaign_runs_check(now=timezone.now())
 
 
+@shared_task(name="campaigns.prepare_campaign_run", acks_late=True)
+def prepare_campaign_run(*, run_id: int) -> bool:
+    """Freeze a started run's segment, split its audience and fan its chunks out (once per run)."""
+    from campaigns.services.campaign_runs import campaign_run_prepare
+
+    return campaign_run_prepare(run_id=run_id, now=timezone.now())
+
+
 @shared_task(name="campaigns.campaign_run_chunk")
 def campaign_run_chunk_task(*, run_id: int, first_id: int, last_id: int) -> dict | None:
     """Deliver one chunk of a run (idempotent: members already reached get nothing more)."""

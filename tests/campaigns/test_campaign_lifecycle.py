@@ -71,10 +71,11 @@ def test_a_paused_campaigns_queued_chunks_wait_for_the_resume(django_capture_on_
     members = MemberFactory.create_batch(3)
     campaign = CampaignFactory(status=Status.SCHEDULED)
     from campaigns.kinds import occasion_due
-    from campaigns.services.campaign_runs import campaign_run_chunk, campaign_run_start
+    from campaigns.services.campaign_runs import campaign_run_chunk, campaign_run_prepare, campaign_run_start
 
     occasion = occasion_due(campaign=campaign, today=NOW.date())
     run, _created = campaign_run_start(campaign_id=campaign.pk, occasion=occasion, now=NOW)  # chunks run by hand
+    campaign_run_prepare(run_id=run.pk, now=NOW)
     campaign_run_chunk(run_id=run.pk, first_id=members[0].pk, last_id=members[0].pk, now=NOW)
     campaign_pause(campaign_id=campaign.pk, user=None, now=NOW)
     assert campaign_run_chunk(run_id=run.pk, first_id=members[1].pk, last_id=members[1].pk, now=NOW) is None
