@@ -197,6 +197,13 @@ def on_points_expiring_campaigns(sender, *, reminders, **kwargs):
         _enqueue(trigger_points_expiring, reminders=reminders)
 
 
+def on_member_anonymising(sender, *, member_id, member_number, addresses, **kwargs):
+    # Inside the anonymisation's transaction (members/signals.py): the erasure commits or rolls back with it.
+    from campaigns.services.erasure import member_addresses_erase
+
+    member_addresses_erase(member_id=member_id, member_number=member_number, addresses=addresses)
+
+
 def connect():
     signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
     signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
@@ -208,3 +215,4 @@ def connect():
     signals.purchase_recorded.connect(on_purchase_recorded_campaigns, dispatch_uid="campaigns.triggers.purchase")
     signals.tier_changed.connect(on_tier_changed_campaigns, dispatch_uid="campaigns.triggers.tier_changed")
     signals.points_expiring.connect(on_points_expiring_campaigns, dispatch_uid="campaigns.triggers.points_expiring")
+    signals.member_anonymising.connect(on_member_anonymising, dispatch_uid="campaigns.erasure.member_anonymising")
