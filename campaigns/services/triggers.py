@@ -13,7 +13,10 @@ makes the delivery once-only (the recipient row's unique constraint):
 - near_store: the mini program reports where the member is (`POST me/location`): within `params.radius_m` of the
   campaign's store (of the nearest active store with coordinates for a brand-wide campaign) during one of
   `params.windows` (local time; Monday to Friday when `weekdays_only`), occasion `near:<store>:<date>:<window start>`:
-  at most once per window, even for a brand-wide campaign reported near two stores in the same window;
+  at most once per window, even for a brand-wide campaign reported near two stores in the same window. A campaign
+  of a store is that store's offer to its own members (the campaign's store is the members' home store, as for
+  every kind, and its staff's scope): a member of another store near it gets nothing from it, nor does its
+  member near another store;
 - points_expiring: the daily points reminder job (`points_expiring` signal, one reminder per member and soonest
   expiry date) when settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose date falls within the
   campaign's `params.days_before`, occasion the reminder's key (`points_expiring:<member>:<date>`), the message
@@ -40,7 +43,7 @@ from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import DeliverResult, campaign_deliver
 from infra.translation import localized_column
-from members.models import Notification, Purchase, Store, Tier, TierHistory
+from members.models import Member, Notification, Purchase, Store, Tier, TierHistory
 from points.models import PointsPolicy
 
 Kind = Campaign.Kind
@@ -197,7 +200,10 @@ def campaigns_trigger_near_store(
     windows, at most once per campaign and window (see the module). Returns the deliveries made or found again."""
     local = _local(now)
     offers = []
+    home_store_id = Member.objects.filter(pk=member_id).values_list("home_store_id", flat=True).first()
     for campaign in campaigns_running(kind=Kind.NEAR_STORE, now=now):
+        if campaign.store_id is not None and campaign.store_id != home_store_id:
+            continue  # another store's offer to its own members
         params = campaign.params or {}
         window = _open_window(params, local)
         if window is None:
