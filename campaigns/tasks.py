@@ -111,6 +111,14 @@ def trigger_tier_upgrade(*, member_id: int, old_tier_id: int | None, new_tier_id
     )
 
 
+@shared_task(name="campaigns.trigger_coupon_expiring")
+def trigger_coupon_expiring(*, reminders: list[dict]) -> dict:
+    """Deliver a chunk of coupon expiry reminders through the coupon_expiring campaigns."""
+    from campaigns.services.triggers import campaigns_trigger_coupon_expiring
+
+    return campaigns_trigger_coupon_expiring(reminders=reminders, now=timezone.now())
+
+
 @shared_task(name="campaigns.trigger_points_expiring")
 def trigger_points_expiring(*, reminders: list[dict]) -> dict:
     """Deliver a chunk of points expiry reminders through the points_expiring campaigns."""

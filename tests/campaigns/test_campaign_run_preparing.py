@@ -77,10 +77,12 @@ def test_the_run_is_prepared_exactly_once_even_if_launched_and_prepared_twice(
         with pytest.raises(CampaignStatusInvalid):  # a second click: the campaign is no longer a draft
             campaign_launch(campaign_id=campaign.pk, user=None, now=NOW)
     run = CampaignRun.objects.get()
-    with mock.patch("campaigns.services.campaign_runs.fan_out") as fanned:
-        with django_capture_on_commit_callbacks(execute=True):
-            first = campaign_run_prepare(run_id=run.pk, now=NOW)
-            again = prepare_campaign_run.delay(run_id=run.pk).get()  # the task delivered twice
+    with (
+        mock.patch("campaigns.services.campaign_runs.fan_out") as fanned,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        first = campaign_run_prepare(run_id=run.pk, now=NOW)
+        again = prepare_campaign_run.delay(run_id=run.pk).get()  # the task delivered twice
     assert (first, again) == (True, False)
     assert fanned.call_count == 1
     assert SegmentFreeze.objects.count() == 1

@@ -294,7 +294,7 @@ def test_a_stores_near_store_offer_is_for_its_own_members_only(central):
 
 
 def test_a_stores_member_near_another_store_gets_nothing_from_their_own_stores_campaign(central):
-    east = StoreFactory(code="east", latitude=Decimal("22.281900"), longitude=Decimal("114.162000"))
+    StoreFactory(code="east", latitude=Decimal("22.281900"), longitude=Decimal("114.162000"))
     campaign = near_store_campaign(central)
     member = MemberFactory(home_store=central)
 
