@@ -65,6 +65,14 @@ def check_campaign_runs() -> dict:
     return campaign_runs_check(now=timezone.now())
 
 
+@shared_task(name="campaigns.prepare_campaign_run", acks_late=True)
+def prepare_campaign_run(*, run_id: int) -> bool:
+    """Freeze a started run's segment, split its audience and fan its chunks out (once per run)."""
+    from campaigns.services.campaign_runs import campaign_run_prepare
+
+    return campaign_run_prepare(run_id=run_id, now=timezone.now())
+
+
 @shared_task(name="campaigns.campaign_run_chunk")
 def campaign_run_chunk_task(*, run_id: int, first_id: int, last_id: int) -> dict | None:
     """Deliver one chunk of a run (idempotent: members already reached get nothing more)."""
@@ -101,6 +109,14 @@ def trigger_tier_upgrade(*, member_id: int, old_tier_id: int | None, new_tier_id
             member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, now=timezone.now()
         )
     )
+
+
+@shared_task(name="campaigns.trigger_coupon_expiring")
+def trigger_coupon_expiring(*, reminders: list[dict]) -> dict:
+    """Deliver a chunk of coupon expiry reminders through the coupon_expiring campaigns."""
+    from campaigns.services.triggers import campaigns_trigger_coupon_expiring
+
+    return campaigns_trigger_coupon_expiring(reminders=reminders, now=timezone.now())
 
 
 @shared_task(name="campaigns.trigger_points_expiring")

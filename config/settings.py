@@ -239,6 +239,8 @@ PICKUP_CODE_THROTTLE = env("PICKUP_CODE_THROTTLE", default="120/min")
 # The daily points expiry reminder is delivered by the merchant's editable points_expiring campaign (created, running,
 # on the first reminder when none exists; campaigns/services/triggers.py). Off: points' own fixed message.
 POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN = env.bool("POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN", default=True)
+# Likewise the daily coupon expiry reminder, by the coupon_expiring campaign. Off: coupons' own fixed message.
+COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN = env.bool("COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN", default=True)
 # Location reports of the mini program per member (campaigns/api/location.py: near-a-store offers).
 MEMBER_LOCATION_THROTTLE = env("MEMBER_LOCATION_THROTTLE", default="12/min")
 SPECTACULAR_SETTINGS = {

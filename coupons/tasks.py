@@ -40,7 +40,11 @@ def coupon_issue_chunk_task(*, job_id: int, number: int, first_id: int, last_id:
 
 @shared_task(acks_late=True)
 def coupons_remind_expiring_task() -> int:
-    """Notify members of their coupons about to expire (safe to run twice: one reminder per coupon)."""
+    """Remind members of their coupons about to expire (safe to run twice: one reminder per coupon): through the
+    merchant's coupon_expiring campaign when COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN is on (only the signal goes from
+    here), else with coupons' own message."""
+    from django.conf import settings
+
     from coupons.services.reminders import coupons_expiry_remind
 
-    return coupons_expiry_remind(now=timezone.now())
+    return coupons_expiry_remind(now=timezone.now(), notify=not settings.COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN)

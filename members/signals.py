@@ -11,6 +11,13 @@ No other signals carry business logic.
 - coupon_redeemed(coupon_id, member_id): a coupon was used on a purchase.
 - points_expiring(reminders): members are reminded of points about to expire, a list of
   {"member_id", "points", "days", "expires_on", "key"}; a reminder sent again carries the same key.
+- coupon_expiring(reminders): members are reminded of coupons about to expire, a list of
+  {"member_id", "coupon_id", "template_id", "expires_on", "key"}, one per coupon; sent again with the same key.
+
+One exception, sent inside the transaction (not after it commits) so that a higher app's erasure commits or rolls
+back with it:
+- member_anonymising(member_id, member_number, addresses): a member is being anonymised (PDPO); `addresses` are
+  every phone, e-mail and WeChat id the member ever had. Higher apps erase their copies of them.
 """
 
 import django.dispatch
@@ -22,6 +29,8 @@ tier_changed = django.dispatch.Signal()
 coupons_issued = django.dispatch.Signal()
 coupon_redeemed = django.dispatch.Signal()
 points_expiring = django.dispatch.Signal()
+coupon_expiring = django.dispatch.Signal()
+member_anonymising = django.dispatch.Signal()
 
 
 def send_after_commit(signal, **kwargs):

@@ -166,6 +166,7 @@ class CampaignRun(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        PREPARING = "preparing", _("Preparing")
         SENDING = "sending", _("Sending")
         RETRYING = "retrying", _("Retrying")
         FINISHED = "finished", _("Finished")
@@ -211,7 +212,9 @@ class CampaignRecipient(models.Model):
         HELD_OUT = "held_out", _("Held out")
         CAPPED = "capped", _("Capped")
         BUDGET_EXHAUSTED = "budget_exhausted", _("Budget exhausted")
-        NO_CONSENT = "no_consent", _("No consent")
+        # No "no consent": the inbox is always on, so a member of the audience without consent on any of the
+        # campaign's channels (or to marketing) is delivered to the inbox only (`channels` empty); the report's
+        # deliveries by channel show what the consents left out.
 
     campaign = models.ForeignKey(
         Campaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="recipients", db_index=False

@@ -5,9 +5,13 @@ paused -> finished. Any other step is refused with `campaign_status_invalid`. La
 need the `campaigns.launch_campaign` permission and, for staff of a store, a campaign of their store.
 
 A run is one occasion of a scheduled kind (`campaigns.kinds.occasion_due`), unique by its key, so a beat that
-fires twice or two beats at once start it once. Starting it freezes the segment under the run's key (for the kinds
-that send to the whole segment at once), splits the audience into id ranges of CAMPAIGN_CHUNK_SIZE members and
-fans them out as Celery chunk tasks (infra/fanout.py) after commit. A chunk delivers through `campaign_deliver`,
+fires twice or two beats at once start it once. Starting it only writes the run, `preparing`, and queues its
+preparation (`campaigns.prepare_campaign_run`) after commit, so a launch from the console answers at once however
+large the segment. The preparation (`campaign_run_prepare`, once per run under the run's row lock: a second task
+finds it `sending` and does nothing) freezes the segment under the run's key (for the kinds that send to the whole
+segment at once), splits the audience into id ranges of CAMPAIGN_CHUNK_SIZE members and fans them out as Celery
+chunk tasks (infra/fanout.py) after commit; the beat's check queues it again for a run left `preparing` (a lost
+task). A chunk delivers through `campaign_deliver`,
 so a chunk that runs twice, or again after a failure (`campaign_run_resume`, or resuming the campaign), reaches
 nobody twice. The beat's check (`campaign_runs_check`) marks a run finished only when every chunk is done, every
 member of its audience has a row, and none of its outbox messages is still waiting to be sent or retried.
@@ -42,7 +46,9 @@ from members.models import Member, OutboxMessage
 
 CampaignStatus = Campaign.Status
 RunStatus = CampaignRun.Status
-OPEN_RUN_STATUSES = (RunStatus.PENDING, RunStatus.SENDING, RunStatus.RETRYING)
+OPEN_RUN_STATUSES = (RunStatus.PENDING, RunStatus.PREPARING, RunStatus.SENDING, RunStatus.RETRYING)
+# A run still `preparing` this long after it started lost its task (a broker restart): the beat's check queues it again.
+PREPARE_RETRY_AFTER = datetime.timedelta(minutes=10)
 LAUNCH_PERMISSION = "campaigns.launch_campaign"
 
 
@@ -97,9 +103,16 @@ def _audience_ranges(run: CampaignRun) -> tuple[int, list[tuple[int, int]]]:
 
 
 # -- runs ------------------------------------------------------------------------------------------------------
+def _prepare_after_commit(run_id: int) -> None:
+    from campaigns.tasks import prepare_campaign_run
+
+    transaction.on_commit(lambda: prepare_campaign_run.delay(run_id=run_id))
+
+
 @transaction.atomic
 def campaign_run_start(*, campaign_id: int, occasion: Occasion, now: datetime.datetime) -> tuple[CampaignRun, bool]:
-    """Start the run `occasion` names (unless it exists): freeze, split, and fan its chunks out after commit.
+    """Start the run `occasion` names (unless it exists): write it `preparing` and queue its preparation (the freeze,
+    the split and the fan-out of its chunks: campaign_run_prepare) after commit.
 
     Returns (run, whether this call started it). Raises NotFound, CampaignStatusInvalid (not scheduled or running).
     """
@@ -114,16 +127,37 @@ def campaign_run_start(*, campaign_id: int, occasion: Occasion, now: datetime.da
     if not created:
         return run, False
     run.occasion = f"run:{run.pk}" if occasion.occasion == "run" else (occasion.occasion or "")
-    if campaign.segment_id and campaign.kind in FREEZING_KINDS:
-        run.freeze, _created = segment_freeze(segment_id=campaign.segment_id, key=f"campaign-run:{run.pk}", now=now)
-    run.campaign = campaign
-    run.audience_count, ranges = _audience_ranges(run)
-    run.chunks_total, run.status = len(ranges), RunStatus.SENDING
-    run.save()
+    run.status = RunStatus.PREPARING
+    run.save(update_fields=["occasion", "status"])
     if campaign.status == CampaignStatus.SCHEDULED:
         Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING)
-    _fan_out_after_commit(run.pk, ranges)
+    _prepare_after_commit(run.pk)
     return run, True
+
+
+@transaction.atomic
+def campaign_run_prepare(*, run_id: int, now: datetime.datetime) -> bool:
+    """Prepare a `preparing` run: freeze its segment (the kinds that send to the whole segment at once), count and
+    split its audience, mark it `sending` and fan its chunks out after commit. Returns whether this call did it:
+    under the run's row lock, a second call (a task delivered twice, the beat's retry) finds it prepared and does
+    nothing. A run whose campaign ended meanwhile is marked failed."""
+    run = CampaignRun.objects.select_for_update(of=("self",)).select_related("campaign").filter(pk=run_id).first()
+    if run is None or run.status != RunStatus.PREPARING:
+        return False
+    campaign = run.campaign
+    if campaign.status == CampaignStatus.FINISHED:
+        CampaignRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, finished_at=now)
+        return False
+    if campaign.segment_id and campaign.kind in FREEZING_KINDS:
+        # The segment as it is when the run started, whenever the task runs (the freeze's own time is `now`).
+        run.freeze, _created = segment_freeze(
+            segment_id=campaign.segment_id, key=f"campaign-run:{run.pk}", now=run.started_at
+        )
+    run.audience_count, ranges = _audience_ranges(run)
+    run.chunks_total, run.status = len(ranges), RunStatus.SENDING
+    run.save(update_fields=["freeze", "audience_count", "chunks_total", "status"])
+    _fan_out_after_commit(run.pk, ranges)
+    return True
 
 
 def campaign_run_chunk(*, run_id: int, first_id: int, last_id: int, now: datetime.datetime):
@@ -168,6 +202,9 @@ def campaign_run_resume(*, run_id: int, now: datetime.datetime) -> int:
         raise NotFound()
     if run.status not in OPEN_RUN_STATUSES:
         return 0
+    if run.status == RunStatus.PREPARING:  # not split yet: its preparation sends every chunk
+        _prepare_after_commit(run.pk)
+        return 0
     _count, ranges = _audience_ranges(run)
     # Start the count again: the chunks all run once more (the done ones deliver nothing).
     CampaignRun.objects.filter(pk=run.pk).update(chunks_total=len(ranges), chunks_done=0, status=RunStatus.SENDING)
@@ -200,6 +237,10 @@ def campaign_run_check(*, run_id: int, now: datetime.datetime) -> str:
         .get(pk=run_id)
     )
     if run.status not in OPEN_RUN_STATUSES:
+        return run.status
+    if run.status == RunStatus.PREPARING:  # its audience is not known yet
+        if run.started_at is None or now - run.started_at >= PREPARE_RETRY_AFTER:
+            _prepare_after_commit(run.pk)
         return run.status
     if run.chunks_done < run.chunks_total or not _everyone_reached(run):
         return run.status
@@ -361,7 +402,7 @@ def campaign_finish(*, campaign_id: int, user, now: datetime.datetime) -> Campai
     if hasattr(user, "pk"):
         campaign._history_user = user
     _set_status(campaign, CampaignStatus.FINISHED)
-    CampaignRun.objects.filter(
-        campaign=campaign, status__in=OPEN_RUN_STATUSES, chunks_done__lt=F("chunks_total")
+    CampaignRun.objects.filter(campaign=campaign, status__in=OPEN_RUN_STATUSES).filter(
+        Q(chunks_done__lt=F("chunks_total")) | Q(status=RunStatus.PREPARING)
     ).update(status=RunStatus.FAILED, finished_at=now)
     return campaign

@@ -59,7 +59,10 @@ CHANNEL_CONSENT = {
 }
 PLACEHOLDERS = ("name", "first_name", "member_number", "points_balance")
 # Fields a kind's trigger gives per member besides the member's own (campaign_deliver's `fields`).
-KIND_PLACEHOLDERS = {Campaign.Kind.POINTS_EXPIRING: ("points", "days", "expires_on")}
+KIND_PLACEHOLDERS = {
+    Campaign.Kind.POINTS_EXPIRING: ("points", "days", "expires_on"),
+    Campaign.Kind.COUPON_EXPIRING: ("coupon", "days", "expires_on"),
+}
 EDITABLE_STATUSES = frozenset({Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED})
 MEMBER_FIELDS = (
     "pk", "locale", "name", "member_number", "points_balance", "consent_marketing",

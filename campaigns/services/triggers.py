@@ -13,7 +13,10 @@ makes the delivery once-only (the recipient row's unique constraint):
 - near_store: the mini program reports where the member is (`POST me/location`): within `params.radius_m` of the
   campaign's store (of the nearest active store with coordinates for a brand-wide campaign) during one of
   `params.windows` (local time; Monday to Friday when `weekdays_only`), occasion `near:<store>:<date>:<window start>`:
-  at most once per window, even for a brand-wide campaign reported near two stores in the same window;
+  at most once per window, even for a brand-wide campaign reported near two stores in the same window. A campaign
+  of a store is that store's offer to its own members (the campaign's store is the members' home store, as for
+  every kind, and its staff's scope): a member of another store near it gets nothing from it, nor does its
+  member near another store;
 - points_expiring: the daily points reminder job (`points_expiring` signal, one reminder per member and soonest
   expiry date) when settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose date falls within the
   campaign's `params.days_before`, occasion the reminder's key (`points_expiring:<member>:<date>`), the message
@@ -21,6 +24,13 @@ makes the delivery once-only (the recipient row's unique constraint):
   weekly cap, no global control group). When no points_expiring campaign exists at all, the first reminder creates
   the default one, running, with points' former message in every language: the merchant edits, pauses or ends it
   like any campaign (paused or ended: no reminders).
+- coupon_expiring: the daily coupon reminder job (`coupon_expiring` signal, one reminder per available coupon within
+  its template's `reminder_days`) when settings.COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose
+  coupon ends within the campaign's `params.days_before` and is still available, occasion the coupon's key
+  (`coupon_expiring:<coupon id>`: once per coupon, however often the job runs), the message filled with `{coupon}`
+  (the template's name in the member's language), `{days}` and `{expires_on}`. A member with two coupons due gets
+  one message per coupon (one delivery call per round). Transactional, and created as a default (running) on the
+  first reminder like points_expiring, its `days_before` the longest notice any template asks for.
 
 Signal receivers (campaigns/receivers.py) only enqueue the tasks that call these, after commit.
 """
@@ -39,8 +49,8 @@ from campaigns.errors import CampaignNotRunning
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import DeliverResult, campaign_deliver
-from infra.translation import localized_column
-from members.models import Notification, Purchase, Store, Tier, TierHistory
+from infra.translation import in_language, localized_column, translations_of
+from members.models import Member, Notification, Purchase, Store, Tier, TierHistory
 from points.models import PointsPolicy
 
 Kind = Campaign.Kind
@@ -197,7 +207,10 @@ def campaigns_trigger_near_store(
     windows, at most once per campaign and window (see the module). Returns the deliveries made or found again."""
     local = _local(now)
     offers = []
+    home_store_id = Member.objects.filter(pk=member_id).values_list("home_store_id", flat=True).first()
     for campaign in campaigns_running(kind=Kind.NEAR_STORE, now=now):
+        if campaign.store_id is not None and campaign.store_id != home_store_id:
+            continue  # another store's offer to its own members
         params = campaign.params or {}
         window = _open_window(params, local)
         if window is None:
@@ -308,3 +321,130 @@ def campaigns_trigger_points_expiring(*, reminders: list[dict], now: datetime.da
             count += result.delivered
         delivered[campaign.pk] = count
     return delivered
+
+
+# -- coupon expiring ----------------------------------------------------------------------------------------------
+DEFAULT_COUPON_EXPIRING = {
+    "name": {"en": "Coupon expiry reminder", "zh-hant": "優惠券到期提醒", "zh-hans": "优惠券到期提醒"},
+    "message_title": {
+        "en": "Your coupon expires soon",
+        "zh-hant": "您的優惠券即將到期",
+        "zh-hans": "您的优惠券即将到期",
+    },
+    "message_body": {
+        "en": "Your coupon “{coupon}” expires on {expires_on}. Use it before then.",
+        "zh-hant": "您的優惠券「{coupon}」將於 {expires_on} 到期，請盡快使用。",
+        "zh-hans": "您的优惠券“{coupon}”将于 {expires_on} 到期，请尽快使用。",
+    },
+}
+
+
+@transaction.atomic
+def coupon_expiring_campaign_default_ensure() -> Campaign:
+    """Return the coupon_expiring campaign to run, creating the default one (running) when none exists at all.
+
+    Serialised on the points policy's row (the program's one settings row, as for points_expiring), so that two
+    reminder chunks at once create one campaign."""
+    from coupons.models import CouponTemplate
+
+    PointsPolicy.objects.select_for_update().get(pk=PointsPolicy.load().pk)
+    existing = Campaign.objects.filter(kind=Kind.COUPON_EXPIRING).order_by("pk").first()
+    if existing is not None:
+        return existing
+    longest = max(CouponTemplate.objects.values_list("reminder_days", flat=True), default=0) or 7
+    campaign = Campaign(
+        kind=Kind.COUPON_EXPIRING,
+        status=Campaign.Status.RUNNING,
+        params={"days_before": min(max(longest, 1), 90)},
+        channels=["wechat", "sms", "email"],
+        is_marketing=False,
+        respects_global_control=False,
+    )
+    for field, texts in DEFAULT_COUPON_EXPIRING.items():
+        for language, text in texts.items():
+            setattr(campaign, localized_column(field, language), text)
+    campaign.save()
+    return campaign
+
+
+def _rounds(due: dict[int, dict]) -> list[dict[int, dict]]:
+    """Split reminders (coupon id -> reminder) into rounds with one reminder per member each (campaign_deliver takes
+    one occasion per member and call), each round in member id order."""
+    by_member: dict[int, list[dict]] = {}
+    for coupon_id in sorted(due):
+        by_member.setdefault(due[coupon_id]["member_id"], []).append(due[coupon_id])
+    rounds: list[dict[int, dict]] = []
+    for member_id in sorted(by_member):
+        for number, reminder in enumerate(by_member[member_id]):
+            if number == len(rounds):
+                rounds.append({})
+            rounds[number][member_id] = reminder
+    return rounds
+
+
+def campaigns_trigger_coupon_expiring(*, reminders: list[dict], now: datetime.datetime) -> dict[int, int]:
+    """Deliver the coupon reminders (as the `coupon_expiring` signal gives them) through the running coupon_expiring
+    campaigns; return {campaign id: messages delivered}."""
+    from coupons.models import Coupon, CouponTemplate
+
+    if not Campaign.objects.filter(kind=Kind.COUPON_EXPIRING).exists():
+        coupon_expiring_campaign_default_ensure()
+    # A reminder coupons already sent with its own message (before the campaign took over) is not sent again, and a
+    # coupon used or withdrawn since the job ran is not reminded of.
+    sent = set(
+        Notification.objects.filter(dedupe_key__in=[r["key"] for r in reminders]).values_list("dedupe_key", flat=True)
+    )
+    available = set(
+        Coupon.objects.filter(
+            pk__in=[r["coupon_id"] for r in reminders], status=Coupon.Status.AVAILABLE, valid_until__gt=now
+        ).values_list("pk", flat=True)
+    )
+    reminders = [r for r in reminders if r["key"] not in sent and r["coupon_id"] in available]
+    if not reminders:
+        return {}
+    names = {
+        template.pk: translations_of(template, "name")
+        for template in CouponTemplate.objects.filter(pk__in={r["template_id"] for r in reminders})
+    }
+    locales = dict(Member.objects.filter(pk__in={r["member_id"] for r in reminders}).values_list("pk", "locale"))
+    today = _local(now).date()
+    delivered = {}
+    for campaign in campaigns_running(kind=Kind.COUPON_EXPIRING, now=now):
+        horizon = today + datetime.timedelta(days=int((campaign.params or {}).get("days_before", 7)))
+        due = {r["coupon_id"]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
+        if campaign.segment_id and due:
+            chosen = set(
+                segment_members_of(segment=campaign.segment, now=now)
+                .filter(pk__in={r["member_id"] for r in due.values()})
+                .values_list("pk", flat=True)
+            )
+            due = {coupon_id: r for coupon_id, r in due.items() if r["member_id"] in chosen}
+        count = 0
+        for round_ in _rounds(due):
+            ids = list(round_)
+            for start in range(0, len(ids), DELIVER_CHUNK):
+                chunk = ids[start : start + DELIVER_CHUNK]
+                try:
+                    result = campaign_deliver(
+                        campaign_id=campaign.pk,
+                        member_ids=chunk,
+                        occasion={member_id: round_[member_id]["key"] for member_id in chunk},
+                        fields={
+                            member_id: _coupon_fields(round_[member_id], names, locales, today) for member_id in chunk
+                        },
+                        now=now,
+                    )
+                except CampaignNotRunning:
+                    break
+                count += result.delivered
+        delivered[campaign.pk] = count
+    return delivered
+
+
+def _coupon_fields(reminder: dict, names: dict, locales: dict, today: datetime.date) -> dict:
+    expires_on = datetime.date.fromisoformat(reminder["expires_on"])
+    return {
+        "coupon": in_language(names.get(reminder["template_id"], {}), locales.get(reminder["member_id"])) or "",
+        "expires_on": reminder["expires_on"],
+        "days": max((expires_on - today).days, 0),
+    }

@@ -5,6 +5,10 @@ a visit deserves a week's notice, a free-shipping code none at all. Set-based: o
 value of `reminder_days` (a handful, however many templates there are) over the available coupons whose end
 falls in (now, now + that many days], then `notify_many` per chunk. One notification per coupon, deduped by
 the coupon's id, so a coupon is reminded of once however often the job runs.
+
+Every reminder is also sent as the `coupon_expiring` domain signal (after commit). With `notify=False` (the daily
+job's choice when settings.COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN is on) only the signal goes: the merchant's editable
+coupon_expiring campaign delivers the reminder (campaigns.services.triggers), once per coupon.
 """
 
 from datetime import datetime, timedelta
@@ -15,6 +19,7 @@ from coupons.models import Coupon, CouponTemplate
 from infra.translation import translations_of
 from members.models import Member, Notification
 from members.services.notifications import NotificationDraft, notify_many
+from members.signals import coupon_expiring, send_after_commit
 
 REMINDER_CHUNK_SIZE = 5000
 # Frozen and closed accounts cannot use their coupons: reminding them to would only confuse.
@@ -25,10 +30,11 @@ def coupon_expiring_dedupe_key(*, coupon_id: int) -> str:
     return f"coupon_expiring:{coupon_id}"
 
 
-def coupons_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZE) -> int:
+def coupons_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZE, notify: bool = True) -> int:
     """Notify the holders of available coupons that expire within their template's reminder days.
 
-    Returns how many notifications were written. Safe to run twice, or twice at once (one per coupon).
+    Returns how many notifications were written (with `notify=False`: how many reminders were signalled, none
+    written). Safe to run twice, or twice at once (one per coupon).
     """
     notified = 0
     reminder_days = (
@@ -66,7 +72,23 @@ def coupons_expiry_remind(*, now: datetime, chunk_size: int = REMINDER_CHUNK_SIZ
                 )
                 for coupon_id, member_id, template_id, valid_until in rows
             ]
-            notified += notify_many(kind=Notification.Kind.COUPON_EXPIRING, drafts=drafts, now=now)
+            if notify:
+                notified += notify_many(kind=Notification.Kind.COUPON_EXPIRING, drafts=drafts, now=now)
+            else:
+                notified += len(drafts)
+            send_after_commit(
+                coupon_expiring,
+                reminders=[
+                    {
+                        "member_id": member_id,
+                        "coupon_id": coupon_id,
+                        "template_id": template_id,
+                        "expires_on": timezone.localtime(valid_until).date().isoformat(),
+                        "key": coupon_expiring_dedupe_key(coupon_id=coupon_id),
+                    }
+                    for coupon_id, member_id, template_id, valid_until in rows
+                ],
+            )
             last_id = rows[-1][0]
     return notified
 

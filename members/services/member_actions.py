@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from members.errors import ActionReasonRequired, MemberAlreadyAnonymised, MemberStatusConflict
-from members.models import Member, MemberAnonymisation, MemberToken, Tag, WechatSession
+from members.models import Member, MemberAnonymisation, MemberToken, OutboxMessage, Tag, WechatSession
 from members.services.locks import lock_member
+from members.signals import member_anonymising
 
 # The personal fields scrubbed by an anonymisation, with what each becomes (the pseudonym replaces the name). The
 # member's history rows get the same values: a past version must not keep what the live row no longer holds.
@@ -27,6 +28,7 @@ SCRUBBED_FIELDS = {
     "wechat_unionid": "",
 }
 CONSENT_FIELDS = ("consent_marketing", "consent_sms", "consent_email", "consent_wechat")
+ADDRESS_FIELDS = ("phone", "email", "wechat_openid", "wechat_unionid")
 
 
 def _save_audited(member: Member, *, by, now: datetime, reason: str) -> None:
@@ -102,7 +104,10 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
     Name, phone, e-mail, birthday, gender, WeChat ids, consents and tags are cleared from the member and from every
     past version of it in its history; sign-ins are revoked and the WeChat session deleted; the member is closed.
     Ledgers, lots, purchases, coupons and orders stay with the member row, so every balance and report still adds
-    up. Who asked, when and why is kept in MemberAnonymisation. Irreversible.
+    up. Higher apps erase their own copies of the member's addresses in the same transaction (the
+    `member_anonymising` signal: campaigns' consent records, delivery log and webhook payloads), and the outbox
+    messages' last errors (a provider may repeat the address) are cleared. Who asked, when and why is kept in
+    MemberAnonymisation. Irreversible.
 
     Raises ActionReasonRequired, MemberAlreadyAnonymised (a second request), NotFound.
     """
@@ -111,6 +116,16 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
     if MemberAnonymisation.objects.filter(member_id=member.pk).exists():
         raise MemberAlreadyAnonymised()
     pseudonym = f"anon-{secrets.token_hex(8)}"
+    addresses = {getattr(member, field) for field in ADDRESS_FIELDS}
+    for row in Member.history.filter(id=member.pk).values_list(*ADDRESS_FIELDS):
+        addresses.update(row)
+    member_anonymising.send(
+        sender=None,
+        member_id=member.pk,
+        member_number=member.member_number,
+        addresses=sorted(str(address) for address in addresses if address),
+    )
+    OutboxMessage.objects.filter(notification__member_id=member.pk).exclude(last_error="").update(last_error="")
     Member.history.filter(id=member.pk).update(name=pseudonym, **SCRUBBED_FIELDS)
     for field, value in SCRUBBED_FIELDS.items():
         setattr(member, field, value)

@@ -71,6 +71,24 @@ def test_a_member_without_marketing_consent_gets_the_inbox_only(now):
     assert not OutboxMessage.objects.exists()
 
 
+def test_a_member_with_no_consent_on_any_of_the_campaigns_channels_is_reached_by_the_inbox_only(now):
+    # The inbox is always on: such a member is not left out with a "no consent" status but delivered to the inbox,
+    # with no channel; the report counts them delivered and its deliveries by channel show the inbox alone.
+    from campaigns.selectors.campaign_report import campaign_report
+
+    assert "no_consent" not in Status.values
+    campaign = CampaignFactory(channels=["sms", "email"], points_bonus=10)
+    member = MemberFactory(consent_marketing=True, consent_sms=False, consent_email=False, email="m@example.com")
+    campaign_deliver(campaign_id=campaign.pk, member_ids=[member.pk], occasion="run:1", now=now)
+    recipient = CampaignRecipient.objects.get()
+    assert (recipient.status, recipient.channels, recipient.points_granted) == (Status.DELIVERED, [], 10)
+    assert Notification.objects.filter(member=member).count() == 1
+    assert not OutboxMessage.objects.exists()
+    report = campaign_report(campaign=campaign, now=now)
+    assert report.by_status == {Status.DELIVERED: 1}
+    assert [(row.channel, row.count) for row in report.deliveries] == [("inbox", 1)]
+
+
 def test_only_the_campaigns_channels_the_member_consented_to_are_used(now):
     campaign = CampaignFactory(channels=["email"])
     member = consenting()

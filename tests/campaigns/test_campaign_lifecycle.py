@@ -2,6 +2,7 @@
 settings (each kind's params checked, naming the field)."""
 
 import datetime
+from decimal import Decimal
 
 import pytest
 
@@ -70,10 +71,11 @@ def test_a_paused_campaigns_queued_chunks_wait_for_the_resume(django_capture_on_
     members = MemberFactory.create_batch(3)
     campaign = CampaignFactory(status=Status.SCHEDULED)
     from campaigns.kinds import occasion_due
-    from campaigns.services.campaign_runs import campaign_run_chunk, campaign_run_start
+    from campaigns.services.campaign_runs import campaign_run_chunk, campaign_run_prepare, campaign_run_start
 
     occasion = occasion_due(campaign=campaign, today=NOW.date())
     run, _created = campaign_run_start(campaign_id=campaign.pk, occasion=occasion, now=NOW)  # chunks run by hand
+    campaign_run_prepare(run_id=run.pk, now=NOW)
     campaign_run_chunk(run_id=run.pk, first_id=members[0].pk, last_id=members[0].pk, now=NOW)
     campaign_pause(campaign_id=campaign.pk, user=None, now=NOW)
     assert campaign_run_chunk(run_id=run.pk, first_id=members[1].pk, last_id=members[1].pk, now=NOW) is None
@@ -147,12 +149,34 @@ def test_a_kinds_defaults_are_filled_in():
         ({"message_title": "", "message_body": ""}, "message_title"),
         ({"is_marketing": False}, "is_marketing"),
         ({"starts_on": datetime.date(2027, 1, 2), "ends_on": datetime.date(2027, 1, 1)}, "ends_on"),
+        # The multiplier window: above 1 (x1 changes nothing) and at most 10, and it needs its length in days.
+        ({"multiplier": Decimal("1"), "multiplier_days": 7}, "multiplier"),
+        ({"multiplier": Decimal("0.5"), "multiplier_days": 7}, "multiplier"),
+        ({"multiplier": Decimal("-2"), "multiplier_days": 7}, "multiplier"),
+        ({"multiplier": Decimal("10.01"), "multiplier_days": 7}, "multiplier"),
+        ({"multiplier": Decimal("99.99"), "multiplier_days": 7}, "multiplier"),
+        ({"multiplier": Decimal("2"), "multiplier_days": None}, "multiplier_days"),
+        ({"multiplier": Decimal("2"), "multiplier_days": 0}, "multiplier_days"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(fields, field):
     with pytest.raises(CampaignInvalid) as refused:
         campaign_save(campaign=unsaved(**fields), user=None)
     assert field in refused.value.fields
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize("multiplier", [Decimal("1"), Decimal("10.5")])
+def test_a_multiplier_out_of_range_is_refused_with_the_range_in_the_message(multiplier):
+    with pytest.raises(CampaignInvalid) as refused:
+        campaign_save(campaign=unsaved(multiplier=multiplier, multiplier_days=7), user=None)
+    assert refused.value.fields == {"multiplier": ["Give a multiplier above 1 and at most 10."]}
+
+
+@pytest.mark.parametrize("multiplier", [Decimal("1.01"), Decimal("10")])
+def test_a_multiplier_at_the_edges_of_its_range_saves(multiplier):
+    campaign = campaign_save(campaign=unsaved(multiplier=multiplier, multiplier_days=7), user=None)
+    assert campaign.multiplier == multiplier
 
 
 def test_a_multiplier_window_reward_saves_with_its_length():

@@ -17,7 +17,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.worker, pytest.mark.django_db(tr
 
 
 def wait_for_chunks(run, deadline):
-    while (current := CampaignRun.objects.get(pk=run.pk)).chunks_done < current.chunks_total:
+    # A launched run is `preparing` (no chunks yet) until the worker has frozen and split it.
+    while (current := CampaignRun.objects.get(pk=run.pk)).status == CampaignRun.Status.PREPARING or (
+        current.chunks_done < current.chunks_total
+    ):
         assert time.monotonic() < deadline, (
             f"the worker did {current.chunks_done} of {current.chunks_total} chunks, "
             f"{CampaignRecipient.objects.count()} recipients"

@@ -277,6 +277,48 @@ def test_a_brand_wide_campaign_reaches_a_member_once_per_window_near_any_store(c
     assert east.pk != central.pk
 
 
+def test_a_stores_near_store_offer_is_for_its_own_members_only(central):
+    # A store's campaign is that store's offer to the members whose home store it is (the campaign's store means
+    # this for every kind, and it is the scope its staff see): a member of another store standing at its door in the
+    # window gets nothing from it, while the brand-wide campaign reaches them.
+    other = StoreFactory(code="other")
+    stores_offer = near_store_campaign(central)
+    brand_offer = near_store_campaign(None)
+    visitor = MemberFactory(home_store=other)
+
+    offers = campaigns_trigger_near_store(member_id=visitor.pk, latitude=NEAR[0], longitude=NEAR[1], now=WEDNESDAY_0830)
+
+    assert [offer.campaign.pk for offer in offers] == [brand_offer.pk]
+    assert recipients(stores_offer) == []
+    assert recipients(brand_offer) == [(visitor.pk, f"near:{central.pk}:2026-12-09:08:00", Status.DELIVERED)]
+
+
+def test_a_stores_member_near_another_store_gets_nothing_from_their_own_stores_campaign(central):
+    StoreFactory(code="east", latitude=Decimal("22.281900"), longitude=Decimal("114.162000"))
+    campaign = near_store_campaign(central)
+    member = MemberFactory(home_store=central)
+
+    near_east = campaigns_trigger_near_store(
+        member_id=member.pk, latitude=22.2819, longitude=114.1625, now=WEDNESDAY_0830
+    )
+
+    assert near_east == []
+    assert recipients(campaign) == []
+
+
+def test_the_location_api_gives_no_offer_of_another_store(member_client, central):
+    local = datetime.datetime.now(HK)
+    start = local.replace(minute=0, second=0, microsecond=0)
+    end = "23:59" if start.hour == 23 else f"{start.hour + 1:02d}:00"
+    campaign = near_store_campaign(central, windows=[[f"{start.hour:02d}:00", end]], weekdays_only=False)
+    visitor = MemberFactory(home_store=StoreFactory(code="other"))
+
+    response = member_client(visitor).post(URL, {"latitude": NEAR[0], "longitude": NEAR[1]}, format="json")
+
+    assert (response.status_code, response.json()) == (200, {"offers": []})
+    assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
+
+
 # -- the API ------------------------------------------------------------------------------------------------------
 URL = "/api/v1/me/location"
 
