@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
+from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from members.imports.columns import COLUMNS, EXPORT_ONLY_COLUMNS, template_csv
 from members.imports.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size
@@ -40,7 +41,11 @@ UPLOAD_NAME_RE = re.compile(r"^imports/(?P<owner>\d+)-[\w.-]+\.csv$")
 
 
 class MemberImportForm(forms.Form):
-    file = forms.FileField(label=_("CSV file"), required=False)
+    # Unfold's widget: its script writes the chosen file's name into the widget's own text box (and fails on a
+    # plain file input, which has none).
+    file = forms.FileField(
+        label=_("CSV file"), required=False, widget=UnfoldAdminFileFieldWidget(attrs={"accept": ".csv,text/csv"})
+    )
     file_name = forms.CharField(widget=forms.HiddenInput, required=False)
     encoding = encoding_field()
 

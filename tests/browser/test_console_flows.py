@@ -6,11 +6,10 @@ from playwright.sync_api import expect
 
 from members.models import PointsEntry, Role
 from members.services.ledger import points_credit
+from tests.browser.helpers import log_in, search
 from tests.factories import MemberFactory, StoreFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pass-word-123"  # UserFactory's
 
 
 @pytest.fixture
@@ -23,20 +22,6 @@ def staff(now):
     points_credit(member_id=member.pk, points=80, idempotency_key="welcome", now=now, reason="Welcome bonus")
     visitor = MemberFactory(name="Bella Wong", phone="+85261234567", home_store=store_b)
     return user, member, visitor
-
-
-def log_in(page, username):
-    page.goto("/console/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#nav-sidebar")).to_contain_text(username)
-
-
-def search(page, term):
-    page.goto("/console/members/member/")
-    page.fill("#searchbar", term)
-    page.press("#searchbar", "Enter")
 
 
 def test_find_a_member_by_phone_read_the_ledger_and_adjust_points(page, staff):

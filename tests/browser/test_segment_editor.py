@@ -9,11 +9,10 @@ from playwright.sync_api import expect
 
 from campaigns.models import Segment
 from members.models import Role
+from tests.browser.helpers import log_in
 from tests.factories import MemberFactory, StoreFactory, TierFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pass-word-123"  # UserFactory's
 
 
 def test_build_a_rule_see_the_count_and_save_it(page):
@@ -23,11 +22,7 @@ def test_build_a_rule_see_the_count_and_save_it(page):
     MemberFactory.create_batch(2, tier=gold, home_store=store)
     MemberFactory(home_store=store)
     user = UserFactory(username="admin.segments", role=Role.MERCHANT_ADMIN)
-    page.goto("/console/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#nav-sidebar")).to_contain_text(user.username)
+    log_in(page, user.username)
 
     # when they add a tier condition with the builder
     page.goto("/console/campaigns/segment/add/")
