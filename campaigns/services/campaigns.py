@@ -22,6 +22,12 @@ the triggers of the event kinds). In one transaction per chunk it:
    writes the inbox notification with an outbox message per channel the campaign chose and the member consented to
    (marketing needs the consent to marketing as well; a member who withdrew it gets the inbox only). Quiet hours
    and consent are checked again by the sender at send time.
+
+Steps 2 and 5 as written above are the portable reference (`_write_reference`). On PostgreSQL, a campaign whose
+rewards are a coupon and/or a message (no points, no multiplier window, no partner-code template) has its chunk
+written by one statement (`_write_set_based`, campaigns/sql.py): the same decisions taken in Python, then every
+recipient row, coupon, notification and outbox message inserted at once with the same keys. A conflict rolls that
+statement back and the reference writes the chunk.
 """
 
 import datetime
