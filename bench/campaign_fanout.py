@@ -17,7 +17,10 @@ more throughput is more workers on more machines. Checks that no member got two 
 recipient rows. Scratch rows (member numbers starting with 4, phones +8524..., tier FANOUTBENCH) are deleted before
 and, without --keep, after.
 Last line: RESULT campaign_fanout members=<n> one_worker_s=<s> two_workers_s=<s> members_per_s=<n> speedup=<r>
-duplicates=<n>
+duplicates=<n> worker_cpu_s=<s> postgres_cpu_s=<s> worker_cpu_ms_per_member=<ms>
+(the CPU seconds of the two-worker run; the CPU per member of the worker processes, the lower of the two runs, is
+the figure that does not depend on the machine's load. PostgreSQL's figure counts every session of the server, so
+on a shared machine it includes other databases' work.)
 """
 
 import argparse
@@ -210,17 +213,23 @@ def main():
         valid_days=7, per_member_limit=1, audience=CouponTemplate.Audience.MEMBERS,
     )  # fmt: skip
     try:
-        one, *_cpu = run_once(segment=segment, template=template, staff=staff, count=args.members, processes=1)
+        one, one_worker_cpu, _postgres = run_once(
+            segment=segment, template=template, staff=staff, count=args.members, processes=1
+        )
         found = duplicates(template)
         delete_run_rows(template)
-        two, *_cpu = run_once(segment=segment, template=template, staff=staff, count=args.members, processes=2)
+        two, worker_cpu, postgres_cpu = run_once(
+            segment=segment, template=template, staff=staff, count=args.members, processes=2
+        )
         found += duplicates(template)
     finally:
         if not args.keep:
             clean_scratch()
     print(
         f"RESULT campaign_fanout members={args.members} one_worker_s={one:.1f} two_workers_s={two:.1f} "
-        f"members_per_s={args.members / two:.0f} speedup={one / two:.2f} duplicates={found}"
+        f"members_per_s={args.members / two:.0f} speedup={one / two:.2f} duplicates={found} "
+        f"worker_cpu_s={worker_cpu:.1f} postgres_cpu_s={postgres_cpu:.1f} "
+        f"worker_cpu_ms_per_member={1000 * min(one_worker_cpu, worker_cpu) / args.members:.3f}"
     )
 
 

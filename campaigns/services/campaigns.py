@@ -22,6 +22,12 @@ the triggers of the event kinds). In one transaction per chunk it:
    writes the inbox notification with an outbox message per channel the campaign chose and the member consented to
    (marketing needs the consent to marketing as well; a member who withdrew it gets the inbox only). Quiet hours
    and consent are checked again by the sender at send time.
+
+Steps 2 and 5 as written above are the portable reference (`_write_reference`). On PostgreSQL, a campaign whose
+rewards are a coupon and/or a message (no points, no multiplier window, no partner-code template) has its chunk
+written by one statement (`_write_set_based`, campaigns/sql.py): the same decisions taken in Python, then every
+recipient row, coupon, notification and outbox message inserted at once with the same keys. A conflict rolls that
+statement back and the reference writes the chunk.
 """
 
 import datetime
@@ -31,16 +37,18 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import CharField, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext as _
 
+from campaigns import sql
 from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignPermissionDenied, CampaignStatusInvalid
 from campaigns.kinds import TRANSACTIONAL_KINDS, kind_params_clean
 from campaigns.lift.control import global_control_member_ids
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.segments.buckets import member_bucket
+from infra.bulk_sql import field_in, set_based
 from infra.errors import LoyaltyError, NotFound
 from infra.translation import in_language, languages, localized_column, translations_of
 from members.models import Member, Notification, OutboxMessage
@@ -195,6 +203,17 @@ class DeliverResult:
         return self.statuses[Status.HELD_OUT]
 
 
+class _Row:
+    """A recipient row being decided: who, on which occasion, and what it comes to (cheaper than a model instance,
+    which only the reference builds)."""
+
+    __slots__ = ("member_id", "occasion", "status", "held_out", "channels")
+
+    def __init__(self, *, member_id: int, occasion: str):
+        self.member_id, self.occasion = member_id, occasion
+        self.status, self.held_out, self.channels = Status.DELIVERED, False, []
+
+
 class _Format(dict):
     def __missing__(self, key):
         return "{" + key + "}"
@@ -236,9 +255,7 @@ def _wanted_channels(campaign: Campaign, member: dict) -> list[str]:
     return wanted
 
 
-def _decide(
-    *, campaign: Campaign, rows: list[CampaignRecipient], members: dict[int, dict], now: datetime.datetime
-) -> None:
+def _decide(*, campaign: Campaign, rows: list[_Row], members: dict[int, dict], now: datetime.datetime) -> None:
     """Set each new row's status (held out, capped, delivered) and the channels it will use."""
     day_start, week_start = _period_starts(now)
     member_ids = [row.member_id for row in rows]
@@ -247,7 +264,7 @@ def _decide(
     mine_week = Counter()
     if campaign.cap_per_member or campaign.cap_per_member_per_day or campaign.cap_per_member_per_week:
         for member_id, created_at in CampaignRecipient.objects.filter(
-            campaign=campaign, member_id__in=member_ids, status=Status.DELIVERED
+            field_in(CampaignRecipient, "member_id", member_ids), campaign=campaign, status=Status.DELIVERED
         ).values_list("member_id", "created_at"):
             mine[member_id] += 1
             mine_day[member_id] += created_at >= day_start
@@ -256,7 +273,7 @@ def _decide(
     sent_week: dict[int, Counter] = {}
     if limits:
         for member_id, channels in CampaignRecipient.objects.filter(
-            member_id__in=member_ids,
+            field_in(CampaignRecipient, "member_id", member_ids),
             status=Status.DELIVERED,
             created_at__gte=week_start,
             campaign__is_marketing=True,
@@ -405,31 +422,44 @@ def _rewards(*, campaign: Campaign, rows: list[CampaignRecipient], now: datetime
     return coupons, points
 
 
+def _message_params(campaign: Campaign) -> dict:
+    """What every message of the campaign stores besides its title and body."""
+    # The sender's consent check (campaigns/channels/policy.py): no marketing consent needed.
+    return {"campaign": campaign.pk, **({} if campaign.is_marketing else {"transactional": True})}
+
+
+def _texts(*, campaign: Campaign, rows: list, members: dict[int, dict], fields: dict | None) -> list[tuple[str, str]]:
+    """Each row's message (title, body) in its member's language, with the member's fields filled in."""
+    titles, bodies = translations_of(campaign, "message_title"), translations_of(campaign, "message_body")
+    names = translations_of(campaign, "name")
+    by_locale = {}
+    texts = []
+    for row in rows:
+        member = members[row.member_id]
+        locale = member["locale"]
+        if locale not in by_locale:
+            by_locale[locale] = (in_language(titles, locale) or in_language(names, locale), in_language(bodies, locale))
+        title, body = by_locale[locale]
+        extra = (fields or {}).get(row.member_id)
+        texts.append((_render(title, member, extra)[:200], _render(body, member, extra)))
+    return texts
+
+
 def _notify(
     *, campaign: Campaign, rows: list[CampaignRecipient], members: dict[int, dict], now, fields: dict | None = None
 ) -> None:
     delivered = [row for row in rows if row.status == Status.DELIVERED]
     if not delivered:
         return
-    titles, bodies = translations_of(campaign, "message_title"), translations_of(campaign, "message_body")
-    names = translations_of(campaign, "name")
-    drafts = []
-    for row in delivered:
-        member = members[row.member_id]
-        title = in_language(titles, member["locale"]) or in_language(names, member["locale"])
-        drafts.append(
-            NotificationDraft(
-                member_id=row.member_id,
-                params={
-                    "title": _render(title, member, (fields or {}).get(row.member_id))[:200],
-                    "body": _render(in_language(bodies, member["locale"]), member, (fields or {}).get(row.member_id)),
-                    "campaign": campaign.pk,
-                    # The sender's consent check (campaigns/channels/policy.py): no marketing consent needed.
-                    **({} if campaign.is_marketing else {"transactional": True}),
-                },
-                dedupe_key=f"campaign:{row.pk}",
-            )
+    texts = _texts(campaign=campaign, rows=delivered, members=members, fields=fields)
+    drafts = [
+        NotificationDraft(
+            member_id=row.member_id,
+            params={"title": title, "body": body, **_message_params(campaign)},
+            dedupe_key=f"campaign:{row.pk}",
         )
+        for row, (title, body) in zip(delivered, texts, strict=True)
+    ]
     notify_many(
         kind=Notification.Kind.CAMPAIGN,
         drafts=drafts,
@@ -469,6 +499,129 @@ def _record_outcomes(rows: list[CampaignRecipient]) -> None:
         )
 
 
+def _write_reference(
+    *, campaign: Campaign, rows: list[_Row], members: dict[int, dict], now, run_id, fields
+) -> tuple[int, int]:
+    """Write a chunk's rows and give their rewards and messages (the portable reference); return (coupons, points)."""
+    decided, rows = rows, [
+        CampaignRecipient(
+            campaign=campaign, member_id=row.member_id, occasion=row.occasion, run_id=run_id, status=row.status,
+            held_out=row.held_out, channels=row.channels, created_at=now,
+        )
+        for row in rows
+    ]  # fmt: skip
+    CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True)
+    # The member locks make these rows ours: read their ids back (bulk_create with ignore_conflicts sets none).
+    wanted = {(row.member_id, row.occasion): row for row in rows}
+    for pk, member_id, row_occasion in CampaignRecipient.objects.filter(
+        campaign=campaign, member_id__in=[row.member_id for row in rows]
+    ).values_list("pk", "member_id", "occasion"):
+        row = wanted.get((member_id, row_occasion))
+        if row is not None:
+            row.pk = pk
+    given = _rewards(campaign=campaign, rows=rows, now=now)
+    _notify(campaign=campaign, rows=rows, members=members, now=now, fields=fields)
+    _record_outcomes(rows)
+    for row, written in zip(decided, rows, strict=True):
+        row.status, row.channels = written.status, written.channels
+    return given
+
+
+class _Fallback(Exception):
+    """The set-based write met something the reference handles (a conflict): its savepoint is rolled back."""
+
+
+def _set_based_fits(campaign: Campaign) -> bool:
+    """Whether a chunk of this campaign may be written by the PostgreSQL statement (campaigns/sql.py): on
+    PostgreSQL, for coupon and message rewards (points and multiplier windows go member by member through their
+    own services; a partner-code template picks its pool's codes one by one)."""
+    if not set_based() or campaign.points_bonus or campaign.multiplier is not None:
+        return False
+    if campaign.coupon_template_id:
+        from coupons.models import CouponTemplate
+
+        return campaign.coupon_template.code_source != CouponTemplate.CodeSource.PARTNER_POOL
+    return True
+
+
+def _coupon_plan(*, campaign: Campaign, rows: list[_Row], now) -> tuple[dict | None, list, list[str]]:
+    """What coupons_issue_many would give `rows` (in member order): (the coupon rows' constant columns, the rows
+    within the template's quota, their codes). A template that ended or ran out gives none."""
+    from coupons.codes import generate_codes
+    from coupons.models import Coupon, CouponTemplate
+    from coupons.services import _issuable_validity, _template_get
+
+    try:
+        template = _template_get(campaign.coupon_template_id)
+        if template.quota is not None:  # the room left is read and taken under the template's row lock
+            template = CouponTemplate.objects.select_for_update().get(pk=template.pk)
+            rows = rows[: max(template.quota - template.issued_count, 0)]
+        valid_from, valid_until = _issuable_validity(template=template, now=now)
+    except LoyaltyError:
+        return None, [], []
+    common = {
+        "template_id": template.pk, "status": Coupon.Status.AVAILABLE, "source": Coupon.Source.BULK,
+        "issued_by_id": None, "issued_at": now, "valid_from": valid_from, "valid_until": valid_until,
+    }  # fmt: skip
+    return common, rows, generate_codes(len(rows), prefix=template.code_prefix, body_length=template.code_length)
+
+
+def _write_set_based(
+    *, campaign: Campaign, rows: list[_Row], members: dict[int, dict], now, run_id, fields
+) -> tuple[int, int] | None:
+    """Write a chunk's rows, coupons, messages and outbox in one statement (campaigns.sql.chunk_rows_insert): the
+    decisions of _rewards and the rows of _rewards, _notify and _record_outcomes. Return (coupons, points) given,
+    or None, having written nothing, when the statement met a conflict (a coupon code taken): the reference then
+    writes the chunk."""
+    from coupons.models import CouponTemplate
+    from members.signals import coupons_issued, send_after_commit
+
+    outcome = {row.member_id: (row.status, row.channels) for row in rows}
+    delivered = [row for row in rows if row.status == Status.DELIVERED]
+    coupon, codes = None, {}
+    if campaign.coupon_template_id and delivered:
+        affordable = len(delivered)
+        if campaign.budget_coupons is not None:
+            campaign, affordable = _affordable(campaign.pk, len(delivered))
+        coupon, rewarded, drawn = _coupon_plan(campaign=campaign, rows=delivered[:affordable], now=now)
+        codes = {row.member_id: code for row, code in zip(rewarded, drawn, strict=True)}
+        for row in delivered:
+            if row.member_id not in codes:
+                outcome[row.member_id] = (Status.BUDGET_EXHAUSTED, [])
+        delivered = [row for row in delivered if row.member_id in codes]
+    drafted = _texts(campaign=campaign, rows=delivered, members=members, fields=fields)
+    texts = {row.member_id: text for row, text in zip(delivered, drafted, strict=True)}
+    chunk = []
+    for row in rows:
+        status, channels = outcome[row.member_id]
+        title, body = texts.get(row.member_id, (None, None))
+        chunk.append({
+            "member_id": row.member_id, "occasion": row.occasion, "status": status, "held_out": row.held_out,
+            "channels": list(channels), "code": codes.get(row.member_id), "title": title, "body": body,
+            "locale": members[row.member_id]["locale"],
+        })  # fmt: skip
+    try:
+        with transaction.atomic():
+            written, coupon_ids, messages = sql.chunk_rows_insert(
+                campaign_id=campaign.pk, run_id=run_id, now=now, rows=chunk, coupon=coupon,
+                notification_params=_message_params(campaign),
+            )  # fmt: skip
+            if (written, len(coupon_ids), messages) != (len(rows), len(codes), len(texts)):
+                raise _Fallback()
+    except (IntegrityError, _Fallback):
+        return None
+    for row in rows:
+        row.status, row.channels = outcome[row.member_id]
+    if coupon_ids:
+        within = Q(quota__isnull=True) | Q(issued_count__lte=F("quota") - len(coupon_ids))
+        template = CouponTemplate.objects.filter(within, pk=campaign.coupon_template_id)
+        if not template.update(issued_count=F("issued_count") + len(coupon_ids)):
+            raise AssertionError("the quota moved under the template lock")  # the row is held when it has a quota
+        send_after_commit(coupons_issued, coupon_ids=coupon_ids)
+    _take_budget(campaign, coupons=len(coupon_ids), points=0)
+    return len(coupon_ids), 0
+
+
 @transaction.atomic
 def campaign_deliver(
     *,
@@ -498,7 +651,7 @@ def campaign_deliver(
     ids = sorted({member_id for member_id in member_ids if member_id in occasions})
     if not ids:
         return result
-    eligible = Member.objects.select_for_update().filter(pk__in=ids, status=Member.Status.ACTIVE)
+    eligible = Member.objects.select_for_update().filter(field_in(Member, "id", ids), status=Member.Status.ACTIVE)
     if campaign.store_id:
         eligible = eligible.filter(home_store_id=campaign.store_id)
     members = {row["pk"]: row for row in eligible.order_by("pk").values(*MEMBER_FIELDS)}
@@ -507,12 +660,12 @@ def campaign_deliver(
             members.pop(member_id)
     result.skipped = len(ids) - len(members)
     done = set(
-        CampaignRecipient.objects.filter(campaign=campaign, member_id__in=list(members)).values_list(
-            "member_id", "occasion"
-        )
+        CampaignRecipient.objects.filter(
+            field_in(CampaignRecipient, "member_id", list(members)), campaign=campaign
+        ).values_list("member_id", "occasion")
     )
     rows = [
-        CampaignRecipient(campaign=campaign, member_id=member_id, occasion=occasions[member_id], run_id=run_id)
+        _Row(member_id=member_id, occasion=occasions[member_id])
         for member_id in members
         if (member_id, occasions[member_id]) not in done
     ]
@@ -520,20 +673,12 @@ def campaign_deliver(
     if not rows:
         return result
     _decide(campaign=campaign, rows=rows, members=members, now=now)
-    for row in rows:
-        row.created_at = now
-    CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True)
-    # The member locks make these rows ours: read their ids back (bulk_create with ignore_conflicts sets none).
-    wanted = {(row.member_id, row.occasion): row for row in rows}
-    for pk, member_id, row_occasion in CampaignRecipient.objects.filter(
-        campaign=campaign, member_id__in=[row.member_id for row in rows]
-    ).values_list("pk", "member_id", "occasion"):
-        row = wanted.get((member_id, row_occasion))
-        if row is not None:
-            row.pk = pk
-    result.coupons, result.points = _rewards(campaign=campaign, rows=rows, now=now)
-    _notify(campaign=campaign, rows=rows, members=members, now=now, fields=fields)
-    _record_outcomes(rows)
+    given = None
+    if _set_based_fits(campaign):
+        given = _write_set_based(campaign=campaign, rows=rows, members=members, now=now, run_id=run_id, fields=fields)
+    if given is None:
+        given = _write_reference(campaign=campaign, rows=rows, members=members, now=now, run_id=run_id, fields=fields)
+    result.coupons, result.points = given
     result.created = len(rows)
     result.statuses = Counter(row.status for row in rows)
     if run_id is not None:

@@ -1,0 +1,169 @@
+"""The campaigns app's raw SQL: the writes of one chunk of a campaign's delivery on PostgreSQL
+(bench/campaign_fanout.py).
+
+`chunk_rows_insert` writes a chunk's recipient rows, their coupons, inbox notifications and outbox messages in one
+statement. Its portable ORM reference is the rest of campaigns.services.campaigns.campaign_deliver (the recipients'
+bulk_create and read-back, coupons_issue_many, notify_many, _record_outcomes), and
+tests/campaigns/test_campaign_sql_equivalence.py runs both on the same data and compares every row written. The
+caller asks `infra.bulk_sql.set_based()` first; nothing here runs on another database.
+"""
+
+import json
+from datetime import datetime
+
+from django.db import connection
+
+from campaigns.models import CampaignRecipient
+from coupons.models import Coupon
+from infra.bulk_sql import pg_array
+from members.models import Notification, OutboxMessage
+
+_sequences: dict[str, str] = {}
+
+
+def _sequence(model) -> str:
+    """The name of the sequence behind a table's id (read once per process)."""
+    table = model._meta.db_table
+    if table not in _sequences:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, model._meta.pk.column])
+            _sequences[table] = cursor.fetchone()[0]
+    return _sequences[table]
+
+
+def _constants(model, given: dict, skip: tuple[str, ...]) -> tuple[list[str], list]:
+    """The columns of `model` other than the id and `skip`, with their values (`given`, else the field's default)
+    prepared for the database."""
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.attname in skip:
+            continue
+        value = given[field.attname] if field.attname in given else field.get_default()
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(field.get_db_prep_save(value, connection))
+    return columns, values
+
+
+def chunk_rows_insert(
+    *,
+    campaign_id: int,
+    run_id: int | None,
+    now: datetime,
+    rows: list[dict],
+    coupon: dict | None,
+    notification_params: dict,
+) -> tuple[int, list[int], int]:
+    """Insert a chunk's recipient rows with their coupons, notifications and outbox messages (one statement).
+
+    `rows`: one dict per recipient with member_id, occasion, status, held_out, channels (the outbox channels),
+    code (the coupon's code, None for no coupon), title, body and locale (None: no notification). `coupon`: the
+    coupon rows' constant columns (template, status, source, issued_at, validity), or None. `notification_params`:
+    the parameters every notification stores besides its title and body.
+
+    The ids come from the tables' sequences first, so each recipient row is written once, already pointing at its
+    coupon and notification, whose keys (`campaign:<recipient id>`) are the reference's. Each coupon's member
+    sequence continues the member's coupons of the template. Recipients that meet a row already there are skipped
+    with their coupon and notification (ON CONFLICT DO NOTHING); any other unique conflict (a coupon code taken)
+    fails the statement. Returns (recipient rows inserted, coupon ids inserted, notifications inserted): the caller
+    compares them with what it asked for.
+    """
+    qn = connection.ops.quote_name
+    recipient_columns, recipient_values = _constants(
+        CampaignRecipient,
+        {"campaign_id": campaign_id, "run_id": run_id, "points_granted": 0, "created_at": now},
+        ("member_id", "occasion", "status", "held_out", "channels", "coupon_id", "notification_id"),
+    )
+    notification_columns, notification_values = _constants(
+        Notification,
+        {"kind": Notification.Kind.CAMPAIGN, "created_at": now},
+        ("member_id", "title", "body", "params", "locale", "dedupe_key"),
+    )
+    outbox_columns, outbox_values = _constants(
+        OutboxMessage, {"next_attempt_at": now, "created_at": now}, ("notification_id", "channel")
+    )
+    coupon_columns, coupon_values = _constants(
+        Coupon, coupon or {}, ("member_id", "member_sequence", "code", "issue_key")
+    )
+
+    def placeholders(values):
+        return ", ".join(["%s"] * len(values))
+
+    coupons_cte = ""
+    if coupon is not None:
+        coupons_cte = f"""
+        , coupons AS (
+            -- The member's next sequence number of the template, as the reference's _last_sequences reads it.
+            INSERT INTO {qn(Coupon._meta.db_table)} (id, member_id, member_sequence, code, issue_key,
+                {", ".join(coupon_columns)})
+            SELECT landed.coupon_id, landed.member_id,
+                COALESCE((SELECT max(c.member_sequence) FROM {qn(Coupon._meta.db_table)} c
+                          WHERE c.template_id = %s AND c.member_id = landed.member_id), 0) + 1,
+                landed.code, 'campaign:' || landed.id, {placeholders(coupon_values)}
+            FROM landed WHERE landed.coupon_id IS NOT NULL
+            RETURNING id
+        )"""
+    sql = f"""
+        WITH given AS MATERIALIZED (
+            -- The chunk's rows with their ids drawn first: a coupon for a row with a code, a notification for a row
+            -- with a title.
+            SELECT nextval(%s) AS id,
+                CASE WHEN row.code IS NOT NULL THEN nextval(%s) END AS coupon_id,
+                CASE WHEN row.title IS NOT NULL THEN nextval(%s) END AS notification_id,
+                row.*
+            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s::text[],
+                        %s::text[], %s::text[])
+                AS row(member_id, occasion, status, held_out, channels, code, title, body, locale)
+        ), recipients AS (
+            INSERT INTO {qn(CampaignRecipient._meta.db_table)} (id, member_id, occasion, status, held_out, channels,
+                coupon_id, notification_id, {", ".join(recipient_columns)})
+            SELECT id, member_id, occasion, status, held_out, channels::jsonb, coupon_id, notification_id,
+                {placeholders(recipient_values)}
+            FROM given
+            ON CONFLICT DO NOTHING
+            RETURNING id
+        ), landed AS (
+            -- Only the rows that went in get a coupon and a message.
+            SELECT given.* FROM given JOIN recipients USING (id)
+        ){coupons_cte}, notifications AS (
+            INSERT INTO {qn(Notification._meta.db_table)} (id, member_id, title, body, params, locale, dedupe_key,
+                {", ".join(notification_columns)})
+            SELECT notification_id, member_id, title, body,
+                %s::jsonb || jsonb_build_object('title', title, 'body', body), locale, 'campaign:' || id,
+                {placeholders(notification_values)}
+            FROM landed WHERE notification_id IS NOT NULL
+            RETURNING id
+        ), outbox AS (
+            INSERT INTO {qn(OutboxMessage._meta.db_table)} (notification_id, channel, {", ".join(outbox_columns)})
+            SELECT landed.notification_id, channel.value, {placeholders(outbox_values)}
+            FROM landed CROSS JOIN LATERAL jsonb_array_elements_text(landed.channels::jsonb) AS channel(value)
+            WHERE landed.notification_id IS NOT NULL
+        )
+        SELECT (SELECT count(*) FROM recipients), {"(SELECT array_agg(id) FROM coupons)" if coupon else "NULL"},
+            (SELECT count(*) FROM notifications)
+    """  # noqa: S608 - table and column names from the models, values as parameters
+
+    def column(name):
+        return pg_array([row[name] for row in rows])
+
+    params = [
+        _sequence(CampaignRecipient),
+        _sequence(Coupon),
+        _sequence(Notification),
+        column("member_id"),
+        column("occasion"),
+        column("status"),
+        column("held_out"),
+        pg_array([json.dumps(row["channels"]) for row in rows]),
+        column("code"),
+        column("title"),
+        column("body"),
+        column("locale"),
+        *recipient_values,
+    ]
+    if coupon is not None:
+        params += [coupon["template_id"], *coupon_values]
+    params += [json.dumps(notification_params), *notification_values, *outbox_values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        recipients, coupon_ids, notifications = cursor.fetchone()
+    return recipients, sorted(coupon_ids or []), notifications
