@@ -7,9 +7,9 @@ segment, once with one worker process and once with two.
 Creates N active members of a scratch tier with one generate_series INSERT (PostgreSQL only), a segment of that
 tier, a coupon template and a staff user. Then, for each worker count (1, then 2): a one-off broadcast campaign
 whose reward is one coupon and whose message goes to the inbox (the members have no channel consent, so nothing
-else is sent), launched as the console's launch button does (`campaign_launch`: the segment frozen, the run split
-into chunks of CAMPAIGN_CHUNK_SIZE members, one chunk task each sent to the broker on commit), timed until every
-member of the run has its recipient row. Before the next run, the first run's rows are deleted.
+else is sent), launched as the console's launch button does (`campaign_launch`: the run queued as preparing; a worker
+freezes the segment and splits the run into chunks of CAMPAIGN_CHUNK_SIZE members, one chunk task each sent to
+the broker), timed from the launch until every chunk is done. Before the next run, the first run's rows are deleted.
 
 It prints the CPU seconds the worker processes and the PostgreSQL server spent during each run (from /proc),
 so the figures show where the time goes on a machine whose cores PostgreSQL shares with the workers: the way to
@@ -132,7 +132,7 @@ def run_once(*, segment, template, staff, count: int, processes: int) -> tuple[f
         campaign_launch(campaign_id=campaign.pk, user=staff, now=timezone.now())
         # The run's own counter (one row), not a count of a million recipients every half second.
         done = CampaignRun.objects.filter(campaign=campaign, chunks_total__gt=0, chunks_done=F("chunks_total"))
-        workers.wait_until(done.exists, interval=0.5)
+        workers.wait_until(done.exists, interval=0.1)
         elapsed = time.perf_counter() - started
         assert CampaignRecipient.objects.filter(campaign=campaign).count() == count
         cpu_after = tree_cpu_seconds(worker.pid), tree_cpu_seconds(postgres)

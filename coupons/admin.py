@@ -33,7 +33,7 @@ from members.console import (
     StoreScopedAdminMixin,
     staff_store_id,
 )
-from members.imports.forms import CsvUploadForm
+from members.imports.forms import CsvUploadForm, csv_file_field
 from members.models import PurchaseChannel, Tag, Tier
 
 ISSUE_PERMISSION = "coupons.add_couponissuejob"
@@ -107,7 +107,7 @@ class IssueToMembersForm(CsvUploadForm):
     audience = forms.ChoiceField(label=_("Issue to"), choices=CouponIssueJob.Audience.choices, widget=forms.RadioSelect)
     tier = forms.ModelChoiceField(label=_("tier"), queryset=Tier.objects.order_by("rank"), required=False)
     tag = forms.ModelChoiceField(label=_("tag"), queryset=Tag.objects.order_by("name"), required=False)
-    file = forms.FileField(
+    file = csv_file_field(
         label=_("list of members (CSV)"),
         required=False,
         help_text=_("One phone number or member number per line; rows naming no member are reported by number."),

@@ -57,18 +57,25 @@ def _local(now: datetime.datetime) -> datetime.datetime:
 
 
 # -- the audience of a run -------------------------------------------------------------------------------------
-def run_audience(*, run: CampaignRun) -> QuerySet:
+def run_audience(*, run: CampaignRun, first_id: int | None = None, last_id: int | None = None) -> QuerySet:
     """Return the active members a run delivers to (its frozen segment, the live segment or the campaign's scope,
-    narrowed by the kind: whose birthday it is, who lapsed), as a queryset of members."""
+    narrowed by the kind: whose birthday it is, who lapsed), as a queryset of members; with `first_id` and
+    `last_id`, only the members of that id range (a chunk)."""
     campaign = run.campaign
     started_at = run.started_at
+    within = {} if first_id is None else {"pk__gte": first_id, "pk__lte": last_id}
     if run.freeze_id:
-        members = Member.objects.filter(pk__in=SegmentMember.objects.filter(freeze_id=run.freeze_id).values("member"))
+        frozen = SegmentMember.objects.filter(freeze_id=run.freeze_id)
+        if within:
+            # The chunk's range on the frozen side too, where the key (freeze, member) serves it: left to the outer
+            # query alone, PostgreSQL walks the whole freeze for every chunk (measured: 337 ms a chunk at 1M).
+            frozen = frozen.filter(member_id__gte=first_id, member_id__lte=last_id)
+        members = Member.objects.filter(pk__in=frozen.values("member"))
     elif campaign.segment_id:
         members = segment_members_of(segment=campaign.segment, now=started_at)
     else:
         members = Member.objects.all()
-    members = members.filter(status=Member.Status.ACTIVE)
+    members = members.filter(status=Member.Status.ACTIVE, **within)
     if campaign.store_id:
         members = members.filter(home_store_id=campaign.store_id)
     if campaign.kind == Campaign.Kind.BIRTHDAY:
@@ -166,7 +173,7 @@ def campaign_run_chunk(*, run_id: int, first_id: int, last_id: int, now: datetim
     run = CampaignRun.objects.select_related("campaign", "campaign__segment").filter(pk=run_id).first()
     if run is None or run.status not in OPEN_RUN_STATUSES or run.campaign.status != CampaignStatus.RUNNING:
         return None
-    members = run_audience(run=run).filter(pk__gte=first_id, pk__lte=last_id).order_by("pk")
+    members = run_audience(run=run, first_id=first_id, last_id=last_id).order_by("pk")
     if run.campaign.kind == Campaign.Kind.WIN_BACK:
         # Once per lapse: the occasion is the day of the purchase they lapsed after, so a member who buys again and
         # lapses again is welcomed back again.

@@ -19,13 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from members.imports.columns import COLUMNS, EXPORT_ONLY_COLUMNS, template_csv
 from members.imports.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size
-from members.imports.forms import encoding_field
+from members.imports.forms import csv_file_field, encoding_field
 from members.models import Member, MemberImportJob
 from members.resources import MemberResource
 from members.services.member_import import (
@@ -41,11 +39,7 @@ UPLOAD_NAME_RE = re.compile(r"^imports/(?P<owner>\d+)-[\w.-]+\.csv$")
 
 
 class MemberImportForm(forms.Form):
-    # Unfold's widget: its script writes the chosen file's name into the widget's own text box (and fails on a
-    # plain file input, which has none).
-    file = forms.FileField(
-        label=_("CSV file"), required=False, widget=UnfoldAdminFileFieldWidget(attrs={"accept": ".csv,text/csv"})
-    )
+    file = csv_file_field(required=False)
     file_name = forms.CharField(widget=forms.HiddenInput, required=False)
     encoding = encoding_field()
 

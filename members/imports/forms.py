@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from infra.errors import LoyaltyError
 from members.imports.decoding import AUTO, check_size, encoding_choices
@@ -18,6 +19,14 @@ def encoding_field(**kwargs) -> forms.ChoiceField:
     )
 
 
+def csv_file_field(*, label=None, **kwargs) -> forms.FileField:
+    """An uploaded CSV in the console's own file widget: the console's script writes the chosen file's name into that
+    widget's text box, and fails on a plain file input, which has none."""
+    return forms.FileField(
+        label=label or _("CSV file"), widget=UnfoldAdminFileFieldWidget(attrs={"accept": ".csv,text/csv"}), **kwargs
+    )
+
+
 def checked_upload(upload):
     """The upload itself, or a form error when it is empty or above MEMBER_IMPORT_MAX_BYTES."""
     if upload:
@@ -29,7 +38,7 @@ def checked_upload(upload):
 
 
 class CsvUploadForm(forms.Form):
-    file = forms.FileField(label=_("CSV file"))
+    file = csv_file_field()
     encoding = encoding_field()
 
     def clean_file(self):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from infra.errors import LoyaltyError
 from members.console import ConsoleModelAdmin
 from members.imports.decoding import AUTO, decode
-from members.imports.forms import checked_upload, encoding_field
+from members.imports.forms import checked_upload, csv_file_field, encoding_field
 from points.models import (
     PointsGrantJob,
 )
@@ -17,8 +17,7 @@ from points.services.grants import points_grant_job_create
 
 
 class PointsGrantJobForm(forms.ModelForm):
-    member_file = forms.FileField(
-        label=_("CSV file"),
+    member_file = csv_file_field(
         required=False,
         help_text=_("Phones or member numbers in the first column; added to the list above."),
     )

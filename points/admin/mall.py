@@ -23,7 +23,7 @@ from members.console import (
     StoreScopedAdminMixin,
     staff_store_id,
 )
-from members.imports.forms import CsvUploadForm
+from members.imports.forms import CsvUploadForm, csv_file_field
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
 from points.services.mall import (
     PICKUP_CODE_LENGTH,
@@ -75,7 +75,7 @@ class RewardEarlyAccessInline(ConsoleTabularInline):
 
 
 class PartnerCodeUploadForm(CsvUploadForm):
-    file = forms.FileField(label=_("CSV file"), help_text=_("Columns: code, and optionally pin and valid_until."))
+    file = csv_file_field(help_text=_("Columns: code, and optionally pin and valid_until."))
 
 
 @admin.register(Reward)
