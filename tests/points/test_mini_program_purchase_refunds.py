@@ -240,3 +240,30 @@ def test_points_held_by_an_open_checkout_order_are_refused_by_an_auction_bid(
     placed = auction_bid_place(member_id=buyer.pk, auction_id=auction.pk, points=1000, idempotency_key="bid-2", now=now)
 
     assert placed.bid.points == 1000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_payment_posted_by_many_tabs_at_once_is_refunded_once_and_every_answer_is_the_same(
+    member_client, wechat_pay, give_points, store, pos_client_for
+):
+    import json
+
+    from tests.concurrency import run_in_threads
+
+    online = StoreFactory(code="mini-shop")
+    PointsPolicy.objects.filter(pk=PointsPolicy.load().pk).update(mini_program_store=online)
+    buyer = MemberFactory(wechat_openid=OPENID)
+    give_points(buyer, 500)
+    wechat_pay.add_order("WX-1001", total=99500, openid=OPENID)
+    assert spend_at_till(pos_client_for(store), buyer, 500).status_code == 201
+    clients = [member_client(buyer) for _ in range(8)]
+
+    responses = run_in_threads([lambda client=client: purchase(client) for client in clients], workers=8)
+
+    assert {response.status_code for response in responses} == {409}
+    assert len({json.dumps(response.json(), sort_keys=True) for response in responses}) == 1
+    assert (len(wechat_pay.refunds), CheckoutOrder.objects.get().status, Purchase.objects.count()) == (
+        1, Status.REFUNDED, 1,
+    )  # fmt: skip
+    assert Notification.objects.filter(kind=Notification.Kind.CHECKOUT_REFUNDED).count() == 1
