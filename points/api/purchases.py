@@ -103,6 +103,9 @@ class MePurchasesApi(BaseApi):
     `Idempotent-Replayed: true`), another body under that number is refused (`idempotency_key_reused`). Refused
     unless WeChat Pay confirms the order was paid by this member (`payment_not_confirmed`) for exactly the
     amount due (`payment_amount_mismatch`); `payment_provider_unavailable` (503) is worth retrying.
+    A confirmed payment whose cart is then refused (points or coupon spent meanwhile, another amount paid, ...) is
+    refunded through WeChat Pay and answers 409 `payment_refunded` (now and on every retry), its `fields.refund_reason`
+    the refusal's code; `payment_amount_mismatch` is therefore never answered for a payment made.
     """
 
     authentication_classes = [MemberTokenAuthentication]

@@ -57,14 +57,14 @@ from infra.errors import (
     PaymentPrepayRefused,
     PaymentProviderUnavailable,
 )
-from infra.wechat_pay import WechatPayClient, WechatRefund, get_wechat_pay_client
+from infra.wechat_pay import WechatPayClient, WechatPayment, WechatRefund, get_wechat_pay_client
 from members.errors import IdempotencyKeyReused, ReasonRequired
-from members.models import Member, Notification, PaymentMethod, PaymentUse, PurchaseChannel
+from members.models import Member, Notification, PaymentMethod, PaymentUse, Purchase, PurchaseChannel
 from members.services.holds import balance_hold_close, balance_hold_place
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
 from members.services.locks import lock_member
 from members.services.notifications import notify
-from members.services.payments import payment_use_record, wechat_payment_confirm
+from members.services.payments import payment_is_used, payment_use_record, wechat_payment_confirm
 from points.cart import Cart, CartLine, CheckoutContext
 from points.errors import (
     CheckoutOrderNothingToPay,
@@ -532,6 +532,49 @@ def _refunded(
         with contextlib.suppress(PaymentProviderUnavailable):  # stays refund_pending: the job asks WeChat Pay again
             checkout_order_refund(order_id=order_id, now=now, payments=payments)
     return CheckoutOrderResult(order=CheckoutOrder.objects.select_related("coupon").get(pk=order_id))
+
+
+def direct_payment_refund(
+    *, member_id: int, cart: Cart, payment: WechatPayment, reason: str, refundable: bool, now: datetime,
+    payments: WechatPayClient | None = None,
+) -> CheckoutOrder | None:  # fmt: skip
+    """Give back a WeChat Pay payment made without a checkout order (me/purchases' direct path) whose cart the
+    checkout refused (`reason`, the refusal's code; `refundable` False for a refusal that is not the cart's):
+    it is recorded as a checkout order of the member already refund_pending (holding nothing, its payment's use
+    recorded as refunded), then refunded exactly as a checkout order's refund is (asked again by the expiry job,
+    followed to its final status, the member told once). Return that order: the one a twin recorded first, or
+    None when the payment is not this member's to give back (its purchase was recorded, it paid for something
+    else, or `refundable` is False). Call it outside any transaction: WeChat Pay is asked."""
+    with transaction.atomic():
+        lock_member(member_id=member_id)  # as every use of the member's payment
+        order = CheckoutOrder.objects.filter(out_trade_no=payment.out_trade_no).first()
+        if order is None:
+            used = payment_is_used(provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=payment.out_trade_no)
+            if not refundable or used:
+                return None
+            context, _settings = _context(member_id=member_id, now=now)
+            if Purchase.objects.filter(
+                channel=context.channel, store_id=context.store_id, external_id=payment.out_trade_no
+            ).exists():
+                return None
+            stored_cart = _cart_json(cart)
+            order = CheckoutOrder.objects.create(
+                member_id=member_id, out_trade_no=payment.out_trade_no,
+                # A member's own keys are stripped: this one, with its leading space, is never theirs.
+                idempotency_key=f" direct payment {payment.out_trade_no}",
+                request_hash=idempotency_request_hash(stored_cart),
+                cart=stored_cart, amount_due=payment.amount, points_to_spend=cart.points_to_spend or 0,
+                stored_value_amount=cart.stored_value_amount or ZERO, store_id=context.store_id,
+                status=Status.REFUND_PENDING, created_at=now, expires_at=now, closed_at=now, payment_checked_at=now,
+                paid_amount=payment.amount, refund_reason=reason[:64],
+            )  # fmt: skip
+            payment_use_record(
+                provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=order.out_trade_no, member_id=member_id,
+                purpose=PaymentUse.Purpose.REFUNDED, now=now, field="out_trade_no",
+            )  # fmt: skip
+        elif order.member_id != member_id or order.status not in REFUNDING:
+            return None
+    return _refunded(order_id=order.pk, now=now, payments=payments).order
 
 
 def checkout_order_refund(*, order_id: int, now: datetime, payments: WechatPayClient | None = None) -> bool:

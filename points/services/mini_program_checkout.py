@@ -7,6 +7,8 @@ amount the cart leaves to pay after discounts (the member's tier discount includ
 points and stored value. The order number is the purchase's external id under the policy's mini-program store,
 so one payment earns once, whoever posts it.
 The provider is asked before the checkout's transaction, never while member rows are locked.
+A payment WeChat Pay confirmed whose cart the checkout then refuses (points or coupon spent meanwhile, the amount no
+longer due, ...) is never kept: it is refunded as a refused checkout order's payment is (PaymentRefunded).
 
 WeChat Pay vouches for the money, not for the cart: the items a phone reports are recorded but earn no item
 bonuses (category, SKU), which only a till or a shop backend with its own key can report. The amount paid
@@ -18,7 +20,9 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
+from infra.errors import LoyaltyError, PaymentNotConfirmed, PaymentProviderUnavailable
 from infra.wechat_pay import WechatPayClient
+from members.errors import IdempotencyKeyReused, PaymentAlreadyUsed
 from members.models import PaymentMethod, Purchase, PurchaseChannel
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, wechat_payment_confirm
@@ -55,6 +59,20 @@ def mini_program_purchase_preview(*, member_id: int, cart: Cart, now: datetime) 
     return purchase_preview(cart=replace(cart, purchased_at=None), context=context, settings=settings)
 
 
+# Refusals that are not the cart's: the payment is not this purchase's to give back (not paid, or not known yet;
+# recorded already under another body; paid for something else).
+NOT_REFUNDED = frozenset(
+    {PaymentNotConfirmed.code, PaymentProviderUnavailable.code, PaymentAlreadyUsed.code, IdempotencyKeyReused.code}
+)
+
+
+def payment_refunded(order: CheckoutOrder) -> PaymentRefunded:
+    """The answer to a payment that is being given back: `refund_reason` names why (the checkout's refusal code)."""
+    return PaymentRefunded(
+        fields={"out_trade_no": [str(PaymentRefunded.message)], "refund_reason": [order.refund_reason or "refunded"]}
+    )
+
+
 def checkout_order_id(*, member_id: int, out_trade_no: str) -> int | None:
     """The member's checkout order paid under `out_trade_no`, if the payment was opened for one."""
     if not out_trade_no:
@@ -71,9 +89,10 @@ def mini_program_purchase_checkout(
 
     A replay of a recorded order answers from the checkout without asking WeChat Pay again. The payment of a
     checkout order (points.services.checkout_orders) confirms that order instead: PaymentRefunded when it could
-    not be honoured and its money goes back. Raises
+    not be honoured and its money goes back; so does a payment made without an order whose cart purchase_checkout
+    refuses (checkout_orders.direct_payment_refund; its refusal is the `refund_reason`). Raises
     MiniProgramCheckoutDisabled, PaymentNotConfirmed (no such order, not paid, paid by someone else or in
-    another currency), PaymentAmountMismatch, PaymentProviderUnavailable, and purchase_checkout's errors.
+    another currency), PaymentProviderUnavailable, PaymentRefunded, PaymentAlreadyUsed and IdempotencyKeyReused.
     """
     settings = checkout_settings_get()
     context = _mini_program_context(member_id=member_id, policy=settings.policy, now=now)
@@ -86,7 +105,7 @@ def mini_program_purchase_checkout(
 
         result = checkout_order_confirm(member_id=member_id, order_id=order_id, now=now, payments=payments)
         if result.checkout is None:
-            raise PaymentRefunded.for_field("out_trade_no")
+            raise payment_refunded(result.order)
         return result.checkout
     cart = replace(cart, external_id=out_trade_no, payment_method=PaymentMethod.WECHAT_PAY_HK)
     recorded = Purchase.objects.filter(
@@ -102,9 +121,26 @@ def mini_program_purchase_checkout(
     )
     # In UTC, as the database gives it back, so that a replay hashes to the same request.
     paid = replace(cart, purchased_at=(payment.paid_at or now).astimezone(UTC))
-    with transaction.atomic():
-        lock_member(member_id=member_id)  # the payment is this member's: their lock orders its uses
-        # Looked at again under the lock: a twin request may have recorded this order meanwhile.
-        if not recorded.exists() and payment_is_used(provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=out_trade_no):
-            raise payment_already_used("out_trade_no")
-        return purchase_checkout(cart=paid, context=context, settings=settings, confirmed_paid_amount=payment.amount)
+    try:
+        with transaction.atomic():
+            lock_member(member_id=member_id)  # the payment is this member's: their lock orders its uses
+            # Looked at again under the lock: a twin request may have recorded (or refunded) this order meanwhile.
+            if not recorded.exists() and payment_is_used(
+                provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=out_trade_no
+            ):
+                raise payment_already_used("out_trade_no")
+            return purchase_checkout(
+                cart=paid, context=context, settings=settings, confirmed_paid_amount=payment.amount
+            )
+    except LoyaltyError as refusal:
+        # WeChat Pay has the member's money and the cart is refused (points or coupon spent meanwhile, the amount no
+        # longer due, ...): nothing was written, so the payment goes back as a refused checkout order's does.
+        from points.services.checkout_orders import direct_payment_refund  # built on this module
+
+        order = direct_payment_refund(
+            member_id=member_id, cart=paid, payment=payment, reason=refusal.code,
+            refundable=refusal.code not in NOT_REFUNDED, now=now, payments=payments,
+        )  # fmt: skip
+        if order is None:
+            raise
+        raise payment_refunded(order) from refusal

@@ -150,7 +150,7 @@ def test_a_payment_wechat_pay_does_not_confirm_records_nothing(order, app, buyer
     assert not PointsEntry.objects.exists()
 
 
-def test_a_cart_that_does_not_match_the_amount_paid_is_refused_and_nothing_is_written(
+def test_a_cart_that_does_not_match_the_amount_paid_is_refunded_and_nothing_is_written(
     app, buyer, online_store, base_rule, wechat_pay, give_points
 ):
     give_points(buyer, 1000)
@@ -158,8 +158,9 @@ def test_a_cart_that_does_not_match_the_amount_paid_is_refused_and_nothing_is_wr
 
     response = app.post("/api/v1/me/purchases", cart(points_to_spend=500), format="json")
 
-    assert (response.status_code, error_code(response)) == (422, "payment_amount_mismatch")
-    assert "995.00" in response.json()["error"]["fields"]["gross_amount"][0]
+    assert (response.status_code, error_code(response)) == (409, "payment_refunded")
+    assert response.json()["error"]["fields"]["refund_reason"] == ["payment_amount_mismatch"]
+    assert len(wechat_pay.refunds) == 1
     buyer.refresh_from_db()
     assert (buyer.points_balance, Purchase.objects.count(), PointsEntry.objects.count()) == (1000, 0, 1)
 
