@@ -62,14 +62,12 @@ MESSAGES = {
         body=_("You are now a %(tier)s member."),
         params=("tier",),
     ),
-    # A mini-program order paid after what it held was gone (points.services.checkout_orders): the why is the text.
+    # A mini-program payment that could not be honoured (points.services.checkout_orders): `why` says why, in every
+    # language.
     Kind.CHECKOUT_REFUNDED: Message(
         title=_("Your payment was refunded"),
-        body=_(
-            "Your payment of %(amount)s for order %(order)s was refunded: when it arrived, the points, stored value "
-            "or coupon the order was to use were no longer available."
-        ),
-        params=("amount", "order"),
+        body=_("Your payment of %(amount)s for order %(order)s was refunded: %(why)s"),
+        params=("amount", "order", "why"),
     ),
     # A campaign's own text (campaigns.services.campaigns renders it per member in their language first).
     Kind.CAMPAIGN: Message(title="%(title)s", body="%(body)s", params=("title", "body")),

@@ -46,6 +46,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from coupons.errors import CouponNotReserved
@@ -57,6 +58,7 @@ from infra.errors import (
     PaymentPrepayRefused,
     PaymentProviderUnavailable,
 )
+from infra.translation import languages
 from infra.wechat_pay import WechatPayClient, WechatPayment, WechatRefund, get_wechat_pay_client
 from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.models import Member, Notification, PaymentMethod, PaymentUse, Purchase, PurchaseChannel
@@ -506,6 +508,30 @@ def checkout_order_result(order: CheckoutOrder) -> CheckoutOrderResult:
     return _paid(order, is_replay=True) if order.purchase_id else CheckoutOrderResult(order=order)
 
 
+# Why a payment was given back, told to the member: by the code of the checkout's refusal (`refund_reason`).
+REFUND_WHY_AMOUNT = _("the amount paid was not the amount due.")
+REFUND_WHY_CLOSED = _("the purchase could no longer be recorded.")
+REFUND_WHY_HELD = _(
+    "when it arrived, the points, stored value or coupon the order was to use were no longer available."
+)
+REFUND_WHY_BY_CODE = {
+    "payment_amount_mismatch": REFUND_WHY_AMOUNT,
+    "member_not_active": REFUND_WHY_CLOSED,
+    "mini_program_checkout_disabled": REFUND_WHY_CLOSED,
+    "store_inactive": REFUND_WHY_CLOSED,
+}
+
+
+def _refund_params(order: CheckoutOrder) -> dict:
+    """The checkout_refunded notification's parameters, the why in every language (rendered in the member's)."""
+    why = REFUND_WHY_BY_CODE.get(order.refund_reason, REFUND_WHY_HELD)
+    texts = {}
+    for language in languages():
+        with translation.override(language):
+            texts[language] = str(why)
+    return {"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no, "why": texts}
+
+
 @transaction.atomic
 def _refund_start(*, order_id: int, reason: str, paid_amount: Decimal, now: datetime) -> None:
     """Mark a paid order that cannot be honoured as refund_pending, giving back what it still holds. The payment's
@@ -636,7 +662,7 @@ def checkout_order_refund_outcome(*, order_id: int, refund: WechatRefund, now: d
             notify(
                 member_id=order.member_id,
                 kind=Notification.Kind.CHECKOUT_REFUNDED,
-                params={"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no},
+                params=_refund_params(order),
                 dedupe_key=f"checkout_refunded:{order.pk}",
                 now=now,
             )
@@ -715,7 +741,7 @@ def checkout_order_refunded_by_hand(
         notify(
             member_id=order.member_id,
             kind=Notification.Kind.CHECKOUT_REFUNDED,
-            params={"amount": f"{settings.CURRENCY} {order.paid_amount}", "order": order.out_trade_no},
+            params=_refund_params(order),
             dedupe_key=f"checkout_refunded:{order.pk}",
             now=now,
         )

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from members.errors import InsufficientPoints
-from members.models import Notification, PaymentUse, PointsEntry, Purchase
+from members.models import Member, Notification, PaymentUse, PointsEntry, Purchase
 from members.services.ledger import points_ledger_drift
 from points.models import CheckoutOrder, PointsPolicy
 from points.services.auctions import auction_bid_place
@@ -104,6 +104,9 @@ def test_a_direct_payment_whose_points_were_spent_at_a_till_meanwhile_is_refunde
     notification = Notification.objects.get(member=buyer, kind=Notification.Kind.CHECKOUT_REFUNDED)
     assert "WX-1001" in notification.body
     assert "HKD 995.00" in notification.body
+    assert notification.body.endswith(
+        "已退回：付款到達時，訂單要使用的積分、儲值或優惠券已不可用。"
+    )  # the why, in zh-hant
     order = CheckoutOrder.objects.get(out_trade_no="WX-1001")
     assert (order.member, order.status, order.paid_amount, order.hold) == (buyer, Status.REFUNDED, Decimal("995"), None)
     assert PaymentUse.objects.get(transaction_id="WX-1001").purpose == PaymentUse.Purpose.REFUNDED
@@ -126,6 +129,22 @@ def test_a_direct_payment_of_an_amount_no_longer_due_is_refunded(app, buyer, onl
     assert error(response)["fields"]["refund_reason"] == ["payment_amount_mismatch"]
     assert [(r["amount"]["refund"], r["amount"]["total"]) for r in wechat_pay.refunds.values()] == [(100, 100)]
     assert (Purchase.objects.count(), ledger(buyer)) == (0, before)
+    # and the member is told the true reason (in their language, Traditional Chinese here)
+    notification = Notification.objects.get(member=buyer, kind=Notification.Kind.CHECKOUT_REFUNDED)
+    assert notification.body.endswith("已退回：已付金額與應付金額不符。")
+
+
+def test_the_refund_notice_gives_its_reason_in_the_members_language(app, buyer, online_store, base_rule, wechat_pay):
+    Member.objects.filter(pk=buyer.pk).update(locale=Member.Locale.EN)
+    wechat_pay.add_order("WX-1001", total=100, openid=OPENID)
+
+    purchase(app)
+
+    notification = Notification.objects.get(member=buyer, kind=Notification.Kind.CHECKOUT_REFUNDED)
+    assert (
+        notification.body
+        == "Your payment of HKD 1.00 for order WX-1001 was refunded: the amount paid was not the amount due."
+    )
 
 
 @pytest.mark.parametrize(
