@@ -21,25 +21,12 @@ from points.services.auctions import auction_bid_place
 from points.services.checkout_orders import checkout_order_refunds_follow, checkout_orders_expire
 from points.services.mall import reward_redeem
 from tests.factories import AuctionFactory, MemberFactory, RewardFactory, StoreFactory
+from tests.points.conftest import BUYER_OPENID
 
 pytestmark = pytest.mark.django_db
 
-OPENID = "o-buyer"
+OPENID = BUYER_OPENID  # the buyer fixture's (tests/points/conftest.py)
 Status = CheckoutOrder.Status
-
-
-@pytest.fixture
-def online_store(policy):
-    store = StoreFactory(code="mini-shop", name="Mini program shop")
-    PointsPolicy.objects.filter(pk=policy.pk).update(mini_program_store=store)
-    return store
-
-
-@pytest.fixture
-def buyer(db, give_points):
-    member = MemberFactory(wechat_openid=OPENID)
-    give_points(member, 500)
-    return member
 
 
 @pytest.fixture
