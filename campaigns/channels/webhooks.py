@@ -108,6 +108,7 @@ def webhook_events_record(*, event: str, drafts: Iterable[WebhookEventDraft], no
             event=event,
             event_key=draft.key,
             payload=json.loads(json.dumps(draft.payload, cls=DjangoJSONEncoder)),
+            member_number=draft.payload.get("member_number") or "",
             store_id=draft.store_id,
             next_attempt_at=now,
             created_at=now,

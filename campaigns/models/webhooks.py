@@ -103,6 +103,8 @@ class WebhookDelivery(models.Model):
     event = models.CharField(_("event"), max_length=32, choices=WebhookEvent.choices)
     event_key = models.CharField(_("event key"), max_length=150)
     payload = models.JSONField(_("payload"))
+    # The payload's member number, kept beside it so that a member's anonymisation finds their deliveries by index.
+    member_number = models.CharField(_("member number"), max_length=10, blank=True, default="")
     # The store the event belongs to (a purchase's store, a member's home store): the console's scope.
     store = models.ForeignKey(
         Store, verbose_name=_("store"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -130,6 +132,7 @@ class WebhookDelivery(models.Model):
             models.Index(
                 fields=["endpoint", "next_attempt_at"], condition=Q(status="pending"), name="webhook_endpoint_due"
             ),
+            models.Index(fields=["member_number"], condition=~Q(member_number=""), name="webhook_member_number"),
         ]
 
     def __str__(self):

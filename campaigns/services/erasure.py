@@ -36,7 +36,7 @@ def member_addresses_erase(*, member_id: int, member_number: str, addresses: lis
         else 0
     )
     changed = []
-    for delivery in WebhookDelivery.objects.filter(payload__member_number=member_number).only("pk", "payload"):
+    for delivery in WebhookDelivery.objects.filter(member_number=member_number).only("pk", "payload"):
         payload = delivery.payload
         if isinstance(payload, dict) and any(payload.get(key) for key in MEMBER_PAYLOAD_FIELDS):
             delivery.payload = {

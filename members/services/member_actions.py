@@ -13,7 +13,15 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from members.errors import ActionReasonRequired, MemberAlreadyAnonymised, MemberStatusConflict
-from members.models import Member, MemberAnonymisation, MemberToken, OutboxMessage, Tag, WechatSession
+from members.models import (
+    Member,
+    MemberAnonymisation,
+    MemberToken,
+    Notification,
+    OutboxMessage,
+    Tag,
+    WechatSession,
+)
 from members.services.locks import lock_member
 from members.signals import member_anonymising
 
@@ -29,6 +37,7 @@ SCRUBBED_FIELDS = {
 }
 CONSENT_FIELDS = ("consent_marketing", "consent_sms", "consent_email", "consent_wechat")
 ADDRESS_FIELDS = ("phone", "email", "wechat_openid", "wechat_unionid")
+INBOX_TEXT_FIELDS = ["title", "body", "params"]
 
 
 def _save_audited(member: Member, *, by, now: datetime, reason: str) -> None:
@@ -97,6 +106,35 @@ def member_tags_set(*, member_id: int, tag_ids, changed_by, now: datetime) -> tu
     return added, removed
 
 
+def _names_replaced(value, names: list[str], pseudonym: str):
+    if isinstance(value, str):
+        for name in names:
+            value = value.replace(name, pseudonym)
+        return value
+    if isinstance(value, dict):
+        return {key: _names_replaced(item, names, pseudonym) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_names_replaced(item, names, pseudonym) for item in value]
+    return value
+
+
+def _inbox_names_replace(*, member_id: int, names: set[str], pseudonym: str) -> None:
+    """Write the pseudonym where the member's inbox messages name them (a campaign's `{name}` was filled in when it
+    was sent): in their titles, texts and stored parameters. Longest names first, so a name containing another is
+    replaced whole."""
+    names = sorted((name for name in names if name and name.strip()), key=len, reverse=True)
+    if not names:
+        return
+    changed = []
+    for notification in Notification.objects.filter(member_id=member_id).only("pk", "title", "body", "params"):
+        replaced = [_names_replaced(getattr(notification, field), names, pseudonym) for field in INBOX_TEXT_FIELDS]
+        if replaced != [getattr(notification, field) for field in INBOX_TEXT_FIELDS]:
+            for field, value in zip(INBOX_TEXT_FIELDS, replaced, strict=True):
+                setattr(notification, field, value)
+            changed.append(notification)
+    Notification.objects.bulk_update(changed, INBOX_TEXT_FIELDS, batch_size=500)
+
+
 @transaction.atomic
 def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime) -> MemberAnonymisation:
     """Scrub a member's personal data for good on their request (PDPO), keeping their accounts under a pseudonym.
@@ -105,8 +143,9 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
     past version of it in its history; sign-ins are revoked and the WeChat session deleted; the member is closed.
     Ledgers, lots, purchases, coupons and orders stay with the member row, so every balance and report still adds
     up. Higher apps erase their own copies of the member's addresses in the same transaction (the
-    `member_anonymising` signal: campaigns' consent records, delivery log and webhook payloads), and the outbox
-    messages' last errors (a provider may repeat the address) are cleared. Who asked, when and why is kept in
+    `member_anonymising` signal: campaigns' consent records, delivery log and webhook payloads), the outbox
+    messages' last errors (a provider may repeat the address) are cleared, and the inbox messages that name the
+    member name the pseudonym instead. Who asked, when and why is kept in
     MemberAnonymisation. Irreversible.
 
     Raises ActionReasonRequired, MemberAlreadyAnonymised (a second request), NotFound.
@@ -117,8 +156,10 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
         raise MemberAlreadyAnonymised()
     pseudonym = f"anon-{secrets.token_hex(8)}"
     addresses = {getattr(member, field) for field in ADDRESS_FIELDS}
-    for row in Member.history.filter(id=member.pk).values_list(*ADDRESS_FIELDS):
+    names = {member.name}
+    for *row, name in Member.history.filter(id=member.pk).values_list(*ADDRESS_FIELDS, "name"):
         addresses.update(row)
+        names.add(name)
     member_anonymising.send(
         sender=None,
         member_id=member.pk,
@@ -126,6 +167,7 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
         addresses=sorted(str(address) for address in addresses if address),
     )
     OutboxMessage.objects.filter(notification__member_id=member.pk).exclude(last_error="").update(last_error="")
+    _inbox_names_replace(member_id=member.pk, names=names, pseudonym=pseudonym)
     Member.history.filter(id=member.pk).update(name=pseudonym, **SCRUBBED_FIELDS)
     for field, value in SCRUBBED_FIELDS.items():
         setattr(member, field, value)

@@ -58,6 +58,7 @@ def _traces(member, *, phone, email):
         event="member.joined",
         event_key=f"member.joined:{member.pk}",
         payload={"member_number": member.member_number, "phone": phone, "email": email, "name": "Chan Tai Man"},
+        member_number=member.member_number,
         status=WebhookDelivery.Status.PENDING,
         next_attempt_at=NOW,
         created_at=NOW,
@@ -116,3 +117,39 @@ def test_a_failed_erasure_undoes_the_anonymisation(monkeypatch):
     member.refresh_from_db()
     assert member.email == "chan@example.com"
     assert ConsentRecord.objects.get(member=member).address == str(member.phone)
+
+
+def test_the_inbox_names_the_pseudonym_where_it_named_the_member():
+    member = MemberFactory(name="Chan Siu Ming")
+    member.name = "Chan Tai Man"
+    member.save()
+    greeting = Notification.objects.create(
+        member=member,
+        kind="campaign",
+        title="Happy birthday, Chan Tai Man",
+        body="Chan Siu Ming, your gift waits at the counter.",
+        params={"title": "Happy birthday, Chan Tai Man", "coupon": "HK$50 off"},
+        locale="en",
+        dedupe_key=f"birthday:{member.pk}",
+        created_at=NOW,
+    )
+    bystander = MemberFactory(name="Chan Tai Man")
+    theirs = Notification.objects.create(
+        member=bystander,
+        kind="campaign",
+        title="Hello Chan Tai Man",
+        body="x",
+        locale="en",
+        dedupe_key="b",
+        created_at=NOW,
+    )
+
+    anonymisation = member_anonymise(member_id=member.pk, reason="Request", requested_by=UserFactory(), now=NOW)
+
+    greeting.refresh_from_db()
+    pseudonym = anonymisation.pseudonym
+    assert greeting.title == f"Happy birthday, {pseudonym}"
+    assert greeting.body == f"{pseudonym}, your gift waits at the counter."
+    assert greeting.params == {"title": f"Happy birthday, {pseudonym}", "coupon": "HK$50 off"}
+    theirs.refresh_from_db()
+    assert theirs.title == "Hello Chan Tai Man"

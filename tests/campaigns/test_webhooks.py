@@ -188,3 +188,16 @@ def test_an_inactive_endpoints_deliveries_wait_without_blocking_the_others(fake_
     due = webhook_due_ids(now=NOON, limit=1)
 
     assert due == [WebhookDelivery.objects.get(endpoint=active).pk]
+
+
+def test_a_delivery_keeps_its_members_number_beside_the_payload_for_an_erasure_to_find(fake_webhook_receiver):
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.PURCHASE_RECORDED])
+    drafts = [
+        WebhookEventDraft(key="p1", payload={"member_number": "1000042", "total": "88.00"}),
+        WebhookEventDraft(key="p2", payload={"total": "12.00"}),
+    ]
+
+    webhook_events_record(event=WebhookEvent.PURCHASE_RECORDED, drafts=drafts, now=NOON)
+
+    numbers = dict(WebhookDelivery.objects.values_list("event_key", "member_number"))
+    assert numbers == {"p1": "1000042", "p2": ""}
