@@ -132,6 +132,25 @@ def reference(now) -> tuple[float, int]:
     return seconds, updated
 
 
+def not_due_from(lowest: list[int], now) -> bool:
+    """Whether no bench lot is due any more. The chunks expire members in ascending id order, so each poll reads the
+    open lots' partial index from the lowest member found due by the last poll: a handful of index entries, where a
+    plain EXISTS over the bench's lots (a join on the members' numbers) scanned both tables every poll and took
+    PostgreSQL's CPU from the job it timed."""
+    from members.models import PointsLot
+
+    found = (
+        PointsLot.objects.filter(member_id__gte=lowest[0], is_active=True, remaining__gt=0, expires_at__lte=now)
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    if found is None:
+        return True
+    lowest[0] = found
+    return False
+
+
 def check(now, *, members: int) -> str:
     from members.models import Member, PointsEntry, PointsLot
     from members.services.ledger import points_ledger_drift
@@ -185,11 +204,11 @@ def main():
         member__member_number__startswith=NUMBER_PREFIX, is_active=True, remaining__gt=0, expires_at__lte=now
     )
     lots = due.count()
+    first_member = [due.order_by("member_id").values_list("member_id", flat=True).first()]
     with workers.celery_workers(args.workers):
         started = time.perf_counter()
         expire_points.delay()
-        # Polled every 0.25 s: the check scans the bench's lots, which would compete with the job if run constantly.
-        workers.wait_until(lambda: not due.exists(), interval=0.25)
+        workers.wait_until(lambda: not_due_from(first_member, now), interval=0.1)
         seconds = time.perf_counter() - started
     print(
         f"expiry job (points.expire_points on the broker, {chunk} members per chunk task, workers={args.workers}): "
