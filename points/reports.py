@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
 from django.db.models import Case, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
+from infra.bulk_sql import set_based
 from members.models import Member, PointsEntry
 from points import sql
 from points.models import EarningRule, PointsPolicy
@@ -149,7 +149,7 @@ def points_report(*, now: datetime, months: int = 12, store_id: int | None = Non
 def top_rules(*, since: datetime, now: datetime, store_id: int | None = None, limit: int = 10) -> list[RuleTotal]:
     """The earning rules that gave the most points in accrual entries (each rule's share, from the breakdown)."""
     # On PostgreSQL the breakdowns are summed in the database (points/sql.py); the ORM reads them into Python.
-    totals = sql.top_rules_totals if connection.vendor == "postgresql" else _top_rules_totals_orm
+    totals = sql.top_rules_totals if set_based() else _top_rules_totals_orm
     rows = totals(since=since, now=now, store_id=store_id, limit=limit)
     names = dict(EarningRule.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", "name"))
     return [

@@ -7,12 +7,12 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, F, Max, Min, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from infra.bulk_sql import set_based
 from members import sql
 from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, Tier, TierHistory, TierPolicy
 from members.models.tiers import tier_thresholds_check
@@ -392,7 +392,7 @@ PREVIEW_CHUNK_SIZE = 10_000
 
 def _preview_counts(*, policy, tiers, now, first_id, last_id) -> list[tuple]:
     """(old tier id, new tier id, in grace 0/1, members) of a review over first_id..last_id, without writing."""
-    if connection.vendor == "postgresql":  # one statement instead of every member's decision in Python
+    if set_based():  # one statement instead of every member's decision in Python
         return sql.tier_review_counts(policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id)
     counts = defaultdict(int)
     for start in range(first_id, last_id + 1, PREVIEW_CHUNK_SIZE):

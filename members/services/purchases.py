@@ -4,11 +4,12 @@ are the points app's job (points.services.checkout)."""
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils.translation import gettext_lazy as _
 
+from infra.bulk_sql import set_based
 from infra.errors import InvalidInput
 from members import sql
 from members.errors import IdempotencyKeyReused
@@ -60,7 +61,7 @@ def _insert(*, store_id, channel, external_id, purchased_at, payment_method, mem
         )
         for item in items or []
     ]
-    write = sql.purchase_insert if connection.vendor == "postgresql" else _write
+    write = sql.purchase_insert if set_based() else _write
     write(purchase=purchase, items=rows)
     return purchase
 

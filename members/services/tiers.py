@@ -25,9 +25,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from infra.bulk_sql import set_based
 from infra.db_session import chunk_transaction
 from infra.translation import translations_of
 from members import sql
@@ -148,7 +149,7 @@ def _load(*, policy=None, tiers=None):
 def _evaluate_range(*, policy, tiers, first_id, last_id, now, instant, member_ids=None) -> list[tuple]:
     # On PostgreSQL one statement reviews and writes the chunk (members/sql.py; bench/tier_evaluation.py shows it
     # pays, tests/members/test_sql_equivalence.py that it writes the rows of the reference).
-    review = sql.tier_review_apply if connection.vendor == "postgresql" else tier_review_orm
+    review = sql.tier_review_apply if set_based() else tier_review_orm
     rows = review(
         policy=policy, tiers=tiers, now=now, first_id=first_id, last_id=last_id, instant=instant,
         member_ids=member_ids,
