@@ -32,18 +32,15 @@ def tier_evaluation_task(*, now: str | None = None) -> int:
 
     from django.db import transaction
 
+    from infra.fanout import fan_out
     from members.services.tiers import tier_evaluation_chunks, tier_review_mark
 
     now = datetime.fromisoformat(now) if now else timezone.now()
-    chunks = tier_evaluation_chunks()
+    stamp = now.isoformat()
+    chunks = [{"first_id": first, "last_id": last, "now": stamp} for first, last in tier_evaluation_chunks()]
     with transaction.atomic():
         tier_review_mark(now=now)
-        for first_id, last_id in chunks:
-            transaction.on_commit(
-                lambda first_id=first_id, last_id=last_id: tier_evaluate_chunk_task.delay(
-                    first_id=first_id, last_id=last_id, now=now.isoformat()
-                )
-            )
+        transaction.on_commit(lambda: fan_out(tier_evaluate_chunk_task, chunks))
     return len(chunks)
 
 
