@@ -147,8 +147,8 @@ class MemberTierStatus:
     override_until: datetime | None
     held: TierHold | None
     window_start: datetime = field(repr=False)
-    # The highest tier the score already reaches when it is above the member's tier: a member never reviewed yet
-    # (new, imported) or whose thresholds were lowered gets it at the next review or purchase.
+    # The highest tier the score already reaches when it is above an active member's tier: a member never reviewed
+    # yet (new, imported) or whose thresholds were lowered gets it at the next review or purchase.
     reached_tier: Tier | None = None
 
     @property
@@ -204,6 +204,9 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
     reached = TierLadder(tiers).reached(score)
     standing = max(current.rank if current else 0, reached.rank if reached else 0)
     higher = [tier for tier in tiers if tier.rank > standing]
+    # A tier reached above the member's own is given at the next review or purchase: to active members only.
+    if reached is None or reached.rank <= (current.rank if current else 0) or member.status != Member.Status.ACTIVE:
+        reached = None
     next_tier = higher[0] if higher else None
     review_at = next_review_at(policy=policy, now=now)
     review_on = timezone.localdate(review_at)
@@ -238,7 +241,7 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
         override_until=override_until if override_until and override_until > now else None,
         held=member_tier_hold(member=member, now=now),
         window_start=now - timedelta(days=policy.window_days),
-        reached_tier=reached if reached is not None and reached.rank > (current.rank if current else 0) else None,
+        reached_tier=reached,
     )
 
 

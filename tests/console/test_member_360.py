@@ -248,6 +248,19 @@ def test_the_tier_card_of_a_new_member_without_purchases_shows_a_sliver_of_progr
     assert "Progress to Gold" in response.content.decode()
 
 
+def test_the_tier_card_of_a_visitor_promises_no_tier_the_review_would_not_give(client, world):
+    # given a visitor (no phone bound yet: never reviewed, cannot buy) and tiers whose entry tier asks nothing
+    TierFactory(code="V1", name="Silver", rank=1)
+    TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800)
+    visitor = MemberFactory(home_store=world["manager_a"].store, tier=None, status=Member.Status.VISITOR, phone=None)
+    client.force_login(world["manager_a"])
+
+    html = client.get(page(visitor)).content.decode()
+
+    assert "Progress to Gold" in html
+    assert "The score reaches" not in html
+
+
 # -- actions: the happy paths ----------------------------------------------------------------------------------------
 def test_an_admin_adjusts_points_with_a_reason_on_the_ledger(client, world):
     alice, admin_user = world["alice"], world["merchant_admin"]
