@@ -57,6 +57,11 @@ class Series:
     labels: list[str]
     datasets: list[tuple[str, list]]  # (key, values)
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to draw: no dataset, or only zeros (a new program's charts)."""
+        return not any(value for _key, values in self.datasets for value in values)
+
 
 @dataclass(frozen=True)
 class Dashboard:
