@@ -130,7 +130,9 @@ class MeTierApi(BaseApi):
     )
     def get(self, request):
         status = member_tier_status(member=request.user, now=timezone.now())
-        if status.missing:
+        if not status.has_tiers:
+            message = _("The program has no tiers yet.")
+        elif status.missing:
             message = status.missing[0].message
         elif status.next_tier is None and status.reached_tier is not None:
             message = _("You have reached %(tier)s.") % {"tier": status.reached_tier.name}

@@ -150,6 +150,7 @@ class MemberTierStatus:
     # The highest tier the score already reaches when it is above an active member's tier: a member never reviewed
     # yet (new, imported) or whose thresholds were lowered gets it at the next review or purchase.
     reached_tier: Tier | None = None
+    has_tiers: bool = True  # False while the program has no tier at all (a new merchant's)
 
     @property
     def progress_percent(self) -> int | None:
@@ -242,6 +243,7 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
         held=member_tier_hold(member=member, now=now),
         window_start=now - timedelta(days=policy.window_days),
         reached_tier=reached,
+        has_tiers=bool(tiers),
     )
 
 

@@ -261,6 +261,15 @@ def test_the_tier_card_of_a_visitor_promises_no_tier_the_review_would_not_give(c
     assert "The score reaches" not in html
 
 
+def test_the_tier_card_of_a_program_without_tiers_says_so_not_highest_tier(client, world):
+    client.force_login(world["manager_a"])
+
+    html = client.get(page(world["alice"])).content.decode()
+
+    assert "The program has no tiers yet." in html
+    assert "Highest tier." not in html
+
+
 # -- actions: the happy paths ----------------------------------------------------------------------------------------
 def test_an_admin_adjusts_points_with_a_reason_on_the_ledger(client, world):
     alice, admin_user = world["alice"], world["merchant_admin"]

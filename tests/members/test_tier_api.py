@@ -153,6 +153,15 @@ def test_me_tier_shows_when_the_grace_period_ends(member_client, tiers):
     assert body["grace_until"] == timezone.localdate(since + timedelta(days=30)).isoformat()
 
 
+def test_me_tier_of_a_program_without_tiers_says_there_are_none_yet(member_client):
+    member = MemberFactory()
+
+    body = member_client(member).get(URL).json()
+
+    assert (body["tier"], body["next_tier"], body["progress_percent"]) == (None, None, None)
+    assert body["message"] == "The program has no tiers yet."
+
+
 def test_me_tier_needs_an_active_member(member_client, tiers):
     visitor = MemberFactory(status=Member.Status.VISITOR, phone=None)
 
