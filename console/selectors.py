@@ -57,6 +57,11 @@ class Series:
     labels: list[str]
     datasets: list[tuple[str, list]]  # (key, values)
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to draw: no dataset, or only zeros (a new program's charts)."""
+        return not any(value for _key, values in self.datasets for value in values)
+
 
 @dataclass(frozen=True)
 class Dashboard:
@@ -189,22 +194,57 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
     )
     figures = _by_figure(rows)
     window, previous = {"start": start, "end": end}, {"start": previous_start, "end": start}
+    balances = _member_balances(store_id=store_id)
+    policy = PointsPolicy.load()
+    kpis = [
+        *_member_kpis(figures, balances=balances, window=window, previous=previous),
+        *_buyer_kpis(figures, store_id=store_id, today=today, window=window, previous=previous),
+        *_points_kpis(figures, balances=balances, policy=policy, window=window),
+        _coupon_kpi(figures, window=window, previous=previous),
+        _stored_value_kpi(figures, balances=balances, window=window),
+    ]
+    buckets = _buckets(start, end)
+    return Dashboard(
+        start=start,
+        end=today,
+        days=days,
+        store_id=store_id,
+        kpis={kpi.key: kpi for kpi in kpis},
+        joins_by_source=_joins_by_source(figures, start=start, buckets=buckets),
+        sales_by_tier=_sales_by_tier(figures, start=start),
+        points_by_month=_points_by_month(figures, months_start=months_start, end=end),
+        coupons_by_day=_coupons_by_day(figures, buckets=buckets),
+        live_days=live_days,
+        point_value=policy.points_value(1000),
+    )
 
+
+# -- the cards -----------------------------------------------------------------------------------------------------
+def _member_balances(*, store_id: int | None) -> dict:
+    """The members who joined, their points and their stored value outstanding, in one pass over the members."""
     members = Member.objects.filter(joined_at__isnull=False)
     if store_id is not None:
         members = members.filter(home_store_id=store_id)
     # The count and the stored value outstanding (members.selectors.stored_value.stored_value_outstanding's total)
     # in the same pass as the points balances: each pass reads every member.
-    balances = members.aggregate(
+    return members.aggregate(
         points=Coalesce(Sum("points_balance"), 0),
         count=Count("joined_at"),  # not the primary key: the balances' index then answers alone (store_balances)
         stored_value=Coalesce(Sum("stored_value_balance"), ZERO),
     )
-    stored_value = balances["stored_value"]
-    member_count = balances["count"]
+
+
+def _member_kpis(figures, *, balances: dict, window: dict, previous: dict) -> list[Kpi]:
+    """Members (now, and before the period's joins) and new members."""
     joined = _total(figures, Figure.JOINED, **window)
-    points_net = _total(figures, Figure.POINTS, field="amount", **window)
-    stored_value_net = _total(figures, Figure.STORED_VALUE, field="amount", **window)
+    return [
+        Kpi("members", balances["count"], balances["count"] - joined),
+        Kpi("new_members", joined, _total(figures, Figure.JOINED, **previous)),
+    ]
+
+
+def _buyer_kpis(figures, *, store_id: int | None, today: date, window: dict, previous: dict) -> list[Kpi]:
+    """Active members, the repurchase rate and the average spend per active member."""
     # Buyers group a period's purchases by member (400,000 rows for 30 days of a 10,000,000-purchase chain): the
     # grouping fits in memory and is not worth compiling (JIT).
     with chunk_transaction(jit=False, work_mem="64MB"):
@@ -212,11 +252,7 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
         buyers_before = _buyers(store_id=store_id, today=today, **previous)
     sales = _total(figures, Figure.PURCHASES, field="amount", **window)
     sales_before = _total(figures, Figure.PURCHASES, field="amount", **previous)
-    policy = PointsPolicy.load()
-    points_before = balances["points"] - int(points_net)
-    kpis = [
-        Kpi("members", member_count, member_count - joined),
-        Kpi("new_members", joined, _total(figures, Figure.JOINED, **previous)),
+    return [
         Kpi("active_members", buyers["members"], buyers_before["members"]),
         Kpi(
             "repurchase_rate",
@@ -225,6 +261,13 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
             "percent",
         ),
         Kpi("average_spend", _money(sales, buyers["members"]), _money(sales_before, buyers_before["members"]), "money"),
+    ]
+
+
+def _points_kpis(figures, *, balances: dict, policy: PointsPolicy, window: dict) -> list[Kpi]:
+    """Points outstanding and what they are worth, now and before the period's points moved."""
+    points_before = balances["points"] - int(_total(figures, Figure.POINTS, field="amount", **window))
+    return [
         Kpi("points_outstanding", balances["points"], points_before),
         Kpi(
             "points_liability",
@@ -232,24 +275,36 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
             policy.points_value(max(points_before, 0)),
             "money",
         ),
-        Kpi(
-            "coupon_redemption_rate",
-            _rate(_total(figures, Figure.COUPONS_REDEEMED, **window), _total(figures, Figure.COUPONS_ISSUED, **window)),
-            _rate(
-                _total(figures, Figure.COUPONS_REDEEMED, **previous), _total(figures, Figure.COUPONS_ISSUED, **previous)
-            ),
-            "percent",
-        ),
-        Kpi("stored_value_outstanding", stored_value, stored_value - stored_value_net, "money"),
     ]
 
-    buckets = _buckets(start, end)
+
+def _coupon_kpi(figures, *, window: dict, previous: dict) -> Kpi:
+    """Coupons redeemed per coupon issued in the period, in percent."""
+
+    def rate(period):
+        return _rate(
+            _total(figures, Figure.COUPONS_REDEEMED, **period), _total(figures, Figure.COUPONS_ISSUED, **period)
+        )
+
+    return Kpi("coupon_redemption_rate", rate(window), rate(previous), "percent")
+
+
+def _stored_value_kpi(figures, *, balances: dict, window: dict) -> Kpi:
+    """Stored value outstanding, now and before the period's movements."""
+    stored_value = balances["stored_value"]
+    moved = _total(figures, Figure.STORED_VALUE, field="amount", **window)
+    return Kpi("stored_value_outstanding", stored_value, stored_value - moved, "money")
+
+
+# -- the charts ----------------------------------------------------------------------------------------------------
+def _joins_by_source(figures, *, start: date, buckets) -> Series:
+    """New members per bucket, one dataset per join source."""
     sources = sorted({row.dimension for row in figures[Figure.JOINED] if start <= row.day})
     joins = defaultdict(int)
     for row in figures[Figure.JOINED]:
         if start <= row.day:
             joins[(row.day, row.dimension)] += row.count
-    joins_by_source = Series(
+    return Series(
         labels=[label for _first, _end, label in buckets],
         datasets=[
             (source, [sum(joins[(day, source)] for day in _days(first, last)) for first, last, _label in buckets])
@@ -257,6 +312,9 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
         ],
     )
 
+
+def _sales_by_tier(figures, *, start: date) -> Series:
+    """Purchases and sales of the period by the buyer's tier (no tier last)."""
     tiers = dict(Tier.objects.values_list("pk", "name"))
     by_tier = defaultdict(lambda: [0, Decimal(0)])
     for row in figures[Figure.PURCHASES]:
@@ -264,7 +322,7 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
             by_tier[row.dimension][0] += row.count
             by_tier[row.dimension][1] += row.amount
     tier_keys = sorted(by_tier, key=lambda key: (key == "", int(key) if key.isdigit() else 0))
-    sales_by_tier = Series(
+    return Series(
         labels=[tiers.get(int(key), key) if key.isdigit() else "" for key in tier_keys],
         datasets=[
             ("purchases", [by_tier[key][0] for key in tier_keys]),
@@ -272,8 +330,11 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
         ],
     )
 
+
+def _points_by_month(figures, *, months_start: date, end: date) -> Series:
+    """Points issued, redeemed and expired per month over the twelve months."""
     months = _buckets(months_start, end) if (end - months_start).days > 31 else [(months_start, end, "")]
-    points_by_month = Series(
+    return Series(
         labels=[label for _first, _last, label in months],
         datasets=[
             (key, [abs(int(_total(figures, Figure.POINTS, start=first, end=last, kinds=kinds, field="amount")))
@@ -281,25 +342,16 @@ def dashboard_figures(*, now: datetime, days: int, store_id: int | None = None) 
             for key, kinds in (("issued", ISSUED_KINDS), ("redeemed", REDEEMED_KINDS), ("expired", EXPIRED_KINDS))
         ],
     )  # fmt: skip
-    coupons_by_day = Series(
+
+
+def _coupons_by_day(figures, *, buckets) -> Series:
+    """Coupons issued and redeemed per bucket."""
+    return Series(
         labels=[label for _first, _last, label in buckets],
         datasets=[
             (key, [_total(figures, figure, start=first, end=last) for first, last, _label in buckets])
             for key, figure in (("issued", Figure.COUPONS_ISSUED), ("redeemed", Figure.COUPONS_REDEEMED))
         ],
-    )
-    return Dashboard(
-        start=start,
-        end=today,
-        days=days,
-        store_id=store_id,
-        kpis={kpi.key: kpi for kpi in kpis},
-        joins_by_source=joins_by_source,
-        sales_by_tier=sales_by_tier,
-        points_by_month=points_by_month,
-        coupons_by_day=coupons_by_day,
-        live_days=live_days,
-        point_value=policy.points_value(1000),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -73,6 +73,36 @@ def _member_or_refuse(request, member_id, *, permission=VIEW_PERMISSION):
     return member
 
 
+# Django admin's name for the list filters a page carries (a change form keeps them for its way back to the list).
+LIST_FILTERS = "_changelist_filters"
+
+
+def _list_filters(request) -> str:
+    """The member list's filters the page was opened with, as the list's query string ("" without any)."""
+    return QueryDict(request.GET.get(LIST_FILTERS, "")).urlencode()
+
+
+def _with_list_filters(url: str, filters: str) -> str:
+    return f"{url}?{QueryDict.fromkeys([LIST_FILTERS], filters).urlencode()}" if filters else url
+
+
+def breadcrumbs(request, member, *, last: str | None = None) -> tuple[list[dict], str]:
+    """The header's trail as Unfold shows a member's form (the app, the member list, the member), with the list's
+    filters kept, and the list's address (the back arrow); `last` names an action page after the member."""
+    filters = _list_filters(request)
+    list_url = reverse("admin:members_member_changelist") + (f"?{filters}" if filters else "")
+    app_url = reverse("admin:app_list", args=[Member._meta.app_label])
+    page_url = _with_list_filters(reverse("admin:console_member_360", args=[member.pk]), filters)
+    parts = [
+        {"title": Member._meta.app_config.verbose_name, "link": app_url},
+        {"title": Member._meta.verbose_name_plural, "link": list_url},
+        {"title": str(member), "link": page_url},
+    ]
+    if last is not None:
+        parts.append({"title": last})
+    return parts, list_url
+
+
 def _page_number(request, name):
     value = request.GET.get(name, "")
     return int(value) if value.isdigit() and 0 < int(value) < 10**6 else 1
@@ -84,11 +114,15 @@ def member_360(request, member_id, *, site):
     now = timezone.now()
     user = request.user
     show = {name: user.has_perm(permission) for name, permission in SECTION_PERMISSIONS.items()}
+    filters = _list_filters(request)
+    trail, list_url = breadcrumbs(request, member)
     context = {
         **site.each_context(request),
         "title": str(member),
         "subtitle": _("Member 360"),
         "opts": Member._meta,
+        "breadcrumbs": trail,
+        "back_url": list_url,
         "member": member,
         "show": show,
         "anonymisation": selectors.member_anonymisation(member=member),
@@ -97,17 +131,17 @@ def member_360(request, member_id, *, site):
         "tier": selectors.member_tier(member=member, now=now),
         "stored_value": selectors.member_stored_value_summary(member=member),
         "actions": [
-            {"key": key, "title": action.title, "url": _action_url(member, key)}
+            {"key": key, "title": action.title, "url": _with_list_filters(_action_url(member, key), filters)}
             for key, action in ACTIONS.items()
             if user.has_perm(action.permission) and action.applies(member)
         ],
         "may_export": user.has_perm(EXPORT_PERMISSION),
-        "change_url": reverse("admin:members_member_change", args=[member.pk]),
+        "change_url": _with_list_filters(reverse("admin:members_member_change", args=[member.pk]), filters),
         "audit_url": _audit_url(member) if user.has_perm(AUDIT_LOG_PERMISSION) else None,
     }
     tier = context["tier"]
-    if tier.next_tier is not None and tier.next_tier.min_score_to_reach > 0:
-        context["tier_progress"] = max(1, min(100, int(tier.score * 100 / tier.next_tier.min_score_to_reach)))
+    if tier.progress_percent is not None:
+        context["tier_progress"] = max(1, tier.progress_percent)  # a sliver, so that the bar is seen
         context["tier_progress_label"] = f"{tier.score} / {tier.next_tier.min_score_to_reach}"
     if show["tier_history"]:
         context["tier_history"] = selectors.member_tier_history(member_id=member.pk)
@@ -261,7 +295,8 @@ def member_360_action(request, member_id, action, *, site):
         raise Http404
     spec = ACTIONS[action]
     member = _member_or_refuse(request, member_id, permission=spec.permission)
-    page_url = reverse("admin:console_member_360", args=[member.pk])
+    page_url = _with_list_filters(reverse("admin:console_member_360", args=[member.pk]), _list_filters(request))
+    trail, list_url = breadcrumbs(request, member, last=str(spec.title))
     form = _form(action, request, member, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -276,6 +311,8 @@ def member_360_action(request, member_id, action, *, site):
         "title": spec.title,
         "subtitle": str(member),
         "opts": Member._meta,
+        "breadcrumbs": trail,
+        "back_url": page_url,
         "member": member,
         "action": action,
         "form": form,

@@ -101,8 +101,19 @@ class MeTierApi(BaseApi):
         score = serializers.DecimalField(max_digits=16, decimal_places=2)
         indicators = IndicatorsSerializer()
         window_start = serializers.DateTimeField()
-        next_tier = TierOutputSerializer(allow_null=True)
+        reached_tier = TierOutputSerializer(
+            allow_null=True,
+            help_text="A tier above the current one that the score already reaches (a member not reviewed yet): "
+            "the member gets it at the next review or purchase.",
+        )
+        next_tier = TierOutputSerializer(
+            allow_null=True, help_text="The first tier above both the current tier and the reached one."
+        )
         missing_score = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+        progress_percent = serializers.IntegerField(
+            allow_null=True, min_value=0, max_value=100, help_text="The score as a share of the next tier's score "
+            "to reach, in whole percent; null without a next tier.",
+        )  # fmt: skip
         missing = MissingSerializer(many=True, help_text="One way per weighted indicator to close the gap alone.")
         message = serializers.CharField()
         review_on = serializers.DateField(help_text="When the current tier is next reviewed.")
@@ -119,11 +130,15 @@ class MeTierApi(BaseApi):
     )
     def get(self, request):
         status = member_tier_status(member=request.user, now=timezone.now())
-        if status.missing:
+        if not status.has_tiers:
+            message = _("The program has no tiers yet.")
+        elif status.missing:
             message = status.missing[0].message
+        elif status.next_tier is None and status.reached_tier is not None:
+            message = _("You have reached %(tier)s.") % {"tier": status.reached_tier.name}
         elif status.next_tier is None:
             message = _("You are in our highest tier.")
         else:
             message = _("You have reached %(tier)s.") % {"tier": status.next_tier.name}
-        data = {**status.__dict__, "message": str(message)}
+        data = {**status.__dict__, "progress_percent": status.progress_percent, "message": str(message)}
         return Response(self.OutputSerializer(data).data)

@@ -147,6 +147,17 @@ class MemberTierStatus:
     override_until: datetime | None
     held: TierHold | None
     window_start: datetime = field(repr=False)
+    # The highest tier the score already reaches when it is above an active member's tier: a member never reviewed
+    # yet (new, imported) or whose thresholds were lowered gets it at the next review or purchase.
+    reached_tier: Tier | None = None
+    has_tiers: bool = True  # False while the program has no tier at all (a new merchant's)
+
+    @property
+    def progress_percent(self) -> int | None:
+        """How much of the next tier's score to reach the score makes, in whole percent (None without a next tier)."""
+        if self.next_tier is None or self.next_tier.min_score_to_reach <= 0:
+            return None
+        return max(0, min(100, int(self.score * 100 / self.next_tier.min_score_to_reach)))
 
 
 def member_indicators(*, member_id: int, policy: TierPolicy, now: datetime) -> dict:
@@ -189,7 +200,14 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
     indicators = member_indicators(member_id=member.pk, policy=policy, now=now)
     score = tier_score(indicators=indicators, policy=policy)
     current = next((tier for tier in tiers if tier.pk == member.tier_id), None)
-    higher = [tier for tier in tiers if current is None or tier.rank > current.rank]
+    # The next tier is the first one above both the member's tier and what the score reaches already: before a
+    # first review a member has no tier, and an entry tier that asks nothing is no goal.
+    reached = TierLadder(tiers).reached(score)
+    standing = max(current.rank if current else 0, reached.rank if reached else 0)
+    higher = [tier for tier in tiers if tier.rank > standing]
+    # A tier reached above the member's own is given at the next review or purchase: to active members only.
+    if reached is None or reached.rank <= (current.rank if current else 0) or member.status != Member.Status.ACTIVE:
+        reached = None
     next_tier = higher[0] if higher else None
     review_at = next_review_at(policy=policy, now=now)
     review_on = timezone.localdate(review_at)
@@ -224,6 +242,8 @@ def member_tier_status(*, member: Member, now: datetime) -> MemberTierStatus:
         override_until=override_until if override_until and override_until > now else None,
         held=member_tier_hold(member=member, now=now),
         window_start=now - timedelta(days=policy.window_days),
+        reached_tier=reached,
+        has_tiers=bool(tiers),
     )
 
 

@@ -68,6 +68,30 @@ def test_a_member_of_another_store_is_found_by_exact_phone_only(page, staff):
     expect(page.locator("#result_list")).to_contain_text(visitor.member_number)
 
 
+def test_the_member_page_leads_back_to_the_member_list_with_its_filters(page, staff):
+    user, member, _visitor = staff
+    log_in(page, user.username)
+
+    # from the member list filtered to Store A's members, through Alice's form to her member page
+    page.goto(f"/console/members/member/?home_store__id__exact={member.home_store_id}")
+    page.click(f"#result_list a:has-text('{member.member_number}')")
+    page.click("a:has-text('Member 360')")
+    expect(page.locator("#member-profile")).to_contain_text("Alice Chan 陳嘉欣")
+    trail = page.locator("#header-inner h1")
+    expect(trail).to_contain_text("Members")
+    expect(trail).to_contain_text(str(member))
+
+    # the trail's member list is the filtered one, in Chinese too
+    page.select_option("#console-language", "zh-hant")
+    page.click("#console-language-submit")
+    expect(trail.locator("a").nth(1)).to_have_text("會員")
+    trail.locator("a").nth(1).click()
+    expect(page).to_have_url(f"{page.url.split('/console/')[0]}/console/members/member/"
+                             f"?home_store__id__exact={member.home_store_id}")  # fmt: skip
+    expect(page.locator("#result_list")).to_contain_text("Alice Chan")
+    expect(page.locator("#result_list")).not_to_contain_text("Bella Wong")
+
+
 def test_switching_to_traditional_chinese_translates_the_console(page, staff):
     user, _member, _visitor = staff
     log_in(page, user.username)

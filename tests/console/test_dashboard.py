@@ -136,3 +136,27 @@ def test_a_clerk_gets_the_member_search_without_figures(client, program):
     assert page.status_code == 200
     assert 'id="console-dashboard-search"' in page.text
     assert 'id="console-kpis"' not in page.text
+
+
+def test_a_new_programs_charts_say_there_is_nothing_to_show_yet(client):
+    # given a merchant with staff and nothing else: no member, purchase, point or coupon
+    staff = make_staff()
+    client.force_login(staff["merchant_admin"])
+
+    page = client.get(reverse("admin:index"))
+
+    assert page.status_code == 200
+    assert page.text.count('class="chart"') == 4
+    assert page.text.count('class="console-chart-empty') == 4
+
+
+def test_a_chart_with_figures_draws_them_without_the_empty_note(client, program):
+    client.force_login(program["merchant_admin"])
+
+    page = client.get(reverse("admin:index"), {"period": "30"})
+
+    # joins, sales by tier and coupons have figures in the period; no points moved (the sales earned none)
+    figures = page.context["figures"]
+    empty = [name for name in ("joins_by_source", "sales_by_tier", "coupons_by_day") if getattr(figures, name).is_empty]
+    assert empty == []
+    assert page.text.count('class="console-chart-empty') == int(figures.points_by_month.is_empty)

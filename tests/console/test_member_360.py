@@ -22,7 +22,7 @@ from members.services.member_actions import member_anonymise, member_freeze, mem
 from members.services.tokens import member_token_issue
 from tests.console_helpers import make_staff
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory, TagFactory, TierFactory, UserFactory, checkout_sale
+from tests.factories import MemberFactory, PurchaseFactory, TagFactory, TierFactory, UserFactory, checkout_sale
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +150,124 @@ def test_the_page_costs_a_fixed_number_of_queries(client, world, now):
 
     assert response.status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_page_leads_back_to_the_member_list_with_the_filters_it_was_opened_from(client, world):
+    alice = world["alice"]
+    client.force_login(world["merchant_admin"])
+    member_list = reverse("admin:members_member_changelist")
+
+    response = client.get(page(alice), {"_changelist_filters": "status__exact=active&q=Alice"})
+
+    carried = "?_changelist_filters=status__exact%3Dactive%26q%3DAlice"
+    assert response.context["back_url"] == f"{member_list}?status__exact=active&q=Alice"
+    assert [(part["title"], part.get("link")) for part in response.context["breadcrumbs"]] == [
+        ("Members", reverse("admin:app_list", args=["members"])),
+        ("members", f"{member_list}?status__exact=active&q=Alice"),
+        (str(alice), page(alice) + carried),
+    ]
+    html = response.content.decode()
+    assert 'id="header-back" class="block h-[18px] mr-3" title="Go back"' in html
+    assert f'href="{member_list}?status__exact=active&amp;q=Alice"' in html
+    assert f'href="{action(alice, "points")}{carried}"' in html
+    assert f'href="{reverse("admin:members_member_change", args=[alice.pk])}{carried}"' in html
+
+
+def test_the_page_opened_without_filters_leads_back_to_the_whole_member_list(client, world):
+    client.force_login(world["clerk_a"])
+
+    response = client.get(page(world["alice"]))
+
+    assert response.context["back_url"] == reverse("admin:members_member_changelist")
+
+
+def test_an_action_page_leads_back_to_the_member_page_and_the_list_with_the_filters(client, world):
+    alice = world["alice"]
+    client.force_login(world["merchant_admin"])
+    filters = {"_changelist_filters": "status__exact=active"}
+
+    form = client.get(action(alice, "points"), filters)
+    done = client.post(
+        action(alice, "points") + "?_changelist_filters=status__exact%3Dactive",
+        {"points": "10", "reason": "Goodwill", "idempotency_key": "m360-crumbs"},
+    )
+
+    back = page(alice) + "?_changelist_filters=status__exact%3Dactive"
+    assert form.context["back_url"] == back
+    assert [part["title"] for part in form.context["breadcrumbs"]] == [
+        "Members",
+        "members",
+        str(alice),
+        "Adjust points",
+    ]
+    assert (
+        form.context["breadcrumbs"][1]["link"] == reverse("admin:members_member_changelist") + "?status__exact=active"
+    )
+    assert done["Location"] == back
+
+
+def test_the_member_form_opens_member_360_keeping_the_list_filters(client, world):
+    client.force_login(world["manager_a"])
+    change = reverse("admin:members_member_change", args=[world["alice"].pk])
+
+    html = client.get(change, {"_changelist_filters": "status__exact=active"}).content.decode()
+
+    assert f'href="{page(world["alice"])}?_changelist_filters=status__exact%3Dactive"' in html
+
+
+def test_the_tier_card_shows_the_progress_to_the_next_tier_before_the_first_review(client, world, now):
+    # given Silver (asks nothing) and Gold (1,000), and a member imported without a tier, never reviewed, with
+    # HK$250 spent in the window
+    TierFactory(code="V1", name="Silver", rank=1)
+    TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800)
+    member = MemberFactory(home_store=world["manager_a"].store, tier=None, join_source=Member.JoinSource.IMPORT)
+    PurchaseFactory(member=member, store=world["manager_a"].store, gross_amount=Decimal("250.00"),
+                    purchased_at=now - timedelta(days=1))  # fmt: skip
+    client.force_login(world["manager_a"])
+
+    # when
+    response = client.get(page(member))
+
+    # then the card shows no tier yet, Silver reached, and a quarter of the way to Gold
+    assert (response.context["tier_progress"], response.context["tier_progress_label"]) == (25, "250.00 / 1000.00")
+    html = response.content.decode()
+    assert "Progress to Gold" in html
+    assert "The score reaches Silver: given at the next purchase or at the review on" in html
+    assert "Spend HK$750 more by" in html
+
+
+def test_the_tier_card_of_a_new_member_without_purchases_shows_a_sliver_of_progress(client, world):
+    TierFactory(code="V1", name="Silver", rank=1)
+    TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800)
+    member = MemberFactory(home_store=world["manager_a"].store, tier=None)
+    client.force_login(world["manager_a"])
+
+    response = client.get(page(member))
+
+    assert (response.context["tier_progress"], response.context["tier_progress_label"]) == (1, "0.00 / 1000.00")
+    assert "Progress to Gold" in response.content.decode()
+
+
+def test_the_tier_card_of_a_visitor_promises_no_tier_the_review_would_not_give(client, world):
+    # given a visitor (no phone bound yet: never reviewed, cannot buy) and tiers whose entry tier asks nothing
+    TierFactory(code="V1", name="Silver", rank=1)
+    TierFactory(code="V2", name="Gold", rank=2, min_score_to_reach=1000, min_score_to_keep=800)
+    visitor = MemberFactory(home_store=world["manager_a"].store, tier=None, status=Member.Status.VISITOR, phone=None)
+    client.force_login(world["manager_a"])
+
+    html = client.get(page(visitor)).content.decode()
+
+    assert "Progress to Gold" in html
+    assert "The score reaches" not in html
+
+
+def test_the_tier_card_of_a_program_without_tiers_says_so_not_highest_tier(client, world):
+    client.force_login(world["manager_a"])
+
+    html = client.get(page(world["alice"])).content.decode()
+
+    assert "The program has no tiers yet." in html
+    assert "Highest tier." not in html
 
 
 # -- actions: the happy paths ----------------------------------------------------------------------------------------

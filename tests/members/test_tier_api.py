@@ -55,6 +55,7 @@ def test_me_tier_shows_benefits_score_and_what_is_missing_for_the_next_tier(memb
                     {"benefit": "monthly_gift", "text": "Every month: Tea"}],
     }  # fmt: skip
     assert (body["score"], body["next_tier"]["code"], body["missing_score"]) == ("760.00", "V2", "240.00")
+    assert (body["reached_tier"], body["progress_percent"]) == (None, 76)
     assert body["indicators"] == {"spend": "760.00", "purchases": 1, "points": 0, "active_days": 1, "stores": 1}
     assert body["missing"] == [
         {"indicator": "spend", "amount": "240.00", "by": review_on,
@@ -62,6 +63,43 @@ def test_me_tier_shows_benefits_score_and_what_is_missing_for_the_next_tier(memb
     ]  # fmt: skip
     assert body["message"] == f"Spend HK$240 more by {review_on} to reach Gold."
     assert (body["review_on"], body["grace_until"], body["override_until"]) == (review_on, None, None)
+
+
+def test_me_tier_before_the_first_review_shows_the_progress_to_the_tier_after_the_one_reached(member_client, tiers):
+    # given an imported member with no tier yet (no review has run since) and HK$250 in the window: Silver asks
+    # nothing, so the score reaches it already
+    now = timezone.now()
+    member = MemberFactory(tier=None, join_source=Member.JoinSource.IMPORT)
+    PurchaseFactory(member=member, gross_amount=Decimal("250.00"), purchased_at=now - timedelta(days=1))
+    review_on = timezone.localdate(now + timedelta(hours=72)).isoformat()
+
+    # when
+    body = member_client(member).get(URL).json()
+
+    # then the tier is still none, Silver is reached, and the goal is Gold, a quarter of the way
+    assert (body["tier"], body["reached_tier"]["code"], body["next_tier"]["code"]) == (None, "V1", "V2")
+    assert (body["score"], body["missing_score"], body["progress_percent"]) == ("250.00", "750.00", 25)
+    assert body["message"] == f"Spend HK$750 more by {review_on} to reach Gold."
+
+
+def test_me_tier_of_a_new_member_with_no_purchase_starts_at_zero_progress(member_client, tiers):
+    member = MemberFactory(tier=None)
+
+    body = member_client(member).get(URL).json()
+
+    assert (body["next_tier"]["code"], body["missing_score"], body["progress_percent"]) == ("V2", "1000.00", 0)
+    assert body["missing"][0]["indicator"] == "spend"
+
+
+def test_me_tier_of_a_member_not_reviewed_who_reaches_the_highest_tier_says_so(member_client, tiers):
+    now = timezone.now()
+    member = MemberFactory(tier=None)
+    PurchaseFactory(member=member, gross_amount=Decimal("1200.00"), purchased_at=now - timedelta(days=1))
+
+    body = member_client(member).get(URL).json()
+
+    assert (body["tier"], body["reached_tier"]["code"], body["next_tier"]) == (None, "V2", None)
+    assert (body["missing"], body["progress_percent"], body["message"]) == ([], None, "You have reached Gold.")
 
 
 def test_me_tier_in_the_highest_tier_has_nothing_missing(member_client, tiers):
@@ -113,6 +151,15 @@ def test_me_tier_shows_when_the_grace_period_ends(member_client, tiers):
     body = member_client(member).get(URL).json()
 
     assert body["grace_until"] == timezone.localdate(since + timedelta(days=30)).isoformat()
+
+
+def test_me_tier_of_a_program_without_tiers_says_there_are_none_yet(member_client):
+    member = MemberFactory()
+
+    body = member_client(member).get(URL).json()
+
+    assert (body["tier"], body["next_tier"], body["progress_percent"]) == (None, None, None)
+    assert body["message"] == "The program has no tiers yet."
 
 
 def test_me_tier_needs_an_active_member(member_client, tiers):
