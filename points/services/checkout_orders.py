@@ -289,6 +289,17 @@ def checkout_order_get(*, member_id: int, order_id: int) -> CheckoutOrder:
     return order
 
 
+def _order_for_staff(*, order_id: int, store_id: int | None) -> CheckoutOrder:
+    """The order staff act on (of `store_id` when given: staff of one store). Raises NotFound."""
+    orders = CheckoutOrder.objects.filter(pk=order_id)
+    if store_id is not None:
+        orders = orders.filter(store_id=store_id)
+    order = orders.first()
+    if order is None:
+        raise NotFound(_("No such checkout order."))
+    return order
+
+
 def _release(*, order: CheckoutOrder, status: str, now: datetime) -> None:
     """Give back what an order holds and close it as `status` (called under the member and order locks)."""
     if order.hold_id:
@@ -351,12 +362,7 @@ def checkout_order_release(*, order_id: int, released_by, reason: str, now: date
     reason = (reason or "").strip()
     if not reason:
         raise ReasonRequired.for_field("reason", message=_("Give the reason for releasing the order."))
-    orders = CheckoutOrder.objects.filter(pk=order_id)
-    if store_id is not None:
-        orders = orders.filter(store_id=store_id)
-    order = orders.first()
-    if order is None:
-        raise NotFound(_("No such checkout order."))
+    order = _order_for_staff(order_id=order_id, store_id=store_id)
     if order.status != Status.OPEN:
         raise CheckoutOrderNotReleasable()
     closed = _close_wechat_order(order=order, now=now)
@@ -725,12 +731,7 @@ def checkout_order_refunded_by_hand(
     note = (note or "").strip()
     if not note:
         raise ReasonRequired.for_field("note", message=_("Say how the order was refunded by hand."))
-    orders = CheckoutOrder.objects.filter(pk=order_id)
-    if store_id is not None:
-        orders = orders.filter(store_id=store_id)
-    order = orders.first()
-    if order is None:
-        raise NotFound(_("No such checkout order."))
+    order = _order_for_staff(order_id=order_id, store_id=store_id)
     with transaction.atomic():
         order = _lock(member_id=order.member_id, order_id=order.pk)  # the member, then the order
         if order.status != Status.REFUND_FAILED:
