@@ -528,6 +528,17 @@ REFUND_WHY_BY_CODE = {
 }
 
 
+def _notify_refunded(order: CheckoutOrder, *, now: datetime) -> None:
+    """Tell the member their money is back: once per order, whoever records the refund first."""
+    notify(
+        member_id=order.member_id,
+        kind=Notification.Kind.CHECKOUT_REFUNDED,
+        params=_refund_params(order),
+        dedupe_key=f"checkout_refunded:{order.pk}",
+        now=now,
+    )
+
+
 def _refund_params(order: CheckoutOrder) -> dict:
     """The checkout_refunded notification's parameters, the why in every language (rendered in the member's)."""
     why = REFUND_WHY_BY_CODE.get(order.refund_reason, REFUND_WHY_HELD)
@@ -665,13 +676,7 @@ def checkout_order_refund_outcome(*, order_id: int, refund: WechatRefund, now: d
             or (order.status == Status.REFUND_FAILED and order.refunded_by_id is None)
         ):
             moved_to, changes["refunded_at"] = Status.REFUNDED, now
-            notify(
-                member_id=order.member_id,
-                kind=Notification.Kind.CHECKOUT_REFUNDED,
-                params=_refund_params(order),
-                dedupe_key=f"checkout_refunded:{order.pk}",
-                now=now,
-            )
+            _notify_refunded(order, now=now)
         elif refund.status in ("ABNORMAL", "CLOSED") and order.status in (
             Status.REFUND_PENDING,
             Status.REFUND_PROCESSING,
@@ -739,13 +744,7 @@ def checkout_order_refunded_by_hand(
         CheckoutOrder.objects.filter(pk=order.pk).update(
             status=Status.REFUNDED, refunded_by=refunded_by, refund_note=note[:200], refunded_at=now
         )
-        notify(
-            member_id=order.member_id,
-            kind=Notification.Kind.CHECKOUT_REFUNDED,
-            params=_refund_params(order),
-            dedupe_key=f"checkout_refunded:{order.pk}",
-            now=now,
-        )
+        _notify_refunded(order, now=now)
     order.refresh_from_db()
     return order
 
