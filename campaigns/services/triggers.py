@@ -264,16 +264,23 @@ def points_expiring_campaign_default_ensure() -> Campaign:
     existing = Campaign.objects.filter(kind=Kind.POINTS_EXPIRING).order_by("pk").first()
     if existing is not None:
         return existing
+    return _reminder_campaign_create(
+        kind=Kind.POINTS_EXPIRING, days_before=policy.reminder_days or 7, texts=DEFAULT_POINTS_EXPIRING
+    )
+
+
+def _reminder_campaign_create(*, kind: str, days_before: int, texts: dict) -> Campaign:
+    """Create a running transactional reminder campaign of `kind`, with `texts` ({field: {language: text}})."""
     campaign = Campaign(
-        kind=Kind.POINTS_EXPIRING,
+        kind=kind,
         status=Campaign.Status.RUNNING,
-        params={"days_before": min(max(policy.reminder_days or 7, 1), 90)},
+        params={"days_before": min(max(days_before, 1), 90)},
         channels=["wechat", "sms", "email"],
         is_marketing=False,
         respects_global_control=False,
     )
-    for field, texts in DEFAULT_POINTS_EXPIRING.items():
-        for language, text in texts.items():
+    for field, by_language in texts.items():
+        for language, text in by_language.items():
             setattr(campaign, localized_column(field, language), text)
     campaign.save()
     return campaign
@@ -292,35 +299,51 @@ def campaigns_trigger_points_expiring(*, reminders: list[dict], now: datetime.da
     today = _local(now).date()
     delivered = {}
     for campaign in campaigns_running(kind=Kind.POINTS_EXPIRING, now=now):
-        horizon = today + datetime.timedelta(days=int((campaign.params or {}).get("days_before", 7)))
-        due = {r["member_id"]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
-        if campaign.segment_id and due:
-            chosen = set(
-                segment_members_of(segment=campaign.segment, now=now)
-                .filter(pk__in=list(due))
-                .values_list("pk", flat=True)
-            )
-            due = {member_id: r for member_id, r in due.items() if member_id in chosen}
-        ids = sorted(due)
-        count = 0
-        for start in range(0, len(ids), DELIVER_CHUNK):
-            chunk = ids[start : start + DELIVER_CHUNK]
-            try:
-                result = campaign_deliver(
-                    campaign_id=campaign.pk,
-                    member_ids=chunk,
-                    occasion={member_id: due[member_id]["key"] for member_id in chunk},
-                    fields={
-                        member_id: {key: due[member_id][key] for key in ("points", "days", "expires_on")}
-                        for member_id in chunk
-                    },
-                    now=now,
-                )
-            except CampaignNotRunning:
-                break
-            count += result.delivered
-        delivered[campaign.pk] = count
+        due = _due(campaign, reminders, by="member_id", today=today, now=now)
+        delivered[campaign.pk] = _deliver_reminders(
+            campaign,
+            {member_id: due[member_id] for member_id in sorted(due)},
+            fields_of=lambda reminder: {key: reminder[key] for key in ("points", "days", "expires_on")},
+            now=now,
+        )
     return delivered
+
+
+def _due(campaign: Campaign, reminders: list[dict], *, by: str, today: datetime.date, now: datetime.datetime) -> dict:
+    """Return the reminders (keyed by their `by`) that fall within the campaign's `days_before` of `today`, of the
+    members its segment (if any) selects."""
+    horizon = today + datetime.timedelta(days=int((campaign.params or {}).get("days_before", 7)))
+    due = {r[by]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
+    if campaign.segment_id and due:
+        chosen = set(
+            segment_members_of(segment=campaign.segment, now=now)
+            .filter(pk__in={r["member_id"] for r in due.values()})
+            .values_list("pk", flat=True)
+        )
+        due = {key: r for key, r in due.items() if r["member_id"] in chosen}
+    return due
+
+
+def _deliver_reminders(campaign: Campaign, reminders: dict[int, dict], *, fields_of, now: datetime.datetime) -> int:
+    """Deliver the campaign to the members of `reminders` (member id -> reminder, in the order to deliver), on each
+    reminder's key as occasion, its message filled with `fields_of(reminder)`, DELIVER_CHUNK members a call; return
+    how many were delivered, stopping when the campaign stops running."""
+    ids = list(reminders)
+    count = 0
+    for start in range(0, len(ids), DELIVER_CHUNK):
+        chunk = ids[start : start + DELIVER_CHUNK]
+        try:
+            result = campaign_deliver(
+                campaign_id=campaign.pk,
+                member_ids=chunk,
+                occasion={member_id: reminders[member_id]["key"] for member_id in chunk},
+                fields={member_id: fields_of(reminders[member_id]) for member_id in chunk},
+                now=now,
+            )
+        except CampaignNotRunning:
+            break
+        count += result.delivered
+    return count
 
 
 # -- coupon expiring ----------------------------------------------------------------------------------------------
@@ -352,19 +375,7 @@ def coupon_expiring_campaign_default_ensure() -> Campaign:
     if existing is not None:
         return existing
     longest = max(CouponTemplate.objects.values_list("reminder_days", flat=True), default=0) or 7
-    campaign = Campaign(
-        kind=Kind.COUPON_EXPIRING,
-        status=Campaign.Status.RUNNING,
-        params={"days_before": min(max(longest, 1), 90)},
-        channels=["wechat", "sms", "email"],
-        is_marketing=False,
-        respects_global_control=False,
-    )
-    for field, texts in DEFAULT_COUPON_EXPIRING.items():
-        for language, text in texts.items():
-            setattr(campaign, localized_column(field, language), text)
-    campaign.save()
-    return campaign
+    return _reminder_campaign_create(kind=Kind.COUPON_EXPIRING, days_before=longest, texts=DEFAULT_COUPON_EXPIRING)
 
 
 def _rounds(due: dict[int, dict]) -> list[dict[int, dict]]:
@@ -410,34 +421,16 @@ def campaigns_trigger_coupon_expiring(*, reminders: list[dict], now: datetime.da
     today = _local(now).date()
     delivered = {}
     for campaign in campaigns_running(kind=Kind.COUPON_EXPIRING, now=now):
-        horizon = today + datetime.timedelta(days=int((campaign.params or {}).get("days_before", 7)))
-        due = {r["coupon_id"]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
-        if campaign.segment_id and due:
-            chosen = set(
-                segment_members_of(segment=campaign.segment, now=now)
-                .filter(pk__in={r["member_id"] for r in due.values()})
-                .values_list("pk", flat=True)
+        due = _due(campaign, reminders, by="coupon_id", today=today, now=now)
+        delivered[campaign.pk] = sum(
+            _deliver_reminders(
+                campaign,
+                round_,
+                fields_of=lambda reminder: _coupon_fields(reminder, names, locales, today),
+                now=now,
             )
-            due = {coupon_id: r for coupon_id, r in due.items() if r["member_id"] in chosen}
-        count = 0
-        for round_ in _rounds(due):
-            ids = list(round_)
-            for start in range(0, len(ids), DELIVER_CHUNK):
-                chunk = ids[start : start + DELIVER_CHUNK]
-                try:
-                    result = campaign_deliver(
-                        campaign_id=campaign.pk,
-                        member_ids=chunk,
-                        occasion={member_id: round_[member_id]["key"] for member_id in chunk},
-                        fields={
-                            member_id: _coupon_fields(round_[member_id], names, locales, today) for member_id in chunk
-                        },
-                        now=now,
-                    )
-                except CampaignNotRunning:
-                    break
-                count += result.delivered
-        delivered[campaign.pk] = count
+            for round_ in _rounds(due)
+        )
     return delivered
 
 

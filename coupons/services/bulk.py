@@ -365,54 +365,21 @@ def _issue_chunk(*, job: CouponIssueJob, number: int, member_ids: list[int], now
     # A chunk and its counts commit together and a re-run redoes whatever a crash lost: its commit need not
     # wait for the disk (infra.db_session).
     with chunk_transaction(durable=False):
-        claim, created = CouponIssueChunk.objects.select_for_update().get_or_create(job_id=job.pk, number=number)
+        claim, _created = CouponIssueChunk.objects.select_for_update().get_or_create(job_id=job.pk, number=number)
         if claim.is_done:
             return None
-        if hold_template:
-            template = CouponTemplate.objects.select_for_update().get(pk=job.template_id)
-        else:
-            template = CouponTemplate.objects.get(pk=job.template_id)
-        if not template.is_active:
-            return _stopped(member_ids, str(TemplateInactive.message))
-        valid_from, valid_until = coupon_validity(template=template, issued_at=now)
-        if valid_until is not None and valid_until <= now:
-            return _stopped(member_ids, gettext("This offer has ended."))
+        templates = CouponTemplate.objects.select_for_update() if hold_template else CouponTemplate.objects
+        template = templates.get(pk=job.template_id)
+        validity = coupon_validity(template=template, issued_at=now)
+        if stop_message := _closed_message(template, validity, now=now):
+            return _stopped(member_ids, stop_message)
         if not member_ids:
             return _record(job, claim, ChunkResult(issued=0, processed=0, skipped=0, last_member_id=0))
 
         done, last_sequence = _held(job=job, template=template, member_ids=member_ids)
-        candidates: list[int] = []
-        at_limit = 0
-        for member_id in member_ids:
-            if member_id in done:
-                continue
-            if template.per_member_limit is not None and last_sequence.get(member_id, 0) >= template.per_member_limit:
-                at_limit += 1
-                continue
-            candidates.append(member_id)
-
-        stop_message = ""
-        left_out: list[int] = []
-        room = None if template.quota is None else max(template.quota - template.issued_count, 0)
-        if room is not None and room < len(candidates):
-            candidates, left_out = candidates[:room], candidates[room:]
-            stop_message = gettext(
-                "The quota of %(quota)d coupons is used up; %(left)d members of this batch got none."
-            ) % {"quota": template.quota, "left": len(left_out)}
-        pool = None
-        if template.code_source == CouponTemplate.CodeSource.PARTNER_POOL:
-            pool = list(
-                PartnerCode.objects.select_for_update(skip_locked=True)
-                .filter(template_id=template.pk, used_at__isnull=True)
-                .order_by("pk")
-                .values_list("code", flat=True)[: len(candidates)]
-            )
-            if len(pool) < len(candidates):
-                candidates, left_out = candidates[: len(pool)], candidates[len(pool) :] + left_out
-                stop_message = gettext(
-                    "The partner codes of this offer are used up; %(left)d members of this batch got none."
-                ) % {"left": len(left_out)}
-
+        candidates, at_limit = _under_member_limit(template, member_ids, done=done, last_sequence=last_sequence)
+        candidates, left_out, pool, stop_message = _within_supply(template, candidates)
+        valid_from, valid_until = validity
         inserted, codes_used, not_issued = _insert(
             job=job,
             template=template,
@@ -423,42 +390,102 @@ def _issue_chunk(*, job: CouponIssueJob, number: int, member_ids: list[int], now
             valid_from=valid_from,
             valid_until=valid_until,
         )
-        at_limit += not_issued
         if not hold_template:
-            locked = CouponTemplate.objects.select_for_update(no_key=True).get(pk=template.pk)
-            if not _suits_side_by_side(locked) or coupon_validity(template=locked, issued_at=now) != (
-                valid_from,
-                valid_until,
-            ):
-                raise _Redo()
-        if inserted:
-            taken = (
-                CouponTemplate.objects.filter(pk=template.pk)
-                .filter(Q(quota__isnull=True) | Q(issued_count__lte=F("quota") - inserted))
-                .update(issued_count=F("issued_count") + inserted)
-            )
-            if not taken:  # impossible while we hold the row; refuse rather than oversell
-                raise AssertionError("the quota moved under the template lock")
+            _redo_if_changed(template, validity, now=now)
+        _count_issued(template, inserted)
         if pool is not None and codes_used:
             PartnerCode.objects.filter(code__in=codes_used).update(used_at=now)
-
-        if left_out:
-            # The members from the first one left out on are not done: a resumed run does the chunk again.
-            handled = bisect.bisect_left(member_ids, left_out[0])
-            last_member_id = left_out[0] - 1
-            not_done = set(left_out) | done
-            at_limit -= sum(1 for member_id in member_ids[handled:] if member_id not in not_done)
-        else:
-            handled = len(member_ids)
-            last_member_id = member_ids[-1]
-        result = ChunkResult(
+        result = _chunk_result(
+            member_ids,
+            done=done,
+            left_out=left_out,
             issued=inserted,
-            processed=handled,
-            skipped=at_limit,
-            last_member_id=last_member_id,
+            skipped=at_limit + not_issued,
             stop_message=stop_message,
         )
         return _record(job, claim, result)
+
+
+def _closed_message(template: CouponTemplate, validity: tuple, *, now: datetime) -> str:
+    """Return why the template issues nothing now (inactive, or its coupons would already have ended), or ""."""
+    if not template.is_active:
+        return str(TemplateInactive.message)
+    valid_until = validity[1]
+    if valid_until is not None and valid_until <= now:
+        return gettext("This offer has ended.")
+    return ""
+
+
+def _under_member_limit(template, member_ids, *, done, last_sequence) -> tuple[list[int], int]:
+    """Return (the members not holding this job's coupon yet and under the per-member limit, how many are at it)."""
+    limit = template.per_member_limit
+    pending = [member_id for member_id in member_ids if member_id not in done]
+    candidates = [member_id for member_id in pending if limit is None or last_sequence.get(member_id, 0) < limit]
+    return candidates, len(pending) - len(candidates)
+
+
+def _within_supply(template: CouponTemplate, candidates: list[int]):
+    """Cut the candidates to what the quota and, for a partner pool, the free partner codes leave room for.
+
+    Return (the candidates kept, those left out, the partner codes locked for them or None, the stop message or "").
+    """
+    stop_message = ""
+    left_out: list[int] = []
+    room = None if template.quota is None else max(template.quota - template.issued_count, 0)
+    if room is not None and room < len(candidates):
+        candidates, left_out = candidates[:room], candidates[room:]
+        stop_message = gettext(
+            "The quota of %(quota)d coupons is used up; %(left)d members of this batch got none."
+        ) % {"quota": template.quota, "left": len(left_out)}
+    if template.code_source != CouponTemplate.CodeSource.PARTNER_POOL:
+        return candidates, left_out, None, stop_message
+    pool = list(
+        PartnerCode.objects.select_for_update(skip_locked=True)
+        .filter(template_id=template.pk, used_at__isnull=True)
+        .order_by("pk")
+        .values_list("code", flat=True)[: len(candidates)]
+    )
+    if len(pool) < len(candidates):
+        candidates, left_out = candidates[: len(pool)], candidates[len(pool) :] + left_out
+        stop_message = gettext(
+            "The partner codes of this offer are used up; %(left)d members of this batch got none."
+        ) % {"left": len(left_out)}
+    return candidates, left_out, pool, stop_message
+
+
+def _redo_if_changed(template: CouponTemplate, validity: tuple, *, now: datetime) -> None:
+    """Take the template (not held so far) and raise _Redo when it no longer suits issuing side by side or its
+    coupons' validity moved."""
+    locked = CouponTemplate.objects.select_for_update(no_key=True).get(pk=template.pk)
+    if not _suits_side_by_side(locked) or coupon_validity(template=locked, issued_at=now) != validity:
+        raise _Redo()
+
+
+def _count_issued(template: CouponTemplate, inserted: int) -> None:
+    """Add the coupons inserted to the template's issued count, within its quota."""
+    if not inserted:
+        return
+    taken = (
+        CouponTemplate.objects.filter(pk=template.pk)
+        .filter(Q(quota__isnull=True) | Q(issued_count__lte=F("quota") - inserted))
+        .update(issued_count=F("issued_count") + inserted)
+    )
+    if not taken:  # impossible while we hold the row; refuse rather than oversell
+        raise AssertionError("the quota moved under the template lock")
+
+
+def _chunk_result(member_ids, *, done, left_out, issued, skipped, stop_message) -> ChunkResult:
+    """Return the chunk's counts (members at the limit, or whose row could not land, are `skipped`)."""
+    if not left_out:
+        handled, last_member_id = len(member_ids), member_ids[-1]
+    else:
+        # The members from the first one left out on are not done: a resumed run does the chunk again.
+        handled, last_member_id = bisect.bisect_left(member_ids, left_out[0]), left_out[0] - 1
+        not_done = set(left_out) | done
+        skipped -= sum(1 for member_id in member_ids[handled:] if member_id not in not_done)
+    return ChunkResult(
+        issued=issued, processed=handled, skipped=skipped, last_member_id=last_member_id, stop_message=stop_message
+    )
 
 
 def _stopped(member_ids, message) -> ChunkResult:

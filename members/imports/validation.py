@@ -9,6 +9,7 @@ import csv
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -197,13 +198,21 @@ class _RowValidator:
     """Check the cells of one row at a time; what a file repeats (codes, dates, tags) is worked out once."""
 
     def __init__(self, columns, *, lookups, today, scope):
-        absent = len(columns)  # the empty cell appended to every row
-        at = {name: columns.index(name) if name in columns else absent for name in COLUMNS}
-        self.phone_at, self.name_at, self.gender_at = at["phone"], at["name"], at["gender"]
-        self.birthday_at, self.email_at, self.locale_at = at["birthday"], at["email"], at["locale"]
-        self.tier_at, self.store_at, self.tags_at = at["tier"], at["store"], at["tags"]
-        self.opening_at = at["opening_points"]
-        self.consents = [(column, at[column]) for column in CONSENT_COLUMNS if at[column] != absent]
+        self.phone_at = columns.index("phone")  # a required column
+        checks = {
+            "name": self._name,
+            "gender": self._gender,
+            "birthday": self._birthday,
+            "email": self._email,
+            "locale": self._locale,
+            "tier": self._tier,
+            "store": self._store,
+            "tags": self._tags,
+            **{column: partial(self._consent, column) for column in CONSENT_COLUMNS},
+            "opening_points": self._opening_points,
+        }
+        # (position, check) of each other column the file has, in the order of COLUMNS (the order of a row's errors)
+        self.checks = [(columns.index(name), checks[name]) for name in COLUMNS if name != "phone" and name in columns]
         self.lookups = lookups
         self.today = today
         self.scope = scope
@@ -231,144 +240,113 @@ class _RowValidator:
     def validate(self, cells, row_number, index, errors) -> MemberRow:
         """Return the row's MemberRow, appending a RowError per faulty cell to `errors`."""
         member = MemberRow(row_number, index, "", {})
-        values = member.values
-
-        raw = cells[self.phone_at]
-        if not raw:
-            errors.append(RowError(row_number, "phone", gettext("The phone is missing.")))
-        else:
-            phone = self.phone(raw)
-            if phone is None:
-                errors.append(
-                    RowError(row_number, "phone", gettext("“%(value)s” is not a valid phone number.") % {"value": raw})
-                )
-            else:
-                member.phone = phone
-
-        raw = cells[self.name_at]
-        if raw:
-            if len(raw) > MAX_NAME:
-                errors.append(
-                    RowError(
-                        row_number, "name", gettext("The name is longer than %(max)s characters.") % {"max": MAX_NAME}
-                    )
-                )
-            values["name"] = raw
-        raw = cells[self.gender_at]
-        if raw:
-            value = GENDER_VALUES.get(raw) or GENDER_VALUES.get(raw.lower())
-            if value is None:
-                errors.append(RowError(row_number, "gender", gettext("“%(value)s” is not f, m or o.") % {"value": raw}))
-            values["gender"] = value
-        raw = cells[self.birthday_at]
-        if raw:
-            try:
-                value, message = self.birthdays[raw]
-            except KeyError:
-                value, message = self.birthdays[raw] = _birthday(raw, self.today)
-            values["birthday"] = value
-            if message:
-                errors.append(RowError(row_number, "birthday", message))
-        raw = cells[self.email_at]
-        if raw:
-            if not _is_email(raw):
-                errors.append(
-                    RowError(
-                        row_number, "email", gettext("“%(value)s” is not a valid e-mail address.") % {"value": raw}
-                    )
-                )
-            values["email"] = raw
-        raw = cells[self.locale_at]
-        if raw:
-            value = LOCALE_VALUES.get(raw) or LOCALE_VALUES.get(raw.lower().replace("_", "-"))
-            if value is None:
-                errors.append(
-                    RowError(
-                        row_number, "locale", gettext("“%(value)s” is not en, zh-hant or zh-hans.") % {"value": raw}
-                    )
-                )
-            values["locale"] = value
-        raw = cells[self.tier_at]
-        if raw:
-            values["tier_id"] = value = self.lookups.tier(raw)
-            if value is None:
-                errors.append(
-                    RowError(row_number, "tier", gettext("No tier has the code “%(value)s”.") % {"value": raw})
-                )
-        raw = cells[self.store_at]
-        if raw:
-            values["home_store_id"] = value = self.lookups.store(raw)
-            if value is None:
-                errors.append(
-                    RowError(row_number, "store", gettext("No store has the code “%(value)s”.") % {"value": raw})
-                )
-            elif refusal := self.scope.store_refusal(value):
-                errors.append(RowError(row_number, "store", refusal))
-        raw = cells[self.tags_at]
-        if raw:
-            try:
-                tags = self.tags[raw]
-            except KeyError:
-                tags = self.tags[raw] = tuple(
-                    dict.fromkeys(tag.strip() for tag in TAG_SPLIT_RE.split(raw) if tag.strip())
-                )
-            too_long = [tag for tag in tags if len(tag) > MAX_TAG]
-            if too_long:
-                errors.append(
-                    RowError(
-                        row_number,
-                        "tags",
-                        gettext("The tag “%(tag)s” is longer than %(max)s characters.")
-                        % {"tag": too_long[0], "max": MAX_TAG},
-                    )
-                )
-            member.tags = tags
-        for column, position in self.consents:
+        self._phone(cells[self.phone_at], member, errors)
+        for position, check in self.checks:
             raw = cells[position]
-            if raw:
-                value = CONSENT_VALUES.get(raw)
-                if value is None:
-                    value = CONSENT_VALUES.get(raw.lower())
-                    if value is None:
-                        errors.append(
-                            RowError(
-                                row_number,
-                                column,
-                                gettext("“%(value)s” is not one of true/false, 1/0, yes/no, 是/否.") % {"value": raw},
-                            )
-                        )
-                values[column] = value
-        raw = cells[self.opening_at]
-        if raw:
-            self._opening_points(raw, member, row_number, errors)
+            if raw:  # an empty cell leaves the member's value alone
+                check(raw, member, errors)
         return member
 
+    # Each check takes a non-empty cell, sets the member's value and appends a RowError when the cell is faulty.
+    def _phone(self, raw, member, errors):
+        if not raw:
+            errors.append(RowError(member.row, "phone", gettext("The phone is missing.")))
+            return
+        phone = self.phone(raw)
+        if phone is None:
+            message = gettext("“%(value)s” is not a valid phone number.") % {"value": raw}
+            errors.append(RowError(member.row, "phone", message))
+        else:
+            member.phone = phone
+
     @staticmethod
-    def _opening_points(raw, member, row_number, errors):
+    def _name(raw, member, errors):
+        if len(raw) > MAX_NAME:
+            message = gettext("The name is longer than %(max)s characters.") % {"max": MAX_NAME}
+            errors.append(RowError(member.row, "name", message))
+        member.values["name"] = raw
+
+    @staticmethod
+    def _gender(raw, member, errors):
+        member.values["gender"] = value = GENDER_VALUES.get(raw) or GENDER_VALUES.get(raw.lower())
+        if value is None:
+            errors.append(RowError(member.row, "gender", gettext("“%(value)s” is not f, m or o.") % {"value": raw}))
+
+    def _birthday(self, raw, member, errors):
+        try:
+            value, message = self.birthdays[raw]
+        except KeyError:
+            value, message = self.birthdays[raw] = _birthday(raw, self.today)
+        member.values["birthday"] = value
+        if message:
+            errors.append(RowError(member.row, "birthday", message))
+
+    @staticmethod
+    def _email(raw, member, errors):
+        if not _is_email(raw):
+            message = gettext("“%(value)s” is not a valid e-mail address.") % {"value": raw}
+            errors.append(RowError(member.row, "email", message))
+        member.values["email"] = raw
+
+    @staticmethod
+    def _locale(raw, member, errors):
+        member.values["locale"] = value = LOCALE_VALUES.get(raw) or LOCALE_VALUES.get(raw.lower().replace("_", "-"))
+        if value is None:
+            message = gettext("“%(value)s” is not en, zh-hant or zh-hans.") % {"value": raw}
+            errors.append(RowError(member.row, "locale", message))
+
+    def _tier(self, raw, member, errors):
+        member.values["tier_id"] = value = self.lookups.tier(raw)
+        if value is None:
+            errors.append(RowError(member.row, "tier", gettext("No tier has the code “%(value)s”.") % {"value": raw}))
+
+    def _store(self, raw, member, errors):
+        member.values["home_store_id"] = value = self.lookups.store(raw)
+        if value is None:
+            errors.append(RowError(member.row, "store", gettext("No store has the code “%(value)s”.") % {"value": raw}))
+        elif refusal := self.scope.store_refusal(value):
+            errors.append(RowError(member.row, "store", refusal))
+
+    def _tags(self, raw, member, errors):
+        try:
+            tags = self.tags[raw]
+        except KeyError:
+            tags = self.tags[raw] = tuple(dict.fromkeys(tag.strip() for tag in TAG_SPLIT_RE.split(raw) if tag.strip()))
+        too_long = [tag for tag in tags if len(tag) > MAX_TAG]
+        if too_long:
+            message = gettext("The tag “%(tag)s” is longer than %(max)s characters.") % {
+                "tag": too_long[0],
+                "max": MAX_TAG,
+            }
+            errors.append(RowError(member.row, "tags", message))
+        member.tags = tags
+
+    @staticmethod
+    def _consent(column, raw, member, errors):
+        value = CONSENT_VALUES.get(raw)
+        if value is None:
+            value = CONSENT_VALUES.get(raw.lower())
+            if value is None:
+                message = gettext("“%(value)s” is not one of true/false, 1/0, yes/no, 是/否.") % {"value": raw}
+                errors.append(RowError(member.row, column, message))
+        member.values[column] = value
+
+    @staticmethod
+    def _opening_points(raw, member, errors):
         text = raw.replace(",", "")
         if text.startswith("-") and DIGITS_RE.match(text[1:]):
-            errors.append(
-                RowError(
-                    row_number,
-                    "opening_points",
-                    gettext("Opening points cannot be negative (%(value)s).") % {"value": raw},
-                )
-            )
+            message = gettext("Opening points cannot be negative (%(value)s).") % {"value": raw}
         elif not DIGITS_RE.match(text):
-            errors.append(
-                RowError(row_number, "opening_points", gettext("“%(value)s” is not a whole number.") % {"value": raw})
-            )
+            message = gettext("“%(value)s” is not a whole number.") % {"value": raw}
         elif int(text) > MAX_OPENING_POINTS:
-            errors.append(
-                RowError(
-                    row_number,
-                    "opening_points",
-                    gettext("%(value)s points is above the limit of %(max)s.")
-                    % {"value": raw, "max": MAX_OPENING_POINTS},
-                )
-            )
+            message = gettext("%(value)s points is above the limit of %(max)s.") % {
+                "value": raw,
+                "max": MAX_OPENING_POINTS,
+            }
         else:
             member.opening_points = int(text)
+            return
+        errors.append(RowError(member.row, "opening_points", message))
 
 
 def _is_email(value: str) -> bool:
@@ -414,7 +392,7 @@ def _parse_members_csv(text, *, today, scope):
 
     for position in range(header_at + 1, len(records)):
         cells = records[position]
-        # One strip per cell, padded to the header's width plus one empty cell for absent columns.
+        # One strip per cell, padded to the header's width.
         stripped = [cell.strip() for cell in cells]
         if not any(stripped):
             continue
@@ -430,7 +408,6 @@ def _parse_members_csv(text, *, today, scope):
             del stripped[width:]
         else:
             stripped.extend([""] * (width - len(stripped)))
-        stripped.append("")
         if CONTROL_CHARACTERS_RE.search("".join(stripped)):  # rare: then find the cells
             _control_characters(stripped, columns, row_number, errors)
         member = validator.validate(stripped, row_number, index, errors)

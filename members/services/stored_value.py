@@ -158,6 +158,15 @@ def stored_value_top_up(
     )
 
 
+def _existing(idempotency_key: str, **expected) -> StoredValueEntry | None:
+    """Return the entry already written under `idempotency_key` (a retry), or None. Raises IdempotencyKeyReused
+    when that entry is another request's (a field differs from `expected`)."""
+    entry = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if entry is not None and any(getattr(entry, field) != value for field, value in expected.items()):
+        raise IdempotencyKeyReused()
+    return entry
+
+
 @transaction.atomic
 def stored_value_spend(
     *,
@@ -175,10 +184,7 @@ def stored_value_spend(
     """
     amount = money(amount)
     member = lock_member(member_id=member_id)
-    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.SPEND, -amount):
-            raise IdempotencyKeyReused()
+    if (existing := _existing(idempotency_key, member_id=member_id, kind=Kind.SPEND, amount=-amount)) is not None:
         return existing
     if amount > stored_value_available(member):  # what a checkout holds is not the member's to spend elsewhere
         raise InsufficientStoredValue.for_field("amount")
@@ -204,12 +210,10 @@ def stored_value_refund(
     if spend is None:
         raise InvalidInput.for_field("spend_entry_id", _("This is not a stored-value payment."))
     member = lock_member(member_id=spend.member_id)
-    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
+    existing = _existing(
+        idempotency_key, member_id=spend.member_id, kind=Kind.REFUND, amount=amount, refund_of_id=spend.pk
+    )
     if existing is not None:
-        if (existing.member_id, existing.kind, existing.amount, existing.refund_of_id) != (
-            spend.member_id, Kind.REFUND, amount, spend.pk,
-        ):  # fmt: skip
-            raise IdempotencyKeyReused()
         return existing
     refunded = spend.refunds.aggregate(total=Coalesce(Sum("amount"), Decimal(0)))["total"]
     if refunded + amount > -spend.amount:
@@ -237,10 +241,7 @@ def stored_value_adjust(
     magnitude = money(abs(signed) if signed.is_finite() else signed)
     delta = magnitude if signed > 0 else -magnitude
     member = lock_member(member_id=member_id)
-    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.ADJUSTMENT, delta):
-            raise IdempotencyKeyReused()
+    if (existing := _existing(idempotency_key, member_id=member_id, kind=Kind.ADJUSTMENT, amount=delta)) is not None:
         return existing
     if delta < 0 and -delta > stored_value_available(member):  # never below what checkouts hold
         raise InsufficientStoredValue.for_field("amount")
@@ -289,10 +290,7 @@ def stored_value_grant(
     if not (source or "").strip():
         raise InvalidInput.for_field("source", _("This field is required."))
     member = lock_member(member_id=member_id)
-    existing = StoredValueEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if (existing.member_id, existing.kind, existing.amount) != (member_id, Kind.BONUS, amount):
-            raise IdempotencyKeyReused()
+    if (existing := _existing(idempotency_key, member_id=member_id, kind=Kind.BONUS, amount=amount)) is not None:
         return existing
     return _credit(
         member=member, kind=Kind.BONUS, amount=amount, idempotency_key=idempotency_key, now=now,

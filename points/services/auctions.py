@@ -29,12 +29,10 @@ from points.errors import (
     AuctionNotCancellable,
     AuctionNotStarted,
     BidTooLow,
-    ClaimCodeInvalid,
     PointsSpendingNotAllowed,
-    PrizeAlreadyCollected,
 )
 from points.models import Auction, AuctionBid, PointsPolicy
-from points.services.draws import claim_code_normalize, ledger_key
+from points.services.draws import claim_code_normalize, ledger_key, mark_collected
 
 CLAIM_CODE_PREFIX = "A"
 CLAIM_CODE_ATTEMPTS = 5
@@ -250,8 +248,5 @@ def auction_item_collect(*, claim_code: str, store_id: int, now: datetime) -> Au
     """
     code = claim_code_normalize(claim_code, prefix=CLAIM_CODE_PREFIX)
     auctions = Auction.objects.filter(claim_code=code, status=Auction.Status.SETTLED)
-    if not auctions.filter(collected_at__isnull=True).update(collected_at=now, collected_store_id=store_id):
-        if auctions.exists():
-            raise PrizeAlreadyCollected()
-        raise ClaimCodeInvalid()
+    mark_collected(auctions, store_id=store_id, now=now)
     return auctions.select_related("winner").get()

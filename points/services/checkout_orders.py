@@ -289,6 +289,17 @@ def checkout_order_get(*, member_id: int, order_id: int) -> CheckoutOrder:
     return order
 
 
+def _order_for_staff(*, order_id: int, store_id: int | None) -> CheckoutOrder:
+    """The order staff act on (of `store_id` when given: staff of one store). Raises NotFound."""
+    orders = CheckoutOrder.objects.filter(pk=order_id)
+    if store_id is not None:
+        orders = orders.filter(store_id=store_id)
+    order = orders.first()
+    if order is None:
+        raise NotFound(_("No such checkout order."))
+    return order
+
+
 def _release(*, order: CheckoutOrder, status: str, now: datetime) -> None:
     """Give back what an order holds and close it as `status` (called under the member and order locks)."""
     if order.hold_id:
@@ -351,12 +362,7 @@ def checkout_order_release(*, order_id: int, released_by, reason: str, now: date
     reason = (reason or "").strip()
     if not reason:
         raise ReasonRequired.for_field("reason", message=_("Give the reason for releasing the order."))
-    orders = CheckoutOrder.objects.filter(pk=order_id)
-    if store_id is not None:
-        orders = orders.filter(store_id=store_id)
-    order = orders.first()
-    if order is None:
-        raise NotFound(_("No such checkout order."))
+    order = _order_for_staff(order_id=order_id, store_id=store_id)
     if order.status != Status.OPEN:
         raise CheckoutOrderNotReleasable()
     closed = _close_wechat_order(order=order, now=now)
@@ -522,6 +528,17 @@ REFUND_WHY_BY_CODE = {
 }
 
 
+def _notify_refunded(order: CheckoutOrder, *, now: datetime) -> None:
+    """Tell the member their money is back: once per order, whoever records the refund first."""
+    notify(
+        member_id=order.member_id,
+        kind=Notification.Kind.CHECKOUT_REFUNDED,
+        params=_refund_params(order),
+        dedupe_key=f"checkout_refunded:{order.pk}",
+        now=now,
+    )
+
+
 def _refund_params(order: CheckoutOrder) -> dict:
     """The checkout_refunded notification's parameters, the why in every language (rendered in the member's)."""
     why = REFUND_WHY_BY_CODE.get(order.refund_reason, REFUND_WHY_HELD)
@@ -659,13 +676,7 @@ def checkout_order_refund_outcome(*, order_id: int, refund: WechatRefund, now: d
             or (order.status == Status.REFUND_FAILED and order.refunded_by_id is None)
         ):
             moved_to, changes["refunded_at"] = Status.REFUNDED, now
-            notify(
-                member_id=order.member_id,
-                kind=Notification.Kind.CHECKOUT_REFUNDED,
-                params=_refund_params(order),
-                dedupe_key=f"checkout_refunded:{order.pk}",
-                now=now,
-            )
+            _notify_refunded(order, now=now)
         elif refund.status in ("ABNORMAL", "CLOSED") and order.status in (
             Status.REFUND_PENDING,
             Status.REFUND_PROCESSING,
@@ -725,12 +736,7 @@ def checkout_order_refunded_by_hand(
     note = (note or "").strip()
     if not note:
         raise ReasonRequired.for_field("note", message=_("Say how the order was refunded by hand."))
-    orders = CheckoutOrder.objects.filter(pk=order_id)
-    if store_id is not None:
-        orders = orders.filter(store_id=store_id)
-    order = orders.first()
-    if order is None:
-        raise NotFound(_("No such checkout order."))
+    order = _order_for_staff(order_id=order_id, store_id=store_id)
     with transaction.atomic():
         order = _lock(member_id=order.member_id, order_id=order.pk)  # the member, then the order
         if order.status != Status.REFUND_FAILED:
@@ -738,13 +744,7 @@ def checkout_order_refunded_by_hand(
         CheckoutOrder.objects.filter(pk=order.pk).update(
             status=Status.REFUNDED, refunded_by=refunded_by, refund_note=note[:200], refunded_at=now
         )
-        notify(
-            member_id=order.member_id,
-            kind=Notification.Kind.CHECKOUT_REFUNDED,
-            params=_refund_params(order),
-            dedupe_key=f"checkout_refunded:{order.pk}",
-            now=now,
-        )
+        _notify_refunded(order, now=now)
     order.refresh_from_db()
     return order
 

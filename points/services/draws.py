@@ -293,8 +293,14 @@ def draw_gift_collect(*, claim_code: str, store_id: int, now: datetime) -> DrawS
     """
     code = claim_code_normalize(claim_code, prefix=CLAIM_CODE_PREFIX)
     spins = DrawSpin.objects.filter(claim_code=code)
-    if not spins.filter(collected_at__isnull=True).update(collected_at=now, collected_store_id=store_id):
-        if spins.exists():
+    mark_collected(spins, store_id=store_id, now=now)
+    return spins.select_related("draw", "prize", "member").get()
+
+
+def mark_collected(prizes, *, store_id: int, now: datetime) -> None:
+    """Mark the prize of a claim code (`prizes`: the queryset of its one row) collected at `store_id`, once, by a
+    conditional UPDATE. Raises PrizeAlreadyCollected, ClaimCodeInvalid (no such prize)."""
+    if not prizes.filter(collected_at__isnull=True).update(collected_at=now, collected_store_id=store_id):
+        if prizes.exists():
             raise PrizeAlreadyCollected()
         raise ClaimCodeInvalid()
-    return spins.select_related("draw", "prize", "member").get()

@@ -216,26 +216,9 @@ def reward_redeem(
         if first.request_hash != request_hash:
             raise IdempotencyKeyReused.for_field("Idempotency-Key")
         return RedeemResult(order=first, is_replay=True)
-    reward = Reward.objects.filter(pk=reward_id).first()
-    if reward is None:
-        raise RewardNotFound()
-    early_access = list(reward.early_access.select_related("tier"))
-    tier_rank = member.tier.rank if member.tier_id else None
-    refusal = reward_refusal(
-        reward=reward,
-        member=member,
-        tier_rank=tier_rank,
-        tier_ids=set(reward.tiers.values_list("pk", flat=True)),
-        early_access=early_access,
-        redeemed_count=member_redeemed_counts(member_id=member_id, reward_ids=[reward.pk]).get(reward.pk, 0),
-        policy=PointsPolicy.load(),
-        now=now,
-    )
-    if refusal is not None:
-        raise refusal()
+    reward = _redeemable_reward(member=member, reward_id=reward_id, now=now)
     pickup_store_id = _pickup_store(reward, pickup_store_id)
     provider, transaction_id = _payment(reward, payment_provider, payment_transaction_id, member_id=member_id, now=now)
-
     taken = Reward.objects.filter(pk=reward.pk, stock_remaining__gte=1).update(stock_remaining=F("stock_remaining") - 1)
     if not taken:
         raise OutOfStock()
@@ -265,6 +248,26 @@ def reward_redeem(
     )
     _deliver(order=order, reward=reward, now=now)
     return RedeemResult(order=order, is_replay=False)
+
+
+def _redeemable_reward(*, member, reward_id: int, now: datetime) -> Reward:
+    """Return the reward when the (locked) member may redeem it now; raise RewardNotFound or reward_refusal's error."""
+    reward = Reward.objects.filter(pk=reward_id).first()
+    if reward is None:
+        raise RewardNotFound()
+    refusal = reward_refusal(
+        reward=reward,
+        member=member,
+        tier_rank=member.tier.rank if member.tier_id else None,
+        tier_ids=set(reward.tiers.values_list("pk", flat=True)),
+        early_access=list(reward.early_access.select_related("tier")),
+        redeemed_count=member_redeemed_counts(member_id=member.pk, reward_ids=[reward.pk]).get(reward.pk, 0),
+        policy=PointsPolicy.load(),
+        now=now,
+    )
+    if refusal is not None:
+        raise refusal()
+    return reward
 
 
 def _deliver(*, order: RewardOrder, reward: Reward, now: datetime) -> None:
