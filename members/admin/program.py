@@ -30,7 +30,7 @@ class ProgramSettingsAdmin(ConsoleHistoryAdmin):
     """The singleton: the list goes straight to the one row; it can't be added twice or deleted."""
 
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
-    list_display = ("program_name", "points_expiry_days")
+    list_display = ("program_name",)
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not ProgramSettings.objects.exists()

@@ -27,7 +27,7 @@ members.services.ledger.points_credit_openings (locks, debt repaid first).
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from infra.bulk_sql import field_in, set_based
 from members import sql
@@ -35,8 +35,9 @@ from members.formats import new_member_number
 from members.imports.columns import CONSENT_COLUMNS
 from members.imports.scope import ImportScope
 from members.imports.validation import RowError
-from members.models import Member, PointsEntry, PointsLot, ProgramSettings, Tag, Tier, TierHistory
+from members.models import Member, PointsEntry, PointsLot, Tag, Tier, TierHistory
 from members.services.ledger import points_credit_openings
+from members.services.lot_expiry import lot_expires_at
 from members.services.tiers import tier_changes_announce
 
 OPENING_SOURCE = "import"
@@ -71,12 +72,11 @@ class ImportContext:
 
     @classmethod
     def build(cls, *, now, user=None, scope=None, job_id=None):
-        expiry_days = ProgramSettings.load().points_expiry_days
         return cls(
             now=now,
             user=user,
             entry_tier_id=Tier.objects.order_by("rank").values_list("pk", flat=True).first(),
-            opening_expires_at=now + timedelta(days=expiry_days) if expiry_days else None,
+            opening_expires_at=lot_expires_at(earned_at=now),
             scope=scope or ImportScope(),
             reason=f"{CHANGE_REASON} #{job_id}" if job_id else CHANGE_REASON,
         )

@@ -10,12 +10,6 @@ class ProgramSettings(models.Model):
     """The one settings row of the member program (one deployment = one brand)."""
 
     program_name = models.CharField(_("program name"), max_length=100, default="Loyalty Club")
-    points_expiry_days = models.PositiveIntegerField(
-        _("points expire after (days)"),
-        null=True,
-        blank=True,
-        help_text=_("Empty means points never expire. The points policy refines this later."),
-    )
     history = HistoricalRecords()
 
     class Meta:

@@ -173,15 +173,11 @@ class PointsPolicy(models.Model):
 
     @classmethod
     def load(cls) -> "PointsPolicy":
-        """Return the policy row, creating it with the defaults (and the program's expiry days) if absent."""
+        """Return the policy row, creating it with the defaults if absent."""
         policy = cls.objects.filter(pk=1).first()
         if policy is not None:
             return policy
-        from members.models import ProgramSettings
-
-        days = ProgramSettings.objects.filter(pk=1).values_list("points_expiry_days", flat=True).first()
-        defaults = {"expiry_mode": cls.ExpiryMode.DAYS, "expiry_days": days} if days else {}
-        policy, _created = cls.objects.get_or_create(pk=1, defaults=defaults)
+        policy, _created = cls.objects.get_or_create(pk=1)
         return policy
 
     # -- validation ------------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from members.models import Member, MemberImportJob, PointsEntry, PointsLot, ProgramSettings
+from members.models import Member, MemberImportJob, PointsEntry, PointsLot
 from members.services.ledger import points_ledger_drift
 from members.services.member_import import member_import_job_run
+from points.models import PointsPolicy
 from tests.factories import MemberFactory, TierFactory, UserFactory
 from tests.members.import_helpers import csv_bytes, run_import
 
@@ -72,7 +73,7 @@ def test_empty_cells_leave_existing_values_unchanged():
 
 def test_opening_balance_is_a_lot_expiring_by_the_points_policy_from_the_import_date():
     # given points that expire after 365 days
-    ProgramSettings.objects.update_or_create(pk=1, defaults={"points_expiry_days": 365})
+    PointsPolicy.objects.create(pk=1, expiry_mode="days", expiry_days=365)
 
     # when a member is imported with opening points
     run_import(csv_bytes("phone,opening_points", "91234567,1200"), now=NOW)
@@ -216,7 +217,7 @@ def test_member_number_already_taken_is_drawn_again(monkeypatch):
 
 def test_new_member_gets_tags_history_and_an_opening_lot_like_the_ledger_writes():
     # given points that expire after 365 days and a staff user importing
-    ProgramSettings.objects.update_or_create(pk=1, defaults={"points_expiry_days": 365})
+    PointsPolicy.objects.create(pk=1, expiry_mode="days", expiry_days=365)
     user = UserFactory()
 
     # when a new member is imported with tags and opening points

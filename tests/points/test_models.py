@@ -1,13 +1,13 @@
 """Policy and rule validation, and the expiry dates each expiry mode gives."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from members.models import ProgramSettings
+from members.services.lot_expiry import lot_expires_at
 from points.models import EarningRule, PointsPolicy
 
 HK = ZoneInfo("Asia/Hong_Kong")
@@ -143,12 +143,14 @@ def test_points_for_value_never_exceeds_the_value():
     assert policy.points_value(points) <= Decimal("10.00")
 
 
-def test_policy_starts_from_the_programs_expiry_days():
-    ProgramSettings.objects.create(points_expiry_days=730)
+def test_a_lot_the_members_app_writes_expires_by_the_points_policy_saved_or_not():
+    earned = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert lot_expires_at(earned_at=earned) is None  # no policy saved: its default, never
+    assert not PointsPolicy.objects.exists()  # asking did not create it
 
-    policy = PointsPolicy.load()
+    PointsPolicy.objects.create(pk=1, expiry_mode="days", expiry_days=730)
 
-    assert (policy.expiry_mode, policy.expiry_days) == ("days", 730)
+    assert lot_expires_at(earned_at=earned) == earned + timedelta(days=730)
 
 
 def test_policy_is_a_single_row():

@@ -47,6 +47,9 @@ API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
 DEMO_KEY_NAME = "Demo POS key"
 DEMO_TOKEN_AGENT = "seed_demo"
 CHUNK = 50  # members per transaction
+# The demo's purchase history earned points that expire a year after each purchase, so some of them expire soon
+# (reminders, the member page's upcoming expiry); what is earned from now on expires by the points policy.
+DEMO_HISTORY_EXPIRY_DAYS = 365
 
 # Opening hours: (weekdays, 0 = Monday, opens at, closes at), in the program's time zone.
 EVERY_DAY = tuple(range(7))
@@ -239,14 +242,12 @@ class Command(BaseCommand):
         now = timezone.now()
         anchor = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction.atomic():
-            ProgramSettings.objects.get_or_create(
-                pk=1, defaults={"program_name": "Harbour Rewards", "points_expiry_days": 365}
-            )
+            ProgramSettings.objects.get_or_create(pk=1, defaults={"program_name": "Harbour Rewards"})
             stores = self._stores(today=anchor.date())
             tiers = self._tiers()
             tags = {name: Tag.objects.get_or_create(name=name)[0] for name in TAGS}
             logins = self._users(stores[STORES[0][0]], password=password, reset=reset_passwords)
-        expiry_days = ProgramSettings.load().points_expiry_days
+        expiry_days = DEMO_HISTORY_EXPIRY_DAYS
         plans = self._plan(seed=seed, count=members, anchor=anchor)
         created, purchases = self._write(plans, stores=stores, tiers=tiers, tags=tags, expiry_days=expiry_days)
         demo_member = Member.objects.get(phone=plans[0].fields["phone"])
