@@ -66,16 +66,18 @@ def planner_statistics_refresh(*models: type[Model]) -> None:
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return
+    qn = connection.ops.quote_name
     tables = {model._meta.db_table: model for model in models}
     with connection.cursor() as cursor:
+        # The statistics function of pg_stat_user_tables' n_live_tup, for these tables only: the view computes
+        # every column for every table of the database (a campaign run asks after each of its chunks).
         cursor.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
-            "WHERE c.relname = ANY(%s) AND s.n_live_tup > 2 * GREATEST(c.reltuples, 1000)",
-            [list(tables)],
+            "SELECT relname FROM pg_class WHERE oid = ANY(%s::regclass[]) "
+            "AND pg_stat_get_live_tuples(oid) > 2 * GREATEST(reltuples, 1000)",
+            [[qn(name) for name in tables]],
         )
         grown = [tables[name] for (name,) in cursor.fetchall()]
         if grown:
-            qn = connection.ops.quote_name
             cursor.execute(
                 "ANALYZE " + ", ".join(f"{qn(model._meta.db_table)} ({qn(model._meta.pk.column)})" for model in grown)
             )

@@ -40,9 +40,11 @@ from campaigns.models import Campaign, CampaignRecipient, CampaignRun, SegmentMe
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import campaign_check_scope, campaign_deliver, campaign_errors
 from campaigns.services.segments import segment_freeze
+from coupons.models import Coupon
+from infra.db_session import planner_statistics_refresh
 from infra.errors import NotFound
 from infra.fanout import fan_out
-from members.models import Member, OutboxMessage
+from members.models import Member, Notification, OutboxMessage
 
 CampaignStatus = Campaign.Status
 RunStatus = CampaignRun.Status
@@ -195,6 +197,10 @@ def campaign_run_chunk(*, run_id: int, first_id: int, last_id: int, now: datetim
         CampaignRun.objects.filter(pk=run.pk, chunks_done__lt=F("chunks_total")).update(
             chunks_done=F("chunks_done") + 1
         )
+    # The tables the chunk fills, which its foreign-key checks and lookups read: planned on statistics of a (nearly)
+    # empty table, the check of a recipient's notification scanned a whole index of the inbox (3 ms a row, 1 s a
+    # chunk at 200,000 messages, growing with the run).
+    planner_statistics_refresh(CampaignRecipient, Coupon, Notification, OutboxMessage)
     return result
 
 

@@ -255,6 +255,21 @@ def _wanted_channels(campaign: Campaign, member: dict) -> list[str]:
     return wanted
 
 
+def _campaign_rows_of(campaign: Campaign, member_ids: list[int]) -> Q:
+    """The campaign's recipient rows of these members, their ids' range beside the list: for a campaign new to
+    the planner's statistics, PostgreSQL walked the (campaign, member, occasion) index over every row of the
+    campaign and kept the members of the list (a run's chunks slowing with its size); the range bounds that walk
+    to the chunk's members."""
+    if not member_ids:
+        return Q(pk__in=[])
+    return Q(
+        field_in(CampaignRecipient, "member_id", member_ids),
+        campaign=campaign,
+        member_id__gte=min(member_ids),
+        member_id__lte=max(member_ids),
+    )
+
+
 def _decide(*, campaign: Campaign, rows: list[_Row], members: dict[int, dict], now: datetime.datetime) -> None:
     """Set each new row's status (held out, capped, delivered) and the channels it will use."""
     day_start, week_start = _period_starts(now)
@@ -264,7 +279,7 @@ def _decide(*, campaign: Campaign, rows: list[_Row], members: dict[int, dict], n
     mine_week = Counter()
     if campaign.cap_per_member or campaign.cap_per_member_per_day or campaign.cap_per_member_per_week:
         for member_id, created_at in CampaignRecipient.objects.filter(
-            field_in(CampaignRecipient, "member_id", member_ids), campaign=campaign, status=Status.DELIVERED
+            _campaign_rows_of(campaign, member_ids), status=Status.DELIVERED
         ).values_list("member_id", "created_at"):
             mine[member_id] += 1
             mine_day[member_id] += created_at >= day_start
@@ -659,11 +674,8 @@ def campaign_deliver(
         for member_id in global_control_member_ids(list(members)):
             members.pop(member_id)
     result.skipped = len(ids) - len(members)
-    done = set(
-        CampaignRecipient.objects.filter(
-            field_in(CampaignRecipient, "member_id", list(members)), campaign=campaign
-        ).values_list("member_id", "occasion")
-    )
+    reached = CampaignRecipient.objects.filter(_campaign_rows_of(campaign, list(members)))
+    done = set(reached.values_list("member_id", "occasion"))
     rows = [
         _Row(member_id=member_id, occasion=occasions[member_id])
         for member_id in members

@@ -365,9 +365,11 @@ class Coupon(models.Model):
                 name="coupon_discount_not_negative",
             ),
         ]
+        # No (template, status) index: the unique (template, member, member_sequence) serves a template's coupons,
+        # and with a second index led by the template, a template new to the planner's statistics (a campaign's
+        # first chunks) had each coupon's last sequence number looked up by a walk of all the template's coupons.
         indexes = [
             models.Index(fields=["member", "status"], name="coupon_member_status"),
-            models.Index(fields=["template", "status"], name="coupon_template_status"),
             models.Index(fields=["valid_until"], condition=Q(status="available"), name="coupon_available_until"),
             models.Index(fields=["reserved_until"], condition=Q(status="reserved"), name="coupon_reserved_until"),
             # The days' coupon figures (console.services.figures: the dashboard's today, the coupon report's live

@@ -26,8 +26,13 @@ class Notification(models.Model):
         CHECKOUT_REFUNDED = "checkout_refunded", _("Payment refunded")
         CAMPAIGN = "campaign", _("Offers and news")
 
+    # No index of its own: the member's inbox index (member, -id) serves every lookup by member.
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="notifications"
+        "members.Member",
+        verbose_name=_("member"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     title = models.CharField(_("title"), max_length=200)
@@ -37,7 +42,6 @@ class Notification(models.Model):
     dedupe_key = models.CharField(
         _("deduplication key"),
         max_length=150,
-        unique=True,
         help_text=_("Set by the job that wrote it, so that running the job again notifies nobody twice."),
     )
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -46,6 +50,11 @@ class Notification(models.Model):
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
+        constraints = [
+            # A constraint rather than unique=True: PostgreSQL then builds no second, pattern-matching index (no
+            # query matches a pattern of the key; a campaign writes a million notifications at once).
+            models.UniqueConstraint(fields=["dedupe_key"], name="notification_dedupe_key_unique"),
+        ]
         indexes = [
             models.Index(fields=["member", "-id"], name="notification_member_newest"),
             models.Index(fields=["member"], condition=Q(read_at__isnull=True), name="notification_member_unread"),
@@ -73,8 +82,13 @@ class OutboxMessage(models.Model):
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped")
 
+    # No index of its own: the unique (notification, channel) serves every lookup by notification.
     notification = models.ForeignKey(
-        Notification, verbose_name=_("notification"), on_delete=models.CASCADE, related_name="outbox_messages"
+        Notification,
+        verbose_name=_("notification"),
+        on_delete=models.CASCADE,
+        related_name="outbox_messages",
+        db_index=False,
     )
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
