@@ -43,7 +43,7 @@ def create_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0019_report_indexes'),
+        ('members', '0020_program_settings_expiry_by_the_points_policy'),
     ]
 
     operations = [

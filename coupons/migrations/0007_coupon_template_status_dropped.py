@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('coupons', '0005_issue_chunks'),
+        ('coupons', '0006_coupon_date_indexes'),
     ]
 
     operations = [
