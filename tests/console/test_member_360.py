@@ -4,7 +4,6 @@ its own permission, audited, and refused for staff without it or of another stor
 import csv
 import io
 import json
-import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,7 +21,7 @@ from members.models import Member, MemberAnonymisation, MemberToken, PointsEntry
 from members.services.ledger import points_credit
 from members.services.member_actions import member_anonymise, member_freeze, member_tags_set, member_unfreeze
 from members.services.tokens import member_token_issue
-from tests.console_helpers import make_staff
+from tests.console_helpers import header_trail, make_staff
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, PurchaseFactory, TagFactory, TierFactory, UserFactory, checkout_sale
 
@@ -152,15 +151,6 @@ def test_the_page_costs_a_fixed_number_of_queries(client, world, now):
 
     assert response.status_code == 200
     assert len(many) == len(few)
-
-
-def header_trail(html):
-    """The header's trail (Unfold's title in #header-inner): each part's link and text."""
-    h1 = html.split('id="header-inner"', 1)[1].split("<h1", 1)[1].split("</h1>", 1)[0]
-    return [
-        (link, " ".join(text.split()))
-        for link, text in re.findall(r'<a href="([^"]*)"[^>]*>(.*?)</a\s*>', h1, flags=re.S)
-    ]
 
 
 def test_the_header_names_the_member_in_the_member_lists_trail(client, world):
