@@ -249,6 +249,7 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
             self._context(
                 request,
                 title=gettext("Issue “%(name)s” to members") % {"name": template.name},
+                original=template,  # Unfold's header trail names the template
                 template_obj=template,
                 form=form,
                 submit_label=gettext("Start issuing"),
@@ -286,6 +287,7 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
             self._context(
                 request,
                 title=gettext("Partner codes of “%(name)s”") % {"name": template.name},
+                original=template,  # Unfold's header trail names the template
                 template_obj=template,
                 form=form,
                 submit_label=gettext("Upload codes"),

@@ -1,6 +1,7 @@
 """Helpers for tests that open console pages as each role: the staff of a store and of another one, one object of
 each history-enabled model with two versions, and a form's data as the browser would post it."""
 
+import re
 from decimal import Decimal
 
 from django.contrib import admin
@@ -192,3 +193,12 @@ def _put(data, widget, context):
         data[context["name"]] = chosen if widget.allow_multiple_selected else (chosen[0] if chosen else "")
         return
     data[context["name"]] = "" if value is None else value
+
+
+def header_trail(html: str) -> list[tuple[str, str]]:
+    """The console header's trail (Unfold's title in #header-inner): each linked part's address and text."""
+    h1 = html.split('id="header-inner"', 1)[1].split("<h1", 1)[1].split("</h1>", 1)[0]
+    return [
+        (link, " ".join(text.split()))
+        for link, text in re.findall(r'<a href="([^"]*)"[^>]*>(.*?)</a\s*>', h1, flags=re.S)
+    ]

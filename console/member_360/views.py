@@ -86,21 +86,13 @@ def _with_list_filters(url: str, filters: str) -> str:
     return f"{url}?{QueryDict.fromkeys([LIST_FILTERS], filters).urlencode()}" if filters else url
 
 
-def breadcrumbs(request, member, *, last: str | None = None) -> tuple[list[dict], str]:
-    """The header's trail as Unfold shows a member's form (the app, the member list, the member), with the list's
-    filters kept, and the list's address (the back arrow); `last` names an action page after the member."""
+def _list_url(request) -> str:
+    """The member list with the filters this page was opened from (the page's "back to the list" link).
+
+    The header's trail is Unfold's own (the app, the member list, the member: context `opts` and `original`); its links
+    do not carry a list's filters, so the page body leads back to the filtered list itself."""
     filters = _list_filters(request)
-    list_url = reverse("admin:members_member_changelist") + (f"?{filters}" if filters else "")
-    app_url = reverse("admin:app_list", args=[Member._meta.app_label])
-    page_url = _with_list_filters(reverse("admin:console_member_360", args=[member.pk]), filters)
-    parts = [
-        {"title": Member._meta.app_config.verbose_name, "link": app_url},
-        {"title": Member._meta.verbose_name_plural, "link": list_url},
-        {"title": str(member), "link": page_url},
-    ]
-    if last is not None:
-        parts.append({"title": last})
-    return parts, list_url
+    return reverse("admin:members_member_changelist") + (f"?{filters}" if filters else "")
 
 
 def _page_number(request, name):
@@ -115,14 +107,13 @@ def member_360(request, member_id, *, site):
     user = request.user
     show = {name: user.has_perm(permission) for name, permission in SECTION_PERMISSIONS.items()}
     filters = _list_filters(request)
-    trail, list_url = breadcrumbs(request, member)
     context = {
         **site.each_context(request),
         "title": str(member),
         "subtitle": _("Member 360"),
         "opts": Member._meta,
-        "breadcrumbs": trail,
-        "back_url": list_url,
+        "original": member,  # Unfold's header trail: Members › members › this member
+        "list_url": _list_url(request),
         "member": member,
         "show": show,
         "anonymisation": selectors.member_anonymisation(member=member),
@@ -296,7 +287,6 @@ def member_360_action(request, member_id, action, *, site):
     spec = ACTIONS[action]
     member = _member_or_refuse(request, member_id, permission=spec.permission)
     page_url = _with_list_filters(reverse("admin:console_member_360", args=[member.pk]), _list_filters(request))
-    trail, list_url = breadcrumbs(request, member, last=str(spec.title))
     form = _form(action, request, member, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -311,8 +301,8 @@ def member_360_action(request, member_id, action, *, site):
         "title": spec.title,
         "subtitle": str(member),
         "opts": Member._meta,
-        "breadcrumbs": trail,
-        "back_url": page_url,
+        "original": member,
+        "list_url": _list_url(request),
         "member": member,
         "action": action,
         "form": form,

@@ -304,7 +304,7 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
         obj._state.db = created._state.db
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        """The member's form, with a way to Member 360 that keeps the member list's filters (its breadcrumb back)."""
+        """The member's form, with a way to Member 360 that keeps the member list's filters (its link back)."""
         if obj is not None and obj.pk is not None and self.is_in_store_scope(request, obj):
             context["member_360_url"] = reverse("admin:console_member_360", args=[obj.pk])
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

@@ -82,6 +82,7 @@ class PreviewMixin:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
+            "original": obj,  # Unfold's header trail names the object previewed
             "title": _("Preview: %(object)s") % {"object": obj},
             "rows": rows,
             "errors": errors,

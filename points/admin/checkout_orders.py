@@ -179,6 +179,7 @@ class CheckoutOrderAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
+            "original": order,  # Unfold's header trail names the order
             "title": gettext("Release order %(order)s") % {"order": order.out_trade_no},
             "form": form,
             "order": order,
@@ -222,6 +223,7 @@ class CheckoutOrderAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
+            "original": order,  # Unfold's header trail names the order
             "title": gettext("Record order %(order)s as refunded by hand") % {"order": order.out_trade_no},
             "form": form,
             "order": order,

@@ -212,6 +212,7 @@ class RewardAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
+            "original": reward,  # Unfold's header trail names the reward
             "title": gettext("Partner codes of “%(name)s”") % {"name": reward.name},
             "reward": reward,
             "form": form,
@@ -328,6 +329,7 @@ class RewardOrderAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
+            "original": order,  # Unfold's header trail names the order
             "title": title,
             "form": form,
             "order": order,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from members.models import Role, TierHistory, TierPolicy
 from members.services.stored_value import stored_value_top_up
+from tests.console_helpers import header_trail
 from tests.factories import MemberFactory, PurchaseFactory, TierFactory, TopUpOfferFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +48,7 @@ def test_preview_of_a_tier_change_counts_moves_and_saves_nothing(admin_client, t
     )
 
     assert response.status_code == 200
+    assert header_trail(response.content.decode())[-1][0] == f"/console/members/tier/{tiers[1].pk}/change/"
     silver = response.context["rows"][0]
     assert (silver.tier, silver.members, silver.up, silver.stay) == (tiers[0], 3, 2, 1)
     tiers[1].refresh_from_db()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from members.models import Notification, Role
 from points.admin.checkout_orders import refund_failed_badge
 from points.models import CheckoutOrder
+from tests.console_helpers import header_trail
 from tests.factories import StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,6 +82,8 @@ def test_releasing_a_stuck_order_closes_it_at_wechat_pay_and_gives_back_what_it_
     response = client.post(release_url(order), {"reason": "Member phoned: app crashed"})
 
     assert form.status_code == 200
+    # the header's trail ends at the order released
+    assert header_trail(form.content.decode())[-1][0] == reverse("admin:points_checkoutorder_change", args=[order.pk])
     assert response.status_code == 302
     released = CheckoutOrder.objects.get()
     assert (released.status, released.released_by, released.release_reason) == (
