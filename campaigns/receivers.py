@@ -51,21 +51,33 @@ def on_member_joined(sender, *, member_id, source, **kwargs):
     )
 
 
-def on_tier_changed(sender, *, member_id, old_tier_id, new_tier_id, reason, **kwargs):
+def on_tier_changed(sender, *, changes, **kwargs):
     if not webhook_endpoints_for(WebhookEvent.TIER_CHANGED):
         return
     now = timezone.now()
-    member = Member.objects.select_related("home_store").get(pk=member_id)
-    codes = dict(Tier.objects.filter(pk__in=[old_tier_id, new_tier_id]).values_list("pk", "code"))
-    payload = {
-        "member_number": member.member_number,
-        "old_tier": codes.get(old_tier_id),
-        "new_tier": codes.get(new_tier_id),
-        "reason": reason,
-        "changed_at": now,
+    # Two reads for all the moves of a review chunk (thousands), not two per move.
+    members = {
+        pk: (number, store_id)
+        for pk, number, store_id in Member.objects.filter(
+            pk__in=[change["member_id"] for change in changes]
+        ).values_list("pk", "member_number", "home_store_id")
     }
-    key = f"member.tier_changed:{member_id}:{old_tier_id}:{new_tier_id}:{now:%Y%m%dT%H%M%S.%f}"
-    _record(WebhookEvent.TIER_CHANGED, [WebhookEventDraft(key=key, payload=payload, store_id=member.home_store_id)])
+    tier_ids = {change[key] for change in changes for key in ("old_tier_id", "new_tier_id")}
+    codes = dict(Tier.objects.filter(pk__in=tier_ids - {None}).values_list("pk", "code"))
+    drafts = []
+    for change in changes:
+        member_id, old_tier_id, new_tier_id = change["member_id"], change["old_tier_id"], change["new_tier_id"]
+        number, store_id = members[member_id]
+        payload = {
+            "member_number": number,
+            "old_tier": codes.get(old_tier_id),
+            "new_tier": codes.get(new_tier_id),
+            "reason": change["reason"],
+            "changed_at": now,
+        }
+        key = f"member.tier_changed:{member_id}:{old_tier_id}:{new_tier_id}:{now:%Y%m%dT%H%M%S.%f}"
+        drafts.append(WebhookEventDraft(key=key, payload=payload, store_id=store_id))
+    _record(WebhookEvent.TIER_CHANGED, drafts)
 
 
 def on_purchase_recorded(sender, *, purchase_id, member_id, **kwargs):
@@ -180,11 +192,17 @@ def on_purchase_recorded_campaigns(sender, *, purchase_id, member_id, **kwargs):
         _enqueue(trigger_after_purchase, purchase_id=purchase_id)
 
 
-def on_tier_changed_campaigns(sender, *, member_id, old_tier_id, new_tier_id, **kwargs):
-    from campaigns.tasks import trigger_tier_upgrade
+def on_tier_changed_campaigns(sender, *, changes, **kwargs):
+    from campaigns.tasks import TIER_MOVES_PER_TASK, trigger_tier_upgrade
 
-    if new_tier_id is not None and _running(Campaign.Kind.TIER_UPGRADE):
-        _enqueue(trigger_tier_upgrade, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id)
+    moves = [
+        {key: change[key] for key in ("member_id", "old_tier_id", "new_tier_id")}
+        for change in changes
+        if change["new_tier_id"] is not None
+    ]
+    if moves and _running(Campaign.Kind.TIER_UPGRADE):
+        for start in range(0, len(moves), TIER_MOVES_PER_TASK):
+            _enqueue(trigger_tier_upgrade, moves=moves[start : start + TIER_MOVES_PER_TASK])
 
 
 def on_points_expiring_campaigns(sender, *, reminders, **kwargs):

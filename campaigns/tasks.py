@@ -99,16 +99,17 @@ def trigger_after_purchase(*, purchase_id: int) -> int:
     return len(campaigns_trigger_after_purchase(purchase_id=purchase_id, now=timezone.now()))
 
 
+TIER_MOVES_PER_TASK = 500  # a review chunk's upgrades reach the campaigns in tasks of this many moves
+
+
 @shared_task(name="campaigns.trigger_tier_upgrade")
-def trigger_tier_upgrade(*, member_id: int, old_tier_id: int | None, new_tier_id: int | None) -> int:
-    """Deliver the running tier_upgrade campaigns to a member who moved up."""
+def trigger_tier_upgrade(*, moves: list[dict]) -> int:
+    """Deliver the running tier_upgrade campaigns to members who moved up: `moves` of {"member_id", "old_tier_id",
+    "new_tier_id"}. Returns how many deliveries were made."""
     from campaigns.services.triggers import campaigns_trigger_tier_upgrade
 
-    return len(
-        campaigns_trigger_tier_upgrade(
-            member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, now=timezone.now()
-        )
-    )
+    now = timezone.now()
+    return sum(len(campaigns_trigger_tier_upgrade(**move, now=now)) for move in moves)
 
 
 @shared_task(name="campaigns.trigger_coupon_expiring")

@@ -5,7 +5,8 @@ No other signals carry business logic.
 
 - member_joined(member_id, source): a member became active by joining.
 - purchase_recorded(purchase_id, member_id): a purchase was recorded for a member.
-- tier_changed(member_id, old_tier_id, new_tier_id, reason): a member moved tier.
+- tier_changed(changes): members moved tier, a list of {"member_id", "old_tier_id", "new_tier_id", "reason"}
+  (one signal for all the moves of a transaction: a review chunk moves thousands).
 - coupons_issued(coupon_ids): coupons were issued to members one by one (claims, rules, the console; a bulk issue's
   chunks send nothing yet).
 - coupon_redeemed(coupon_id, member_id): a coupon was used on a purchase.

@@ -183,10 +183,13 @@ def tier_changes_announce(*, changes: list[tuple[int, int | None, int, str]], no
         ],
         now=now,
     )
-    for member_id, old_tier_id, new_tier_id, reason in changes:
-        send_after_commit(
-            tier_changed, member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, reason=reason
-        )
+    send_after_commit(
+        tier_changed,
+        changes=[
+            {"member_id": member_id, "old_tier_id": old_tier_id, "new_tier_id": new_tier_id, "reason": reason}
+            for member_id, old_tier_id, new_tier_id, reason in changes
+        ],
+    )
 
 
 def thresholds_are_valid(tiers) -> bool:

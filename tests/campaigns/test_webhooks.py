@@ -62,7 +62,8 @@ def test_a_tier_change_is_posted_with_the_tiers_codes(fake_webhook_receiver, dja
 
     with django_capture_on_commit_callbacks(execute=True):
         signals.tier_changed.send(
-            sender=None, member_id=member.pk, old_tier_id=silver.pk, new_tier_id=gold.pk, reason="upgrade"
+            sender=None,
+            changes=[{"member_id": member.pk, "old_tier_id": silver.pk, "new_tier_id": gold.pk, "reason": "upgrade"}],
         )
 
     [body] = fake_webhook_receiver.received.values()

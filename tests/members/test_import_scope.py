@@ -232,8 +232,8 @@ def test_tier_moved_by_import_is_announced_after_commit(stores, tiers, django_ca
     member = MemberFactory(phone="+85291234567", home_store=stores[0], tier=tiers[0])
     moves = []
 
-    def listener(**kwargs):
-        moves.append((kwargs["member_id"], kwargs["old_tier_id"], kwargs["new_tier_id"], kwargs["reason"]))
+    def listener(changes, **kwargs):
+        moves.extend((c["member_id"], c["old_tier_id"], c["new_tier_id"], c["reason"]) for c in changes)
 
     tier_changed.connect(listener)
     try:

@@ -47,8 +47,8 @@ def member_with_spend(tier, spend, *, now, **fields):
 def signals():
     received = []
 
-    def receiver(sender, **kwargs):
-        received.append(kwargs)
+    def receiver(sender, *, changes, **kwargs):
+        received.extend(changes)
 
     tier_changed.connect(receiver)
     yield received
@@ -259,9 +259,28 @@ def test_tier_changed_is_sent_after_commit_only(tiers, now, signals, django_capt
         callback()
 
     assert signals == [
-        {"signal": tier_changed, "member_id": member.pk, "old_tier_id": tiers["V1"].pk,
+        {"member_id": member.pk, "old_tier_id": tiers["V1"].pk,
          "new_tier_id": tiers["V2"].pk, "reason": "upgrade"},
     ]  # fmt: skip
+
+
+def test_a_review_chunk_announces_all_its_moves_in_one_signal(tiers, now, django_capture_on_commit_callbacks):
+    # a chunk moves thousands of members: the apps that react (webhooks, campaigns) read what they need once
+    members = [member_with_spend(tiers["V1"], 1200, now=now) for _ in range(3)]
+    sent = []
+
+    def receiver(sender, *, changes, **kwargs):
+        sent.append(changes)
+
+    tier_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            tier_evaluate_chunk_task(first_id=members[0].pk, last_id=members[-1].pk, now=now.isoformat())
+    finally:
+        tier_changed.disconnect(receiver)
+
+    [changes] = sent
+    assert sorted(change["member_id"] for change in changes) == [member.pk for member in members]
 
 
 # -- instant upgrade after a purchase -----------------------------------------------------------------------------
