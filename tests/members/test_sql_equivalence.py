@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from infra.bulk_sql import orm_reference
 from members import sql
 from members.models import Member, MemberPlanSubscription, PointsEntry, Purchase, PurchaseItem, TierHistory, TierPolicy
 from members.selectors import tiers as tier_selectors
@@ -155,14 +156,14 @@ def test_the_tier_review_statement_writes_the_rows_of_the_orm(population, scope,
         assert len(reference[0]) > 5
 
 
-def test_the_tier_preview_statement_counts_as_the_orm(population, monkeypatch):
+def test_the_tier_preview_statement_counts_as_the_orm(population):
     policy, tiers, _members = population
     # unsaved thresholds, as the console previews them
     tiers[1].min_score_to_reach, tiers[1].min_score_to_keep = Decimal(700), Decimal(500)
 
     fast = tier_selectors.tier_policy_preview(now=REVIEW_AT, policy=policy, tiers=tiers)
-    monkeypatch.setattr(tier_selectors.connection, "vendor", "sqlite")  # the portable path, on the same data
-    reference = tier_selectors.tier_policy_preview(now=REVIEW_AT, policy=policy, tiers=tiers)
+    with orm_reference():  # the portable path, on the same data
+        reference = tier_selectors.tier_policy_preview(now=REVIEW_AT, policy=policy, tiers=tiers)
 
     assert [vars(row) for row in fast] == [vars(row) for row in reference]
     assert sum(row.up + row.down for row in reference) > 5
