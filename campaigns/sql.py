@@ -1,5 +1,5 @@
-"""The campaigns app's raw SQL: the writes of one chunk of a campaign's delivery on PostgreSQL
-(bench/campaign_fanout.py).
+"""The campaigns app's raw SQL: a segment freeze's INSERT ... SELECT (every database), and the writes of one chunk
+of a campaign's delivery on PostgreSQL (bench/campaign_fanout.py).
 
 `chunk_rows_insert` writes a chunk's recipient rows, their coupons, inbox notifications and outbox messages in one
 statement. Its portable ORM reference is the rest of campaigns.services.campaigns.campaign_deliver (the recipients'
@@ -12,13 +12,32 @@ import json
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import QuerySet
 
-from campaigns.models import CampaignRecipient
+from campaigns.models import CampaignRecipient, SegmentMember
 from coupons.models import Coupon
 from infra.bulk_sql import pg_array
 from members.models import Notification, OutboxMessage
 
 _sequences: dict[str, str] = {}
+
+
+def freeze_members_insert(*, freeze_id: int, member_ids: QuerySet) -> int:
+    """Write the members of `member_ids` (a queryset of one column, the member id) into the freeze in one
+    INSERT ... SELECT, on any database; return how many.
+
+    Django has no INSERT ... SELECT: the SELECT is the queryset's own compiled SQL, the same query that the segment's
+    count and sample run, so nothing travels through Python.
+    """
+    select_sql, params = member_ids.query.sql_with_params()
+    qn = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {qn(SegmentMember._meta.db_table)} ({qn('freeze_id')}, {qn('member_id')}) "  # noqa: S608
+        f"SELECT %s, segment_members.* FROM ({select_sql}) AS segment_members"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (freeze_id, *params))
+        return cursor.rowcount
 
 
 def _sequence(model) -> str:

@@ -13,9 +13,10 @@ other parameters (another template, another number of points or reason) instead 
 
 import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from campaigns import sql
 from campaigns.errors import SegmentNotAllowed, SegmentRuleInvalid
 from campaigns.models import Segment, SegmentFreeze, SegmentMember
 from campaigns.segments.schema import rule_errors
@@ -82,15 +83,8 @@ def _insert_members(*, freeze: SegmentFreeze, segment: Segment, now: datetime.da
     count and the sample run, on either database.
     """
     members = segment_members_of(segment=segment, now=now).order_by().values("pk")
-    select_sql, params = members.query.sql_with_params()
-    qn = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {qn(SegmentMember._meta.db_table)} ({qn('freeze_id')}, {qn('member_id')}) "
-        f"SELECT %s, segment_members.* FROM ({select_sql}) AS segment_members"  # its one column: the member id
-    )
-    with jit_off(), connection.cursor() as cursor:
-        cursor.execute(sql, (freeze.pk, *params))
-        return cursor.rowcount
+    with jit_off():
+        return sql.freeze_members_insert(freeze_id=freeze.pk, member_ids=members)
 
 
 @transaction.atomic
