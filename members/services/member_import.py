@@ -343,13 +343,14 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
     from members.tasks import member_import_chunk_task
 
     tags_ensure(parsed.rows)  # once, before the chunks: two workers never race to create a tag
-    for chunk in chunks:
+
+    def stored(chunk: _Chunk) -> dict:
+        # Each chunk's rows are stored as it is sent, so the workers write the first chunks while the rest are
+        # still being stored.
         _rows_store(job_id, chunk)
-    fan_out(
-        member_import_chunk_task,
-        ({"job_id": job_id, "number": chunk.number, "now": now.isoformat()} for chunk in chunks),
-        inline=inline,
-    )
+        return {"job_id": job_id, "number": chunk.number, "now": now.isoformat()}
+
+    fan_out(member_import_chunk_task, (stored(chunk) for chunk in chunks), inline=inline)
     job.refresh_from_db()
     return job
 
