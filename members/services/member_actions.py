@@ -6,6 +6,7 @@ and the reason (`_history_user`, `_history_date`, `_change_reason`), so the audi
 manual change. Balances move through their ledgers (members.services.ledger, .stored_value), never here.
 """
 
+import re
 import secrets
 from datetime import datetime
 
@@ -106,10 +107,17 @@ def member_tags_set(*, member_id: int, tag_ids, changed_by, now: datetime) -> tu
     return added, removed
 
 
-def _names_replaced(value, names: list[str], pseudonym: str):
+def _name_pattern(name: str) -> re.Pattern:
+    # A Latin name only as a whole word ("Al" is not in "Always"); a Chinese name has no word boundary in Chinese
+    # text ("陳大文您好"), so it is matched wherever it stands.
+    pattern = re.escape(name)
+    return re.compile(rf"\b{pattern}\b" if name.isascii() else pattern)
+
+
+def _names_replaced(value, names: list[re.Pattern], pseudonym: str):
     if isinstance(value, str):
         for name in names:
-            value = value.replace(name, pseudonym)
+            value = name.sub(pseudonym, value)
         return value
     if isinstance(value, dict):
         return {key: _names_replaced(item, names, pseudonym) for key, item in value.items()}
@@ -122,7 +130,7 @@ def _inbox_names_replace(*, member_id: int, names: set[str], pseudonym: str) -> 
     """Write the pseudonym where the member's inbox messages name them (a campaign's `{name}` was filled in when it
     was sent): in their titles, texts and stored parameters. Longest names first, so a name containing another is
     replaced whole."""
-    names = sorted((name for name in names if name and name.strip()), key=len, reverse=True)
+    names = [_name_pattern(name) for name in sorted((n for n in names if n and n.strip()), key=len, reverse=True)]
     if not names:
         return
     changed = []

@@ -153,3 +153,21 @@ def test_the_inbox_names_the_pseudonym_where_it_named_the_member():
     assert greeting.params == {"title": f"Happy birthday, {pseudonym}", "coupon": "HK$50 off"}
     theirs.refresh_from_db()
     assert theirs.title == "Hello Chan Tai Man"
+
+
+def test_a_short_latin_name_is_replaced_as_a_word_only():
+    member = MemberFactory(name="Al")
+    note = Notification.objects.create(
+        member=member,
+        kind="campaign",
+        title="Always welcome, Al",
+        body="x",
+        locale="en",
+        dedupe_key="al",
+        created_at=NOW,
+    )
+
+    pseudonym = member_anonymise(member_id=member.pk, reason="Request", requested_by=UserFactory(), now=NOW).pseudonym
+
+    note.refresh_from_db()
+    assert note.title == f"Always welcome, {pseudonym}"
