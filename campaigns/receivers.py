@@ -67,6 +67,8 @@ def on_tier_changed(sender, *, changes, **kwargs):
     drafts = []
     for change in changes:
         member_id, old_tier_id, new_tier_id = change["member_id"], change["old_tier_id"], change["new_tier_id"]
+        if member_id not in members:
+            continue  # deleted (an erasure) between the move's commit and this signal: nothing to announce
         number, store_id = members[member_id]
         payload = {
             "member_number": number,

@@ -18,7 +18,6 @@ from datetime import date, datetime
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -135,19 +134,24 @@ def _chunks(rows, *, total):
 
 
 # -- a chunk's rows, handed from the job to its chunk task through media storage (seen by every worker) ----------
+# Each row travels as a list [row, index, phone, values, tags, opening_points], the birthday as its ISO text: the
+# one value JSON does not carry as itself. Converting it here, instead of through an encoder's per-value fallback,
+# and lists instead of dicts keep the handoff a small share of a chunk's time (measured on 5,000 rows: about 25 ms
+# each way against 35 and 30 ms with a dict per row and DjangoJSONEncoder).
 def _rows_file(job_id: int, number: int) -> str:
     return f"imports/chunks/{job_id}-{number}.json"
 
 
 def _rows_store(job_id: int, chunk: _Chunk) -> None:
-    rows = [
-        {"row": r.row, "index": r.index, "phone": r.phone, "values": r.values, "tags": list(r.tags),
-         "opening_points": r.opening_points}
-        for r in chunk.rows
-    ]  # fmt: skip
+    rows = []
+    for r in chunk.rows:
+        values = r.values
+        if "birthday" in values:
+            values = {**values, "birthday": values["birthday"].isoformat()}
+        rows.append((r.row, r.index, r.phone, values, r.tags, r.opening_points))
     name = _rows_file(job_id, chunk.number)
     default_storage.delete(name)  # a resumed job stores the chunk again (the same rows: the file did not change)
-    default_storage.save(name, ContentFile(json.dumps(rows, cls=DjangoJSONEncoder).encode()))
+    default_storage.save(name, ContentFile(json.dumps(rows).encode()))
 
 
 def _rows_load(job_id: int, number: int) -> list[MemberRow] | None:
@@ -155,14 +159,15 @@ def _rows_load(job_id: int, number: int) -> list[MemberRow] | None:
     name = _rows_file(job_id, number)
     try:
         with default_storage.open(name, "rb") as handle:
-            rows = json.loads(handle.read())
+            stored = json.loads(handle.read())
     except FileNotFoundError:
         return None
-    for row in rows:
-        if "birthday" in row["values"]:  # the one value JSON does not carry as itself
-            row["values"]["birthday"] = date.fromisoformat(row["values"]["birthday"])
-        row["tags"] = tuple(row["tags"])
-    return [MemberRow(**row) for row in rows]
+    rows = []
+    for row, index, phone, values, tags, opening_points in stored:
+        if "birthday" in values:
+            values["birthday"] = date.fromisoformat(values["birthday"])
+        rows.append(MemberRow(row, index, phone, values, tuple(tags), opening_points))
+    return rows
 
 
 def _write_chunk_once(*, job_id, chunk, total, context) -> bool:
@@ -350,7 +355,8 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
         _rows_store(job_id, chunk)
         return {"job_id": job_id, "number": chunk.number, "now": now.isoformat()}
 
-    fan_out(member_import_chunk_task, (stored(chunk) for chunk in chunks), inline=inline)
+    with collection_paused():  # the parsed file's rows stay alive while the chunks are stored
+        fan_out(member_import_chunk_task, (stored(chunk) for chunk in chunks), inline=inline)
     job.refresh_from_db()
     return job
 
@@ -366,20 +372,20 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
     job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
     if job.status != Status.RUNNING:
         return
-    rows = _rows_load(job_id, number)
-    if rows is None:
-        return
-    chunk = _Chunk(number, rows)
-    try:
-        context = ImportContext.build(now=now, user=job.created_by, scope=_job_scope(job), job_id=job_id)
-        with collection_paused():  # the chunk's rows, arrays and fetched rows are many objects, none in cycles
+    with collection_paused():  # the chunk's rows, arrays and fetched rows are many objects, none in cycles
+        rows = _rows_load(job_id, number)
+        if rows is None:
+            return
+        chunk = _Chunk(number, rows)
+        try:
+            context = ImportContext.build(now=now, user=job.created_by, scope=_job_scope(job), job_id=job_id)
             completed = _write_chunk_once(job_id=job_id, chunk=chunk, total=job.total_rows, context=context)
-    except Exception as exc:
-        logger.exception("member import job %s stopped at chunk %s", job_id, number)
-        MemberImportJob.objects.filter(pk=job_id).update(
-            status=Status.FAILED, message=_failure_message(_ChunkFailed(chunk, exc))
-        )
-        return
+        except Exception as exc:
+            logger.exception("member import job %s stopped at chunk %s", job_id, number)
+            MemberImportJob.objects.filter(pk=job_id).update(
+                status=Status.FAILED, message=_failure_message(_ChunkFailed(chunk, exc))
+            )
+            return
     default_storage.delete(_rows_file(job_id, number))
     planner_statistics_refresh(Member, PointsEntry)  # the tables the chunk's foreign keys and lookups read
     if completed:

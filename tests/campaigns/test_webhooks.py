@@ -73,6 +73,24 @@ def test_a_tier_change_is_posted_with_the_tiers_codes(fake_webhook_receiver, dja
     }  # fmt: skip
 
 
+def test_a_tier_change_of_a_member_deleted_before_the_signal_is_skipped_and_the_others_are_posted(
+    fake_webhook_receiver, django_capture_on_commit_callbacks
+):
+    endpoint_for(fake_webhook_receiver, events=[WebhookEvent.TIER_CHANGED])
+    kept, erased, gold = MemberFactory(), MemberFactory(), TierFactory(code="gold")
+    changes = [
+        {"member_id": member.pk, "old_tier_id": None, "new_tier_id": gold.pk, "reason": "upgrade"}
+        for member in (erased, kept)
+    ]
+    erased.delete()  # e.g. an erasure committed between the tier review's commit and its signal
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.tier_changed.send(sender=None, changes=changes)
+
+    [body] = fake_webhook_receiver.received.values()
+    assert body["data"]["member_number"] == kept.member_number
+
+
 def test_a_receiver_failing_30_percent_gets_every_event_exactly_once(fake_webhook_receiver, settings):
     settings.WEBHOOK_MAX_ATTEMPTS = 30
     fake_webhook_receiver.fail_ratio = 0.3
