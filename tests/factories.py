@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 
 from members.formats import new_member_number
-from members.models import Member, Role, Store, Tag, Tier, User
+from members.models import Member, Notification, Role, Store, Tag, Tier, User
 from points.cart import Cart, CheckoutContext
 from points.services.checkout import CheckoutResult, purchase_checkout
 
@@ -52,6 +52,21 @@ class MemberFactory(factory.django.DjangoModelFactory):
     status = Member.Status.ACTIVE
     join_source = Member.JoinSource.CONSOLE
     joined_at = factory.LazyFunction(timezone.now)
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """A campaign message in a member's inbox (written directly: tests of what reads or rewrites the inbox)."""
+
+    class Meta:
+        model = Notification
+
+    member = factory.SubFactory(MemberFactory)
+    kind = Notification.Kind.CAMPAIGN
+    title = "Offer"
+    body = "x"
+    locale = "en"
+    dedupe_key = factory.Sequence(lambda n: f"test:{n}")
+    created_at = factory.LazyFunction(timezone.now)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -19,10 +19,10 @@ from campaigns.services.campaigns import campaign_deliver
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from infra.errors import NotFound
-from members.models import Notification, OutboxMessage, Purchase, Role, User
+from members.models import OutboxMessage, Purchase, Role, User
 from tests.campaigns.campaign_factories import CampaignFactory
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, UserFactory
+from tests.factories import MemberFactory, NotificationFactory, PurchaseFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -165,15 +165,7 @@ def test_report_counts_deliveries_by_channel_and_status(campaign, store, deliver
         {},
     ]
     for row, channels in zip(rows, outcomes, strict=True):
-        notification = Notification.objects.create(
-            member=row.member,
-            kind=Notification.Kind.CAMPAIGN,
-            title="Offer",
-            body="HK$50 off",
-            locale="en",
-            dedupe_key=f"campaign:{row.pk}",
-            created_at=delivered_at,
-        )
+        notification = NotificationFactory(member=row.member, body="HK$50 off", created_at=delivered_at)
         for channel, status in channels.items():
             OutboxMessage.objects.create(
                 notification=notification,
@@ -184,9 +176,7 @@ def test_report_counts_deliveries_by_channel_and_status(campaign, store, deliver
             )
         CampaignRecipient.objects.filter(pk=row.pk).update(notification=notification)
     # another campaign's message is not this campaign's delivery
-    other = Notification.objects.create(
-        member=members[0], kind="campaign", title="x", body="x", locale="en", dedupe_key="other", created_at=now
-    )
+    other = NotificationFactory(member=members[0], created_at=now)
     OutboxMessage.objects.create(notification=other, channel="sms", status="sent", next_attempt_at=now, created_at=now)
 
     report = campaign_report(campaign=campaign, now=now)

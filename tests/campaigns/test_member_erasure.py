@@ -7,9 +7,9 @@ import pytest
 from django.db import transaction
 
 from campaigns.models import Category, ConsentRecord, DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from members.models import Notification, OutboxMessage
+from members.models import OutboxMessage
 from members.services.member_actions import member_anonymise
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory, NotificationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime.datetime(2026, 12, 8, 10, 0, tzinfo=datetime.UTC)
@@ -27,15 +27,7 @@ def _traces(member, *, phone, email):
         address=phone,
         recorded_at=EARLIER,
     )
-    notification = Notification.objects.create(
-        member=member,
-        kind="campaign",
-        title="Offer",
-        body="x",
-        locale="en",
-        dedupe_key=f"t:{member.pk}",
-        created_at=NOW,
-    )
+    notification = NotificationFactory(member=member, created_at=NOW)
     message = OutboxMessage.objects.create(
         notification=notification,
         channel=OutboxMessage.Channel.SMS,
@@ -123,26 +115,14 @@ def test_the_inbox_names_the_pseudonym_where_it_named_the_member():
     member = MemberFactory(name="Chan Siu Ming")
     member.name = "Chan Tai Man"
     member.save()
-    greeting = Notification.objects.create(
+    greeting = NotificationFactory(
         member=member,
-        kind="campaign",
         title="Happy birthday, Chan Tai Man",
         body="Chan Siu Ming, your gift waits at the counter.",
         params={"title": "Happy birthday, Chan Tai Man", "coupon": "HK$50 off"},
-        locale="en",
-        dedupe_key=f"birthday:{member.pk}",
-        created_at=NOW,
     )
     bystander = MemberFactory(name="Chan Tai Man")
-    theirs = Notification.objects.create(
-        member=bystander,
-        kind="campaign",
-        title="Hello Chan Tai Man",
-        body="x",
-        locale="en",
-        dedupe_key="b",
-        created_at=NOW,
-    )
+    theirs = NotificationFactory(member=bystander, title="Hello Chan Tai Man")
 
     anonymisation = member_anonymise(member_id=member.pk, reason="Request", requested_by=UserFactory(), now=NOW)
 
@@ -157,15 +137,7 @@ def test_the_inbox_names_the_pseudonym_where_it_named_the_member():
 
 def test_a_short_latin_name_is_replaced_as_a_word_only():
     member = MemberFactory(name="Al")
-    note = Notification.objects.create(
-        member=member,
-        kind="campaign",
-        title="Always welcome, Al",
-        body="x",
-        locale="en",
-        dedupe_key="al",
-        created_at=NOW,
-    )
+    note = NotificationFactory(member=member, title="Always welcome, Al")
 
     pseudonym = member_anonymise(member_id=member.pk, reason="Request", requested_by=UserFactory(), now=NOW).pseudonym
 
