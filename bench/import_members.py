@@ -105,6 +105,16 @@ def setup_codes():
     Store.objects.get_or_create(code="bench-b", defaults={"name": "Bench B"})
 
 
+def remove_codes():
+    """Delete the bench's tiers and stores (after its members): left behind, tiers without thresholds above the
+    program's own make every later tier review refuse to run ("thresholds invalid"), e.g. bench/tier_evaluation.py's
+    on the same database."""
+    from members.models import Store, Tier
+
+    Tier.objects.filter(code__in=["BV1", "BV2"]).delete()
+    Store.objects.filter(code__in=["bench-a", "bench-b"]).delete()
+
+
 def import_like_the_console(text: str):
     """Store the upload and start the job exactly as the console's confirm does; return (seconds, job)."""
     from members.models import MemberImportJob
@@ -242,6 +252,7 @@ def main():
     if copy_rate:
         print(f"COPY into a scratch table with a unique phone index: {copy_seconds:.2f}s {copy_rate:,.0f} rows/s")
     clean_scratch()
+    remove_codes()
 
     peer_rate = peer_rows / peer_seconds if peer_seconds else None
     copy_figure = f"{copy_rate:.0f}" if copy_rate else "n/a"
