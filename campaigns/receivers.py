@@ -68,7 +68,7 @@ def on_tier_changed(sender, *, changes, **kwargs):
     for change in changes:
         member_id, old_tier_id, new_tier_id = change["member_id"], change["old_tier_id"], change["new_tier_id"]
         if member_id not in members:
-            continue  # deleted (an erasure) between the move's commit and this signal: nothing to announce
+            continue  # deleted since the move was committed (e.g. a visitor merged into a member): nothing to announce
         number, store_id = members[member_id]
         payload = {
             "member_number": number,

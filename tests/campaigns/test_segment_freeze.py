@@ -1,11 +1,14 @@
 """Freezing a segment for a run: one INSERT ... SELECT, idempotent per run key, unmoved by later changes."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Segment, SegmentFreeze, SegmentMember
 from campaigns.selectors.segments import freeze_member_ids, segment_members_of
 from campaigns.services.segments import segment_freeze
 from members.models import Member
+from members.services.membership import member_bind_phone
 from tests.concurrency import run_in_threads
 from tests.factories import MemberFactory, StoreFactory, TierFactory
 
@@ -93,3 +96,22 @@ def test_the_same_run_frozen_from_many_connections_at_once_is_frozen_once(gold, 
     assert list(SegmentMember.objects.order_by("member_id").values_list("member_id", flat=True)) == sorted(
         member.pk for member in members
     )
+
+
+def test_a_visitor_is_never_frozen_and_merging_one_into_a_member_reads_no_freeze(gold, now):
+    # given a member in a frozen segment, and a WeChat visitor of the same tier who then binds the member's phone
+    owner = MemberFactory(tier=gold, phone="+85291234567", wechat_openid=None)
+    visitor = MemberFactory(tier=gold, phone=None, wechat_openid="o-visitor", status=Member.Status.VISITOR)
+    freeze, _created = segment_freeze(segment_id=gold_segment(gold).pk, key="campaign-run:1", now=now)
+    assert list(freeze_member_ids(freeze=freeze)) == [owner.pk]
+
+    # when the visitor is merged into the member (a login: the visitor's row is deleted)
+    with CaptureQueriesContext(connection) as queries:
+        member_bind_phone(member_id=visitor.pk, phone=owner.phone, now=now)
+
+    # then no statement looked for the visitor among the frozen members (no index could find it: a scan of every
+    # freeze), and the freeze is as it was
+    table = SegmentMember._meta.db_table
+    assert not [query["sql"] for query in queries.captured_queries if table in query["sql"]]
+    assert not Member.objects.filter(pk=visitor.pk).exists()
+    assert list(freeze_member_ids(freeze=freeze)) == [owner.pk]

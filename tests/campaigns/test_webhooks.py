@@ -77,12 +77,12 @@ def test_a_tier_change_of_a_member_deleted_before_the_signal_is_skipped_and_the_
     fake_webhook_receiver, django_capture_on_commit_callbacks
 ):
     endpoint_for(fake_webhook_receiver, events=[WebhookEvent.TIER_CHANGED])
-    kept, erased, gold = MemberFactory(), MemberFactory(), TierFactory(code="gold")
+    kept, deleted, gold = MemberFactory(), MemberFactory(), TierFactory(code="gold")
     changes = [
         {"member_id": member.pk, "old_tier_id": None, "new_tier_id": gold.pk, "reason": "upgrade"}
-        for member in (erased, kept)
+        for member in (deleted, kept)
     ]
-    erased.delete()  # e.g. an erasure committed between the tier review's commit and its signal
+    deleted.delete()  # between the commit of the moves and their signal
 
     with django_capture_on_commit_callbacks(execute=True):
         signals.tier_changed.send(sender=None, changes=changes)
