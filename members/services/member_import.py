@@ -162,6 +162,10 @@ def _rows_load(job_id: int, number: int) -> list[MemberRow] | None:
             stored = json.loads(handle.read())
     except FileNotFoundError:
         return None
+    if stored and isinstance(stored[0], dict):
+        # Stored before the rows travelled as lists (a job resumed across that upgrade): a dict per row.
+        names = ("row", "index", "phone", "values", "tags", "opening_points")
+        stored = [[row[name] for name in names] for row in stored]
     rows = []
     for row, index, phone, values, tags, opening_points in stored:
         if "birthday" in values:

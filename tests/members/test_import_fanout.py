@@ -97,3 +97,31 @@ def test_an_import_whose_chunk_fails_stops_and_a_resumed_job_writes_the_rest_onc
     assert PointsEntry.objects.filter(kind="opening").count() == ROWS
     assert MemberImportChunk.objects.filter(job=job).count() == 9
     assert points_ledger_drift() == []
+
+
+def test_a_chunk_stored_as_a_dict_per_row_before_the_upgrade_is_still_written(small_chunks, monkeypatch):
+    # given chunks stored the way the import stored them before rows travelled as lists (a job resumed across it)
+    import json
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    def store_as_dicts(job_id, chunk):
+        rows = [
+            {"row": r.row, "index": r.index, "phone": r.phone, "values": r.values, "tags": list(r.tags),
+             "opening_points": r.opening_points}
+            for r in chunk.rows
+        ]  # fmt: skip
+        name = member_import._rows_file(job_id, chunk.number)
+        default_storage.save(name, ContentFile(json.dumps(rows, cls=DjangoJSONEncoder).encode()))
+
+    monkeypatch.setattr(member_import, "_rows_store", store_as_dicts)
+    lines = [f"63{n:06d},Member {n},1990-05-{n:02d},vip,10" for n in range(1, 11)]
+
+    job = run_import(csv_bytes("phone,name,birthday,tags,opening_points", *lines), now=NOW)
+
+    job.refresh_from_db()
+    assert (job.status, job.created_count) == ("done", 10)
+    assert Member.objects.get(phone="+85263000003").birthday.isoformat() == "1990-05-03"
+    assert PointsEntry.objects.filter(kind="opening").count() == 10
