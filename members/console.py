@@ -86,9 +86,10 @@ PARTIAL_NUMBER_MIN_DIGITS = 4
 def member_partial_lookup_q(search_term, *, prefix=""):
     """Return a Q for members whose member number, phone or name starts with the term, or None when it is too short.
 
-    Served by the members' prefix indexes (members 0017, 0018): digits match the start of member numbers and of
-    phones (local digits after the default region's calling code, or after "+" as typed); anything else the start
-    of names, as typed or with a capital first letter (names are stored as given; Chinese names have no case).
+    Served by the unique indexes of member number and phone and the name's prefix index (members 0022): digits
+    match the start of member numbers and of phones (local digits after the default region's calling code, or after
+    "+" as typed); anything else the start of names, as typed or with a capital first letter (names are stored as
+    given; Chinese names have no case).
     """
     term = (search_term or "").strip()
     compact = term.replace(" ", "").replace("-", "")

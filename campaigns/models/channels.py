@@ -107,7 +107,12 @@ class ConsentRecord(models.Model):
         REPLY = "reply", _("Reply keyword")
 
     member = models.ForeignKey(
-        Member, verbose_name=_("member"), null=True, on_delete=models.SET_NULL, related_name="consent_records"
+        Member,
+        verbose_name=_("member"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="consent_records",
+        db_index=False,  # consent_record_member below serves it
     )
     # Kept beside the link so the record still says who it was after the member is gone.
     member_number = models.CharField(_("member number"), max_length=10)
@@ -142,7 +147,11 @@ class DeliveryAttempt(models.Model):
         UNKNOWN = "unknown", _("Outcome unknown (the sender stopped during the send)")
 
     outbox_message = models.ForeignKey(
-        OutboxMessage, verbose_name=_("outbox message"), on_delete=models.CASCADE, related_name="delivery_attempts"
+        OutboxMessage,
+        verbose_name=_("outbox message"),
+        on_delete=models.CASCADE,
+        related_name="delivery_attempts",
+        db_index=False,  # delivery_attempt_message below is this index, named
     )
     channel = models.CharField(_("channel"), max_length=20, choices=OutboxMessage.Channel.choices)
     category = models.CharField(_("category"), max_length=16, choices=Category.choices)

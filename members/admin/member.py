@@ -265,8 +265,9 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
     def get_search_results(self, request, queryset, search_term):
         """An exact identifier finds its member brand-wide; otherwise a prefix of a number, phone or name, in scope.
 
-        Each is an index lookup (the unique indexes, the prefix indexes of members 0017-0018): Django's default search,
-        LIKE '%term%' over several columns, read every member at each keystroke.
+        Each is an index lookup (the unique indexes of phone and member number, which also serve their prefixes, and
+        the name's prefix index): Django's default search, LIKE '%term%' over several columns, read every member at
+        each keystroke.
         """
         if not search_term.strip():
             return queryset, False

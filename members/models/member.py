@@ -150,12 +150,17 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             models.CheckConstraint(
                 condition=~Q(status="active") | Q(phone__isnull=False), name="member_active_has_phone"
             ),
-            models.UniqueConstraint(fields=["member_number"], name="member_number_unique"),
-            models.UniqueConstraint(fields=["phone"], name="member_phone_unique"),
+            # The pattern operator class serves equality, `= ANY`, ON CONFLICT and the console's partial search
+            # (LIKE 'term%', whatever the database's collation) from the one index: a second, prefix-only index
+            # would be one more index every insert and every non-HOT update writes. Only ORDER BY phone or
+            # member number (a list sorted on that column) is left to a sort, as for the list's other columns.
+            models.UniqueConstraint(
+                fields=["member_number"], opclasses=["varchar_pattern_ops"], name="member_number_unique"
+            ),
+            models.UniqueConstraint(fields=["phone"], opclasses=["varchar_pattern_ops"], name="member_phone_unique"),
             models.UniqueConstraint(fields=["wechat_openid"], name="member_wechat_openid_unique"),
         ]
         indexes = [
-            models.Index(fields=["home_store", "status"]),
             models.Index(fields=["last_purchase_at"]),
             models.Index(fields=["wechat_unionid"], condition=~Q(wechat_unionid=""), name="member_wechat_unionid"),
             # Segments of active members by tier and birthday month (the birthday campaign's audience) read
@@ -166,16 +171,15 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
             # The console's member list, newest first, reads this index instead of sorting every member
             # (bench/console.py); the dashboard's live count of today's joins uses it too.
             models.Index(fields=["joined_at", "id"], name="member_joined"),
-            # The console's partial search: the start of a member number, name or phone (LIKE 'term%'), never the
-            # whole table. The pattern operator class serves LIKE whatever the database's collation.
-            models.Index(fields=["member_number"], opclasses=["varchar_pattern_ops"], name="member_number_prefix"),
+            # The console's partial search by the start of a name (LIKE 'term%'), never the whole table; the start of
+            # a phone or member number is searched in their unique indexes (above).
             models.Index(fields=["name"], opclasses=["varchar_pattern_ops"], name="member_name_prefix"),
-            models.Index(fields=["phone"], opclasses=["varchar_pattern_ops"], name="member_phone_prefix"),
             # The balances the dashboard and the points report sum over every member (or a store's), read from this
             # narrow index instead of the table (bench/console.py: about 200 ms -> see the migration's note). On
-            # PostgreSQL only (INCLUDE); the balance columns' updates also update this index.
+            # PostgreSQL only (INCLUDE); the balance columns' updates also update this index. Its keys also serve a
+            # store's members by status (the store-scoped lists, segments and jobs), which needs no index of its own.
             models.Index(
-                fields=["home_store"],
+                fields=["home_store", "status"],
                 include=["joined_at", "points_balance", "points_pending", "points_debt", "stored_value_balance"],
                 name="member_store_balances",
             ),

@@ -88,7 +88,11 @@ class StoredValueEntry(models.Model):
         ADJUSTMENT = "adjustment", _("Adjustment")
 
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="stored_value_entries"
+        "members.Member",
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="stored_value_entries",
+        db_index=False,  # (member, created_at) below serves it
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -119,6 +123,7 @@ class StoredValueEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # the audit log's partial index of staff rows serves it (console 0003)
     )
     created_at = models.DateTimeField(_("created at"))
 

@@ -175,7 +175,11 @@ class TierHistory(models.Model):
         GRANT = "grant", _("Tier held by a plan or a top-up")
 
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="tier_history"
+        "members.Member",
+        verbose_name=_("member"),
+        on_delete=models.PROTECT,
+        related_name="tier_history",
+        db_index=False,  # (member, created_at) below serves it
     )
     old_tier = models.ForeignKey(
         "members.Tier", verbose_name=_("old tier"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -194,6 +198,7 @@ class TierHistory(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # the audit log's partial index of staff rows serves it (console 0003)
     )
     created_at = models.DateTimeField(_("created at"))
 

@@ -187,7 +187,7 @@ def test_the_middle_or_end_of_a_name_or_phone_finds_nothing(client, world):
 @postgres_only
 @pytest.mark.parametrize(
     ("term", "index"),
-    [("1234", "member_number_prefix"), ("1234", "member_phone_prefix"), ("Alice", "member_name_prefix")],
+    [("1234", "member_number_unique"), ("1234", "member_phone_unique"), ("Alice", "member_name_prefix")],
 )
 def test_a_partial_search_is_served_by_an_index(world, term, index):
     sql, params = Member.objects.filter(member_partial_lookup_q(term)).values("pk").query.sql_with_params()
