@@ -190,13 +190,30 @@ def test_the_middle_or_end_of_a_name_or_phone_finds_nothing(client, world):
     [("1234", "member_number_unique"), ("1234", "member_phone_unique"), ("Alice", "member_name_prefix")],
 )
 def test_a_partial_search_is_served_by_an_index(world, term, index):
-    sql, params = Member.objects.filter(member_partial_lookup_q(term)).values("pk").query.sql_with_params()
+    assert index in _plan(Member.objects.filter(member_partial_lookup_q(term)))
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        ({"phone": "+85291234567"}, "member_phone_unique"),
+        ({"phone__in": ["+85291234567", "+85291234568"]}, "member_phone_unique"),
+        ({"member_number": "12345678"}, "member_number_unique"),
+    ],
+)
+def test_an_exact_lookup_is_served_by_the_unique_index_that_also_serves_prefixes(world, lookup, index):
+    """The unique indexes of phone and member number use the pattern operator class (members 0022): equality and
+    `= ANY` still read them, as the till's and the login's lookups need."""
+    assert index in _plan(Member.objects.filter(**lookup))
+
+
+def _plan(queryset) -> str:
+    sql, params = queryset.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-
-    assert index in plan
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def test_the_ledger_search_finds_a_members_entries_by_exact_identifier_only(client, world, now):
