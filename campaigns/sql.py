@@ -9,6 +9,7 @@ caller asks `infra.bulk_sql.set_based()` first; nothing here runs on another dat
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
@@ -63,6 +64,23 @@ def _constants(model, given: dict, skip: tuple[str, ...]) -> tuple[list[str], li
     return columns, values
 
 
+@dataclass(frozen=True)
+class _Constants:
+    """The columns a chunk's statement writes with one value for every row, per table: (quoted columns, values)."""
+
+    recipient: tuple[list[str], list]
+    notification: tuple[list[str], list]
+    outbox: tuple[list[str], list]
+    coupon: tuple[list[str], list] | None
+
+
+# The per-row arrays the statement unnests, in its order, with their types (channels: a JSON text per row).
+_ROW_ARRAYS = (
+    ("member_id", "bigint"), ("occasion", "text"), ("status", "text"), ("held_out", "boolean"), ("channels", "text"),
+    ("code", "text"), ("title", "text"), ("body", "text"), ("locale", "text"),
+)  # fmt: skip
+
+
 def chunk_rows_insert(
     *,
     campaign_id: int,
@@ -86,42 +104,58 @@ def chunk_rows_insert(
     fails the statement. Returns (recipient rows inserted, coupon ids inserted, notifications inserted): the caller
     compares them with what it asked for.
     """
-    qn = connection.ops.quote_name
-    recipient_columns, recipient_values = _constants(
-        CampaignRecipient,
-        {"campaign_id": campaign_id, "run_id": run_id, "points_granted": 0, "created_at": now},
-        ("member_id", "occasion", "status", "held_out", "channels", "coupon_id", "notification_id"),
-    )
-    notification_columns, notification_values = _constants(
-        Notification,
-        {"kind": Notification.Kind.CAMPAIGN, "created_at": now},
-        ("member_id", "title", "body", "params", "locale", "dedupe_key"),
-    )
-    outbox_columns, outbox_values = _constants(
-        OutboxMessage, {"next_attempt_at": now, "created_at": now}, ("notification_id", "channel")
-    )
-    coupon_columns, coupon_values = _constants(
-        Coupon, coupon or {}, ("member_id", "member_sequence", "code", "issue_key")
-    )
-
-    def placeholders(values):
-        return ", ".join(["%s"] * len(values))
-
-    coupons_cte = ""
+    constants = _chunk_constants(campaign_id=campaign_id, run_id=run_id, now=now, coupon=coupon)
+    params = [
+        _sequence(CampaignRecipient),
+        _sequence(Coupon),
+        _sequence(Notification),
+        *(pg_array([_row_value(row, name) for row in rows]) for name, _type in _ROW_ARRAYS),
+        *constants.recipient[1],
+    ]
     if coupon is not None:
-        coupons_cte = f"""
-        , coupons AS (
-            -- The member's next sequence number of the template, as the reference's _last_sequences reads it.
-            INSERT INTO {qn(Coupon._meta.db_table)} (id, member_id, member_sequence, code, issue_key,
-                {", ".join(coupon_columns)})
-            SELECT landed.coupon_id, landed.member_id,
-                COALESCE((SELECT max(c.member_sequence) FROM {qn(Coupon._meta.db_table)} c
-                          WHERE c.template_id = %s AND c.member_id = landed.member_id), 0) + 1,
-                landed.code, 'campaign:' || landed.id, {placeholders(coupon_values)}
-            FROM landed WHERE landed.coupon_id IS NOT NULL
-            RETURNING id
-        )"""
-    sql = f"""
+        params += [coupon["template_id"], *constants.coupon[1]]
+    params += [json.dumps(notification_params), *constants.notification[1], *constants.outbox[1]]
+    with connection.cursor() as cursor:
+        cursor.execute(_chunk_rows_sql(constants), params)
+        recipients, coupon_ids, notifications = cursor.fetchone()
+    return recipients, sorted(coupon_ids or []), notifications
+
+
+def _row_value(row: dict, name: str):
+    return json.dumps(row["channels"]) if name == "channels" else row[name]
+
+
+def _chunk_constants(*, campaign_id, run_id, now, coupon) -> _Constants:
+    return _Constants(
+        recipient=_constants(
+            CampaignRecipient,
+            {"campaign_id": campaign_id, "run_id": run_id, "points_granted": 0, "created_at": now},
+            ("member_id", "occasion", "status", "held_out", "channels", "coupon_id", "notification_id"),
+        ),
+        notification=_constants(
+            Notification,
+            {"kind": Notification.Kind.CAMPAIGN, "created_at": now},
+            ("member_id", "title", "body", "params", "locale", "dedupe_key"),
+        ),
+        outbox=_constants(OutboxMessage, {"next_attempt_at": now, "created_at": now}, ("notification_id", "channel")),
+        coupon=None
+        if coupon is None
+        else _constants(Coupon, coupon, ("member_id", "member_sequence", "code", "issue_key")),
+    )
+
+
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _chunk_rows_sql(constants: _Constants) -> str:
+    """The chunk's statement: the rows with their ids, then each table's INSERT fed by the rows that went in."""
+    qn = connection.ops.quote_name
+    recipient_columns, recipient_values = constants.recipient
+    notification_columns, notification_values = constants.notification
+    outbox_columns, outbox_values = constants.outbox
+    arrays = ", ".join(f"%s::{type_}[]" for _name, type_ in _ROW_ARRAYS)
+    return f"""
         WITH given AS MATERIALIZED (
             -- The chunk's rows with their ids drawn first: a coupon for a row with a code, a notification for a row
             -- with a title.
@@ -129,60 +163,54 @@ def chunk_rows_insert(
                 CASE WHEN row.code IS NOT NULL THEN nextval(%s) END AS coupon_id,
                 CASE WHEN row.title IS NOT NULL THEN nextval(%s) END AS notification_id,
                 row.*
-            FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s::text[],
-                        %s::text[], %s::text[])
-                AS row(member_id, occasion, status, held_out, channels, code, title, body, locale)
+            FROM unnest({arrays}) AS row({", ".join(name for name, _type in _ROW_ARRAYS)})
         ), recipients AS (
             INSERT INTO {qn(CampaignRecipient._meta.db_table)} (id, member_id, occasion, status, held_out, channels,
                 coupon_id, notification_id, {", ".join(recipient_columns)})
             SELECT id, member_id, occasion, status, held_out, channels::jsonb, coupon_id, notification_id,
-                {placeholders(recipient_values)}
+                {_placeholders(recipient_values)}
             FROM given
             ON CONFLICT DO NOTHING
             RETURNING id
         ), landed AS (
             -- Only the rows that went in get a coupon and a message.
             SELECT given.* FROM given JOIN recipients USING (id)
-        ){coupons_cte}, notifications AS (
+        ){_coupons_cte(constants.coupon)}, notifications AS (
             INSERT INTO {qn(Notification._meta.db_table)} (id, member_id, title, body, params, locale, dedupe_key,
                 {", ".join(notification_columns)})
             SELECT notification_id, member_id, title, body,
                 %s::jsonb || jsonb_build_object('title', title, 'body', body), locale, 'campaign:' || id,
-                {placeholders(notification_values)}
+                {_placeholders(notification_values)}
             FROM landed WHERE notification_id IS NOT NULL
             RETURNING id
         ), outbox AS (
             INSERT INTO {qn(OutboxMessage._meta.db_table)} (notification_id, channel, {", ".join(outbox_columns)})
-            SELECT landed.notification_id, channel.value, {placeholders(outbox_values)}
+            SELECT landed.notification_id, channel.value, {_placeholders(outbox_values)}
             FROM landed CROSS JOIN LATERAL jsonb_array_elements_text(landed.channels::jsonb) AS channel(value)
             WHERE landed.notification_id IS NOT NULL
         )
-        SELECT (SELECT count(*) FROM recipients), {"(SELECT array_agg(id) FROM coupons)" if coupon else "NULL"},
+        SELECT (SELECT count(*) FROM recipients),
+            {"(SELECT array_agg(id) FROM coupons)" if constants.coupon else "NULL"},
             (SELECT count(*) FROM notifications)
     """  # noqa: S608 - table and column names from the models, values as parameters
 
-    def column(name):
-        return pg_array([row[name] for row in rows])
 
-    params = [
-        _sequence(CampaignRecipient),
-        _sequence(Coupon),
-        _sequence(Notification),
-        column("member_id"),
-        column("occasion"),
-        column("status"),
-        column("held_out"),
-        pg_array([json.dumps(row["channels"]) for row in rows]),
-        column("code"),
-        column("title"),
-        column("body"),
-        column("locale"),
-        *recipient_values,
-    ]
-    if coupon is not None:
-        params += [coupon["template_id"], *coupon_values]
-    params += [json.dumps(notification_params), *notification_values, *outbox_values]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        recipients, coupon_ids, notifications = cursor.fetchone()
-    return recipients, sorted(coupon_ids or []), notifications
+def _coupons_cte(coupon: tuple[list[str], list] | None) -> str:
+    """The coupons of the rows that went in (none when the campaign gives no coupon): its parameters are the
+    template's id, then the coupon's constants."""
+    if coupon is None:
+        return ""
+    qn = connection.ops.quote_name
+    columns, values = coupon
+    return f"""
+        , coupons AS (
+            -- The member's next sequence number of the template, as the reference's _last_sequences reads it.
+            INSERT INTO {qn(Coupon._meta.db_table)} (id, member_id, member_sequence, code, issue_key,
+                {", ".join(columns)})
+            SELECT landed.coupon_id, landed.member_id,
+                COALESCE((SELECT max(c.member_sequence) FROM {qn(Coupon._meta.db_table)} c
+                          WHERE c.template_id = %s AND c.member_id = landed.member_id), 0) + 1,
+                landed.code, 'campaign:' || landed.id, {_placeholders(values)}
+            FROM landed WHERE landed.coupon_id IS NOT NULL
+            RETURNING id
+        )"""  # noqa: S608 - table and column names from the models, values as parameters
