@@ -105,6 +105,7 @@ def chunk_rows_insert(
     compares them with what it asked for.
     """
     constants = _chunk_constants(campaign_id=campaign_id, run_id=run_id, now=now, coupon=coupon)
+    # In the order of the statement's placeholders: given, recipients, coupons (if any), notifications, outbox.
     params = [
         _sequence(CampaignRecipient),
         _sequence(Coupon),

@@ -6,8 +6,8 @@
 # - points_entry_staff is the prefix of the audit log's audit_points_by_staff (console 0003), with the same condition;
 # - the foreign-key indexes of purchases, stored-value entries and tier history are the prefixes of their
 #   (member or store, date) indexes, and those of their staff user the prefixes of the audit log's partial indexes of
-#   staff rows (console 0003: a user's rows are never NULL, so the planner takes them). They are dropped by name, not by AlterField, which would drop each foreign key and
-#   check it again over the whole table.
+#   staff rows (console 0003: a user's rows are never NULL, so the planner takes them). They are dropped by name, not
+#   by AlterField, which would drop each foreign key and check it again over the whole table.
 
 import django.db.models.deletion
 from django.conf import settings
