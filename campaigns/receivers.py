@@ -8,10 +8,12 @@ domain.
 """
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from campaigns.channels.webhooks import WebhookEventDraft, webhook_endpoints_for, webhook_events_record
 from campaigns.models import Campaign, WebhookEvent
+from campaigns.selectors.running_kinds import campaign_kind_is_running, running_kinds_forget
 from members import signals
 from members.models import Member, Purchase, Tier
 
@@ -171,9 +173,12 @@ def on_points_expiring(sender, *, reminders, **kwargs):
 
 
 # -- the event-driven campaign kinds: enqueue their trigger task when a campaign of the kind is running ------------
-def _running(kind) -> bool:
-    # One indexed look (status, kind): a purchase enqueues nothing while no after_purchase campaign runs.
-    return Campaign.objects.filter(kind=kind, status=Campaign.Status.RUNNING).exists()
+# Asked of the shared cache (campaigns.selectors.running_kinds): while no campaign of the kind runs, a purchase, a
+# join or a tier move enqueues nothing and reads nothing.
+def on_campaign_changed(sender, **kwargs):
+    # Now, and again once committed: a purchase reading in between may have cached the state before the commit.
+    running_kinds_forget()
+    transaction.on_commit(running_kinds_forget)
 
 
 def _enqueue(task, **kwargs):
@@ -183,14 +188,14 @@ def _enqueue(task, **kwargs):
 def on_member_joined_campaigns(sender, *, member_id, **kwargs):
     from campaigns.tasks import trigger_welcome
 
-    if _running(Campaign.Kind.WELCOME):
+    if campaign_kind_is_running(Campaign.Kind.WELCOME):
         _enqueue(trigger_welcome, member_id=member_id)
 
 
 def on_purchase_recorded_campaigns(sender, *, purchase_id, member_id, **kwargs):
     from campaigns.tasks import trigger_after_purchase
 
-    if member_id is not None and _running(Campaign.Kind.AFTER_PURCHASE):
+    if member_id is not None and campaign_kind_is_running(Campaign.Kind.AFTER_PURCHASE):
         _enqueue(trigger_after_purchase, purchase_id=purchase_id)
 
 
@@ -202,7 +207,7 @@ def on_tier_changed_campaigns(sender, *, changes, **kwargs):
         for change in changes
         if change["new_tier_id"] is not None
     ]
-    if moves and _running(Campaign.Kind.TIER_UPGRADE):
+    if moves and campaign_kind_is_running(Campaign.Kind.TIER_UPGRADE):
         for start in range(0, len(moves), TIER_MOVES_PER_TASK):
             _enqueue(trigger_tier_upgrade, moves=moves[start : start + TIER_MOVES_PER_TASK])
 
@@ -235,6 +240,8 @@ def on_member_anonymising(sender, *, member_id, member_number, addresses, **kwar
 
 
 def connect():
+    post_save.connect(on_campaign_changed, sender=Campaign, dispatch_uid="campaigns.running_kinds.saved")
+    post_delete.connect(on_campaign_changed, sender=Campaign, dispatch_uid="campaigns.running_kinds.deleted")
     signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
     signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
     signals.purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.webhooks.purchase_recorded")

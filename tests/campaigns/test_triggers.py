@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from campaigns.models import Campaign, CampaignRecipient, Segment
+from campaigns.services.campaign_runs import campaign_launch, campaign_pause
 from campaigns.services.triggers import (
     campaigns_trigger_after_purchase,
     campaigns_trigger_near_store,
@@ -166,6 +167,54 @@ def test_a_member_without_marketing_consent_gets_the_inbox_message_only(now, bas
     assert recipients(campaign) == [(member.pk, f"purchase:{sale.purchase.pk}", Status.DELIVERED)]
     assert Notification.objects.filter(member=member, kind=Notification.Kind.CAMPAIGN).count() == 1
     assert not OutboxMessage.objects.filter(notification__member=member).exists()
+
+
+@pytest.fixture
+def purchase_watched(monkeypatch, django_capture_on_commit_callbacks, django_assert_max_num_queries):
+    """Record a purchase: return how many after-purchase trigger tasks it enqueued and the SQL it ran."""
+    from campaigns.tasks import trigger_after_purchase
+
+    enqueued = []
+    monkeypatch.setattr(trigger_after_purchase, "delay", lambda **kwargs: enqueued.append(kwargs))
+
+    def purchase(*, member, store, now, external_id):
+        enqueued.clear()
+        with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(100) as queries:
+            checkout_sale(store=store, member=member, now=now, external_id=external_id, gross_amount=Decimal(500))
+        return len(enqueued), [query["sql"] for query in queries.captured_queries]
+
+    return purchase
+
+
+def test_with_no_campaign_running_a_purchase_reads_no_campaign_and_enqueues_nothing(now, base_rule, purchase_watched):
+    CampaignFactory(kind=Kind.AFTER_PURCHASE, status=Campaign.Status.PAUSED)
+    member, store = consenting(), StoreFactory()
+    purchase_watched(member=member, store=store, now=now, external_id="S-0")  # the first asks the database
+
+    enqueued, queries = purchase_watched(member=member, store=store, now=now, external_id="S-1")
+
+    assert enqueued == 0
+    assert not [sql for sql in queries if "campaigns_campaign" in sql]
+
+
+def test_launching_pausing_adding_and_deleting_campaigns_are_seen_by_the_next_purchase(
+    now, base_rule, admin_user, purchase_watched
+):
+    member, store = consenting(), StoreFactory()
+    campaign = CampaignFactory(kind=Kind.AFTER_PURCHASE, status=Campaign.Status.DRAFT)
+    steps = [
+        lambda: None,
+        lambda: campaign_launch(campaign_id=campaign.pk, user=admin_user, now=now),
+        lambda: campaign_pause(campaign_id=campaign.pk, user=admin_user, now=now),
+        lambda: CampaignFactory(kind=Kind.AFTER_PURCHASE),
+        lambda: Campaign.objects.filter(kind=Kind.AFTER_PURCHASE).delete(),
+    ]
+    enqueued = []
+    for number, step in enumerate(steps):
+        step()
+        enqueued.append(purchase_watched(member=member, store=store, now=now, external_id=f"S-{number}")[0])
+
+    assert enqueued == [0, 1, 0, 1, 0]
 
 
 # -- tier upgrade -------------------------------------------------------------------------------------------------
