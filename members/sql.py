@@ -521,17 +521,20 @@ def _constant_columns(model, template, per_row):
     return columns, selects, params
 
 
-def import_members_insert(*, phones, fields, constants, arrays, tagged, opening, stamp) -> dict[str, int]:
+def import_members_insert(*, phones, fields, constants, arrays, tagged, opening, first_tier, stamp) -> dict[str, int]:
     """Create the import's new members in one statement per chunk; return phone -> id (reference: the bulk_create
     and bulk history of members.imports.writer._insert_members_orm).
 
     `fields`, `constants` and `arrays` are what the writer's _member_columns gives (one array per column a row may
     set, in the order of `phones`; member_number's drawn here), `tagged` the (phone, tag id) links to add,
-    `opening` the templates of the opening entries and lots (None: no opening balance in the chunk).
+    `opening` the templates of the opening entries and lots (None: no opening balance in the chunk), `first_tier`
+    the template of the tier history row of a member whose row set a tier other than the entry tier (FirstTier).
 
     One INSERT ... SELECT FROM UNNEST writes the members; data-modifying WITH clauses on the rows it
     returns write their history rows, their tag links, their opening entries (a new member's
-    points_balance is its opening balance, see the module docstring) and the entries' lots. The columns
+    points_balance is its opening balance, see the module docstring), the entries' lots and the tier history of
+    the members the file put in another tier than the entry tier (a row per member: the ORM path's
+    bulk_create of them cost a tenth of a new member's time in Python). The columns
     a row may set travel as typed arrays (the model default where a cell was empty); every other column
     takes the value a bulk_create would give it (defaults, auto_now), prepared once. Member numbers are
     drawn at random and inserted ON CONFLICT (member_number) DO NOTHING: the rows whose number was taken
@@ -568,6 +571,9 @@ def import_members_insert(*, phones, fields, constants, arrays, tagged, opening,
         opening_sql, opening_params = _openings_insert("m", opening=opening)
         statement += ", " + opening_sql
         params += opening_params
+    moves_sql, moves_params = _first_tiers_insert("m", first_tier=first_tier)
+    statement += ", " + moves_sql
+    params += moves_params
     statement += " SELECT m.id, m.phone FROM m"
     created = {}
     positions = list(range(len(phones)))
@@ -614,6 +620,27 @@ def _openings_insert(members, *, opening):
         f"SELECT e.member_id, e.id, e.delta, e.delta, {', '.join(lot_selects)} FROM e)"
     )
     return statement, [opening.key_prefix, *entry_params, *lot_params]
+
+
+@dataclass(frozen=True)
+class FirstTier:
+    """The tier history row of a new member placed by the file in another tier than the entry tier (its constant
+    columns: reason, note, staff user, time) and that entry tier."""
+
+    move: TierHistory
+    entry_tier_id: int | None
+
+
+def _first_tiers_insert(members, *, first_tier):
+    """Return (SQL, parameters) of a WITH clause writing the tier history of new `members` not in the entry tier."""
+    qn = connection.ops.quote_name
+    columns, selects, params = _constant_columns(TierHistory, first_tier.move, {"member_id", "new_tier_id"})
+    statement = (
+        f"th AS (INSERT INTO {qn(TierHistory._meta.db_table)} (member_id, new_tier_id, {', '.join(columns)}) "  # noqa: S608
+        f"SELECT {members}.id, {members}.tier_id, {', '.join(selects)} FROM {members} "
+        f"WHERE {members}.tier_id IS DISTINCT FROM %s::bigint)"
+    )
+    return statement, [*params, first_tier.entry_tier_id]
 
 
 def import_tags_add(pairs) -> None:

@@ -3,9 +3,10 @@ opening balance commit together (or not at all).
 
 Per chunk: one locking read of the members the phones already belong to, one read of the opening
 balances already written, one read (+ one insert when new) of the tags, one statement for the new members
-(with their history rows, tag links, opening entries and lots), one for the changed ones (with their
-history rows), one insert of the existing members' tag links, and the ledger's bulk opening credit for
-existing members whose opening balance is not written yet (normally none).
+(with their history rows, tag links, opening entries and lots, and the tier history of those the file put in
+another tier than the entry tier), one for the changed ones (with their history rows), one insert of the
+existing members' tag links and of the tier history of the tiers it changed, and the ledger's bulk opening credit
+for existing members whose opening balance is not written yet (normally none).
 
 On PostgreSQL every write is one statement per table and chunk (members/sql.py): INSERT ... SELECT FROM
 UNNEST(typed arrays) RETURNING ..., UPDATE ... FROM UNNEST(...) RETURNING ..., chained by data-modifying WITH
@@ -122,11 +123,7 @@ def write_chunk(rows, *, context: ImportContext) -> ChunkResult:
         member_ids |= insert(new_rows, openings=openings, tag_ids=tag_ids, context=context)
         result.openings = len(openings)
 
-    tier_moves = [
-        (member_ids[row.phone], None, row.values["tier_id"])
-        for row in new_rows
-        if row.values.get("tier_id", context.entry_tier_id) != context.entry_tier_id
-    ]
+    tier_moves = []  # of the members that existed (the insert wrote the new members' first tier)
     changed, changed_fields = _changes(rows, existing, context=context, tier_moves=tier_moves)
     if changed:
         _update_members(changed, sorted({*changed_fields, "updated_at"}), context=context)
@@ -167,24 +164,31 @@ def _within_scope(rows, existing, *, context, errors):
     return kept
 
 
-def _record_tier_moves(moves, *, context):
-    """Write the tier history of the tiers a file set ((member id, old tier id, new tier id) triples).
+def _tier_move(*, member_id, old_tier_id, new_tier_id, context):
+    """The tier history row of a tier a file set: the record a manual override leaves (reason, note, staff user),
+    so a tier set by import is seen in the member's tier history."""
+    return TierHistory(
+        member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, reason=TierHistory.Reason.OVERRIDE,
+        note=context.reason, created_by=context.user, created_at=context.now,
+    )  # fmt: skip
 
-    The same record a manual override leaves (reason, note, staff user), so a tier set by import is seen
-    in the member's tier history; the members who moved are told and announced like any tier move.
-    """
+
+def _first_tiers_orm(created, *, context):
+    """Write the tier history of the new `created` members whose row put them in another tier than the entry tier."""
+    TierHistory.objects.bulk_create(
+        _tier_move(member_id=member.pk, old_tier_id=None, new_tier_id=member.tier_id, context=context)
+        for member in created
+        if member.tier_id != context.entry_tier_id
+    )
+
+
+def _record_tier_moves(moves, *, context):
+    """Write the tier history of the tiers a file changed ((member id, old tier id, new tier id) triples); the
+    members who moved are told and announced like any tier move."""
     if not moves:
         return
     TierHistory.objects.bulk_create(
-        TierHistory(
-            member_id=member_id,
-            old_tier_id=old_tier_id,
-            new_tier_id=new_tier_id,
-            reason=TierHistory.Reason.OVERRIDE,
-            note=context.reason,
-            created_by=context.user,
-            created_at=context.now,
-        )  # fmt: skip
+        _tier_move(member_id=member_id, old_tier_id=old_tier_id, new_tier_id=new_tier_id, context=context)
         for member_id, old_tier_id, new_tier_id in moves
     )
     tier_changes_announce(
@@ -277,6 +281,7 @@ def _insert_members_orm(rows, *, openings, tag_ids, context):
     Member.objects.bulk_create(created, batch_size=1000)
     member_ids = {member.phone: member.pk for member in created}
     _write_history(list(member_ids.values()), update=False, context=context)
+    _first_tiers_orm(created, context=context)
     _add_tags(rows, member_ids, tag_ids)
     _insert_openings_orm(openings, member_ids, context=context)
     return member_ids
@@ -428,7 +433,11 @@ def _insert_members_set_based(rows, *, openings, tag_ids, context):
             lot=_opening_lot(member_id=None, entry_id=None, points=0, context=context),
             key_prefix=OPENING_KEY_PREFIX,
         )
+    first_tier = sql.FirstTier(
+        move=_tier_move(member_id=None, old_tier_id=None, new_tier_id=None, context=context),
+        entry_tier_id=context.entry_tier_id,
+    )
     return sql.import_members_insert(
         phones=[row.phone for row in rows], fields=fields, constants=constants, arrays=arrays, tagged=tagged,
-        opening=opening, stamp=_stamp(context),
+        opening=opening, first_tier=first_tier, stamp=_stamp(context),
     )  # fmt: skip

@@ -141,8 +141,11 @@ def member_rows(phones):
     entries = [(by_id[entry[0]], *entry[1:]) for entry in entries]
     lots = [(by_id[lot[0]], *lot[1:]) for lot in lots]
     moves = sorted(
-        TierHistory.objects.filter(member__phone__in=phones).values_list("member__phone", "old_tier_id", "new_tier_id")
-    )
+        TierHistory.objects.filter(member__phone__in=phones).values_list(
+            "member__phone", "old_tier_id", "new_tier_id", "score", "reason", "note", "override_until",
+            "created_by_id", "created_at",
+        )
+    )  # fmt: skip
     return members, history, tags, entries, lots, moves
 
 
@@ -177,3 +180,4 @@ def test_the_import_statements_write_the_rows_of_the_orm():
     assert fast == reference
     assert len(fast[0]) == 5
     assert len(fast[3]) == 3  # opening entries: members 1, 3 and 5
+    assert [move[:3] for move in fast[5]] == [("+85263000001", None, gold.pk), ("+85263000003", None, gold.pk)]
