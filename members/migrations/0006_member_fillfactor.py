@@ -3,6 +3,10 @@
 A member row is rewritten on every purchase, expiry, grant and import update (balances, statistics), and none
 of those columns is indexed: with room on its page the new row version stays there (a HOT update) and none
 of the member indexes is written again. New pages get the room at once; existing ones as they are rewritten.
+
+(No longer so for purchases and balance changes: later migrations index last_purchase_at and carry the balances
+in member_store_balances, for the console and the segments; docs/ARCHITECTURE.md, "Indexes and what they cost
+the writers". An update that changes no indexed column still stays on its page.)
 """
 
 from django.db import migrations
