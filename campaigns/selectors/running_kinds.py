@@ -1,8 +1,9 @@
 """Which event-driven campaign kinds have a running campaign: asked on every purchase, join and tier move.
 
 The answer is kept in the shared cache, so that the till does not pay a query for campaigns that rarely change.
-Every save or delete of a campaign forgets it once committed (campaigns/receivers.py); the expiry bounds what a
-process-local cache (the default without CACHE_URL, one per process) can miss from another process's change.
+Every save or delete of a campaign forgets it, at once and again once committed (campaigns/receivers.py); the
+expiry bounds what a process-local cache (the default without CACHE_URL, one per process) can miss from another
+process's change.
 Bulk `update()`s of the status only concern the scheduled kinds, which nobody asks about here.
 """
 
