@@ -49,11 +49,11 @@ ENDPOINTS_CACHE_SECONDS = 60
 
 def _active_endpoints() -> list[tuple[int, list, int | None]]:
     """(id, events, store id) of the active endpoints, from the shared cache: every purchase asks, few change."""
-    endpoints = cache.get(ENDPOINTS_CACHE_KEY)
-    if endpoints is None:
-        endpoints = list(WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events", "store_id"))
-        cache.set(ENDPOINTS_CACHE_KEY, endpoints, timeout=ENDPOINTS_CACHE_SECONDS)
-    return endpoints
+    return cache.get_or_set(
+        ENDPOINTS_CACHE_KEY,
+        lambda: list(WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "events", "store_id")),
+        timeout=ENDPOINTS_CACHE_SECONDS,
+    )
 
 
 def webhook_endpoints_forget() -> None:

@@ -17,11 +17,12 @@ RUNNING_KINDS_CACHE_SECONDS = 60
 
 def campaign_kind_is_running(kind: str) -> bool:
     """Whether a campaign of `kind` is running (its dates and audience are the trigger task's to check)."""
-    kinds = cache.get(RUNNING_KINDS_CACHE_KEY)
-    if kinds is None:
-        kinds = sorted(set(Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("kind", flat=True)))
-        cache.set(RUNNING_KINDS_CACHE_KEY, kinds, timeout=RUNNING_KINDS_CACHE_SECONDS)
+    kinds = cache.get_or_set(RUNNING_KINDS_CACHE_KEY, _running_kinds, timeout=RUNNING_KINDS_CACHE_SECONDS)
     return kind in kinds
+
+
+def _running_kinds() -> list[str]:
+    return sorted(set(Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("kind", flat=True)))
 
 
 def running_kinds_forget() -> None:
