@@ -11,8 +11,13 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from campaigns.channels.webhooks import WebhookEventDraft, webhook_endpoints_for, webhook_events_record
-from campaigns.models import Campaign, WebhookEvent
+from campaigns.channels.webhooks import (
+    WebhookEventDraft,
+    webhook_endpoints_for,
+    webhook_endpoints_forget,
+    webhook_events_record,
+)
+from campaigns.models import Campaign, WebhookEndpoint, WebhookEvent
 from campaigns.selectors.running_kinds import campaign_kind_is_running, running_kinds_forget
 from members import signals
 from members.models import Member, Purchase, Tier
@@ -175,10 +180,20 @@ def on_points_expiring(sender, *, reminders, **kwargs):
 # -- the event-driven campaign kinds: enqueue their trigger task when a campaign of the kind is running ------------
 # Asked of the shared cache (campaigns.selectors.running_kinds): while no campaign of the kind runs, a purchase, a
 # join or a tier move enqueues nothing and reads nothing.
-def on_campaign_changed(sender, **kwargs):
-    # Now, and again once committed: a purchase reading in between may have cached the state before the commit.
-    running_kinds_forget()
-    transaction.on_commit(running_kinds_forget)
+def _forget(forget):
+    """Return a post_save / post_delete receiver that drops a cached read (the running kinds, the active webhook
+    endpoints) now and again once committed: a purchase reading in between may have cached the state before the
+    commit. A signal, not a model method, so that a queryset's delete (the console's bulk action) forgets too."""
+
+    def receiver(sender, **kwargs):
+        forget()
+        transaction.on_commit(forget)
+
+    return receiver
+
+
+on_campaign_changed = _forget(running_kinds_forget)
+on_webhook_endpoint_changed = _forget(webhook_endpoints_forget)
 
 
 def _enqueue(task, **kwargs):
@@ -242,6 +257,8 @@ def on_member_anonymising(sender, *, member_id, member_number, addresses, **kwar
 def connect():
     post_save.connect(on_campaign_changed, sender=Campaign, dispatch_uid="campaigns.running_kinds.saved")
     post_delete.connect(on_campaign_changed, sender=Campaign, dispatch_uid="campaigns.running_kinds.deleted")
+    post_save.connect(on_webhook_endpoint_changed, sender=WebhookEndpoint, dispatch_uid="campaigns.webhooks.saved")
+    post_delete.connect(on_webhook_endpoint_changed, sender=WebhookEndpoint, dispatch_uid="campaigns.webhooks.deleted")
     signals.member_joined.connect(on_member_joined, dispatch_uid="campaigns.webhooks.member_joined")
     signals.tier_changed.connect(on_tier_changed, dispatch_uid="campaigns.webhooks.tier_changed")
     signals.purchase_recorded.connect(on_purchase_recorded, dispatch_uid="campaigns.webhooks.purchase_recorded")

@@ -59,19 +59,6 @@ class WebhookEndpoint(models.Model):
     def __str__(self):
         return str(self.name)
 
-    def save(self, *args, **kwargs):
-        from campaigns.channels.webhooks import webhook_endpoints_forget
-
-        super().save(*args, **kwargs)
-        webhook_endpoints_forget()
-
-    def delete(self, *args, **kwargs):
-        from campaigns.channels.webhooks import webhook_endpoints_forget
-
-        result = super().delete(*args, **kwargs)
-        webhook_endpoints_forget()
-        return result
-
     def clean(self):
         from django.core.exceptions import ValidationError
 

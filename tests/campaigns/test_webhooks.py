@@ -161,6 +161,24 @@ def test_an_endpoint_that_does_not_ask_for_an_event_gets_nothing(fake_webhook_re
     assert not WebhookDelivery.objects.exists()
 
 
+def test_endpoints_added_changed_or_deleted_in_bulk_are_seen_by_the_next_event(fake_webhook_receiver):
+    def recorded(key):
+        draft = WebhookEventDraft(key=key, payload={})
+        return webhook_events_record(event=WebhookEvent.MEMBER_JOINED, drafts=[draft], now=NOON)
+
+    assert recorded("a") == 0  # caches "no endpoint"
+    endpoint = endpoint_for(fake_webhook_receiver, events=[WebhookEvent.MEMBER_JOINED])
+    assert recorded("b") == 1
+    endpoint.is_active = False
+    endpoint.save()
+    assert recorded("c") == 0
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=True)
+    WebhookEndpoint.objects.get(pk=endpoint.pk).save()
+    assert recorded("d") == 1
+    WebhookEndpoint.objects.all().delete()  # a queryset's delete, as the console's bulk action
+    assert recorded("e") == 0
+
+
 def test_a_coupon_issued_by_the_coupon_service_is_posted(fake_webhook_receiver, django_capture_on_commit_callbacks):
     from coupons.services import coupon_template_issue_to_member
     from tests.coupons.factories import CouponTemplateFactory
