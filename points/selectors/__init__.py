@@ -126,15 +126,11 @@ def checkout_settings_get() -> CheckoutSettings:
     process and re-read (3 more queries) only when their fingerprint, read with the policy row, changes. The
     policy itself is read every time (it may be changed by a plain UPDATE).
     """
-    columns = _fingerprint_columns()
     policy = _POLICY_WITH_FINGERPRINT.one()
-    if policy is None:
-        policy = PointsPolicy.load()
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {', '.join(columns)}")  # noqa: S608
-            fingerprint = tuple(cursor.fetchone())
-    else:
-        fingerprint = tuple(getattr(policy, f"fingerprint_{index}") for index in range(len(columns)))
+    if policy is None:  # a new database: the policy row is created on its first read
+        PointsPolicy.load()
+        policy = _POLICY_WITH_FINGERPRINT.one()
+    fingerprint = tuple(getattr(policy, f"fingerprint_{index}") for index in range(len(_fingerprint_columns())))
     return CheckoutSettings(
         policy=policy,
         rules=_rules_for(fingerprint),
