@@ -1,8 +1,12 @@
-"""Parse a decoded member CSV and validate it set-based.
+"""Read a decoded member CSV, then validate its rows.
 
-Field checks run in Python per row; tier and store codes are read with one query each; duplicates
-within the file are found with one dict. Row numbers are those the merchant sees in Excel: the header
-is row 1, the first data row is row 2 (blank rows count, as Excel shows them).
+Two steps, so that a big import validates its chunks where it writes them (members.services.member_import):
+- read_members_csv reads the header and every data row and finds the rows whose phone another row repeats:
+  the one check that needs the whole file;
+- validate_rows checks the cells of any run of those rows: field checks in Python per row, tier and store codes
+  read with one query each.
+parse_members_csv does both for the whole file (the preview). Row numbers are those the merchant sees in Excel:
+the header is row 1, the first data row is row 2 (blank rows count, as Excel shows them).
 """
 
 import csv
@@ -86,6 +90,25 @@ class MemberRow:
     values: dict
     tags: tuple = ()
     opening_points: int = 0
+
+
+@dataclass(slots=True)
+class DataRow:
+    """One non-blank data row as read, before its cells are checked."""
+
+    row: int
+    index: int  # position among the data rows (0-based), for chunking and resuming
+    cells: list  # stripped, cut or padded to the header's width
+    overflow: bool  # non-empty cells past the header's columns were cut
+    phone: str  # E.164, or "" when the cell is empty or not a phone
+    repeats: tuple = ()  # the other rows of the file holding the same phone
+
+
+@dataclass
+class MembersFile:
+    columns: list
+    rows: list  # DataRow
+    sample: list
 
 
 @dataclass
@@ -216,31 +239,21 @@ class _RowValidator:
         self.lookups = lookups
         self.today = today
         self.scope = scope
-        self.region = settings.PHONE_DEFAULT_REGION
-        # Per-file memos of pure functions of one cell (a file repeats phones rarely, the rest often).
-        self.phones = {}
+        # Per-run memos of pure functions of one cell (a file repeats these often).
         self.birthdays = {}
         self.tags = {}
 
-    def phone(self, raw):
-        """Return the E.164 phone of a cell, or None when it is not a valid phone."""
-        try:
-            return self.phones[raw]
-        except KeyError:
-            pass
-        phone = fast_import_phone(raw, self.region)  # cells are stripped already
-        if phone is None:
-            try:
-                phone = _slow_import_phone(raw)
-            except InvalidPhone:
-                phone = None
-        self.phones[raw] = phone
-        return phone
-
-    def validate(self, cells, row_number, index, errors) -> MemberRow:
+    def validate(self, data: DataRow, errors) -> MemberRow:
         """Return the row's MemberRow, appending a RowError per faulty cell to `errors`."""
-        member = MemberRow(row_number, index, "", {})
-        self._phone(cells[self.phone_at], member, errors)
+        member = MemberRow(data.row, data.index, data.phone, {})
+        cells = data.cells
+        if not data.phone:
+            raw = cells[self.phone_at]
+            if raw:
+                message = gettext("“%(value)s” is not a valid phone number.") % {"value": raw}
+            else:
+                message = gettext("The phone is missing.")
+            errors.append(RowError(data.row, "phone", message))
         for position, check in self.checks:
             raw = cells[position]
             if raw:  # an empty cell leaves the member's value alone
@@ -248,16 +261,6 @@ class _RowValidator:
         return member
 
     # Each check takes a non-empty cell, sets the member's value and appends a RowError when the cell is faulty.
-    def _phone(self, raw, member, errors):
-        if not raw:
-            errors.append(RowError(member.row, "phone", gettext("The phone is missing.")))
-            return
-        phone = self.phone(raw)
-        if phone is None:
-            message = gettext("“%(value)s” is not a valid phone number.") % {"value": raw}
-            errors.append(RowError(member.row, "phone", message))
-        else:
-            member.phone = phone
 
     @staticmethod
     def _name(raw, member, errors):
@@ -366,30 +369,34 @@ def _is_email(value: str) -> bool:
 
 
 def parse_members_csv(text: str, *, today: date, scope: ImportScope | None = None) -> ParsedFile:
-    """Parse and validate every row (the store column within `scope`, all stores by default).
+    """Read and validate every row (the store column within `scope`, all stores by default).
 
     Whether a row's phone belongs to a member the scope may change needs the database: check_existing.
     Raises ImportFileRefused on a file-level fault.
     """
-    return _parse_members_csv(text, today=today, scope=scope or ImportScope())
+    read = read_members_csv(text)
+    rows, errors = validate_rows(read.columns, read.rows, today=today, scope=scope or ImportScope())
+    return ParsedFile(columns=read.columns, total_rows=len(read.rows), rows=rows, errors=errors, sample=read.sample)
 
 
-def _parse_members_csv(text, *, today, scope):
+def read_members_csv(text: str) -> MembersFile:
+    """Read the header and every non-blank data row, with each row's phone and the rows that repeat it.
+
+    Raises ImportFileRefused on a file-level fault.
+    """
     records = list(csv_records(text, delimiter=_sniff_delimiter(text)))
     header_at = next((i for i, cells in enumerate(records) if any(cell.strip() for cell in cells)), None)
     if header_at is None:
         raise ImportFileRefused(gettext("The file is empty."), code="empty_file")
     columns = _read_header(records[header_at])
-    parsed = ParsedFile(columns=columns)
-    validator = _RowValidator(columns, lookups=_Lookups(), today=today, scope=scope)
+    read = MembersFile(columns=columns, rows=[], sample=[])
     width = len(columns)
+    phone_at = columns.index("phone")  # a required column
+    phone_of = _phone_reader()
     first_rows = {}  # phone -> the first row holding it
     repeated = {}  # phone -> every row holding it, for the phones held by more than one row
-    candidates = []
-    errors = parsed.errors
-    sample = parsed.sample
-    index = 0
-
+    rows = read.rows
+    sample = read.sample
     for position in range(header_at + 1, len(records)):
         cells = records[position]
         # One strip per cell, padded to the header's width.
@@ -399,48 +406,72 @@ def _parse_members_csv(text, *, today, scope):
         row_number = position + 1
         if len(sample) < SAMPLE_ROWS:
             sample.append((row_number, cells[:width] + [""] * (width - len(cells))))
-        error_count = len(errors)
+        overflow = False
         if len(stripped) > width:
-            if any(stripped[width:]):
-                errors.append(
-                    RowError(row_number, "", gettext("The row has more cells than the header row has columns."))
-                )
+            overflow = any(stripped[width:])
             del stripped[width:]
         else:
             stripped.extend([""] * (width - len(stripped)))
-        if CONTROL_CHARACTERS_RE.search("".join(stripped)):  # rare: then find the cells
-            _control_characters(stripped, columns, row_number, errors)
-        member = validator.validate(stripped, row_number, index, errors)
-        index += 1
-        if member.phone:
-            first = first_rows.setdefault(member.phone, row_number)
-            if first != row_number:
-                repeated.setdefault(member.phone, [first]).append(row_number)
-        if len(errors) == error_count:
-            candidates.append(member)
-    parsed.total_rows = index
+        data = DataRow(row_number, len(rows), stripped, overflow, phone_of(stripped[phone_at]))
+        rows.append(data)
+        if data.phone:
+            first = first_rows.setdefault(data.phone, data)
+            if first is not data:
+                repeated.setdefault(data.phone, [first]).append(data)
+    for group in repeated.values():
+        for data in group:
+            data.repeats = tuple(other.row for other in group if other is not data)
+    return read
 
-    duplicate_rows = set()
-    for phone, rows in repeated.items():
-        for row_number in rows:
-            others = ", ".join(str(other) for other in rows if other != row_number)
-            parsed.errors.append(
-                RowError(
-                    row_number,
-                    "phone",
-                    ngettext(
-                        "The phone %(phone)s also appears in row %(rows)s of this file.",
-                        "The phone %(phone)s also appears in rows %(rows)s of this file.",
-                        len(rows) - 1,
-                    )
-                    % {"phone": phone, "rows": others},
-                )
-            )
-            duplicate_rows.add(row_number)
-    if errors:
-        errors.sort(key=lambda error: error.row)
-    parsed.rows = [member for member in candidates if member.row not in duplicate_rows]
-    return parsed
+
+def _phone_reader():
+    """Return cell -> E.164 phone ("" when empty or not a phone), memoised (a file repeats phones rarely)."""
+    region = settings.PHONE_DEFAULT_REGION
+    phones = {"": ""}
+
+    def phone_of(raw: str) -> str:
+        try:
+            return phones[raw]
+        except KeyError:
+            pass
+        phone = fast_import_phone(raw, region)  # cells are stripped already
+        if phone is None:
+            try:
+                phone = _slow_import_phone(raw)
+            except InvalidPhone:
+                phone = ""
+        phones[raw] = phone
+        return phone
+
+    return phone_of
+
+
+def validate_rows(columns: list, rows: list, *, today: date, scope: ImportScope) -> tuple[list, list]:
+    """Check the cells of `rows` (DataRows of one file): return the valid rows' MemberRows and the row errors.
+
+    The errors come in row order, each row's in the order of its cells, the phone repeated by other rows last.
+    """
+    validator = _RowValidator(columns, lookups=_Lookups(), today=today, scope=scope)
+    valid = []
+    errors = []
+    for data in rows:
+        error_count = len(errors)
+        if data.overflow:
+            errors.append(RowError(data.row, "", gettext("The row has more cells than the header row has columns.")))
+        if CONTROL_CHARACTERS_RE.search("".join(data.cells)):  # rare: then find the cells
+            _control_characters(data.cells, columns, data.row, errors)
+        member = validator.validate(data, errors)
+        if data.repeats:
+            others = ", ".join(map(str, data.repeats))
+            message = ngettext(
+                "The phone %(phone)s also appears in row %(rows)s of this file.",
+                "The phone %(phone)s also appears in rows %(rows)s of this file.",
+                len(data.repeats),
+            ) % {"phone": data.phone, "rows": others}
+            errors.append(RowError(data.row, "phone", message))
+        if len(errors) == error_count:
+            valid.append(member)
+    return valid, errors
 
 
 def _control_characters(cells, columns, row_number, errors):

@@ -345,7 +345,7 @@ def _member_columns(rows, *, openings, context):
 
 
 def tags_ensure(rows):
-    """Create the tags `rows` name that do not exist yet (an import does it once, before its chunks)."""
+    """Create the tags `rows` name that do not exist yet (race-safe: two chunks may create the same tag)."""
     _tag_ids(rows)
 
 

@@ -8,7 +8,7 @@ import pytest
 from members.models import Member, MemberImportChunk, PointsEntry, Tag
 from members.services import member_import
 from members.services.ledger import points_ledger_drift
-from members.services.member_import import member_import_job_run
+from members.services.member_import import member_import_job_run, member_import_preview
 from tests.members.import_helpers import csv_bytes, run_import
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +51,27 @@ def test_an_import_sends_one_chunk_task_per_chunk_and_writes_every_member_once(s
     assert Member.tags.through.objects.count() == ROWS  # 30 members with two tags each
     assert MemberImportChunk.objects.filter(job=job).count() == 9
     assert points_ledger_drift() == []
+
+
+def test_the_chunks_validate_their_rows_and_the_job_reports_exactly_the_previews_errors(small_chunks):
+    # given a file whose faults fall in several chunks of 7, one phone repeated across chunks
+    lines = [f"63{n:06d},Member {n},1990-01-01" for n in range(1, 31)]
+    lines[2] = "63000003,Member 3,1990-13-01"  # row 4, chunk 0: not a date
+    lines[9] = "not-a-phone,Member 10,"  # row 11, chunk 1
+    lines[20] = "63000005,Member 21,"  # row 22, chunk 2: the phone of row 6 (chunk 0)
+    lines[27] = "63000028,Member 28,1990-01-01,extra"  # row 29, chunk 3: a cell past the header
+    data = csv_bytes("phone,name,birthday", *lines)
+    preview = member_import_preview(data=data, now=NOW)
+
+    job = run_import(data, now=NOW)
+
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert job.errors == [error.as_dict() for error in preview.errors]
+    assert [error["row"] for error in job.errors] == [4, 6, 11, 22, 29]
+    assert job.error_count == preview.error_rows == 5
+    assert job.created_count == preview.new_count == 25
+    assert not Member.objects.filter(phone__in=["+85263000003", "+85263000005", "+85263000028"]).exists()
 
 
 def test_a_chunk_task_sent_twice_writes_its_chunk_once(small_chunks, monkeypatch):
@@ -97,31 +118,3 @@ def test_an_import_whose_chunk_fails_stops_and_a_resumed_job_writes_the_rest_onc
     assert PointsEntry.objects.filter(kind="opening").count() == ROWS
     assert MemberImportChunk.objects.filter(job=job).count() == 9
     assert points_ledger_drift() == []
-
-
-def test_a_chunk_stored_as_a_dict_per_row_before_the_upgrade_is_still_written(small_chunks, monkeypatch):
-    # given chunks stored the way the import stored them before rows travelled as lists (a job resumed across it)
-    import json
-
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    def store_as_dicts(job_id, chunk):
-        rows = [
-            {"row": r.row, "index": r.index, "phone": r.phone, "values": r.values, "tags": list(r.tags),
-             "opening_points": r.opening_points}
-            for r in chunk.rows
-        ]  # fmt: skip
-        name = member_import._rows_file(job_id, chunk.number)
-        default_storage.save(name, ContentFile(json.dumps(rows, cls=DjangoJSONEncoder).encode()))
-
-    monkeypatch.setattr(member_import, "_rows_store", store_as_dicts)
-    lines = [f"63{n:06d},Member {n},1990-05-{n:02d},vip,10" for n in range(1, 11)]
-
-    job = run_import(csv_bytes("phone,name,birthday,tags,opening_points", *lines), now=NOW)
-
-    job.refresh_from_db()
-    assert (job.status, job.created_count) == ("done", 10)
-    assert Member.objects.get(phone="+85263000003").birthday.isoformat() == "1990-05-03"
-    assert PointsEntry.objects.filter(kind="opening").count() == 10
