@@ -37,7 +37,6 @@ from coupons.rules import Cart, Check, coupon_check, is_in_audience
 from coupons.selectors import is_partner_code
 from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_sold_out, claim_hints_read
 from infra.errors import InvalidInput, NotFound
-from infra.prepared import PreparedRead
 from infra.translation import translations_of
 from members.models import Member
 from members.services.locks import lock_member
@@ -85,25 +84,15 @@ def _template_get(template_id: int) -> CouponTemplate:
     return template
 
 
-# The reads every claim makes (a flash sale sends thousands at once): their SQL is compiled once per process.
-_CLAIMABLE_TEMPLATE = PreparedRead(
-    lambda template_id: CouponTemplate.objects.filter(pk=template_id, is_claimable=True), template_id=int
-)
-_LAST_COUPON = PreparedRead(
-    lambda template_id, member_id: (
-        Coupon.objects.filter(template_id=template_id, member_id=member_id)
-        .order_by("-member_sequence")
-        .only("member_sequence")[:1]
-    ),
-    template_id=int,
-    member_id=int,
-)
-
-
 def _last_sequence(*, template_id: int, member_id: int) -> int:
     """How many coupons of the template the member was ever given: their sequence numbers run 1, 2, ..."""
-    last = _LAST_COUPON.one(template_id=template_id, member_id=member_id)
-    return last.member_sequence if last is not None else 0
+    last = (
+        Coupon.objects.filter(template_id=template_id, member_id=member_id)
+        .order_by("-member_sequence")
+        .values_list("member_sequence", flat=True)
+        .first()
+    )
+    return last or 0
 
 
 @transaction.atomic
@@ -318,7 +307,7 @@ def coupon_claim(*, member_id: int, template_id: int, now: datetime) -> Coupon:
 
 @transaction.atomic
 def _coupon_claim(*, member_id: int, template_id: int, now: datetime) -> tuple[Coupon, int | None]:
-    template = _CLAIMABLE_TEMPLATE.one(template_id=template_id)
+    template = CouponTemplate.objects.filter(pk=template_id, is_claimable=True).first()
     if template is None:
         raise NotFound(_("No such coupon offer."))
     # The member's row first: it serialises the member's claims, so their limit holds. Refusals never touch the

@@ -1,19 +1,20 @@
 """A prepared read returns what its queryset would, in one query, with SQL compiled once per process; the till's
 prepared reads each give what their plain querysets give; what it cannot do is refused when a read is declared."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.db.transaction import TransactionManagementError
+from django.utils import timezone
 
 from infra.prepared import PreparedRead
 from members.models import Member, Purchase
 from members.services import tokens
 from points import selectors as points_selectors
-from points.models import PointsPolicy
+from points.models import MultiplierWindow, PointsPolicy
 from points.services import checkout
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory, TierFactory
 
@@ -173,3 +174,20 @@ def test_the_member_locked_at_store_read_gives_what_its_queryset_gives(member, s
 
     assert prepared == plain
     assert (plain[0]["store_is_active"], plain[0]["_related"]["tier"]["code"]) == (store_is_active, "V2")
+
+
+@pytest.mark.parametrize("window_ends_in_days", [None, 3])
+def test_the_member_read_of_every_scan_gives_what_its_queryset_gives(member, window_ends_in_days):
+    # the till's preview reads the member with the tier and whether a multiplier window may apply
+    if window_ends_in_days is not None:
+        now = timezone.now()
+        MultiplierWindow.objects.create(
+            member=member, multiplier=Decimal("2"), starts_at=now, ends_at=now + timedelta(days=window_ends_in_days),
+            key=f"test:{member.pk}", reason="test", created_at=now,
+        )  # fmt: skip
+
+    prepared, plain = both(checkout._MEMBER_WITH_TIER, member_id=member.pk)
+
+    assert prepared == plain
+    assert plain[0]["may_have_window"] is (window_ends_in_days is not None)
+    assert plain[0]["_related"]["tier"]["code"] == "V2"
