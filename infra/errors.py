@@ -33,13 +33,21 @@ class LoyaltyError(Exception):
     def for_fields(cls, names, field_message=None, **kwargs) -> "LoyaltyError":
         """Return this error naming each of the fields `names` with the same error (see for_field)."""
         text = str(field_message or kwargs.get("message") or cls.message)
-        return cls(fields={name: [text] for name in names}, **kwargs)
+        return cls.for_field_errors({name: [text] for name in names}, **kwargs)
 
     @classmethod
     def for_validation_error(cls, error, **kwargs) -> "LoyaltyError":
         """Return this error naming the fields a Django ValidationError with a field dict names (a model's
         full_clean()), each with its messages. Other keyword arguments as __init__."""
-        return cls(fields={name: [str(m) for m in messages] for name, messages in error.message_dict.items()}, **kwargs)
+        return cls.for_field_errors(
+            {name: [str(m) for m in messages] for name, messages in error.message_dict.items()}, **kwargs
+        )
+
+    @classmethod
+    def for_field_errors(cls, errors: dict, **kwargs) -> "LoyaltyError":
+        """Return this error naming each field of `errors` (name -> its list of errors), the one place an error's
+        fields are built. Other keyword arguments as __init__."""
+        return cls(fields=errors, **kwargs)
 
 
 class NotFound(LoyaltyError):

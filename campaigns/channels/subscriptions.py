@@ -46,7 +46,7 @@ def wechat_subscriptions_report(*, member_id: int, results: dict, now: datetime)
         elif answer != ACCEPTED and answer not in REFUSED:
             errors[template_id] = [_("Answer accept, reject, ban or filter.")]
     if errors:
-        raise InvalidInput(fields={"results": [errors]})
+        raise InvalidInput.for_field_errors({"results": [errors]})
     for template_id, answer in sorted(results.items()):
         subscription, _created = WechatSubscription.objects.select_for_update().get_or_create(
             member_id=member_id, template_id=template_id

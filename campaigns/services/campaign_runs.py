@@ -358,7 +358,7 @@ def campaign_launch(*, campaign_id: int, user, now: datetime.datetime) -> Campai
     campaign = _locked_for(campaign_id=campaign_id, user=user, allowed={CampaignStatus.DRAFT})
     errors = campaign_errors(campaign=campaign)
     if errors:
-        raise CampaignInvalid(fields=errors)
+        raise CampaignInvalid.for_field_errors(errors)
     if campaign.ends_on and campaign.ends_on < _local(now).date():
         raise CampaignInvalid.for_field("ends_on", _("The campaign's last day has passed."))
     if hasattr(user, "pk"):

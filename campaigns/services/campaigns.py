@@ -177,7 +177,7 @@ def campaign_save(*, campaign: Campaign, user) -> Campaign:
         campaign.status = stored["status"]  # only the lifecycle services move it
     errors = campaign_errors(campaign=campaign)
     if errors:
-        raise CampaignInvalid(fields=errors)
+        raise CampaignInvalid.for_field_errors(errors)
     campaign.save()
     return campaign
 

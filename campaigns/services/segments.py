@@ -36,7 +36,7 @@ def segment_rule_check(*, rule) -> None:
     """Raise SegmentRuleInvalid, naming each problem by its condition, unless `rule` fits the schema."""
     errors = rule_errors(rule)
     if errors:
-        raise SegmentRuleInvalid(fields={"rule": errors})
+        raise SegmentRuleInvalid.for_field_errors({"rule": errors})
 
 
 @transaction.atomic

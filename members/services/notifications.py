@@ -117,7 +117,7 @@ def _check_draft(message: Message, draft: NotificationDraft) -> None:
             str(_("Give a key of 1 to %(max)d characters.") % {"max": MAX_DEDUPE_KEY_LENGTH}),
         ]
     if errors:
-        raise InvalidInput(fields=errors)
+        raise InvalidInput.for_field_errors(errors)
 
 
 def _channels(member: dict) -> list[str]:
