@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -31,6 +31,7 @@ from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.scope import ImportScope
 from members.imports.validation import (
     DataRow,
+    MemberRow,
     ParsedFile,
     RowError,
     check_existing,
@@ -149,14 +150,27 @@ def _rows_store(job_id: int, chunk: _Chunk, *, columns: list) -> None:
     default_storage.save(name, ContentFile(json.dumps({"columns": columns, "rows": rows}).encode()))
 
 
-def _rows_load(job_id: int, number: int) -> tuple[list, list[DataRow]] | None:
-    """Return the chunk's columns and rows, or None when the file is gone (the chunk was written, its file removed)."""
+def _rows_load(job_id: int, number: int) -> tuple[list | None, list] | None:
+    """Return the chunk's columns and rows (DataRows), or None when the file is gone (the chunk was written, its file
+    removed).
+
+    A chunk stored by the release before, whose job validated the rows and stored the valid ones as lists [row,
+    index, phone, values, tags, opening_points], comes back as (None, its MemberRows): a job running across the
+    upgrade still finishes.
+    """
     name = _rows_file(job_id, number)
     try:
         with default_storage.open(name, "rb") as handle:
             stored = json.loads(handle.read())
     except FileNotFoundError:
         return None
+    if isinstance(stored, list):
+        validated = []
+        for row, index, phone, values, tags, opening_points in stored:
+            if "birthday" in values:
+                values["birthday"] = date.fromisoformat(values["birthday"])
+            validated.append(MemberRow(row, index, phone, values, tuple(tags), opening_points))
+        return None, validated
     rows = [
         DataRow(row, index, cells, overflow, phone, tuple(repeats))
         for row, index, cells, overflow, phone, repeats in stored["rows"]
@@ -371,7 +385,10 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
         columns, rows = stored
         try:
             scope = _job_scope(job)
-            valid, invalid = validate_rows(columns, rows, today=timezone.localdate(now), scope=scope)
+            if columns is None:  # validated by the job, its errors recorded (the release before)
+                valid, invalid = rows, []
+            else:
+                valid, invalid = validate_rows(columns, rows, today=timezone.localdate(now), scope=scope)
             tags_ensure(valid)  # committed before the chunk's transaction, so chunks naming a new tag never wait
             context = ImportContext.build(now=now, user=job.created_by, scope=scope, job_id=job_id)
             completed = _write_chunk_once(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from members.imports.scope import ImportScope
 from members.models import Member, MemberImportChunk, PointsEntry, Tag
 from members.services import member_import
 from members.services.ledger import points_ledger_drift
@@ -72,6 +73,35 @@ def test_the_chunks_validate_their_rows_and_the_job_reports_exactly_the_previews
     assert job.error_count == preview.error_rows == 5
     assert job.created_count == preview.new_count == 25
     assert not Member.objects.filter(phone__in=["+85263000003", "+85263000005", "+85263000028"]).exists()
+
+
+def test_a_chunk_stored_validated_by_the_release_before_is_still_written(small_chunks, monkeypatch):
+    # given chunks stored as the release before stored them: the valid rows, validated by the job, as lists
+    import json
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from members.imports.validation import validate_rows
+
+    def store_validated(job_id, chunk, *, columns):
+        valid, _errors = validate_rows(columns, chunk.rows, today=NOW.date(), scope=ImportScope())
+        rows = [
+            [r.row, r.index, r.phone, {**r.values, "birthday": r.values["birthday"].isoformat()}, list(r.tags),
+             r.opening_points]
+            for r in valid
+        ]  # fmt: skip
+        default_storage.save(member_import._rows_file(job_id, chunk.number), ContentFile(json.dumps(rows).encode()))
+
+    monkeypatch.setattr(member_import, "_rows_store", store_validated)
+    lines = [f"63{n:06d},Member {n},1990-05-{n:02d},vip,10" for n in range(1, 11)]
+
+    job = run_import(csv_bytes("phone,name,birthday,tags,opening_points", *lines), now=NOW)
+
+    job.refresh_from_db()
+    assert (job.status, job.created_count) == ("done", 10)
+    assert Member.objects.get(phone="+85263000003").birthday.isoformat() == "1990-05-03"
+    assert PointsEntry.objects.filter(kind="opening").count() == 10
 
 
 def test_a_chunk_task_sent_twice_writes_its_chunk_once(small_chunks, monkeypatch):
