@@ -195,7 +195,7 @@ def _record_tier_moves(moves, *, context):
         changes=[
             (member_id, old_tier_id, new_tier_id, TierHistory.Reason.OVERRIDE)
             for member_id, old_tier_id, new_tier_id in moves
-            if old_tier_id is not None  # a new member's first tier is no move
+            if old_tier_id is not None  # a member's first tier is no move (a member without one before)
         ],
         now=context.now,
     )
