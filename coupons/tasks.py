@@ -26,14 +26,17 @@ def coupon_issue_job_task(*, job_id: int) -> int:
 
 
 @shared_task(acks_late=True)
-def coupon_issue_chunk_task(*, job_id: int, number: int, first_id: int, last_id: int, chunks: int, now: str) -> int:
+def coupon_issue_chunk_task(
+    *, job_id: int, number: int, first_id: int, last_id: int, now: str, chunks: int | None = None
+) -> int:
     """Issue chunk `number` of a job (members first_id..last_id) at the job's time `now` (ISO 8601); return how many
-    coupons it issued (0 when the chunk was done already: safe to run twice)."""
+    coupons it issued (0 when the chunk was done already: safe to run twice). `chunks` is sent only by a
+    coordinator of the release before."""
     from datetime import datetime
 
     result = coupon_issue_chunk_run(
-        job_id=job_id, number=number, first_id=first_id, last_id=last_id, chunks=chunks,
-        now=datetime.fromisoformat(now),
+        job_id=job_id, number=number, first_id=first_id, last_id=last_id, now=datetime.fromisoformat(now),
+        chunks=chunks,
     )  # fmt: skip
     return result.issued if result else 0
 

@@ -56,6 +56,9 @@ class CouponIssueJob(models.Model):
     error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
     errors = models.JSONField(_("row errors"), default=list, blank=True)
     last_member_id = models.BigIntegerField(_("last member done"), default=0, editable=False)
+    # How many chunks the running coordinator split the audience into: unknown (null) until it has sent the last
+    # one, so the chunk that completes the job can tell it is the last (coupons.services.bulk).
+    chunk_count = models.PositiveIntegerField(_("chunks"), null=True, blank=True, editable=False)
     message = models.TextField(_("message"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

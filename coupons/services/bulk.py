@@ -18,6 +18,7 @@ Running a job twice, even at the same time, gives every member at most one coupo
 """
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -148,12 +149,15 @@ def _audience_queryset(job: CouponIssueJob):
     return members
 
 
-def _audience_chunk(job: CouponIssueJob, *, after_id: int, size: int) -> list[int]:
-    """Return the next `size` member ids of the job's audience after `after_id`, in id order (keyset)."""
+def _audience_boundary(job: CouponIssueJob, *, after_id: int, size: int) -> int | None:
+    """Return the id of the `size`-th member of the job's audience after `after_id` in id order, or the audience's
+    last id when fewer follow, or None when none does: only that one id is read, never the chunk's ids."""
     if job.audience == CouponIssueJob.Audience.MEMBER_LIST:
         start = bisect.bisect_right(job.member_ids, after_id)
-        return job.member_ids[start : start + size]
-    return list(_audience_queryset(job).filter(pk__gt=after_id).order_by("pk").values_list("pk", flat=True)[:size])
+        following = job.member_ids[start : start + size]
+        return following[-1] if following else None
+    following = _audience_queryset(job).filter(pk__gt=after_id).order_by("pk").values_list("pk", flat=True)
+    return next(iter(following[size - 1 : size]), None) or following.last()
 
 
 # -- creating a job --------------------------------------------------------------------------------------------
@@ -246,13 +250,16 @@ class _Redo(Exception):
     """The template changed under a chunk that did not hold it: undo the chunk and redo it holding the template."""
 
 
-def _audience_ranges(job: CouponIssueJob, *, size: int) -> list[tuple[int, int]]:
-    """Split the job's audience into chunks of `size` member ids: (first id, last id) of each, in id order."""
-    ranges, after_id = [], 0
-    while member_ids := _audience_chunk(job, after_id=after_id, size=size):
-        ranges.append((member_ids[0], member_ids[-1]))
-        after_id = member_ids[-1]
-    return ranges
+def _audience_ranges(job: CouponIssueJob, *, size: int) -> Iterator[tuple[int, int]]:
+    """Split the job's audience into chunks of `size` members: yield (first id, last id) of each, in id order.
+
+    The ranges follow one another (a member who joins the audience meanwhile falls into one of them, or after the
+    last); each is found by reading its last id only.
+    """
+    after_id = 0
+    while (last_id := _audience_boundary(job, after_id=after_id, size=size)) is not None:
+        yield after_id + 1, last_id
+        after_id = last_id
 
 
 def _audience_between(job: CouponIssueJob, *, first_id: int, last_id: int) -> list[int]:
@@ -277,36 +284,46 @@ def coupon_issue_job_run(
         raise NotFound(_("No such issue job."))
     if job.status == CouponIssueJob.Status.DONE and not restart:
         return job
-    fields = {"status": CouponIssueJob.Status.RUNNING, "started_at": Coalesce(F("started_at"), now), "message": ""}
+    fields = {
+        "status": CouponIssueJob.Status.RUNNING, "started_at": Coalesce(F("started_at"), now), "message": "",
+        "chunk_count": None,
+    }  # fmt: skip
     if restart:
         CouponIssueChunk.objects.filter(job_id=job.pk).delete()
         fields.update(processed=0, skipped=0, last_member_id=0, finished_at=None)
     CouponIssueJob.objects.filter(pk=job.pk).update(**fields)
     job.refresh_from_db()
-    ranges = _audience_ranges(job, size=chunk_size or chunk_size_default())
     done = set(CouponIssueChunk.objects.filter(job_id=job.pk, is_done=True).values_list("number", flat=True))
-    chunks = [
-        {"job_id": job.pk, "number": number, "first_id": first_id, "last_id": last_id, "chunks": len(ranges),
-         "now": now.isoformat()}
-        for number, (first_id, last_id) in enumerate(ranges)
-        if number not in done
-    ]  # fmt: skip
-    if not chunks:
-        _finish(job, status=CouponIssueJob.Status.DONE, now=now)
-    else:
-        from coupons.tasks import coupon_issue_chunk_task
+    size, stamp = chunk_size or chunk_size_default(), now.isoformat()
+    count = 0
 
-        fan_out(coupon_issue_chunk_task, chunks)
+    def chunks():
+        # Each chunk goes to the workers as soon as its range is found (infra.fanout); the count includes the
+        # chunks done before (a resumed job).
+        nonlocal count
+        for number, (first_id, last_id) in enumerate(_audience_ranges(job, size=size)):
+            count = number + 1
+            if number not in done:
+                yield {"job_id": job.pk, "number": number, "first_id": first_id, "last_id": last_id, "now": stamp}
+
+    from coupons.tasks import coupon_issue_chunk_task
+
+    fan_out(coupon_issue_chunk_task, chunks())
+    CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=count)
+    _finish_if_complete(job.pk, now=now)
     job.refresh_from_db()
     return job
 
 
-def coupon_issue_chunk_run(*, job_id: int, number: int, first_id: int, last_id: int, chunks: int, now: datetime):
+def coupon_issue_chunk_run(*, job_id: int, number: int, first_id: int, last_id: int, now: datetime, chunks=None):
     """Issue one chunk of a job (its chunk task); the chunk that completes the job marks it done.
 
     Skipped when the chunk is done already or the job is no longer running (stopped, failed, or done). A chunk
-    that fails writes nothing, marks the job failed and raises.
+    that fails writes nothing, marks the job failed and raises. `chunks` comes only with the chunk tasks of a
+    coordinator of the release before, which counted the chunks before sending them.
     """
+    if chunks is not None:
+        CouponIssueJob.objects.filter(pk=job_id, chunk_count__isnull=True).update(chunk_count=chunks)
     job = CouponIssueJob.objects.filter(pk=job_id).first()
     if job is None or job.status != CouponIssueJob.Status.RUNNING:
         return None
@@ -320,12 +337,24 @@ def coupon_issue_chunk_run(*, job_id: int, number: int, first_id: int, last_id: 
         return None
     if result.stop_message:
         _finish(job, status=CouponIssueJob.Status.STOPPED, now=now, message=result.stop_message)
-    elif CouponIssueChunk.objects.filter(job_id=job_id, is_done=True).count() == chunks:
-        # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).
-        CouponIssueJob.objects.filter(pk=job_id, status=CouponIssueJob.Status.RUNNING).update(
-            status=CouponIssueJob.Status.DONE, finished_at=now, message=""
-        )
+    else:
+        _finish_if_complete(job_id, now=now)
     return result
+
+
+def _finish_if_complete(job_id: int, *, now: datetime) -> None:
+    """Mark the running job done once its coordinator has counted its chunks and every one of them is done.
+
+    Both the coordinator (after recording the count) and each chunk (after its commit) ask, so whichever comes
+    last finds the job complete. Outside the chunks' transactions, so committed with the server's durable setting
+    (infra.db_session).
+    """
+    chunk_count = CouponIssueJob.objects.filter(pk=job_id).values_list("chunk_count", flat=True).first()
+    if chunk_count is None or CouponIssueChunk.objects.filter(job_id=job_id, is_done=True).count() != chunk_count:
+        return
+    CouponIssueJob.objects.filter(pk=job_id, status=CouponIssueJob.Status.RUNNING).update(
+        status=CouponIssueJob.Status.DONE, finished_at=now, message=""
+    )
 
 
 def _issue_chunk_retrying(*, job, number, member_ids, now) -> ChunkResult | None:

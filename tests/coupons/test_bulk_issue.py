@@ -273,13 +273,84 @@ def test_a_job_fans_out_one_chunk_task_per_chunk_and_a_rerun_gives_nothing(monke
     job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
     rerun = coupon_issue_job_run(job_id=job.pk, now=now, restart=True, chunk_size=4)
 
-    assert sent[:20] == [(n, member_ids[3 * n], member_ids[3 * n + 2]) for n in range(20)]
+    # The ranges follow one another, each ending at its third member.
+    assert sent[:20] == [(n, member_ids[3 * n - 1] + 1 if n else 1, member_ids[3 * n + 2]) for n in range(20)]
     assert len(sent) == 20 + 15
     assert _one_coupon_each(template, member_ids)
     template.refresh_from_db()
     assert (job.status, job.issued, job.processed, job.skipped, template.issued_count) == ("done", 60, 60, 0, 60)
     assert (rerun.status, rerun.issued, rerun.processed, rerun.skipped) == ("done", 60, 60, 0)
     assert CouponIssueChunk.objects.filter(job=job, is_done=True).count() == 15
+
+
+def _chunks_sent_to_a_broker(monkeypatch):
+    """Keep the chunk tasks the coordinator sends, as a broker would, instead of running them at once."""
+    from coupons import tasks
+
+    queue = []
+    monkeypatch.setattr(tasks.coupon_issue_chunk_task, "apply_async", lambda kwargs: queue.append(kwargs))
+    return queue
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_with_a_broker_the_chunk_that_completes_the_job_marks_it_done(monkeypatch):
+    from coupons import tasks
+
+    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch, members=10)
+    queue = _chunks_sent_to_a_broker(monkeypatch)
+
+    job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+    assert (job.status, job.chunk_count, len(queue)) == ("running", 4, 4)  # counted once the last was sent
+
+    for kwargs in queue[:3]:
+        tasks.coupon_issue_chunk_task(**kwargs)
+    job.refresh_from_db()
+    assert (job.status, job.issued) == ("running", 9)
+    tasks.coupon_issue_chunk_task(**queue[3])
+    job.refresh_from_db()
+    assert (job.status, job.issued, job.processed) == ("done", 10, 10)
+    assert _one_coupon_each(template, member_ids)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_coordinator_marks_the_job_done_when_every_chunk_finished_before_it_counted_them(monkeypatch):
+    from coupons import tasks
+    from coupons.models import CouponIssueJob
+
+    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch, members=10)
+    queue = _chunks_sent_to_a_broker(monkeypatch)
+    coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+    CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=None)  # as while the coordinator still walks
+    for kwargs in queue:
+        tasks.coupon_issue_chunk_task(**kwargs)
+    job.refresh_from_db()
+    assert (job.status, job.issued) == ("running", 10)  # no chunk could tell it was the last
+
+    job = coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)  # a resumed coordinator, or the same one
+
+    assert (job.status, job.issued, job.processed, job.chunk_count) == ("done", 10, 10, 4)
+    assert _one_coupon_each(template, member_ids)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_chunk_tasks_sent_by_the_release_before_with_their_count_still_finish_the_job(monkeypatch):
+    from coupons import tasks
+    from coupons.models import CouponIssueJob
+
+    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch, members=10)
+    queue = _chunks_sent_to_a_broker(monkeypatch)
+    coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
+    CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=None)  # that release had no such column
+
+    for kwargs in queue:
+        tasks.coupon_issue_chunk_task(**kwargs, chunks=len(queue))
+
+    job.refresh_from_db()
+    assert (job.status, job.issued, job.processed) == ("done", 10, 10)
+    assert _one_coupon_each(template, member_ids)
 
 
 @pytest.mark.postgres
