@@ -226,7 +226,8 @@ def coupon_issue_job_create(
 # A job fans out (infra.fanout): the coordinator splits the audience into chunks of member ids and sends one chunk
 # task per chunk not done yet; each chunk task issues its chunk in one transaction (`_issue_chunk`) under its
 # CouponIssueChunk claim. With a broker the chunks run side by side on every worker; on the eager default one
-# after another. The chunk that finds every chunk done marks the job done.
+# after another. Once the last chunk is sent the coordinator records how many there are; whichever of it and the
+# chunks comes last finds every chunk done and marks the job done (`_finish_if_complete`).
 #
 # A template with no quota whose codes are generated lets chunks run side by side: such a chunk takes the template
 # row only at its end, FOR NO KEY UPDATE (the other chunks' foreign-key checks, FOR KEY SHARE, pass), to re-check
