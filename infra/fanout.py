@@ -14,8 +14,8 @@ Each chunk is sent as soon as the coordinator has found it, not after the last o
 chunk while the coordinator is still splitting the rest (splitting the points expiry's 200,000 members walks their
 lots). Nothing waits for the chunks (there is no result backend): the chunk that finds itself the last one
 finishes the job (a coordinator that counts its chunks only as it sends them records the count after the last,
-and then looks too: coupons.services.bulk). A coordinator that must finish before answering (a small upload the console imports at once)
-runs the chunks `inline`, in this process, whatever the broker.
+and then looks too: coupons.services.bulk). A coordinator that must finish before answering (a small upload the
+console imports at once) runs the chunks `inline`, in this process, whatever the broker.
 """
 
 from collections.abc import Iterable
