@@ -316,7 +316,9 @@ def coupon_issue_job_run(
     return job
 
 
-def coupon_issue_chunk_run(*, job_id: int, number: int, first_id: int, last_id: int, now: datetime, chunks=None):
+def coupon_issue_chunk_run(
+    *, job_id: int, number: int, first_id: int, last_id: int, now: datetime, chunks: int | None = None
+):
     """Issue one chunk of a job (its chunk task); the chunk that completes the job marks it done.
 
     Skipped when the chunk is done already or the job is no longer running (stopped, failed, or done). A chunk
