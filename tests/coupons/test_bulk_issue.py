@@ -313,16 +313,24 @@ def test_with_a_broker_the_chunk_that_completes_the_job_marks_it_done(monkeypatc
     assert _one_coupon_each(template, member_ids)
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_the_coordinator_marks_the_job_done_when_every_chunk_finished_before_it_counted_them(monkeypatch):
-    from coupons import tasks
+def _chunks_sent_but_not_counted(monkeypatch):
+    """A job of 10 members whose coordinator sent its 4 chunks (kept, as a broker would) but has no count recorded."""
     from coupons.models import CouponIssueJob
 
     job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch, members=10)
     queue = _chunks_sent_to_a_broker(monkeypatch)
     coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
-    CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=None)  # as while the coordinator still walks
+    CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=None)
+    return job, template, member_ids, now, queue
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_coordinator_marks_the_job_done_when_every_chunk_finished_before_it_counted_them(monkeypatch):
+    from coupons import tasks
+
+    # as while the coordinator still walks the audience
+    job, template, member_ids, now, queue = _chunks_sent_but_not_counted(monkeypatch)
     for kwargs in queue:
         tasks.coupon_issue_chunk_task(**kwargs)
     job.refresh_from_db()
@@ -338,12 +346,8 @@ def test_the_coordinator_marks_the_job_done_when_every_chunk_finished_before_it_
 @pytest.mark.django_db(transaction=True)
 def test_chunk_tasks_sent_by_the_release_before_with_their_count_still_finish_the_job(monkeypatch):
     from coupons import tasks
-    from coupons.models import CouponIssueJob
 
-    job, template, member_ids, now = _bulk_job_on_committed_rows(monkeypatch, members=10)
-    queue = _chunks_sent_to_a_broker(monkeypatch)
-    coupon_issue_job_run(job_id=job.pk, now=now, chunk_size=3)
-    CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=None)  # that release had no such column
+    job, template, member_ids, now, queue = _chunks_sent_but_not_counted(monkeypatch)  # that release had no count
 
     for kwargs in queue:
         tasks.coupon_issue_chunk_task(**kwargs, chunks=len(queue))
