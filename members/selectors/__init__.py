@@ -25,40 +25,48 @@ BOX_MARGIN_DEGREES = 1e-5
 
 
 # -- members ---------------------------------------------------------------------------------------------------
-# Each member_get_by_* reads the member with its tier and home store, or with `reference_only` just its id and
-# number (the till's purchase locks and reads the member itself).
-def _member_queryset():
-    return Member.objects.select_related("tier", "home_store")
+@dataclass(frozen=True)
+class MemberKey:
+    """A member as one identifier names them: the Member column it reads (pk, member_number, phone) and the value,
+    checked and normalised. Made without reading the database, so that a caller may read the member its own way
+    (the till's checkout locks the member by it)."""
+
+    column: str
+    value: int | str
 
 
-def member_get_by_card_code(*, card_code: str, now: datetime, reference_only: bool = False) -> Member:
-    """Return the member a card code belongs to. Raises InvalidCardCode (bad or expired), NotFound."""
+def member_key_by_card_code(*, card_code: str, now: datetime) -> MemberKey:
+    """Raises InvalidCardCode (bad or expired)."""
     number = member_number_from_card_code(card_code, timestamp=now.timestamp())
     if number is None:
         raise InvalidCardCode.for_field("card_code")
-    return _member_get("member_number", number, reference_only)
+    return MemberKey("member_number", number)
 
 
-def member_get_by_phone(*, phone: str, reference_only: bool = False) -> Member:
-    """Return the member with this exact phone (any common notation). Raises InvalidPhone, NotFound."""
+def member_key_by_phone(*, phone: str) -> MemberKey:
+    """The phone in any common notation. Raises InvalidPhone."""
     try:
-        normalized = normalize_phone(phone)
+        return MemberKey("phone", normalize_phone(phone))
     except InvalidPhone:
         raise InvalidPhone.for_field("phone") from None
-    return _member_get("phone", normalized, reference_only)
 
 
-def member_get_by_member_number(*, member_number: str, reference_only: bool = False) -> Member:
-    """Return the member with this member number. Raises InvalidInput (bad check digit), NotFound."""
+def member_key_by_member_number(*, member_number: str) -> MemberKey:
+    """Raises InvalidInput (bad check digit)."""
     member_number = (member_number or "").strip()
     if not is_valid_member_number(member_number):
         raise InvalidInput.for_field("member_number", _("This is not a valid member number."))
-    return _member_get("member_number", member_number, reference_only)
+    return MemberKey("member_number", member_number)
 
 
-def _member_get(field: str, value: str, reference_only: bool) -> Member:
-    members = Member.objects.only("pk", "member_number") if reference_only else _member_queryset()
-    member = members.filter(**{field: value}).first()
+def member_find(key: MemberKey) -> Member | None:
+    """The member the key names, with their tier and home store; None if none."""
+    return Member.objects.select_related("tier", "home_store").filter(**{key.column: key.value}).first()
+
+
+def member_get(key: MemberKey) -> Member:
+    """member_find, raising NotFound if no member matches."""
+    member = member_find(key)
     if member is None:
         raise NotFound(_("No member matches."))
     return member
@@ -72,10 +80,10 @@ def member_lookup(*, now: datetime, card_code: str = "", phone: str = "", member
     if len(given) != 1:
         raise InvalidInput.for_field("non_field_errors", _("Give exactly one of card_code, phone or member_number."))
     if card_code:
-        return member_get_by_card_code(card_code=card_code, now=now)
+        return member_get(member_key_by_card_code(card_code=card_code, now=now))
     if phone:
-        return member_get_by_phone(phone=phone)
-    return member_get_by_member_number(member_number=member_number)
+        return member_get(member_key_by_phone(phone=phone))
+    return member_get(member_key_by_member_number(member_number=member_number))
 
 
 def mask_phone(phone: str | None) -> str:

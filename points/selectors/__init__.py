@@ -1,6 +1,7 @@
 """Reads shared by the points services, API and console: active rules, POS member matching, a member's points."""
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,21 +29,22 @@ from infra.prepared import PreparedRead
 from infra.translation import languages, localized_column
 from members.errors import InvalidCardCode, InvalidPhone
 from members.models import Member, PointsEntry, PointsLot, Purchase, PurchaseItem, Tier, TierPolicy
-from members.selectors import member_get_by_card_code, member_get_by_member_number, member_get_by_phone
+from members.selectors import (
+    MemberKey,
+    member_find,
+    member_key_by_card_code,
+    member_key_by_member_number,
+    member_key_by_phone,
+)
 from points.models import EarningRule, MemberIdentifier, MultiplierWindow, PointsPolicy
 from points.rules import MemberFacts, Rule, WindowFacts, rule_from_model
 from points.tier_discount import TierDiscountTerms
 
-LOOKUPS = {
-    MemberIdentifier.CARD_CODE: lambda value, now, reference_only: member_get_by_card_code(
-        card_code=value, now=now, reference_only=reference_only
-    ),
-    MemberIdentifier.MEMBER_NUMBER: lambda value, now, reference_only: member_get_by_member_number(
-        member_number=value, reference_only=reference_only
-    ),
-    MemberIdentifier.PHONE: lambda value, now, reference_only: member_get_by_phone(
-        phone=value, reference_only=reference_only
-    ),
+# How each identifier a till gives names a member (its format checked, nothing read).
+MEMBER_KEYS = {
+    MemberIdentifier.CARD_CODE: lambda value, now: member_key_by_card_code(card_code=value, now=now),
+    MemberIdentifier.MEMBER_NUMBER: lambda value, now: member_key_by_member_number(member_number=value),
+    MemberIdentifier.PHONE: lambda value, now: member_key_by_phone(phone=value),
 }
 
 
@@ -139,20 +141,12 @@ def checkout_settings_get() -> CheckoutSettings:
     )
 
 
-def pos_member_resolve(
-    *,
-    now: datetime,
-    policy: PointsPolicy,
-    card_code: str = "",
-    member_number: str = "",
-    phone: str = "",
-    reference_only: bool = False,
-) -> Member | None:
-    """Return the member a POS purchase names, trying its identifiers in the policy's order; None if none given.
-
-    An identifier that fails (unknown, expired card code) lets the next given one be tried; when all fail,
-    the first failure is raised. With `reference_only`, only the member's id and number are read. Raises
-    InvalidInput (an identifier the policy does not match by), InvalidCardCode, InvalidPhone, NotFound.
+def pos_member_keys(
+    *, now: datetime, policy: PointsPolicy, card_code: str = "", member_number: str = "", phone: str = ""
+) -> list[MemberKey | LoyaltyError]:
+    """The identifiers a POS purchase gives, in the policy's order: each as the member it names (a MemberKey) or
+    as the error its format raised (InvalidCardCode, InvalidPhone, InvalidInput). Empty if none is given; reads
+    nothing. Raises InvalidInput for an identifier the policy does not match by.
     """
     given = {
         MemberIdentifier.CARD_CODE: (card_code or "").strip(),
@@ -160,21 +154,42 @@ def pos_member_resolve(
         MemberIdentifier.PHONE: (phone or "").strip(),
     }
     given = {name: value for name, value in given.items() if value}
-    if not given:
-        return None
     order = [MemberIdentifier(name) for name in policy.member_match_order]
     refused = sorted(name for name in given if name not in order)
     if refused:
         raise InvalidInput.for_fields(refused, "purchases are not matched by this identifier")
-    first_error: LoyaltyError | None = None
+    keys = []
     for name in order:
-        if name not in given:
-            continue
-        try:
-            return LOOKUPS[name](given[name], now, reference_only)
-        except (InvalidCardCode, InvalidPhone, InvalidInput, NotFound) as error:
-            first_error = first_error or error
-    raise first_error
+        if name in given:
+            try:
+                keys.append(MEMBER_KEYS[name](given[name], now))
+            except (InvalidCardCode, InvalidPhone, InvalidInput) as error:
+                keys.append(error)
+    return keys
+
+
+def member_first_named(keys: list[MemberKey | LoyaltyError], read: Callable[[MemberKey], Member | None]):
+    """The first member `read` finds by the keys, in their order: an identifier that fails (a bad format, an unknown
+    or expired card code) lets the next one be tried; when all fail, the first failure is raised (NotFound for a
+    key that matched no member). None if there are no keys."""
+    first_error: LoyaltyError | None = None
+    for key in keys:
+        member = read(key) if isinstance(key, MemberKey) else None
+        if member is not None:
+            return member
+        first_error = first_error or (key if isinstance(key, LoyaltyError) else NotFound(_("No member matches.")))
+    if first_error is not None:
+        raise first_error
+    return None
+
+
+def pos_member_resolve(
+    *, now: datetime, policy: PointsPolicy, card_code: str = "", member_number: str = "", phone: str = ""
+) -> Member | None:
+    """Return the member a POS event names (pos_member_keys, then member_first_named); None if none is given.
+    Raises InvalidInput, InvalidCardCode, InvalidPhone, NotFound."""
+    keys = pos_member_keys(now=now, policy=policy, card_code=card_code, member_number=member_number, phone=phone)
+    return member_first_named(keys, read=member_find)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ answer and the same external id with another body is refused (`idempotency_key_r
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,11 +29,11 @@ from coupons.rules import CartItem as CouponCartItem
 from coupons.selectors import coupon_for_cart_by_code
 from coupons.services import coupon_redeem
 from coupons.services.post_payment import coupons_after_refund, coupons_issue_after_purchase
-from infra.errors import InvalidInput, NotFound
+from infra.errors import InvalidInput, LoyaltyError, NotFound
 from infra.prepared import PreparedRead
 from members.errors import IdempotencyKeyReused, InsufficientPoints, PaymentAmountMismatch, PointsAmountTooLarge
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
-from members.selectors import points_spent_expiry
+from members.selectors import MemberKey, points_spent_expiry
 from members.services.holds import points_available
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
@@ -56,8 +57,9 @@ from points.selectors import (
     CheckoutSettings,
     checkout_settings_get,
     member_facts_get,
+    member_first_named,
     multiplier_windows_open,
-    pos_member_resolve,
+    pos_member_keys,
     tier_discount_terms_get,
 )
 from points.tier_discount import TierDiscountTerms, line_amounts_after, tier_discount_amount
@@ -151,7 +153,7 @@ def _cart_amounts_checked(cart: Cart) -> Cart:
     )
 
 
-def _cart_for_sale(cart: Cart, *, member_id: int | None) -> Cart:
+def _cart_for_sale(cart: Cart, *, has_member: bool) -> Cart:
     """Return the cart checked for recording: amounts in cents, an external id, stored value only for a member.
 
     Raises InvalidInput, MemberRequired.
@@ -159,7 +161,7 @@ def _cart_for_sale(cart: Cart, *, member_id: int | None) -> Cart:
     cart = replace(_cart_amounts_checked(cart), external_id=(cart.external_id or "").strip())
     if not cart.external_id:
         raise InvalidInput.for_field("external_id", _("This field is required."))
-    if cart.stored_value_amount and member_id is None:
+    if cart.stored_value_amount and not has_member:
         message = _("Stored value can only be spent by an identified member.")
         raise MemberRequired.for_field("stored_value_amount", message=message)
     return cart
@@ -440,22 +442,34 @@ def _earning(
 
 
 # -- the member -------------------------------------------------------------------------------------------------
-def _member_id(*, context: CheckoutContext, policy: PointsPolicy) -> int | None:
-    """The id of the member the context names: given, or found by the till's identifiers in the policy's order
-    (only the id and number are read: pricing reads or locks the member itself). Raises pos_member_resolve's
-    errors (InvalidCardCode, InvalidPhone, InvalidInput, NotFound)."""
+def _member_keys(*, context: CheckoutContext, policy: PointsPolicy) -> list[MemberKey | LoyaltyError]:
+    """The member the context names, as keys for points.selectors.member_first_named: their id, or the till's
+    identifiers in the policy's order; empty for an anonymous sale. Nothing is read here: the checkout locks the
+    member by these keys in its one read of them. Raises the identifiers' first error when none of them is valid
+    (InvalidCardCode, InvalidPhone, InvalidInput)."""
     if context.member_lookup is None:
-        return context.member_id
+        return [MemberKey("pk", context.member_id)] if context.member_id is not None else []
     lookup = context.member_lookup
-    member = pos_member_resolve(
+    keys = pos_member_keys(
         now=context.now,
         policy=policy,
         card_code=lookup.card_code,
         member_number=lookup.member_number,
         phone=lookup.phone,
-        reference_only=True,
     )
-    return member.pk if member is not None else None
+    if keys and not any(isinstance(key, MemberKey) for key in keys):
+        raise keys[0]
+    return keys
+
+
+def _per_member_column(build: Callable[..., QuerySet], **params: type) -> dict[str, PreparedRead]:
+    """One prepared read for each column a key may name the member by (`build(**params)` filtered on it)."""
+    return {
+        column: PreparedRead(
+            lambda value, _column=column, **rest: build(**rest).filter(**{_column: value}), value=kind, **params
+        )
+        for column, kind in (("pk", int), ("member_number", str), ("phone", str))
+    }
 
 
 # Whether the member has a multiplier window that ended at most this long ago by the database's clock (or ends
@@ -466,11 +480,8 @@ WINDOW_LOOKBACK = timedelta(days=31)
 _MAY_HAVE_WINDOW = Exists(MultiplierWindow.objects.filter(member=OuterRef("pk"), ends_at__gt=Now() - WINDOW_LOOKBACK))
 
 # A till prices the cart on every scan: the member's read is compiled once per process.
-_MEMBER_WITH_TIER = PreparedRead(
-    lambda member_id: (
-        Member.objects.select_related("tier").annotate(may_have_window=_MAY_HAVE_WINDOW).filter(pk=member_id)
-    ),
-    member_id=int,
+_MEMBER_WITH_TIER = _per_member_column(
+    lambda: Member.objects.select_related("tier").annotate(may_have_window=_MAY_HAVE_WINDOW)
 )
 
 
@@ -489,11 +500,9 @@ def purchase_preview(*, cart: Cart, context: CheckoutContext, settings: Checkout
     `settings` (points.selectors.checkout_settings_get) may come from a caller that read them already.
     """
     settings = settings or checkout_settings_get()
-    member_id = _member_id(context=context, policy=settings.policy)
+    keys = _member_keys(context=context, policy=settings.policy)
     _store_check(context.store_id)
-    member = _MEMBER_WITH_TIER.one(member_id=member_id) if member_id else None
-    if member_id and member is None:
-        raise NotFound()
+    member = member_first_named(keys, read=lambda key: _MEMBER_WITH_TIER[key.column].one(value=key.value))
     cart = _cart_amounts_checked(cart)
     priced = _cart_price(
         cart=replace(cart, external_id=""),  # a preview names no sale: the coupon is quoted without a reference
@@ -530,11 +539,11 @@ def purchase_checkout(
     (points.selectors.checkout_settings_get) may come from a caller that read them already.
     """
     settings = settings or checkout_settings_get()
-    member_id = _member_id(context=context, policy=settings.policy)
+    member_keys = _member_keys(context=context, policy=settings.policy)
     return _checkout(
-        cart=_cart_for_sale(cart, member_id=member_id),
+        cart=_cart_for_sale(cart, has_member=bool(member_keys)),
         context=context,
-        member_id=member_id,
+        member_keys=member_keys,
         settings=settings,
         confirmed_paid_amount=confirmed_paid_amount,
     )
@@ -598,15 +607,15 @@ def _checkout(
     *,
     cart: Cart,
     context: CheckoutContext,
-    member_id: int | None,
+    member_keys: list[MemberKey | LoyaltyError],
     settings: CheckoutSettings,
     confirmed_paid_amount: Decimal | None,
 ) -> CheckoutResult:
     """purchase_checkout's transaction: lock the member (or check the store), answer a replay, check the date,
     price, check the amount paid, write."""
-    key = _sale_key(cart=cart, context=context, member_id=member_id)
     member = None
-    if member_id is None:
+    if not member_keys:
+        key = _sale_key(cart=cart, context=context, member_id=None)
         replay = _replay(key, member_number=None)
         if replay:
             return replay
@@ -615,7 +624,8 @@ def _checkout(
         # A retry waits for the member lock, then finds the first answer committed by its twin.
         # (A separate statement after the lock, not a subquery of it: in READ COMMITTED a subquery of the
         # locking SELECT keeps the snapshot taken before the wait and would not see the twin's purchase.)
-        member = _lock_member_at_store(member_id=member_id, store_id=context.store_id)
+        member = _lock_member_at_store(keys=member_keys, store_id=context.store_id)
+        key = _sale_key(cart=cart, context=context, member_id=member.pk)
         replay = _replay(key, member_number=member.member_number)
         if replay:
             return replay
@@ -680,29 +690,30 @@ def _earn_breakdown(pricing: Pricing) -> dict:
     return {**pricing.earning.breakdown(), "eligible_amount": str(pricing.eligible_amount)}
 
 
-# The member row (with its tier, for the earning pipeline) locked, and whether the store is active, in one query:
-# every checkout with a member runs it, so it is compiled once per process.
-_MEMBER_LOCKED_AT_STORE = PreparedRead(
-    lambda member_id, store_id: (
+# The member row (with its tier, for the earning pipeline) locked, found by the till's identifier, and whether the
+# store is active, in one query: every checkout with a member runs it, so it is compiled once per process.
+_MEMBER_LOCKED_AT_STORE = _per_member_column(
+    lambda store_id: (
         Member.objects.select_for_update(of=("self",))
         .select_related("tier")
         .annotate(
             store_is_active=Exists(Store.objects.filter(pk=store_id, is_active=True)), may_have_window=_MAY_HAVE_WINDOW
         )
-        .filter(pk=member_id)
     ),
-    member_id=int,
     store_id=int,
 )
 
 
-def _lock_member_at_store(*, member_id: int, store_id: int) -> Member:
-    """Lock the member row and check the store. Raises StoreInactive, NotFound (in that order, as _store_check then
-    lock_member would)."""
-    member = _MEMBER_LOCKED_AT_STORE.one(member_id=member_id, store_id=store_id)
-    if member is None:
+def _lock_member_at_store(*, keys: list[MemberKey | LoyaltyError], store_id: int) -> Member:
+    """Lock the member the keys name and check the store. Raises StoreInactive, then the keys' first error (NotFound,
+    InvalidCardCode, ...)."""
+    try:
+        member = member_first_named(
+            keys, read=lambda key: _MEMBER_LOCKED_AT_STORE[key.column].one(value=key.value, store_id=store_id)
+        )
+    except LoyaltyError:
         _store_check(store_id)
-        raise NotFound()
+        raise
     if not member.store_is_active:
         raise StoreInactive()
     return member

@@ -166,18 +166,30 @@ def test_the_purchase_by_external_id_read_gives_what_its_queryset_gives():
     assert [row["id"] for row in plain] == [purchase.pk]
 
 
-@pytest.mark.parametrize("store_is_active", [True, False])
-def test_the_member_locked_at_store_read_gives_what_its_queryset_gives(member, store_is_active):
-    store = StoreFactory(code="till", is_active=store_is_active)
+def named_by(member, column: str):
+    """The value a till's key gives for the member in this column (points.selectors.pos_member_keys)."""
+    return member.pk if column == "pk" else getattr(member, column)
 
-    prepared, plain = both(checkout._MEMBER_LOCKED_AT_STORE, member_id=member.pk, store_id=store.pk)
+
+@pytest.mark.parametrize("column", ["pk", "member_number", "phone"])
+@pytest.mark.parametrize("store_is_active", [True, False])
+def test_the_member_locked_at_store_read_gives_what_its_queryset_gives(member, store_is_active, column):
+    store = StoreFactory(code="till", is_active=store_is_active)
+    MemberFactory()  # another member, not read
+
+    prepared, plain = both(checkout._MEMBER_LOCKED_AT_STORE[column], value=named_by(member, column), store_id=store.pk)
 
     assert prepared == plain
-    assert (plain[0]["store_is_active"], plain[0]["_related"]["tier"]["code"]) == (store_is_active, "V2")
+    assert (plain[0]["id"], plain[0]["store_is_active"], plain[0]["_related"]["tier"]["code"]) == (
+        member.pk,
+        store_is_active,
+        "V2",
+    )
 
 
+@pytest.mark.parametrize("column", ["pk", "member_number", "phone"])
 @pytest.mark.parametrize("window_ends_in_days", [None, 3])
-def test_the_member_read_of_every_scan_gives_what_its_queryset_gives(member, window_ends_in_days):
+def test_the_member_read_of_every_scan_gives_what_its_queryset_gives(member, window_ends_in_days, column):
     # the till's preview reads the member with the tier and whether a multiplier window may apply
     if window_ends_in_days is not None:
         now = timezone.now()
@@ -186,7 +198,7 @@ def test_the_member_read_of_every_scan_gives_what_its_queryset_gives(member, win
             key=f"test:{member.pk}", reason="test", created_at=now,
         )  # fmt: skip
 
-    prepared, plain = both(checkout._MEMBER_WITH_TIER, member_id=member.pk)
+    prepared, plain = both(checkout._MEMBER_WITH_TIER[column], value=named_by(member, column))
 
     assert prepared == plain
     assert plain[0]["may_have_window"] is (window_ends_in_days is not None)

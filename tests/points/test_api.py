@@ -76,6 +76,33 @@ def test_pos_matching_tries_identifiers_in_the_policys_order(till, member, base_
     assert response.json()["member_number"] == other.member_number
 
 
+def test_pos_matching_falls_back_when_a_well_formed_identifier_matches_no_member(till, member, base_rule, policy):
+    # The checkout locks the member by each identifier in turn: a number nobody holds lets the phone be tried.
+    other = MemberFactory(phone="+85261234567")
+    policy.member_match_order = ["member_number", "phone"]
+    policy.save()
+    body = sale_body(member, member_number="0000000000", phone=other.phone)
+
+    cart = {name: value for name, value in body.items() if name not in ("external_id", "payment_method")}
+    preview = till.post("/api/v1/pos/purchases/preview", cart, format="json")
+    response = till.post("/api/v1/pos/purchases", body, format="json")
+
+    assert preview.status_code == 200, preview.json()
+    assert (response.status_code, response.json()["member_number"]) == (201, other.member_number)
+    assert Purchase.objects.get().member_id == other.pk
+
+
+def test_pos_matching_answers_the_first_failure_when_every_identifier_fails(till, member, policy):
+    policy.member_match_order = ["member_number", "phone"]
+    policy.save()
+    body = sale_body(member, member_number="0000000000", phone="not a phone")
+
+    response = till.post("/api/v1/pos/purchases", body, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    assert Purchase.objects.count() == 0
+
+
 def test_pos_matching_refuses_an_identifier_the_policy_does_not_use(till, member, policy):
     policy.member_match_order = ["card_code"]
     policy.save()

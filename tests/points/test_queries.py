@@ -12,18 +12,19 @@ from tests.factories import TierFactory
 pytestmark = pytest.mark.django_db
 
 # The test's transaction turns the checkout's transaction into SAVEPOINT ... RELEASE (2 of the queries below).
-# Both: POS key, policy with the earning rules' fingerprint (the rules themselves are cached per process), member
-# lookup, member lock with the store check (and whether the member has a recent multiplier window: no), replay check,
-# checkout INSERT.
+# Both: POS key, policy with the earning rules' fingerprint (the rules themselves are cached per process), the member
+# locked by their member number with the store check (and whether the member has a recent multiplier window: no),
+# replay check, checkout INSERT.
 # PostgreSQL: one statement for the purchase, its items and the member's purchase statistics (members/sql.py), one
 # for the ledger (entries, draw from the lots, allocations, new lot, member balances). SQLite: purchase INSERT, items
 # INSERT (one for all items), member UPDATE of the statistics, entries INSERT, lots SELECT, lots UPDATE, allocations
 # INSERT, lot INSERT, member UPDATE of the balances. No tier exists here: with tiers, the instant tier evaluation
 # adds its queries.
-PURCHASE_QUERIES = {"postgresql": 10, "sqlite": 17}
-# The preview: POS key, policy with the rules' fingerprint, member lookup, store check, the member with its tier (and
-# whether they have a recent multiplier window: no; a member who has one costs one read more, its open window).
-PREVIEW_QUERIES = 5
+PURCHASE_QUERIES = {"postgresql": 9, "sqlite": 16}
+# The preview: POS key, policy with the rules' fingerprint, store check, the member found by their number with their
+# tier (and whether they have a recent multiplier window: no; a member who has one costs one read more, its open
+# window).
+PREVIEW_QUERIES = 4
 
 
 @pytest.fixture
