@@ -157,7 +157,7 @@ def pos_member_keys(
     order = [MemberIdentifier(name) for name in policy.member_match_order]
     refused = sorted(name for name in given if name not in order)
     if refused:
-        raise InvalidInput.for_fields(refused, "purchases are not matched by this identifier")
+        raise InvalidInput.for_fields(refused, _("The points policy does not match purchases by this identifier."))
     keys = []
     for name in order:
         if name in given:
@@ -168,7 +168,9 @@ def pos_member_keys(
     return keys
 
 
-def member_first_named(keys: list[MemberKey | LoyaltyError], read: Callable[[MemberKey], Member | None]):
+def member_first_named(
+    keys: list[MemberKey | LoyaltyError], read: Callable[[MemberKey], Member | None]
+) -> Member | None:
     """The first member `read` finds by the keys, in their order: an identifier that fails (a bad format, an unknown
     or expired card code) lets the next one be tried; when all fail, the first failure is raised (NotFound for a
     key that matched no member). None if there are no keys."""

@@ -108,9 +108,13 @@ def test_pos_matching_refuses_an_identifier_the_policy_does_not_use(till, member
     policy.save()
 
     response = till.post("/api/v1/pos/purchases", sale_body(member), format="json")
+    in_chinese = till.post("/api/v1/pos/purchases", sale_body(member), format="json", HTTP_ACCEPT_LANGUAGE="zh-hant")
 
     assert response.status_code == 400
-    assert list(response.json()["error"]["fields"]) == ["member_number"]
+    assert response.json()["error"]["fields"] == {
+        "member_number": ["The points policy does not match purchases by this identifier."]
+    }
+    assert in_chinese.json()["error"]["fields"] == {"member_number": ["積分政策不以此識別碼配對消費。"]}
 
 
 def test_pos_spending_too_many_points_is_refused_with_a_clear_code(till, member, give_points, policy):
