@@ -187,14 +187,29 @@ def _slow_import_phone(raw: str) -> str:
         raise
 
 
-def _birthday(raw: str, today: date):
-    match = DATE_RE.match(raw)
-    if not match:
-        return None, gettext("“%(value)s” is not a date in the form YYYY-MM-DD.") % {"value": raw}
+def _iso_date(raw: str) -> date | None:
+    """Return the date of a real YYYY-MM-DD cell (the shape most files hold), read in C; None for anything else.
+
+    The shape is checked first: date.fromisoformat also reads YYYYMMDD and week dates, which DATE_RE refuses.
+    """
+    if len(raw) != 10 or raw[4] != "-" or raw[7] != "-" or not raw.isascii():
+        return None
     try:
-        value = date(*(int(part) for part in match.groups()))
+        return date.fromisoformat(raw)
     except ValueError:
-        return None, gettext("“%(value)s” is not a real date.") % {"value": raw}
+        return None  # DATE_RE decides which message
+
+
+def _birthday(raw: str, today: date):
+    value = _iso_date(raw)
+    if value is None:
+        match = DATE_RE.match(raw)
+        if not match:
+            return None, gettext("“%(value)s” is not a date in the form YYYY-MM-DD.") % {"value": raw}
+        try:
+            value = date(*(int(part) for part in match.groups()))
+        except ValueError:
+            return None, gettext("“%(value)s” is not a real date.") % {"value": raw}
     problem = birthday_problem(value, today=today)
     if problem:
         return None, problem
@@ -430,10 +445,9 @@ def _phone_reader():
     phones = {"": ""}
 
     def phone_of(raw: str) -> str:
-        try:
-            return phones[raw]
-        except KeyError:
-            pass
+        phone = phones.get(raw)
+        if phone is not None:
+            return phone
         phone = fast_import_phone(raw, region)  # cells are stripped already
         if phone is None:
             try:

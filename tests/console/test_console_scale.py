@@ -225,6 +225,20 @@ def test_the_lookups_of_openid_and_last_purchase_read_their_partial_indexes(worl
     assert index in _plan(Member.objects.filter(**lookup))
 
 
+@postgres_only
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        {"tier_id": 1},  # a tier's members: the console's tier filter, the check before a tier is deleted
+        {"tier_id__in": [1, 2], "status": "active", "birthday__month": 5},  # a segment's tiers and birthday month
+    ],
+)
+def test_a_tiers_members_and_a_segments_birthday_month_read_the_one_tier_index(world, lookup):
+    """The tier's foreign key has no index of its own (members 0024): the index (tier, status, month of birthday)
+    serves its lookups and the segments' conditions."""
+    assert "member_tier_status_bday_month" in _plan(Member.objects.filter(**lookup))
+
+
 def _plan(queryset) -> str:
     sql, params = queryset.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:

@@ -2,12 +2,12 @@
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from members.imports.decoding import ImportFileRefused, decode
-from members.imports.validation import _sniff_delimiter, count_data_rows
+from members.imports.validation import _birthday, _sniff_delimiter, count_data_rows
 from members.models import Member, PointsEntry, Tag
 from members.services.member_import import member_import_preview
 from tests.factories import MemberFactory, StoreFactory, TierFactory
@@ -21,6 +21,27 @@ HEADER = (
     "phone,name,gender,birthday,email,locale,tier,store,tags,"
     "consent_marketing,consent_sms,consent_email,consent_wechat,opening_points"
 )
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("1990-05-01", (date(1990, 5, 1), None)),
+        ("1990/5/1", (date(1990, 5, 1), None)),
+        ("1990-5-01", (date(1990, 5, 1), None)),
+        ("１９９０-05-01", (date(1990, 5, 1), None)),  # full-width digits, as the pattern's \d reads them
+        ("2023-02-30", (None, "“2023-02-30” is not a real date.")),
+        ("1899-12-31", (None, "1899-12-31 is before 1900.")),
+        # Shapes date.fromisoformat reads and the import does not:
+        ("19900501", (None, "“19900501” is not a date in the form YYYY-MM-DD.")),
+        ("1990-W18-2", (None, "“1990-W18-2” is not a date in the form YYYY-MM-DD.")),
+        ("1990-05-01T00:00", (None, "“1990-05-01T00:00” is not a date in the form YYYY-MM-DD.")),
+    ],
+)
+def test_a_birthday_cell_is_read_alike_on_the_quick_path_and_the_pattern(cell, expected):
+    """Cells shaped YYYY-MM-DD are read by date.fromisoformat (the shape most files hold), every other cell by the
+    pattern: a cell means the same date, or gets the same message, either way."""
+    assert _birthday(cell, date(2026, 1, 1)) == expected
 
 
 @pytest.mark.parametrize(
