@@ -78,9 +78,13 @@ class Member(ServiceOwnedFieldsMixin, models.Model):
         on_delete=models.PROTECT,
         db_index=False,  # (home_store, status) below serves it
     )
-    # Indexed by member_tier_status_bday_month, which starts with it (Meta.indexes).
     tier = models.ForeignKey(
-        "members.Tier", verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT, db_index=False
+        "members.Tier",
+        verbose_name=_("tier"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        db_index=False,  # (tier, status, month of birthday) below serves it
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="members")
     join_source = models.CharField(_("join source"), max_length=20, choices=JoinSource.choices, blank=True)
