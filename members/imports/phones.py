@@ -94,17 +94,26 @@ def _default_region(region_code: str):
     return _region(metadata.country_code)
 
 
+@cache
+def _country_region(head: str):
+    """Return (_Region, length of its country code) of digits starting with `head` (their first
+    MAX_COUNTRY_CODE_LENGTH), or None when they start with no country code or with one several regions share."""
+    for length in range(1, len(head) + 1):
+        code = int(head[:length])
+        if code in COUNTRY_CODE_TO_REGION_CODE:  # country codes are prefix-free: the first hit is the one
+            region = _region(code)
+            return None if region is None else (region, length)
+    return None
+
+
 def _international(digits: str):
     """Return the E.164 phone of "+" + digits when it is surely valid, else None."""
-    for length in range(1, MAX_COUNTRY_CODE_LENGTH + 1):
-        code = int(digits[:length])
-        if code in COUNTRY_CODE_TO_REGION_CODE:  # country codes are prefix-free: the first hit is the one
-            break
-    else:
+    found = _country_region(digits[:MAX_COUNTRY_CODE_LENGTH])
+    if found is None:
         return None
-    region = _region(code)
+    region, length = found
     national = digits[length:]
-    if region is None or not national or national[0] == "0":  # a leading zero is kept apart by the parser
+    if not national or national[0] == "0":  # a leading zero is kept apart by the parser
         return None
     if region.national_prefix is not None and region.national_prefix.match(national):
         return None  # the parser may strip a national prefix or carrier code here

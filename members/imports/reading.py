@@ -32,9 +32,29 @@ def csv_records(text: str, *, delimiter: str = ",") -> Iterator[list[str]]:
     try:
         yield from reader
     except csv.Error as exc:
-        raise ImportFileRefused(
-            gettext("The file is not a readable CSV file (%(reason)s).") % {"reason": exc}, code="not_csv"
-        ) from None
+        raise _unreadable(exc) from None
+
+
+def csv_records_ending(text: str, *, delimiter: str = ",") -> Iterator[tuple[list[str], int]]:
+    """Yield each record of `text` (as csv_records) with the offset in `text` where it ends.
+
+    The csv module reads its source a line at a time and returns a record as soon as its last line is read, so
+    the stream's position after a record is where the next one starts: a run of records cut out there reads
+    alone as it reads within the whole text.
+    """
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        for cells in reader:
+            yield cells, stream.tell()
+    except csv.Error as exc:
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: csv.Error) -> ImportFileRefused:
+    return ImportFileRefused(
+        gettext("The file is not a readable CSV file (%(reason)s).") % {"reason": exc}, code="not_csv"
+    )
 
 
 def csv_lines(text: str) -> list[str]:

@@ -1,15 +1,19 @@
 """Read a decoded member CSV, then validate its rows.
 
-Two steps, so that a big import validates its chunks where it writes them (members.services.member_import):
-- read_members_csv reads the header and every data row and finds the rows whose phone another row repeats:
-  the one check that needs the whole file;
+Three steps, so that a big import reads and validates its chunks where it writes them
+(members.services.member_import):
+- plan_members_csv reads the header and each data row's phone, finds the rows whose phone another row repeats
+  (the one check that needs the whole file) and cuts the data rows into chunks, each carrying its records' text;
+- chunk_data_rows reads a chunk's rows (cells stripped and cut to the header's width);
 - validate_rows checks the cells of any run of those rows: field checks in Python per row, tier and store codes
   read with one query each.
-parse_members_csv does both for the whole file (the preview). Row numbers are those the merchant sees in Excel:
-the header is row 1, the first data row is row 2 (blank rows count, as Excel shows them).
+read_members_csv does the first two for the whole file and parse_members_csv all three (the preview). Row numbers
+are those the merchant sees in Excel: the header is row 1, the first data row is row 2 (blank rows count, as Excel
+shows them).
 """
 
 import csv
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,6 +36,7 @@ from members.imports.reading import (
     control_character_message,
     csv_lines,
     csv_records,
+    csv_records_ending,
     first_line,
 )
 from members.imports.scope import ImportScope
@@ -109,6 +114,28 @@ class MembersFile:
     columns: list
     rows: list  # DataRow
     sample: list
+
+
+@dataclass
+class FileChunk:
+    """A run of a file's data rows as a job hands it to its chunk task: the text of their records, and what only
+    the whole file tells about them."""
+
+    number: int
+    text: str  # whole records: the blank ones before the first data row, then up to the last data row
+    position: int  # the row number of the record before `text`
+    index: int  # position of its first data row among the file's data rows (0-based)
+    phones: list = field(default_factory=list)  # each data row's E.164 phone, "" when empty or not a phone
+    repeated: dict = field(default_factory=dict)  # phone -> every row holding it, for its phones held by several
+
+
+@dataclass
+class FilePlan:
+    columns: list
+    delimiter: str
+    total_rows: int = 0
+    chunks: list = field(default_factory=list)  # FileChunk
+    sample: list = field(default_factory=list)
 
 
 @dataclass
@@ -399,44 +426,88 @@ def read_members_csv(text: str) -> MembersFile:
 
     Raises ImportFileRefused on a file-level fault.
     """
-    records = list(csv_records(text, delimiter=_sniff_delimiter(text)))
-    header_at = next((i for i, cells in enumerate(records) if any(cell.strip() for cell in cells)), None)
-    if header_at is None:
+    plan = plan_members_csv(text)
+    rows = [row for chunk in plan.chunks for row in chunk_data_rows(chunk, columns=plan.columns)]
+    return MembersFile(columns=plan.columns, rows=rows, sample=plan.sample)
+
+
+def plan_members_csv(text: str, *, chunk_rows: int | None = None) -> FilePlan:
+    """Find the header, the data rows' phones and the rows repeating one; cut the data rows into chunks of
+    `chunk_rows` (one chunk when None), each carrying its records' text.
+
+    A job reads only this much of its file before it hands out the chunks: each chunk's cells are stripped and
+    checked where the chunk is written (chunk_data_rows, then validate_rows). Raises ImportFileRefused on a
+    file-level fault.
+    """
+    delimiter = _sniff_delimiter(text)
+    records = csv_records_ending(text, delimiter=delimiter)
+    position = 0  # the record number (= the row number Excel shows) of the record in hand
+    for cells, end in records:
+        position += 1
+        if any(cell.strip() for cell in cells):
+            start = end  # of the header
+            break
+    else:
         raise ImportFileRefused(gettext("The file is empty."), code="empty_file")
-    columns = _read_header(records[header_at])
-    read = MembersFile(columns=columns, rows=[], sample=[])
+    columns = _read_header(cells)
+    plan = FilePlan(columns=columns, delimiter=delimiter)
     width = len(columns)
     phone_at = columns.index("phone")  # a required column
     phone_of = _phone_reader()
+    phones = []  # of every data row
     first_rows = {}  # phone -> the first row holding it
     repeated = {}  # phone -> every row holding it, for the phones held by more than one row
-    rows = read.rows
-    sample = read.sample
-    for position in range(header_at + 1, len(records)):
-        cells = records[position]
-        # One strip per cell, padded to the header's width.
-        stripped = [cell.strip() for cell in cells]
+    chunk_rows = chunk_rows or math.inf
+    chunk = FileChunk(number=0, text="", position=position, index=0)
+    for cells, end in records:
+        position += 1
+        raw = cells[phone_at].strip() if len(cells) > phone_at else ""
+        if not raw and not any(cell.strip() for cell in cells):
+            continue
+        if len(plan.sample) < SAMPLE_ROWS:
+            plan.sample.append((position, cells[:width] + [""] * (width - len(cells))))
+        phone = phone_of(raw)
+        phones.append(phone)
+        if phone and first_rows.setdefault(phone, position) != position:
+            repeated.setdefault(phone, [first_rows[phone]]).append(position)
+        if len(phones) - chunk.index == chunk_rows:
+            chunk.text = text[start:end]
+            plan.chunks.append(chunk)
+            chunk = FileChunk(number=chunk.number + 1, text="", position=position, index=len(phones))
+            start = end
+    if len(phones) > chunk.index:
+        chunk.text = text[start:end]
+        plan.chunks.append(chunk)
+    plan.total_rows = len(phones)
+    for chunk, stop in zip(plan.chunks, [*(chunk.index for chunk in plan.chunks[1:]), len(phones)], strict=True):
+        chunk.phones = phones[chunk.index : stop]
+        if repeated:
+            chunk.repeated = {phone: repeated[phone] for phone in chunk.phones if phone in repeated}
+    return plan
+
+
+def chunk_data_rows(chunk: FileChunk, *, columns: list, delimiter: str = ",") -> list[DataRow]:
+    """Return the data rows of `chunk` (cut by plan_members_csv), each cell stripped, cut or padded to the header's
+    width."""
+    width = len(columns)
+    rows = []
+    position = chunk.position
+    for cells in csv_records(chunk.text, delimiter=delimiter):
+        position += 1
+        stripped = [cell.strip() for cell in cells]  # one strip per cell
         if not any(stripped):
             continue
-        row_number = position + 1
-        if len(sample) < SAMPLE_ROWS:
-            sample.append((row_number, cells[:width] + [""] * (width - len(cells))))
         overflow = False
         if len(stripped) > width:
             overflow = any(stripped[width:])
             del stripped[width:]
         else:
             stripped.extend([""] * (width - len(stripped)))
-        data = DataRow(row_number, len(rows), stripped, overflow, phone_of(stripped[phone_at]))
-        rows.append(data)
-        if data.phone:
-            first = first_rows.setdefault(data.phone, data)
-            if first is not data:
-                repeated.setdefault(data.phone, [first]).append(data)
-    for group in repeated.values():
-        for data in group:
-            data.repeats = tuple(other.row for other in group if other is not data)
-    return read
+        phone = chunk.phones[len(rows)]
+        others = chunk.repeated.get(phone, ()) if chunk.repeated else ()
+        repeats = tuple(row for row in others if row != position)
+        rows.append(DataRow(position, chunk.index + len(rows), stripped, overflow, phone, repeats))
+    return rows
 
 
 def _phone_reader():

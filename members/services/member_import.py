@@ -2,20 +2,21 @@
 
 preview  decode + validate + classify (new / update) without writing; file-level faults raise
 start    create a MemberImportJob for a stored upload; small files run at once, big ones on Celery
-run      the resumable job: read the file and find the rows that repeat a phone (the one check that needs the
-         whole file), then fan its chunks of rows out as chunk tasks (infra.fanout). A chunk task validates its
-         rows and writes the valid ones in one transaction that claims its MemberImportChunk row and records the
-         chunk's row errors and progress on the job, so a re-run, a duplicated task or a resumed job never writes
-         a member or an opening balance twice. Chunks hold distinct phones, so they write disjoint members and
-         run side by side on as many workers as there are; validating there too keeps the job's one serial step
-         (reading the file) short, however many workers there are.
+run      the resumable job: read each row's phone and find the rows that repeat one (the one check that needs
+         the whole file), then fan the file's chunks out as chunk tasks (infra.fanout), each with its records'
+         text. A chunk task reads and validates its rows and writes the valid ones in one transaction that claims
+         its MemberImportChunk row and records the chunk's row errors and progress on the job, so a re-run, a
+         duplicated task or a resumed job never writes a member or an opening balance twice. Chunks hold distinct
+         phones, so they write disjoint members and run side by side on as many workers as there are; reading
+         and validating the cells there too keeps the job's one serial step (the phones) short, however many
+         workers there are: the other workers wait for its first chunk.
 """
 
 import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -31,13 +32,14 @@ from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.scope import ImportScope
 from members.imports.validation import (
     DataRow,
-    MemberRow,
+    FileChunk,
     ParsedFile,
     RowError,
     check_existing,
+    chunk_data_rows,
     count_data_rows,
     parse_members_csv,
-    read_members_csv,
+    plan_members_csv,
     validate_rows,
 )
 from members.imports.writer import ChunkResult, ImportContext, tags_ensure, write_chunk
@@ -128,54 +130,56 @@ def _chunk_count(total: int) -> int:
     return (total + CHUNK_ROWS - 1) // CHUNK_ROWS
 
 
-def _chunks(rows, *, total):
-    """Return every chunk of CHUNK_ROWS data rows, in order."""
-    rows_by_chunk = {}
-    for row in rows:
-        rows_by_chunk.setdefault(row.index // CHUNK_ROWS, []).append(row)
-    return [_Chunk(number, rows_by_chunk.get(number, [])) for number in range(_chunk_count(total))]
-
-
-# -- a chunk's rows, handed from the job to its chunk task through media storage (seen by every worker) ----------
-# The rows travel as read (DataRow: stripped cells, the phone, the rows repeating it), as lists of strings and
-# numbers: the cheapest shape for JSON both ways. The chunk task validates them.
-def _rows_file(job_id: int, number: int) -> str:
+# -- a chunk, handed from the job to its chunk task through media storage (seen by every worker) ------------------
+# The chunk travels as the text of its records with what only the whole file tells about them (each row's phone,
+# the rows repeating one): the job reads no more of the file than that, and the chunk task strips and validates
+# its own rows (validation.chunk_data_rows, validate_rows).
+def _chunk_file(job_id: int, number: int) -> str:
     return f"imports/chunks/{job_id}-{number}.json"
 
 
-def _rows_store(job_id: int, chunk: _Chunk, *, columns: list) -> None:
-    rows = [(r.row, r.index, r.cells, r.overflow, r.phone, r.repeats) for r in chunk.rows]
-    name = _rows_file(job_id, chunk.number)
+def _chunk_store(job_id: int, chunk: FileChunk, *, columns: list, delimiter: str) -> None:
+    stored = {
+        "columns": columns,
+        "delimiter": delimiter,
+        "position": chunk.position,
+        "index": chunk.index,
+        "phones": chunk.phones,
+        "repeated": chunk.repeated,
+        "text": chunk.text,
+    }
+    name = _chunk_file(job_id, chunk.number)
     default_storage.delete(name)  # a resumed job stores the chunk again (the same rows: the file did not change)
-    default_storage.save(name, ContentFile(json.dumps({"columns": columns, "rows": rows}).encode()))
+    default_storage.save(name, ContentFile(json.dumps(stored, ensure_ascii=False).encode()))
 
 
-def _rows_load(job_id: int, number: int) -> tuple[list | None, list] | None:
-    """Return the chunk's columns and rows (DataRows), or None when the file is gone (the chunk was written, its file
-    removed).
+def _chunk_rows(job_id: int, number: int) -> tuple[list, list] | None:
+    """Return the chunk's columns and rows (DataRows), or None when its file is gone (the chunk was written, its
+    file removed).
 
-    A chunk stored by the release before, whose job validated the rows and stored the valid ones as lists [row,
-    index, phone, values, tags, opening_points], comes back as (None, its MemberRows): a job running across the
-    upgrade still finishes.
+    A chunk stored by the release before, as its rows already read ({"columns", "rows"}), still comes back: a job
+    running across the upgrade finishes.
     """
-    name = _rows_file(job_id, number)
     try:
-        with default_storage.open(name, "rb") as handle:
+        with default_storage.open(_chunk_file(job_id, number), "rb") as handle:
             stored = json.loads(handle.read())
     except FileNotFoundError:
         return None
-    if isinstance(stored, list):
-        validated = []
-        for row, index, phone, values, tags, opening_points in stored:
-            if "birthday" in values:
-                values["birthday"] = date.fromisoformat(values["birthday"])
-            validated.append(MemberRow(row, index, phone, values, tuple(tags), opening_points))
-        return None, validated
-    rows = [
-        DataRow(row, index, cells, overflow, phone, tuple(repeats))
-        for row, index, cells, overflow, phone, repeats in stored["rows"]
-    ]
-    return stored["columns"], rows
+    if "rows" in stored:
+        rows = [
+            DataRow(row, index, cells, overflow, phone, tuple(repeats))
+            for row, index, cells, overflow, phone, repeats in stored["rows"]
+        ]
+        return stored["columns"], rows
+    chunk = FileChunk(
+        number=number,
+        text=stored["text"],
+        position=stored["position"],
+        index=stored["index"],
+        phones=stored["phones"],
+        repeated=stored["repeated"],
+    )
+    return stored["columns"], chunk_data_rows(chunk, columns=stored["columns"], delimiter=stored["delimiter"])
 
 
 def _write_chunk_once(*, job_id, chunk, invalid, total, context) -> bool:
@@ -320,11 +324,11 @@ def _job_scope(job) -> ImportScope:
 def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -> MemberImportJob:
     """Run (or resume) an import job: read its file, then fan its chunks out; a finished job is left alone.
 
-    The file is read and the rows repeating a phone found as the preview does; then each chunk not yet written
-    is handed to a chunk task (infra.fanout: one after another here on the eager default, on every worker with a
-    broker; `inline`: here in any case), which validates its rows as the preview does, within the scope of the
-    staff user who started the job. The chunk that writes the last one marks the job done. Returns the job as it
-    is then.
+    Each row's phone is read and the rows repeating one found as the preview does; then each chunk not yet
+    written is handed to a chunk task (infra.fanout: one after another here on the eager default, on every worker
+    with a broker; `inline`: here in any case), which reads and validates its rows as the preview does, within the
+    scope of the staff user who started the job. The chunk that writes the last one marks the job done. Returns
+    the job as it is then.
     """
     job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
     if job.status == Status.DONE:
@@ -336,7 +340,7 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
             data = handle.read()
         text, _used = decode(data, job.encoding)
         with collection_paused():
-            read = read_members_csv(text)
+            plan = plan_members_csv(text, chunk_rows=CHUNK_ROWS)
     except ImportFileRefused as exc:
         MemberImportJob.objects.filter(pk=job_id).update(
             status=Status.FAILED, message=str(exc.message), finished_at=now
@@ -344,25 +348,23 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
         job.refresh_from_db()
         return job
     written = set(MemberImportChunk.objects.filter(job_id=job_id).values_list("number", flat=True))
-    total = len(read.rows)
+    total = plan.total_rows
     if not written:
         # Each chunk adds its rows' errors; a resumed job keeps those of its written chunks.
         MemberImportJob.objects.filter(pk=job_id).update(total_rows=total, error_count=0, errors=[])
-    chunks = [chunk for chunk in _chunks(read.rows, total=total) if chunk.number not in written]
+    chunks = [chunk for chunk in plan.chunks if chunk.number not in written]
     if not chunks:
         _finish(job_id, total=total, now=now)
         job.refresh_from_db()
         return job
     from members.tasks import member_import_chunk_task
 
-    def stored(chunk: _Chunk) -> dict:
-        # Each chunk's rows are stored as it is sent, so the workers write the first chunks while the rest are
-        # still being stored.
-        _rows_store(job_id, chunk, columns=read.columns)
+    def stored(chunk: FileChunk) -> dict:
+        # Each chunk is stored as it is sent, so the workers write the first chunks while the rest are stored.
+        _chunk_store(job_id, chunk, columns=plan.columns, delimiter=plan.delimiter)
         return {"job_id": job_id, "number": chunk.number, "now": now.isoformat()}
 
-    with collection_paused():  # the file's rows stay alive while the chunks are stored
-        fan_out(member_import_chunk_task, (stored(chunk) for chunk in chunks), inline=inline)
+    fan_out(member_import_chunk_task, (stored(chunk) for chunk in chunks), inline=inline)
     job.refresh_from_db()
     return job
 
@@ -379,16 +381,13 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
     if job.status != Status.RUNNING:
         return
     with collection_paused():  # the chunk's rows, arrays and fetched rows are many objects, none in cycles
-        stored = _rows_load(job_id, number)
+        stored = _chunk_rows(job_id, number)
         if stored is None:
             return
         columns, rows = stored
         try:
             scope = _job_scope(job)
-            if columns is None:  # validated by the job, its errors recorded (the release before)
-                valid, invalid = rows, []
-            else:
-                valid, invalid = validate_rows(columns, rows, today=timezone.localdate(now), scope=scope)
+            valid, invalid = validate_rows(columns, rows, today=timezone.localdate(now), scope=scope)
             tags_ensure(valid)  # committed before the chunk's transaction, so chunks naming a new tag never wait
             context = ImportContext.build(now=now, user=job.created_by, scope=scope, job_id=job_id)
             completed = _write_chunk_once(
@@ -400,7 +399,7 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
                 status=Status.FAILED, message=_failure_message(_ChunkFailed(_Chunk(number, rows), exc))
             )
             return
-    default_storage.delete(_rows_file(job_id, number))
+    default_storage.delete(_chunk_file(job_id, number))
     planner_statistics_refresh(Member, PointsEntry)  # the tables the chunk's foreign keys and lookups read
     if completed:
         # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from members.imports.scope import ImportScope
 from members.models import Member, MemberImportChunk, PointsEntry, Tag
 from members.services import member_import
 from members.services.ledger import points_ledger_drift
@@ -75,33 +74,33 @@ def test_the_chunks_validate_their_rows_and_the_job_reports_exactly_the_previews
     assert not Member.objects.filter(phone__in=["+85263000003", "+85263000005", "+85263000028"]).exists()
 
 
-def test_a_chunk_stored_validated_by_the_release_before_is_still_written(small_chunks, monkeypatch):
-    # given chunks stored as the release before stored them: the valid rows, validated by the job, as lists
+def test_a_chunk_stored_as_read_rows_by_the_release_before_is_still_written(small_chunks, monkeypatch):
+    # given chunks stored as the release before stored them: the rows as the job read them, not yet validated
     import json
 
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from members.imports.validation import validate_rows
+    from members.imports.validation import chunk_data_rows
 
-    def store_validated(job_id, chunk, *, columns):
-        valid, _errors = validate_rows(columns, chunk.rows, today=NOW.date(), scope=ImportScope())
+    def store_read_rows(job_id, chunk, *, columns, delimiter):
         rows = [
-            [r.row, r.index, r.phone, {**r.values, "birthday": r.values["birthday"].isoformat()}, list(r.tags),
-             r.opening_points]
-            for r in valid
-        ]  # fmt: skip
-        default_storage.save(member_import._rows_file(job_id, chunk.number), ContentFile(json.dumps(rows).encode()))
+            (r.row, r.index, r.cells, r.overflow, r.phone, r.repeats) for r in chunk_data_rows(chunk, columns=columns)
+        ]
+        stored = json.dumps({"columns": columns, "rows": rows}).encode()
+        default_storage.save(member_import._chunk_file(job_id, chunk.number), ContentFile(stored))
 
-    monkeypatch.setattr(member_import, "_rows_store", store_validated)
+    monkeypatch.setattr(member_import, "_chunk_store", store_read_rows)
     lines = [f"63{n:06d},Member {n},1990-05-{n:02d},vip,10" for n in range(1, 11)]
+    lines[8] = "63000002,Member 9,1990-05-09,vip,10"  # row 10 repeats row 3's phone, in the next chunk
 
     job = run_import(csv_bytes("phone,name,birthday,tags,opening_points", *lines), now=NOW)
 
     job.refresh_from_db()
-    assert (job.status, job.created_count) == ("done", 10)
+    assert (job.status, job.created_count) == ("done", 8)
+    assert [(error["row"], error["column"]) for error in job.errors] == [(3, "phone"), (10, "phone")]
     assert Member.objects.get(phone="+85263000003").birthday.isoformat() == "1990-05-03"
-    assert PointsEntry.objects.filter(kind="opening").count() == 10
+    assert PointsEntry.objects.filter(kind="opening").count() == 8
 
 
 def test_a_chunk_task_sent_twice_writes_its_chunk_once(small_chunks, monkeypatch):

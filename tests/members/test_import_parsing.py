@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import DataError
 
-from members.imports.validation import count_data_rows
+from members.imports.validation import chunk_data_rows, count_data_rows, plan_members_csv, read_members_csv
 from members.models import Member, MemberImportJob
 from members.services.member_import import member_import_preview
 from tests.factories import MemberFactory
@@ -104,6 +104,40 @@ def test_counted_rows_are_the_rows_the_parser_reads(text):
 
     # then the cheap count (which sizes the job) is the parser's count
     assert count_data_rows(text) == preview.total_rows == 2
+
+
+TRICKY_FILE = (
+    "\r\n , \r\n"  # blank records before the header
+    "phone,name,tags\r\n"
+    "91234567,Ann,vip\r\n"
+    '61234567,"Bob\r\nLee",\r\n'  # a quoted cell over two lines
+    "\r\n"  # a blank record
+    ",,\n"  # another, ended by LF
+    "+852 9123 4567,Ann again\r"  # row 8 repeats row 4's phone, written another way; ended by CR
+    '51234567,"Cy, ""the"" third",x\r\n'
+    "not-a-phone,Dee,,extra\r\n"  # a cell past the header
+    ",Eve,\r\n"  # no phone
+    "81234567,Fay"  # short row, no line end
+    "\r\n\r\n"  # trailing blank records
+)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 4, 6, 7, 100])
+def test_a_file_cut_into_chunks_reads_as_the_whole_file_reads(chunk_rows):
+    # given a file with blank records, a quoted line break, every line end and a repeated phone
+    whole = read_members_csv(TRICKY_FILE)
+
+    # when the job cuts it into chunks and each chunk reads its own rows
+    plan = plan_members_csv(TRICKY_FILE, chunk_rows=chunk_rows)
+    rows = [row for chunk in plan.chunks for row in chunk_data_rows(chunk, columns=plan.columns)]
+
+    # then the chunks hold the rows the whole file holds, with the same numbers, cells, phones and repeats
+    assert len(plan.chunks) == -(-len(whole.rows) // chunk_rows)
+    assert plan.total_rows == len(whole.rows) == count_data_rows(TRICKY_FILE) == 7
+    assert rows == whole.rows
+    assert [row.row for row in rows] == [4, 5, 8, 9, 10, 11, 12]
+    assert [row.repeats for row in rows] == [(8,), (), (4,), (), (), (), ()]
+    assert [row.index for row in rows] == list(range(7))
 
 
 def test_preview_counts_equal_the_jobs_counts_on_the_same_file(settings, django_capture_on_commit_callbacks):
