@@ -127,6 +127,7 @@ class FileChunk:
     index: int  # position of its first data row among the file's data rows (0-based)
     phones: list = field(default_factory=list)  # each data row's E.164 phone, "" when empty or not a phone
     repeated: dict = field(default_factory=dict)  # phone -> every row holding it, for its phones held by several
+    records: list | None = None  # the records of `text` as read, when the reader kept them (the whole file's)
 
 
 @dataclass
@@ -426,14 +427,15 @@ def read_members_csv(text: str) -> MembersFile:
 
     Raises ImportFileRefused on a file-level fault.
     """
-    plan = plan_members_csv(text)
-    rows = [row for chunk in plan.chunks for row in chunk_data_rows(chunk, columns=plan.columns)]
+    plan = plan_members_csv(text, keep_records=True)
+    rows = chunk_data_rows(plan.chunks[0], columns=plan.columns) if plan.chunks else []
     return MembersFile(columns=plan.columns, rows=rows, sample=plan.sample)
 
 
-def plan_members_csv(text: str, *, chunk_rows: int | None = None) -> FilePlan:
+def plan_members_csv(text: str, *, chunk_rows: int | None = None, keep_records: bool = False) -> FilePlan:
     """Find the header, the data rows' phones and the rows repeating one; cut the data rows into chunks of
-    `chunk_rows` (one chunk when None), each carrying its records' text.
+    `chunk_rows` (one chunk when None), each carrying its records' text, or, with `keep_records` (one chunk only),
+    the records as read, so that reading the whole file parses it once.
 
     A job reads only this much of its file before it hands out the chunks: each chunk's cells are stripped and
     checked where the chunk is written (chunk_data_rows, then validate_rows). Raises ImportFileRefused on a
@@ -457,10 +459,14 @@ def plan_members_csv(text: str, *, chunk_rows: int | None = None) -> FilePlan:
     phones = []  # of every data row
     first_rows = {}  # phone -> the first row holding it
     repeated = {}  # phone -> every row holding it, for the phones held by more than one row
+    if keep_records and chunk_rows:
+        raise ValueError("records are kept for one chunk only")
     chunk_rows = chunk_rows or math.inf
-    chunk = FileChunk(number=0, text="", position=position, index=0)
+    chunk = FileChunk(number=0, text="", position=position, index=0, records=[] if keep_records else None)
     for cells, end in records:
         position += 1
+        if keep_records:
+            chunk.records.append(cells)
         raw = cells[phone_at].strip() if len(cells) > phone_at else ""
         if not raw and not any(cell.strip() for cell in cells):
             continue
@@ -476,7 +482,7 @@ def plan_members_csv(text: str, *, chunk_rows: int | None = None) -> FilePlan:
             chunk = FileChunk(number=chunk.number + 1, text="", position=position, index=len(phones))
             start = end
     if len(phones) > chunk.index:
-        chunk.text = text[start:end]
+        chunk.text = "" if keep_records else text[start:end]
         plan.chunks.append(chunk)
     plan.total_rows = len(phones)
     for chunk, stop in zip(plan.chunks, [*(chunk.index for chunk in plan.chunks[1:]), len(phones)], strict=True):
@@ -492,7 +498,8 @@ def chunk_data_rows(chunk: FileChunk, *, columns: list, delimiter: str = ",") ->
     width = len(columns)
     rows = []
     position = chunk.position
-    for cells in csv_records(chunk.text, delimiter=delimiter):
+    records = chunk.records if chunk.records is not None else csv_records(chunk.text, delimiter=delimiter)
+    for cells in records:
         position += 1
         stripped = [cell.strip() for cell in cells]  # one strip per cell
         if not any(stripped):
