@@ -43,6 +43,9 @@ from members.imports.scope import ImportScope
 from members.models import Member, Store, Tier
 
 SAMPLE_ROWS = 10
+# A row whose phone other rows hold names the first few of them: a file giving the shop's own phone to thousands of
+# members would otherwise list thousands of rows on each of those rows (quadratic time and memory).
+REPEATS_LISTED = 5
 EXISTING_CHUNK = 2000
 MAX_NAME = Member._meta.get_field("name").max_length
 MAX_EMAIL = Member._meta.get_field("email").max_length
@@ -106,7 +109,8 @@ class DataRow:
     cells: list  # stripped, cut or padded to the header's width
     overflow: bool  # non-empty cells past the header's columns were cut
     phone: str  # E.164, or "" when the cell is empty or not a phone
-    repeats: tuple = ()  # the other rows of the file holding the same phone
+    repeats: tuple = ()  # the first REPEATS_LISTED other rows of the file holding the same phone
+    repeats_unlisted: int = 0  # how many more other rows hold it
 
 
 @dataclass
@@ -126,7 +130,8 @@ class FileChunk:
     position: int  # the row number of the record before `text`
     index: int  # position of its first data row among the file's data rows (0-based)
     phones: list = field(default_factory=list)  # each data row's E.164 phone, "" when empty or not a phone
-    repeated: dict = field(default_factory=dict)  # phone -> every row holding it, for its phones held by several
+    # phone -> (how many rows hold it, the first REPEATS_LISTED + 1 of them), for its phones held by several rows
+    repeated: dict = field(default_factory=dict)
     records: list | None = None  # the records of `text` as read, when the reader kept them (the whole file's)
 
 
@@ -488,7 +493,11 @@ def plan_members_csv(text: str, *, chunk_rows: int | None = None, keep_records: 
     for chunk, stop in zip(plan.chunks, [*(chunk.index for chunk in plan.chunks[1:]), len(phones)], strict=True):
         chunk.phones = phones[chunk.index : stop]
         if repeated:
-            chunk.repeated = {phone: repeated[phone] for phone in chunk.phones if phone in repeated}
+            chunk.repeated = {
+                phone: (len(repeated[phone]), repeated[phone][: REPEATS_LISTED + 1])
+                for phone in chunk.phones
+                if phone in repeated
+            }
     return plan
 
 
@@ -511,9 +520,12 @@ def chunk_data_rows(chunk: FileChunk, *, columns: list, delimiter: str = ",") ->
         else:
             stripped.extend([""] * (width - len(stripped)))
         phone = chunk.phones[len(rows)]
-        others = chunk.repeated.get(phone, ()) if chunk.repeated else ()
-        repeats = tuple(row for row in others if row != position)
-        rows.append(DataRow(position, chunk.index + len(rows), stripped, overflow, phone, repeats))
+        data = DataRow(position, chunk.index + len(rows), stripped, overflow, phone)
+        if chunk.repeated and phone in chunk.repeated:
+            holders, first = chunk.repeated[phone]
+            data.repeats = tuple(row for row in first if row != position)[:REPEATS_LISTED]
+            data.repeats_unlisted = holders - 1 - len(data.repeats)
+        rows.append(data)
     return rows
 
 
@@ -554,16 +566,25 @@ def validate_rows(columns: list, rows: list, *, today: date, scope: ImportScope)
             _control_characters(data.cells, columns, data.row, errors)
         member = validator.validate(data, errors)
         if data.repeats:
-            others = ", ".join(map(str, data.repeats))
-            message = ngettext(
-                "The phone %(phone)s also appears in row %(rows)s of this file.",
-                "The phone %(phone)s also appears in rows %(rows)s of this file.",
-                len(data.repeats),
-            ) % {"phone": data.phone, "rows": others}
-            errors.append(RowError(data.row, "phone", message))
+            errors.append(RowError(data.row, "phone", _repeats_message(data)))
         if len(errors) == error_count:
             valid.append(member)
     return valid, errors
+
+
+def _repeats_message(data: DataRow) -> str:
+    others = ", ".join(map(str, data.repeats))
+    if data.repeats_unlisted:
+        return ngettext(
+            "The phone %(phone)s also appears in rows %(rows)s and %(more)s more row of this file.",
+            "The phone %(phone)s also appears in rows %(rows)s and %(more)s more rows of this file.",
+            data.repeats_unlisted,
+        ) % {"phone": data.phone, "rows": others, "more": data.repeats_unlisted}
+    return ngettext(
+        "The phone %(phone)s also appears in row %(rows)s of this file.",
+        "The phone %(phone)s also appears in rows %(rows)s of this file.",
+        len(data.repeats),
+    ) % {"phone": data.phone, "rows": others}
 
 
 def _control_characters(cells, columns, row_number, errors):

@@ -31,6 +31,7 @@ from infra.fanout import fan_out
 from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.scope import ImportScope
 from members.imports.validation import (
+    REPEATS_LISTED,
     DataRow,
     FileChunk,
     ParsedFile,
@@ -167,7 +168,7 @@ def _chunk_rows(job_id: int, number: int) -> tuple[list, list] | None:
         return None
     if "rows" in stored:
         rows = [
-            DataRow(row, index, cells, overflow, phone, tuple(repeats))
+            DataRow(row, index, cells, overflow, phone, tuple(repeats[:REPEATS_LISTED]), len(repeats[REPEATS_LISTED:]))
             for row, index, cells, overflow, phone, repeats in stored["rows"]
         ]
         return stored["columns"], rows

@@ -95,6 +95,40 @@ def test_duplicate_phone_within_file_rejects_both_rows_naming_each_other():
     assert list(Member.objects.values_list("phone", flat=True)) == ["+85261234567"]
 
 
+def test_a_phone_many_rows_share_names_the_first_five_others_and_counts_the_rest(settings):
+    # given the shop's own phone on 30 rows (staff typed it for members who gave none), among good rows
+    settings.MEMBER_IMPORT_BACKGROUND_ROWS = 10_000
+    lines = ["23456789,Walk-in" for _ in range(30)] + ["91234567,Good"]
+
+    # when it is imported
+    job = run_import(csv_bytes("phone,name", *lines), now=NOW)
+
+    # then every row holding it is refused, naming five of the others and how many more there are
+    messages = {error["row"]: error["message"] for error in job.errors}
+    assert sorted(messages) == list(range(2, 32))
+    assert messages[2] == "The phone +85223456789 also appears in rows 3, 4, 5, 6, 7 and 24 more rows of this file."
+    assert messages[5] == "The phone +85223456789 also appears in rows 2, 3, 4, 6, 7 and 24 more rows of this file."
+    assert messages[31] == "The phone +85223456789 also appears in rows 2, 3, 4, 5, 6 and 24 more rows of this file."
+    assert list(Member.objects.values_list("phone", flat=True)) == ["+85291234567"]
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("zh-hant", "手機號碼 +85223456789 亦出現在此檔案的第 3, 4, 5, 6, 7 行及另外 1 行。"),
+        ("zh-hans", "手机号 +85223456789 也出现在该文件的第 3, 4, 5, 6, 7 行及另外 1 行。"),
+    ],
+)
+def test_the_count_of_more_rows_is_translated(language, expected):
+    from django.utils import translation
+
+    lines = ["23456789,Walk-in" for _ in range(7)]
+    with translation.override(language):
+        preview = member_import_preview(data=csv_bytes("phone,name", *lines), now=NOW)
+
+    assert preview.errors[0].message == expected
+
+
 def test_row_numbers_count_blank_lines_like_excel():
     # given a blank line between the header and a bad row
     data = csv_bytes("phone,name", "", "123,Bad")
