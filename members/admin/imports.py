@@ -1,9 +1,9 @@
 """Console import/export of members, mixed into MemberAdmin (`class MemberAdmin(MemberImportExportMixin, ...)`).
 
 Upload (with an encoding choice) -> preview (decoded first rows, every row error, counts) -> confirm.
-The upload is kept in media storage between preview and confirm (every server sees it); the preview is
-recomputed from it, never cached in one process. Confirming creates a MemberImportJob: small files run
-in the request, big ones on Celery, and the job page shows progress. Export is a CSV of the members the
+The upload is kept in the private storage between preview and confirm (every server sees it, no URL serves
+it); the preview is recomputed from it, never cached in one process. Confirming creates a MemberImportJob: small
+files run in the request, big ones on Celery, and the job page shows progress. Export is a CSV of the members the
 staff user may list (their store), with formulae escaped.
 """
 
@@ -12,7 +12,6 @@ import re
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -27,6 +26,7 @@ from members.imports.forms import csv_file_field, encoding_field
 from members.models import Member, MemberImportJob
 from members.resources import MemberResource
 from members.services.member_import import (
+    import_files,
     member_import_preview,
     member_import_start,
     member_import_store_upload,
@@ -100,7 +100,7 @@ class MemberImportExportMixin:
     def _owned_upload(self, request, file_name):
         """Return the storage name of an upload this user made, or raise Http404."""
         match = UPLOAD_NAME_RE.match(file_name or "")
-        if not match or match["owner"] != str(request.user.pk) or not default_storage.exists(file_name):
+        if not match or match["owner"] != str(request.user.pk) or not import_files().exists(file_name):
             raise Http404(gettext("This upload is no longer available; upload the file again."))
         return file_name
 
@@ -119,7 +119,7 @@ class MemberImportExportMixin:
                     file_name = member_import_store_upload(data=data, user=request.user)
                 else:
                     file_name = self._owned_upload(request, form.cleaned_data["file_name"])
-                    with default_storage.open(file_name, "rb") as handle:
+                    with import_files().open(file_name, "rb") as handle:
                         data = handle.read()
                 preview = member_import_preview(data=data, encoding=encoding, user=request.user, now=timezone.now())
             except ImportFileRefused as exc:

@@ -12,7 +12,9 @@ class MemberImportJob(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    file = models.FileField(_("file"), upload_to="imports/")
+    # The upload's name in the private storage (members.services.member_import.import_files): a name, not a
+    # FileField, so that nothing renders a link to it.
+    file = models.CharField(_("file"), max_length=100)
     encoding = models.CharField(_("encoding"), max_length=20, default="utf-8")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     total_rows = models.PositiveIntegerField(_("rows"), default=0)

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import Storage, storages
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -97,10 +97,15 @@ def member_import_preview(*, data: bytes, encoding: str = AUTO, user=None, now: 
     )
 
 
+def import_files() -> Storage:
+    """The storage of uploads and chunks: STORAGES["private"], seen by every server and worker, served by no URL."""
+    return storages["private"]
+
+
 def member_import_store_upload(*, data: bytes, user) -> str:
-    """Save an upload to media storage (seen by every server) and return its storage name."""
+    """Save an upload to the private storage (seen by every server) and return its storage name."""
     owner = getattr(user, "pk", None) or 0
-    return default_storage.save(f"imports/{owner}-{timezone.now():%Y%m%d%H%M%S}.csv", ContentFile(data))
+    return import_files().save(f"imports/{owner}-{timezone.now():%Y%m%d%H%M%S}.csv", ContentFile(data))
 
 
 def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now: datetime) -> MemberImportJob:
@@ -108,7 +113,7 @@ def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now:
 
     Raises ImportFileRefused when the file cannot be decoded (nothing is created then).
     """
-    with default_storage.open(file_name, "rb") as handle:
+    with import_files().open(file_name, "rb") as handle:
         data = handle.read()
     text, _used = decode(data, encoding)
     total = count_data_rows(text)
@@ -131,7 +136,7 @@ def _chunk_count(total: int) -> int:
     return (total + CHUNK_ROWS - 1) // CHUNK_ROWS
 
 
-# -- a chunk, handed from the job to its chunk task through media storage (seen by every worker) ------------------
+# -- a chunk, handed from the job to its chunk task through the private storage (seen by every worker) ------------
 # The chunk travels as the text of its records with what only the whole file tells about them (each row's phone,
 # the rows repeating one): the job reads no more of the file than that, and the chunk task strips and validates
 # its own rows (validation.chunk_data_rows, validate_rows).
@@ -150,8 +155,8 @@ def _chunk_store(job_id: int, chunk: FileChunk, *, columns: list, delimiter: str
         "text": chunk.text,
     }
     name = _chunk_file(job_id, chunk.number)
-    default_storage.delete(name)  # a resumed job stores the chunk again (the same rows: the file did not change)
-    default_storage.save(name, ContentFile(json.dumps(stored, ensure_ascii=False).encode()))
+    import_files().delete(name)  # a resumed job stores the chunk again (the same rows: the file did not change)
+    import_files().save(name, ContentFile(json.dumps(stored, ensure_ascii=False).encode()))
 
 
 def _chunk_rows(job_id: int, number: int) -> tuple[list, list] | None:
@@ -162,7 +167,7 @@ def _chunk_rows(job_id: int, number: int) -> tuple[list, list] | None:
     running across the upgrade finishes.
     """
     try:
-        with default_storage.open(_chunk_file(job_id, number), "rb") as handle:
+        with import_files().open(_chunk_file(job_id, number), "rb") as handle:
             stored = json.loads(handle.read())
     except FileNotFoundError:
         return None
@@ -313,7 +318,7 @@ def _job_scope(job) -> ImportScope:
     refused rather than run for all stores.
     """
     if job.created_by_id is None:
-        owner = UPLOAD_OWNER_RE.match(job.file.name or "")
+        owner = UPLOAD_OWNER_RE.match(job.file)
         if owner is not None and owner["owner"] != "0":
             raise ImportFileRefused(
                 gettext("The staff user who started this import no longer exists; import the file again."),
@@ -337,7 +342,7 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
     MemberImportJob.objects.filter(pk=job_id).update(status=Status.RUNNING, message="")
     try:
         _job_scope(job)  # refused at once when the importer is gone, before any chunk is sent
-        with job.file.open("rb") as handle:
+        with import_files().open(job.file, "rb") as handle:
             data = handle.read()
         text, _used = decode(data, job.encoding)
         with collection_paused():
@@ -400,7 +405,7 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
                 status=Status.FAILED, message=_failure_message(_ChunkFailed(_Chunk(number, rows), exc))
             )
             return
-    default_storage.delete(_chunk_file(job_id, number))
+    import_files().delete(_chunk_file(job_id, number))
     planner_statistics_refresh(Member, PointsEntry)  # the tables the chunk's foreign keys and lookups read
     if completed:
         # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).

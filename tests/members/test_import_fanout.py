@@ -79,7 +79,6 @@ def test_a_chunk_stored_as_read_rows_by_the_release_before_is_still_written(smal
     import json
 
     from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
 
     from members.imports.validation import chunk_data_rows
 
@@ -88,7 +87,7 @@ def test_a_chunk_stored_as_read_rows_by_the_release_before_is_still_written(smal
             (r.row, r.index, r.cells, r.overflow, r.phone, r.repeats) for r in chunk_data_rows(chunk, columns=columns)
         ]
         stored = json.dumps({"columns": columns, "rows": rows}).encode()
-        default_storage.save(member_import._chunk_file(job_id, chunk.number), ContentFile(stored))
+        member_import.import_files().save(member_import._chunk_file(job_id, chunk.number), ContentFile(stored))
 
     monkeypatch.setattr(member_import, "_chunk_store", store_read_rows)
     lines = [f"63{n:06d},Member {n},1990-05-{n:02d},vip,10" for n in range(1, 11)]
