@@ -20,6 +20,14 @@ def member_import_chunk_task(*, job_id: int, number: int, now: str) -> None:
     member_import_chunk_write(job_id=job_id, number=number, now=datetime.fromisoformat(now))
 
 
+@shared_task(acks_late=True)
+def member_import_uploads_sweep_task() -> int:
+    """The scheduled sweep of the import uploads no import needs any more (django-celery-beat)."""
+    from members.services.member_import import member_import_uploads_sweep
+
+    return member_import_uploads_sweep(now=timezone.now())
+
+
 # -- tiers (issue 4) ---------------------------------------------------------------------------------------------
 @shared_task(acks_late=True)
 def tier_evaluation_task(*, now: str | None = None) -> int:

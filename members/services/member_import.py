@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from infra.bulk_sql import field_in
 from infra.db_session import chunk_transaction, collection_paused, planner_statistics_refresh
 from infra.fanout import fan_out
 from members.imports.decoding import AUTO, ImportFileRefused, decode
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 # the time, small enough that a chunk holds its row locks for well under a second.
 CHUNK_ROWS = 5000
 MAX_STORED_ERRORS = 1000
+UPLOADS = "imports"  # the uploads' directory in the private storage (their chunks: imports/chunks)
 UPLOAD_OWNER_RE = re.compile(r"^imports/(?P<owner>\d+)-")
 Status = MemberImportJob.Status
 
@@ -105,7 +107,7 @@ def import_files() -> Storage:
 def member_import_store_upload(*, data: bytes, user) -> str:
     """Save an upload to the private storage (seen by every server) and return its storage name."""
     owner = getattr(user, "pk", None) or 0
-    return import_files().save(f"imports/{owner}-{timezone.now():%Y%m%d%H%M%S}.csv", ContentFile(data))
+    return import_files().save(f"{UPLOADS}/{owner}-{timezone.now():%Y%m%d%H%M%S}.csv", ContentFile(data))
 
 
 def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now: datetime) -> MemberImportJob:
@@ -327,6 +329,17 @@ def _job_scope(job) -> ImportScope:
     return ImportScope.of(job.created_by)
 
 
+def _upload_read(name: str) -> bytes:
+    """Return a job's upload; raises ImportFileRefused when it is gone (swept, or deleted by hand)."""
+    try:
+        with import_files().open(name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ImportFileRefused(
+            gettext("The uploaded file is no longer kept; import the file again."), code="upload_gone"
+        ) from None
+
+
 def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -> MemberImportJob:
     """Run (or resume) an import job: read its file, then fan its chunks out; a finished job is left alone.
 
@@ -342,8 +355,7 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
     MemberImportJob.objects.filter(pk=job_id).update(status=Status.RUNNING, message="")
     try:
         _job_scope(job)  # refused at once when the importer is gone, before any chunk is sent
-        with import_files().open(job.file, "rb") as handle:
-            data = handle.read()
+        data = _upload_read(job.file)
         text, _used = decode(data, job.encoding)
         with collection_paused():
             plan = plan_members_csv(text, chunk_rows=CHUNK_ROWS)
@@ -413,4 +425,32 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
 
 
 def _finish(job_id: int, *, total: int, now: datetime) -> None:
+    """Mark the job done and delete its upload: it holds members' data, and a done job never reads it again."""
     MemberImportJob.objects.filter(pk=job_id).update(status=Status.DONE, processed_rows=total, finished_at=now)
+    import_files().delete(MemberImportJob.objects.values_list("file", flat=True).get(pk=job_id))
+
+
+def member_import_uploads_sweep(*, now: datetime) -> int:
+    """Delete the uploads no import needs any more; return how many (the scheduled sweep).
+
+    An upload is needed while its job may still run (queued, running, or failed: running it again resumes it) and,
+    for MEMBER_IMPORT_UPLOAD_KEEP_HOURS, while it is previewed but not yet imported. A done job deletes its upload
+    as it finishes; the sweep removes the uploads previewed and never imported, and any a done job left behind.
+    """
+    storage = import_files()
+    try:
+        _directories, names = storage.listdir(UPLOADS)
+    except FileNotFoundError:
+        return 0
+    uploads = [f"{UPLOADS}/{name}" for name in names]
+    statuses = dict(
+        MemberImportJob.objects.filter(field_in(MemberImportJob, "file", uploads)).values_list("file", "status")
+    )
+    kept_since = now - timedelta(hours=settings.MEMBER_IMPORT_UPLOAD_KEEP_HOURS)
+    swept = 0
+    for name in uploads:
+        status = statuses.get(name)
+        if status == Status.DONE or (status is None and storage.get_modified_time(name) < kept_since):
+            storage.delete(name)
+            swept += 1
+    return swept

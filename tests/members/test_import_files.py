@@ -2,7 +2,8 @@
 never under MEDIA_ROOT (served for the pictures of stores and rewards), and no page links to them."""
 
 import importlib
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from django.apps import apps
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.urls import reverse
+from django.utils import timezone
 
 from members.models import MemberImportJob, Role
 from members.services import member_import
@@ -44,12 +46,12 @@ def test_an_upload_and_its_chunks_are_kept_in_the_private_storage_never_under_me
     # when a file of 5 members is imported
     job = run_import(csv_bytes("phone,name", *[f"6300000{n},Member {n}" for n in range(5)]), now=NOW)
 
-    # then every chunk was found in the private storage, nothing was ever written under MEDIA_ROOT, and only the
-    # upload is left once the chunks are written
+    # then every chunk was found in the private storage and nothing was ever written under MEDIA_ROOT; once the job
+    # is done, neither its chunks nor its upload are kept
     assert (job.status, job.created_count) == ("done", 5)
     assert seen == [([], True)] * 3
     assert _files_under(settings.MEDIA_ROOT) == []
-    assert _files_under(storages["private"].location) == [job.file]
+    assert _files_under(storages["private"].location) == []
 
 
 def test_the_job_page_names_the_upload_without_linking_to_it(client):
@@ -91,3 +93,57 @@ def test_the_migration_moves_import_files_out_of_media():
     ]
     with private.open("imports/1-20240601.csv", "rb") as handle:
         assert handle.read() == b"phone\n91234567\n"
+
+
+def _upload(name, *, hours_old):
+    path = Path(import_files().location) / import_files().save(name, ContentFile(b"phone\n91234567\n"))
+    stamp = (timezone.now() - timedelta(hours=hours_old)).timestamp()
+    os.utime(path, (stamp, stamp))
+    return str(path.relative_to(import_files().location))
+
+
+def test_the_sweep_deletes_the_uploads_no_import_needs_and_keeps_the_others(settings):
+    # given uploads kept 48 hours when previewed only: one previewed 49 hours ago, one an hour ago, a failed job's
+    # (run again, it resumes) and a running job's from days ago, and one a done job left behind
+    settings.MEMBER_IMPORT_UPLOAD_KEEP_HOURS = 48
+    abandoned = _upload("imports/1-abandoned.csv", hours_old=49)
+    previewed = _upload("imports/1-previewed.csv", hours_old=1)
+    failed = _upload("imports/1-failed.csv", hours_old=200)
+    running = _upload("imports/1-running.csv", hours_old=200)
+    left = _upload("imports/1-left.csv", hours_old=2)
+    MemberImportJob.objects.create(file=failed, status="failed")
+    MemberImportJob.objects.create(file=running, status="running")
+    MemberImportJob.objects.create(file=left, status="done")
+
+    # when the scheduled sweep runs
+    from members.tasks import member_import_uploads_sweep_task
+
+    swept = member_import_uploads_sweep_task()
+
+    # then the abandoned preview and the done job's upload are gone, the others kept
+    assert swept == 2
+    assert _files_under(import_files().location) == sorted([failed, previewed, running])
+    assert abandoned not in _files_under(import_files().location)
+
+
+def test_the_sweep_runs_every_six_hours_on_beat():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="members: import uploads sweep")
+    assert (task.task, task.interval.every, task.interval.period) == (
+        "members.tasks.member_import_uploads_sweep_task",
+        6,
+        "hours",
+    )
+
+
+def test_a_job_whose_upload_is_gone_fails_saying_to_import_the_file_again(settings):
+    # given a job queued for the background whose upload was swept meanwhile
+    settings.MEMBER_IMPORT_BACKGROUND_ROWS = 10_000
+    job = MemberImportJob.objects.create(file="imports/0-gone.csv", status="queued")
+
+    # when it runs
+    job = member_import.member_import_job_run(job_id=job.pk, now=NOW)
+
+    # then it fails with a message saying what to do
+    assert (job.status, job.message) == ("failed", "The uploaded file is no longer kept; import the file again.")

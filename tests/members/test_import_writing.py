@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from members.models import Member, MemberImportJob, PointsEntry, PointsLot
+from members.services import member_import
 from members.services.ledger import points_ledger_drift
 from members.services.member_import import member_import_job_run
 from points.models import PointsPolicy
@@ -158,11 +159,12 @@ def test_big_import_runs_as_a_celery_task_and_records_progress(settings, django_
     assert points_ledger_drift() == []
 
 
-def test_rerunning_a_job_resumes_and_duplicates_nothing(settings, django_capture_on_commit_callbacks):
-    # given a finished background job
+def test_rerunning_a_job_resumes_and_duplicates_nothing(settings, django_capture_on_commit_callbacks, monkeypatch):
+    # given a background job that wrote its rows but stopped before it could finish (its upload is kept)
     settings.MEMBER_IMPORT_BACKGROUND_ROWS = 10
     lines = [f"63{n:06d},Member {n},9" for n in range(1, 1501)]
-    with django_capture_on_commit_callbacks(execute=True):
+    with monkeypatch.context() as stopped, django_capture_on_commit_callbacks(execute=True):
+        stopped.setattr(member_import, "_finish", lambda *args, **kwargs: None)
         job = run_import(csv_bytes("phone,name,opening_points", *lines), now=NOW)
 
     # when it is marked as stopped half-way and run again, twice
@@ -178,15 +180,19 @@ def test_rerunning_a_job_resumes_and_duplicates_nothing(settings, django_capture
     assert points_ledger_drift() == []
 
 
-def test_rerunning_a_job_from_the_start_duplicates_nothing():
-    # given a finished job whose progress is lost
-    job = run_import(csv_bytes("phone,name,opening_points", "91234567,Ann,40", "61234567,Bob,0"), now=NOW)
+def test_rerunning_a_job_from_the_start_duplicates_nothing(monkeypatch):
+    # given a job that wrote its rows but stopped before it could finish, its progress lost
+    with monkeypatch.context() as stopped:
+        stopped.setattr(member_import, "_finish", lambda *args, **kwargs: None)
+        job = run_import(csv_bytes("phone,name,opening_points", "91234567,Ann,40", "61234567,Bob,0"), now=NOW)
     MemberImportJob.objects.filter(pk=job.pk).update(status="running", processed_rows=0)
 
     # when run again
     member_import_job_run(job_id=job.pk, now=NOW)
 
-    # then the members and the one opening balance are unchanged
+    # then the job is done, and the members and the one opening balance are unchanged
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows) == ("done", 2)
     assert Member.objects.count() == 2
     assert list(PointsEntry.objects.values_list("idempotency_key", "delta")) == [("opening:+85291234567", 40)]
 
