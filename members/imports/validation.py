@@ -126,7 +126,7 @@ class FileChunk:
     the whole file tells about them."""
 
     number: int
-    text: str  # whole records: the blank ones before the first data row, then up to the last data row
+    text: str  # whole records: any blank ones, then its data rows (the last chunk: to the end of the file)
     position: int  # the row number of the record before `text`
     index: int  # position of its first data row among the file's data rows (0-based)
     phones: list = field(default_factory=list)  # each data row's E.164 phone, "" when empty or not a phone
