@@ -385,9 +385,10 @@ CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK = {
 # CSV import.
 MEMBER_IMPORT_MAX_BYTES = env.int("MEMBER_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 MEMBER_IMPORT_BACKGROUND_ROWS = env.int("MEMBER_IMPORT_BACKGROUND_ROWS", default=2000)
-# How long an upload previewed but never imported is kept (it holds members' data); an imported upload goes when its
-# job is done.
+# How long an upload previewed but never imported is kept (it holds members' data), and one whose job did not finish
+# (running it again resumes it); an imported upload goes when its job is done.
 MEMBER_IMPORT_UPLOAD_KEEP_HOURS = env.int("MEMBER_IMPORT_UPLOAD_KEEP_HOURS", default=48)
+MEMBER_IMPORT_UNFINISHED_KEEP_DAYS = env.int("MEMBER_IMPORT_UNFINISHED_KEEP_DAYS", default=30)
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 

@@ -433,9 +433,9 @@ def _finish(job_id: int, *, total: int, now: datetime) -> None:
 def member_import_uploads_sweep(*, now: datetime) -> int:
     """Delete the uploads no import needs any more; return how many (the scheduled sweep).
 
-    An upload is needed while its job may still run (queued, running, or failed: running it again resumes it) and,
-    for MEMBER_IMPORT_UPLOAD_KEEP_HOURS, while it is previewed but not yet imported. A done job deletes its upload
-    as it finishes; the sweep removes the uploads previewed and never imported, and any a done job left behind.
+    An upload is kept MEMBER_IMPORT_UPLOAD_KEEP_HOURS while it is previewed but not yet imported, and
+    MEMBER_IMPORT_UNFINISHED_KEEP_DAYS while its job did not finish (queued, running, or failed: running it again
+    resumes it). A done job deletes its upload as it finishes; the sweep also removes any a done job left behind.
     """
     storage = import_files()
     try:
@@ -446,11 +446,15 @@ def member_import_uploads_sweep(*, now: datetime) -> int:
     statuses = dict(
         MemberImportJob.objects.filter(field_in(MemberImportJob, "file", uploads)).values_list("file", "status")
     )
-    kept_since = now - timedelta(hours=settings.MEMBER_IMPORT_UPLOAD_KEEP_HOURS)
+    previewed_since = now - timedelta(hours=settings.MEMBER_IMPORT_UPLOAD_KEEP_HOURS)
+    unfinished_since = now - timedelta(days=settings.MEMBER_IMPORT_UNFINISHED_KEEP_DAYS)
     swept = 0
     for name in uploads:
         status = statuses.get(name)
-        if status == Status.DONE or (status is None and storage.get_modified_time(name) < kept_since):
-            storage.delete(name)
-            swept += 1
+        if status != Status.DONE:
+            kept_since = previewed_since if status is None else unfinished_since
+            if storage.get_modified_time(name) >= kept_since:
+                continue
+        storage.delete(name)
+        swept += 1
     return swept

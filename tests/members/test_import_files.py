@@ -103,14 +103,18 @@ def _upload(name, *, hours_old):
 
 
 def test_the_sweep_deletes_the_uploads_no_import_needs_and_keeps_the_others(settings):
-    # given uploads kept 48 hours when previewed only: one previewed 49 hours ago, one an hour ago, a failed job's
-    # (run again, it resumes) and a running job's from days ago, and one a done job left behind
+    # given uploads kept 48 hours when previewed only and 30 days when their job did not finish (run again, it
+    # resumes): previewed 49 hours and 1 hour ago, failed 31 and 8 days ago, running 8 days ago, and one a done
+    # job left behind
     settings.MEMBER_IMPORT_UPLOAD_KEEP_HOURS = 48
-    abandoned = _upload("imports/1-abandoned.csv", hours_old=49)
+    settings.MEMBER_IMPORT_UNFINISHED_KEEP_DAYS = 30
+    _upload("imports/1-abandoned.csv", hours_old=49)
     previewed = _upload("imports/1-previewed.csv", hours_old=1)
-    failed = _upload("imports/1-failed.csv", hours_old=200)
-    running = _upload("imports/1-running.csv", hours_old=200)
+    forgotten = _upload("imports/1-forgotten.csv", hours_old=31 * 24)
+    failed = _upload("imports/1-failed.csv", hours_old=8 * 24)
+    running = _upload("imports/1-running.csv", hours_old=8 * 24)
     left = _upload("imports/1-left.csv", hours_old=2)
+    MemberImportJob.objects.create(file=forgotten, status="failed")
     MemberImportJob.objects.create(file=failed, status="failed")
     MemberImportJob.objects.create(file=running, status="running")
     MemberImportJob.objects.create(file=left, status="done")
@@ -120,10 +124,9 @@ def test_the_sweep_deletes_the_uploads_no_import_needs_and_keeps_the_others(sett
 
     swept = member_import_uploads_sweep_task()
 
-    # then the abandoned preview and the done job's upload are gone, the others kept
-    assert swept == 2
+    # then the abandoned preview, the forgotten failed job's upload and the done job's are gone, the others kept
+    assert swept == 3
     assert _files_under(import_files().location) == sorted([failed, previewed, running])
-    assert abandoned not in _files_under(import_files().location)
 
 
 def test_the_sweep_runs_every_six_hours_on_beat():
