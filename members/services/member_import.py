@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 5000
 MAX_STORED_ERRORS = 1000
 UPLOADS = "imports"  # the uploads' directory in the private storage (their chunks: imports/chunks)
-UPLOAD_OWNER_RE = re.compile(r"^imports/(?P<owner>\d+)-")
+UPLOAD_OWNER_RE = re.compile(rf"^{UPLOADS}/(?P<owner>\d+)-")
 Status = MemberImportJob.Status
 
 
@@ -372,7 +372,7 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
         MemberImportJob.objects.filter(pk=job_id).update(total_rows=total, error_count=0, errors=[])
     chunks = [chunk for chunk in plan.chunks if chunk.number not in written]
     if not chunks:
-        _finish(job_id, total=total, now=now)
+        _finish(job, total=total, now=now)
         job.refresh_from_db()
         return job
     from members.tasks import member_import_chunk_task
@@ -421,13 +421,13 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
     planner_statistics_refresh(Member, PointsEntry)  # the tables the chunk's foreign keys and lookups read
     if completed:
         # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).
-        _finish(job_id, total=job.total_rows, now=now)
+        _finish(job, total=job.total_rows, now=now)
 
 
-def _finish(job_id: int, *, total: int, now: datetime) -> None:
+def _finish(job: MemberImportJob, *, total: int, now: datetime) -> None:
     """Mark the job done and delete its upload: it holds members' data, and a done job never reads it again."""
-    MemberImportJob.objects.filter(pk=job_id).update(status=Status.DONE, processed_rows=total, finished_at=now)
-    import_files().delete(MemberImportJob.objects.values_list("file", flat=True).get(pk=job_id))
+    MemberImportJob.objects.filter(pk=job.pk).update(status=Status.DONE, processed_rows=total, finished_at=now)
+    import_files().delete(job.file)
 
 
 def member_import_uploads_sweep(*, now: datetime) -> int:
