@@ -389,6 +389,9 @@ MEMBER_IMPORT_BACKGROUND_ROWS = env.int("MEMBER_IMPORT_BACKGROUND_ROWS", default
 # (running it again resumes it); an imported upload goes when its job is done.
 MEMBER_IMPORT_UPLOAD_KEEP_HOURS = env.int("MEMBER_IMPORT_UPLOAD_KEEP_HOURS", default=48)
 MEMBER_IMPORT_UNFINISHED_KEEP_DAYS = env.int("MEMBER_IMPORT_UNFINISHED_KEEP_DAYS", default=30)
+# How long a finished import keeps its rows with errors: they quote the file's cells (phones, e-mails), also of
+# members later anonymised; the counts stay.
+MEMBER_IMPORT_ERRORS_KEEP_DAYS = env.int("MEMBER_IMPORT_ERRORS_KEEP_DAYS", default=30)
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 

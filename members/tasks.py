@@ -21,11 +21,16 @@ def member_import_chunk_task(*, job_id: int, number: int, now: str) -> None:
 
 
 @shared_task(acks_late=True)
-def member_import_uploads_sweep_task() -> int:
-    """The scheduled sweep of the import uploads no import needs any more (django-celery-beat)."""
-    from members.services.member_import import member_import_uploads_sweep
+def member_import_sweep_task() -> dict[str, int]:
+    """The scheduled sweep of what imports keep of members' data (django-celery-beat): the uploads no import needs
+    any more and the rows with errors of imports finished long enough ago."""
+    from members.services.member_import import member_import_errors_expire, member_import_uploads_sweep
 
-    return member_import_uploads_sweep(now=timezone.now())
+    now = timezone.now()
+    return {
+        "uploads_deleted": member_import_uploads_sweep(now=now),
+        "errors_deleted": member_import_errors_expire(now=now),
+    }
 
 
 # -- tiers (issue 4) ---------------------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ class MemberImportJobAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleMod
     def error_list(self, obj):
         errors = obj.errors or []
         if not errors:
-            return "—"
+            return obj.errors_retention_note or "—"
         rows = []
         for error in errors[:MAX_ERRORS_SHOWN]:
             if isinstance(error, dict):
@@ -206,5 +206,5 @@ class MemberImportJobAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleMod
         table = format_html("<table>{}<tbody>{}</tbody></table>", header, body)
         if len(errors) > MAX_ERRORS_SHOWN:
             more = _("… and %(count)d more.") % {"count": len(errors) - MAX_ERRORS_SHOWN}
-            return format_html("{}<p>{}</p>", table, more)
-        return table
+            table = format_html("{}<p>{}</p>", table, more)
+        return format_html("{}<p>{}</p>", table, obj.errors_retention_note)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 
 class MemberImportJob(models.Model):
@@ -40,6 +41,25 @@ class MemberImportJob(models.Model):
     @property
     def progress_percent(self):
         return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+    @property
+    def errors_retention_note(self) -> str:
+        """What the pages showing the rows with errors say of how long they are kept (the import sweep deletes them,
+        members.services.member_import.member_import_errors_expire), or "" when the job has none."""
+        days = settings.MEMBER_IMPORT_ERRORS_KEEP_DAYS
+        if self.errors:
+            return ngettext(
+                "These rows quote the file's cells; they are deleted %(days)d day after the import finishes.",
+                "These rows quote the file's cells; they are deleted %(days)d days after the import finishes.",
+                days,
+            ) % {"days": days}
+        if self.error_count and self.finished_at is not None:
+            return ngettext(
+                "The rows with errors were deleted %(days)d day after the import finished: they quoted members' data.",
+                "The rows with errors were deleted %(days)d days after the import finished: they quoted members' data.",
+                days,
+            ) % {"days": days}
+        return ""
 
 
 class MemberImportChunk(models.Model):

@@ -458,3 +458,12 @@ def member_import_uploads_sweep(*, now: datetime) -> int:
         storage.delete(name)
         swept += 1
     return swept
+
+
+def member_import_errors_expire(*, now: datetime) -> int:
+    """Delete the rows with errors of the imports finished MEMBER_IMPORT_ERRORS_KEEP_DAYS ago; return how many jobs.
+
+    They quote the file's cells (phones, e-mails), also of members anonymised since; the job keeps their count.
+    """
+    finished_before = now - timedelta(days=settings.MEMBER_IMPORT_ERRORS_KEEP_DAYS)
+    return MemberImportJob.objects.filter(finished_at__lt=finished_before).exclude(errors=[]).update(errors=[])

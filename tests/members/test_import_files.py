@@ -120,21 +120,21 @@ def test_the_sweep_deletes_the_uploads_no_import_needs_and_keeps_the_others(sett
     MemberImportJob.objects.create(file=left, status="done")
 
     # when the scheduled sweep runs
-    from members.tasks import member_import_uploads_sweep_task
+    from members.tasks import member_import_sweep_task
 
-    swept = member_import_uploads_sweep_task()
+    swept = member_import_sweep_task()
 
     # then the abandoned preview, the forgotten failed job's upload and the done job's are gone, the others kept
-    assert swept == 3
+    assert swept["uploads_deleted"] == 3
     assert _files_under(import_files().location) == sorted([failed, previewed, running])
 
 
 def test_the_sweep_runs_every_six_hours_on_beat():
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(name="members: import uploads sweep")
+    task = PeriodicTask.objects.get(name="members: import sweep (uploads, row errors)")
     assert (task.task, task.interval.every, task.interval.period) == (
-        "members.tasks.member_import_uploads_sweep_task",
+        "members.tasks.member_import_sweep_task",
         6,
         "hours",
     )
@@ -150,3 +150,52 @@ def test_a_job_whose_upload_is_gone_fails_saying_to_import_the_file_again(settin
 
     # then it fails with a message saying what to do
     assert (job.status, job.message) == ("failed", "The uploaded file is no longer kept; import the file again.")
+
+
+def test_a_finished_imports_rows_with_errors_are_deleted_after_the_keep_days_and_their_count_stays(settings):
+    # given rows with errors kept 30 days after an import finishes: a done and a failed job finished 31 days ago,
+    # a done one 29 days ago and a job still running
+    settings.MEMBER_IMPORT_ERRORS_KEEP_DAYS = 30
+    now = timezone.now()
+    rows = [{"row": 3, "column": "email", "message": "“ann@” is not a valid e-mail address."}]
+
+    def job(status, days_ago):
+        finished_at = None if days_ago is None else now - timedelta(days=days_ago)
+        return MemberImportJob.objects.create(status=status, error_count=1, errors=rows, finished_at=finished_at)
+
+    old_done, old_failed, recent, running = job("done", 31), job("failed", 31), job("done", 29), job("running", None)
+
+    # when the scheduled sweep runs
+    from members.tasks import member_import_sweep_task
+
+    swept = member_import_sweep_task()
+
+    # then the two old jobs lost their rows, not their count; the others keep theirs
+    assert swept["errors_deleted"] == 2
+    for deleted in (old_done, old_failed):
+        deleted.refresh_from_db()
+        assert (deleted.errors, deleted.error_count) == ([], 1)
+    for kept in (recent, running):
+        kept.refresh_from_db()
+        assert kept.errors == rows
+
+
+@pytest.mark.parametrize("page", ["admin:members_member_import_job", "admin:members_memberimportjob_change"])
+def test_the_job_pages_say_how_long_rows_with_errors_are_kept_and_that_they_were_deleted(client, settings, page):
+    # given a manager's import with a row refused, its rows kept 30 days
+    settings.MEMBER_IMPORT_ERRORS_KEEP_DAYS = 30
+    manager = UserFactory(role=Role.STORE_MANAGER, store=StoreFactory(code="central"))
+    job = run_import(csv_bytes("phone,name,email", "91234567,Ann,ann@"), now=NOW, user=manager)
+    client.force_login(manager)
+    url = reverse(page, args=[job.pk])
+
+    # when they open a page of the job, then it lists the row and says when it goes
+    html = client.get(url).content.decode()
+    assert "ann@" in html
+    assert "they are deleted 30 days after the import finishes" in html
+
+    # and once the sweep deleted the rows, the page says so and quotes nothing
+    member_import.member_import_errors_expire(now=NOW + timedelta(days=31))
+    html = client.get(url).content.decode()
+    assert "ann@" not in html
+    assert "The rows with errors were deleted 30 days after the import finished" in html
