@@ -1,6 +1,6 @@
-"""The channels' schedules, kept in django-celery-beat's tables (editable in the console; see members/beat.py)."""
+"""The channels' schedules, kept in django-celery-beat's tables (editable in the console; see infra/beat.py)."""
 
-from members.beat import PeriodicJob, periodic_tasks_ensure
+from infra.beat import PeriodicJob, periodic_tasks_ensure
 
 JOBS = (
     # Every minute: held messages go out within a minute of the quiet hours' end, retries within a minute of their time.

@@ -1,6 +1,6 @@
-"""The console's periodic jobs, registered in django-celery-beat's tables (see members.beat)."""
+"""The console's periodic jobs, registered in django-celery-beat's tables (see infra.beat)."""
 
-from members.beat import PeriodicJob, periodic_tasks_ensure
+from infra.beat import PeriodicJob, periodic_tasks_ensure
 
 REFRESH_TASK_NAME = "console: refresh the dashboard's daily figures"
 

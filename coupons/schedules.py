@@ -1,6 +1,6 @@
-"""The coupons app's periodic jobs, registered in django-celery-beat's tables (see members.beat)."""
+"""The coupons app's periodic jobs, registered in django-celery-beat's tables (see infra.beat)."""
 
-from members.beat import PeriodicJob, periodic_tasks_ensure
+from infra.beat import PeriodicJob, periodic_tasks_ensure
 
 EXPIRE_TASK_NAME = "coupons: expire coupons past their end"
 RELEASE_TASK_NAME = "coupons: release stale checkout reservations"

@@ -52,7 +52,7 @@ def purchase_insert(*, purchase: Purchase, items: list[PurchaseItem]) -> None:
     params = {f"p{index}": value for index, value in enumerate(values)}
     placeholders = ", ".join(f"%(p{index})s" for index in range(len(values)))
     ctes = [
-        f"p AS (INSERT INTO {qn(Purchase._meta.db_table)} ({', '.join(map(qn, columns))}) "
+        f"new_purchase AS (INSERT INTO {qn(Purchase._meta.db_table)} ({', '.join(map(qn, columns))}) "
         f"VALUES ({placeholders}) RETURNING id)"
     ]
     if items:
@@ -64,20 +64,20 @@ def purchase_insert(*, purchase: Purchase, items: list[PurchaseItem]) -> None:
             rows.append("(" + ", ".join(f"%(i{row}_{index})s" for index in range(len(item_values))) + ")")
         names = ", ".join(map(qn, item_columns))
         ctes.append(
-            f"i AS (INSERT INTO {qn(PurchaseItem._meta.db_table)} (purchase_id, {names}) "
-            f"SELECT p.id, v.* FROM p, (VALUES {', '.join(rows)}) AS v({names}))"
+            f"new_items AS (INSERT INTO {qn(PurchaseItem._meta.db_table)} (purchase_id, {names}) "
+            f"SELECT new_purchase.id, item.* FROM new_purchase, (VALUES {', '.join(rows)}) AS item({names}))"
         )
     if purchase.member_id:
         # members.services.purchases.purchase_member_updates, in SQL
         params.update(member=purchase.member_id, paid=purchase.paid_amount, at=purchase.purchased_at)
         ctes.append(
-            f"m AS (UPDATE {qn(Member._meta.db_table)} SET purchase_count = purchase_count + 1, "
+            f"member_statistics AS (UPDATE {qn(Member._meta.db_table)} SET purchase_count = purchase_count + 1, "
             f"total_spend = total_spend + %(paid)s, "
             f"first_purchase_at = LEAST(COALESCE(first_purchase_at, %(at)s), %(at)s), "
             f"last_purchase_at = GREATEST(COALESCE(last_purchase_at, %(at)s), %(at)s) WHERE id = %(member)s)"
         )
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT id FROM p", params)
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT id FROM new_purchase", params)
         purchase.pk = cursor.fetchone()[0]
     # The instance is now a saved row, as Model.save() leaves it (Model._state, documented).
     purchase._state.adding, purchase._state.db = False, connection.alias
@@ -291,7 +291,7 @@ def points_settle(*, member, spend_entry, earn_entry, earn_lot, spend, moves) ->
             f"%(created_{index})s)"
         )
     ctes = [
-        f"e AS (INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
+        f"new_entries AS (INSERT INTO {entries} (member_id, kind, delta, balance_after, debt_after, idempotency_key, "
         f"purchase_id, source, reason, breakdown, created_by_id, created_at) VALUES {', '.join(values)} "
         f"RETURNING id, idempotency_key)"
     ]
@@ -299,15 +299,17 @@ def points_settle(*, member, spend_entry, earn_entry, earn_lot, spend, moves) ->
         params["spend_key"] = spend_entry.idempotency_key
         ctes += [
             # Soonest expiry first: each lot gives what the lots before it left of the spend.
-            f"d AS (SELECT id, LEAST(remaining, %(spend)s - (SUM(remaining) OVER (ORDER BY expires_at ASC NULLS "
+            f"draw AS (SELECT id, LEAST(remaining, %(spend)s - (SUM(remaining) OVER (ORDER BY expires_at ASC NULLS "
             f"LAST, id) - remaining)) AS take FROM {lots} WHERE member_id = %(member)s AND is_active "
             f"AND remaining > 0)",
-            "t AS (SELECT id, take FROM d WHERE take > 0)",
-            f"u AS (UPDATE {lots} l SET remaining = l.remaining - t.take FROM t WHERE l.id = t.id)",
-            f"a AS (INSERT INTO {allocations} (entry_id, lot_id, points) "
-            f"SELECT (SELECT id FROM e WHERE idempotency_key = %(spend_key)s), t.id, t.take FROM t)",
+            "drawn_lots AS (SELECT id, take FROM draw WHERE take > 0)",
+            f"lots_lowered AS (UPDATE {lots} lot SET remaining = lot.remaining - drawn_lots.take FROM drawn_lots "
+            f"WHERE lot.id = drawn_lots.id)",
+            f"new_allocations AS (INSERT INTO {allocations} (entry_id, lot_id, points) "
+            f"SELECT (SELECT id FROM new_entries WHERE idempotency_key = %(spend_key)s), drawn_lots.id, "
+            f"drawn_lots.take FROM drawn_lots)",
         ]
-        drawn = "(SELECT COALESCE(SUM(take), 0) FROM t)"
+        drawn = "(SELECT COALESCE(SUM(take), 0) FROM drawn_lots)"
     else:
         drawn = "0"
     if earn_lot is not None:
@@ -316,22 +318,23 @@ def points_settle(*, member, spend_entry, earn_entry, earn_lot, spend, moves) ->
             active=earn_lot.is_active, activates=earn_lot.activates_at, expires=earn_lot.expires_at,
         )  # fmt: skip
         ctes.append(
-            f"n AS (INSERT INTO {lots} (member_id, entry_id, points, remaining, is_active, activates_at, expires_at) "
-            f"SELECT %(member)s, id, %(points)s, %(remaining)s, %(active)s, %(activates)s, %(expires)s FROM e "
-            f"WHERE idempotency_key = %(earn_key)s RETURNING id)"
+            f"new_lot AS (INSERT INTO {lots} (member_id, entry_id, points, remaining, is_active, activates_at, "
+            f"expires_at) SELECT %(member)s, id, %(points)s, %(remaining)s, %(active)s, %(activates)s, %(expires)s "
+            f"FROM new_entries WHERE idempotency_key = %(earn_key)s RETURNING id)"
         )
-        new_lot = "(SELECT id FROM n)"
+        new_lot = "(SELECT id FROM new_lot)"
     else:
         new_lot = "NULL"
     params.update({f"move_{name}": delta for name, delta in moves.items()})
     ctes.append(
-        f"m AS (UPDATE {members} SET points_balance = points_balance + %(move_points_balance)s, "
+        f"member_balances AS (UPDATE {members} SET points_balance = points_balance + %(move_points_balance)s, "
         f"points_debt = points_debt + %(move_points_debt)s, "
         f"points_pending = points_pending + %(move_points_pending)s WHERE id = %(member)s)"
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH {', '.join(ctes)} SELECT (SELECT json_object_agg(idempotency_key, id) FROM e), {new_lot}, {drawn}",
+            f"WITH {', '.join(ctes)} SELECT (SELECT json_object_agg(idempotency_key, id) FROM new_entries), {new_lot}, "
+            f"{drawn}",
             params,
         )
         ids, lot_id, drawn_points = cursor.fetchone()

@@ -5,7 +5,7 @@ runs after every migrate (points.apps) and from `manage.py setup_schedules`. Nev
 beat would overwrite console edits with it at every start.
 """
 
-from members.beat import PeriodicJob, periodic_tasks_ensure
+from infra.beat import PeriodicJob, periodic_tasks_ensure
 
 SCHEDULES = (
     # (name, task, crontab fields)

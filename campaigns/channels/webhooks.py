@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -28,8 +27,8 @@ from django.db.models import Exists, OuterRef
 from campaigns.channels.policy import retry_delay
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from infra.circuit import CallRefused, CircuitBreaker
-from infra.errors import DeliveryUnavailable, InvalidInput, NotFound
-from infra.webhooks import WebhookUrlRefused, webhook_post, webhook_url_check
+from infra.errors import DeliveryUnavailable
+from infra.webhooks import WebhookUrlRefused, webhook_post
 
 Status = WebhookDelivery.Status
 LEASE = timedelta(minutes=2)
@@ -59,35 +58,6 @@ def _active_endpoints() -> list[tuple[int, list, int | None]]:
 def webhook_endpoints_forget() -> None:
     """Drop the cached list (an endpoint was saved or deleted)."""
     cache.delete(ENDPOINTS_CACHE_KEY)
-
-
-@transaction.atomic
-def webhook_endpoint_save(
-    *,
-    name: str,
-    url: str,
-    events: list[str],
-    store_id: int | None = None,
-    is_active: bool = True,
-    endpoint_id: int | None = None,
-) -> WebhookEndpoint:
-    """Create (no `endpoint_id`) or change an endpoint; raises WebhookUrlRefused (see infra/webhooks.py),
-    InvalidInput (no name, no or unknown events), NotFound."""
-    webhook_url_check(url)
-    if endpoint_id:
-        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
-        if endpoint is None:
-            raise NotFound()
-    else:
-        endpoint = WebhookEndpoint()
-    endpoint.name, endpoint.url, endpoint.events = (name or "").strip(), url.strip(), events
-    endpoint.store_id, endpoint.is_active = store_id, is_active
-    try:
-        endpoint.full_clean()
-    except ValidationError as exc:
-        raise InvalidInput.for_validation_error(exc) from exc
-    endpoint.save()
-    return endpoint
 
 
 def webhook_endpoints_for(event: str) -> list[tuple[int, int | None]]:

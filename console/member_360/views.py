@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from console.member_360 import forms as action_forms
-from console.member_360 import selectors
+from console.selectors import member_360 as selectors
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from infra.errors import LoyaltyError

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from console import sql
 from console.models import BuyerFigure, CouponFigure, DailyFigure, FigureDay
 from coupons.models import Coupon
+from infra.bulk_sql import set_based
 from members.models import Member, PointsEntry, Purchase, StoredValueEntry
 from members.selectors.stores import program_time_zone
 
@@ -147,7 +148,7 @@ def rule_figures_count(*, start: date, end: date, store_id: int | None = None) -
     """The points each earning rule gave in the accrual entries of the days in [start, end), by day and store
     (the member's home store): count = the entries it had a share in, amount = its points (the breakdowns')."""
     window = {"since": day_start(start), "until": day_start(end), "store_id": store_id}
-    rows = sql.rule_points_by_day(**window) if connection.vendor == "postgresql" else _rule_points_by_day_orm(**window)
+    rows = sql.rule_points_by_day(**window) if set_based() else _rule_points_by_day_orm(**window)
     return [
         DayFigure(
             day=day, store_id=store, figure=Figure.RULE_POINTS, dimension=str(rule), count=count, amount=Decimal(points)
@@ -350,7 +351,7 @@ def _buyers_by_store_orm(*, since: datetime, until: datetime) -> list[tuple]:
 def buyer_figures_store(*, today: date) -> None:
     """Store the buyers of the windows the dashboard reads on `today` (replacing the stored ones)."""
     BuyerFigure.objects.all().delete()
-    count = sql.buyers_by_store if connection.vendor == "postgresql" else _buyers_by_store_orm
+    count = sql.buyers_by_store if set_based() else _buyers_by_store_orm
     BuyerFigure.objects.bulk_create(
         BuyerFigure(first=first, end=end, store_id=store, all_stores=everyone, buyers=buyers, repeat=repeat)
         for first, end in sorted(set(buyer_windows(today)))

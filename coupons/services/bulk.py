@@ -35,13 +35,13 @@ from coupons.errors import TemplateInactive
 from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.services import CODE_ATTEMPTS, _template_get, coupon_validity
 from infra.bulk_sql import set_based
+from infra.csv_uploads.decoding import AUTO, decode
+from infra.csv_uploads.reading import csv_records
 from infra.db_session import chunk_transaction
 from infra.errors import InvalidInput, NotFound
 from infra.fanout import fan_out
 from members.errors import InvalidPhone
 from members.formats import is_valid_member_number, normalize_phone
-from members.imports.decoding import AUTO, decode
-from members.imports.reading import csv_records
 from members.models import Member, Tag, Tier
 
 LIST_LOOKUP_CHUNK = 5000

@@ -12,9 +12,9 @@ from coupons.codes import MAX_CODE_LENGTH, normalize_code
 from coupons.models import Coupon, CouponTemplate, PartnerCode
 from coupons.services import _template_get
 from coupons.services.claim_hints import claim_hints_clear_on_commit
+from infra.csv_uploads.decoding import AUTO, decode
+from infra.csv_uploads.reading import csv_records
 from infra.errors import InvalidInput
-from members.imports.decoding import AUTO, decode
-from members.imports.reading import csv_records
 
 MIN_PARTNER_CODE_LENGTH = 4
 PARTNER_CODE_RE = re.compile(rf"^[A-Z0-9]{{{MIN_PARTNER_CODE_LENGTH},{MAX_CODE_LENGTH}}}$")

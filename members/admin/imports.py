@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
+from infra.csv_uploads.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size
+from infra.csv_uploads.forms import csv_file_field, encoding_field
 from members.imports.columns import COLUMNS, EXPORT_ONLY_COLUMNS, template_csv
-from members.imports.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size
-from members.imports.forms import csv_file_field, encoding_field
 from members.models import Member, MemberImportJob
 from members.resources import MemberResource
 from members.services.member_import import (

@@ -25,12 +25,8 @@ from django.core.validators import EmailValidator
 from django.utils.translation import gettext, ngettext
 
 from infra.bulk_sql import field_in
-from members.errors import InvalidPhone
-from members.formats import birthday_problem, normalize_phone
-from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS
-from members.imports.decoding import ImportFileRefused
-from members.imports.phones import fast_import_phone
-from members.imports.reading import (
+from infra.csv_uploads.decoding import ImportFileRefused
+from infra.csv_uploads.reading import (
     CONTROL_CHARACTERS_RE,
     control_character,
     control_character_message,
@@ -39,6 +35,10 @@ from members.imports.reading import (
     csv_records_ending,
     first_line,
 )
+from members.errors import InvalidPhone
+from members.formats import birthday_problem, normalize_phone
+from members.imports.columns import COLUMNS, CONSENT_COLUMNS, EXPORT_ONLY_COLUMNS, REQUIRED_COLUMNS
+from members.imports.phones import fast_import_phone
 from members.imports.scope import ImportScope
 from members.models import Member, Store, Tier
 

@@ -558,42 +558,6 @@ def _move_balances(moves):
 
 
 @transaction.atomic
-def points_expire_lot(*, lot_id: int, now: datetime) -> PointsEntry | None:
-    """Expire what an active lot has left once its expiry has passed: one `expiration` entry per lot.
-
-    Locks the member like every writer, re-reads the lot under the lock, and does nothing when the lot is
-    pending, not yet due, already empty or already expired (its key `expire:<lot>` is unique), so a job
-    that runs twice never touches a lot twice. Raises NotFound (no such lot).
-    """
-    member_id = PointsLot.objects.filter(pk=lot_id).values_list("member_id", flat=True).first()
-    if member_id is None:
-        raise NotFound()
-    member = lock_member(member_id=member_id)
-    lot = PointsLot.objects.get(pk=lot_id)
-    if not lot.is_active or not lot.remaining or lot.expires_at is None or lot.expires_at > now:
-        return None
-    key = f"expire:{lot.pk}"
-    if PointsEntry.objects.filter(idempotency_key=key).exists():
-        return None
-    points = lot.remaining
-    entry = _insert_entry(
-        member=member,
-        kind=Kind.EXPIRATION,
-        delta=-points,
-        balance_after=member.points_balance - points,
-        debt_after=member.points_debt,
-        idempotency_key=key,
-        source="expiry",
-        breakdown={"lot_id": lot.pk, "expires_at": lot.expires_at.isoformat()},
-        created_at=now,
-    )
-    PointsAllocation.objects.create(entry=entry, lot_id=lot.pk, points=points)
-    PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - points)
-    Member.objects.filter(pk=member.pk).update(points_balance=F("points_balance") - points)
-    return entry
-
-
-@transaction.atomic
 def points_cancel_pending(
     *,
     lot_id: int,
@@ -647,9 +611,8 @@ def points_cancel_pending(
 def points_expire_due_lots(*, now: datetime, member_ids: list[int]) -> int:
     """Expire every available lot of these members whose expiry has passed, set-based; return how many lots.
 
-    The bulk twin of `points_expire_lot` for the scheduled job: the members are locked in primary-key order,
-    then a few statements write one `expiration` entry per lot (key `expire:<lot>`, balance_after running per
-    member in expiry order), its allocation, empty the lots and lower each balance by what expired (debt
+    The scheduled expiry: the members are locked in primary-key order, then a few statements write one
+    `expiration` entry per lot (key `expire:<lot>`, balance_after running per member in expiry order), its allocation, empty the lots and lower each balance by what expired (debt
     untouched: expiry only takes what the lots hold). A lot emptied once is never due again, so a second run
     writes nothing; a key already taken (a lot expired twice) aborts the chunk. Pending lots are left alone.
     """

@@ -27,9 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from infra.bulk_sql import field_in
+from infra.csv_uploads.decoding import AUTO, ImportFileRefused, decode
 from infra.db_session import chunk_transaction, collection_paused, planner_statistics_refresh
 from infra.fanout import fan_out
-from members.imports.decoding import AUTO, ImportFileRefused, decode
 from members.imports.scope import ImportScope
 from members.imports.validation import (
     REPEATS_LISTED,

@@ -6,10 +6,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from infra.csv_uploads.decoding import AUTO, decode
+from infra.csv_uploads.forms import checked_upload, csv_file_field, encoding_field
 from infra.errors import LoyaltyError
 from members.console import ConsoleModelAdmin
-from members.imports.decoding import AUTO, decode
-from members.imports.forms import checked_upload, csv_file_field, encoding_field
 from points.models import (
     PointsGrantJob,
 )

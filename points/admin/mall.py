@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from infra.csv_uploads.forms import CsvUploadForm, csv_file_field
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import (
@@ -23,7 +24,6 @@ from members.console import (
     StoreScopedAdminMixin,
     staff_store_id,
 )
-from members.imports.forms import CsvUploadForm, csv_file_field
 from points.models import Reward, RewardEarlyAccess, RewardOrder, RewardPartnerCode
 from points.services.mall import (
     PICKUP_CODE_LENGTH,

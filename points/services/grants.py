@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from infra.csv_uploads.reading import csv_records
 from infra.errors import InvalidInput, LoyaltyError, NotFound
 from members.errors import InvalidPhone, ReasonRequired
 from members.formats import is_valid_member_number, normalize_phone
-from members.imports.reading import csv_records
 from members.models import Member, PointsEntry
 from members.services.ledger import points_credit
 from points.models import PointsGrantJob, PointsPolicy

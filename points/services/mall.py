@@ -19,10 +19,10 @@ from django.utils.translation import gettext_lazy as _
 from coupons.errors import ClaimWindowClosed, SoldOut, TemplateInactive
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
+from infra.csv_uploads.decoding import AUTO, ImportFileRefused, decode
+from infra.csv_uploads.reading import csv_records
 from infra.errors import InvalidInput
 from members.errors import IdempotencyKeyReused, ReasonRequired
-from members.imports.decoding import AUTO, ImportFileRefused, decode
-from members.imports.reading import csv_records
 from members.models import PaymentUse, PointsEntry, Store
 from members.selectors import points_spent_expiry
 from members.services.idempotency import idempotency_key_validate, idempotency_request_hash

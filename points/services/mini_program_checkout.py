@@ -68,9 +68,12 @@ NOT_REFUNDED = frozenset(
 
 def payment_refunded(order: CheckoutOrder) -> PaymentRefunded:
     """The answer to a payment that is being given back: `refund_reason` names why (the checkout's refusal code)."""
-    refused = PaymentRefunded.for_field("out_trade_no")
-    refused.fields["refund_reason"] = [order.refund_reason or "refunded"]  # not a fault: why it is given back
-    return refused
+    return PaymentRefunded.for_field_errors(
+        {
+            "out_trade_no": [str(PaymentRefunded.message)],
+            "refund_reason": [order.refund_reason or "refunded"],  # not a fault: why it is given back
+        }
+    )
 
 
 def checkout_order_id(*, member_id: int, out_trade_no: str) -> int | None:

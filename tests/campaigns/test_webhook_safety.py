@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from campaigns.admin.webhooks import WebhookEndpointForm
-from campaigns.channels.webhooks import WebhookEventDraft, webhook_endpoint_save, webhook_events_record, webhook_send
+from campaigns.channels.webhooks import WebhookEventDraft, webhook_events_record, webhook_send
 from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from infra.webhooks import WebhookUrlRefused, webhook_address_public, webhook_pool, webhook_url_check
 from tests.fakes import FakeResponse
@@ -90,26 +90,24 @@ def test_public_addresses_are_public(address):
         ("https://crm.example.com:99999/hooks", "webhook_url_invalid"),
     ],
 )
-def test_a_url_that_could_reach_our_network_is_refused_at_save_by_the_form_and_the_service(production, url, code):
+def test_a_url_that_could_reach_our_network_is_refused_at_save_by_the_form_and_the_model(production, url, code):
     form = WebhookEndpointForm(data={"name": "CRM", "url": url, "events": [WebhookEvent.MEMBER_JOINED]})
     assert not form.is_valid()
     assert "url" in form.errors
 
     with pytest.raises(WebhookUrlRefused) as refused:
-        webhook_endpoint_save(name="CRM", url=url, events=[WebhookEvent.MEMBER_JOINED])
+        webhook_url_check(url)
     assert refused.value.code == code
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_a_public_https_url_is_saved_by_the_form_and_the_service(production):
+def test_a_public_https_url_is_saved_by_the_form(production):
     form = WebhookEndpointForm(
-        data={"name": "CRM", "url": "https://crm.example.com/hooks", "events": [WebhookEvent.MEMBER_JOINED]}
+        data={"name": "CRM", "url": "https://crm.example.com/hooks?shop=1", "events": [WebhookEvent.MEMBER_JOINED]}
     )
     assert form.is_valid(), form.errors
 
-    endpoint = webhook_endpoint_save(
-        name="CRM", url="https://crm.example.com/hooks?shop=1", events=[WebhookEvent.MEMBER_JOINED]
-    )
+    endpoint = form.save()
     assert endpoint.url == "https://crm.example.com/hooks?shop=1"
 
 

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
-from console.member_360.selectors import PAGE_SIZE
+from console.selectors.member_360 import PAGE_SIZE
 from coupons.models import Coupon
 from members.errors import ActionReasonRequired, MemberAlreadyAnonymised, MemberStatusConflict
 from members.models import Member, MemberAnonymisation, MemberToken, PointsEntry, Role, TierHistory

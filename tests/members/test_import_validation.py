@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from members.imports.decoding import ImportFileRefused, decode
+from infra.csv_uploads.decoding import ImportFileRefused, decode
 from members.imports.validation import _birthday, _sniff_delimiter, count_data_rows
 from members.models import Member, PointsEntry, Tag
 from members.services.member_import import member_import_preview

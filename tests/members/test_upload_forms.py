@@ -2,8 +2,8 @@
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from coupons.admin import IssueToMembersForm
-from members.imports.forms import CsvUploadForm
+from coupons.admin.templates import IssueToMembersForm
+from infra.csv_uploads.forms import CsvUploadForm
 from points.admin.mall import PartnerCodeUploadForm
 
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from members.models import PointsAllocation, PointsEntry, PointsLot
-from members.services.ledger import points_credit, points_debit, points_expire_lot, points_ledger_drift
+from members.services.ledger import points_credit, points_debit, points_ledger_drift
 from points import tasks
 from points.schedules import SCHEDULES, schedules_ensure
 from points.services.expiry import points_expire_due, points_release_pending
@@ -60,21 +60,21 @@ def test_an_expired_lot_is_never_touched_twice(now):
     entry = points_credit(member_id=member.pk, points=40, idempotency_key="a", now=now, expires_at=now)
     lot = PointsLot.objects.get(entry=entry)
 
-    first = points_expire_lot(lot_id=lot.pk, now=now)
-    second = points_expire_lot(lot_id=lot.pk, now=now + timedelta(days=1))
+    points_expire_due(now=now, chunk_size=1)
+    points_expire_due(now=now + timedelta(days=1), chunk_size=1)
 
-    assert first.delta == -40
-    assert second is None
+    assert list(PointsEntry.objects.filter(kind="expiration").values_list("delta", flat=True)) == [-40]
     assert PointsAllocation.objects.filter(lot=lot).count() == 1
+    assert balances(member) == (0, 0)
 
 
 def test_a_lot_not_yet_due_does_not_expire(now):
     member = MemberFactory()
-    entry = points_credit(
-        member_id=member.pk, points=40, idempotency_key="a", now=now, expires_at=now + timedelta(seconds=1)
-    )
+    points_credit(member_id=member.pk, points=40, idempotency_key="a", now=now, expires_at=now + timedelta(seconds=1))
 
-    assert points_expire_lot(lot_id=PointsLot.objects.get(entry=entry).pk, now=now) is None
+    points_expire_due(now=now, chunk_size=1)
+
+    assert not PointsEntry.objects.filter(kind="expiration").exists()
     assert balances(member) == (40, 0)
 
 

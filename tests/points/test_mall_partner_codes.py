@@ -3,8 +3,8 @@ not at all; a file-level fault writes nothing."""
 
 import pytest
 
+from infra.csv_uploads.decoding import ImportFileRefused
 from infra.errors import InvalidInput
-from members.imports.decoding import ImportFileRefused
 from points.models import RewardPartnerCode
 from points.services.mall import reward_partner_codes_import
 from tests.factories import RewardFactory

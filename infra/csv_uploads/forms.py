@@ -4,8 +4,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
+from infra.csv_uploads.decoding import AUTO, check_size, encoding_choices
 from infra.errors import LoyaltyError
-from members.imports.decoding import AUTO, check_size, encoding_choices
 
 
 def encoding_field(**kwargs) -> forms.ChoiceField:

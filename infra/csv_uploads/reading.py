@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from django.utils.translation import gettext
 
-from members.imports.decoding import ImportFileRefused
+from infra.csv_uploads.decoding import ImportFileRefused
 
 # Characters no cell we import may hold: C0 and C1 controls and DEL (NUL among them, which PostgreSQL
 # refuses in text, and tab, CR and LF, which only a quoted cell can carry), and the Unicode line and

@@ -1,11 +1,9 @@
-"""Console for coupons: templates (designed by the merchant), the coupons issued from them (read-only),
-bulk issue jobs with their progress, partner code pools and the per-template report."""
+"""Coupon templates, designed by the merchant: the form, issuing a template to members, its partner code pool and
+the per-template report."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -15,25 +13,19 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from console.reports import coupon_report_figures
-from coupons.codes import is_valid_code, normalize_code
-from coupons.models import Coupon, CouponIssueJob, CouponTemplate, PartnerCode, PostPaymentRule
+from coupons.models import CouponIssueJob, CouponTemplate, PartnerCode
 from coupons.pricing import discount_for
 from coupons.selectors import redemption_rate
-from coupons.services import coupons_void
 from coupons.services.bulk import coupon_issue_job_create
 from coupons.services.claim_hints import claim_hints_clear_on_commit
 from coupons.services.partner_codes import partner_codes_import
+from infra.csv_uploads.forms import CsvUploadForm, csv_file_field
 from infra.errors import LoyaltyError
-from infra.paginator import EstimatedCountPaginator
 from infra.translation_admin import TranslatedFieldsAdminMixin
 from members.console import (
     ConsoleHistoryAdmin,
-    ConsoleModelAdmin,
-    ScopedRelatedFieldListFilter,
-    StoreScopedAdminMixin,
     staff_store_id,
 )
-from members.imports.forms import CsvUploadForm, csv_file_field
 from members.models import PurchaseChannel, Tag, Tier
 
 ISSUE_PERMISSION = "coupons.add_couponissuejob"
@@ -329,216 +321,3 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     @admin.display(description=_("issued / quota"), ordering="issued_count")
     def issued(self, obj):
         return f"{obj.issued_count} / {obj.quota if obj.quota is not None else '∞'}"
-
-
-@admin.register(Coupon)
-class CouponAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
-    """Coupons of the staff member's store's members; an exact code is found brand-wide (the till's case).
-
-    Written only by the services: read-only here, except the "void" action.
-    """
-
-    store_scope_field = "member__home_store"
-    list_display = (
-        "code",
-        "template",
-        "member",
-        "status",
-        "source",
-        "issued_at",
-        "valid_until",
-        "redeemed_at",
-        "redeemed_store",
-        "discount_amount",
-    )
-    list_select_related = ("template", "member", "redeemed_store")
-    list_filter = ("status", "source", ("redeemed_store", ScopedRelatedFieldListFilter))
-    search_fields = ("=code", "=member__member_number", "=member__phone")
-    search_help_text = _("An exact coupon code, member number or phone (+852…).")
-    ordering = ("-pk",)
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    raw_id_fields = ("template", "member")
-    actions = ("void_selected",)
-    fields = (
-        "code",
-        "template",
-        "member",
-        "member_sequence",
-        "status",
-        "source",
-        "issue_key",
-        "issued_by",
-        "issued_at",
-        "valid_from",
-        "valid_until",
-        "reserved_until",
-        "reservation_reference",
-        "redeemed_at",
-        "redeemed_store",
-        "redeemed_channel",
-        "redeemed_reference",
-        "redeemed_purchase",
-        "discount_amount",
-        "voided_at",
-        "voided_by",
-        "void_reason",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_void_permission(self, request):
-        return request.user.has_perm("coupons.void_coupon")
-
-    def get_exact_lookup_q(self, request, search_term):
-        code = normalize_code(search_term)
-        return Q(code=code) if is_valid_code(code) else None
-
-    @admin.action(description=_("Void selected coupons"), permissions=("void",))
-    def void_selected(self, request, queryset):
-        selected = list(queryset.values_list("pk", flat=True))
-        voided = coupons_void(
-            coupon_ids=selected,
-            now=timezone.now(),
-            voided_by_id=request.user.pk,
-            reason=str(_("Voided in the console")),
-        )
-        self.message_user(
-            request,
-            ngettext("%(count)d coupon voided.", "%(count)d coupons voided.", voided) % {"count": voided},
-            messages.SUCCESS,
-        )
-        if skipped := len(selected) - voided:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d coupon was already used, expired or void and was left as it was.",
-                    "%(count)d coupons were already used, expired or void and were left as they were.",
-                    skipped,
-                )
-                % {"count": skipped},
-                messages.WARNING,
-            )
-
-
-@admin.register(CouponIssueJob)
-class CouponIssueJobAdmin(ConsoleModelAdmin):
-    """Bulk issue jobs with their progress and final count; started from a template's "Issue to members…"."""
-
-    list_display = (
-        "pk",
-        "template",
-        "audience_label",
-        "status",
-        "progress",
-        "issued",
-        "skipped",
-        "error_count",
-        "created_by",
-        "created_at",
-        "finished_at",
-    )
-    list_select_related = ("template", "tier", "tag", "created_by")
-    list_filter = ("status", "audience")
-    ordering = ("-pk",)
-    actions = ("resume",)
-    change_form_template = "admin/coupons/couponissuejob/change_form.html"
-    fields = (
-        "template",
-        "audience",
-        "tier",
-        "tag",
-        "store",
-        "status",
-        "total",
-        "processed",
-        "issued",
-        "skipped",
-        "error_count",
-        "message",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-    )
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).defer("member_ids")
-        store_id = staff_store_id(request.user)
-        return queryset if store_id is None else queryset.filter(store_id=store_id)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_resume_permission(self, request):
-        return request.user.has_perm(ISSUE_PERMISSION)
-
-    @admin.display(description=_("audience"))
-    def audience_label(self, obj):
-        return obj.tier or obj.tag or obj.get_audience_display()
-
-    @admin.display(description=_("progress"))
-    def progress(self, obj):
-        return f"{obj.progress_percent}%"
-
-    @admin.action(description=_("Resume stopped or failed jobs"), permissions=("resume",))
-    def resume(self, request, queryset):
-        from coupons.tasks import coupon_issue_job_task
-
-        jobs = list(
-            queryset.filter(status__in=(CouponIssueJob.Status.STOPPED, CouponIssueJob.Status.FAILED)).values_list(
-                "pk", flat=True
-            )
-        )
-        for job_id in jobs:
-            transaction.on_commit(lambda job_id=job_id: coupon_issue_job_task.delay(job_id=job_id))
-        self.message_user(
-            request,
-            ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", len(jobs)) % {"count": len(jobs)},
-            messages.SUCCESS,
-        )
-
-
-class PostPaymentRuleForm(forms.ModelForm):
-    channels = forms.MultipleChoiceField(
-        label=_("channels"), choices=PurchaseChannel.choices, widget=forms.CheckboxSelectMultiple, required=False
-    )
-
-    class Meta:
-        model = PostPaymentRule
-        fields = ("name", "is_active", "template", "min_paid_amount", "stores", "channels", "starts_at", "ends_at")
-
-
-@admin.register(PostPaymentRule)
-class PostPaymentRuleAdmin(ConsoleHistoryAdmin):
-    """ "Pay, then get a coupon for next time": each purchase that meets a live rule issues its coupon once."""
-
-    history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it
-    form = PostPaymentRuleForm
-    list_display = ("name", "template", "min_paid_amount", "is_active", "starts_at", "ends_at", "coupons_issued")
-    list_filter = ("is_active",)
-    search_fields = ("name", "template__name")
-    autocomplete_fields = ("template",)
-    filter_horizontal = ("stores",)
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("template").annotate(issued=Count("coupons"))
-
-    @admin.display(description=_("coupons issued"), ordering="issued")
-    def coupons_issued(self, obj):
-        return obj.issued
