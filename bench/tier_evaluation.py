@@ -9,7 +9,8 @@ purchase) with generate_series in SQL, then on the same starting state:
   (the physical limit);
 - times the full review the scheduled job runs: the chunk tasks of `tier_evaluation_task` (five weighted
   indicators, reach/keep thresholds, grace periods, TierHistory rows, tier_changed after commit), run
-  in-process one chunk after another (or by --workers threads, as parallel Celery workers would).
+  in-process one chunk after another (the chunks of one review are independent: N Celery workers divide the
+  time by up to N, which bench/expire_points.py and bench/import_members.py measure for their jobs).
 2% of the members hold a running paid plan (Platinum), which the review must not go below.
 Bench members have member numbers starting with 8 and are deleted before each run (and after it with --clean).
 With --path orm the review runs its portable ORM reference instead of the PostgreSQL statement.
@@ -20,7 +21,6 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -163,7 +163,7 @@ def baseline(tiers, now) -> float:
     return time.perf_counter() - started
 
 
-def full_review(now, *, workers: int) -> tuple[float, int, int]:
+def full_review(now) -> tuple[float, int, int]:
     """The scheduled job: tier_evaluation_task's chunks, each through tier_evaluate_chunk_task."""
     from members.services.tiers import tier_evaluation_chunks, tier_review_mark
     from members.tasks import tier_evaluate_chunk_task
@@ -172,18 +172,7 @@ def full_review(now, *, workers: int) -> tuple[float, int, int]:
     chunks = tier_evaluation_chunks()
     tier_review_mark(now=now)
 
-    def run(chunk):
-        try:
-            return tier_evaluate_chunk_task(first_id=chunk[0], last_id=chunk[1], now=now.isoformat())
-        finally:
-            if workers > 1:
-                connection.close()
-
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(run, chunks))
-    else:
-        results = [run(chunk) for chunk in chunks]
+    results = [tier_evaluate_chunk_task(first_id=first, last_id=last, now=now.isoformat()) for first, last in chunks]
     seconds = time.perf_counter() - started
     return seconds, sum(r["upgrades"] for r in results), sum(r["downgrades"] for r in results)
 
@@ -191,7 +180,6 @@ def full_review(now, *, workers: int) -> tuple[float, int, int]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200_000)
-    parser.add_argument("--workers", type=int, default=1, help="threads running chunk tasks (like Celery workers)")
     parser.add_argument(
         "--path", choices=("sql", "orm"), default="sql",
         help="the review's PostgreSQL statement (members/sql.py, what production runs) or its portable ORM reference",
@@ -221,13 +209,13 @@ def main():
     print(f"hand-written UPDATE ... FROM (spend over the window): {sql_seconds:.2f}s {n / sql_seconds:,.0f} members/s")
 
     reset(tiers)
-    seconds, upgrades, downgrades = full_review(now, workers=args.workers)
+    seconds, upgrades, downgrades = full_review(now)
     history = TierHistory.objects.filter(member__member_number__startswith=NUMBER_PREFIX).count()
     print(
-        f"full review (path={args.path}, workers={args.workers}): {seconds:.2f}s {n / seconds:,.0f} members/s; "
+        f"full review (path={args.path}): {seconds:.2f}s {n / seconds:,.0f} members/s; "
         f"upgrades={upgrades} downgrades={downgrades} history rows={history}"
     )
-    again, upgrades_again, downgrades_again = full_review(now + timedelta(hours=72), workers=args.workers)
+    again, upgrades_again, downgrades_again = full_review(now + timedelta(hours=72))
     print(f"second review 72 h later (steady state): {again:.2f}s {n / again:,.0f} members/s; "
           f"upgrades={upgrades_again} downgrades={downgrades_again}")  # fmt: skip
     if args.clean:  # deleting a million members with their history takes longer than the review itself
