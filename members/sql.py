@@ -100,14 +100,15 @@ def _case(subject: str, pairs, *, default: str = "NULL") -> str:
 
 
 def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=False, member_ids=None):
-    """Return `WITH ... d AS (...)` and its parameters: one row per active, not overridden member of the chunk with
-    its score, old and new tier, old and new start of the grace period, and the reason of a tier move.
+    """Return `WITH ... decisions AS (...)` and its parameters: one row per active, not overridden member of the chunk
+    with its score, old and new tier, old and new start of the grace period, and the reason of a tier move.
 
     The chunk is first_id..last_id, or the given member ids (our own integers, inlined). The tiers' thresholds are
     inlined as CASE expressions (numbers read from our own columns), so the preview can pass unsaved ones. The
     rules are those of members.selectors.tiers.tier_decide, CTE by CTE:
-    p, e: the window's purchase and points indicators; g: the highest tier held for a period (plan or top-up);
-    s: the score; r: the thresholds that apply to it; t: the review's move; d: the move once a held tier applies.
+    window_purchases, window_points: the window's purchase and points indicators; held_tiers: the highest tier
+    held for a period (plan or top-up); scores: the score; thresholds: the thresholds that apply to it; moves: the
+    review's move; decisions: the move once a held tier applies.
     """
     if member_ids is None:
         ids = "BETWEEN %(first_id)s AND %(last_id)s"
@@ -127,7 +128,8 @@ def tier_review_statement(*, policy, tiers, now, first_id, last_id, instant=Fals
 
 
 def _score_ctes(*, policy, ordered, ids: str) -> list[str]:
-    """p, e, g and s: each member's indicators over the window, the highest rank held for a period, the score."""
+    """window_purchases, window_points, held_tiers and scores: each member's indicators over the window, the highest
+    rank held for a period, the score."""
     weights = policy.weights()
     qn = connection.ops.quote_name
     purchase, entry, member = (qn(model._meta.db_table) for model in (Purchase, PointsEntry, Member))
@@ -143,30 +145,31 @@ def _score_ctes(*, policy, ordered, ids: str) -> list[str]:
     terms, ctes, joins = [], [], []
     if purchase_columns:
         ctes.append(
-            f"p AS (SELECT pu.member_id, {', '.join(f'{sql} AS {name}' for name, sql in purchase_columns)} "
+            f"window_purchases AS (SELECT pu.member_id, "
+            f"{', '.join(f'{sql} AS {name}' for name, sql in purchase_columns)} "
             f"FROM {purchase} pu WHERE pu.member_id {ids} "
             f"AND pu.purchased_at > %(window_start)s AND pu.purchased_at <= %(now)s AND pu.status <> 'refunded' "
             f"GROUP BY pu.member_id)"
         )
-        joins.append("LEFT JOIN p ON p.member_id = m.id")
-        terms += [f"COALESCE(p.{name}, 0) * {_number(weights[name])}" for name, _sql in purchase_columns]
+        joins.append("LEFT JOIN window_purchases ON window_purchases.member_id = m.id")
+        terms += [f"COALESCE(window_purchases.{name}, 0) * {_number(weights[name])}" for name, _sql in purchase_columns]
     if weights["points"]:
         ctes.append(
-            f"e AS (SELECT pe.member_id, SUM(pe.delta) AS points FROM {entry} pe "
+            f"window_points AS (SELECT pe.member_id, SUM(pe.delta) AS points FROM {entry} pe "
             f"WHERE pe.member_id {ids} AND pe.kind = 'accrual' "
             f"AND pe.created_at > %(window_start)s AND pe.created_at <= %(now)s GROUP BY pe.member_id)"
         )
-        joins.append("LEFT JOIN e ON e.member_id = m.id")
-        terms.append(f"COALESCE(e.points, 0) * {_number(weights['points'])}")
+        joins.append("LEFT JOIN window_points ON window_points.member_id = m.id")
+        terms.append(f"COALESCE(window_points.points, 0) * {_number(weights['points'])}")
     rank_of_grant = _case("gs.tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
     ctes.append(
-        f"g AS (SELECT gs.member_id, MAX({rank_of_grant}) AS grant_rank FROM {grant} gs "
+        f"held_tiers AS (SELECT gs.member_id, MAX({rank_of_grant}) AS grant_rank FROM {grant} gs "
         f"WHERE gs.member_id {ids} AND gs.ends_at > %(now)s AND gs.starts_at <= %(now)s GROUP BY gs.member_id)"
     )
-    joins.append("LEFT JOIN g ON g.member_id = m.id")
+    joins.append("LEFT JOIN held_tiers ON held_tiers.member_id = m.id")
     ctes.append(
-        f"s AS (SELECT m.id AS member_id, m.tier_id AS old_tier_id, m.tier_below_keep_since AS old_since, "
-        f"ROUND({' + '.join(terms) or '0'}, 2) AS score, COALESCE(g.grant_rank, 0) AS grant_rank "
+        f"scores AS (SELECT m.id AS member_id, m.tier_id AS old_tier_id, m.tier_below_keep_since AS old_since, "
+        f"ROUND({' + '.join(terms) or '0'}, 2) AS score, COALESCE(held_tiers.grant_rank, 0) AS grant_rank "
         f"FROM {member} m {' '.join(joins)} WHERE m.id {ids} AND m.status = 'active' "
         f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s))"
     )
@@ -174,55 +177,56 @@ def _score_ctes(*, policy, ordered, ids: str) -> list[str]:
 
 
 def _decision_ctes(*, ordered, instant: bool) -> list[str]:
-    """r, t and d: the thresholds that apply to each score, the review's move, the move once a held tier applies."""
+    """thresholds, moves and decisions: the thresholds that apply to each score, the review's move, the move once a
+    held tier applies. Each reads the one CTE before it, so its columns go unqualified."""
     by_rank_desc = list(reversed(ordered))
     lower_of = list(zip(ordered[1:], ordered, strict=False))  # (tier, the tier one step below)
-    reaches = [(f"s.score >= {_number(t.min_score_to_reach)}", t) for t in by_rank_desc]
+    reaches = [(f"score >= {_number(t.min_score_to_reach)}", t) for t in by_rank_desc]
     of_old = {  # the old tier's rank, score to keep, and the tier one step below with its score to keep
-        "old_rank": _case("s.old_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0"),
-        "keep_score": _case("s.old_tier_id", [(str(t.pk), _number(t.min_score_to_keep)) for t in ordered], default="0"),
-        "lower_tier_id": _case("s.old_tier_id", [(str(t.pk), str(lower.pk)) for t, lower in lower_of]),
+        "old_rank": _case("old_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0"),
+        "keep_score": _case("old_tier_id", [(str(t.pk), _number(t.min_score_to_keep)) for t in ordered], default="0"),
+        "lower_tier_id": _case("old_tier_id", [(str(t.pk), str(lower.pk)) for t, lower in lower_of]),
         "lower_keep_score": _case(
-            "s.old_tier_id", [(str(t.pk), _number(lower.min_score_to_keep)) for t, lower in lower_of], default="0"
+            "old_tier_id", [(str(t.pk), _number(lower.min_score_to_keep)) for t, lower in lower_of], default="0"
         ),
     }
     ctes = [
-        f"r AS (SELECT s.*, "
+        f"thresholds AS (SELECT scores.*, "
         f"{_case('', [(when, str(t.rank)) for when, t in reaches], default='0')} AS reach_rank, "
         f"{_case('', [(when, str(t.pk)) for when, t in reaches])} AS reach_tier_id, "
         f"{', '.join(f'{sql} AS {name}' for name, sql in of_old.items())}, "
-        f"{_case('s.grant_rank', [(str(t.rank), str(t.pk)) for t in ordered])} AS grant_tier_id FROM s)"
+        f"{_case('grant_rank', [(str(t.rank), str(t.pk)) for t in ordered])} AS grant_tier_id FROM scores)"
     ]
-    since = "COALESCE(r.old_since, %(now)s)"
+    since = "COALESCE(old_since, %(now)s)"
     if instant:
-        new_tier = "CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id ELSE r.old_tier_id END"
-        new_since = "CASE WHEN r.reach_rank > r.old_rank OR r.score >= r.keep_score THEN NULL ELSE r.old_since END"
+        new_tier = "CASE WHEN reach_rank > old_rank THEN reach_tier_id ELSE old_tier_id END"
+        new_since = "CASE WHEN reach_rank > old_rank OR score >= keep_score THEN NULL ELSE old_since END"
         reason = f"'{Reason.PURCHASE_UPGRADE}'"
     else:
-        stays = "r.old_tier_id IS NULL OR r.score >= r.keep_score OR r.lower_tier_id IS NULL"
+        stays = "old_tier_id IS NULL OR score >= keep_score OR lower_tier_id IS NULL"
         new_tier = (
-            f"CASE WHEN r.reach_rank > r.old_rank THEN r.reach_tier_id WHEN {stays} THEN r.old_tier_id "
-            f"WHEN {since} <= %(grace_cutoff)s THEN r.lower_tier_id ELSE r.old_tier_id END"
+            f"CASE WHEN reach_rank > old_rank THEN reach_tier_id WHEN {stays} THEN old_tier_id "
+            f"WHEN {since} <= %(grace_cutoff)s THEN lower_tier_id ELSE old_tier_id END"
         )
         new_since = (
-            f"CASE WHEN r.reach_rank > r.old_rank THEN NULL WHEN {stays} THEN NULL "
+            f"CASE WHEN reach_rank > old_rank THEN NULL WHEN {stays} THEN NULL "
             f"WHEN {since} <= %(grace_cutoff)s THEN "
-            f"(CASE WHEN r.score >= r.lower_keep_score THEN NULL ELSE %(now)s END) ELSE {since} END"
+            f"(CASE WHEN score >= lower_keep_score THEN NULL ELSE %(now)s END) ELSE {since} END"
         )
-        reason = f"CASE WHEN r.reach_rank > r.old_rank THEN '{Reason.UPGRADE}' ELSE '{Reason.DOWNGRADE}' END"
+        reason = f"CASE WHEN reach_rank > old_rank THEN '{Reason.UPGRADE}' ELSE '{Reason.DOWNGRADE}' END"
     ctes.append(
-        f"t AS (SELECT r.member_id, r.old_tier_id, r.old_since, r.score, r.old_rank, r.grant_rank, "
-        f"r.grant_tier_id, {new_tier} AS new_tier_id, {new_since} AS new_since, {reason} AS reason FROM r)"
+        f"moves AS (SELECT member_id, old_tier_id, old_since, score, old_rank, grant_rank, grant_tier_id, "
+        f"{new_tier} AS new_tier_id, {new_since} AS new_since, {reason} AS reason FROM thresholds)"
     )
-    new_rank = _case("t.new_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
-    held = f"t.grant_rank > 0 AND t.grant_rank > {new_rank}"
+    new_rank = _case("new_tier_id", [(str(t.pk), str(t.rank)) for t in ordered], default="0")
+    held = f"grant_rank > 0 AND grant_rank > {new_rank}"
     # MATERIALIZED: computed once and planned on its own. Inlined into the UPDATE, PostgreSQL's estimate of the
     # changed rows falls to 1 and it re-runs the window aggregates in a nested loop for every member.
     ctes.append(
-        f"d AS MATERIALIZED (SELECT t.member_id, t.old_tier_id, t.old_since, t.score, "
-        f"CASE WHEN {held} THEN t.grant_tier_id ELSE t.new_tier_id END AS new_tier_id, "
-        f"CASE WHEN {held} THEN NULL ELSE t.new_since END AS new_since, "
-        f"CASE WHEN {held} AND t.grant_rank > t.old_rank THEN '{Reason.GRANT}' ELSE t.reason END AS reason FROM t)"
+        f"decisions AS MATERIALIZED (SELECT member_id, old_tier_id, old_since, score, "
+        f"CASE WHEN {held} THEN grant_tier_id ELSE new_tier_id END AS new_tier_id, "
+        f"CASE WHEN {held} THEN NULL ELSE new_since END AS new_since, "
+        f"CASE WHEN {held} AND grant_rank > old_rank THEN '{Reason.GRANT}' ELSE reason END AS reason FROM moves)"
     )
     return ctes
 
@@ -241,13 +245,13 @@ def tier_review_apply(*, policy, tiers, now, first_id, last_id, instant=False, m
     qn = connection.ops.quote_name
     member, history = qn(Member._meta.db_table), qn(TierHistory._meta.db_table)
     sql = (
-        f"{cte}, c AS (SELECT * FROM d WHERE new_tier_id IS DISTINCT FROM old_tier_id "
+        f"{cte}, changes AS (SELECT * FROM decisions WHERE new_tier_id IS DISTINCT FROM old_tier_id "
         f"OR new_since IS DISTINCT FROM old_since), "
-        f"applied AS (UPDATE {member} m SET tier_id = c.new_tier_id, tier_below_keep_since = c.new_since "
-        f"FROM c WHERE m.id = c.member_id AND m.tier_id IS NOT DISTINCT FROM c.old_tier_id "
-        f"AND m.tier_below_keep_since IS NOT DISTINCT FROM c.old_since "
+        f"applied AS (UPDATE {member} m SET tier_id = changes.new_tier_id, tier_below_keep_since = changes.new_since "
+        f"FROM changes WHERE m.id = changes.member_id AND m.tier_id IS NOT DISTINCT FROM changes.old_tier_id "
+        f"AND m.tier_below_keep_since IS NOT DISTINCT FROM changes.old_since "
         f"AND (m.tier_override_until IS NULL OR m.tier_override_until <= %(now)s) "
-        f"RETURNING c.member_id, c.old_tier_id, c.new_tier_id, c.score, c.reason) "
+        f"RETURNING changes.member_id, changes.old_tier_id, changes.new_tier_id, changes.score, changes.reason) "
         f"INSERT INTO {history} (member_id, old_tier_id, new_tier_id, score, reason, note, created_at) "
         f"SELECT member_id, old_tier_id, new_tier_id, score, reason, '', %(now)s FROM applied "
         f"WHERE new_tier_id IS DISTINCT FROM old_tier_id ORDER BY member_id "
@@ -265,7 +269,7 @@ def tier_review_counts(*, policy, tiers, now, first_id, last_id) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"{cte} SELECT old_tier_id, new_tier_id, CASE WHEN new_since IS NULL THEN 0 ELSE 1 END, COUNT(*) "
-            f"FROM d GROUP BY 1, 2, 3",
+            f"FROM decisions GROUP BY 1, 2, 3",
             params,
         )
         return cursor.fetchall()
@@ -554,30 +558,30 @@ def import_members_insert(*, phones, fields, constants, arrays, tagged, opening,
     unnest = ", ".join(f"%s::{fields[name].db_type(connection)}[]" for name in arrays)
     aliases = ", ".join(qn(name) for name in arrays)
     constant_params = [fields[name].get_db_prep_save(constants[name], connection) for name in others]
-    history_sql, history_params = _history_insert("m", history_type="+", stamp=stamp)
+    history_sql, history_params = _history_insert("new_members", history_type="+", stamp=stamp)
     statement = (
-        f"WITH m AS (INSERT INTO {qn(Member._meta.db_table)} ({columns}) "  # noqa: S608
+        f"WITH new_members AS (INSERT INTO {qn(Member._meta.db_table)} ({columns}) "  # noqa: S608
         f"SELECT {selected} FROM UNNEST({unnest}) AS u({aliases}) "
         f"ON CONFLICT ({qn(fields['member_number'].column)}) DO NOTHING RETURNING *), "
-        f"h AS ({history_sql})"
+        f"new_history AS ({history_sql})"
     )
     params = [*history_params]  # after the arrays
     if tagged:
         through = Member.tags.through._meta.db_table
         statement += (
-            f", t AS (INSERT INTO {qn(through)} (member_id, tag_id) "  # noqa: S608
-            "SELECT m.id, p.tag_id FROM UNNEST(%s::varchar[], %s::bigint[]) AS p(phone, tag_id) "
-            "JOIN m ON m.phone = p.phone)"
+            f", new_tags AS (INSERT INTO {qn(through)} (member_id, tag_id) "  # noqa: S608
+            "SELECT new_members.id, tagged.tag_id FROM UNNEST(%s::varchar[], %s::bigint[]) AS tagged(phone, tag_id) "
+            "JOIN new_members ON new_members.phone = tagged.phone)"
         )
         params += [pg_array([phone for phone, _tag_id in tagged]), pg_array([tag_id for _phone, tag_id in tagged])]
     if opening is not None:
-        opening_sql, opening_params = _openings_insert("m", opening=opening)
+        opening_sql, opening_params = _openings_insert("new_members", opening=opening)
         statement += ", " + opening_sql
         params += opening_params
-    moves_sql, moves_params = _first_tiers_insert("m", first_tier=first_tier)
+    moves_sql, moves_params = _first_tiers_insert("new_members", first_tier=first_tier)
     statement += ", " + moves_sql
     params += moves_params
-    statement += " SELECT m.id, m.phone FROM m"
+    statement += " SELECT new_members.id, new_members.phone FROM new_members"
     created = {}
     positions = list(range(len(phones)))
     with connection.cursor() as cursor:
@@ -613,14 +617,15 @@ def _openings_insert(members, *, opening):
         PointsLot, lot_template, {"member_id", "entry_id", "points", "remaining"}
     )
     statement = (
-        f"e AS (INSERT INTO {qn(PointsEntry._meta.db_table)} "  # noqa: S608
+        f"opening_entries AS (INSERT INTO {qn(PointsEntry._meta.db_table)} "  # noqa: S608
         f"(member_id, delta, balance_after, debt_after, idempotency_key, {', '.join(entry_columns)}) "
         f"SELECT {members}.id, {members}.points_balance, {members}.points_balance, 0, %s || {members}.phone, "
         f"{', '.join(entry_selects)} FROM {members} WHERE {members}.points_balance > 0 "
         "RETURNING id, member_id, delta), "
-        f"l AS (INSERT INTO {qn(PointsLot._meta.db_table)} "
+        f"opening_lots AS (INSERT INTO {qn(PointsLot._meta.db_table)} "
         f"(member_id, entry_id, points, remaining, {', '.join(lot_columns)}) "
-        f"SELECT e.member_id, e.id, e.delta, e.delta, {', '.join(lot_selects)} FROM e)"
+        f"SELECT opening_entries.member_id, opening_entries.id, opening_entries.delta, opening_entries.delta, "
+        f"{', '.join(lot_selects)} FROM opening_entries)"
     )
     return statement, [opening.key_prefix, *entry_params, *lot_params]
 
@@ -639,7 +644,7 @@ def _first_tiers_insert(members, *, first_tier):
     qn = connection.ops.quote_name
     columns, selects, params = _constant_columns(TierHistory, first_tier.move, {"member_id", "new_tier_id"})
     statement = (
-        f"th AS (INSERT INTO {qn(TierHistory._meta.db_table)} (member_id, new_tier_id, {', '.join(columns)}) "  # noqa: S608
+        f"first_tiers AS (INSERT INTO {qn(TierHistory._meta.db_table)} (member_id, new_tier_id, {', '.join(columns)}) "  # noqa: S608
         f"SELECT {members}.id, {members}.tier_id, {', '.join(selects)} FROM {members} "
         f"WHERE {members}.tier_id IS DISTINCT FROM %s::bigint)"
     )
@@ -671,10 +676,10 @@ def import_members_update(*, members, field_names, stamp: HistoryStamp) -> None:
     aliases = ", ".join(["id"] + [qn(field.attname) for field in fields])
     params = [pg_array([member["id"] for member in members])]
     params += [pg_array([member[field.attname] for member in members]) for field in fields]
-    history_sql, history_params = _history_insert("c", history_type="~", stamp=stamp)
+    history_sql, history_params = _history_insert("changed", history_type="~", stamp=stamp)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH c AS (UPDATE {table} SET {assignments} FROM UNNEST({unnest}) AS u({aliases}) "  # noqa: S608
+            f"WITH changed AS (UPDATE {table} SET {assignments} FROM UNNEST({unnest}) AS u({aliases}) "  # noqa: S608
             # The ANY condition lets the planner find the rows by primary key, not hash the whole table.
             f"WHERE {table}.id = u.id AND {table}.id = ANY(%s::bigint[]) RETURNING {table}.*) " + history_sql,
             [*params, params[0], *history_params],

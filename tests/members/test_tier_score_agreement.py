@@ -79,7 +79,7 @@ def _sql_scores(*, policy, tiers, member_ids) -> dict[int, Decimal]:
         policy=policy, tiers=tiers, now=NOW, first_id=min(member_ids), last_id=max(member_ids), member_ids=member_ids
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"{cte} SELECT member_id, score FROM d", params)
+        cursor.execute(f"{cte} SELECT member_id, score FROM decisions", params)
         return dict(cursor.fetchall())
 
 
