@@ -612,9 +612,10 @@ def points_expire_due_lots(*, now: datetime, member_ids: list[int]) -> int:
     """Expire every available lot of these members whose expiry has passed, set-based; return how many lots.
 
     The scheduled expiry: the members are locked in primary-key order, then a few statements write one
-    `expiration` entry per lot (key `expire:<lot>`, balance_after running per member in expiry order), its allocation, empty the lots and lower each balance by what expired (debt
-    untouched: expiry only takes what the lots hold). A lot emptied once is never due again, so a second run
-    writes nothing; a key already taken (a lot expired twice) aborts the chunk. Pending lots are left alone.
+    `expiration` entry per lot (key `expire:<lot>`, balance_after running per member in expiry order), its
+    allocation, empty the lots and lower each balance by what expired (debt untouched: expiry only takes what the
+    lots hold). A lot emptied once is never due again, so a second run writes nothing; a key already taken (a lot
+    expired twice) aborts the chunk. Pending lots are left alone.
     """
     member_ids = sorted(set(member_ids))
     if not member_ids:

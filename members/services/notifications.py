@@ -7,10 +7,10 @@ the outbox. Every notification carries a dedupe key that is unique in the databa
 outbox's unique (notification, channel) backs that up when two runs overlap.
 
 The text is rendered in the member's language when the notification is written, from the message of its
-kind (MESSAGES) and its parameters; the parameters are stored too, so `notification_render` can render it
-again in any language. A parameter that is a merchant's text (a coupon's or a tier's name) may be given in every
-language ({language: text}, infra.translation.translations_of): the member's language is picked, with the
-merchant's default language as the fallback, before the text is rendered and the parameters stored.
+kind (MESSAGES) and its parameters, which are stored with it. A parameter that is a merchant's text (a coupon's
+or a tier's name) may be given in every language ({language: text}, infra.translation.translations_of): the
+member's language is picked, with the merchant's default language as the fallback, before the text is rendered
+and the parameters stored.
 """
 
 from collections.abc import Iterable
@@ -94,14 +94,6 @@ def _message_for(kind: str) -> Message:
 def _params_in(params: dict, locale: str) -> dict:
     """The parameters with each merchant text given in every language picked in `locale`."""
     return {name: in_language(value, locale) if is_translations(value) else value for name, value in params.items()}
-
-
-def notification_render(*, kind: str, params: dict, locale: str) -> tuple[str, str]:
-    """Return (title, body) of a notification of `kind` in `locale`. Raises InvalidInput (unknown kind)."""
-    message = _message_for(kind)
-    params = _params_in(params, locale)
-    with translation.override(locale):
-        return str(message.title) % params, str(message.body) % params
 
 
 def _check_draft(message: Message, draft: NotificationDraft) -> None:
