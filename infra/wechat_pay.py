@@ -234,10 +234,6 @@ class WechatPayClient:
             raise PaymentNotificationRefused()
         return data
 
-    def payment_from_notification(self, data: dict) -> WechatPayment:
-        """A decrypted transaction as a WechatPayment. Raises PaymentProviderUnavailable when it cannot be read."""
-        return self._payment(data)
-
     def payment_by_out_trade_no(self, out_trade_no: str) -> WechatPayment:
         """Return the order `out_trade_no` as WeChat Pay knows it.
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 def schedule_plan_expiry(apps, schema_editor):
     """Create the django-celery-beat schedule of the plan expiry job (idempotent; console edits are kept).
 
-    The same as members.services.plans.plan_expiry_schedule_sync, on the migration's historical models.
+    Only here: the merchant edits the schedule in the console afterwards.
     """
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")

@@ -27,12 +27,11 @@ from members.models import (
     Tier,
     TierHistory,
 )
-from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
+from members.models.plans import add_duration
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_use_record, wechat_payment_confirm
 from members.services.tiers import tier_changes_announce, tier_review_members
 
-PLAN_EXPIRY_TASK = "members.tasks.plans_expire_task"
 EXPIRY_CHUNK_SIZE = 1000
 Source = MemberPlanSubscription.Source
 
@@ -208,15 +207,3 @@ def plans_expire(*, now: datetime, chunk_size: int = EXPIRY_CHUNK_SIZE) -> PlanE
             )
         summary.subscriptions += len(ended)
         summary.members += len(member_ids)
-
-
-def plan_expiry_schedule_sync(*, every_hours: int = 1):
-    """Create the django-celery-beat schedule of the plan expiry job if it is missing (idempotent; console
-    edits of an existing schedule are kept)."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    interval, _created = IntervalSchedule.objects.get_or_create(every=every_hours, period="hours")
-    task, _created = PeriodicTask.objects.get_or_create(
-        name=PLAN_EXPIRY_TASK_NAME, defaults={"task": PLAN_EXPIRY_TASK, "interval": interval, "kwargs": "{}"}
-    )
-    return task

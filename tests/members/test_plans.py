@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 from members.errors import MemberNotActive, PaymentAlreadyUsed, PlanUnavailable
 from members.models import Member, MemberPlanSubscription, TierHistory, TierPolicy
 from members.models.plans import PLAN_EXPIRY_TASK_NAME, add_duration
-from members.services.plans import plan_expiry_schedule_sync, plan_purchase, plans_expire
+from members.services.plans import plan_purchase, plans_expire
 from members.services.stored_value import stored_value_top_up
 from members.tasks import plans_expire_task
 from tests.factories import MemberFactory, MembershipPlanFactory, PurchaseFactory, TierFactory, TopUpOfferFactory
@@ -319,10 +319,6 @@ def test_a_plan_payment_id_cannot_be_used_for_a_top_up(tiers, gold_plan, now):
 
 
 # -- the schedule -------------------------------------------------------------------------------------------------
-def test_the_migration_schedules_the_expiry_job_and_the_sync_is_idempotent():
-    first = plan_expiry_schedule_sync()
-    second = plan_expiry_schedule_sync()
-
-    assert first.pk == second.pk
+def test_the_migration_schedules_the_expiry_job_hourly():
     task = PeriodicTask.objects.get(name=PLAN_EXPIRY_TASK_NAME)
     assert (task.task, task.interval.every, task.interval.period) == ("members.tasks.plans_expire_task", 1, "hours")
