@@ -15,6 +15,7 @@ from coupons.services import coupons_void
 from infra.paginator import EstimatedCountPaginator
 from members.console import (
     ConsoleModelAdmin,
+    ReadOnlyAdminMixin,
     ScopedRelatedFieldListFilter,
     StoreScopedAdminMixin,
     staff_store_id,
@@ -22,7 +23,7 @@ from members.console import (
 
 
 @admin.register(Coupon)
-class CouponAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
+class CouponAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Coupons of the staff member's store's members; an exact code is found brand-wide (the till's case).
 
     Written only by the services: read-only here, except the "void" action.
@@ -76,15 +77,6 @@ class CouponAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_void_permission(self, request):
         return request.user.has_perm("coupons.void_coupon")
 
@@ -120,7 +112,7 @@ class CouponAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
 
 
 @admin.register(CouponIssueJob)
-class CouponIssueJobAdmin(ConsoleModelAdmin):
+class CouponIssueJobAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
     """Bulk issue jobs with their progress and final count; started from a template's "Issue to members…"."""
 
     list_display = (
@@ -165,15 +157,6 @@ class CouponIssueJobAdmin(ConsoleModelAdmin):
         queryset = super().get_queryset(request).defer("member_ids")
         store_id = staff_store_id(request.user)
         return queryset if store_id is None else queryset.filter(store_id=store_id)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_resume_permission(self, request):
         return request.user.has_perm(ISSUE_PERMISSION)

@@ -143,7 +143,7 @@ def _chunk_count(total: int) -> int:
 # the rows repeating one): the job reads no more of the file than that, and the chunk task strips and validates
 # its own rows (validation.chunk_data_rows, validate_rows).
 def _chunk_file(job_id: int, number: int) -> str:
-    return f"imports/chunks/{job_id}-{number}.json"
+    return f"{UPLOADS}/chunks/{job_id}-{number}.json"
 
 
 def _chunk_store(job_id: int, chunk: FileChunk, *, columns: list, delimiter: str) -> None:
