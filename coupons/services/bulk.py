@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -311,7 +312,7 @@ def coupon_issue_job_run(
 
     fan_out(coupon_issue_chunk_task, chunks())
     CouponIssueJob.objects.filter(pk=job.pk).update(chunk_count=count)
-    _finish_if_complete(job.pk, now=now)
+    _finish_if_complete(job.pk)
     job.refresh_from_db()
     return job
 
@@ -334,18 +335,18 @@ def coupon_issue_chunk_run(
     try:
         result = _issue_chunk_retrying(job=job, number=number, member_ids=member_ids, now=now)
     except Exception as exc:
-        _finish(job, status=CouponIssueJob.Status.FAILED, now=now, message=f"{type(exc).__name__}: {exc}"[:2000])
+        _finish(job, status=CouponIssueJob.Status.FAILED, message=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     if result is None:
         return None
     if result.stop_message:
-        _finish(job, status=CouponIssueJob.Status.STOPPED, now=now, message=result.stop_message)
+        _finish(job, status=CouponIssueJob.Status.STOPPED, message=result.stop_message)
     else:
-        _finish_if_complete(job_id, now=now)
+        _finish_if_complete(job_id)
     return result
 
 
-def _finish_if_complete(job_id: int, *, now: datetime) -> None:
+def _finish_if_complete(job_id: int) -> None:
     """Mark the running job done once its coordinator has counted its chunks and every one of them is done.
 
     Both the coordinator (after recording the count) and each chunk (after its commit) ask, so whichever comes
@@ -356,7 +357,7 @@ def _finish_if_complete(job_id: int, *, now: datetime) -> None:
     if chunk_count is None or CouponIssueChunk.objects.filter(job_id=job_id, is_done=True).count() != chunk_count:
         return
     CouponIssueJob.objects.filter(pk=job_id, status=CouponIssueJob.Status.RUNNING).update(
-        status=CouponIssueJob.Status.DONE, finished_at=now, message=""
+        status=CouponIssueJob.Status.DONE, finished_at=timezone.now(), message=""
     )
 
 
@@ -385,8 +386,9 @@ def _suits_side_by_side(template: CouponTemplate) -> bool:
     )
 
 
-def _finish(job: CouponIssueJob, *, status: str, now: datetime, message: str = "") -> None:
-    CouponIssueJob.objects.filter(pk=job.pk).update(status=status, finished_at=now, message=message)
+def _finish(job: CouponIssueJob, *, status: str, message: str = "") -> None:
+    # The clock's moment, not the job's `now`: that is when the job started, the moment its coupons carry.
+    CouponIssueJob.objects.filter(pk=job.pk).update(status=status, finished_at=timezone.now(), message=message)
 
 
 def _issue_chunk(*, job: CouponIssueJob, number: int, member_ids: list[int], now: datetime, hold_template: bool):

@@ -372,7 +372,7 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
         MemberImportJob.objects.filter(pk=job_id).update(total_rows=total, error_count=0, errors=[])
     chunks = [chunk for chunk in plan.chunks if chunk.number not in written]
     if not chunks:
-        _finish(job, total=total, now=now)
+        _finish(job, total=total)
         job.refresh_from_db()
         return job
     from members.tasks import member_import_chunk_task
@@ -421,12 +421,16 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
     planner_statistics_refresh(Member, PointsEntry)  # the tables the chunk's foreign keys and lookups read
     if completed:
         # Outside the chunk's transaction, so committed with the server's durable setting (infra.db_session).
-        _finish(job, total=job.total_rows, now=now)
+        _finish(job, total=job.total_rows)
 
 
-def _finish(job: MemberImportJob, *, total: int, now: datetime) -> None:
-    """Mark the job done and delete its upload: it holds members' data, and a done job never reads it again."""
-    MemberImportJob.objects.filter(pk=job.pk).update(status=Status.DONE, processed_rows=total, finished_at=now)
+def _finish(job: MemberImportJob, *, total: int) -> None:
+    """Mark the job done and delete its upload: it holds members' data, and a done job never reads it again.
+
+    Finished at the clock's moment: the chunks' `now` is the job's, the moment its rows carry."""
+    MemberImportJob.objects.filter(pk=job.pk).update(
+        status=Status.DONE, processed_rows=total, finished_at=timezone.now()
+    )
     import_files().delete(job.file)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from infra.csv_uploads.reading import csv_records
@@ -192,7 +193,9 @@ def points_grant_job_run(*, job_id: int, now: datetime, chunk_size: int = GRANT_
         for chunk in (member_ids[start : start + chunk_size] for start in range(0, len(member_ids), chunk_size))
     )  # by exact keys (the unique index), never a prefix scan of the whole ledger
     PointsGrantJob.objects.filter(pk=job.pk).update(
-        status=PointsGrantJob.Status.DONE, members_granted=granted, finished_at=now
+        status=PointsGrantJob.Status.DONE,
+        members_granted=granted,
+        finished_at=timezone.now(),  # the clock: `now` is when the job started
     )
     job.refresh_from_db()
     return job

@@ -177,7 +177,22 @@ def test_progress_is_recorded_after_each_chunk(tier, now, monkeypatch):
 
     assert seen == [(2, 2, "running"), (4, 4, "running"), (5, 5, "running")]
     job.refresh_from_db()
-    assert (job.status, job.progress_percent, job.finished_at, job.started_at) == ("done", 100, now, now)
+    assert (job.status, job.progress_percent, job.started_at) == ("done", 100, now)
+
+
+def test_a_job_records_when_it_ended_while_its_coupons_carry_the_moment_it_started(tier):
+    started = timezone.now() - timedelta(hours=1)  # chunks that waited an hour in the queue
+    template = CouponTemplateFactory()
+    MemberFactory.create_batch(3, tier=tier)
+    job = create_job(template, started, audience="tier", tier_id=tier.pk)
+    before = timezone.now()
+
+    run(job, started, chunk_size=2)
+
+    job.refresh_from_db()
+    assert (job.status, job.started_at) == ("done", started)
+    assert before <= job.finished_at <= timezone.now()
+    assert set(Coupon.objects.filter(template=template).values_list("issued_at", flat=True)) == {started}
 
 
 def test_creating_a_job_starts_it_on_commit(tier, django_capture_on_commit_callbacks, now):

@@ -4,6 +4,7 @@ chunk stops the job and a resumed job writes the rest without writing anything t
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
 from members.models import Member, MemberImportChunk, PointsEntry, Tag
 from members.services import member_import
@@ -51,6 +52,17 @@ def test_an_import_sends_one_chunk_task_per_chunk_and_writes_every_member_once(s
     assert Member.tags.through.objects.count() == ROWS  # 30 members with two tags each
     assert MemberImportChunk.objects.filter(job=job).count() == 9
     assert points_ledger_drift() == []
+
+
+def test_a_finished_import_records_when_it_ended_while_its_rows_carry_the_jobs_moment(small_chunks):
+    before = timezone.now()
+
+    job = run_import(_file(), now=NOW)
+
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert before <= job.finished_at <= timezone.now()  # not NOW, the moment the chunks were given
+    assert set(Member.objects.values_list("joined_at", flat=True)) == {NOW}
 
 
 def test_the_chunks_validate_their_rows_and_the_job_reports_exactly_the_previews_errors(small_chunks):

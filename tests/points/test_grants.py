@@ -1,8 +1,11 @@
 """Staff bulk grants: one idempotent job, a permission of its own, a reason, row errors by row number."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from members.errors import ReasonRequired
 from members.models import Member, PointsEntry, Role
@@ -50,6 +53,17 @@ def test_a_list_grant_credits_each_member_once_with_reason_and_author(admin_user
     ]
     assert [e.idempotency_key for e in entries] == [f"grant:{job.pk}:{first.pk}", f"grant:{job.pk}:{second.pk}"]
     assert points_ledger_drift(member_ids=[first.pk, second.pk]) == []
+
+
+def test_a_grant_records_when_it_ended_not_when_it_started(admin_user):
+    started = timezone.now() - timedelta(hours=1)
+    member = MemberFactory()
+    job = grant(created_by=admin_user, points=5, reason="Launch", member_list=member.phone, now=started)
+    before = timezone.now()
+
+    job = points_grant_job_run(job_id=job.pk, now=started)
+
+    assert job.started_at < before <= job.finished_at <= timezone.now()
 
 
 def test_running_a_grant_again_grants_nobody_twice(admin_user, now):
