@@ -24,6 +24,7 @@ from members.models import (
     WechatSession,
 )
 from members.services.locks import lock_member
+from members.services.member_import import member_import_errors_scrub
 from members.signals import member_anonymising
 
 # The personal fields scrubbed by an anonymisation, with what each becomes (the pseudonym replaces the name). The
@@ -153,8 +154,8 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
     up. Higher apps erase their own copies of the member's addresses in the same transaction (the
     `member_anonymising` signal: campaigns' consent records, delivery log and webhook payloads), the outbox
     messages' last errors (a provider may repeat the address) are cleared, and the inbox messages that name the
-    member name the pseudonym instead. Who asked, when and why is kept in
-    MemberAnonymisation. Irreversible.
+    member and the imports' rows with errors that name one of its addresses (a repeated phone) name the pseudonym
+    instead. Who asked, when and why is kept in MemberAnonymisation. Irreversible.
 
     Raises ActionReasonRequired, MemberAlreadyAnonymised (a second request), NotFound.
     """
@@ -175,6 +176,7 @@ def member_anonymise(*, member_id: int, reason: str, requested_by, now: datetime
         addresses=sorted(str(address) for address in addresses if address),
     )
     OutboxMessage.objects.filter(notification__member_id=member.pk).exclude(last_error="").update(last_error="")
+    member_import_errors_scrub(addresses=addresses, replacement=pseudonym)
     _inbox_names_replace(member_id=member.pk, names=names, pseudonym=pseudonym)
     Member.history.filter(id=member.pk).update(name=pseudonym, **SCRUBBED_FIELDS)
     for field, value in SCRUBBED_FIELDS.items():

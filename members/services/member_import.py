@@ -22,7 +22,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -467,7 +468,36 @@ def member_import_uploads_sweep(*, now: datetime) -> int:
 def member_import_errors_expire(*, now: datetime) -> int:
     """Delete the rows with errors of the imports finished MEMBER_IMPORT_ERRORS_KEEP_DAYS ago; return how many jobs.
 
-    They quote the file's cells (phones, e-mails), also of members anonymised since; the job keeps their count.
+    They quote the file's cells (phones, e-mails); the job keeps their count. (Anonymising a member replaces its
+    addresses there at once: member_import_errors_scrub.)
     """
     finished_before = now - timedelta(days=settings.MEMBER_IMPORT_ERRORS_KEEP_DAYS)
     return MemberImportJob.objects.filter(finished_at__lt=finished_before).exclude(errors=[]).update(errors=[])
+
+
+def member_import_errors_scrub(*, addresses, replacement: str) -> int:
+    """Replace a member's addresses in the rows with errors that imports keep; return how many jobs changed.
+
+    A row repeating a phone is refused with a message naming that phone, which may be a member's (one anonymised
+    later, member_anonymise). The jobs are found by their errors' text, so only those naming an address are read.
+    """
+    needles = sorted({str(address) for address in addresses if address}, key=len, reverse=True)
+    if not needles:
+        return 0
+    naming = Q()
+    for needle in needles:
+        naming |= Q(errors_text__contains=needle)
+    naming_jobs = MemberImportJob.objects.annotate(errors_text=Cast("errors", TextField())).filter(naming)
+    changed = 0
+    for job in MemberImportJob.objects.filter(pk__in=naming_jobs.values("pk")).only("pk", "errors"):
+        errors = [{**error, "message": _replace_all(error["message"], needles, replacement)} for error in job.errors]
+        if errors != job.errors:
+            MemberImportJob.objects.filter(pk=job.pk).update(errors=errors)
+            changed += 1
+    return changed
+
+
+def _replace_all(text: str, needles: list[str], replacement: str) -> str:
+    for needle in needles:  # longest first: a phone never leaves a part of a longer one behind
+        text = text.replace(needle, replacement)
+    return text

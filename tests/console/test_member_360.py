@@ -17,7 +17,15 @@ from django.utils.html import escape
 from console.selectors.member_360 import PAGE_SIZE
 from coupons.models import Coupon
 from members.errors import ActionReasonRequired, MemberAlreadyAnonymised, MemberStatusConflict
-from members.models import Member, MemberAnonymisation, MemberToken, PointsEntry, Role, TierHistory
+from members.models import (
+    Member,
+    MemberAnonymisation,
+    MemberImportJob,
+    MemberToken,
+    PointsEntry,
+    Role,
+    TierHistory,
+)
 from members.services.ledger import points_credit
 from members.services.member_actions import member_anonymise, member_freeze, member_tags_set, member_unfreeze
 from members.services.tokens import member_token_issue
@@ -479,6 +487,25 @@ def test_anonymise_scrubs_every_past_version_in_the_history(world, now):
     assert len(versions) >= 2
     pseudonym = MemberAnonymisation.objects.get(member=alice).pseudonym
     assert set(versions) == {(pseudonym, None, "", None, None)}
+
+
+def test_anonymise_replaces_the_members_phone_in_the_imports_rows_with_errors(world, now):
+    alice, bob = world["alice"], world["bob"]
+    repeated = {"row": 3, "column": "phone", "message": f"The phone {alice.phone} also appears in row 7 of this file."}
+    other = {"row": 9, "column": "email", "message": "“x@y” is not a valid e-mail address."}
+    naming_alice = MemberImportJob.objects.create(status="done", error_count=2, errors=[repeated, other])
+    bobs = [{**repeated, "message": f"The phone {bob.phone} also appears in row 7 of this file."}]
+    naming_bob = MemberImportJob.objects.create(status="done", error_count=1, errors=bobs)
+
+    member_anonymise(member_id=alice.pk, reason="Request", requested_by=world["merchant_admin"], now=now)
+
+    pseudonym = MemberAnonymisation.objects.get(member=alice).pseudonym
+    naming_alice.refresh_from_db()
+    naming_bob.refresh_from_db()
+    assert naming_alice.errors == [
+        {**repeated, "message": f"The phone {pseudonym} also appears in row 7 of this file."}, other,
+    ]  # fmt: skip
+    assert naming_bob.errors == bobs
 
 
 def test_anonymise_is_refused_the_second_time(world, now):
