@@ -1,14 +1,18 @@
-"""Points auctions in the console: set one up, follow its bids (read-only), cancel it (every hold is released)."""
+"""Points auctions in the console: set one up, follow its bids (read-only), cancel it (every hold is released).
+
+An auction is the brand's, its bidders anyone's: a store's staff see the bids and the winner of their store's
+members only, as on the draws' spins (a member's label carries the name or else the phone).
+"""
 
 from django.contrib import admin, messages
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
-from members.console import ConsoleHistoryAdmin, ConsoleTabularInline
+from members.console import ConsoleHistoryAdmin, ConsoleTabularInline, staff_store_id
 from points.models import Auction, AuctionBid
 from points.services.auctions import auction_cancel
 
@@ -30,13 +34,21 @@ class AuctionBidInline(ConsoleTabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("member", "hold_entry")
+        bids = super().get_queryset(request).select_related("member", "hold_entry")
+        store_id = staff_store_id(request.user)
+        return bids if store_id is None else bids.filter(member__home_store_id=store_id)
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _winner_for(request, names) -> tuple:
+    if staff_store_id(request.user) is None:
+        return tuple(names)
+    return tuple("winner_shown" if name == "winner" else name for name in names)
 
 
 @admin.register(Auction)
@@ -59,11 +71,32 @@ class AuctionAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
 
     def get_queryset(self, request):
         leading = AuctionBid.objects.filter(auction=OuterRef("pk"), status=AuctionBid.Status.LEADING)
-        return (
+        auctions = (
             super()
             .get_queryset(request)
             .annotate(leading_points=Subquery(leading.values("points")[:1]), bids_count=Count("bids"))
         )
+        if (store_id := staff_store_id(request.user)) is not None:
+            in_scope = ExpressionWrapper(Q(winner__home_store_id=store_id), output_field=BooleanField())
+            auctions = auctions.annotate(winner_in_scope=in_scope)
+        return auctions
+
+    # A store's staff get `winner_shown` in place of the winner, on the list and the form.
+    def get_list_display(self, request):
+        return _winner_for(request, super().get_list_display(request))
+
+    def get_fieldsets(self, request, obj=None):
+        return [(name, {**options, "fields": _winner_for(request, options["fields"])})
+                for name, options in super().get_fieldsets(request, obj)]  # fmt: skip
+
+    @admin.display(description=_("winner"))
+    def winner_shown(self, auction):
+        if auction.winner_id is None:
+            return "-"
+        # A past version (the history page) has no annotation: its winner is not shown to a store's staff.
+        if getattr(auction, "winner_in_scope", False):
+            return auction.winner
+        return gettext("A member of another store")
 
     @admin.display(description=_("leading bid"), ordering="leading_points")
     def leading(self, auction):
@@ -74,13 +107,14 @@ class AuctionAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
         return auction.bids_count
 
     def get_readonly_fields(self, request, obj=None):
+        outcome = _winner_for(request, OUTCOME_FIELDS)
         if obj is None:
-            return OUTCOME_FIELDS
+            return outcome
         if obj.status != Auction.Status.OPEN:
-            return (*DESCRIPTION_FIELDS, *BIDDING_FIELDS, *OUTCOME_FIELDS)
+            return (*DESCRIPTION_FIELDS, *BIDDING_FIELDS, *outcome)
         if obj.bids.exists():
-            return (*[name for name in BIDDING_FIELDS if name != "ends_at"], *OUTCOME_FIELDS)
-        return OUTCOME_FIELDS
+            return (*[name for name in BIDDING_FIELDS if name != "ends_at"], *outcome)
+        return outcome
 
     def has_delete_permission(self, request, obj=None):
         return False

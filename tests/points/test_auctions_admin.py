@@ -1,10 +1,13 @@
 """The console for points auctions: bids read-only, terms fixed once bidding starts, cancelling releases holds."""
 
+from datetime import timedelta
+
 import pytest
 
 from members.models import Role
 from points.models import Auction
-from points.services.auctions import auction_bid_place
+from points.services.auctions import auction_bid_place, auction_close
+from tests.console_helpers import make_staff
 from tests.factories import AuctionFactory, MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +101,30 @@ def test_a_clerk_cannot_open_the_auctions(client):
     client.force_login(UserFactory(role=Role.CLERK))
 
     assert client.get("/console/points/auction/").status_code == 403
+
+
+def test_a_store_manager_sees_the_bids_and_the_winner_of_their_stores_members_only(client, give_points, now):
+    staff = make_staff()
+    ours = MemberFactory(home_store=staff["manager_a"].store, name="Alice Chan")
+    theirs = MemberFactory(home_store=staff["manager_b"].store, name="", phone="+85261112222")
+    for member in (ours, theirs):
+        give_points(member, 5000)
+    auction = AuctionFactory()
+    auction_bid_place(member_id=ours.pk, auction_id=auction.pk, points=1000, idempotency_key="ours", now=now)
+    auction_bid_place(member_id=theirs.pk, auction_id=auction.pk, points=1500, idempotency_key="theirs", now=now)
+    auction_close(auction_id=auction.pk, now=auction.ends_at + timedelta(minutes=5))  # the other store's member won
+    client.force_login(staff["manager_a"])
+
+    listing = client.get("/console/points/auction/").content.decode()
+    page = client.get(f"/console/points/auction/{auction.pk}/change/").content.decode()
+    history = client.get(f"/console/points/auction/{auction.pk}/history/").content.decode()
+
+    for html in (listing, page, history):
+        assert "+85261112222" not in html
+        assert theirs.member_number not in html
+    assert "A member of another store" in listing
+    assert "A member of another store" in page
+    assert ours.member_number in page  # their own member's bid
+
+    client.force_login(staff["merchant_admin"])
+    assert theirs.member_number in client.get("/console/points/auction/").content.decode()
