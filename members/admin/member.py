@@ -31,7 +31,7 @@ from members.errors import InvalidPhone
 from members.formats import birthday_problem, normalize_phone
 from members.models import Member, MemberToken, PointsEntry
 from members.services.ledger import points_adjust
-from members.services.membership import entry_tier, member_create
+from members.services.membership import consents_stamp, entry_tier, member_create
 from members.services.tokens import member_token_revoke
 
 LEDGER_INLINE_ROWS = 50
@@ -283,6 +283,7 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
 
     def save_model(self, request, obj, form, change):
         if change:
+            consents_stamp(obj, form.changed_data, now=timezone.now())
             super().save_model(request, obj, form, change)
             return
         now = timezone.now()

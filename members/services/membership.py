@@ -138,7 +138,12 @@ def _apply_profile(member, profile, *, now):
     unknown = set(profile) - PROFILE_FIELDS
     if unknown:
         raise InvalidInput.for_fields(sorted(unknown), _("This field cannot be changed."))
+    consents_stamp(member, [name for name, value in profile.items() if getattr(member, name) != value], now=now)
     for name, value in profile.items():
-        if name in CONSENT_FIELDS and getattr(member, name) != value:
-            member.consent_updated_at = now
         setattr(member, name, value)
+
+
+def consents_stamp(member: Member, changed, *, now: datetime) -> None:
+    """Date the member's consents when any of the fields `changed` is one (the member's, an import's or staff's)."""
+    if CONSENT_FIELDS.intersection(changed):
+        member.consent_updated_at = now

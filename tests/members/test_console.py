@@ -9,12 +9,14 @@ from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from members.formats import card_code_for
 from members.models import Member, MemberToken, PointsEntry, ProgramSettings, Purchase, Role, StoreApiKey
 from members.services.ledger import points_credit, points_ledger_drift
 from members.services.purchases import purchase_record
 from members.services.tokens import member_token_issue
+from tests.console_helpers import form_data
 from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -213,6 +215,33 @@ def test_console_creates_a_member_with_a_member_number_and_normalised_phone(clie
     assert (member.tier, member.join_source, member.home_store) == (tier, "console", store_a)
     assert list(member.tags.all()) == [tag]
     assert member.joined_at is not None
+
+
+def _change_form_post(client, member, **changes):
+    url = reverse("admin:members_member_change", args=[member.pk])
+    page = client.get(url)
+    data = {**form_data(page.context["adminform"].form), **changes}
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({f"{management.prefix}-{name}": value for name, value in management.initial.items()})
+    return client.post(url, data)
+
+
+def test_staff_changing_a_consent_dates_the_consents_and_other_edits_do_not(client, manager_a, member_a):
+    login(client, manager_a)
+    Member.objects.filter(pk=member_a.pk).update(consent_updated_at=None)
+
+    renamed = _change_form_post(client, member_a, name="Alice C.")
+    member_a.refresh_from_db()
+    undated = member_a.consent_updated_at
+    before = timezone.now()
+    opted_in = _change_form_post(client, member_a, consent_sms="on")
+
+    assert (renamed.status_code, opted_in.status_code) == (302, 302)
+    member_a.refresh_from_db()
+    assert undated is None
+    assert member_a.consent_sms is True
+    assert before <= member_a.consent_updated_at <= timezone.now()
 
 
 # -- roles --------------------------------------------------------------------------------------------
