@@ -140,7 +140,9 @@ class Tier(models.Model):
         _("monthly gift"),
         max_length=200,
         blank=True,
-        help_text=_("Shown to members; the monthly gift itself is granted by the points app's job."),
+        help_text=_(
+            "Shown to members while the tier has an active monthly gift (monthly tier gifts), which grants it."
+        ),
     )
     history = HistoricalRecords()
 

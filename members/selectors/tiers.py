@@ -117,8 +117,9 @@ def tier_benefits(*, tier: Tier, policy: TierPolicy) -> TierBenefits:
     if tier.birthday_multiplier != 1:
         text = _("Points ×%(multiplier)s in your birthday month.") % {"multiplier": _number(tier.birthday_multiplier)}
         summary.append({"benefit": "birthday_multiplier", "text": str(text)})
-    if tier.monthly_gift_description:
-        text = _("Every month: %(gift)s") % {"gift": tier.monthly_gift_description}
+    gift = tier.monthly_gift_description if tier.monthly_gift_description and _monthly_gift_granted(tier) else ""
+    if gift:
+        text = _("Every month: %(gift)s") % {"gift": gift}
         summary.append({"benefit": "monthly_gift", "text": str(text)})
     return TierBenefits(
         earn_multiplier=tier.earn_multiplier,
@@ -127,9 +128,18 @@ def tier_benefits(*, tier: Tier, policy: TierPolicy) -> TierBenefits:
         discount_max_amount=policy.discount_max_amount,
         discount_excluded_categories=list(policy.discount_excluded_categories or ()),
         birthday_multiplier=tier.birthday_multiplier,
-        monthly_gift=tier.monthly_gift_description,
+        monthly_gift=gift,
         summary=summary,
     )
+
+
+def _monthly_gift_granted(tier: Tier) -> bool:
+    """Whether an active monthly gift grants this tier something: its description is shown only then.
+
+    The gift is points.TierMonthlyGift, which members may not import; it is read through the relation it declares
+    on the tier (`monthly_gift`).
+    """
+    return Tier.objects.filter(pk=tier.pk, monthly_gift__is_active=True).exists()
 
 
 @dataclass(frozen=True)

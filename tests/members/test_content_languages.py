@@ -7,6 +7,7 @@ from django.utils import translation
 
 from members.models import Member, Notification, Tier
 from members.services.tiers import tier_changes_announce
+from points.models import TierMonthlyGift
 from tests.console_helpers import form_data
 from tests.factories import (
     MemberFactory,
@@ -28,7 +29,7 @@ def admin_client(client):
 
 @pytest.fixture
 def gold():
-    return TierFactory(
+    tier = TierFactory(
         code="V2",
         rank=2,
         name_en="Gold",
@@ -38,6 +39,8 @@ def gold():
         monthly_gift_description_zh_hant="每月一片面膜",
         monthly_gift_description_zh_hans="每月一片面膜",
     )
+    TierMonthlyGift.objects.create(tier=tier, points=100)  # the gift the description tells of
+    return tier
 
 
 # -- the API --------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.utils import timezone, translation
 
 from members.models import Member, TierPolicy
 from members.selectors.tiers import tier_benefits
+from points.models import TierMonthlyGift
 from tests.factories import MemberFactory, PurchaseFactory, TierFactory
 
 URL = "/api/v1/me/tier"
@@ -36,6 +37,7 @@ def test_me_tier_shows_benefits_score_and_what_is_missing_for_the_next_tier(memb
     policy.last_evaluated_at = now - timedelta(hours=10)
     policy.save()
     member = MemberFactory(tier=tiers[0])
+    TierMonthlyGift.objects.create(tier=tiers[0], points=10)  # the "Tea" Silver's description tells of
     PurchaseFactory(member=member, gross_amount=Decimal("760.00"), purchased_at=now - timedelta(days=3))
     review_on = timezone.localdate(now + timedelta(hours=62)).isoformat()
 

@@ -127,3 +127,24 @@ def test_the_console_lists_gifts_and_runs_for_a_merchant_admin(client, gold, gra
 
 def test_the_daily_schedule_is_registered():
     assert PeriodicTask.objects.filter(task="points.grant_tier_monthly_gifts").exists()
+
+
+def test_members_are_told_of_the_monthly_gift_only_while_an_active_gift_grants_it(gold, member_client):
+    member = MemberFactory(tier=gold)
+    gold.monthly_gift_description = "200 points every month"
+    gold.save()
+    client = member_client(member)
+
+    def told():
+        benefits = client.get("/api/v1/me/tier").json()["benefits"]
+        return benefits["monthly_gift"], [line["benefit"] for line in benefits["summary"]]
+
+    without_gift = told()
+    gift = TierMonthlyGift.objects.create(tier=gold, points=200)
+    with_gift = told()
+    TierMonthlyGift.objects.filter(pk=gift.pk).update(is_active=False)
+    paused = told()
+
+    assert without_gift == ("", [])
+    assert with_gift == ("200 points every month", ["monthly_gift"])
+    assert paused == ("", [])
