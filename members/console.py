@@ -46,6 +46,13 @@ def staff_store_id(user):
     return getattr(user, "store_id", None)
 
 
+def store_members_q(request, path: str) -> Q:
+    """Filter related rows to those of the staff member's store's members (`path` leads to the member): the counts
+    that brand-wide pages (tags, draws, rules) show a store's staff are their store's. Q() for staff of all stores."""
+    store_id = staff_store_id(request.user)
+    return Q() if store_id is None else Q(**{f"{path}__home_store_id": store_id})
+
+
 def member_exact_lookup_q(search_term, *, prefix="", timestamp=None):
     """Return a Q matching members by an exact phone, member number or card code, or None.
 

@@ -6,9 +6,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from coupons.models import PostPaymentRule
-from members.console import (
-    ConsoleHistoryAdmin,
-)
+from members.console import ConsoleHistoryAdmin, store_members_q
 from members.models import PurchaseChannel
 
 
@@ -35,7 +33,8 @@ class PostPaymentRuleAdmin(ConsoleHistoryAdmin):
     filter_horizontal = ("stores",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("template").annotate(issued=Count("coupons"))
+        issued = Count("coupons", filter=store_members_q(request, "coupons__member"))
+        return super().get_queryset(request).select_related("template").annotate(issued=issued)
 
     @admin.display(description=_("coupons issued"), ordering="issued")
     def coupons_issued(self, obj):

@@ -10,7 +10,13 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin, TranslatedTabularInline
-from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ConsoleTabularInline, StoreScopedAdminMixin
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ConsoleTabularInline,
+    StoreScopedAdminMixin,
+    store_members_q,
+)
 from members.models import (
     ProgramSettings,
     Store,
@@ -171,7 +177,11 @@ class TagAdmin(ConsoleModelAdmin):
     search_fields = ("name",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(member_count=Count("members"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(member_count=Count("members", filter=store_members_q(request, "members")))
+        )
 
     @admin.display(description=_("members"), ordering="member_count")
     def member_count(self, obj):

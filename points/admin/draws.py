@@ -13,6 +13,7 @@ from members.console import (
     ConsoleTabularInline,
     ReadOnlyAdminMixin,
     StoreScopedAdminMixin,
+    store_members_q,
 )
 from points.models import DrawPrize, DrawSpin, LuckyDraw
 from points.selectors.draws import draw_prize_chances
@@ -74,7 +75,8 @@ class LuckyDrawAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(spin_total=Count("spins")).prefetch_related("prizes")
+        spins = Count("spins", filter=store_members_q(request, "spins__member"))
+        return super().get_queryset(request).annotate(spin_total=spins).prefetch_related("prizes")
 
     @admin.display(description=_("spins"), ordering="spin_total")
     def spin_count(self, draw):

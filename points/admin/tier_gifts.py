@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin
+from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin, staff_store_id
 from points.models import TierGiftRun, TierMonthlyGift
 
 
@@ -25,6 +25,13 @@ class TierGiftRunAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
     list_select_related = ("tier", "points_job", "coupon_job")
     list_filter = ("tier",)
     date_hierarchy = "month"
+    # The jobs' counts are the brand's: a store's staff see how each grant went, without them.
+    COUNTED = {"points_job_status": "points_job_state", "coupon_job_status": "coupon_job_state"}
+
+    def get_list_display(self, request):
+        if staff_store_id(request.user) is None:
+            return self.list_display
+        return tuple(self.COUNTED.get(name, name) for name in self.list_display)
 
     @admin.display(description=_("points grant"))
     def points_job_status(self, run):
@@ -35,3 +42,11 @@ class TierGiftRunAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
     def coupon_job_status(self, run):
         job = run.coupon_job
         return "-" if job is None else f"{job.get_status_display()} ({job.issued}/{job.total})"
+
+    @admin.display(description=_("points grant"))
+    def points_job_state(self, run):
+        return "-" if run.points_job is None else run.points_job.get_status_display()
+
+    @admin.display(description=_("coupon issue"))
+    def coupon_job_state(self, run):
+        return "-" if run.coupon_job is None else run.coupon_job.get_status_display()
