@@ -195,7 +195,8 @@ def test_the_job_pages_say_how_long_rows_with_errors_are_kept_and_that_they_were
     assert "they are deleted 30 days after the import finishes" in html
 
     # and once the sweep deleted the rows, the page says so and quotes nothing
-    member_import.member_import_errors_expire(now=NOW + timedelta(days=31))
+    job.refresh_from_db()
+    member_import.member_import_errors_expire(now=job.finished_at + timedelta(days=31))
     html = client.get(url).content.decode()
     assert "ann@" not in html
     assert "The rows with errors were deleted 30 days after the import finished" in html
