@@ -16,12 +16,14 @@ from decimal import Decimal
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
+from campaigns.models import CampaignRecipient, ConsentRecord, WechatSubscription
 from coupons.models import Coupon
 from infra.errors import LoyaltyError
 from members.models import (
     BalanceHold,
     Member,
     MemberAnonymisation,
+    MemberPlanSubscription,
     Notification,
     OutboxMessage,
     PointsEntry,
@@ -32,7 +34,7 @@ from members.models import (
 )
 from members.selectors import member_card_get
 from members.selectors.tiers import member_tier_status
-from points.models import PurchaseRefund, RewardOrder
+from points.models import AuctionBid, CheckoutOrder, DrawSpin, PurchaseRefund, RewardOrder
 
 PAGE_SIZE = 20
 TAIL_SIZE = 10
@@ -189,6 +191,7 @@ def member_stored_value_summary(*, member: Member) -> dict:
 # -- the data access request (PDPO): everything held about the member, not paged ------------------------------------
 PROFILE_FIELDS = (
     "member_number", "name", "phone", "email", "gender", "birthday", "locale", "status", "join_source", "joined_at",
+    "wechat_openid", "wechat_unionid",
     "consent_marketing", "consent_sms", "consent_email", "consent_wechat", "consent_updated_at", "points_balance",
     "points_debt", "points_pending", "points_held", "stored_value_balance", "stored_value_held", "purchase_count",
     "total_spend", "first_purchase_at", "last_purchase_at", "tier_override_until", "created_at",
@@ -238,7 +241,34 @@ EXPORT_SECTIONS = {
         ("pk",),
     ),
     "messages": (Notification, ("created_at", "kind", "title", "body", "read_at"), ("pk",)),
-}
+    "plan_subscriptions": (
+        MemberPlanSubscription,
+        ("created_at", "plan__name", "source", "tier__name", "price", "starts_at", "ends_at", "provider",
+         "transaction_id"),
+        ("pk",),
+    ),
+    "checkout_orders": (
+        CheckoutOrder,
+        ("created_at", "out_trade_no", "status", "store__name", "amount_due", "points_to_spend", "stored_value_amount",
+         "paid_amount", "refunded_at", "refund_status", "refund_reason"),
+        ("pk",),
+    ),
+    "draw_spins": (
+        DrawSpin,
+        ("created_at", "draw__name", "outcome", "prize__name", "points_spent", "collected_at", "collected_store__name"),
+        ("pk",),
+    ),
+    "auction_bids": (AuctionBid, ("created_at", "auction__item_name", "points", "status", "released_at"), ("pk",)),
+    "consent_records": (ConsentRecord, ("recorded_at", "channel", "consented", "source", "address"), ("pk",)),
+    "wechat_subscriptions": (
+        WechatSubscription, ("template_id", "available", "accepted_at", "used_at", "refused_at"), ("pk",),
+    ),
+    "campaign_messages": (
+        CampaignRecipient,
+        ("created_at", "campaign__name", "occasion", "status", "held_out", "points_granted", "channels"),
+        ("pk",),
+    ),
+}  # fmt: skip
 
 
 def member_data_export(*, member: Member) -> dict:

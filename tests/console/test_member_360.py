@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
+from campaigns.models import ConsentRecord
 from console.selectors.member_360 import PAGE_SIZE
 from coupons.models import Coupon
 from members.errors import ActionReasonRequired, MemberAlreadyAnonymised, MemberStatusConflict
@@ -29,9 +30,21 @@ from members.models import (
 from members.services.ledger import points_credit
 from members.services.member_actions import member_anonymise, member_freeze, member_tags_set, member_unfreeze
 from members.services.tokens import member_token_issue
+from points.models import Auction
+from points.services.auctions import auction_bid_place
+from points.services.draws import draw_spin
 from tests.console_helpers import header_trail, make_staff
 from tests.coupons.factories import CouponTemplateFactory
-from tests.factories import MemberFactory, PurchaseFactory, TagFactory, TierFactory, UserFactory, checkout_sale
+from tests.factories import (
+    AuctionFactory,
+    DrawPrizeFactory,
+    MemberFactory,
+    PurchaseFactory,
+    TagFactory,
+    TierFactory,
+    UserFactory,
+    checkout_sale,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -437,6 +450,28 @@ def test_the_csv_export_lists_every_field_by_section(client, world):
     assert rows[0] == ["section", "row", "field", "value"]
     assert ["profile", "1", "phone", alice.phone] in rows
     assert ["purchases", "1", "external_id", "m360-1"] in rows
+
+
+def test_the_export_holds_every_table_kept_about_the_member(client, world, now):
+    alice = world["alice"]
+    points_credit(member_id=alice.pk, points=2000, idempotency_key="m360:more", now=now, source="test")
+    prize = DrawPrizeFactory(stock_total=10)
+    draw_spin(member_id=alice.pk, draw_id=prize.draw_id, idempotency_key="m360:spin", now=now)
+    auction_bid_place(member_id=alice.pk, auction_id=AuctionFactory().pk, points=1000, idempotency_key="m360", now=now)
+    ConsentRecord.objects.create(member=alice, member_number=alice.member_number, channel="sms", consented=False,
+                                 source="link", address=alice.phone, recorded_at=now)  # fmt: skip
+    client.force_login(world["merchant_admin"])
+
+    data = json.loads(client.get(reverse("admin:console_member_360_export", args=[alice.pk, "json"])).content)
+
+    profile = data["profile"][0]
+    assert (profile["wechat_openid"], profile["wechat_unionid"]) == ("openid-alice", "union-alice")
+    assert {"plan_subscriptions", "checkout_orders", "wechat_subscriptions", "campaign_messages"} <= set(data)
+    assert [spin["points_spent"] for spin in data["draw_spins"]] == [100]
+    assert [(bid["auction__item_name"], bid["points"]) for bid in data["auction_bids"]] == [
+        (Auction.objects.get().item_name, 1000),
+    ]  # fmt: skip
+    assert [(record["channel"], record["address"]) for record in data["consent_records"]] == [("sms", alice.phone)]
 
 
 @pytest.mark.parametrize(("role", "member"), [("clerk_a", "alice"), ("manager_b", "alice")])
