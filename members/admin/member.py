@@ -238,6 +238,13 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
             return "ledger_and_adjust_links"
         return "ledger_link"
 
+    def get_inline_instances(self, request, obj=None):
+        # A member of another store opens read-only for the till's lookup; their ledgers and tier history stay with
+        # their store, as on the ledger lists, the history page and the member's 360 page.
+        if obj is not None and not self.is_in_store_scope(request, obj):
+            return []
+        return super().get_inline_instances(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         fields = (*super().get_readonly_fields(request, obj), self._links_field(request, obj))
         # Once a member exists, tier changes go through the audited override (tier history), not this form.

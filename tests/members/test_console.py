@@ -244,6 +244,19 @@ def test_staff_changing_a_consent_dates_the_consents_and_other_edits_do_not(clie
     assert before <= member_a.consent_updated_at <= timezone.now()
 
 
+def test_another_stores_member_opens_without_their_ledgers_and_tier_history(client, manager_a, member_a, member_b, now):
+    for member in (member_a, member_b):
+        points_credit(member_id=member.pk, points=100, idempotency_key=f"ledger:{member.pk}", now=now, reason="gift")
+    login(client, manager_a)
+
+    theirs = client.get(reverse("admin:members_member_change", args=[member_b.pk]))
+    ours = client.get(reverse("admin:members_member_change", args=[member_a.pk]))
+
+    assert theirs.status_code == 200  # the till serves a visitor of another store
+    assert theirs.context["inline_admin_formsets"] == []
+    assert {inline.formset.prefix for inline in ours.context["inline_admin_formsets"]} >= {"points_entries"}
+
+
 # -- roles --------------------------------------------------------------------------------------------
 
 
