@@ -206,6 +206,12 @@ class CouponTemplate(ServiceOwnedFieldsMixin, models.Model):
             errors["channels"] = _("Choose at least one of: %(channels)s.") % {
                 "channels": ", ".join(PurchaseChannel.values)
             }
+        elif self.kind == self.Kind.FREE_SHIPPING and set(channels) != {PurchaseChannel.ONLINE}:
+            # No till or mini-program order here carries shipping: there the coupon would be used up for nothing.
+            errors["channels"] = _(
+                "Free shipping takes nothing off the bill: the online shop waives its shipping when it redeems the "
+                "coupon. Choose only the online shop."
+            )
         for field in ("categories", "skus"):
             value = getattr(self, field)
             if not isinstance(value, list) or any(not isinstance(item, str) or not item for item in value):

@@ -87,6 +87,12 @@ def test_a_quota_below_what_was_already_issued_is_refused(issue):
         ),
         ({"channels": []}, "channels", "Choose at least one of: pos, mini_program, online."),
         ({"channels": ["fax"]}, "channels", "Choose at least one of: pos, mini_program, online."),
+        (
+            {"kind": "free_shipping", "channels": ["pos", "online"]},
+            "channels",
+            "Free shipping takes nothing off the bill: the online shop waives its shipping when it redeems the "
+            "coupon. Choose only the online shop.",
+        ),
         ({"categories": "shoes"}, "categories", "Give a list of names."),
         (
             {"code_prefix": "OIL"},
@@ -98,6 +104,10 @@ def test_a_quota_below_what_was_already_issued_is_refused(issue):
 )
 def test_incomplete_or_malformed_terms_are_refused(terms, field, message):
     assert errors_of(CouponTemplateFactory.build(**terms))[field] == [message]
+
+
+def test_a_free_shipping_coupon_is_for_the_online_shop_only():
+    CouponTemplateFactory.build(kind="free_shipping", channels=["online"]).full_clean()  # the shop waives shipping
 
 
 def test_the_database_refuses_issuing_beyond_the_quota():
