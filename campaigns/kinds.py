@@ -119,8 +119,9 @@ SCHEMAS: dict[str, Schema] = {
     Kind.WELCOME: Schema(keys={}),
     Kind.AFTER_PURCHASE: Schema(keys={"min_amount": _money}),
     Kind.TIER_UPGRADE: Schema(keys={"tiers": _integers(1, 2**31 - 1)}),
-    Kind.POINTS_EXPIRING: Schema(keys={"days_before": _integer(1, 90)}, defaults={"days_before": 7}),
-    Kind.COUPON_EXPIRING: Schema(keys={"days_before": _integer(1, 90)}, defaults={"days_before": 7}),
+    # No days_before: the notice the points policy or each coupon template gives (its reminder_days).
+    Kind.POINTS_EXPIRING: Schema(keys={"days_before": _integer(1, 90)}),
+    Kind.COUPON_EXPIRING: Schema(keys={"days_before": _integer(1, 90)}),
     Kind.NEAR_STORE: Schema(
         keys={"radius_m": _integer(50, 5000), "windows": _windows, "weekdays_only": _boolean},
         required=("radius_m", "windows"),

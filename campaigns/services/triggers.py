@@ -19,18 +19,21 @@ makes the delivery once-only (the recipient row's unique constraint):
   member near another store;
 - points_expiring: the daily points reminder job (`points_expiring` signal, one reminder per member and soonest
   expiry date) when settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose date falls within the
-  campaign's `params.days_before`, occasion the reminder's key (`points_expiring:<member>:<date>`), the message
-  filled with `{points}`, `{days}` and `{expires_on}`. A transactional campaign (no marketing consent needed, no
+  campaign's `params.days_before` (none: all of them, at the points policy's `reminder_days`), occasion the
+  reminder's key (`points_expiring:<member>:<date>`), the message filled with `{points}`, `{days}` and
+  `{expires_on}`. A transactional campaign (no marketing consent needed, no
   weekly cap, no global control group). When no points_expiring campaign exists at all, the first reminder creates
-  the default one, running, with points' former message in every language: the merchant edits, pauses or ends it
-  like any campaign (paused or ended: no reminders).
+  the default one, running, with points' former message in every language and no `days_before`, so that it
+  follows the policy's notice: the merchant edits, pauses or ends it like any campaign (paused or ended: no
+  reminders).
 - coupon_expiring: the daily coupon reminder job (`coupon_expiring` signal, one reminder per available coupon within
   its template's `reminder_days`) when settings.COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose
-  coupon ends within the campaign's `params.days_before` and is still available, occasion the coupon's key
-  (`coupon_expiring:<coupon id>`: once per coupon, however often the job runs), the message filled with `{coupon}`
-  (the template's name in the member's language), `{days}` and `{expires_on}`. A member with two coupons due gets
+  coupon ends within the campaign's `params.days_before` (none: each template's own notice) and is still
+  available, occasion the coupon's key (`coupon_expiring:<coupon id>`: once per coupon, however often the job
+  runs), the message filled with `{coupon}` (the template's name in the member's language), `{days}` and
+  `{expires_on}`. A member with two coupons due gets
   one message per coupon (one delivery call per round). Transactional, and created as a default (running) on the
-  first reminder like points_expiring, its `days_before` the longest notice any template asks for.
+  first reminder like points_expiring, without `days_before`.
 
 Signal receivers (campaigns/receivers.py) only enqueue the tasks that call these, after commit.
 """
@@ -260,21 +263,22 @@ def points_expiring_campaign_default_ensure() -> Campaign:
     """Return the points_expiring campaign to run, creating the default one (running) when none exists at all.
 
     Serialised on the points policy's row, so that two reminder chunks at once create one campaign."""
-    policy = PointsPolicy.objects.select_for_update().get(pk=PointsPolicy.load().pk)
+    PointsPolicy.objects.select_for_update().get(pk=PointsPolicy.load().pk)
     existing = Campaign.objects.filter(kind=Kind.POINTS_EXPIRING).order_by("pk").first()
     if existing is not None:
         return existing
-    return _reminder_campaign_create(
-        kind=Kind.POINTS_EXPIRING, days_before=policy.reminder_days or 7, texts=DEFAULT_POINTS_EXPIRING
-    )
+    return _reminder_campaign_create(kind=Kind.POINTS_EXPIRING, texts=DEFAULT_POINTS_EXPIRING)
 
 
-def _reminder_campaign_create(*, kind: str, days_before: int, texts: dict) -> Campaign:
-    """Create a running transactional reminder campaign of `kind`, with `texts` ({field: {language: text}})."""
+def _reminder_campaign_create(*, kind: str, texts: dict) -> Campaign:
+    """Create a running transactional reminder campaign of `kind`, with `texts` ({field: {language: text}}).
+
+    Without `days_before`: it speaks when the points policy's or the coupon template's `reminder_days` says, so
+    that changing those later still holds (a days_before frozen at creation would override them)."""
     campaign = Campaign(
         kind=kind,
         status=Campaign.Status.RUNNING,
-        params={"days_before": min(max(days_before, 1), 90)},
+        params={},
         channels=["wechat", "sms", "email"],
         is_marketing=False,
         respects_global_control=False,
@@ -310,10 +314,14 @@ def campaigns_trigger_points_expiring(*, reminders: list[dict], now: datetime.da
 
 
 def _due(campaign: Campaign, reminders: list[dict], *, by: str, today: datetime.date, now: datetime.datetime) -> dict:
-    """Return the reminders (keyed by their `by`) that fall within the campaign's `days_before` of `today`, of the
-    members its segment (if any) selects."""
-    horizon = today + datetime.timedelta(days=int((campaign.params or {}).get("days_before", 7)))
-    due = {r[by]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
+    """Return the reminders (keyed by their `by`) that fall within the campaign's `days_before` of `today` (without
+    one: all, each sent at its source's own notice), of the members its segment (if any) selects."""
+    days_before = (campaign.params or {}).get("days_before")
+    if days_before is None:
+        due = {r[by]: r for r in reminders}
+    else:
+        horizon = today + datetime.timedelta(days=int(days_before))
+        due = {r[by]: r for r in reminders if datetime.date.fromisoformat(r["expires_on"]) <= horizon}
     if campaign.segment_id and due:
         chosen = set(
             segment_members_of(segment=campaign.segment, now=now)
@@ -368,14 +376,12 @@ def coupon_expiring_campaign_default_ensure() -> Campaign:
 
     Serialised on the points policy's row (the program's one settings row, as for points_expiring), so that two
     reminder chunks at once create one campaign."""
-    from coupons.models import CouponTemplate
 
     PointsPolicy.objects.select_for_update().get(pk=PointsPolicy.load().pk)
     existing = Campaign.objects.filter(kind=Kind.COUPON_EXPIRING).order_by("pk").first()
     if existing is not None:
         return existing
-    longest = max(CouponTemplate.objects.values_list("reminder_days", flat=True), default=0) or 7
-    return _reminder_campaign_create(kind=Kind.COUPON_EXPIRING, days_before=longest, texts=DEFAULT_COUPON_EXPIRING)
+    return _reminder_campaign_create(kind=Kind.COUPON_EXPIRING, texts=DEFAULT_COUPON_EXPIRING)
 
 
 def _rounds(due: dict[int, dict]) -> list[dict[int, dict]]:

@@ -67,7 +67,7 @@ def test_the_first_reminder_creates_the_default_campaign_which_delivers_it_once_
 
     assert (first, again) == (1, 1)  # the job signals the reminder each day; the campaign delivers it once
     campaign = Campaign.objects.get(kind=Kind.COUPON_EXPIRING)
-    assert (campaign.status, campaign.is_marketing, campaign.params) == ("running", False, {"days_before": 3})
+    assert (campaign.status, campaign.is_marketing, campaign.params) == ("running", False, {})  # templates' notice
     assert campaign_errors(campaign=campaign) == {}
     assert (campaign.message_title_zh_hant, campaign.message_title_zh_hans) == (
         "您的優惠券即將到期",

@@ -12,6 +12,7 @@ from campaigns.services.campaigns import campaign_errors
 from members.models import Notification, OutboxMessage
 from members.services.ledger import points_credit
 from points import tasks
+from points.models import PointsPolicy
 from points.services.expiry_reminders import points_expiry_remind
 from tests.campaigns.campaign_factories import CampaignFactory
 from tests.factories import MemberFactory
@@ -57,7 +58,7 @@ def test_the_first_reminder_creates_the_default_campaign_which_delivers_it_once(
 
     assert (first, again) == (1, 1)
     campaign = Campaign.objects.get(kind=Kind.POINTS_EXPIRING)
-    assert (campaign.status, campaign.is_marketing, campaign.params) == ("running", False, {"days_before": 30})
+    assert (campaign.status, campaign.is_marketing, campaign.params) == ("running", False, {})  # the policy's notice
     assert campaign_errors(campaign=campaign) == {}
     occasion = f"points_expiring:{member.pk}:{day(now, 10)}"
     assert list(CampaignRecipient.objects.values_list("member_id", "occasion", "status")) == [
@@ -68,6 +69,24 @@ def test_the_first_reminder_creates_the_default_campaign_which_delivers_it_once(
     assert notification.title == "Your points expire soon"
     assert notification.body == f"120 of your points will expire in the next 30 days, the first on {day(now, 10)}."
     assert OutboxMessage.objects.filter(notification=notification, channel=OutboxMessage.Channel.SMS).count() == 1
+
+
+def test_the_default_campaign_follows_the_policys_notice_when_it_changes_later(
+    now, member, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        points_expiry_remind(now=now, notify=False)  # creates the default campaign under a 30-day notice
+    policy = PointsPolicy.load()
+    policy.reminder_days = 60
+    policy.save()
+    later = MemberFactory(locale="en")
+    points_credit(member_id=later.pk, points=5, idempotency_key="late", now=now, expires_at=now + timedelta(days=45))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        points_expiry_remind(now=now, notify=False)
+
+    assert Campaign.objects.count() == 1
+    assert kinds(later) == [Notification.Kind.CAMPAIGN]  # told 45 days ahead, as the policy now says
 
 
 def test_the_merchants_edited_campaign_speaks_instead_and_only_within_its_days_before(
