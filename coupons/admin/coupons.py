@@ -86,7 +86,19 @@ class CouponAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
 
     @admin.action(description=_("Void selected coupons"), permissions=("void",))
     def void_selected(self, request, queryset):
-        selected = list(queryset.values_list("pk", flat=True))
+        # The search finds a visitor's coupon by its exact code in any store; voiding it stays with their store.
+        selected = list(self.scope_queryset(request, queryset).values_list("pk", flat=True))
+        if foreign := queryset.count() - len(selected):
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d coupon of another store's member was left as it was: their store may void it.",
+                    "%(count)d coupons of other stores' members were left as they were: their stores may void them.",
+                    foreign,
+                )
+                % {"count": foreign},
+                messages.WARNING,
+            )
         voided = coupons_void(
             coupon_ids=selected,
             now=timezone.now(),

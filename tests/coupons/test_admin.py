@@ -136,3 +136,26 @@ def test_staff_of_a_store_list_their_members_coupons_and_find_any_by_exact_code(
 
     assert [coupon.pk for coupon in listed.context["cl"].result_list] == [ours.pk]
     assert [coupon.pk for coupon in searched.context["cl"].result_list] == [theirs.pk]
+
+
+def test_a_store_manager_finds_a_visitors_coupon_by_its_code_but_may_not_void_it(client, issue):
+    store_a, store_b = StoreFactory(code="a"), StoreFactory(code="b")
+    client.force_login(UserFactory(role=Role.STORE_MANAGER, store=store_a))
+    template = CouponTemplateFactory(per_member_limit=None)
+    visitors = issue(template, MemberFactory(home_store=store_b))
+    ours = issue(template, MemberFactory(home_store=store_a))
+
+    found = client.get(COUPONS_URL, {"q": visitors.code})
+    response = client.post(
+        f"{COUPONS_URL}?q={visitors.code}",
+        {"action": "void_selected", "_selected_action": [visitors.pk, ours.pk]},
+        follow=True,
+    )
+
+    assert [coupon.pk for coupon in found.context["cl"].result_list] == [visitors.pk]  # served at the till
+    visitors.refresh_from_db()
+    assert visitors.status == "available"
+    assert messages_of(response) == [
+        "1 coupon of another store's member was left as it was: their store may void it.",
+        "0 coupons voided.",
+    ]
