@@ -21,7 +21,13 @@ from campaigns.services.campaign_runs import campaign_finish, campaign_launch, c
 from campaigns.services.campaigns import CHANNELS, EDITABLE_STATUSES, campaign_errors, campaign_save
 from infra.errors import LoyaltyError
 from infra.translation_admin import TranslatedFieldsAdminMixin
-from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ReadOnlyAdminMixin,
+    ScopedRelatedFieldListFilter,
+    StoreScopedAdminMixin,
+)
 
 RUNS_SHOWN = 10
 CHANNEL_LABELS = {"wechat": _("WeChat subscribe message"), "sms": _("SMS"), "email": _("Email")}
@@ -87,7 +93,7 @@ class CampaignAdmin(TranslatedFieldsAdminMixin, CampaignReportAdminMixin, StoreS
     store_scope_field = "store"
     store_scoped_fk_fields = {"segment": "store"}
     list_display = ("name", "kind", "status", "store", "starts_on", "ends_on", "coupons_issued", "points_granted")
-    list_filter = ("status", "kind", "store")
+    list_filter = ("status", "kind", ("store", ScopedRelatedFieldListFilter))
     search_fields = ("name",)
     readonly_fields = ("status", "coupons_issued", "points_granted", "recent_runs")
     actions = ("launch_selected", "pause_selected", "resume_selected", "finish_selected")

@@ -27,7 +27,7 @@ from campaigns.segments.schema import rule_errors, schema_for_editor
 from campaigns.selectors.segments import segment_preview
 from campaigns.services.segments import segment_coupon_issue, segment_points_grant, segment_save
 from infra.errors import LoyaltyError
-from members.console import ConsoleHistoryAdmin, StoreScopedAdminMixin, staff_store_id
+from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 
 MAX_PREVIEW_BODY = 64 * 1024
 FREEZES_SHOWN = 10
@@ -61,7 +61,7 @@ class SegmentAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
     store_scope_field = "store"
     history_revert_allowed = True  # configuration: a revert goes through the form (the rule is checked again)
     list_display = ("name", "store", "updated_at")
-    list_filter = ("store",)
+    list_filter = (("store", ScopedRelatedFieldListFilter),)
     search_fields = ("name",)
     readonly_fields = ("recent_freezes",)
     change_form_template = "admin/campaigns/segment/change_form.html"

@@ -159,3 +159,13 @@ def test_a_superuser_without_store_counts_any_store(client):
     client.force_login(UserFactory(is_superuser=True))
 
     assert preview(client, tier_rule(tier)).json()["count"] == 1
+
+
+@pytest.mark.parametrize("url_name", ["admin:campaigns_segment_changelist", "admin:campaigns_campaign_changelist"])
+def test_the_store_filter_of_segments_and_campaigns_offers_a_managers_own_store_only(client, staff, url_name):
+    client.force_login(staff["manager_a"])
+
+    response = client.get(reverse(url_name))
+
+    store_filter = next(spec for spec in response.context["cl"].filter_specs if spec.field_path == "store")
+    assert [pk for pk, _name in store_filter.lookup_choices] == [staff["manager_a"].store_id]
