@@ -271,7 +271,9 @@ def build_world(staff, now):
             name="Pay and return", template=template, min_paid_amount=Decimal(100)
         ),
         "members.Member": member,
-        "members.MemberImportJob": MemberImportJob.objects.create(created_by=manager_a, file="imports/walk.csv"),
+        "members.MemberImportJob": MemberImportJob.objects.create(
+            created_by=manager_a, store=manager_a.store, file="imports/walk.csv"
+        ),
         "members.MemberPlanSubscription": subscription.subscription,
         "members.MemberToken": MemberToken.objects.get(member=member),
         "members.MembershipPlan": plan,

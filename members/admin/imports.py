@@ -190,7 +190,7 @@ class MemberImportExportMixin:
         self._require(request, self.has_import_permission)
         jobs = MemberImportJob.objects.all()
         if not request.user.is_all_stores:
-            jobs = jobs.filter(created_by=request.user)
+            jobs = jobs.filter(store_id=request.user.store_id)
         job = get_object_or_404(jobs, pk=job_id)
         return TemplateResponse(
             request,

@@ -143,7 +143,7 @@ class PointsEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAd
 class MemberImportJobAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
     """Import runs with their progress and row errors; the import itself starts from the member list."""
 
-    store_scope_field = "created_by__store"
+    store_scope_field = "store"
     list_display = (
         "__str__",
         "status",

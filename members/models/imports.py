@@ -28,6 +28,11 @@ class MemberImportJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The store the import was made for (its importer's at the time; none: staff of all stores): the store scope of
+    # the job's pages, which quote the file's cells, whatever store the importer works for later.
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 

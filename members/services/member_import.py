@@ -120,7 +120,9 @@ def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now:
         data = handle.read()
     text, _used = decode(data, encoding)
     total = count_data_rows(text)
-    job = MemberImportJob.objects.create(file=file_name, encoding=encoding, total_rows=total, created_by=user)
+    job = MemberImportJob.objects.create(
+        file=file_name, encoding=encoding, total_rows=total, created_by=user, store_id=getattr(user, "store_id", None)
+    )
     if total > settings.MEMBER_IMPORT_BACKGROUND_ROWS:
         from members.tasks import member_import_job_task
 

@@ -200,3 +200,25 @@ def test_the_job_pages_say_how_long_rows_with_errors_are_kept_and_that_they_were
     html = client.get(url).content.decode()
     assert "ann@" not in html
     assert "The rows with errors were deleted 30 days after the import finished" in html
+
+
+@pytest.mark.parametrize("page", ["admin:members_member_import_job", "admin:members_memberimportjob_change"])
+def test_an_imports_pages_stay_with_the_store_it_was_made_for_when_its_importer_moves(client, page):
+    central, harbour = StoreFactory(code="central"), StoreFactory(code="harbour")
+    importer = UserFactory(role=Role.STORE_MANAGER, store=central)
+    colleague = UserFactory(role=Role.STORE_MANAGER, store=central)
+    job = run_import(csv_bytes("phone,name,email", "91234567,Ann,ann@"), now=NOW, user=importer)
+    importer.store = harbour  # head office moves the importer to another store
+    importer.save()
+    url = reverse(page, args=[job.pk])
+
+    client.force_login(importer)
+    moved = client.get(url)
+    client.force_login(colleague)
+    stayed = client.get(url)
+
+    assert job.store == central
+    assert moved.status_code in (302, 403, 404)  # the rows quote central's file: not harbour's to read
+    assert "ann@" not in moved.content.decode()
+    assert stayed.status_code == 200
+    assert "ann@" in stayed.content.decode()
