@@ -21,19 +21,18 @@ makes the delivery once-only (the recipient row's unique constraint):
   expiry date) when settings.POINTS_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose date falls within the
   campaign's `params.days_before` (none: all of them, at the points policy's `reminder_days`), occasion the
   reminder's key (`points_expiring:<member>:<date>`), the message filled with `{points}`, `{days}` and
-  `{expires_on}`. A transactional campaign (no marketing consent needed, no
-  weekly cap, no global control group). When no points_expiring campaign exists at all, the first reminder creates
-  the default one, running, with points' former message in every language and no `days_before`, so that it
-  follows the policy's notice: the merchant edits, pauses or ends it like any campaign (paused or ended: no
-  reminders).
+  `{expires_on}`. A transactional campaign (no marketing consent needed, no weekly cap, no global control group).
+  When no points_expiring campaign exists at all, the first reminder creates the default one, running, with
+  points' former message in every language and no `days_before`, so that it follows the policy's notice: the
+  merchant edits, pauses or ends it like any campaign (paused or ended: no reminders).
 - coupon_expiring: the daily coupon reminder job (`coupon_expiring` signal, one reminder per available coupon within
   its template's `reminder_days`) when settings.COUPON_EXPIRY_REMINDERS_BY_CAMPAIGN is on: the reminders whose
   coupon ends within the campaign's `params.days_before` (none: each template's own notice) and is still
   available, occasion the coupon's key (`coupon_expiring:<coupon id>`: once per coupon, however often the job
   runs), the message filled with `{coupon}` (the template's name in the member's language), `{days}` and
-  `{expires_on}`. A member with two coupons due gets
-  one message per coupon (one delivery call per round). Transactional, and created as a default (running) on the
-  first reminder like points_expiring, without `days_before`.
+  `{expires_on}`. A member with two coupons due gets one message per coupon (one delivery call per round).
+  Transactional, and created as a default (running) on the first reminder like points_expiring, without
+  `days_before`.
 
 Signal receivers (campaigns/receivers.py) only enqueue the tasks that call these, after commit.
 """

@@ -144,6 +144,7 @@ def _apply_profile(member, profile, *, now):
 
 
 def consents_stamp(member: Member, changed, *, now: datetime) -> None:
-    """Date the member's consents when any of the fields `changed` is one (the member's, an import's or staff's)."""
+    """Date the member's consents when any of the fields `changed` is one (the member's own change, or staff's on
+    the member form; an import dates them in its writer)."""
     if CONSENT_FIELDS.intersection(changed):
         member.consent_updated_at = now
