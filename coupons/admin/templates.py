@@ -205,6 +205,15 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     def _context(self, request, **extra):
         return {**self.admin_site.each_context(request), "opts": self.opts, **extra}
 
+    def _upload_page(self, request, template, **context):
+        """The template's upload page (bulk issue, partner codes): the form, and what the view adds."""
+        return TemplateResponse(
+            request,
+            "admin/coupons/coupontemplate/upload.html",
+            # Unfold's header trail names the template (`original`).
+            self._context(request, original=template, template_obj=template, **context),
+        )
+
     def issue_view(self, request, template_id):
         """Choose a tier, a tag or a CSV list of members and start a bulk issue job."""
         if not self.has_issue_permission(request):
@@ -235,17 +244,12 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:coupons_couponissuejob_change", args=[job.pk]))
-        return TemplateResponse(
+        return self._upload_page(
             request,
-            "admin/coupons/coupontemplate/upload.html",
-            self._context(
-                request,
-                title=gettext("Issue “%(name)s” to members") % {"name": template.name},
-                original=template,  # Unfold's header trail names the template
-                template_obj=template,
-                form=form,
-                submit_label=gettext("Start issuing"),
-            ),
+            template,
+            title=gettext("Issue “%(name)s” to members") % {"name": template.name},
+            form=form,
+            submit_label=gettext("Start issuing"),
         )
 
     def partner_codes_view(self, request, template_id):
@@ -273,20 +277,15 @@ class CouponTemplateAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
                     messages.SUCCESS if not result.errors else messages.WARNING,
                 )
         pool = PartnerCode.objects.filter(template=template)
-        return TemplateResponse(
+        return self._upload_page(
             request,
-            "admin/coupons/coupontemplate/upload.html",
-            self._context(
-                request,
-                title=gettext("Partner codes of “%(name)s”") % {"name": template.name},
-                original=template,  # Unfold's header trail names the template
-                template_obj=template,
-                form=form,
-                submit_label=gettext("Upload codes"),
-                row_errors=result.errors if result else None,
-                pool_total=pool.count(),
-                pool_unused=pool.filter(used_at__isnull=True).count(),
-            ),
+            template,
+            title=gettext("Partner codes of “%(name)s”") % {"name": template.name},
+            form=form,
+            submit_label=gettext("Upload codes"),
+            row_errors=result.errors if result else None,
+            pool_total=pool.count(),
+            pool_unused=pool.filter(used_at__isnull=True).count(),
         )
 
     def report_view(self, request):
