@@ -82,7 +82,8 @@ def audit_log(request, *, site):
         "store_choices": None if own_store is not None else Store.objects.order_by("name").values_list("pk", "name"),
         "own_store": Store.objects.filter(pk=own_store).first() if own_store is not None else None,
         "type_choices": audit_source_choices(),
-        "member": Member.objects.filter(pk=filters.member_id).only("member_number").first()
+        # named only when in the store scope: the filter takes any id, and the header must not turn ids into numbers
+        "member": Member.objects.for_staff(request.user).filter(pk=filters.member_id).only("member_number").first()
         if filters.member_id is not None
         else None,
         "next_url": f"?{urlencode({**kept, 'after': page.next_cursor.encode()})}" if page.next_cursor else None,

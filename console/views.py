@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from console.selectors import dashboard_figures
 from console.services.figures import PERIODS
-from members.console import member_exact_lookup_q, staff_store_id
+from members.console import member_exact_lookup_q, staff_store_id, visitors_admit
 from members.models import Member, Store
 
 DASHBOARD_PERMISSION = "console.view_dashboard"
@@ -74,6 +74,7 @@ def member_find(request):
     if exact is not None:
         found = list(Member.objects.filter(exact).values_list("pk", flat=True)[:2])
         if len(found) == 1:
+            visitors_admit(request, found)
             return redirect(_member_page_url(request, found[0]))
         if not found:
             messages.info(request, _("No member has this phone, member number or card code."))

@@ -5,7 +5,7 @@ superusers and staff without a store see everything. Each admin names the path f
 store in `store_scope_field` ("home_store", "store", "member__home_store", ...). Members are brand-wide
 for exact lookups (DESIGN, "Members are brand-wide"): an admin may answer an exact identifier (phone,
 member number, card code) from outside the scope through `get_exact_lookup_q`, while partial searches
-stay scoped.
+stay scoped; the member found opens for that staff session (`visitors_admit`), never by walking ids.
 
 History pages (django-simple-history) go through ConsoleHistoryAdmin: read within the store scope, reverted only
 where the model's admin allows it (see its docstring).
@@ -41,9 +41,33 @@ ConsoleStackedInline = ThemedStackedInline
 
 def staff_store_id(user):
     """Return the store a staff user is limited to, or None when they work for all stores."""
-    if user is None or not user.is_authenticated or user.is_superuser:
+    if user is None or not user.is_authenticated:
         return None
-    return getattr(user, "store_id", None)
+    return user.scope_store_id
+
+
+# Members of other stores that an exact lookup found open (read-only) for this many seconds of the staff session: a
+# shift at the till. The session keeps at most VISITORS_KEPT of them, the latest.
+VISITOR_SECONDS = 12 * 3600
+VISITORS_KEPT = 50
+VISITORS_SESSION_KEY = "console_visitors"
+
+
+def visitors_admit(request, member_ids) -> None:
+    """Let this staff session open the members an exact phone, member number or card code found (the till's
+    visitors from other stores); a member id typed into a URL opens nothing outside the store scope."""
+    if staff_store_id(request.user) is None or not member_ids or not hasattr(request, "session"):
+        return
+    now = int(time.time())
+    admitted = {key: until for key, until in request.session.get(VISITORS_SESSION_KEY, {}).items() if until > now}
+    admitted.update({str(member_id): now + VISITOR_SECONDS for member_id in member_ids})
+    latest = sorted(admitted.items(), key=lambda item: item[1])[-VISITORS_KEPT:]
+    request.session[VISITORS_SESSION_KEY] = dict(latest)
+
+
+def visitor_admitted(request, member_id) -> bool:
+    session = getattr(request, "session", {})
+    return session.get(VISITORS_SESSION_KEY, {}).get(str(member_id), 0) > time.time()
 
 
 def store_members_q(request, path: str) -> Q:
@@ -132,9 +156,12 @@ class StoreScopedAdminMixin:
     - store_scope_field: lookup path from the model to its Store ("store", "member__home_store");
       None leaves the admin unscoped.
     - store_scoped_fk_fields: {fk field name: lookup path from the related model to its Store}, so
-      a scoped user only picks related rows of their store. FKs to Store itself are always limited.
-    - store_scope_objects_brand_wide: open single objects outside the scope (read-only) even though
-      lists are scoped; members use it so the till serves a visitor from another store.
+      a scoped user only picks related rows of their store. FKs to Store itself are always limited, and so is the
+      FK that store_scope_field goes through ("member" of "member__home_store"): a row saved for another store's
+      member would be written outside the scope that lists it.
+    - store_scope_objects_brand_wide: open single objects outside the scope (read-only) that an exact lookup
+      found in this staff session (`visitors_admit`) even though lists are scoped; members use it so the till
+      serves a visitor from another store.
     """
 
     store_scope_field = None
@@ -172,9 +199,12 @@ class StoreScopedAdminMixin:
         model = queryset.model
         field = model._meta.pk if from_field is None else model._meta.get_field(from_field)
         try:
-            return queryset.get(**{field.name: field.to_python(object_id)})
+            obj = queryset.get(**{field.name: field.to_python(object_id)})
         except (model.DoesNotExist, ValidationError, ValueError):
             return None
+        if not self.is_in_store_scope(request, obj) and not visitor_admitted(request, obj.pk):
+            return None  # answered as for an object that does not exist, like any scoped admin
+        return obj
 
     def has_change_permission(self, request, obj=None):
         if obj is not None and self.store_scope_objects_brand_wide and not self.is_in_store_scope(request, obj):
@@ -213,11 +243,16 @@ class StoreScopedAdminMixin:
                     # A row saved without the store would vanish from its author's scope (or, for staff
                     # accounts, reach every store): scoped users must keep their store on it.
                     kwargs.update(required=True, empty_label=None)
-            elif db_field.name in self.store_scoped_fk_fields:
-                kwargs["queryset"] = db_field.related_model._default_manager.filter(
-                    **{self.store_scoped_fk_fields[db_field.name]: store_id}
-                )
+            elif path := self._store_path_of_fk(db_field.name):
+                kwargs["queryset"] = db_field.related_model._default_manager.filter(**{path: store_id})
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _store_path_of_fk(self, name):
+        """Return the lookup path from the rows a foreign key picks to their Store, when they are scoped."""
+        if name in self.store_scoped_fk_fields:
+            return self.store_scoped_fk_fields[name]
+        head, _sep, rest = (self.store_scope_field or "").partition("__")
+        return rest if name == head and rest else None
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

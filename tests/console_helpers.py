@@ -29,7 +29,9 @@ from tests.factories import (
 
 # The staff a console page is opened by: the brand's merchant admin, the staff of store A (where the objects
 # are) and a manager of store B ("staff of another store").
-ROLES = ("merchant_admin", "manager_a", "clerk_a", "manager_b")
+# merchant_admin_b: a merchant admin limited to store B (the staff form allows it: an owner of one store, who manages
+# that store's staff); every page holds them to store B like the store's own staff.
+ROLES = ("merchant_admin", "manager_a", "clerk_a", "manager_b", "merchant_admin_b")
 
 # The history revert policy, per history-enabled model (members.console.ConsoleHistoryAdmin).
 # Pure configuration: reverted by staff who may change it.
@@ -70,6 +72,7 @@ def make_staff():
         "manager_a": UserFactory(role=Role.STORE_MANAGER, store=store_a),
         "clerk_a": UserFactory(role=Role.CLERK, store=store_a),
         "manager_b": UserFactory(role=Role.STORE_MANAGER, store=store_b),
+        "merchant_admin_b": UserFactory(role=Role.MERCHANT_ADMIN, store=store_b),
     }
 
 
@@ -112,7 +115,7 @@ HISTORY_OBJECT_MAKERS = {
         "You are now {tier}",
     ),  # fmt: skip
     "campaigns.WebhookEndpoint": lambda store: _saved_twice(
-        WebhookEndpoint(name="CRM", url="https://crm.example.com/hooks", events=["member.joined"]),
+        WebhookEndpoint(name="CRM", url="https://crm.example.com/hooks", events=["member.joined"], store=store),
         "url",
         "https://crm.example.com/hooks",
         "https://crm2.example.com/hooks",

@@ -1,12 +1,19 @@
-"""Console of the outbound webhooks: endpoints (merchant configuration) and the delivery log (read-only, scoped to
-the staff member's store: a store's staff see the deliveries of their store's events)."""
+"""Console of the outbound webhooks: endpoints (merchant configuration) and the delivery log (read-only). Both are
+scoped to the staff member's store: staff limited to a store see their store's endpoints and deliveries, and an
+endpoint they make receives their store's events only (one without a store receives every member's)."""
 
 from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from members.console import ConsoleHistoryAdmin, ConsoleModelAdmin, ReadOnlyAdminMixin, StoreScopedAdminMixin
+from members.console import (
+    ConsoleHistoryAdmin,
+    ConsoleModelAdmin,
+    ReadOnlyAdminMixin,
+    ScopedRelatedFieldListFilter,
+    StoreScopedAdminMixin,
+)
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -21,10 +28,12 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ConsoleHistoryAdmin):
+class WebhookEndpointAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
+    store_scope_field = "store"
     form = WebhookEndpointForm
     list_display = ("name", "url", "store", "is_active", "created_at")
-    list_filter = ("is_active", "store")
+    list_select_related = ("store",)
+    list_filter = ("is_active", ("store", ScopedRelatedFieldListFilter))
     readonly_fields = ("secret",)
 
     def get_fields(self, request, obj=None):

@@ -134,12 +134,6 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
     return errors
 
 
-def _staff_store(user) -> int | None:
-    if user is None or user.is_superuser:
-        return None
-    return getattr(user, "store_id", None)
-
-
 def campaign_check_scope(*, campaign: Campaign, user, permission: str) -> None:
     """Raise CampaignPermissionDenied unless `user` (None: the system) holds `permission` and may see the campaign
     (staff of a store: their store's campaigns only)."""
@@ -147,7 +141,7 @@ def campaign_check_scope(*, campaign: Campaign, user, permission: str) -> None:
         return
     if not user.has_perm(permission):
         raise CampaignPermissionDenied()
-    staff_store = _staff_store(user)
+    staff_store = user.scope_store_id
     if staff_store is not None and campaign.store_id != staff_store:
         raise CampaignPermissionDenied()
 

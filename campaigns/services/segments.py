@@ -27,9 +27,7 @@ from members.models import Member
 
 
 def _store_of(user) -> int | None:
-    if user is None or user.is_superuser:
-        return None
-    return getattr(user, "store_id", None)
+    return None if user is None else user.scope_store_id
 
 
 def segment_rule_check(*, rule) -> None:

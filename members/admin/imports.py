@@ -189,8 +189,8 @@ class MemberImportExportMixin:
         """Show an import job's progress and row errors (refreshing while it runs)."""
         self._require(request, self.has_import_permission)
         jobs = MemberImportJob.objects.all()
-        if not request.user.is_all_stores:
-            jobs = jobs.filter(store_id=request.user.store_id)
+        if request.user.scope_store_id is not None:
+            jobs = jobs.filter(store_id=request.user.scope_store_id)
         job = get_object_or_404(jobs, pk=job_id)
         return TemplateResponse(
             request,

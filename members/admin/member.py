@@ -26,6 +26,7 @@ from members.console import (
     StoreScopedAdminMixin,
     member_exact_lookup_q,
     member_partial_lookup_q,
+    visitors_admit,
 )
 from members.errors import InvalidPhone
 from members.formats import birthday_problem, normalize_phone
@@ -282,6 +283,7 @@ class MemberAdmin(MemberImportExportMixin, StoreScopedAdminMixin, ConsoleHistory
         if exact is not None:
             found_ids = list(self.unscoped_queryset(request).filter(exact).values_list("pk", flat=True)[:20])
             if found_ids:
+                visitors_admit(request, found_ids)  # a visitor of another store opens for this session
                 return self.unscoped_queryset(request).filter(pk__in=found_ids), False
         partial = member_partial_lookup_q(search_term)
         if partial is None:

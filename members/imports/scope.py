@@ -17,10 +17,8 @@ class ImportScope:
 
     @classmethod
     def of(cls, user) -> "ImportScope":
-        """Return the scope of a staff user (that of members.console.staff_store_id)."""
-        if user is None or user.is_superuser:
-            return cls()
-        return cls(store_id=user.store_id)
+        """Return the scope of a staff user (User.scope_store_id, as in the console)."""
+        return cls(store_id=None if user is None else user.scope_store_id)
 
     @property
     def is_all_stores(self) -> bool:

@@ -27,9 +27,8 @@ class MemberQuerySet(models.QuerySet):
 
     def for_staff(self, user):
         """Members a staff user may list or export: those of their home store."""
-        if user.is_superuser or user.store_id is None:
-            return self
-        return self.filter(home_store_id=user.store_id)
+        store_id = user.scope_store_id
+        return self if store_id is None else self.filter(home_store_id=store_id)
 
 
 class Member(ServiceOwnedFieldsMixin, models.Model):

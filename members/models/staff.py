@@ -29,8 +29,12 @@ class User(AbstractUser):
         verbose_name_plural = _("staff users")
 
     @property
-    def is_all_stores(self):
-        return self.is_superuser or self.store_id is None
+    def scope_store_id(self) -> int | None:
+        """The store this staff member's work is limited to (lists, forms, jobs), or None for all stores.
+
+        A superuser works for all stores whatever store their account names.
+        """
+        return None if self.is_superuser else self.store_id
 
     def has_role(self, role):
         return self.is_superuser or self.groups.filter(name=role).exists()

@@ -121,7 +121,7 @@ def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now:
     text, _used = decode(data, encoding)
     total = count_data_rows(text)
     job = MemberImportJob.objects.create(
-        file=file_name, encoding=encoding, total_rows=total, created_by=user, store_id=getattr(user, "store_id", None)
+        file=file_name, encoding=encoding, total_rows=total, created_by=user, store_id=ImportScope.of(user).store_id
     )
     if total > settings.MEMBER_IMPORT_BACKGROUND_ROWS:
         from members.tasks import member_import_job_task
@@ -317,7 +317,7 @@ def _failure_message(failure: BaseException) -> str:
 
 
 def _job_scope(job) -> ImportScope:
-    """Return the scope of the staff user who started the job (read from the job, never from a request).
+    """Return the scope the job was started in (its recorded store, never a request's nor the importer's today).
 
     A job whose upload was made by a user who no longer exists (created_by emptied by the deletion) is
     refused rather than run for all stores.
@@ -329,7 +329,7 @@ def _job_scope(job) -> ImportScope:
                 gettext("The staff user who started this import no longer exists; import the file again."),
                 code="importer_gone",
             )
-    return ImportScope.of(job.created_by)
+    return ImportScope(store_id=job.store_id)
 
 
 def _upload_read(name: str) -> bytes:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from infra.csv_uploads.decoding import AUTO, decode
 from infra.csv_uploads.forms import checked_upload, csv_file_field, encoding_field
 from infra.errors import LoyaltyError
-from members.console import ConsoleModelAdmin
+from members.console import ConsoleModelAdmin, StoreScopedAdminMixin, staff_store_id
 from points.models import (
     PointsGrantJob,
 )
@@ -45,15 +45,18 @@ class PointsGrantJobForm(forms.ModelForm):
 
 
 @admin.register(PointsGrantJob)
-class PointsGrantJobAdmin(ConsoleModelAdmin):
-    """Bulk grants: staff with `points.grant_points` start one; progress and row errors show on its page."""
+class PointsGrantJobAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
+    """Bulk grants: staff with `points.grant_points` start one; progress and row errors show on its page. Staff
+    limited to a store grant to their store's members and see their store's grants (the job's `store`)."""
 
+    store_scope_field = "store"
     form = PointsGrantJobForm
-    list_display = ("pk", "audience", "points", "reason", "status", "members_done", "members_total",
+    list_display = ("pk", "audience", "points", "reason", "store", "status", "members_done", "members_total",
                     "members_granted", "created_by", "created_at")  # fmt: skip
+    list_select_related = ("store", "created_by")
     list_filter = ("status", "audience")
     ordering = ("-pk",)
-    readonly_fields = ("status", "members_total", "members_done", "members_granted", "row_errors_display",
+    readonly_fields = ("store", "status", "members_total", "members_done", "members_granted", "row_errors_display",
                        "created_by", "created_at", "started_at", "finished_at")  # fmt: skip
 
     def _may_grant(self, request):
@@ -73,6 +76,15 @@ class PointsGrantJobAdmin(ConsoleModelAdmin):
 
     def has_module_permission(self, request):
         return self._may_grant(request)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        store_id = staff_store_id(request.user)
+        if obj is None and store_id is not None:
+            form.base_fields["audience"].help_text = _(
+                "Only members whose home store is %(store)s receive the points."
+            ) % {"store": request.user.store}
+        return form
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -39,6 +39,15 @@ class PointsGrantJob(models.Model):
     tag = models.ForeignKey(
         "members.Tag", verbose_name=_("tag"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    store = models.ForeignKey(
+        "members.Store",
+        verbose_name=_("only members of store"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Set when staff limited to a store start the grant: only members whose home store it is."),
+    )
     points = models.PositiveBigIntegerField(
         _("points per member"), validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)]
     )

@@ -1,10 +1,10 @@
 """Staff bulk grants: the same points, with a reason, to a CSV list of members or to a tier or a tag.
 
 `points_grant_job_create` validates and records the job (permission `points.grant_points`, reason required)
-and enqueues it after commit; `points_grant_job_run` resolves the members (list rows set-based: one query
-for the phones and one for the member numbers), then credits them chunk by chunk, one transaction per chunk,
-recording progress. Each credit's key is `grant:<job>:<member>`, so running the job again, or a chunk twice,
-grants nobody twice.
+and enqueues it after commit; staff limited to a store (User.scope_store_id) grant to their store's members
+only. `points_grant_job_run` resolves the members (list rows set-based: one query for the phones and one for
+the member numbers), then credits them chunk by chunk, one transaction per chunk, recording progress. Each
+credit's key is `grant:<job>:<member>`, so running the job again, or a chunk twice, grants nobody twice.
 """
 
 import re
@@ -47,7 +47,8 @@ def points_grant_job_create(
     tier_id: int | None = None,
     tag_id: int | None = None,
 ) -> PointsGrantJob:
-    """Record a bulk grant and run it on Celery after commit.
+    """Record a bulk grant and run it on Celery after commit; a grant by staff limited to a store reaches only the
+    members whose home store it is (list rows naming others are row errors).
 
     Raises GrantNotAllowed (no `points.grant_points` permission), ReasonRequired, InvalidInput.
     """
@@ -62,6 +63,7 @@ def points_grant_job_create(
         member_list=member_list,
         tier_id=tier_id,
         tag_id=tag_id,
+        store_id=created_by.scope_store_id,
     )
 
 
@@ -76,6 +78,7 @@ def points_grant_job_enqueue(
     member_list: str = "",
     tier_id: int | None = None,
     tag_id: int | None = None,
+    store_id: int | None = None,
 ) -> PointsGrantJob:
     """Record a bulk grant and run it after commit, without a staff permission check: for scheduled jobs
     (created_by None) and for `points_grant_job_create`, which checks the permission first.
@@ -91,6 +94,7 @@ def points_grant_job_enqueue(
         member_list=member_list if audience == PointsGrantJob.Audience.LIST else "",
         tier_id=tier_id if audience == PointsGrantJob.Audience.TIER else None,
         tag_id=tag_id if audience == PointsGrantJob.Audience.TAG else None,
+        store_id=store_id,
         points=points,
         reason=reason.strip(),
         created_by=created_by,
@@ -121,6 +125,8 @@ def _list_rows(text: str) -> list[tuple[int, str]]:
 def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]]:
     """Return the ids of the members a job grants to (ascending) and the list's row errors by row number."""
     eligible = Member.objects.filter(status=Member.Status.ACTIVE)
+    if job.store_id is not None:
+        eligible = eligible.filter(home_store_id=job.store_id)
     if job.audience == PointsGrantJob.Audience.TIER:
         return list(eligible.filter(tier_id=job.tier_id).order_by("pk").values_list("pk", flat=True)), []
     if job.audience == PointsGrantJob.Audience.TAG:
@@ -143,22 +149,24 @@ def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]
             else:
                 errors.append({"row": row, "value": value, "error": str(_("Neither a phone nor a member number."))})
     by_phone = {
-        phone: (pk, status)
-        for pk, phone, status in Member.objects.filter(
+        phone: (pk, status, home_store_id)
+        for pk, phone, status, home_store_id in Member.objects.filter(
             phone__in=[key for _row, _value, (kind, key) in wanted if kind == "phone"]
-        ).values_list("pk", "phone", "status")
+        ).values_list("pk", "phone", "status", "home_store_id")
     }
     by_number = {
-        number: (pk, status)
-        for pk, number, status in Member.objects.filter(
+        number: (pk, status, home_store_id)
+        for pk, number, status, home_store_id in Member.objects.filter(
             member_number__in=[key for _row, _value, (kind, key) in wanted if kind == "member_number"]
-        ).values_list("pk", "member_number", "status")
+        ).values_list("pk", "member_number", "status", "home_store_id")
     }
     seen, member_ids = {}, []
     for row, value, (kind, key) in wanted:
         found = (by_phone if kind == "phone" else by_number).get(key)
         if found is None:
             errors.append({"row": row, "value": value, "error": str(_("No member matches."))})
+        elif job.store_id is not None and found[2] != job.store_id:
+            errors.append({"row": row, "value": value, "error": str(_("This member does not belong to your store."))})
         elif found[1] != Member.Status.ACTIVE:
             errors.append({"row": row, "value": value, "error": str(_("This member is not active."))})
         elif found[0] in seen:

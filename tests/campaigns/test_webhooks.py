@@ -238,3 +238,28 @@ def test_a_delivery_keeps_its_members_number_beside_the_payload_for_an_erasure_t
 
     numbers = dict(WebhookDelivery.objects.values_list("event_key", "member_number"))
     assert numbers == {"p1": "1000042", "p2": ""}
+
+
+def test_a_merchant_admin_of_one_store_makes_endpoints_of_their_store_only(client):
+    # given a merchant admin limited to store A, and a brand-wide endpoint (every store's members' events)
+    from members.models import Role
+    from tests.factories import UserFactory
+
+    store_a, store_b = StoreFactory(), StoreFactory()
+    brand = WebhookEndpoint.objects.create(name="Brand CRM", url="https://crm.example.com/h", events=["member.joined"])
+    client.force_login(UserFactory(role=Role.MERCHANT_ADMIN, store=store_a))
+    form = {"name": "Mine", "url": "https://mine.example.com/h", "events": ["member.joined"], "is_active": "on"}
+
+    # when they list the endpoints, and add one without a store, then one for store B
+    listed = client.get("/console/campaigns/webhookendpoint/")
+    without_store = client.post("/console/campaigns/webhookendpoint/add/", form)
+    for_store_b = client.post("/console/campaigns/webhookendpoint/add/", {**form, "store": store_b.pk})
+    for_store_a = client.post("/console/campaigns/webhookendpoint/add/", {**form, "store": store_a.pk})
+
+    # then the brand's endpoint is not theirs to see, and only their store's endpoint is made: one without a store
+    # would receive the events of every store's members
+    assert brand not in listed.context["cl"].result_list
+    assert "store" in without_store.context["adminform"].form.errors
+    assert "store" in for_store_b.context["adminform"].form.errors
+    assert for_store_a.status_code == 302
+    assert list(WebhookEndpoint.objects.exclude(pk=brand.pk).values_list("name", "store")) == [("Mine", store_a.pk)]

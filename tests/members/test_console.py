@@ -3,6 +3,7 @@ manual points adjustments and bounded list queries."""
 
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.contrib import admin
@@ -11,6 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from members import console
 from members.formats import card_code_for
 from members.models import Member, MemberToken, PointsEntry, ProgramSettings, Purchase, Role, StoreApiKey
 from members.services.ledger import points_credit, points_ledger_drift
@@ -164,18 +166,52 @@ def test_partial_phone_search_stays_in_the_store(client, clerk_a, member_a, memb
     assert list(response.context["cl"].result_list) == [member_a]
 
 
-def test_member_of_another_store_opens_read_only(client, manager_a, member_b):
-    response = login(client, manager_a).get(reverse("admin:members_member_change", args=[member_b.pk]))
+def test_member_of_another_store_found_by_an_exact_lookup_opens_read_only(client, manager_a, member_b):
+    login(client, manager_a).get(MEMBERS_URL, {"q": member_b.phone})
+
+    response = client.get(reverse("admin:members_member_change", args=[member_b.pk]))
 
     assert response.status_code == 200
     assert response.context["has_change_permission"] is False
     assert "Bella Wong" in response.text
 
 
+def test_member_of_another_store_found_by_the_headers_search_opens(client, clerk_a, member_b):
+    response = login(client, clerk_a).get(reverse("admin:console_find"), {"q": member_b.member_number})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:members_member_change", args=[member_b.pk])
+    assert client.get(response["Location"]).status_code == 200
+
+
+def test_member_of_another_store_does_not_open_by_id_alone(client, clerk_a, member_a, member_b):
+    # given a clerk who has looked nobody up (a partial search stays in their store and admits nobody)
+    login(client, clerk_a).get(MEMBERS_URL, {"q": "Bella"})
+
+    # when they open members by id, as someone walking the ids would
+    theirs = client.get(reverse("admin:members_member_change", args=[member_b.pk]))
+    ours = client.get(reverse("admin:members_member_change", args=[member_a.pk]))
+
+    # then only their store's member opens; the other is answered as a member that does not exist
+    assert (theirs.status_code, theirs["Location"]) == (302, "/console/")
+    assert "Bella Wong" not in client.get("/console/").text
+    assert ours.status_code == 200
+
+
+def test_a_visitor_opens_for_a_shift_not_for_ever(client, clerk_a, member_b, monkeypatch):
+    login(client, clerk_a).get(MEMBERS_URL, {"q": member_b.phone})
+    url = reverse("admin:members_member_change", args=[member_b.pk])
+    later = time.time() + 13 * 3600
+    monkeypatch.setattr(console, "time", SimpleNamespace(time=lambda: later))  # the console's clock, 13 hours on
+
+    assert client.get(url).status_code == 302
+
+
 def test_member_of_another_store_cannot_be_changed(client, manager_a, member_b):
     url = reverse("admin:members_member_change", args=[member_b.pk])
+    login(client, manager_a).get(MEMBERS_URL, {"q": member_b.member_number})
 
-    response = login(client, manager_a).post(url, {"name": "Changed", "status": "active"})
+    response = client.post(url, {"name": "Changed", "status": "active"})
 
     assert response.status_code == 403
     member_b.refresh_from_db()
@@ -247,7 +283,7 @@ def test_staff_changing_a_consent_dates_the_consents_and_other_edits_do_not(clie
 def test_another_stores_member_opens_without_their_ledgers_and_tier_history(client, manager_a, member_a, member_b, now):
     for member in (member_a, member_b):
         points_credit(member_id=member.pk, points=100, idempotency_key=f"ledger:{member.pk}", now=now, reason="gift")
-    login(client, manager_a)
+    login(client, manager_a).get(MEMBERS_URL, {"q": member_b.phone})
 
     theirs = client.get(reverse("admin:members_member_change", args=[member_b.pk]))
     ours = client.get(reverse("admin:members_member_change", args=[member_a.pk]))
@@ -380,7 +416,9 @@ def test_adjustment_form_offers_a_fresh_idempotency_key(client, merchant_admin, 
 def test_store_scoped_admin_cannot_adjust_a_member_of_another_store(client, store_a, member_b):
     scoped_admin = UserFactory(role=Role.MERCHANT_ADMIN, store=store_a)
 
-    response = login(client, scoped_admin).get(adjust_url(member_b))
+    login(client, scoped_admin).get(MEMBERS_URL, {"q": member_b.phone})  # found at the till: the form opens
+
+    response = client.get(adjust_url(member_b))
 
     assert response.status_code == 403
 

@@ -28,7 +28,9 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 # Objects of a store: staff of another store may not read their history.
-STORE_SCOPED = {"campaigns.Campaign", "campaigns.Segment", "members.Member", "members.Store"}
+STORE_SCOPED = {
+    "campaigns.Campaign", "campaigns.Segment", "campaigns.WebhookEndpoint", "members.Member", "members.Store",
+}  # fmt: skip
 
 HISTORY_LABELS = [model_admin.opts.label for model_admin in history_admins()]
 

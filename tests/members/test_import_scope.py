@@ -159,6 +159,31 @@ def test_background_job_applies_the_importers_scope(settings, django_capture_on_
     assert set(Member.objects.exclude(pk=other.pk).values_list("home_store_id", flat=True)) == {stores[0].pk}
 
 
+def test_background_job_keeps_the_store_it_was_started_in_when_the_importer_moves(
+    settings, django_capture_on_commit_callbacks, stores, manager
+):
+    # given a manager's background import, queued, whose first row is a member of the other store
+    settings.MEMBER_IMPORT_BACKGROUND_ROWS = 2
+    other = MemberFactory(phone="+85291234567", name="Kowloon Ann", home_store=stores[1])
+    lines = ["91234567,Renamed", *(f"630000{n:02d},Member {n}" for n in range(1, 6))]
+    with django_capture_on_commit_callbacks() as queued:
+        job = run_import(csv_bytes("phone,name", *lines), now=NOW, user=manager)
+
+    # when the manager moves to the other store before the job runs
+    manager.store = stores[1]
+    manager.save(update_fields=["store"])
+    for callback in queued:
+        callback()
+
+    # then the job writes in the scope it was started in: the other store's member is refused, the new members
+    # join the first store
+    job.refresh_from_db()
+    assert (job.status, job.store_id, job.created_count, job.error_count) == ("done", stores[0].pk, 5, 1)
+    other.refresh_from_db()
+    assert other.name == "Kowloon Ann"
+    assert set(Member.objects.exclude(pk=other.pk).values_list("home_store_id", flat=True)) == {stores[0].pk}
+
+
 def test_chunk_refuses_a_member_moved_to_another_store_after_validation(stores, manager):
     # given a row validated while its member was in the manager's store, who has since moved
     member = MemberFactory(phone="+85291234567", name="Ann", home_store=stores[0])

@@ -74,6 +74,7 @@ def test_staff_without_the_permission_cannot_adjust(client, member, store, role)
 
 def test_an_admin_of_another_store_cannot_adjust(client, member):
     client.force_login(UserFactory(role=Role.MERCHANT_ADMIN, store=StoreFactory(code="mongkok")))
+    client.get("/console/members/member/", {"q": member.member_number})  # found at the till: the member opens
 
     response = post(client, member)
 

@@ -11,7 +11,14 @@ from django.utils import timezone
 from members.models import Role, TierHistory, TierPolicy
 from members.services.stored_value import stored_value_top_up
 from tests.console_helpers import header_trail
-from tests.factories import MemberFactory, PurchaseFactory, TierFactory, TopUpOfferFactory, UserFactory
+from tests.factories import (
+    MemberFactory,
+    PurchaseFactory,
+    StoreFactory,
+    TierFactory,
+    TopUpOfferFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +97,28 @@ def test_override_in_the_console_is_audited_with_the_staff_user(client, tiers):
     )  # fmt: skip
     member.refresh_from_db()
     assert member.tier == tiers[1]
+
+
+def test_a_merchant_admin_of_one_store_cannot_set_another_stores_members_tier(client, tiers):
+    # given a merchant admin limited to store A, and a member of store B
+    store_a, store_b = StoreFactory(), StoreFactory()
+    client.force_login(UserFactory(role=Role.MERCHANT_ADMIN, store=store_a))
+    member = MemberFactory(tier=tiers[0], home_store=store_b)
+    until = timezone.localtime(timezone.now() + timedelta(days=30))
+
+    # when they set that member's tier by hand, typing the member's id into the raw id field
+    response = client.post(
+        "/console/members/tierhistory/add/",
+        {"member": member.pk, "new_tier": tiers[1].pk, "override_until_0": until.date().isoformat(),
+         "override_until_1": "12:00:00", "note": "Friend of the owner"},
+    )  # fmt: skip
+
+    # then the form refuses the member and nothing changes
+    assert response.status_code == 200
+    assert "member" in response.context["adminform"].form.errors
+    assert TierHistory.objects.count() == 0
+    member.refresh_from_db()
+    assert member.tier == tiers[0]
 
 
 def test_override_needs_a_reason(admin_client, tiers):

@@ -12,7 +12,7 @@ from members.models import Member, PointsEntry, Role
 from members.services.ledger import points_ledger_drift
 from points.models import PointsGrantJob
 from points.services.grants import GrantNotAllowed, points_grant_job_create, points_grant_job_run
-from tests.factories import MemberFactory, TagFactory, TierFactory, UserFactory
+from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +115,48 @@ def test_a_tag_grant_reaches_tagged_members(admin_user, now):
 
     assert Member.objects.get(pk=tagged.pk).points_balance == 5
     assert Member.objects.get(pk=untagged.pk).points_balance == 0
+
+
+def test_a_merchant_admin_of_one_store_grants_to_their_stores_members_only(now):
+    # given a merchant admin limited to store A, and members of the same tier in stores A and B
+    store_a, store_b = StoreFactory(), StoreFactory()
+    owner_a = UserFactory(role=Role.MERCHANT_ADMIN, store=store_a)
+    tier = TierFactory()
+    ours, theirs = MemberFactory(tier=tier, home_store=store_a), MemberFactory(tier=tier, home_store=store_b)
+
+    # when they grant points to the tier, and to a list naming both members
+    by_tier = grant(created_by=owner_a, points=30, reason="Tier gift", audience="tier", tier_id=tier.pk, now=now)
+    listed = f"{ours.phone}\n{theirs.member_number}"
+    by_list = grant(created_by=owner_a, points=5, reason="Apology", member_list=listed, now=now)
+
+    # then only store A's member is credited; the list names the other as a row error; both jobs are store A's
+    assert Member.objects.get(pk=ours.pk).points_balance == 35
+    assert Member.objects.get(pk=theirs.pk).points_balance == 0
+    by_list.refresh_from_db()
+    assert by_list.row_errors == [
+        {"row": 2, "value": theirs.member_number, "error": "This member does not belong to your store."}
+    ]
+    assert {job.store_id for job in PointsGrantJob.objects.filter(pk__in=[by_tier.pk, by_list.pk])} == {store_a.pk}
+
+
+def test_a_merchant_admin_of_one_store_sees_only_their_stores_grants(admin_user, client, now):
+    # given a brand-wide grant and one made by a merchant admin limited to store A
+    store_a = StoreFactory()
+    owner_a = UserFactory(role=Role.MERCHANT_ADMIN, store=store_a)
+    member = MemberFactory(home_store=store_a)
+    brand = grant(created_by=admin_user, points=10, reason="Brand", member_list=member.phone, now=now)
+    theirs = grant(created_by=owner_a, points=10, reason="Store A", member_list=member.phone, now=now)
+    client.force_login(owner_a)
+
+    # when they list the grants, open the brand's and the form of a new one
+    listed = client.get("/console/points/pointsgrantjob/")
+    opened = client.get(f"/console/points/pointsgrantjob/{brand.pk}/change/")
+    form = client.get("/console/points/pointsgrantjob/add/")
+
+    # then they see their store's grant only, the brand's does not open, and the form says whom a grant reaches
+    assert [job.pk for job in listed.context["cl"].result_list] == [theirs.pk]
+    assert (opened.status_code, opened["Location"]) == (302, "/console/")
+    assert f"Only members whose home store is {store_a} receive the points." in form.content.decode()
 
 
 def test_a_grant_needs_a_reason(admin_user, now):
