@@ -10,7 +10,10 @@ from django.contrib.auth import admin as auth_admin  # registers Group before it
 from django.contrib.auth.models import Group
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
+from django.utils.translation import gettext_lazy as _
+
 from members.console import ConsoleModelAdmin
+from members.models import Role
 
 for model in (Group, PeriodicTask, ClockedSchedule, CrontabSchedule, SolarSchedule, IntervalSchedule):
     if admin.site.is_registered(model):
@@ -19,7 +22,21 @@ for model in (Group, PeriodicTask, ClockedSchedule, CrontabSchedule, SolarSchedu
 
 @admin.register(Group)
 class GroupAdmin(auth_admin.GroupAdmin, ConsoleModelAdmin):
-    pass
+    """Roles. The built-in ones (members.models.Role) take their permissions from members/roles.py at every migrate,
+    so they are shown read-only: an edit here would be undone by the next deploy. A merchant's own roles (say, a
+    marketing team's) are added and edited here; no migrate touches them."""
+
+    list_display = ("name", "is_built_in")
+
+    @admin.display(description=_("built-in role"), boolean=True)
+    def is_built_in(self, obj):
+        return obj.name in Role.values
+
+    def has_change_permission(self, request, obj=None):
+        return not (obj is not None and self.is_built_in(obj)) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not (obj is not None and self.is_built_in(obj)) and super().has_delete_permission(request, obj)
 
 
 @admin.register(PeriodicTask)
