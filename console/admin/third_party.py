@@ -8,9 +8,8 @@ import django_celery_beat.admin as beat_admin
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin  # registers Group before it is replaced below
 from django.contrib.auth.models import Group
-from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
-
 from django.utils.translation import gettext_lazy as _
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from members.console import ConsoleModelAdmin
 from members.models import Role
