@@ -392,8 +392,6 @@ MEMBER_IMPORT_UNFINISHED_KEEP_DAYS = env.int("MEMBER_IMPORT_UNFINISHED_KEEP_DAYS
 # How long a finished import keeps its rows with errors: they quote the file's cells (phones, e-mails), also of
 # members later anonymised; the counts stay.
 MEMBER_IMPORT_ERRORS_KEEP_DAYS = env.int("MEMBER_IMPORT_ERRORS_KEEP_DAYS", default=30)
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
-IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,5 @@
 """The audit log's pages: the log (filters, keyset pages) and its CSV export. Reads come from console.audit_log."""
 
-import csv
-
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -17,6 +15,7 @@ from console.audit_log import (
     audit_log_rows,
     audit_source_choices,
 )
+from infra.csv_exports import EXCEL_BOM, ExportWriter
 from members.console import staff_store_id
 from members.models import Member, Store, User
 
@@ -94,17 +93,13 @@ def audit_log(request, *, site):
     return TemplateResponse(request, "console/audit_log.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def audit_log_export(request, *, site):
     """The filtered log as CSV, one line per changed field, streamed a page at a time."""
     filters = audit_filters(request)
-    writer = csv.writer(_Echo())
+    writer = ExportWriter()
 
     def lines():
+        yield EXCEL_BOM
         yield writer.writerow(
             [_("When"), _("Staff"), _("Action"), _("Type"), _("Object"), _("Object id"), _("Member number"),
              _("Field"), _("Before"), _("After"), _("Reason")]

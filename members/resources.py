@@ -5,26 +5,13 @@ imported again). Imports do not go through it row by row: the console hands the 
 pipeline (members/services/member_import.py), because one save() per row is far too slow.
 """
 
-import csv
 import io
-import re
 
 from import_export import fields, resources
 
+from infra.csv_exports import ExportWriter
 from members.imports.columns import CONSENT_COLUMNS
 from members.models import Member
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-PLAIN_NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
-
-
-def escape_formula(value):
-    """Return a cell a spreadsheet will not evaluate: text starting with = + - @ (or a tab/CR) gets a
-    leading apostrophe. Plain signed numbers such as +85291234567 cannot carry a formula and stay as is.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not PLAIN_NUMBER_RE.match(value):
-        return "'" + value
-    return value
 
 
 class MemberResource(resources.ModelResource):
@@ -44,9 +31,6 @@ class MemberResource(resources.ModelResource):
     def dehydrate_tags(self, member):
         return ";".join(sorted(tag.name for tag in member.tags.all()))
 
-    def export_field(self, field, instance, **kwargs):
-        return escape_formula(super().export_field(field, instance, **kwargs))
-
     @staticmethod
     def export_queryset(queryset):
         return queryset.select_related("tier", "home_store").prefetch_related("tags").order_by("pk")
@@ -55,7 +39,7 @@ class MemberResource(resources.ModelResource):
         """Return the members as CSV text (formulae escaped)."""
         dataset = self.export(self.export_queryset(queryset))
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = ExportWriter(buffer)
         writer.writerow(dataset.headers)
         writer.writerows(dataset)
         return buffer.getvalue()

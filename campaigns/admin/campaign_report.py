@@ -6,8 +6,6 @@ their store's campaigns; head office, all); anyone else gets 403. The figures co
 campaigns.selectors.campaign_report; this module only words and lays them out.
 """
 
-import csv
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -22,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from campaigns.lift import stats
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors.campaign_report import INBOX, CampaignReport, campaign_report, campaign_report_allowed
+from infra.csv_exports import EXCEL_BOM, ExportWriter
 from infra.errors import NotFound
 from members.models import OutboxMessage
 
@@ -280,8 +279,8 @@ class CampaignReportAdminMixin:
         name = slugify(str(report.campaign)) or "campaign"
         suffix = f"-run-{report.run.pk}" if report.run is not None else ""
         response["Content-Disposition"] = f'attachment; filename="campaign-{report.campaign.pk}-{name}{suffix}.csv"'
-        response.write("\ufeff")  # Excel opens UTF-8 (Chinese labels) only with a byte-order mark
-        writer = csv.writer(response)
+        response.write(EXCEL_BOM)
+        writer = ExportWriter(response)
         writer.writerow([_("Section"), _("Figure"), _("Value")])
         writer.writerows(report_rows(report, settings.CURRENCY))
         return response

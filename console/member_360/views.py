@@ -10,7 +10,6 @@ Who may open what:
   anonymisation, Django's admin log for an export.
 """
 
-import csv
 import json
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from console.member_360 import forms as action_forms
 from console.selectors import member_360 as selectors
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
+from infra.csv_exports import EXCEL_BOM, ExportWriter
 from infra.errors import LoyaltyError
 from members.console import staff_store_id
 from members.models import Member
@@ -328,8 +328,8 @@ def member_360_export(request, member_id, fmt, *, site):
         )
     else:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response.write("\ufeff")  # Excel opens UTF-8 (Chinese names) only with the BOM
-        writer = csv.writer(response)
+        response.write(EXCEL_BOM)
+        writer = ExportWriter(response)
         writer.writerow(["section", "row", "field", "value"])
         for section, rows in data.items():
             for number, row in enumerate(rows, start=1):

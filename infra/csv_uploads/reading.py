@@ -4,6 +4,9 @@ Records end where the csv module ends them (CR, LF or CRLF outside quotes), neve
 `str.splitlines` also breaks at (vertical tab, form feed, U+001C..U+001E, U+0085, U+2028, U+2029): those
 stay inside their cell, where `control_character` finds them, so a stray one is reported on its row and
 column instead of cutting a name in two and inventing an error row from the rest.
+
+A cell our exports escaped as text (a leading apostrophe before = + - @: infra.csv_exports) reads back without
+the apostrophe, so an exported file imports as it was.
 """
 
 import csv
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 
 from django.utils.translation import gettext
 
+from infra.csv_exports import FORMULA_PREFIXES, formula_unescape
 from infra.csv_uploads.decoding import ImportFileRefused
 
 # Characters no cell we import may hold: C0 and C1 controls and DEL (NUL among them, which PostgreSQL
@@ -20,6 +24,15 @@ from infra.csv_uploads.decoding import ImportFileRefused
 # paragraph separators (invisible in Excel, line breaks elsewhere).
 CONTROL_CHARACTERS_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 LINE_END_RE = re.compile(r"\r\n|\r|\n")
+ESCAPED_FORMULA_MARKS = tuple(f"'{prefix}" for prefix in FORMULA_PREFIXES)
+
+
+def _unescaping(records, text: str):
+    """The records with escaped formulas taken back; the records themselves when `text` holds none (one
+    search of the text, so a file without any costs nothing per cell)."""
+    if not any(mark in text for mark in ESCAPED_FORMULA_MARKS):
+        return records
+    return ([formula_unescape(cell) for cell in cells] for cells in records)
 
 
 def csv_records(text: str, *, delimiter: str = ",") -> Iterator[list[str]]:
@@ -30,7 +43,7 @@ def csv_records(text: str, *, delimiter: str = ",") -> Iterator[list[str]]:
     """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        yield from reader
+        yield from _unescaping(reader, text)
     except csv.Error as exc:
         raise _unreadable(exc) from None
 
@@ -45,7 +58,7 @@ def csv_records_ending(text: str, *, delimiter: str = ",") -> Iterator[tuple[lis
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream, delimiter=delimiter)
     try:
-        for cells in reader:
+        for cells in _unescaping(reader, text):
             yield cells, stream.tell()
     except csv.Error as exc:
         raise _unreadable(exc) from None

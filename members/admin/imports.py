@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
+from infra.csv_exports import EXCEL_BOM
 from infra.csv_uploads.decoding import AUTO, ENCODINGS, ImportFileRefused, check_size
 from infra.csv_uploads.forms import csv_file_field, encoding_field
 from members.imports.columns import COLUMNS, EXPORT_ONLY_COLUMNS, template_csv
@@ -51,8 +52,7 @@ class MemberImportForm(forms.Form):
 
 
 def _csv_response(text: str, filename: str) -> HttpResponse:
-    # A BOM makes Excel open UTF-8 with Chinese names correctly.
-    response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
+    response = HttpResponse(EXCEL_BOM + text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -1,9 +1,10 @@
 """The columns a member CSV may carry, documented once for the form, the template and the errors."""
 
-import csv
 import io
 
 from django.utils.translation import gettext_lazy as _
+
+from infra.csv_exports import ExportWriter
 
 REQUIRED_COLUMNS = ("phone",)
 # Columns our own export adds: accepted by the import (so an export can be edited and re-imported) and
@@ -56,7 +57,7 @@ def template_csv() -> str:
     The column documentation is shown on the upload page (a comment row would be imported as data).
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = ExportWriter(buffer)
     writer.writerow(COLUMNS)
     writer.writerows(TEMPLATE_EXAMPLE_ROWS)
     return buffer.getvalue()

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group, update_last_login
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.channels.unsubscribe import consent_withdraw
 from console.audit_log import AuditFilters, audit_log_page
@@ -267,13 +268,34 @@ def test_the_csv_export_has_one_line_per_changed_field_of_the_filtered_log(clien
 
     response = client.get(reverse("admin:console_audit_log_export"), {"member": log["bob"].pk, "type": "points"})
 
-    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert response["Content-Type"].startswith("text/csv")
     assert lines[0][:3] == ["When", "Staff", "Action"]
     assert [(line[1], line[2], line[7], line[8], line[9], line[10]) for line in lines[1:]] == [
         (log["manager_b"].username, "Manual removal -5", "Points (balance less debt)", "20", "15", "Double scan"),
         (log["merchant_admin"].username, "Manual addition +20", "Points (balance less debt)", "0", "20", "opening"),
     ]
+
+
+def test_the_csv_export_opens_in_excel_as_text_never_as_a_formula(client, log):
+    # given a member who named herself with a formula in the mini program, and an adjustment with one as its reason
+    alice = log["alice"]
+    alice.name = '=HYPERLINK("http://evil.example","Refund")'
+    alice.save()
+    points_adjust(member_id=alice.pk, points=1, reason="@SUM(A1)", created_by=log["merchant_admin"],
+                  idempotency_key="formula", now=timezone.now())  # fmt: skip
+    client.force_login(log["merchant_admin"])
+
+    # when the log is exported
+    response = client.get(reverse("admin:console_audit_log_export"), {"member": alice.pk})
+
+    # then the file starts with the byte-order mark Excel needs for Chinese, and those cells are text
+    body = b"".join(response.streaming_content).decode("utf-8")
+    cells = {cell for line in csv.reader(io.StringIO(body.removeprefix("\ufeff"))) for cell in line}
+    assert body.startswith("\ufeff")
+    assert "'=HYPERLINK(\"http://evil.example\",\"Refund\")" in cells
+    assert "'@SUM(A1)" in cells
+    assert not {cell for cell in cells if cell.startswith(("=", "@"))}
 
 
 def test_a_stores_manager_exports_their_store_only(client, log):

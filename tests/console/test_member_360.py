@@ -452,6 +452,19 @@ def test_the_csv_export_lists_every_field_by_section(client, world):
     assert ["purchases", "1", "external_id", "m360-1"] in rows
 
 
+def test_the_csv_export_opens_in_excel_as_text_never_as_a_formula(client, world):
+    alice = world["alice"]
+    alice.name = "=cmd|' /C calc'!A0"
+    alice.save()
+    client.force_login(world["merchant_admin"])
+
+    response = client.get(reverse("admin:console_member_360_export", args=[alice.pk, "csv"]))
+
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert ["profile", "1", "name", "'=cmd|' /C calc'!A0"] in rows
+    assert ["profile", "1", "phone", alice.phone] in rows  # a phone is a number, not a formula: as it is
+
+
 def test_the_export_holds_every_table_kept_about_the_member(client, world, now):
     alice = world["alice"]
     points_credit(member_id=alice.pk, points=2000, idempotency_key="m360:more", now=now, source="test")

@@ -6,8 +6,8 @@ import pytest
 from django.contrib import admin
 from django.urls import clear_url_caches, reverse
 
-from members.models import Member, MemberImportJob, Role
-from tests.factories import MemberFactory, StoreFactory, UserFactory
+from members.models import Member, MemberImportJob, Role, Tag
+from tests.factories import MemberFactory, StoreFactory, TagFactory, UserFactory
 from tests.members.import_helpers import csv_bytes
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +153,28 @@ def test_exported_file_can_be_imported_again(client, manager):
     # when the export is uploaded for import; then the preview accepts it as one update
     html = " ".join(_upload(client, exported).content.decode().split())
     assert "1 rows read as utf-8: 0 new members, 1 updates, 0 rows with errors (not imported)." in html
+
+
+def test_an_exported_file_imports_again_as_it_was_though_its_formulas_were_escaped(
+    client, manager, django_capture_on_commit_callbacks
+):
+    # given a member whose name and tag start like formulas, exported (escaped: '=, '-)
+    member = MemberFactory(phone="+85291234567", name="=Ann", home_store=manager.store)
+    member.tags.add(TagFactory(name="-VIP"))
+    exported = client.get(reverse("admin:members_member_export")).content
+    assert b"'=Ann" in exported
+
+    # when the export is imported again
+    preview = _upload(client, exported).content.decode()
+    file_name = re.search(r'name="file_name" value="([^"]+)"', preview)[1]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:members_member_import_confirm"), {"file_name": file_name, "encoding": "auto"})
+
+    # then the member is as they were: no apostrophe in the name, no new tag "'-VIP"
+    member.refresh_from_db()
+    assert member.name == "=Ann"
+    assert list(member.tags.values_list("name", flat=True)) == ["-VIP"]
+    assert not Tag.objects.filter(name__startswith="'").exists()
 
 
 def test_template_is_downloadable_and_imports_cleanly(client, manager):
