@@ -293,7 +293,7 @@ def test_the_csv_export_opens_in_excel_as_text_never_as_a_formula(client, log):
     body = b"".join(response.streaming_content).decode("utf-8")
     cells = {cell for line in csv.reader(io.StringIO(body.removeprefix("\ufeff"))) for cell in line}
     assert body.startswith("\ufeff")
-    assert "'=HYPERLINK(\"http://evil.example\",\"Refund\")" in cells
+    assert '\'=HYPERLINK("http://evil.example","Refund")' in cells
     assert "'@SUM(A1)" in cells
     assert not {cell for cell in cells if cell.startswith(("=", "@"))}
 
