@@ -69,6 +69,9 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 # The most units one line of a cart may count: a till's quantity field, not a wholesale order.
 MAX_ITEM_QUANTITY = 9_999
+# The largest line a purchase can store (PurchaseItem.amount: 12 digits, 2 decimals). The lines must add up to the
+# gross amount only within the policy's tolerance, so a line may exceed a gross amount at the column's limit.
+MAX_LINE_AMOUNT = Decimal("9999999999.99")
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ def _items_check(*, items: tuple[CartItem, ...], gross_amount: Decimal, toleranc
         if item.amount < 0:
             message = _("Line %(line)d: the unit price must not be negative.")
             raise InvalidInput.for_field("items", message % {"line": number})
+        if item.amount > MAX_LINE_AMOUNT:
+            message = _("Line %(line)d: the line's amount (unit price times units) is above %(max)s.")
+            raise InvalidInput.for_field("items", message % {"line": number, "max": MAX_LINE_AMOUNT})
     total = sum((item.amount for item in items), ZERO)
     if abs(total - gross_amount) > tolerance:
         message = _(

@@ -342,6 +342,29 @@ def test_the_expiry_job_leaves_an_unpaid_order_expired(app, buyer, online_store,
     assert (Purchase.objects.count(), wechat_pay.refunds) == (0, {})
 
 
+def test_an_order_that_fails_to_expire_does_not_hold_up_the_others(app, buyer, online_store, wechat_pay, monkeypatch):
+    # given two unpaid orders due, the first of which fails in a way nobody foresaw
+    from points.services import checkout_orders
+
+    first, second = create(app, key="order-1").json(), create(app, key="order-2", points_to_spend=0).json()
+    expire = checkout_orders.checkout_order_expire
+
+    def failing_for_the_first(*, order_id, now):
+        if order_id == first["id"]:
+            raise RuntimeError("unforeseen")
+        return expire(order_id=order_id, now=now)
+
+    monkeypatch.setattr(checkout_orders, "checkout_order_expire", failing_for_the_first)
+
+    # when the expiry job runs after both are due
+    released = checkout_orders_expire(now=CheckoutOrder.objects.get(pk=second["id"]).expires_at)
+
+    # then the second is released, and the first waits for the next run
+    assert released == 1
+    statuses = dict(CheckoutOrder.objects.values_list("pk", "status"))
+    assert (statuses[first["id"]], statuses[second["id"]]) == (Status.OPEN, Status.EXPIRED)
+
+
 def test_a_payment_after_the_held_points_were_spent_is_refunded_through_wechat_pay_and_the_member_told_why(
     app, buyer, online_store, base_rule, till, wechat_pay
 ):

@@ -81,6 +81,27 @@ def test_free_items_that_do_not_add_up_to_the_gross_amount_are_refused(
     assert nothing_written()
 
 
+@pytest.mark.parametrize("path", [PURCHASES, PREVIEW])
+def test_a_line_above_what_a_purchase_can_store_is_refused_though_within_the_tolerance(
+    till, member, policy, base_rule, path
+):
+    # the gross amount at its largest, paid but for a cent; one line of 2 units a little above half of it
+    items = [line(quantity=2, unit_price="5000000000.49", category="tops")]
+    body = (
+        sale(member, gross="9999999999.99", items=items)
+        if path == PURCHASES
+        else cart(member, gross="9999999999.99", items=items)
+    )
+
+    response = till.post(path, body, format="json")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], list(error["fields"])) == ("invalid_input", ["items"])
+    assert "Line 1" in error["fields"]["items"][0]
+    assert nothing_written()
+
+
 def test_a_free_line_earns_no_per_item_bonus(till, member, policy, base_rule, skincare_rule):
     items = [line(unit_price="10.00", category="tops", sku="T-1"), line(quantity=9_999, unit_price="0.00")]
 
