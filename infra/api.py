@@ -4,10 +4,13 @@ import functools
 import json
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
 from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
@@ -82,6 +85,28 @@ class BaseApi(APIView):
                 django_request.user = django_user
             else:
                 django_request.__dict__.pop("user", None)
+
+
+class NewestFirstPages(CursorPagination):
+    """Cursor pages of rows newest first (by id, unless a subclass orders otherwise): every list of the API.
+
+    A cursor is opaque to clients; one that decodes but holds a position its ordering cannot compare (forged or
+    corrupted: `p=abc` where an id belongs) is answered as DRF answers one that does not decode, 404 `not_found`,
+    never a 500.
+    """
+
+    ordering = "-pk"
+    page_size = 20
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, DjangoValidationError):
+            if not request.query_params.get(self.cursor_query_param):
+                raise
+            raise NotFound(self.invalid_cursor_message) from None
 
 
 class StrictInputSerializer(serializers.Serializer):

@@ -4,7 +4,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from coupons.api.serializers import (
@@ -17,7 +16,7 @@ from coupons.api.throttles import CouponClaimThrottle
 from coupons.models import Coupon
 from coupons.selectors import coupon_templates_claimable, coupons_for_cart, coupons_of_member
 from coupons.services import coupon_claim
-from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import Store
@@ -84,11 +83,9 @@ class CouponClaimApi(MemberApi):
         return Response(CouponOutputSerializer(coupon).data, status=201)
 
 
-class CouponPagination(CursorPagination):
-    ordering = "-pk"
+class CouponPagination(NewestFirstPages):
     page_size = 50
     max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 class MeCouponListApi(MemberApi):

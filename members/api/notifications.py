@@ -4,10 +4,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import Notification
@@ -45,13 +44,6 @@ class InboxPageSerializer(serializers.Serializer):
         ref_name = "InboxPage"
 
 
-class InboxPagination(CursorPagination):
-    ordering = "-pk"
-    page_size = 20
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-
 class MeInboxApi(MemberApi):
     """The member's own notifications, newest first (cursor pages), with the number still unread."""
 
@@ -65,7 +57,7 @@ class MeInboxApi(MemberApi):
         responses={200: InboxPageSerializer, **error_responses(401, 404)},
     )
     def get(self, request):
-        paginator = InboxPagination()
+        paginator = NewestFirstPages()
         page = paginator.paginate_queryset(member_inbox(member_id=request.user.pk), request, self)
         body = {
             "next": paginator.get_next_link(),

@@ -4,10 +4,9 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import StoredValueEntry, TopUpOffer
@@ -77,11 +76,9 @@ class MeStoredValueApi(MemberApi):
         return Response(BalanceSerializer(data).data)
 
 
-class EntryPagination(CursorPagination):
-    ordering = "-pk"
+class EntryPagination(NewestFirstPages):
     page_size = 50
     max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 class MeStoredValueEntryListApi(MemberApi):

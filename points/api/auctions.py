@@ -8,10 +8,9 @@ from datetime import datetime
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from infra.api import StrictInputSerializer, error_responses
+from infra.api import NewestFirstPages, StrictInputSerializer, error_responses
 from members.services.idempotency import idempotency_key_validate
 from points.api.draws import IDEMPOTENCY_KEY_REQUIRED, REPLAY_HEADER, MemberApi
 from points.models import Auction, AuctionBid
@@ -157,18 +156,11 @@ class AuctionBidCreateApi(MemberApi):
         return Response(body, status=201, headers=headers)
 
 
-class BidPagination(CursorPagination):
-    ordering = "-pk"
-    page_size = 20
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-
 class MeAuctionBidListApi(MemberApi):
     """The member's own bids, newest first (cursor pages), with the claim code of an auction won."""
 
     # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
-    pagination_class = BidPagination
+    pagination_class = NewestFirstPages
 
     @extend_schema(
         operation_id="me_auction_bids",

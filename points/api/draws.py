@@ -4,10 +4,9 @@ the till handing over prizes won in draws and auctions."""
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.permissions import IsMember, IsPosClient
 from members.services.idempotency import idempotency_key_validate
@@ -112,18 +111,11 @@ class DrawSpinApi(MemberApi):
         return Response(body, status=201, headers=headers)
 
 
-class SpinPagination(CursorPagination):
-    ordering = "-pk"
-    page_size = 20
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-
 class MeDrawSpinListApi(MemberApi):
     """The member's own spins, newest first (cursor pages): what each cost and won."""
 
     # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
-    pagination_class = SpinPagination
+    pagination_class = NewestFirstPages
 
     @extend_schema(
         operation_id="me_draw_spins",

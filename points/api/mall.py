@@ -5,11 +5,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
-from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.permissions import IsMember, IsPosClient
 from members.models import Store
@@ -285,18 +284,11 @@ class RewardRedeemApi(MemberApi):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class OrderPagination(CursorPagination):
-    ordering = "-pk"
-    page_size = 20
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-
 class MeRewardOrderListApi(MemberApi):
     """The signed-in member's own reward orders, newest first (cursor pages)."""
 
     # Read by drf-spectacular too: the answer is documented as a page (next, previous, results), not a list.
-    pagination_class = OrderPagination
+    pagination_class = NewestFirstPages
 
     @extend_schema(
         operation_id="me_mall_orders",

@@ -2,10 +2,9 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from infra.api import BaseApi, error_responses
+from infra.api import BaseApi, NewestFirstPages, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import PointsEntry
@@ -84,17 +83,10 @@ class MePointsApi(MemberApi):
         return Response(self.OutputSerializer(body).data)
 
 
-class EntryPagination(CursorPagination):
-    ordering = "-pk"
-    page_size = 20
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-
 class MePointsEntriesApi(MemberApi):
     """The member's own ledger, newest first, with the breakdown of each purchase's points."""
 
-    pagination_class = EntryPagination
+    pagination_class = NewestFirstPages
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()

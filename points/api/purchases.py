@@ -10,10 +10,9 @@ from decimal import Decimal
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from infra.api import BaseApi, StrictInputSerializer, error_responses
+from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import Purchase, PurchaseChannel
@@ -88,11 +87,8 @@ class PurchaseSerializer(serializers.Serializer):
         return checkout.points_earned if checkout else 0
 
 
-class PurchasePagination(CursorPagination):
+class PurchasePagination(NewestFirstPages):
     ordering = ("-purchased_at", "-pk")
-    page_size = 20
-    max_page_size = 100
-    page_size_query_param = "page_size"
 
 
 class MePurchasesApi(BaseApi):
