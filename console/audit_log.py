@@ -50,6 +50,7 @@ from simple_history.models import registered_models
 from simple_history.utils import get_m2m_reverse_field_name
 
 from campaigns.models import ConsentRecord
+from members.formats import is_ascii_digits
 from members.models import Member, PointsEntry, Store, StoredValueEntry, TierHistory, User
 
 PAGE_SIZE = 50
@@ -87,7 +88,7 @@ class AuditCursor:
         if not text:
             return None
         parts = text.split("~")
-        if len(parts) != 3 or not parts[2].isdigit():
+        if len(parts) != 3 or not is_ascii_digits(parts[2]) or len(parts[2]) > 18:
             return None
         at = parse_datetime(parts[0])
         if at is None or timezone.is_naive(at):

@@ -17,6 +17,7 @@ from console.audit_log import (
 )
 from infra.csv_exports import EXCEL_BOM, ExportWriter
 from members.console import staff_store_id
+from members.formats import is_ascii_digits
 from members.models import Member, Store, User
 
 AUDIT_LOG_PERMISSION = "console.view_audit_log"
@@ -27,7 +28,7 @@ def _number(request, name):
     value = (request.GET.get(name) or "").strip()
     if not value:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not is_ascii_digits(value) or len(value) > 18:
         raise PermissionDenied  # a hand-made address: refused rather than guessed at
     return int(value)
 

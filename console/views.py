@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from console.selectors import dashboard_figures
 from console.services.figures import PERIODS
 from members.console import member_exact_lookup_q, staff_store_id, visitors_admit
+from members.formats import is_ascii_digits
 from members.models import Member, Store
 
 DASHBOARD_PERMISSION = "console.view_dashboard"
@@ -122,7 +123,7 @@ def _dashboard_store(request):
         return Store.objects.get(pk=own)
     if asked is None:
         return None
-    if not asked.isdigit():
+    if not is_ascii_digits(asked) or len(asked) > 18:
         raise PermissionDenied
     return get_object_or_404(Store, pk=int(asked))
 
@@ -133,7 +134,7 @@ def dashboard(request, *, site, extra_context=None):
     request.current_app = site.name
     if request.user.has_perm(DASHBOARD_PERMISSION):
         period = request.GET.get("period", "")
-        days = int(period) if period.isdigit() and int(period) in PERIODS else DEFAULT_PERIOD
+        days = next((days for days in PERIODS if str(days) == period), DEFAULT_PERIOD)
         store = _dashboard_store(request)
         figures = dashboard_figures(now=timezone.now(), days=days, store_id=store.pk if store else None)
         join_sources = dict(Member.JoinSource.choices)

@@ -31,7 +31,7 @@ from unfold.admin import StackedInline as ThemedStackedInline
 from unfold.admin import TabularInline as ThemedTabularInline
 
 from members.errors import InvalidPhone
-from members.formats import is_valid_member_number, member_number_from_card_code, normalize_phone
+from members.formats import is_ascii_digits, is_valid_member_number, member_number_from_card_code, normalize_phone
 from members.models import Store
 
 ConsoleModelAdmin = ThemedModelAdmin
@@ -90,7 +90,7 @@ def member_exact_lookup_q(search_term, *, prefix="", timestamp=None):
     conditions = Q()
     matched = False
     digits = compact.lstrip("+")
-    if digits.isdigit():
+    if is_ascii_digits(digits):
         if len(compact) == 10 and is_valid_member_number(compact):
             conditions |= Q(**{f"{prefix}member_number": compact})
             matched = True
@@ -125,7 +125,7 @@ def member_partial_lookup_q(search_term, *, prefix=""):
     term = (search_term or "").strip()
     compact = term.replace(" ", "").replace("-", "")
     digits = compact.removeprefix("+")
-    if digits.isdigit():
+    if is_ascii_digits(digits):
         if len(digits) < PARTIAL_NUMBER_MIN_DIGITS:
             return None
         if compact.startswith("+"):

@@ -27,8 +27,14 @@ def luhn_check_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+def is_ascii_digits(value: str) -> bool:
+    """Whether `value` is only the digits 0-9: str.isdigit() alone also takes "²" (which int() refuses) and other
+    scripts' digits (which int() reads), neither of which an identifier of ours holds."""
+    return value.isascii() and value.isdigit()
+
+
 def is_valid_member_number(number: str) -> bool:
-    return len(number) == 10 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+    return len(number) == 10 and is_ascii_digits(number) and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_member_number() -> str:
@@ -107,7 +113,7 @@ def card_code_valid_until(*, timestamp: float) -> float:
 def member_number_from_card_code(code: str, *, timestamp: float) -> str | None:
     """Return the member number a card code carries when its MAC holds for now ± one step, else None."""
     code = (code or "").strip()
-    if len(code) != CARD_CODE_LENGTH or not code.isdigit():
+    if len(code) != CARD_CODE_LENGTH or not is_ascii_digits(code):
         return None
     number, mac = code[:10], code[10:]
     if not is_valid_member_number(number):

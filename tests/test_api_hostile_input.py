@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,3 +33,31 @@ def test_a_forged_cursor_is_not_found(member_client, path, position):
     response = member_client(MemberFactory()).get(path, {"cursor": forged_cursor(position)})
 
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        {"member_number": "²" * 10},  # str.isdigit() says yes, int() says no
+        {"member_number": "١٢٣٤٥٦٧٨٩٠"},  # Arabic-Indic digits, which int() reads
+        {"card_code": "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨"},
+    ],
+)
+def test_digits_of_other_scripts_in_an_identifier_are_answered_as_an_unknown_one(pos_client_for, identifier):
+    till = pos_client_for(StoreFactory())
+    ((field, value),) = identifier.items()
+
+    response = till.get("/api/v1/pos/members/lookup", identifier)
+    plain = till.get("/api/v1/pos/members/lookup", {field: "1" * len(value)})
+
+    assert response.status_code < 500
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        plain.status_code, plain.json()["error"]["code"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "url", ["/console/?period=²", "/console/?period=" + "7" * 5000, "/console/?store=²", "/console/audit-log/?staff=²"]
+)
+def test_the_console_reads_numbers_in_its_addresses_as_ascii_digits_only(admin_client, url):
+    assert admin_client.get(url).status_code in (200, 403)

@@ -30,6 +30,7 @@ from coupons.services import coupon_template_issue_to_member
 from infra.csv_exports import EXCEL_BOM, ExportWriter
 from infra.errors import LoyaltyError
 from members.console import staff_store_id
+from members.formats import is_ascii_digits
 from members.models import Member
 from members.selectors.tiers import money_display
 from members.services.ledger import points_adjust
@@ -97,7 +98,7 @@ def _list_url(request) -> str:
 
 def _page_number(request, name):
     value = request.GET.get(name, "")
-    return int(value) if value.isdigit() and 0 < int(value) < 10**6 else 1
+    return int(value) if is_ascii_digits(value) and len(value) <= 6 and int(value) > 0 else 1
 
 
 def member_360(request, member_id, *, site):
