@@ -186,6 +186,9 @@ def api_error_pages_as_json(get_response):
     """Middleware, outermost: under /api/, an error answer that is not JSON is replaced by the error shape."""
 
     def middleware(request):
+        if is_api_request(request) and "\x00" in request.path_info:
+            # No id or reference of ours holds a NUL (PostgreSQL refuses it in text): nothing has this address.
+            return _json_error(code="not_found", message=_("Not found."), status_code=404)
         response = get_response(request)
         if (
             response.status_code < 400

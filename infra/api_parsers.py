@@ -4,6 +4,10 @@ Python's JSON decoder recurses once per level of nesting: a body of a thousand `
 recursion limit (a RecursionError, so a 500, before authentication even runs), and a depth it survives would
 still reach serializers and the error renderer, which recurse too. No request of this API nests more than a
 few levels (a cart's items are three), so a body deeper than MAX_JSON_DEPTH is refused as malformed.
+
+A body whose strings hold a NUL character (`\u0000`) is refused as malformed too: no field takes one, PostgreSQL
+refuses it in text, and fields DRF does not check for it (a store's code looked up by a SlugRelatedField) would
+reach the database with it.
 """
 
 import io
@@ -14,6 +18,24 @@ from rest_framework.parsers import JSONParser
 
 # Levels of arrays and objects: `[]` is 1, `{"items": [{}]}` is 3. Generous for any request this API takes.
 MAX_JSON_DEPTH = 32
+
+
+def json_holds_nul(value) -> bool:
+    """Return whether a string of `value` (decoded JSON), key or value, holds a NUL character."""
+    level = [value]
+    while level:
+        below = []
+        for item in level:
+            if type(item) is str:
+                if "\x00" in item:
+                    return True
+            elif type(item) is dict:
+                below.extend(item.keys())
+                below.extend(item.values())
+            elif type(item) is list:
+                below.extend(item)
+        level = below
+    return False
 
 
 def json_depth_exceeds(value, *, limit: int) -> bool:
@@ -53,6 +75,8 @@ class DepthLimitedJSONParser(JSONParser):
         brackets = raw.count(b"[") + raw.count(b"{")
         if brackets > self.max_depth and json_depth_exceeds(data, limit=self.max_depth):
             raise ParseError(self.too_deep_message())
+        if json_holds_nul(data):
+            raise ParseError(_("A text of the JSON body holds a NUL character (\\u0000), which no field takes."))
         return data
 
     def too_deep_message(self) -> str:
