@@ -85,7 +85,12 @@ def member_bind_phone(*, member_id: int, phone: str, now: datetime) -> Member:
         if member.phone:
             raise InvalidInput.for_field("phone", _("A phone is already bound to this member."))
         member.phone = phone
-        member.save(update_fields=["phone", "updated_at"])
+        try:
+            with transaction.atomic():
+                member.save(update_fields=["phone", "updated_at"])
+        except IntegrityError:
+            # Another member bound the phone meanwhile (no row to lock until it was written): theirs now.
+            raise PhoneTaken.for_field("phone") from None
         return member
     if owner.wechat_openid or member.status != Member.Status.VISITOR or member.points_entries.exists():
         raise PhoneTaken.for_field("phone")

@@ -31,3 +31,21 @@ def test_concurrent_anonymisations_of_one_member_record_one_and_refuse_the_rest(
     member.refresh_from_db()
     assert (member.status, member.phone, member.email) == (Member.Status.CLOSED, None, "")
     assert MemberAnonymisation.objects.filter(member=member).count() == 1
+
+
+def test_visitors_binding_one_new_phone_at_once_bind_it_once_and_the_others_are_told_it_is_taken(now):
+    # given eight visitors whose WeChat phone codes resolve to one phone that no member has yet
+    from members.errors import PhoneTaken
+    from members.services.membership import member_bind_phone
+
+    visitors = [MemberFactory(phone=None, status=Member.Status.VISITOR, wechat_openid=f"o-{n}") for n in range(8)]
+
+    results = run_in_threads(
+        [lambda visitor=visitor: member_bind_phone(member_id=visitor.pk, phone="+85291230000", now=now)
+         for visitor in visitors],
+        workers=8,
+    )  # fmt: skip
+
+    assert sum(isinstance(result, Member) for result in results) == 1
+    assert sum(isinstance(result, PhoneTaken) for result in results) == 7
+    assert Member.objects.filter(phone="+85291230000").count() == 1
