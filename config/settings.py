@@ -220,6 +220,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "infra.api_errors.exception_handler",
+    # Every answer under /api/ is JSON: DRF's browsable HTML pages are not served (the schema documents the API).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON nested deeper than infra.api_parsers.MAX_JSON_DEPTH (32) is refused as malformed_request.
     "DEFAULT_PARSER_CLASSES": [
         "infra.api_parsers.DepthLimitedJSONParser",

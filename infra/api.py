@@ -87,6 +87,14 @@ class BaseApi(APIView):
                 django_request.__dict__.pop("user", None)
 
 
+class IdField(serializers.IntegerField):
+    """The id of one of our rows in a request body: 1 up to the largest a bigint id column holds (a larger one
+    found nothing, but as part of a list it overflowed SQLite's integers: a 500)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
+
+
 class NewestFirstPages(CursorPagination):
     """Cursor pages of rows newest first (by id, unless a subclass orders otherwise): every list of the API.
 

@@ -16,7 +16,7 @@ from coupons.api.throttles import CouponClaimThrottle
 from coupons.models import Coupon
 from coupons.selectors import coupon_templates_claimable, coupons_for_cart, coupons_of_member
 from coupons.services import coupon_claim
-from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
+from infra.api import BaseApi, IdField, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import Store
@@ -63,7 +63,7 @@ class CouponClaimApi(MemberApi):
     throttle_classes = [CouponClaimThrottle]
 
     class InputSerializer(StrictInputSerializer):
-        template_id = serializers.IntegerField(min_value=1)
+        template_id = IdField()
 
         class Meta:
             ref_name = "CouponClaimInput"

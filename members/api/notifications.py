@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
+from infra.api import BaseApi, IdField, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import Notification
@@ -77,9 +77,7 @@ class MeInboxReadApi(MemberApi):
     class InputSerializer(StrictInputSerializer):
         """`{"ids": [...]}` marks those notifications read, `{"all": true}` every one; give one of the two."""
 
-        ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), min_length=1, max_length=MAX_IDS_PER_MARK, required=False
-        )
+        ids = serializers.ListField(child=IdField(), min_length=1, max_length=MAX_IDS_PER_MARK, required=False)
         all = serializers.BooleanField(required=False, help_text="true marks every notification read.")
 
         class Meta:

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
+from infra.api import BaseApi, IdField, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsActiveMember, IsMember
 from members.models import StoredValueEntry, TopUpOffer
@@ -127,7 +127,7 @@ class MeTopUpApi(MemberApi):
     permission_classes = [IsActiveMember]
 
     class InputSerializer(StrictInputSerializer):
-        offer = serializers.IntegerField(min_value=1)
+        offer = IdField()
         provider = serializers.ChoiceField(choices=MEMBER_PAYMENT_PROVIDERS, help_text="The payment provider.")
         transaction_id = serializers.CharField(max_length=100, help_text="The WeChat Pay order number paid.")
 

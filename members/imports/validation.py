@@ -107,7 +107,7 @@ class DataRow:
     row: int
     index: int  # position among the data rows (0-based), for chunking and resuming
     cells: list  # stripped, cut or padded to the header's width
-    overflow: bool  # non-empty cells past the header's columns were cut
+    overflow: int  # the first non-empty cell past the header's columns (1-based; 0: none), cut off
     phone: str  # E.164, or "" when the cell is empty or not a phone
     repeats: tuple = ()  # the first REPEATS_LISTED other rows of the file holding the same phone
     repeats_unlisted: int = 0  # how many more other rows hold it
@@ -513,9 +513,9 @@ def chunk_data_rows(chunk: FileChunk, *, columns: list, delimiter: str = ",") ->
         stripped = [cell.strip() for cell in cells]  # one strip per cell
         if not any(stripped):
             continue
-        overflow = False
+        overflow = 0
         if len(stripped) > width:
-            overflow = any(stripped[width:])
+            overflow = next((width + number for number, cell in enumerate(stripped[width:], start=1) if cell), 0)
             del stripped[width:]
         else:
             stripped.extend([""] * (width - len(stripped)))
@@ -561,7 +561,9 @@ def validate_rows(columns: list, rows: list, *, today: date, scope: ImportScope)
     for data in rows:
         error_count = len(errors)
         if data.overflow:
-            errors.append(RowError(data.row, "", gettext("The row has more cells than the header row has columns.")))
+            column = gettext("column %(number)d") % {"number": data.overflow}
+            message = gettext("The row has more cells than the header row has columns.")
+            errors.append(RowError(data.row, column, message))
         if CONTROL_CHARACTERS_RE.search("".join(data.cells)):  # rare: then find the cells
             _control_characters(data.cells, columns, data.row, errors)
         member = validator.validate(data, errors)

@@ -177,8 +177,17 @@ def _chunk_rows(job_id: int, number: int) -> tuple[list, list] | None:
     except FileNotFoundError:
         return None
     if "rows" in stored:
+        past_header = len(stored["columns"]) + 1  # where that release's overflow (a bool) began at the earliest
         rows = [
-            DataRow(row, index, cells, overflow, phone, tuple(repeats[:REPEATS_LISTED]), len(repeats[REPEATS_LISTED:]))
+            DataRow(
+                row,
+                index,
+                cells,
+                past_header if overflow is True else int(overflow),
+                phone,
+                tuple(repeats[:REPEATS_LISTED]),
+                len(repeats[REPEATS_LISTED:]),
+            )  # fmt: skip
             for row, index, cells, overflow, phone, repeats in stored["rows"]
         ]
         return stored["columns"], rows

@@ -62,6 +62,8 @@ def test_a_birthday_cell_is_read_alike_on_the_quick_path_and_the_pattern(cell, e
         ("61234567,Bad,,,,,,,,,,,,1.5", "opening_points", "“1.5” is not a whole number."),
         ("61234567,Bad,x,,,,,,,,,,,", "gender", "“x” is not f, m or o."),
         ("61234567,Bad,,,,fr,,,,,,,,", "locale", "“fr” is not en, zh-hant or zh-hans."),
+        # 14 columns in the header; the 16th cell is the first that holds something past them
+        ("61234567,Bad,,,,,,,,,,,,,,stray", "column 16", "The row has more cells than the header row has columns."),
     ],
 )
 def test_bad_row_is_reported_with_row_and_column_and_not_written(bad_row, column, message):
