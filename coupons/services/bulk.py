@@ -48,6 +48,7 @@ from members.models import Member, Tag, Tier
 LIST_LOOKUP_CHUNK = 5000
 LIST_HEADER_WORDS = {"phone", "member", "member_number", "member number", "number", "mobile"}
 INACTIVE_MEMBER_STATUSES = (Member.Status.FROZEN, Member.Status.CLOSED)
+EMPTY_LIST_MESSAGE = _("The list holds no phone or member number (a header row alone, or empty rows).")
 
 
 def chunk_size_default() -> int:
@@ -211,6 +212,8 @@ def coupon_issue_job_create(
         if not member_list:
             raise InvalidInput.for_field("member_list", _("Upload a list of members."))
         job.member_ids, job.errors = member_list_resolve(data=member_list, encoding=encoding, store_id=store_id)
+        if not job.member_ids and not job.errors:
+            raise InvalidInput.for_field("member_list", EMPTY_LIST_MESSAGE)
         job.total = len(job.member_ids)
         job.error_count = len(job.errors)
     else:

@@ -62,6 +62,8 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
             continue
         errors.append({"row": row, "column": "code", "value": value, "message": message})
 
+    if not first_row and not errors:
+        raise InvalidInput.for_field("file", _("The file holds no codes (a header row alone, or empty rows)."))
     codes = list(first_row)
     taken: dict[str, str] = {}
     for start in range(0, len(codes), LOOKUP_CHUNK):

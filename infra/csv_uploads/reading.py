@@ -88,6 +88,13 @@ def control_character(value: str) -> str | None:
 
 def control_character_message(code: str) -> str:
     """The row error of a cell holding a control character (`code` as control_character returns it)."""
+    if code in ("U+000A", "U+000D"):
+        # A line end inside a cell: a quote opened in this row and never closed, most often, which read the rows
+        # after it into this cell (so the file seems to have fewer rows).
+        return gettext(
+            'The cell runs over several lines of the file: a quote (") opened in this row is not closed, so the rows '
+            "after it were read into this cell. Close or remove the quote and import the file again."
+        )
     return gettext(
         "The cell holds an invisible control character (%(character)s). Delete it (retype the value) and import "
         "the file again."

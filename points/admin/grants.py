@@ -13,7 +13,7 @@ from members.console import ConsoleModelAdmin, StoreScopedAdminMixin, staff_stor
 from points.models import (
     PointsGrantJob,
 )
-from points.services.grants import points_grant_job_create
+from points.services.grants import grant_list_check, points_grant_job_create
 
 
 class PointsGrantJobForm(forms.ModelForm):
@@ -35,12 +35,23 @@ class PointsGrantJobForm(forms.ModelForm):
         cleaned = super().clean()
         upload = cleaned.get("member_file")
         if upload:
+            if cleaned.get("member_list", "").strip():
+                # One list, so that the row numbers of its errors are the file's (or the box's) own.
+                raise ValidationError({"member_file": _("Type the list or upload it as a file, not both.")})
             # Excel on Chinese Windows saves CSV in Big5 or GB18030: read as the member import reads.
             try:
                 text, _used = decode(upload.read(), cleaned.get("encoding") or AUTO)
             except LoyaltyError as exc:
                 raise ValidationError({"member_file": str(exc.message)}) from None
-            cleaned["member_list"] = "\n".join(part for part in (cleaned.get("member_list", ""), text) if part)
+            cleaned["member_list"] = text
+        if cleaned.get("audience") == PointsGrantJob.Audience.LIST and cleaned.get("member_list", "").strip():
+            try:
+                grant_list_check(cleaned["member_list"])
+            except LoyaltyError as exc:
+                listed = cleaned["member_list"]
+                self.add_error("member_file" if upload else "member_list", exc.fields["member_list"][0])
+                # add_error drops the field; the model's own check would then find the list empty and say so again
+                cleaned["member_list"] = listed
         return cleaned
 
 

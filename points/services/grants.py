@@ -104,11 +104,24 @@ def points_grant_job_enqueue(
         job.full_clean()
     except ValidationError as error:
         raise InvalidInput.for_validation_error(error) from None
+    if audience == PointsGrantJob.Audience.LIST:
+        grant_list_check(job.member_list)
     job.save()
     from points.tasks import grant_points_job
 
     transaction.on_commit(lambda: grant_points_job.delay(job_id=job.pk))
     return job
+
+
+def grant_list_check(text: str) -> None:
+    """Refuse a list that names nobody (a header row alone) or has more rows than a grant takes: InvalidInput."""
+    rows = _list_rows(text)
+    if not rows:
+        raise InvalidInput.for_field("member_list", _("Give at least one phone or member number."))
+    if len(rows) > MAX_LIST_ROWS:
+        raise InvalidInput.for_field(
+            "member_list", _("The list has more than %(count)d rows.") % {"count": MAX_LIST_ROWS}
+        )
 
 
 def _list_rows(text: str) -> list[tuple[int, str]]:

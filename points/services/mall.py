@@ -522,6 +522,8 @@ def reward_partner_codes_import(
             errors.append({"row": row, "column": "code", "value": parsed["code"], "message": message})
         else:
             rows[parsed["code"]] = (row, parsed)
+    if not rows and not errors:
+        raise InvalidInput.for_field("file", _("The file holds no codes (a header row alone, or empty rows)."))
     codes = list(rows)
     taken = set()
     for start in range(0, len(codes), LOOKUP_CHUNK):

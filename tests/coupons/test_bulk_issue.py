@@ -13,6 +13,7 @@ from coupons.codes import generate_codes, is_valid_code
 from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, PartnerCode
 from coupons.services.bulk import coupon_issue_job_create, coupon_issue_job_run
 from coupons.services.partner_codes import partner_codes_import
+from infra.errors import InvalidInput
 from members.models import Member
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory, UserFactory
@@ -116,6 +117,14 @@ def test_members_already_at_the_limit_are_skipped_and_counted(tier, issue, now):
     held = dict(Coupon.objects.values("member_id").annotate(n=Count("pk")).values_list("member_id", "n"))
     assert held == {full.pk: 2, one.pk: 2, fresh.pk: 1}
     assert set(Coupon.objects.filter(member=one).values_list("member_sequence", flat=True)) == {1, 2}
+
+
+def test_a_list_that_names_nobody_starts_no_job(now):
+    with pytest.raises(InvalidInput) as refused:
+        create_job(CouponTemplateFactory(), now, audience="member_list", member_list=b"phone\n\n")
+
+    assert list(refused.value.fields) == ["member_list"]
+    assert not CouponIssueJob.objects.exists()
 
 
 def test_a_csv_list_issues_to_the_members_it_names_and_reports_bad_rows_by_number(now):

@@ -86,3 +86,11 @@ def test_a_till_finds_a_partner_code_without_our_check_character(pool_template, 
 
     assert found.options[0].coupon == coupon
     assert Coupon.objects.get().code == "PARTNER77"
+
+
+def test_a_header_alone_is_refused_not_reported_as_nothing_added(pool_template, now):
+    with pytest.raises(InvalidInput) as refused:
+        partner_codes_import(template_id=pool_template.pk, data=b"code\r\n\r\n", now=now)
+
+    assert refused.value.fields == {"file": ["The file holds no codes (a header row alone, or empty rows)."]}
+    assert not PartnerCode.objects.exists()

@@ -22,6 +22,11 @@ NOW = datetime(2024, 6, 1, 4, 0, tzinfo=UTC)
 
 
 def _control_message(code):
+    if code in ("U+000A", "U+000D"):
+        return (
+            'The cell runs over several lines of the file: a quote (") opened in this row is not closed, so the rows '
+            "after it were read into this cell. Close or remove the quote and import the file again."
+        )
     return (
         f"The cell holds an invisible control character ({code}). Delete it (retype the value) and import the "
         "file again."
@@ -78,6 +83,18 @@ def test_line_breaking_characters_inside_a_cell_do_not_split_the_row_and_are_ref
     assert job.total_rows == 2
     assert job.errors == [{"row": 2, "column": "name", "message": _control_message(code)}]
     assert list(Member.objects.values_list("name", flat=True)) == ["Bob"]
+
+
+def test_a_quote_left_open_is_named_on_the_row_that_swallowed_the_rows_after_it():
+    # given a name typed with an opening quote and no closing one, before two good rows
+    data = csv_bytes("phone,name", '91234567,"Ann', "61234567,Bob", "62345678,Cy")
+
+    # when imported
+    job = run_import(data, now=NOW)
+
+    # then the row with the quote says what happened to the rows after it, and nothing is written
+    assert job.errors == [{"row": 2, "column": "name", "message": _control_message("U+000A")}]
+    assert not Member.objects.exists()
 
 
 def test_whitespace_controls_around_a_value_are_trimmed_like_spaces():

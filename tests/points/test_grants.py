@@ -234,6 +234,37 @@ def test_an_undecodable_list_is_refused_and_no_job_starts(admin_user, client):
     assert not PointsGrantJob.objects.exists()
 
 
+def test_a_typed_list_and_a_file_together_are_refused_so_row_numbers_stay_the_files(admin_user, client):
+    client.force_login(admin_user)
+    file = SimpleUploadedFile("list.csv", b"phone\r\n+85291234567\r\n")
+
+    response = client.post(
+        "/console/points/pointsgrantjob/add/",
+        {"audience": "list", "member_list": "+85261234567", "member_file": file, "encoding": "auto", "points": "40",
+         "reason": "Store opening"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "member_file": ["Type the list or upload it as a file, not both."]
+    }
+    assert not PointsGrantJob.objects.exists()
+
+
+@pytest.mark.parametrize("listed", ["phone", "phone\n\n"])
+def test_a_list_that_names_nobody_is_refused_on_the_form(admin_user, client, listed):
+    client.force_login(admin_user)
+
+    response = client.post(
+        "/console/points/pointsgrantjob/add/",
+        {"audience": "list", "member_list": listed, "points": "40", "reason": "Store opening"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"member_list": ["Give at least one phone or member number."]}
+    assert not PointsGrantJob.objects.exists()
+
+
 def test_the_grant_permission_is_its_own(now):
     user = UserFactory()
     user.user_permissions.add(Permission.objects.get(codename="grant_points", content_type__app_label="points"))

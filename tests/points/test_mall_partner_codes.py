@@ -72,6 +72,13 @@ def test_an_empty_file_is_refused(voucher, now):
         run(voucher, "", now)
 
 
+def test_a_header_alone_is_refused_not_reported_as_nothing_added(voucher, now):
+    with pytest.raises(InvalidInput) as refused:
+        run(voucher, "code,pin\n\n", now)
+
+    assert refused.value.fields == {"file": ["The file holds no codes (a header row alone, or empty rows)."]}
+
+
 def test_a_file_no_encoding_reads_is_refused(voucher, now):
     with pytest.raises(ImportFileRefused):
         reward_partner_codes_import(reward_id=voucher.pk, data=b"AAA\n\x81\x20\n", now=now)
