@@ -13,7 +13,7 @@ from coupons.models import Coupon, CouponTemplate, PartnerCode
 from coupons.services import _template_get
 from coupons.services.claim_hints import claim_hints_clear_on_commit
 from infra.csv_uploads.decoding import AUTO, decode
-from infra.csv_uploads.reading import csv_records
+from infra.csv_uploads.reading import control_character, control_character_message, csv_records
 from infra.errors import InvalidInput
 
 MIN_PARTNER_CODE_LENGTH = 4
@@ -50,7 +50,10 @@ def partner_codes_import(*, template_id: int, data: bytes, now: datetime, encodi
         if not value or (row == 1 and value.lower() == "code"):
             continue
         code = normalize_code(value)
-        if not PARTNER_CODE_RE.match(code):
+        if character := control_character(value):
+            # a line end above all: a quote left open read the next rows into this cell, and their codes would join
+            message = control_character_message(character)
+        elif not PARTNER_CODE_RE.match(code):
             message = gettext("A code has %(min)d to %(max)d letters and digits.") % {
                 "min": MIN_PARTNER_CODE_LENGTH,
                 "max": MAX_CODE_LENGTH,

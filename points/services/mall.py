@@ -452,6 +452,12 @@ def _partner_header(cells: list[str]) -> list[str] | None:
     names = [cell.strip().lower() for cell in cells]
     if "code" not in names:
         return None
+    duplicated = sorted({name for name in names if name and names.count(name) > 1})
+    if duplicated:
+        raise ImportFileRefused(
+            gettext("These columns appear more than once: %(columns)s.") % {"columns": ", ".join(duplicated)},
+            code="header",
+        )
     unknown = [name for name in names if name and name not in PARTNER_CODE_COLUMNS]
     if unknown:
         raise ImportFileRefused(
@@ -515,6 +521,12 @@ def reward_partner_codes_import(
             continue
         values = {name: cell for name, cell in zip(columns, cells, strict=False) if name}
         parsed, row_errors = _partner_row(row, values)
+        past = enumerate(cells[len(columns) :], start=len(columns) + 1)
+        if extra := next((number for number, cell in past if cell.strip()), 0):
+            # a cell past the columns (an expiry date after code and PIN in a file whose header names two) was lost
+            message = gettext("The row has more cells than the header row has columns.")
+            column = gettext("column %(number)d") % {"number": extra}
+            row_errors.append({"row": row, "column": column, "value": cells[extra - 1], "message": message})
         if row_errors:
             errors += row_errors
         elif parsed["code"] in rows:
@@ -542,5 +554,6 @@ def reward_partner_codes_import(
         Reward.objects.filter(pk=reward.pk).update(
             stock_total=F("stock_total") + len(new), stock_remaining=F("stock_remaining") + len(new)
         )
-    errors.sort(key=lambda error: (error["row"], PARTNER_CODE_COLUMNS.index(error["column"])))
+    order = {name: index for index, name in enumerate(PARTNER_CODE_COLUMNS)}
+    errors.sort(key=lambda error: (error["row"], order.get(error["column"], len(order))))
     return PartnerCodeImport(imported=len(new), errors=errors)

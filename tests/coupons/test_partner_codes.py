@@ -94,3 +94,12 @@ def test_a_header_alone_is_refused_not_reported_as_nothing_added(pool_template, 
 
     assert refused.value.fields == {"file": ["The file holds no codes (a header row alone, or empty rows)."]}
     assert not PartnerCode.objects.exists()
+
+
+def test_a_quote_left_open_does_not_join_the_next_rows_into_one_code(pool_template, now):
+    result = partner_codes_import(template_id=pool_template.pk, data=b'AAAA1111\n"BBBB\nCCCC2222\nDDDD3333\n', now=now)
+
+    assert result.imported == 1
+    assert [(error["row"], error["column"]) for error in result.errors] == [(2, "code")]
+    assert "a quote" in result.errors[0]["message"]
+    assert list(PartnerCode.objects.values_list("code", flat=True)) == ["AAAA1111"]

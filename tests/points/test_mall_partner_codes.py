@@ -59,6 +59,22 @@ def test_bad_rows_are_named_by_row_and_column_and_the_good_rows_are_written(vouc
     assert (voucher.stock_total, voucher.stock_remaining) == (1, 1)
 
 
+def test_a_cell_past_the_headers_columns_is_a_row_error_not_lost(voucher, now):
+    result = run(voucher, "code,pin\nAAA-111,1234,2027-01-31\nBBB-222,99\n", now)
+
+    assert result.imported == 1
+    assert [(error["row"], error["column"], error["value"]) for error in result.errors] == [
+        (2, "column 3", "2027-01-31")
+    ]
+
+
+def test_a_column_named_twice_refuses_the_whole_file(voucher, now):
+    with pytest.raises(ImportFileRefused) as refused:
+        run(voucher, "code,pin,code\nAAA-111,1,BBB-222\n", now)
+
+    assert refused.value.message == "These columns appear more than once: code."
+
+
 def test_an_unknown_column_refuses_the_whole_file(voucher, now):
     with pytest.raises(ImportFileRefused) as error:
         run(voucher, "code,price\nAAA,1\n", now)
