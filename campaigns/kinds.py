@@ -23,7 +23,9 @@ EVENT_KINDS = frozenset(set(Kind) - SCHEDULED_KINDS)
 # Kinds whose audience is the whole segment at once: a run freezes it. Birthday and win-back runs are daily
 # slices of the audience (a birthday, a lapse) read when their chunks run.
 FREEZING_KINDS = frozenset({Kind.BROADCAST, Kind.RECURRING, Kind.DATE, Kind.MEMBER_DAY})
-TRANSACTIONAL_KINDS = frozenset({Kind.POINTS_EXPIRING, Kind.COUPON_EXPIRING})
+# Kinds that may speak without being marketing: a reminder of the member's own points (campaigns.channels.policy
+# says which notifications are marketing; a coupon about to expire invites a purchase, so it is).
+TRANSACTIONAL_KINDS = frozenset({Kind.POINTS_EXPIRING})
 DEFAULT_WIN_BACK_DAYS = 21
 MAX_DATES = 366
 

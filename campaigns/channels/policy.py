@@ -16,10 +16,12 @@ from members.models import Member, Notification, OutboxMessage
 Channel = OutboxMessage.Channel
 Kind = Notification.Kind
 
-# A coupon received or about to expire invites a purchase: marketing. A kind not listed is marketing (the safe side).
+# A coupon received or about to expire invites a purchase: marketing. Every kind is listed (a test says so); one
+# that was not would be marketing, the safe side.
 CATEGORY_BY_KIND = {
     Kind.POINTS_EXPIRING: Category.TRANSACTIONAL,
     Kind.TIER_CHANGED: Category.TRANSACTIONAL,
+    Kind.CHECKOUT_REFUNDED: Category.TRANSACTIONAL,  # the member's own money given back
     Kind.COUPON_ISSUED: Category.MARKETING,
     Kind.COUPON_EXPIRING: Category.MARKETING,
 }
@@ -44,6 +46,8 @@ def consent_problem(member: Member, *, channel: str, category: str) -> str:
     """Return why `member` may not get a message of `category` on `channel` now ("" when they may)."""
     if member.status == Member.Status.CLOSED:
         return "member closed"
+    if member.status == Member.Status.FROZEN and category == Category.MARKETING:
+        return "member frozen"  # frozen after the message was written (held for quiet hours, queued)
     consent_field, address_field = CHANNEL_CONSENT[channel]
     if not getattr(member, consent_field):
         return "no consent to this channel"

@@ -109,8 +109,11 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
             errors["multiplier"] = [_("Give a multiplier above 1 and at most 10.")]
         if not campaign.multiplier_days:
             errors["multiplier_days"] = [_("Give how many days the multiplier lasts.")]
+    has_reward = campaign.coupon_template_id or campaign.points_bonus or campaign.multiplier is not None
     if not campaign.is_marketing and campaign.kind not in TRANSACTIONAL_KINDS:
-        errors["is_marketing"] = [_("Only reminders about the member's own points or coupons are not marketing.")]
+        errors["is_marketing"] = [_("Only reminders about the member's own points are not marketing.")]
+    elif not campaign.is_marketing and has_reward:
+        errors["is_marketing"] = [_("A message that brings a reward is marketing.")]
     if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
         errors["ends_on"] = [_("The campaign must end on or after its first day.")]
     if campaign.segment_id and campaign.store_id and campaign.segment.store_id not in (None, campaign.store_id):
@@ -125,7 +128,6 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
             )
             if problems:
                 errors[localized_column(name, language)] = problems
-    has_reward = campaign.coupon_template_id or campaign.points_bonus or campaign.multiplier is not None
     has_message = any(translations_of(campaign, "message_title").values()) or any(
         translations_of(campaign, "message_body").values()
     )

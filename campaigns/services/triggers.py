@@ -48,6 +48,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from campaigns.errors import CampaignNotRunning
+from campaigns.kinds import TRANSACTIONAL_KINDS
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors.segments import segment_members_of
 from campaigns.services.campaigns import DeliverResult, campaign_deliver
@@ -270,7 +271,8 @@ def points_expiring_campaign_default_ensure() -> Campaign:
 
 
 def _reminder_campaign_create(*, kind: str, texts: dict) -> Campaign:
-    """Create a running transactional reminder campaign of `kind`, with `texts` ({field: {language: text}}).
+    """Create a running reminder campaign of `kind`, with `texts` ({field: {language: text}}): transactional for
+    points, marketing for coupons (campaigns.channels.policy: a coupon about to expire invites a purchase).
 
     Without `days_before`: it speaks when the points policy's or the coupon template's `reminder_days` says, so
     that changing those later still holds (a days_before frozen at creation would override them)."""
@@ -279,8 +281,8 @@ def _reminder_campaign_create(*, kind: str, texts: dict) -> Campaign:
         status=Campaign.Status.RUNNING,
         params={},
         channels=["wechat", "sms", "email"],
-        is_marketing=False,
-        respects_global_control=False,
+        is_marketing=kind not in TRANSACTIONAL_KINDS,
+        respects_global_control=kind not in TRANSACTIONAL_KINDS,
     )
     for field, by_language in texts.items():
         for language, text in by_language.items():

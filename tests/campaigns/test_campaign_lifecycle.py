@@ -148,6 +148,8 @@ def test_a_kinds_defaults_are_filled_in():
         ({"message_title": "Hi {nickname}"}, "message_title_en"),
         ({"message_title": "", "message_body": ""}, "message_title"),
         ({"is_marketing": False}, "is_marketing"),
+        ({"kind": Campaign.Kind.COUPON_EXPIRING, "is_marketing": False}, "is_marketing"),  # invites a purchase
+        ({"kind": Campaign.Kind.POINTS_EXPIRING, "is_marketing": False, "points_bonus": 50}, "is_marketing"),
         ({"starts_on": datetime.date(2027, 1, 2), "ends_on": datetime.date(2027, 1, 1)}, "ends_on"),
         # The multiplier window: above 1 (x1 changes nothing) and at most 10, and it needs its length in days.
         ({"multiplier": Decimal("1"), "multiplier_days": 7}, "multiplier"),

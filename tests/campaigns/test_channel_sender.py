@@ -359,3 +359,26 @@ def test_a_closed_member_receives_nothing(fake_sms):
 
     assert OutboxMessage.objects.get().status == Status.SKIPPED
     assert fake_sms.requests == []
+
+
+def test_a_member_frozen_after_a_marketing_message_was_written_does_not_get_it_but_gets_their_own_news(fake_sms):
+    # given a marketing message and a points reminder written for a member, who is frozen before they leave
+    member = sms_member()
+    coupon_issued(member)
+    points_expiring(member)
+    Member.objects.filter(pk=member.pk).update(status=Member.Status.FROZEN)
+
+    drain(FakeClock(NOON))
+
+    # then the marketing one is skipped; the member's own account news still goes
+    statuses = dict(OutboxMessage.objects.values_list("notification__kind", "status"))
+    assert statuses == {Notification.Kind.COUPON_ISSUED: Status.SKIPPED, Notification.Kind.POINTS_EXPIRING: Status.SENT}
+    assert OutboxMessage.objects.get(notification__kind=Notification.Kind.COUPON_ISSUED).last_error == "member frozen"
+
+
+def test_every_kind_of_notification_has_a_category_of_its_own():
+    # a kind missing here was marketing by default: a refund notice needed consent to marketing
+    from campaigns.channels.policy import CATEGORY_BY_KIND
+
+    assert set(CATEGORY_BY_KIND) == set(Notification.Kind) - {Notification.Kind.CAMPAIGN}  # a campaign says its own
+    assert CATEGORY_BY_KIND[Notification.Kind.CHECKOUT_REFUNDED] == Category.TRANSACTIONAL

@@ -39,8 +39,7 @@ def coupon(member, now, *, days, name="HK$50 off", reminder_days=3):
 
 @pytest.fixture
 def member():
-    # No consent to marketing: a transactional reminder reaches them on the channels they consented to all the same.
-    return MemberFactory(locale="en", consent_marketing=False, consent_sms=True)
+    return MemberFactory(locale="en", consent_marketing=True, consent_sms=True)
 
 
 def run_job(capture):
@@ -67,7 +66,8 @@ def test_the_first_reminder_creates_the_default_campaign_which_delivers_it_once_
 
     assert (first, again) == (1, 1)  # the job signals the reminder each day; the campaign delivers it once
     campaign = Campaign.objects.get(kind=Kind.COUPON_EXPIRING)
-    assert (campaign.status, campaign.is_marketing, campaign.params) == ("running", False, {})  # templates' notice
+    # marketing (a coupon about to expire invites a purchase); no days_before: each template's own notice
+    assert (campaign.status, campaign.is_marketing, campaign.params) == ("running", True, {})
     assert campaign_errors(campaign=campaign) == {}
     assert (campaign.message_title_zh_hant, campaign.message_title_zh_hans) == (
         "您的優惠券即將到期",
@@ -81,6 +81,19 @@ def test_the_first_reminder_creates_the_default_campaign_which_delivers_it_once_
     assert notification.title == "Your coupon expires soon"
     assert notification.body == f"Your coupon “HK$50 off” expires on {day(now, 2)}. Use it before then."
     assert OutboxMessage.objects.filter(notification=notification, channel=OutboxMessage.Channel.SMS).count() == 1
+
+
+def test_a_member_who_did_not_consent_to_marketing_gets_the_coupon_reminder_in_the_app_only(
+    now, django_capture_on_commit_callbacks
+):
+    # a coupon about to expire invites a purchase: marketing (campaigns.channels.policy), so no SMS without consent
+    declined = MemberFactory(locale="en", consent_marketing=False, consent_sms=True)
+    coupon(declined, now, days=2)
+
+    run_job(django_capture_on_commit_callbacks)
+
+    assert messages().filter(member=declined).count() == 1  # the inbox, in the app
+    assert not OutboxMessage.objects.filter(notification__in=messages().filter(member=declined)).exists()
 
 
 def test_two_coupons_due_are_two_reminders_each_in_the_members_language(now, django_capture_on_commit_callbacks):
