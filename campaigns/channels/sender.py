@@ -42,19 +42,22 @@ from campaigns.channels.subscriptions import (
 )
 from campaigns.channels.templates import member_values, render, wechat_fit, wechat_type
 from campaigns.channels.unsubscribe import unsubscribe_url
-from campaigns.models import Category, DeliveryAttempt, MessageTemplate
+from campaigns.models import Campaign, Category, DeliveryAttempt, MessageTemplate
 from infra.errors import DeliveryRefused, DeliveryUnavailable, WechatSubscriptionRefused, WechatUnavailable
 from infra.mailer import mail_send
 from infra.rate_limit import rate_take
 from infra.sms import get_sms_client
 from infra.wechat import get_wechat_client
-from members.models import OutboxMessage, ProgramSettings
+from members.models import Notification, OutboxMessage, ProgramSettings
 
 Channel = OutboxMessage.Channel
 Status = OutboxMessage.Status
 Outcome = DeliveryAttempt.Outcome
+Kind = Notification.Kind
 # Longer than any send can take (connect + read timeouts and a breaker's refusal), short enough to retry soon.
 LEASE = timedelta(minutes=5)
+# A paused campaign's messages wait, looked at again this often (its resume sends them at once).
+PAUSED_RECHECK = timedelta(hours=1)
 RATE_LIMITED = "rate_limited"
 NOT_DUE = "not_due"
 WECHAT_LANG = {"en": "en_US", "zh-hant": "zh_HK", "zh-hans": "zh_CN"}
@@ -120,6 +123,12 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
     problem = consent_problem(member, channel=message.channel, category=category)
     if problem:
         return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail=problem)
+    campaign_status = _campaign_status(notification)
+    if campaign_status == Campaign.Status.FINISHED:
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="campaign finished")
+    if campaign_status == Campaign.Status.PAUSED:
+        OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=now + PAUSED_RECHECK)
+        return SendResult(NOT_DUE)
     template = (
         MessageTemplate.objects.filter(
             kind=notification.kind, channel=message.channel, locale=member.locale, is_active=True
@@ -158,6 +167,25 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
 
 
 DIED_DETAIL = "the sender stopped during the send: it may have been delivered"
+
+
+def _campaign_status(notification) -> str | None:
+    """The status of the campaign a message belongs to (None for a message of no campaign): a finished campaign
+    delivers nothing more and a paused one waits, also for messages written before (queued, held for quiet hours)."""
+    campaign_id = (notification.params or {}).get("campaign") if notification.kind == Kind.CAMPAIGN else None
+    if campaign_id is None:
+        return None
+    return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+
+
+def outbox_release_paused(*, campaign_id: int, now: datetime) -> int:
+    """Make a resumed campaign's waiting messages due now; return how many."""
+    return OutboxMessage.objects.filter(
+        status=Status.PENDING,
+        next_attempt_at__gt=now,
+        notification__kind=Kind.CAMPAIGN,
+        notification__params__campaign=campaign_id,
+    ).update(next_attempt_at=now)
 
 
 def _attempt_left_sending(message: OutboxMessage) -> int | None:

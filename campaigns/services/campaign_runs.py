@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from campaigns.channels.sender import outbox_release_paused
 from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignStatusInvalid
 from campaigns.kinds import (
     DEFAULT_WIN_BACK_DAYS,
@@ -385,7 +386,8 @@ def campaign_pause(*, campaign_id: int, user, now: datetime.datetime) -> Campaig
 
 @transaction.atomic
 def campaign_resume(*, campaign_id: int, user, now: datetime.datetime) -> Campaign:
-    """Resume a paused campaign and send again the open runs' chunks (members reached get nothing twice).
+    """Resume a paused campaign: the open runs' chunks go again (members reached get nothing twice) and the
+    messages that waited in the outbox are due at once.
 
     Raises NotFound, CampaignPermissionDenied, CampaignStatusInvalid.
     """
@@ -394,6 +396,7 @@ def campaign_resume(*, campaign_id: int, user, now: datetime.datetime) -> Campai
     if hasattr(user, "pk"):
         campaign._history_user = user
     _set_status(campaign, CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED)
+    outbox_release_paused(campaign_id=campaign.pk, now=now)
     for run_id in campaign.runs.filter(status__in=OPEN_RUN_STATUSES).values_list("pk", flat=True):
         campaign_run_resume(run_id=run_id, now=now)
     campaign_run_due(campaign=campaign, now=now)
@@ -403,7 +406,8 @@ def campaign_resume(*, campaign_id: int, user, now: datetime.datetime) -> Campai
 
 @transaction.atomic
 def campaign_finish(*, campaign_id: int, user, now: datetime.datetime) -> Campaign:
-    """End a campaign for good: nothing more is delivered; a run it stopped half-way is marked failed.
+    """End a campaign for good: nothing more is delivered, also of the messages waiting in the outbox (the sender
+    skips them); a run it stopped half-way is marked failed.
 
     Raises NotFound, CampaignPermissionDenied, CampaignStatusInvalid.
     """

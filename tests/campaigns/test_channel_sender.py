@@ -9,7 +9,14 @@ import pytest
 from campaigns.channels.sender import NOT_DUE, outbox_due_ids, outbox_send, outbox_send_chunk
 from campaigns.channels.subscriptions import wechat_subscriptions_report
 from campaigns.channels.unsubscribe import unsubscribe_by_token, unsubscribe_token
-from campaigns.models import Category, ConsentRecord, DeliveryAttempt, MessageTemplate, WechatSubscription
+from campaigns.models import (
+    Campaign,
+    Category,
+    ConsentRecord,
+    DeliveryAttempt,
+    MessageTemplate,
+    WechatSubscription,
+)
 from members.models import Member, Notification, OutboxMessage
 from members.services.notifications import notify
 from tests.campaigns.channel_fakes import FakeClock
@@ -382,3 +389,45 @@ def test_every_kind_of_notification_has_a_category_of_its_own():
 
     assert set(CATEGORY_BY_KIND) == set(Notification.Kind) - {Notification.Kind.CAMPAIGN}  # a campaign says its own
     assert CATEGORY_BY_KIND[Notification.Kind.CHECKOUT_REFUNDED] == Category.TRANSACTIONAL
+
+
+def campaign_message(member, campaign, *, now=NOON):
+    return notify(
+        member_id=member.pk, kind=Notification.Kind.CAMPAIGN,
+        params={"campaign": campaign.pk, "title": "A treat", "body": "HK$50 off today"},
+        dedupe_key=f"campaign:{campaign.pk}:{member.pk}", now=now,
+    )  # fmt: skip
+
+
+def test_a_finished_campaigns_messages_still_in_the_outbox_are_not_sent(fake_sms):
+    # given a campaign's SMS written (held for the quiet hours, say), then the merchant ends the campaign
+    from tests.campaigns.campaign_factories import CampaignFactory
+
+    campaign = CampaignFactory(channels=["sms"])
+    campaign_message(sms_member(consent_marketing=True), campaign)
+    campaign.status = campaign.Status.FINISHED
+    campaign.save()
+
+    drain(FakeClock(NOON))
+
+    assert (OutboxMessage.objects.get().status, OutboxMessage.objects.get().last_error) == (
+        Status.SKIPPED, "campaign finished",
+    )  # fmt: skip
+    assert fake_sms.requests == []
+
+
+def test_a_paused_campaigns_messages_wait_and_go_when_it_resumes(fake_sms):
+    from campaigns.services.campaign_runs import campaign_resume
+    from tests.campaigns.campaign_factories import CampaignFactory
+
+    campaign = CampaignFactory(channels=["sms"], status=Campaign.Status.PAUSED)
+    campaign_message(sms_member(consent_marketing=True), campaign)
+    clock = FakeClock(NOON)
+
+    outbox_send_chunk(ids=outbox_due_ids(now=clock(), limit=100), clock=clock, sleep=clock.sleep)
+    waited = (OutboxMessage.objects.get().status, len(fake_sms.requests))
+    campaign_resume(campaign_id=campaign.pk, user=None, now=clock())
+    outbox_send_chunk(ids=outbox_due_ids(now=clock(), limit=100), clock=clock, sleep=clock.sleep)
+
+    assert waited == (Status.PENDING, 0)
+    assert (OutboxMessage.objects.get().status, len(fake_sms.requests)) == (Status.SENT, 1)
