@@ -260,7 +260,8 @@ def _message_id(message) -> str:
 def _deliver(*, message, member, template, category) -> str:
     """Render and hand the message to its channel's client; return the provider's reference."""
     notification = message.notification
-    values = {**member_values(member, program_name=ProgramSettings.load().program_name), **notification.params}
+    with translation.override(member.locale):  # merchant names ({tier}) in the member's language
+        values = {**member_values(member, program_name=ProgramSettings.load().program_name), **notification.params}
     rendered = render(template=template, title=notification.title, body=notification.body, values=values)
     marketing = category == Category.MARKETING
     if message.channel == Channel.WECHAT_SUBSCRIBE:

@@ -160,10 +160,11 @@ class Rendered:
 
 
 def member_values(member, *, program_name: str) -> dict:
+    """The member's fields a template may name, merchant names in the active language (the member's, when sent)."""
     return {
         "name": member.name or "",
         "member_number": member.member_number,
-        "tier": str(member.tier) if member.tier_id else "",
+        "tier": str(member.tier.name) if member.tier_id else "",
         "points_balance": f"{member.points_balance:,}",
         "program": program_name,
     }

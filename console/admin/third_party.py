@@ -25,7 +25,11 @@ class GroupAdmin(auth_admin.GroupAdmin, ConsoleModelAdmin):
     so they are shown read-only: an edit here would be undone by the next deploy. A merchant's own roles (say, a
     marketing team's) are added and edited here; no migrate touches them."""
 
-    list_display = ("name", "is_built_in")
+    list_display = ("role_name", "is_built_in")
+
+    @admin.display(description=_("name"), ordering="name")
+    def role_name(self, obj):
+        return Role(obj.name).label if self.is_built_in(obj) else obj.name
 
     @admin.display(description=_("built-in role"), boolean=True)
     def is_built_in(self, obj):

@@ -62,7 +62,9 @@ class StaffUserAdmin(StoreScopedAdminMixin, UserAdmin, ConsoleModelAdmin):
 
     @admin.display(description=_("roles"))
     def roles(self, obj):
-        return ", ".join(sorted(group.name for group in obj.groups.all()))
+        # the built-in roles by their names in the staff member's language, not their codes
+        return ", ".join(sorted(str(Role(group.name).label) if group.name in Role.values else group.name
+                                for group in obj.groups.all()))  # fmt: skip
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import InvalidInput
@@ -156,7 +157,7 @@ def plan_purchase(
     subscription = tier_period_grant(
         member=member, tier=plan.tier, duration_value=plan.duration_value, duration_unit=plan.duration_unit,
         provider=provider, transaction_id=transaction_id, now=now, plan=plan, price=plan.price,
-        note=f"{_('Membership plan')}: {plan.name}",
+        note=gettext("Membership plan: %(plan)s") % {"plan": plan.name},
     )  # fmt: skip
     return PlanPurchaseResult(subscription=subscription, is_replay=False)
 

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import InvalidInput
@@ -151,7 +152,7 @@ def stored_value_top_up(
         grant = tier_period_grant(
             member=member, tier=offer.tier, duration_value=offer.tier_duration_value,
             duration_unit=offer.tier_duration_unit, provider=provider, transaction_id=transaction_id, now=now,
-            stored_value_entry=top_up, note=f"{_('Top-up')}: {offer.name}",
+            stored_value_entry=top_up, note=gettext("Top-up: %(offer)s") % {"offer": offer.name},
         )  # fmt: skip
     return TopUpResult(
         top_up=top_up, bonus=bonus, balance=member.stored_value_balance, is_replay=False, tier_grant=grant

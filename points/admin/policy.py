@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from members.console import ConsoleHistoryAdmin
@@ -30,8 +32,14 @@ class PointsPolicyForm(forms.ModelForm):
     )
     member_match_order = forms.CharField(
         label=_("POS member matching order"),
-        help_text=_("Comma-separated, tried in this order: %(choices)s.")
-        % {"choices": ", ".join(MemberIdentifier.values)},
+        # Formatted when shown, in the staff member's language: `%` on a lazy text would fix it in English at import.
+        help_text=lazy(
+            lambda: (
+                gettext("Comma-separated, tried in this order: %(choices)s.")
+                % {"choices": ", ".join(MemberIdentifier.values)}
+            ),
+            str,
+        )(),
     )
 
     class Meta:

@@ -431,3 +431,20 @@ def test_a_paused_campaigns_messages_wait_and_go_when_it_resumes(fake_sms):
 
     assert waited == (Status.PENDING, 0)
     assert (OutboxMessage.objects.get().status, len(fake_sms.requests)) == (Status.SENT, 1)
+
+
+def test_a_templates_tier_is_the_tiers_name_in_the_members_language(fake_sms):
+    # given an SMS template naming {tier}, and a member writing Traditional Chinese, of a tier named in every language
+    from tests.factories import TierFactory
+
+    tier = TierFactory(code="gold", name="Gold", name_zh_hant="金卡", name_zh_hans="金卡会员")
+    member = sms_member(locale="zh-hant", tier=tier)
+    MessageTemplate.objects.create(
+        kind=Notification.Kind.POINTS_EXPIRING, channel="sms", locale="zh-hant", body="{tier}會員：積分即將到期"
+    )
+    points_expiring(member)
+
+    drain(FakeClock(NOON))
+
+    [sms] = fake_sms.accepted.values()
+    assert sms["text"].startswith("金卡會員：積分即將到期")  # not "gold Gold", the code and the English name

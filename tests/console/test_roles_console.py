@@ -62,3 +62,12 @@ def test_the_roles_list_says_which_roles_are_built_in(client, merchant_admin):
 
     built_in = {group.name: response.context["cl"].model_admin.is_built_in(group) for group in Group.objects.all()}
     assert built_in == {**dict.fromkeys(Role.values, True), "Marketing": False}
+
+
+def test_the_built_in_roles_are_named_in_the_staff_members_language(client, merchant_admin):
+    client.force_login(merchant_admin)
+
+    page = client.get(reverse("admin:auth_group_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
+
+    assert "分店經理" in page
+    assert "store_manager" not in page

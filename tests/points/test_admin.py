@@ -56,6 +56,14 @@ def test_the_policy_form_saves_statuses_and_the_matching_order(merchant_admin):
     )
 
 
+def test_the_policy_forms_help_is_in_the_staff_members_language(merchant_admin):
+    policy = PointsPolicy.load()
+
+    page = merchant_admin.get(f"/console/points/pointspolicy/{policy.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hant")
+
+    assert "以逗號分隔，按此次序嘗試：" in page.content.decode()
+
+
 def test_a_rule_missing_its_parameters_is_refused_with_a_message_on_the_field(merchant_admin):
     response = merchant_admin.post(
         "/console/points/earningrule/add/", {"name": "Double", "kind": "multiplier", "priority": 5, "rounding": "floor"}
