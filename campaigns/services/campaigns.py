@@ -162,7 +162,12 @@ def campaign_save(*, campaign: Campaign, user) -> Campaign:
         campaign.status = Campaign.Status.DRAFT
         campaign.created_by = user
     else:
-        stored = Campaign.objects.select_for_update().filter(pk=campaign.pk).values("status", "store_id").first()
+        stored = (
+            Campaign.objects.select_for_update()
+            .filter(pk=campaign.pk)
+            .values("status", "store_id", "holdout_percent")
+            .first()
+        )
         if stored is None:
             raise NotFound()
         if stored["status"] not in EDITABLE_STATUSES:
@@ -172,6 +177,10 @@ def campaign_save(*, campaign: Campaign, user) -> Campaign:
         )
         campaign.status = stored["status"]  # only the lifecycle services move it
     errors = campaign_errors(campaign=campaign)
+    if not is_new and campaign.holdout_percent != stored["holdout_percent"] and campaign.recipients.exists():
+        # A member's group follows the share: changed after members were reached, some would move between the
+        # hold-out and the treated, and the lift report would compare groups that both had the treatment.
+        errors["holdout_percent"] = [_("The hold-out cannot change once the campaign has reached members.")]
     if errors:
         raise CampaignInvalid.for_field_errors(errors)
     campaign.save()

@@ -186,6 +186,25 @@ def test_a_multiplier_window_reward_saves_with_its_length():
     assert (campaign.multiplier, campaign.multiplier_days) == (2, 7)
 
 
+def test_the_hold_out_is_fixed_once_members_were_reached_so_nobody_changes_group():
+    # given a paused campaign that reached a member with a 20 % hold-out, and a draft with none reached
+    reached = CampaignFactory(status=Campaign.Status.PAUSED, holdout_percent=20)
+    CampaignRecipient.objects.create(campaign=reached, member=MemberFactory(), occasion="once", created_at=NOW)
+    draft = CampaignFactory(status=Campaign.Status.DRAFT, holdout_percent=20)
+
+    # when the merchant lowers both to 10 %
+    reached.holdout_percent = draft.holdout_percent = 10
+    with pytest.raises(CampaignInvalid) as refused:
+        campaign_save(campaign=reached, user=None)
+    campaign_save(campaign=draft, user=None)
+
+    # then the reached campaign keeps its share, the draft takes the new one
+    assert list(refused.value.fields) == ["holdout_percent"]
+    reached.refresh_from_db()
+    draft.refresh_from_db()
+    assert (reached.holdout_percent, draft.holdout_percent) == (20, 10)
+
+
 def test_a_running_campaign_cannot_be_changed():
     campaign = CampaignFactory(status=Status.RUNNING)
     campaign.points_bonus = 1000
