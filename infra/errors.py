@@ -129,3 +129,11 @@ class DeliveryUnavailable(LoyaltyError):
     code = "delivery_unavailable"
     message = _("The message could not be delivered now. It will be tried again.")
     status = 503
+
+
+class DeliveryOutcomeUnknown(DeliveryUnavailable):
+    """The message went out and the provider's answer was lost (a timeout after it was sent): it may have been
+    delivered. A channel without an idempotency key (e-mail, WeChat) must not send it again blindly."""
+
+    code = "delivery_outcome_unknown"
+    message = _("The provider did not answer once the message was sent: it may have been delivered.")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
 from infra.circuit import CallRefused, CircuitBreaker
-from infra.errors import DeliveryRefused, DeliveryUnavailable
+from infra.errors import DeliveryOutcomeUnknown, DeliveryRefused, DeliveryUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,23 @@ def mail_send(*, to: str, subject: str, text: str, headers: dict | None = None, 
 
 
 def _send(message) -> None:
-    """Raise DeliveryUnavailable for a failure of the server (counted by the breaker), not for a refused address."""
+    """Raise DeliveryUnavailable for a failure of the server (counted by the breaker), not for a refused address:
+    DeliveryOutcomeUnknown when the connection failed after it was open (the server may have taken the message)."""
+    connection = message.get_connection()
+    try:
+        connection.open()
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("SMTP connection failed: %s", type(exc).__name__)
+        raise DeliveryUnavailable() from exc
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused:
         raise
-    except (smtplib.SMTPException, OSError) as exc:
-        logger.warning("SMTP failed: %s", type(exc).__name__)
+    except smtplib.SMTPResponseException as exc:  # the server answered: it did not take the message
+        logger.warning("SMTP refused for now: %s", exc.smtp_code)
         raise DeliveryUnavailable() from exc
+    except (smtplib.SMTPException, OSError) as exc:  # a timeout or a cut line, maybe after the message was taken
+        logger.warning("SMTP failed during the send: %s", type(exc).__name__)
+        raise DeliveryOutcomeUnknown() from exc
+    finally:
+        connection.close()

@@ -17,6 +17,7 @@ from django.core.cache import cache
 
 from infra.circuit import CallRefused, CircuitBreaker
 from infra.errors import (
+    DeliveryOutcomeUnknown,
     DeliveryRefused,
     WechatLoginFailed,
     WechatPhoneFailed,
@@ -106,7 +107,8 @@ class WechatClient:
 
         `data` maps the template's keywords (thing1, time2, ...) to their values. Raises WechatSubscriptionRefused
         (errcode 43101: not accepted, or a one-time subscription already used), DeliveryRefused (WeChat refused
-        this message: a bad openid, template or value), WechatUnavailable (retry later).
+        this message: a bad openid, template or value), WechatUnavailable (retry later), DeliveryOutcomeUnknown (no
+        answer once sent: it may have arrived).
         """
         body = {
             "touser": openid,
@@ -119,7 +121,14 @@ class WechatClient:
             body["page"] = page
         for attempt in range(2):
             token = self.access_token(force_refresh=attempt > 0)
-            answer = self._request("POST", "/cgi-bin/message/subscribe/send", params={"access_token": token}, json=body)
+            try:
+                answer = self._request(
+                    "POST", "/cgi-bin/message/subscribe/send", params={"access_token": token}, json=body
+                )
+            except WechatUnavailable as exc:
+                if isinstance(exc.__cause__, requests.ReadTimeout):  # sent, and no answer: it may have arrived
+                    raise DeliveryOutcomeUnknown() from exc
+                raise
             errcode = answer.get("errcode") or 0
             if errcode in STALE_TOKEN_ERRCODES and attempt == 0:
                 continue

@@ -43,7 +43,13 @@ from campaigns.channels.subscriptions import (
 from campaigns.channels.templates import member_values, render, wechat_fit, wechat_type
 from campaigns.channels.unsubscribe import unsubscribe_url
 from campaigns.models import Campaign, Category, DeliveryAttempt, MessageTemplate
-from infra.errors import DeliveryRefused, DeliveryUnavailable, WechatSubscriptionRefused, WechatUnavailable
+from infra.errors import (
+    DeliveryOutcomeUnknown,
+    DeliveryRefused,
+    DeliveryUnavailable,
+    WechatSubscriptionRefused,
+    WechatUnavailable,
+)
 from infra.mailer import mail_send
 from infra.rate_limit import rate_take
 from infra.sms import get_sms_client
@@ -159,6 +165,10 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
         return log.finish(status=Status.FAILED, outcome=Outcome.REFUSED, detail=str(exc.message), tried=True)
     except DeliveryRefused as exc:
         return log.finish(status=Status.FAILED, outcome=Outcome.REFUSED, detail=str(exc.message), tried=True)
+    except DeliveryOutcomeUnknown as exc:
+        if message.channel != Channel.SMS:  # no idempotency key: sent again, it could arrive twice
+            return log.finish(status=Status.FAILED, outcome=Outcome.UNKNOWN, detail=str(exc.message), tried=True)
+        return log.failed(detail=str(exc.message))  # the gateway drops a copy by its Idempotency-Key
     except (DeliveryUnavailable, WechatUnavailable) as exc:
         if message.channel == Channel.WECHAT_SUBSCRIBE:
             wechat_subscription_give_back(member_id=member.pk, template_id=template.wechat_template_id)

@@ -78,6 +78,7 @@ class FakeSmtpServer:
         self.fail_ratio = fail_ratio
         self.random = random.Random(seed)
         self.refused_addresses: set[str] = set()
+        self.drop_after_data = False  # take the message, then cut the line before answering
         self.messages: list[email.message.Message] = []
         self._lock = threading.Lock()
         fake = self
@@ -119,6 +120,8 @@ class FakeSmtpServer:
                             failing = fake.random.random() < fake.fail_ratio
                             if not failing:
                                 fake.messages.append(email.message_from_bytes(data))
+                        if fake.drop_after_data:
+                            return
                         self.reply("451 try again later" if failing else "250 queued")
                     elif verb == "QUIT":
                         self.reply("221 bye")

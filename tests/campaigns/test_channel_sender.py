@@ -120,6 +120,19 @@ def test_an_smtp_server_failing_30_percent_gets_every_email_exactly_once(fake_sm
     assert DeliveryAttempt.objects.filter(outcome=Outcome.RETRY).exists()
 
 
+def test_an_email_whose_answer_was_lost_is_not_sent_again(fake_smtp, no_breakers):
+    # given an SMTP server that takes the message and then cuts the line before it answers
+    fake_smtp.drop_after_data = True
+    points_expiring(MemberFactory(consent_email=True, email="ann@example.com"))
+
+    drain(FakeClock(NOON))
+
+    # then it went once: failed with an unknown outcome, never retried into a second copy
+    assert len(fake_smtp.messages) == 1
+    assert OutboxMessage.objects.get().status == Status.FAILED
+    assert list(DeliveryAttempt.objects.values_list("outcome", flat=True)) == [Outcome.UNKNOWN]
+
+
 def test_wechat_busy_30_percent_gets_every_subscribe_message_exactly_once(fake_wechat_messages, no_breakers, settings):
     settings.CHANNEL_MAX_ATTEMPTS = 30
     fake_wechat_messages.fail_ratio = 0.3
