@@ -32,7 +32,7 @@ from members.services.tokens import store_api_key_create
 
 
 @admin.register(ProgramSettings)
-class ProgramSettingsAdmin(ConsoleHistoryAdmin):
+class ProgramSettingsAdmin(TranslatedFieldsAdminMixin, ConsoleHistoryAdmin):
     """The singleton: the list goes straight to the one row; it can't be added twice or deleted."""
 
     history_revert_allowed = True  # configuration: a revert is an edit by staff who may change it

@@ -461,3 +461,21 @@ def test_a_templates_tier_is_the_tiers_name_in_the_members_language(fake_sms):
 
     [sms] = fake_sms.accepted.values()
     assert sms["text"].startswith("金卡會員：積分即將到期")  # not "gold Gold", the code and the English name
+
+
+def test_the_programmes_name_in_a_message_is_in_the_members_language(fake_sms):
+    from members.models import ProgramSettings
+
+    settings_row = ProgramSettings.load()
+    settings_row.program_name, settings_row.program_name_zh_hant = "Tasty Club", "美味會"
+    settings_row.save()
+    member = sms_member(locale="zh-hant")
+    MessageTemplate.objects.create(
+        kind=Notification.Kind.POINTS_EXPIRING, channel="sms", locale="zh-hant", body="{program}：積分即將到期"
+    )
+    points_expiring(member)
+
+    drain(FakeClock(NOON))
+
+    [sms] = fake_sms.accepted.values()
+    assert sms["text"].startswith("美味會：積分即將到期")
