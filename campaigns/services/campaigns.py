@@ -72,6 +72,8 @@ KIND_PLACEHOLDERS = {
     Campaign.Kind.COUPON_EXPIRING: ("coupon", "days", "expires_on"),
 }
 EDITABLE_STATUSES = frozenset({Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED})
+# The latest send time a campaign may have (campaigns.run_due_campaigns runs every 5 minutes).
+LATEST_SEND_AT = datetime.time(23, 50)
 MEMBER_FIELDS = (
     "pk", "locale", "name", "member_number", "points_balance", "consent_marketing",
     "consent_wechat", "wechat_openid", "consent_sms", "phone", "consent_email", "email",
@@ -114,6 +116,9 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
         errors["is_marketing"] = [_("Only reminders about the member's own points are not marketing.")]
     elif not campaign.is_marketing and has_reward:
         errors["is_marketing"] = [_("A message that brings a reward is marketing.")]
+    if campaign.send_at and campaign.send_at > LATEST_SEND_AT:
+        # Due runs are started by a job every few minutes: a time after its last round of the day is never reached.
+        errors["send_at"] = [_("Choose a time by %(time)s.") % {"time": LATEST_SEND_AT.strftime("%H:%M")}]
     if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
         errors["ends_on"] = [_("The campaign must end on or after its first day.")]
     if campaign.segment_id and campaign.store_id and campaign.segment.store_id not in (None, campaign.store_id):

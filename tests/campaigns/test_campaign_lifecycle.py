@@ -151,6 +151,7 @@ def test_a_kinds_defaults_are_filled_in():
         ({"kind": Campaign.Kind.COUPON_EXPIRING, "is_marketing": False}, "is_marketing"),  # invites a purchase
         ({"kind": Campaign.Kind.POINTS_EXPIRING, "is_marketing": False, "points_bonus": 50}, "is_marketing"),
         ({"starts_on": datetime.date(2027, 1, 2), "ends_on": datetime.date(2027, 1, 1)}, "ends_on"),
+        ({"send_at": datetime.time(23, 58)}, "send_at"),  # after the due-runs job's last round of the day
         # The multiplier window: above 1 (x1 changes nothing) and at most 10, and it needs its length in days.
         ({"multiplier": Decimal("1"), "multiplier_days": 7}, "multiplier"),
         ({"multiplier": Decimal("0.5"), "multiplier_days": 7}, "multiplier"),
