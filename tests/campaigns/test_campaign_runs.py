@@ -127,13 +127,32 @@ def test_a_29_february_birthday_is_kept_on_the_28th_in_other_years(run_beat):
 
 
 def test_a_birthday_month_campaign_reaches_the_months_members_once(run_beat):
-    december = MemberFactory(birthday=datetime.date(1985, 12, 25))
-    MemberFactory(birthday=datetime.date(1985, 11, 25))
+    joined = at(2026, 1, 1)  # members before the month's run (a member who joined after it is not in it)
+    december = MemberFactory(birthday=datetime.date(1985, 12, 25), joined_at=joined)
+    MemberFactory(birthday=datetime.date(1985, 11, 25), joined_at=joined)
     campaign = scheduled(kind=Kind.BIRTHDAY, params={"mode": "month"})
     for day in (1, 2, 15):
         run_beat(at(2026, 12, day))
     assert list(CampaignRun.objects.values_list("key", flat=True)) == [f"campaign:{campaign.pk}:2026-12"]
     assert list(CampaignRecipient.objects.values_list("member_id", "occasion")) == [(december.pk, "birthday:2026")]
+
+
+def test_a_member_who_joins_after_a_run_started_is_not_in_it_and_the_run_finishes(run_beat):
+    # given a birthday-month run started on 1 December (its audience read live), and a member with a December
+    # birthday who joins on the 10th
+    MemberFactory(birthday=datetime.date(1985, 12, 25), joined_at=at(2026, 1, 1))
+    campaign = scheduled(kind=Kind.BIRTHDAY, params={"mode": "month"})
+    run_beat(at(2026, 12, 1))
+    # (still open then: waiting for a message's retry, say)
+    CampaignRun.objects.filter(campaign=campaign).update(status=CampaignRun.Status.SENDING, finished_at=None)
+    MemberFactory(birthday=datetime.date(1990, 12, 3), joined_at=at(2026, 12, 10))
+
+    # when beat checks the run on the 11th
+    run_beat(at(2026, 12, 11))
+
+    # then the run has finished with the member it had, instead of waiting for ever for the newcomer
+    run = CampaignRun.objects.get(campaign=campaign)
+    assert (run.status, CampaignRecipient.objects.filter(run=run).count()) == (CampaignRun.Status.FINISHED, 1)
 
 
 def test_a_festival_campaign_runs_on_its_dates(run_beat):
