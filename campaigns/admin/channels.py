@@ -120,7 +120,7 @@ class DeliveryAttemptAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleMod
     """What the sender did with each outbox message of the staff member's store's members."""
 
     store_scope_field = "outbox_message__notification__member__home_store"
-    list_display = ("created_at", "member", "channel", "category", "outcome", "attempt", "detail")
+    list_display = ("created_at", "member", "channel", "category", "outcome", "attempt", "detail_shown")
     list_select_related = ("outbox_message__notification__member",)
     list_filter = ("outcome", "channel", "category")
     search_fields = ("=outbox_message__notification__member__member_number",)
@@ -128,9 +128,14 @@ class DeliveryAttemptAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleMod
     ordering = ("-pk",)
     show_full_result_count = False
     fields = (
-        "outbox_message", "channel", "category", "outcome", "attempt", "detail", "provider_reference", "created_at",
+        "outbox_message", "channel", "category", "outcome", "attempt", "detail_shown", "provider_reference",
+        "created_at",
     )  # fmt: skip
     readonly_fields = fields
+
+    @admin.display(description=_("detail"))
+    def detail_shown(self, obj):
+        return gettext(obj.detail) if obj.detail else ""  # the sender's own reasons are kept in English
 
     @admin.display(description=_("member"))
     def member(self, obj):

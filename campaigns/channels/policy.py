@@ -9,6 +9,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from campaigns.models import Category
 from members.models import Member, Notification, OutboxMessage
@@ -43,18 +44,19 @@ def category_of(kind: str, params: dict | None = None) -> str:
 
 
 def consent_problem(member: Member, *, channel: str, category: str) -> str:
-    """Return why `member` may not get a message of `category` on `channel` now ("" when they may)."""
+    """Return why `member` may not get a message of `category` on `channel` now ("" when they may). Stored in
+    English in the delivery log, marked for translation: the console shows it in the staff member's language."""
     if member.status == Member.Status.CLOSED:
-        return "member closed"
+        return gettext_noop("member closed")
     if member.status == Member.Status.FROZEN and category == Category.MARKETING:
-        return "member frozen"  # frozen after the message was written (held for quiet hours, queued)
+        return gettext_noop("member frozen")  # frozen after the message was written (held for quiet hours, queued)
     consent_field, address_field = CHANNEL_CONSENT[channel]
     if not getattr(member, consent_field):
-        return "no consent to this channel"
+        return gettext_noop("no consent to this channel")
     if category == Category.MARKETING and not member.consent_marketing:
-        return "no consent to marketing"
+        return gettext_noop("no consent to marketing")
     if not getattr(member, address_field):
-        return "no address"
+        return gettext_noop("no address")
     return ""
 
 

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from campaigns.channels.policy import category_of, consent_problem, quiet_hours_end, retry_delay
 from campaigns.channels.subscriptions import (
@@ -131,7 +131,7 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
         return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail=problem)
     campaign_status = _campaign_status(notification)
     if campaign_status == Campaign.Status.FINISHED:
-        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="campaign finished")
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail=gettext_noop("campaign finished"))
     if campaign_status == Campaign.Status.PAUSED:
         OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=now + PAUSED_RECHECK)
         return SendResult(NOT_DUE)
@@ -143,7 +143,7 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
         .first()
     )
     if message.channel == Channel.WECHAT_SUBSCRIBE and template is None:
-        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="no WeChat template")
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail=gettext_noop("no WeChat template"))
     quiet_until = quiet_hours_end(channel=message.channel, now=now)
     if quiet_until is not None:
         return log.hold(until=quiet_until, detail=f"quiet hours until {quiet_until:%Y-%m-%d %H:%M}")
@@ -155,7 +155,7 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
     if message.channel == Channel.WECHAT_SUBSCRIBE and not wechat_subscription_take(
         member_id=member.pk, template_id=template.wechat_template_id, now=now
     ):
-        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail="no WeChat subscription")
+        return log.finish(status=Status.SKIPPED, outcome=Outcome.SKIPPED, detail=gettext_noop("no WeChat subscription"))
 
     log.sending()
     try:
@@ -176,7 +176,7 @@ def outbox_send(*, outbox_id: int, now: datetime) -> SendResult:
     return log.finish(status=Status.SENT, outcome=Outcome.SENT, reference=reference, tried=True)
 
 
-DIED_DETAIL = "the sender stopped during the send: it may have been delivered"
+DIED_DETAIL = gettext_noop("the sender stopped during the send: it may have been delivered")
 
 
 def _campaign_status(notification) -> str | None:

@@ -1,16 +1,23 @@
 """Console for member notifications and the outbox: read-only (services write them, campaigns deliver them)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from members.console import ConsoleModelAdmin, ConsoleTabularInline, ReadOnlyAdminMixin, StoreScopedAdminMixin
 from members.models import Notification, OutboxMessage
 
 
+@admin.display(description=_("last error"))
+def _last_error_shown(admin_self, obj):
+    return gettext(obj.last_error) if obj.last_error else ""  # the sender's own reasons are kept in English
+
+
 class OutboxMessageInline(ReadOnlyAdminMixin, ConsoleTabularInline):
     model = OutboxMessage
-    fields = ("channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error")
+    fields = ("channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error_shown")
     readonly_fields = fields
+    last_error_shown = _last_error_shown
     extra = 0
     max_num = 0
     can_delete = False
@@ -51,11 +58,12 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModel
         "status",
         "attempts",
         "next_attempt_at",
-        "last_error",
+        "last_error_shown",
         "sent_at",
         "created_at",
     )
     readonly_fields = fields
+    last_error_shown = _last_error_shown
 
     @admin.display(description=_("member"), ordering="notification__member")
     def member(self, obj):

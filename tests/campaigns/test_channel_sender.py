@@ -479,3 +479,15 @@ def test_the_programmes_name_in_a_message_is_in_the_members_language(fake_sms):
 
     [sms] = fake_sms.accepted.values()
     assert sms["text"].startswith("美味會：積分即將到期")
+
+
+def test_the_senders_reasons_show_in_the_staff_members_language(fake_sms, admin_client):
+    member = sms_member(consent_marketing=False)
+    coupon_issued(member)
+    drain(FakeClock(NOON))
+    attempt = DeliveryAttempt.objects.get()
+
+    page = admin_client.get(f"/console/campaigns/deliveryattempt/{attempt.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hant")
+
+    assert attempt.detail == "no consent to marketing"  # kept in English, one value to filter and count by
+    assert "會員未同意接收推廣訊息" in page.content.decode()
