@@ -590,7 +590,7 @@ def _refunded(
 
 def direct_payment_refund(
     *, member_id: int, cart: Cart, payment: WechatPayment, reason: str, refundable: bool, now: datetime,
-    payments: WechatPayClient | None = None,
+    payments: WechatPayClient | None = None, for_reward: bool = False,
 ) -> CheckoutOrder | None:  # fmt: skip
     """Give back a WeChat Pay payment made without a checkout order (me/purchases' direct path) whose cart the
     checkout refused (`reason`, the refusal's code; `refundable` False for a refusal that is not the cart's):
@@ -598,7 +598,8 @@ def direct_payment_refund(
     recorded as refunded), then refunded exactly as a checkout order's refund is (asked again by the expiry job,
     followed to its final status, the member told once). Return that order: the one a twin recorded first, or
     None when the payment is not this member's to give back (its purchase was recorded, it paid for something
-    else, or `refundable` is False). Call it outside any transaction: WeChat Pay is asked."""
+    else, or `refundable` is False). `for_reward`: the cash part of a mall reward (points.services.mall), which no
+    purchase records and which has no checkout store. Call it outside any transaction: WeChat Pay is asked."""
     with transaction.atomic():
         lock_member(member_id=member_id)  # as every use of the member's payment
         order = CheckoutOrder.objects.filter(out_trade_no=payment.out_trade_no).first()
@@ -606,11 +607,14 @@ def direct_payment_refund(
             used = payment_is_used(provider=PaymentMethod.WECHAT_PAY_HK, transaction_id=payment.out_trade_no)
             if not refundable or used:
                 return None
-            context, _settings = _context(member_id=member_id, now=now)
-            if Purchase.objects.filter(
-                channel=context.channel, store_id=context.store_id, external_id=payment.out_trade_no
-            ).exists():
-                return None
+            store_id = None
+            if not for_reward:
+                context, _settings = _context(member_id=member_id, now=now)
+                if Purchase.objects.filter(
+                    channel=context.channel, store_id=context.store_id, external_id=payment.out_trade_no
+                ).exists():
+                    return None
+                store_id = context.store_id
             stored_cart = _cart_json(cart)
             order = CheckoutOrder.objects.create(
                 member_id=member_id, out_trade_no=payment.out_trade_no,
@@ -618,7 +622,7 @@ def direct_payment_refund(
                 idempotency_key=f" direct payment {payment.out_trade_no}",
                 request_hash=idempotency_request_hash(stored_cart),
                 cart=stored_cart, amount_due=payment.amount, points_to_spend=cart.points_to_spend or 0,
-                stored_value_amount=cart.stored_value_amount or ZERO, store_id=context.store_id,
+                stored_value_amount=cart.stored_value_amount or ZERO, store_id=store_id,
                 status=Status.REFUND_PENDING, created_at=now, expires_at=now, closed_at=now, payment_checked_at=now,
                 paid_amount=payment.amount, refund_reason=reason[:64],
             )  # fmt: skip

@@ -21,7 +21,7 @@ from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from infra.csv_uploads.decoding import AUTO, ImportFileRefused, decode
 from infra.csv_uploads.reading import csv_records
-from infra.errors import InvalidInput
+from infra.errors import InvalidInput, LoyaltyError
 from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.models import PaymentUse, PointsEntry, Store
 from members.selectors import points_spent_expiry
@@ -30,10 +30,12 @@ from members.services.ledger import points_credit, points_debit
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, payment_use_record, wechat_payment_confirm
 from members.services.stored_value import stored_value_grant
+from points.cart import Cart
 from points.errors import (
     OrderNotAwaitingPickup,
     OrderNotCancellable,
     OutOfStock,
+    PaymentRefunded,
     PickupCodeInvalid,
     PickupStoreInvalid,
     PickupWrongStore,
@@ -155,25 +157,47 @@ def reward_redeem_by_member(
 ) -> RedeemResult:
     """reward_redeem for the member's own request: the cash part of a points + cash reward (the WeChat Pay
     order `payment_transaction_id`) must first be confirmed by WeChat Pay as this member's, for the cash price.
-    A payment already recorded is not asked about again (reward_redeem answers the replay or refuses it).
-    Raises reward_redeem's errors, PaymentNotConfirmed, PaymentAmountMismatch, PaymentProviderUnavailable.
+    A payment already recorded is not asked about again (reward_redeem answers the replay or refuses it). A
+    confirmed payment whose redemption is refused (sold out, points spent meanwhile) is given back through WeChat
+    Pay, as a refused mini-program checkout's is (checkout_orders.direct_payment_refund: followed until refunded,
+    the member told): the answer is then PaymentRefunded, its `refund_reason` the refusal's code.
+    Raises reward_redeem's errors, PaymentNotConfirmed, PaymentAmountMismatch, PaymentProviderUnavailable,
+    PaymentRefunded. Call it outside any transaction: WeChat Pay is asked.
     """
     provider, transaction_id = (payment_provider or "").strip(), (payment_transaction_id or "").strip()
     reward = Reward.objects.filter(pk=reward_id).only("cash_price").first()
     paid_in_cash = reward is not None and reward.cash_price > 0 and provider and transaction_id
+    payment = None
     if paid_in_cash and not payment_is_used(provider=provider, transaction_id=transaction_id):
-        wechat_payment_confirm(
+        payment = wechat_payment_confirm(
             member_id=member_id, out_trade_no=transaction_id, field="transaction_id", amount=reward.cash_price
         )
-    return reward_redeem(
-        member_id=member_id,
-        reward_id=reward_id,
-        idempotency_key=idempotency_key,
-        now=now,
-        pickup_store_id=pickup_store_id,
-        payment_provider=provider,
-        payment_transaction_id=transaction_id,
-    )
+    try:
+        return reward_redeem(
+            member_id=member_id,
+            reward_id=reward_id,
+            idempotency_key=idempotency_key,
+            now=now,
+            pickup_store_id=pickup_store_id,
+            payment_provider=provider,
+            payment_transaction_id=transaction_id,
+        )
+    except LoyaltyError as refusal:
+        if payment is None:
+            raise
+        # WeChat Pay has the member's money and nothing was written: it goes back.
+        from points.services.checkout_orders import direct_payment_refund  # built on the checkout, which uses this
+        from points.services.mini_program_checkout import NOT_REFUNDED
+
+        order = direct_payment_refund(
+            member_id=member_id, cart=Cart(gross_amount=payment.amount, external_id=transaction_id),
+            payment=payment, reason=refusal.code, refundable=refusal.code not in NOT_REFUNDED, now=now, for_reward=True,
+        )  # fmt: skip
+        if order is None:
+            raise
+        raise PaymentRefunded.for_field_errors(
+            {"transaction_id": [str(PaymentRefunded.message)], "refund_reason": [order.refund_reason or "refunded"]}
+        ) from refusal
 
 
 @transaction.atomic

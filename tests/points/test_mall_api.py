@@ -214,6 +214,24 @@ def test_points_plus_cash_records_the_payment_wechat_pay_confirms(client, member
     )
 
 
+def test_a_paid_points_plus_cash_redemption_that_is_refused_gives_the_payment_back(client, member, store, wechat_pay):
+    # given a points + cash reward sold out between the member's payment and their redemption
+    reward = RewardFactory(cash_price=Decimal("25.50"), stock_remaining=0)
+    member.wechat_openid = "o-mall"
+    member.save(update_fields=["wechat_openid"])
+    wechat_pay.add_order("T-1", total=2550, openid="o-mall")
+
+    response = redeem(client, reward, pickup_store="central", provider="wechat_pay_hk", transaction_id="T-1")
+
+    # then no order, and the HK$25.50 goes back through WeChat Pay, the answer saying why
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (409, "payment_refunded")
+    assert error["fields"]["refund_reason"] == ["out_of_stock"]
+    assert RewardOrder.objects.count() == 0
+    [refund] = wechat_pay.refunds.values()
+    assert (refund["out_trade_no"], refund["amount"]["refund"]) == ("T-1", 2550)
+
+
 @pytest.mark.parametrize(
     ("order", "code"),
     [
