@@ -50,6 +50,7 @@ from simple_history.models import registered_models
 from simple_history.utils import get_m2m_reverse_field_name
 
 from campaigns.models import ConsentRecord
+from infra.translation import translated_fields
 from members.formats import is_ascii_digits
 from members.models import Member, PointsEntry, Store, StoredValueEntry, TierHistory, User
 
@@ -194,6 +195,9 @@ class HistorySource(Source):
         self.key = f"history:{model._meta.label_lower}"
         self.label = str(model._meta.verbose_name).capitalize()
         self.store_field = self._store_field(model)
+        # A translated field's own column holds whichever language was active at the save (infra.translation): its
+        # languages' columns ("name [zh-hant]") say what changed; the original column would repeat one of them.
+        self.untracked = set(translated_fields(model))
 
     @staticmethod
     def _store_field(model):
@@ -281,7 +285,7 @@ class HistorySource(Source):
         """What changed against the previous version; a creation lists what was set, a deletion what was lost."""
         m2m_names = [m2m_field.name for m2m_field in self.history._history_m2m_fields]
         if previous is not None and version.history_type != "-":
-            delta = version.diff_against(previous, excluded_fields=m2m_names)
+            delta = version.diff_against(previous, excluded_fields=[*m2m_names, *self.untracked])
             changes = [resolver.change(self.history, c.field, c.old, c.new) for c in delta.changes]
             for name in m2m_names:
                 old = related.get((previous.history_id, name), [])
@@ -291,7 +295,7 @@ class HistorySource(Source):
             return changes
         changes = []
         for tracked in self.history.tracked_fields:
-            if tracked.primary_key:
+            if tracked.primary_key or tracked.name in self.untracked:
                 continue
             value = getattr(version, tracked.attname, None)
             if value in (None, ""):

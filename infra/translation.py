@@ -13,8 +13,16 @@ language and a revert in the console brings all of them back.
 from django.conf import settings
 from django.db.models import Model
 from django.utils import translation
-from modeltranslation.translator import TranslationOptions, translator
+from modeltranslation.translator import NotRegistered, TranslationOptions, translator
 from modeltranslation.utils import build_localized_fieldname
+
+
+def translated_fields(model: type[Model]) -> tuple[str, ...]:
+    """The fields of `model` kept in every language (their original names), none when it has no translations."""
+    try:
+        return tuple(translator.get_options_for_model(model).fields)
+    except NotRegistered:
+        return ()
 
 
 def languages() -> list[str]:
