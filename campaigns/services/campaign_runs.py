@@ -237,11 +237,10 @@ def _pending_outbox(run: CampaignRun) -> QuerySet:
 
 
 def _everyone_reached(run: CampaignRun) -> bool:
-    if run.campaign.kind == Campaign.Kind.WIN_BACK:
-        return True  # one occasion per member: the chunks' count says it
     if not run.freeze_id:
-        # Read live, the audience moves after the chunks were cut (a birthday edited to today): the chunks' count
-        # says it, or the run would wait for a member no chunk covers, for ever.
+        # Read live (birthdays, win-back, a broadcast to everyone), the audience moves after the chunks were cut (a
+        # birthday edited to today): the chunks' count says it, or the run would wait for ever for a member no chunk
+        # covers.
         return True
     reached = CampaignRecipient.objects.filter(campaign_id=run.campaign_id, occasion=run.occasion).values("member")
     return not run_audience(run=run).exclude(pk__in=reached).exists()

@@ -229,7 +229,9 @@ class RewardRedeemApi(MemberApi):
     """Redeem a reward with points (and the cash part, paid through a payment provider, for points + cash).
 
     The Idempotency-Key header is required: a retry with the same key and body answers 200 with the first
-    order (header `Idempotent-Replayed: true`); the same key with another body is refused.
+    order (header `Idempotent-Replayed: true`); the same key with another body is refused. A points + cash
+    redemption refused after WeChat Pay confirmed its payment (sold out, points spent meanwhile) gives the payment
+    back: 409 `payment_refunded`, its `refund_reason` the refusal's code; the member is told when it is refunded.
     """
 
     throttle_classes = [MallRedeemThrottle]

@@ -35,7 +35,6 @@ from points.errors import (
     OrderNotAwaitingPickup,
     OrderNotCancellable,
     OutOfStock,
-    PaymentRefunded,
     PickupCodeInvalid,
     PickupStoreInvalid,
     PickupWrongStore,
@@ -187,7 +186,7 @@ def reward_redeem_by_member(
             raise
         # WeChat Pay has the member's money and nothing was written: it goes back.
         from points.services.checkout_orders import direct_payment_refund  # built on the checkout, which uses this
-        from points.services.mini_program_checkout import NOT_REFUNDED
+        from points.services.mini_program_checkout import NOT_REFUNDED, payment_refunded
 
         order = direct_payment_refund(
             member_id=member_id, cart=Cart(gross_amount=payment.amount, external_id=transaction_id),
@@ -195,9 +194,7 @@ def reward_redeem_by_member(
         )  # fmt: skip
         if order is None:
             raise
-        raise PaymentRefunded.for_field_errors(
-            {"transaction_id": [str(PaymentRefunded.message)], "refund_reason": [order.refund_reason or "refunded"]}
-        ) from refusal
+        raise payment_refunded(order, field="transaction_id") from refusal
 
 
 @transaction.atomic

@@ -66,11 +66,12 @@ NOT_REFUNDED = frozenset(
 )
 
 
-def payment_refunded(order: CheckoutOrder) -> PaymentRefunded:
-    """The answer to a payment that is being given back: `refund_reason` names why (the checkout's refusal code)."""
+def payment_refunded(order: CheckoutOrder, *, field: str = "out_trade_no") -> PaymentRefunded:
+    """The answer to a payment that is being given back (`field` names it in the request): `refund_reason` names
+    why (the refusal's code)."""
     return PaymentRefunded.for_field_errors(
         {
-            "out_trade_no": [str(PaymentRefunded.message)],
+            field: [str(PaymentRefunded.message)],
             "refund_reason": [order.refund_reason or "refunded"],  # not a fault: why it is given back
         }
     )
