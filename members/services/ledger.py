@@ -7,7 +7,7 @@ so concurrent writers of one member serialise; the idempotency key (unique in th
 retried call return the first entry instead of writing a second one.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -232,6 +232,31 @@ def points_debit(
 
 
 @dataclass(frozen=True)
+class PurchaseSpend:
+    """The points a purchase spends, under the ledger entry's idempotency key, and why (kept on the entry)."""
+
+    points: int
+    key: str
+    breakdown: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PurchaseEarn:
+    """The points a purchase earns, under the ledger entry's idempotency key: usable from `activates_at` (None: at
+    once; later: pending until then), until `expires_at` (None: never), and why (kept on the entry)."""
+
+    points: int
+    key: str
+    activates_at: datetime | None = None
+    expires_at: datetime | None = None
+    breakdown: dict = field(default_factory=dict)
+
+
+NOTHING_SPENT = PurchaseSpend(points=0, key="")
+NOTHING_EARNED = PurchaseEarn(points=0, key="")
+
+
+@dataclass(frozen=True)
 class PurchasePoints:
     """What `points_purchase_settle` wrote: the entries, the earned lot, the member's balances afterwards."""
 
@@ -247,14 +272,8 @@ def points_purchase_settle(
     member: Member,
     purchase: Purchase,
     now: datetime,
-    spend: int = 0,
-    spend_key: str = "",
-    spend_breakdown: dict | None = None,
-    earn: int = 0,
-    earn_key: str = "",
-    earn_activates_at: datetime | None = None,
-    earn_expires_at: datetime | None = None,
-    earn_breakdown: dict | None = None,
+    spend: PurchaseSpend = NOTHING_SPENT,
+    earn: PurchaseEarn = NOTHING_EARNED,
 ) -> PurchasePoints:
     """Spend points on a new purchase and earn points from it; the same ledger as `points_debit(kind=redemption)`
     followed by `points_credit(kind=accrual)`.
@@ -267,43 +286,44 @@ def points_purchase_settle(
     (data-modifying CTEs); elsewhere a few (both entries in one INSERT, one UPDATE of the lots, one of the member).
     Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge, PointsBalanceTooLarge, IdempotencyKeyReused.
     """
-    if spend:
-        _check_amount(spend)
-    if earn:
-        _check_amount(earn)
+    spent, earned = spend.points, earn.points
+    if spent:
+        _check_amount(spent)
+    if earned:
+        _check_amount(earned)
     balance, debt = member.points_balance, member.points_debt
-    if spend > points_available(member):  # a checkout's own hold is settled before its purchase spends
+    if spent > points_available(member):  # a checkout's own hold is settled before its purchase spends
         raise InsufficientPoints.for_field("points")
-    if earn:
-        _check_ceiling(balance=balance - spend, pending=member.points_pending, points=earn)
+    if earned:
+        _check_ceiling(balance=balance - spent, pending=member.points_pending, points=earned)
     common = {"member": member, "purchase_id": purchase.pk, "created_at": now}
     spend_entry = earn_entry = None
-    if spend:
-        balance -= spend
+    if spent:
+        balance -= spent
         spend_entry = PointsEntry(
-            kind=Kind.REDEMPTION, delta=-spend, balance_after=balance, debt_after=debt, idempotency_key=spend_key,
-            source="checkout", breakdown=spend_breakdown or {}, **common,
+            kind=Kind.REDEMPTION, delta=-spent, balance_after=balance, debt_after=debt, idempotency_key=spend.key,
+            source="checkout", breakdown=spend.breakdown, **common,
         )  # fmt: skip
     kept = repaid = pending = 0
-    activates_at = earn_activates_at or now
-    if earn:
+    activates_at = earn.activates_at or now
+    if earned:
         if activates_at > now:
-            pending, kind = earn, Kind.PENDING
+            pending, kind = earned, Kind.PENDING
         else:
-            repaid = min(debt, earn)
-            kept, kind = earn - repaid, Kind.ACCRUAL
+            repaid = min(debt, earned)
+            kept, kind = earned - repaid, Kind.ACCRUAL
             balance, debt = balance + kept, debt - repaid
         earn_entry = PointsEntry(
-            kind=kind, delta=earn, balance_after=balance, debt_after=debt, idempotency_key=earn_key,
-            source="purchase", breakdown=earn_breakdown or {}, **common,
+            kind=kind, delta=earned, balance_after=balance, debt_after=debt, idempotency_key=earn.key,
+            source="purchase", breakdown=earn.breakdown, **common,
         )  # fmt: skip
     earn_lot = None
     if earn_entry is not None:
         earn_lot = PointsLot(
-            member=member, entry=earn_entry, points=earn, remaining=earn if pending else kept,
-            is_active=not pending, activates_at=activates_at, expires_at=earn_expires_at,
+            member=member, entry=earn_entry, points=earned, remaining=earned if pending else kept,
+            is_active=not pending, activates_at=activates_at, expires_at=earn.expires_at,
         )  # fmt: skip
-    moves = {"points_balance": kept - spend, "points_debt": -repaid, "points_pending": pending}
+    moves = {"points_balance": kept - spent, "points_debt": -repaid, "points_pending": pending}
     if spend_entry is None and earn_entry is None:  # nothing spent, nothing earned: nothing to write
         return PurchasePoints(
             spend_entry=None, earn_entry=None, earn_lot=None, points_balance=balance, points_debt=debt
@@ -312,7 +332,7 @@ def points_purchase_settle(
     with transaction.atomic(savepoint=False):
         try:
             write(member=member, spend_entry=spend_entry, earn_entry=earn_entry, earn_lot=earn_lot,
-                  spend=spend, moves=moves)  # fmt: skip
+                  spend=spent, moves=moves)  # fmt: skip
         except IntegrityError as exc:  # a key already written: the caller's keys were not new
             raise IdempotencyKeyReused() from exc
     return PurchasePoints(

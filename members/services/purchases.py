@@ -1,6 +1,7 @@
 """Recording purchases and keeping a member's purchase statistics. Earning points, and the checkout around a sale,
 are the points app's job (points.services.checkout)."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,12 +21,34 @@ from members.signals import purchase_recorded, send_after_commit
 CENT = Decimal("0.01")
 
 
-def _amounts(*, gross_amount, discount_amount, points_value_amount, stored_value_amount) -> tuple[dict, Decimal]:
+@dataclass(frozen=True)
+class Sale:
+    """A sale as its purchase records it: where, how and under which id it was sold, to whom, the money, the lines.
+
+    The amounts are the checkout's: `discount_amount` holds every discount (the seller's, the tier's, the coupon's),
+    `points_value_amount` and `stored_value_amount` what the member paid with points and stored value. Each item is
+    a dict of sku, unit_price and optionally name, category and quantity (points.cart.CartLine.as_dict).
+    """
+
+    store_id: int
+    channel: str
+    external_id: str
+    purchased_at: datetime
+    gross_amount: Decimal
+    payment_method: str
+    member_id: int | None = None
+    discount_amount: Decimal = Decimal(0)
+    points_value_amount: Decimal = Decimal(0)
+    stored_value_amount: Decimal = Decimal(0)
+    items: tuple[dict, ...] = ()
+
+
+def _amounts(sale: Sale) -> tuple[dict, Decimal]:
     amounts = {
-        "gross_amount": Decimal(gross_amount).quantize(CENT),
-        "discount_amount": Decimal(discount_amount).quantize(CENT),
-        "points_value_amount": Decimal(points_value_amount).quantize(CENT),
-        "stored_value_amount": Decimal(stored_value_amount).quantize(CENT),
+        "gross_amount": Decimal(sale.gross_amount).quantize(CENT),
+        "discount_amount": Decimal(sale.discount_amount).quantize(CENT),
+        "points_value_amount": Decimal(sale.points_value_amount).quantize(CENT),
+        "stored_value_amount": Decimal(sale.stored_value_amount).quantize(CENT),
     }
     paid = (
         amounts["gross_amount"]
@@ -38,15 +61,15 @@ def _amounts(*, gross_amount, discount_amount, points_value_amount, stored_value
     return amounts, paid
 
 
-def _insert(*, store_id, channel, external_id, purchased_at, payment_method, member_id, amounts, paid, items):
+def _insert(sale: Sale, *, amounts: dict, paid: Decimal) -> Purchase:
     purchase = Purchase(
-        member_id=member_id,
-        store_id=store_id,
-        channel=channel,
-        external_id=external_id,
-        purchased_at=purchased_at,
+        member_id=sale.member_id,
+        store_id=sale.store_id,
+        channel=sale.channel,
+        external_id=sale.external_id,
+        purchased_at=sale.purchased_at,
         paid_amount=paid,
-        payment_method=payment_method,
+        payment_method=sale.payment_method,
         **amounts,
     )
     rows = [
@@ -59,7 +82,7 @@ def _insert(*, store_id, channel, external_id, purchased_at, payment_method, mem
             unit_price=Decimal(item["unit_price"]).quantize(CENT),
             amount=(Decimal(item["unit_price"]) * item.get("quantity", 1)).quantize(CENT),
         )
-        for item in items or []
+        for item in sale.items
     ]
     write = sql.purchase_insert if set_based() else _write
     write(purchase=purchase, items=rows)
@@ -88,20 +111,7 @@ def purchase_member_updates(*, purchase: Purchase) -> dict:
 
 
 @transaction.atomic(savepoint=False)
-def purchase_record(
-    *,
-    store_id: int,
-    channel: str,
-    external_id: str,
-    purchased_at: datetime,
-    gross_amount: Decimal,
-    payment_method: str,
-    member_id: int | None = None,
-    discount_amount: Decimal = Decimal(0),
-    points_value_amount: Decimal = Decimal(0),
-    stored_value_amount: Decimal = Decimal(0),
-    items: list[dict] | None = None,
-) -> Purchase:
+def purchase_record(sale: Sale) -> Purchase:
     """Record a sale and its items and, for a member, move their purchase statistics; the one writer of purchases.
 
     Points, coupons, stored value and the instant tier review are the checkout's (points.services.checkout), which
@@ -113,26 +123,19 @@ def purchase_record(
     Raises InvalidInput (amounts), IdempotencyKeyReused (the external id is taken), PaymentAlreadyUsed (the
     mini-program payment paid for something else).
     """
-    amounts, paid = _amounts(
-        gross_amount=gross_amount,
-        discount_amount=discount_amount,
-        points_value_amount=points_value_amount,
-        stored_value_amount=stored_value_amount,
-    )
+    amounts, paid = _amounts(sale)
     try:
-        purchase = _insert(
-            store_id=store_id, channel=channel, external_id=external_id, purchased_at=purchased_at,
-            payment_method=payment_method, member_id=member_id, amounts=amounts, paid=paid, items=items,
-        )  # fmt: skip
+        purchase = _insert(sale, amounts=amounts, paid=paid)
     except IntegrityError as exc:
         raise IdempotencyKeyReused.for_field("external_id", _("Already used for a different purchase.")) from exc
-    if channel == PurchaseChannel.MINI_PROGRAM and payment_method in MEMBER_PAYMENT_PROVIDERS:
+    member_id = sale.member_id
+    if sale.channel == PurchaseChannel.MINI_PROGRAM and sale.payment_method in MEMBER_PAYMENT_PROVIDERS:
         # A mini-program sale's external id is the member's payment (the WeChat Pay order number), whoever
         # reports it: that payment then pays for nothing else. After the purchase's own insert, so that a
         # twin of this sale is answered as a replay, not refused as a second use.
         payment_use_record(
-            provider=payment_method, transaction_id=external_id, member_id=member_id,
-            purpose=PaymentUse.Purpose.PURCHASE, now=purchased_at, field="external_id",
+            provider=sale.payment_method, transaction_id=sale.external_id, member_id=member_id,
+            purpose=PaymentUse.Purpose.PURCHASE, now=sale.purchased_at, field="external_id",
         )  # fmt: skip
     if member_id:
         send_after_commit(purchase_recorded, purchase_id=purchase.pk, member_id=member_id)

@@ -36,9 +36,16 @@ from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.selectors import MemberKey, points_spent_expiry
 from members.services.holds import points_available
 from members.services.idempotency import idempotency_request_hash
-from members.services.ledger import points_cancel_pending, points_credit, points_debit, points_purchase_settle
+from members.services.ledger import (
+    PurchaseEarn,
+    PurchaseSpend,
+    points_cancel_pending,
+    points_credit,
+    points_debit,
+    points_purchase_settle,
+)
 from members.services.locks import lock_member
-from members.services.purchases import CENT, purchase_mark_refunded, purchase_record
+from members.services.purchases import CENT, Sale, purchase_mark_refunded, purchase_record
 from members.services.stored_value import stored_value_refund, stored_value_spend
 from members.services.tiers import tier_evaluate_member
 from points.cart import Cart, CartLine, CheckoutContext
@@ -656,17 +663,19 @@ def _paid_amount_check(*, pricing: Pricing, confirmed_paid_amount: Decimal | Non
 def _purchase_record(*, cart: Cart, key: _SaleKey, member_id: int | None, pricing: Pricing) -> Purchase:
     """The sale, its lines and (for a member) their purchase statistics: members' one writer of purchases."""
     return purchase_record(
-        store_id=key.store_id,
-        channel=key.channel,
-        external_id=key.external_id,
-        purchased_at=cart.purchased_at,
-        gross_amount=cart.gross_amount,
-        payment_method=cart.payment_method,
-        member_id=member_id,
-        discount_amount=cart.discount_amount + pricing.coupon_discount_amount + pricing.tier_discount_amount,
-        points_value_amount=pricing.points_value,
-        stored_value_amount=cart.stored_value_amount,
-        items=[line.as_dict() for line in cart.items],
+        Sale(
+            store_id=key.store_id,
+            channel=key.channel,
+            external_id=key.external_id,
+            purchased_at=cart.purchased_at,
+            gross_amount=cart.gross_amount,
+            payment_method=cart.payment_method,
+            member_id=member_id,
+            discount_amount=cart.discount_amount + pricing.coupon_discount_amount + pricing.tier_discount_amount,
+            points_value_amount=pricing.points_value,
+            stored_value_amount=cart.stored_value_amount,
+            items=tuple(line.as_dict() for line in cart.items),
+        )
     )
 
 
@@ -743,14 +752,18 @@ def _checkout_member(
         member=member,
         purchase=purchase,
         now=now,
-        spend=pricing.points_to_spend,
-        spend_key=f"purchase:{purchase.pk}:spend",
-        spend_breakdown={"points_value": str(pricing.points_value)},
-        earn=pricing.earning.total,
-        earn_key=f"purchase:{purchase.pk}:earn",
-        earn_activates_at=pricing.earn_activates_at,
-        earn_expires_at=pricing.earn_expires_at,
-        earn_breakdown=breakdown,
+        spend=PurchaseSpend(
+            points=pricing.points_to_spend,
+            key=f"purchase:{purchase.pk}:spend",
+            breakdown={"points_value": str(pricing.points_value)},
+        ),
+        earn=PurchaseEarn(
+            points=pricing.earning.total,
+            key=f"purchase:{purchase.pk}:earn",
+            activates_at=pricing.earn_activates_at,
+            expires_at=pricing.earn_expires_at,
+            breakdown=breakdown,
+        ),
     )
     stored_value_entry = None
     if cart.stored_value_amount:

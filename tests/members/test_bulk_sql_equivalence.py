@@ -109,10 +109,11 @@ def test_the_purchase_settle_statement_writes_the_rows_of_the_orm(pending):
         for member_id in member_ids:
             ledger.points_purchase_settle(
                 member=lock_member(member_id=member_id), purchase=purchases[member_id], now=NOW,
-                spend=60, spend_key=f"spend:{member_id}", spend_breakdown={"points": 60},
-                earn=25, earn_key=f"earn:{member_id}", earn_breakdown={"rules": [{"points": 25}]},
-                earn_activates_at=NOW + timedelta(days=7) if pending else None,
-                earn_expires_at=NOW + timedelta(days=365),
+                spend=ledger.PurchaseSpend(points=60, key=f"spend:{member_id}", breakdown={"points": 60}),
+                earn=ledger.PurchaseEarn(
+                    points=25, key=f"earn:{member_id}", breakdown={"rules": [{"points": 25}]},
+                    activates_at=NOW + timedelta(days=7) if pending else None, expires_at=NOW + timedelta(days=365),
+                ),
             )  # fmt: skip
 
     reference = rows_written_by("orm", settle, lambda: ledger_rows(member_ids))

@@ -16,7 +16,7 @@ from members import console
 from members.formats import card_code_for
 from members.models import Member, MemberToken, PointsEntry, ProgramSettings, Purchase, Role, StoreApiKey
 from members.services.ledger import points_credit, points_ledger_drift
-from members.services.purchases import purchase_record
+from members.services.purchases import Sale, purchase_record
 from members.services.tokens import member_token_issue
 from tests.console_helpers import form_data
 from tests.factories import MemberFactory, StoreFactory, TagFactory, TierFactory, UserFactory
@@ -98,13 +98,15 @@ def test_staff_without_a_store_list_every_member(client, merchant_admin, member_
 def test_store_staff_list_only_purchases_made_in_their_store(client, clerk_a, store_a, store_b, member_b, now):
     for store, external_id in ((store_a, "SALE-IN-A"), (store_b, "SALE-IN-B")):
         purchase_record(
-            store_id=store.pk,
-            channel="pos",
-            external_id=external_id,
-            purchased_at=now,
-            gross_amount=Decimal("100.00"),
-            payment_method="octopus",
-            member_id=member_b.pk,
+            Sale(
+                store_id=store.pk,
+                channel="pos",
+                external_id=external_id,
+                purchased_at=now,
+                gross_amount=Decimal("100.00"),
+                payment_method="octopus",
+                member_id=member_b.pk,
+            )
         )
 
     response = login(client, clerk_a).get(PURCHASES_URL)
@@ -115,12 +117,14 @@ def test_store_staff_list_only_purchases_made_in_their_store(client, clerk_a, st
 
 def test_store_staff_cannot_open_a_purchase_of_another_store(client, clerk_a, store_b, now):
     purchase = purchase_record(
-        store_id=store_b.pk,
-        channel="pos",
-        external_id="SALE-IN-B",
-        purchased_at=now,
-        gross_amount=Decimal("100.00"),
-        payment_method="cash",
+        Sale(
+            store_id=store_b.pk,
+            channel="pos",
+            external_id="SALE-IN-B",
+            purchased_at=now,
+            gross_amount=Decimal("100.00"),
+            payment_method="cash",
+        )
     )
 
     response = login(client, clerk_a).get(reverse("admin:members_purchase_change", args=[purchase.pk]))
@@ -553,13 +557,15 @@ def busy_store(store_a, store_b, now):
         member = MemberFactory(home_store=store_a if index % 3 else store_b, tier=tiers[index % 2])
         member.tags.set(tags[: index % 3])
         purchase = purchase_record(
-            store_id=member.home_store_id,
-            channel="pos",
-            external_id=f"S{index}",
-            purchased_at=now,
-            gross_amount=Decimal("200.00"),
-            payment_method="payme",
-            member_id=member.pk,
+            Sale(
+                store_id=member.home_store_id,
+                channel="pos",
+                external_id=f"S{index}",
+                purchased_at=now,
+                gross_amount=Decimal("200.00"),
+                payment_method="payme",
+                member_id=member.pk,
+            )
         )
         points_credit(member_id=member.pk, points=20, idempotency_key=f"p{index}", now=now, purchase_id=purchase.pk)
         member_token_issue(member_id=member.pk, now=now)

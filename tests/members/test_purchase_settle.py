@@ -6,7 +6,14 @@ from decimal import Decimal
 import pytest
 
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot
-from members.services.ledger import points_credit, points_debit, points_ledger_drift, points_purchase_settle
+from members.services.ledger import (
+    PurchaseEarn,
+    PurchaseSpend,
+    points_credit,
+    points_debit,
+    points_ledger_drift,
+    points_purchase_settle,
+)
 from members.services.locks import lock_member
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory
 
@@ -76,10 +83,10 @@ def test_settle_equals_debit_then_credit(case, now):
     # the checkout's one statement (PostgreSQL) or few (elsewhere)
     purchase = new.purchases.get()
     written = points_purchase_settle(
-        member=lock_member(member_id=new.pk), purchase=purchase, now=now, spend=spend,
-        spend_key=f"purchase:{purchase.pk}:spend", spend_breakdown={"v": "1"}, earn=earn,
-        earn_key=f"purchase:{purchase.pk}:earn", earn_activates_at=activates_at, earn_expires_at=expires_at,
-        earn_breakdown={"total": earn},
+        member=lock_member(member_id=new.pk), purchase=purchase, now=now,
+        spend=PurchaseSpend(points=spend, key=f"purchase:{purchase.pk}:spend", breakdown={"v": "1"}),
+        earn=PurchaseEarn(points=earn, key=f"purchase:{purchase.pk}:earn", activates_at=activates_at,
+                          expires_at=expires_at, breakdown={"total": earn}),
     )  # fmt: skip
 
     assert ledger(new) == ledger(old)
@@ -100,7 +107,7 @@ def test_settle_refuses_more_than_the_balance_and_writes_nothing(now):
     seed(member, now, lots=[(50, 10)], debt=0)
     purchase = PurchaseFactory(member=member, store=StoreFactory(), external_id="x")
     with pytest.raises(InsufficientPoints):
-        points_purchase_settle(member=lock_member(member_id=member.pk), purchase=purchase, now=now, spend=51,
-                               spend_key="k")  # fmt: skip
+        points_purchase_settle(member=lock_member(member_id=member.pk), purchase=purchase, now=now,
+                               spend=PurchaseSpend(points=51, key="k"))  # fmt: skip
 
     assert PointsEntry.objects.filter(member=member).count() == 1

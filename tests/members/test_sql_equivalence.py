@@ -58,9 +58,9 @@ def test_the_purchase_statement_writes_the_rows_of_the_orm(monkeypatch, items, h
 
     # when
     monkeypatch.setattr(purchases.sql, "purchase_insert", purchases._write)
-    purchases.purchase_record(member_id=reference.pk, external_id="R-1", **sale)
+    purchases.purchase_record(purchases.Sale(member_id=reference.pk, external_id="R-1", **sale))
     monkeypatch.setattr(purchases.sql, "purchase_insert", sql.purchase_insert)
-    purchases.purchase_record(member_id=fast.pk, external_id="F-1", **sale)
+    purchases.purchase_record(purchases.Sale(member_id=fast.pk, external_id="F-1", **sale))
 
     # then
     assert written(fast, "F-1") == written(reference, "R-1")
