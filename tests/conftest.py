@@ -185,12 +185,21 @@ def real_worker():
     """A real Celery worker (solo pool) on the configured broker, in this process, for the tests of jobs: tasks go
     through the broker instead of running eagerly. Tests using it need the `worker` marker (a broker is set)."""
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
 
     from config.celery import app as celery_app
 
+    def close_worker_connections(**kwargs):
+        # A worker keeps its connection between tasks (settings.CELERY_DB_REUSE_MAX); this one runs on a thread of
+        # the test process, whose connections would outlive it and keep the test database from being dropped.
+        connections.close_all()
+
     celery_app.conf.task_always_eager = False
+    task_postrun.connect(close_worker_connections)
     try:
         with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
             yield worker
     finally:
+        task_postrun.disconnect(close_worker_connections)
         celery_app.conf.task_always_eager = True
