@@ -3,7 +3,7 @@
 A staff user with a store (User.store) sees, in lists, exports and actions, only the rows of that store;
 superusers and staff without a store see everything. Each admin names the path from its model to the
 store in `store_scope_field` ("home_store", "store", "member__home_store", ...). Members are brand-wide
-for exact lookups (DESIGN, "Members are brand-wide"): an admin may answer an exact identifier (phone,
+for exact lookups (a member may buy in any store of the brand): an admin may answer an exact identifier (phone,
 member number, card code) from outside the scope through `get_exact_lookup_q`, while partial searches
 stay scoped; the member found opens for that staff session (`visitors_admit`), never by walking ids.
 

@@ -1,4 +1,4 @@
-"""The agreed formats (DESIGN.md, day-one decisions): member numbers, phones, card codes, secrets, birthdays.
+"""The formats the whole program agrees on: member numbers, phones, card codes, secrets, birthdays.
 
 Pure functions, no database writes.
 """

@@ -1,7 +1,7 @@
 """Monthly tier gifts: points and/or a coupon for every active member of a tier, once a calendar month.
 
-The gift is a tier benefit, but it is granted here because members may not import coupons (DESIGN.md's
-import direction). Each month's grant is one TierGiftRun per tier (unique), which starts the existing
+The gift is a tier benefit, but it is granted here because members may not import coupons (the import
+direction of docs/ARCHITECTURE.md). Each month's grant is one TierGiftRun per tier (unique), which starts the existing
 idempotent bulk jobs: a PointsGrantJob and a CouponIssueJob for the tier.
 """
 
