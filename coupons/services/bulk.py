@@ -240,6 +240,8 @@ def coupon_issue_job_create(
 # template from its start, as every chunk of a template with a quota or a partner pool does: those chunks take
 # turns, and the first that meets the quota's or the pool's end stops the job with its message.
 DEADLOCK_RETRIES = 3
+TAIL_PARTS = 4  # the last two chunks' worth of members go out in chunks of a quarter (_audience_ranges)
+TAIL_MIN_CHUNK = 1_000  # but not below this: a chunk task costs some 10 ms whatever its size
 
 
 @dataclass(frozen=True)
@@ -256,15 +258,24 @@ class _Redo(Exception):
 
 
 def _audience_ranges(job: CouponIssueJob, *, size: int) -> Iterator[tuple[int, int]]:
-    """Split the job's audience into chunks of `size` members: yield (first id, last id) of each, in id order.
+    """Split the job's audience into chunks: yield (first id, last id) of each, in id order.
 
-    The ranges follow one another (a member who joins the audience meanwhile falls into one of them, or after the
-    last); each is found by reading its last id only.
+    Chunks of `size` members, except the last two chunks' worth (by the audience counted when the job was made),
+    which go out in quarters (of TAIL_MIN_CHUNK members at least): the workers take chunks as they free up, so the
+    job ends when the last one does, and a worker that took a full chunk last would leave the others idle for up
+    to a chunk's time (measured, 2 workers and 10 chunks of 20,000: the first done 0.28 s before the second, 8% of
+    the job). The ranges follow one another (a member who joins the audience meanwhile falls into one of them, or
+    after the last); each is found by reading its last id only.
     """
-    after_id = 0
-    while (last_id := _audience_boundary(job, after_id=after_id, size=size)) is not None:
+    after_id = given = 0
+    while True:
+        tail = job.total - given <= 2 * size and size // TAIL_PARTS >= TAIL_MIN_CHUNK
+        step = size // TAIL_PARTS if tail else size
+        last_id = _audience_boundary(job, after_id=after_id, size=step)
+        if last_id is None:
+            return
         yield after_id + 1, last_id
-        after_id = last_id
+        after_id, given = last_id, given + step
 
 
 def _audience_between(job: CouponIssueJob, *, first_id: int, last_id: int) -> list[int]:

@@ -55,6 +55,32 @@ def test_a_tier_job_issues_one_coupon_to_each_active_member_of_the_tier(tier, no
     assert template.issued_count == 7
 
 
+def test_the_last_two_chunks_worth_go_out_in_quarters_so_the_workers_end_together(tier, now, monkeypatch):
+    from coupons.services import bulk
+
+    monkeypatch.setattr(bulk, "TAIL_MIN_CHUNK", 2)  # as a quarter of 20,000 is above the real minimum
+    members = MemberFactory.create_batch(21, tier=tier)
+    job = create_job(CouponTemplateFactory(), now, audience=CouponIssueJob.Audience.TIER, tier_id=tier.pk)
+
+    ranges = list(bulk._audience_ranges(job, size=8))
+
+    ids = sorted(member.pk for member in members)
+    sizes = [sum(first <= pk <= last for pk in ids) for first, last in ranges]
+    assert sizes == [8, 2, 2, 2, 2, 2, 2, 1]  # 13 left after the first: two chunks' worth or less
+    assert ranges[0][0] == 1
+    assert ranges[-1][1] == ids[-1]
+    assert all(ranges[n][1] + 1 == ranges[n + 1][0] for n in range(len(ranges) - 1))  # nothing falls between
+
+
+def test_chunks_below_the_minimum_are_not_split(tier, now):
+    from coupons.services import bulk
+
+    MemberFactory.create_batch(10, tier=tier)
+    job = create_job(CouponTemplateFactory(), now, audience=CouponIssueJob.Audience.TIER, tier_id=tier.pk)
+
+    assert len(list(bulk._audience_ranges(job, size=3))) == 4
+
+
 def test_a_tag_job_issues_to_members_with_the_tag(now):
     tag = TagFactory()
     tagged = MemberFactory.create_batch(3)
