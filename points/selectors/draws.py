@@ -1,13 +1,20 @@
 """Read queries of lucky draws shared by the member API and the console."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from members.models import Member
 from points.models import DrawPrize, DrawSpin, LuckyDraw
-from points.services.draws import day_bounds
+
+
+def day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The start and end of `now`'s day in the program's time zone (a member's spins per day count within them)."""
+    local = timezone.localtime(now)
+    start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
+    return start, start + timedelta(days=1)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from coupons.codes import generate_code, is_valid_code, normalize_code
@@ -43,6 +42,7 @@ from points.errors import (
     SpinLimitReached,
 )
 from points.models import DrawPrize, DrawSpin, LuckyDraw, PointsPolicy
+from points.selectors.draws import day_bounds
 
 CLAIM_CODE_PREFIX = "D"
 CLAIM_CODE_ATTEMPTS = 5
@@ -60,13 +60,6 @@ def ledger_key(*parts, client_key: str) -> str:
     """A ledger idempotency key from fixed parts and a client's key (hashed: it may be up to 100 characters)."""
     digest = hashlib.sha256(client_key.encode()).hexdigest()[:32]
     return ":".join([*map(str, parts), digest])
-
-
-def day_bounds(now: datetime) -> tuple[datetime, datetime]:
-    """The start and end of `now`'s day in the program's time zone."""
-    local = timezone.localtime(now)
-    start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
-    return start, start + timedelta(days=1)
 
 
 def draw_is_open(*, draw: LuckyDraw, now: datetime) -> bool:
