@@ -3,7 +3,7 @@
 A hold is a row of the ledgers, not a move of a balance: `points_balance` and `stored_value_balance` stay what
 the entries say, and `Member.points_held` / `stored_value_held` cache the sum of the member's active holds, kept
 by members/services/holds.py under the member lock. What a member can spend is the balance minus what is held
-(members.services.holds.points_available / stored_value_available); every debit checks that.
+(members.selectors.holds.points_available / stored_value_available); every debit checks that.
 Invariants (check_points_ledger and check_stored_value_ledger verify them):
 - for every member, sum(points of active holds) == points_held and sum(stored value of active holds) ==
   stored_value_held, both >= 0;

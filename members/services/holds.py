@@ -18,20 +18,11 @@ from django.db.models.functions import Coalesce
 
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InsufficientStoredValue
 from members.models import BalanceHold, Member
+from members.selectors.holds import points_available, stored_value_available
 from members.services.locks import lock_member
 
 Status = BalanceHold.Status
 ZERO = Decimal("0.00")
-
-
-def points_available(member: Member) -> int:
-    """The points a member may spend now: the balance less what active holds set aside (never below 0)."""
-    return max(0, member.points_balance - member.points_held)
-
-
-def stored_value_available(member: Member) -> Decimal:
-    """The stored value a member may spend now: the balance less what active holds set aside (never below 0)."""
-    return max(ZERO, member.stored_value_balance - member.stored_value_held)
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ from members.errors import (
 )
 from members.models import Member, PointsAllocation, PointsEntry, PointsLot, Purchase
 from members.models.ledger import MAX_POINTS_BALANCE, MAX_POINTS_PER_ENTRY
-from members.services.holds import points_available
+from members.selectors.holds import points_available
 from members.services.locks import lock_member
 
 Kind = PointsEntry.Kind

@@ -28,7 +28,7 @@ from members.errors import (
     TopUpOfferUnavailable,
 )
 from members.models import Member, MemberPlanSubscription, PaymentUse, StoredValueEntry, TopUpOffer
-from members.services.holds import stored_value_available
+from members.selectors.holds import stored_value_available
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_use_record, wechat_payment_confirm
 from members.services.plans import payment_reference_clean, tier_period_grant

@@ -12,7 +12,7 @@ from django.db.models import Count, Prefetch, Q
 from infra.errors import LoyaltyError
 from members.errors import InsufficientPoints
 from members.models import Member, Store, Tier
-from members.services.holds import points_available
+from members.selectors.holds import points_available
 from points.errors import (
     OutOfStock,
     PointsSpendingNotAllowed,

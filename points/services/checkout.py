@@ -34,7 +34,7 @@ from infra.prepared import PreparedRead
 from members.errors import IdempotencyKeyReused, InsufficientPoints, PaymentAmountMismatch, PointsAmountTooLarge
 from members.models import Member, PointsEntry, PointsLot, Purchase, Store
 from members.selectors import MemberKey, points_spent_expiry
-from members.services.holds import points_available
+from members.selectors.holds import points_available
 from members.services.idempotency import idempotency_request_hash
 from members.services.ledger import (
     PurchaseEarn,

@@ -8,13 +8,8 @@ from django.core.management import CommandError, call_command
 
 from members.errors import IdempotencyKeyReused, InsufficientPoints, InsufficientStoredValue
 from members.models import BalanceHold, Member
-from members.services.holds import (
-    balance_hold_close,
-    balance_hold_place,
-    balance_holds_drift,
-    points_available,
-    stored_value_available,
-)
+from members.selectors.holds import points_available, stored_value_available
+from members.services.holds import balance_hold_close, balance_hold_place, balance_holds_drift
 from members.services.ledger import points_adjust, points_credit, points_debit, points_ledger_drift
 from members.services.stored_value import stored_value_adjust, stored_value_grant, stored_value_spend
 from tests.factories import MemberFactory, UserFactory
