@@ -40,8 +40,8 @@ from django.db.models.functions import Cast, Coalesce, Concat
 from campaigns.errors import CampaignPermissionDenied
 from campaigns.lift import stats
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun
+from campaigns.selectors.scope import campaign_check_scope
 from campaigns.selectors.segments import jit_off
-from campaigns.services.campaigns import campaign_check_scope
 from coupons.models import Coupon
 from infra.errors import NotFound
 from members.models import OutboxMessage, Purchase

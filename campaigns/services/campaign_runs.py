@@ -38,8 +38,9 @@ from campaigns.kinds import (
 )
 from campaigns.lift.control import exclude_global_control
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun, SegmentMember
+from campaigns.selectors.scope import campaign_check_scope
 from campaigns.selectors.segments import segment_members_of
-from campaigns.services.campaigns import campaign_check_scope, campaign_deliver, campaign_errors
+from campaigns.services.campaigns import campaign_deliver, campaign_errors
 from campaigns.services.segments import segment_freeze
 from coupons.models import Coupon
 from infra.db_session import planner_statistics_refresh

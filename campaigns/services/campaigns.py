@@ -43,11 +43,12 @@ from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext as _
 
 from campaigns import sql
-from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignPermissionDenied, CampaignStatusInvalid
+from campaigns.errors import CampaignInvalid, CampaignNotRunning, CampaignStatusInvalid
 from campaigns.kinds import TRANSACTIONAL_KINDS, kind_params_clean
 from campaigns.lift.control import global_control_member_ids
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.segments.buckets import member_bucket
+from campaigns.selectors.scope import campaign_check_scope
 from infra.bulk_sql import field_in, set_based
 from infra.errors import LoyaltyError, NotFound
 from infra.translation import in_language, languages, localized_column, translations_of
@@ -139,18 +140,6 @@ def campaign_errors(*, campaign: Campaign) -> dict[str, list[str]]:
     if not has_reward and not has_message:
         errors["message_title"] = [_("Give a reward or a message.")]
     return errors
-
-
-def campaign_check_scope(*, campaign: Campaign, user, permission: str) -> None:
-    """Raise CampaignPermissionDenied unless `user` (None: the system) holds `permission` and may see the campaign
-    (staff of a store: their store's campaigns only)."""
-    if user is None:
-        return
-    if not user.has_perm(permission):
-        raise CampaignPermissionDenied()
-    staff_store = user.scope_store_id
-    if staff_store is not None and campaign.store_id != staff_store:
-        raise CampaignPermissionDenied()
 
 
 @transaction.atomic
