@@ -4,7 +4,7 @@ A closed day's figures are sums that never change once the day is over (late wri
 recounts: it recomputes the last days each run), so the dashboard reads a few hundred rows instead of scanning
 millions of purchases, ledger entries and coupons. `FigureDay` records which days are stored; a day not stored
 (today, or days the job has not reached yet) is counted live from the source tables by the same code
-(console.services.figures). Rows are written only by `console.services.figures.daily_figures_refresh`, which
+(console.selectors.figures). Rows are written only by `console.services.figures.daily_figures_refresh`, which
 replaces a day's rows in one transaction, so a rerun writes the same rows again.
 """
 
@@ -76,7 +76,7 @@ class CouponFigure(models.Model):
     Each figure counts on the day of its own moment: issued and claimed on the issue, redeemed, discount and sales
     on the redemption, expired on the coupon's end of validity (its issue when it has none). A coupon's status
     changes (a refund restores a redeemed coupon), so the nightly refresh recounts every day's coupons, not only
-    the last days; a day not stored is counted live by the same code (console.services.figures).
+    the last days; a day not stored is counted live by the same code (console.selectors.figures).
     """
 
     day = models.DateField(_("day"))

@@ -4,7 +4,7 @@ The reports' reference definitions are their ORM paths (points.reports.points_re
 coupons.selectors.coupon_templates_with_report), which read the ledger and the coupons: at a chain's size that is
 seconds. Here the days the refresh stored (console.models.DailyFigure, CouponFigure) are summed, and the days after
 the newest stored one (today, or more when the job has not run) are counted live by the same code
-(console.services.figures), so the figures are those of the reference at the moment of reading. A store's figures
+(console.selectors.figures), so the figures are those of the reference at the moment of reading. A store's figures
 are those of the members whose home store it is when the day was stored (as on the dashboard). With no stored day,
 the reports use their reference paths.
 """
@@ -18,7 +18,7 @@ from django.db.models.functions import TruncMonth
 
 from console.models import CouponFigure, DailyFigure, FigureDay
 from console.selectors import EXPIRED_KINDS, ISSUED_KINDS, REDEEMED_KINDS
-from console.services.figures import (
+from console.selectors.figures import (
     ZERO,
     coupon_totals_live,
     daily_figures_count,

@@ -1,9 +1,9 @@
 """The console app's raw SQL: PostgreSQL statements that aggregate in the database what the ORM would make Python
 walk row by row, on paths where that pays.
 
-Each statement has its portable ORM reference beside its caller (console.services.figures), which runs on every
-database, and a test that runs both on the same data on PostgreSQL and compares their results
-(tests/console/test_report_figures.py).
+Each statement has its portable ORM reference beside its caller (console.selectors.figures for the rules' points,
+console.services.figures for the stored buyers), which runs on every database, and a test that runs both on the
+same data on PostgreSQL and compares their results (tests/console/test_report_figures.py).
 """
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from members.models import Member, PointsEntry, Purchase
 def rule_points_by_day(*, since, until, store_id: int | None) -> list[tuple]:
     """(day, store, rule id, points, accrual entries) of the accruals in [since, until), from their breakdowns.
 
-    The reference (console.services.figures._rule_points_by_day_orm) reads every accrual entry into Python; the
+    The reference (console.selectors.figures._rule_points_by_day_orm) reads every accrual entry into Python; the
     nightly refresh's first run reads years of them, so here the breakdowns' JSON arrays are expanded and summed
     in the database, by day in the program's time zone and by the member's home store.
     """

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from console.selectors import dashboard_figures
-from console.services.figures import PERIODS
+from console.selectors.figures import PERIODS
 from members.console import member_exact_lookup_q, staff_store_id, visitors_admit
 from members.formats import is_ascii_digits
 from members.models import Member, Store

@@ -1,7 +1,7 @@
 """The dashboard's figures: KPI cards with their change against the previous period, and the charts' series.
 
 Sums come from the stored daily figures (console.models) for stored days and are counted live for the others
-(today, or days the refresh has not stored yet) by the same code (console.services.figures). Figures that do not
+(today, or days the refresh has not stored yet) by the same code (console.selectors.figures). Figures that do not
 add up across days (members who purchased, members who purchased twice) are counted on the purchases of the
 window, through the purchases' date index. A store's figures are those the console scopes to it: purchases made
 there, members whose home store it is (and their points, coupons and stored value).
@@ -16,7 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from console.models import DailyFigure, FigureDay
-from console.services.figures import (
+from console.selectors.figures import (
     ZERO,
     DayFigure,
     buyers_count,
@@ -143,7 +143,7 @@ def _total(figures: dict[str, list[DayFigure]], figure, *, start, end, kinds=Non
 
 def _buyers(*, start: date, end: date, store_id: int | None, today: date) -> dict:
     """Members who purchased in [start, end), those who purchased twice or more: stored by the nightly refresh for
-    the closed days, plus today's live (console.services.figures); counted on the purchases when not stored."""
+    the closed days, plus today's live (console.selectors.figures); counted on the purchases when not stored."""
     closed_end = min(end, today)
     stored = buyers_stored(start=start, end=closed_end, store_id=store_id)
     if stored is None:

@@ -378,7 +378,7 @@ class Coupon(models.Model):
             models.Index(fields=["member", "status"], name="coupon_member_status"),
             models.Index(fields=["valid_until"], condition=Q(status="available"), name="coupon_available_until"),
             models.Index(fields=["reserved_until"], condition=Q(status="reserved"), name="coupon_reserved_until"),
-            # The days' coupon figures (console.services.figures: the dashboard's today, the coupon report's live
+            # The days' coupon figures (console.selectors.figures: the dashboard's today, the coupon report's live
             # days) read the coupons issued, redeemed or expired since a moment: one range scan each, OR-ed in a
             # bitmap, instead of the whole table. Only redeemed and expired coupons enter the last two.
             models.Index(fields=["issued_at"], name="coupon_issued_at"),

@@ -81,7 +81,7 @@ class PointsEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "created_at"]),
             # Today's entries, counted live by the dashboard and the points report over the stored daily figures
-            # (console.services.figures): without it, a scan of the whole ledger on every page.
+            # (console.selectors.figures): without it, a scan of the whole ledger on every page.
             models.Index(fields=["created_at"], name="points_entry_created"),
             models.Index(fields=["purchase"], condition=Q(purchase__isnull=False), name="points_entry_purchase"),
             # Entries by staff user are read from the audit log's audit_points_by_staff (created_by, created_at, id,

@@ -11,16 +11,15 @@ from django.utils import timezone
 
 from console.reports import coupon_report_figures, points_report_figures
 from console.selectors import _buyers
-from console.services.figures import (
+from console.selectors.figures import (
     PERIODS,
-    _buyers_by_store_orm,
     _rule_points_by_day_orm,
     buyer_windows,
     buyers_count,
     buyers_stored,
-    daily_figures_refresh,
     day_start,
 )
+from console.services.figures import _buyers_by_store_orm, daily_figures_refresh
 from coupons.models import Coupon, CouponTemplate
 from coupons.rules import Cart
 from coupons.selectors import coupon_templates_with_report
