@@ -3,11 +3,45 @@ walk row by row, on paths where that pays.
 
 Each statement has its portable ORM reference beside its caller, which runs on every database, and a test that runs
 both on the same data on PostgreSQL and compares their results (tests/points/test_sql_equivalence.py).
+`rules_fingerprint` is portable SQL, the same on every database, so it has no twin: the expressions the till's
+policy read annotates (points.selectors.checkout_settings_get).
 """
+
+import functools
 
 from django.db import connection
 
-from members.models import Member, PointsEntry
+from coupons.models import PostPaymentRule
+from members.models import Member, PointsEntry, Tier
+from points.models import EarningRule
+
+
+@functools.cache
+def rules_fingerprint() -> list[str]:
+    """SQL expressions (scalar subqueries) whose values change whenever the earning rules or the tiers change.
+
+    Raw, and read as annotations of the points policy's row (points.selectors._POLICY_WITH_FINGERPRINT), because
+    every purchase reads that row: one round trip per purchase then tells whether the earning rules cached per
+    process are still current, and whether tiers and active post-payment rules exist. Portable: plain scalar
+    subqueries, run the same on every database.
+    """
+    qn = connection.ops.quote_name
+    history = qn(EarningRule.history.model._meta.db_table)
+    rules = qn(EarningRule._meta.db_table)
+    stores = qn(EarningRule.stores.through._meta.db_table)
+    tiers = qn(EarningRule.tiers.through._meta.db_table)
+    newest = f"FROM {history} ORDER BY history_id DESC LIMIT 1"
+    return [
+        f"(SELECT history_id {newest})",
+        f"(SELECT history_date {newest})",
+        f"(SELECT COUNT(*) FROM {rules})",
+        f"(SELECT MAX(updated_at) FROM {rules})",
+        f"(SELECT COUNT(*) FROM {stores})",
+        f"(SELECT COUNT(*) FROM {tiers})",
+        # second to last: whether a post-payment coupon rule is switched on (checkout skips them otherwise)
+        f"(SELECT COUNT(*) FROM {qn(PostPaymentRule._meta.db_table)} WHERE is_active)",
+        f"(SELECT COUNT(*) FROM {qn(Tier._meta.db_table)})",  # last: whether any tier exists
+    ]
 
 
 def top_rules_totals(*, since, now, store_id: int | None, limit: int) -> list[tuple[int, int, int]]:

@@ -1,6 +1,5 @@
 """Reads shared by the points services, API and console: active rules, POS member matching, a member's points."""
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,6 @@ from django.db.models.functions import (
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from coupons.models import PostPaymentRule
 from infra.errors import InvalidInput, LoyaltyError, NotFound
 from infra.prepared import PreparedRead
 from infra.translation import languages, localized_column
@@ -38,6 +36,7 @@ from members.selectors import (
 )
 from points.models import EarningRule, MemberIdentifier, MultiplierWindow, PointsPolicy
 from points.rules import MemberFacts, Rule, WindowFacts, rule_from_model
+from points.sql import rules_fingerprint
 from points.tier_discount import TierDiscountTerms
 
 # How each identifier a till gives names a member (its format checked, nothing read).
@@ -63,30 +62,9 @@ def earning_rules_active(*, at: datetime, kinds=None) -> list[Rule]:
 
 # Per process: {database name: (fingerprint, rules)}. Every save, delete and stores/tiers change of a rule writes
 # a history row (django-simple-history), so the newest history row, with the rules' count and last update and
-# the sizes of the two many-to-many tables, tells in one small query whether the cached rules are still current.
+# the sizes of the two many-to-many tables, tells in one small query whether the cached rules are still current
+# (points.sql.rules_fingerprint: its SQL, read with the policy row).
 _RULES_CACHE: dict[str, tuple[tuple, list[Rule]]] = {}
-
-
-@functools.cache
-def _fingerprint_columns() -> list[str]:
-    """SQL expressions (scalar subqueries) whose values change whenever the earning rules or the tiers change."""
-    qn = connection.ops.quote_name
-    history = qn(EarningRule.history.model._meta.db_table)
-    rules = qn(EarningRule._meta.db_table)
-    stores = qn(EarningRule.stores.through._meta.db_table)
-    tiers = qn(EarningRule.tiers.through._meta.db_table)
-    newest = f"FROM {history} ORDER BY history_id DESC LIMIT 1"
-    return [
-        f"(SELECT history_id {newest})",
-        f"(SELECT history_date {newest})",
-        f"(SELECT COUNT(*) FROM {rules})",
-        f"(SELECT MAX(updated_at) FROM {rules})",
-        f"(SELECT COUNT(*) FROM {stores})",
-        f"(SELECT COUNT(*) FROM {tiers})",
-        # second to last: whether a post-payment coupon rule is switched on (checkout skips them otherwise)
-        f"(SELECT COUNT(*) FROM {qn(PostPaymentRule._meta.db_table)} WHERE is_active)",
-        f"(SELECT COUNT(*) FROM {qn(Tier._meta.db_table)})",  # last: whether any tier exists
-    ]
 
 
 @dataclass(frozen=True)
@@ -115,7 +93,7 @@ def _rules_for(fingerprint: tuple) -> list[Rule]:
 # The policy row with the fingerprint: every purchase reads it, so its SQL is compiled once per process.
 _POLICY_WITH_FINGERPRINT = PreparedRead(
     lambda: PointsPolicy.objects.filter(pk=1).annotate(
-        **{f"fingerprint_{index}": RawSQL(sql, ()) for index, sql in enumerate(_fingerprint_columns())}
+        **{f"fingerprint_{index}": RawSQL(expression, ()) for index, expression in enumerate(rules_fingerprint())}
     )
 )
 
@@ -132,7 +110,7 @@ def checkout_settings_get() -> CheckoutSettings:
     if policy is None:  # a new database: the policy row is created on its first read
         PointsPolicy.load()
         policy = _POLICY_WITH_FINGERPRINT.one()
-    fingerprint = tuple(getattr(policy, f"fingerprint_{index}") for index in range(len(_fingerprint_columns())))
+    fingerprint = tuple(getattr(policy, f"fingerprint_{index}") for index in range(len(rules_fingerprint())))
     return CheckoutSettings(
         policy=policy,
         rules=_rules_for(fingerprint),
