@@ -84,7 +84,7 @@ class StoreBriefSerializer(serializers.Serializer):
 
 
 class RewardSerializer(serializers.Serializer):
-    """A reward as the signed-in member sees it (a selectors_mall.RewardForMember)."""
+    """A reward as the signed-in member sees it (a points.selectors.mall.RewardForMember)."""
 
     id = serializers.IntegerField(source="reward.pk")
     name = serializers.CharField(source="reward.name")
