@@ -2,7 +2,6 @@
 progress."""
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +11,7 @@ from coupons.admin.templates import ISSUE_PERMISSION
 from coupons.codes import is_valid_code, normalize_code
 from coupons.models import Coupon, CouponIssueJob
 from coupons.services import coupons_void
+from coupons.services.bulk import coupon_issue_jobs_resume
 from infra.paginator import EstimatedCountPaginator
 from members.console import (
     ConsoleModelAdmin,
@@ -183,17 +183,9 @@ class CouponIssueJobAdmin(ReadOnlyAdminMixin, ConsoleModelAdmin):
 
     @admin.action(description=_("Resume stopped or failed jobs"), permissions=("resume",))
     def resume(self, request, queryset):
-        from coupons.tasks import coupon_issue_job_task
-
-        jobs = list(
-            queryset.filter(status__in=(CouponIssueJob.Status.STOPPED, CouponIssueJob.Status.FAILED)).values_list(
-                "pk", flat=True
-            )
-        )
-        for job_id in jobs:
-            transaction.on_commit(lambda job_id=job_id: coupon_issue_job_task.delay(job_id=job_id))
+        count = coupon_issue_jobs_resume(job_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request,
-            ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", len(jobs)) % {"count": len(jobs)},
+            ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", count) % {"count": count},
             messages.SUCCESS,
         )

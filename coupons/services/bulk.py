@@ -226,6 +226,22 @@ def coupon_issue_job_create(
     return job
 
 
+@transaction.atomic
+def coupon_issue_jobs_resume(*, job_ids: list[int]) -> int:
+    """Start again, on Celery once this transaction commits, those of the jobs `job_ids` that stopped or failed;
+    return how many. Each goes on from the chunks it has not done (coupon_issue_job_run); others are left alone."""
+    from coupons.tasks import coupon_issue_job_task
+
+    resumed = list(
+        CouponIssueJob.objects.filter(
+            pk__in=job_ids, status__in=(CouponIssueJob.Status.STOPPED, CouponIssueJob.Status.FAILED)
+        ).values_list("pk", flat=True)
+    )
+    for job_id in resumed:
+        transaction.on_commit(lambda job_id=job_id: coupon_issue_job_task.delay(job_id=job_id))
+    return len(resumed)
+
+
 # -- running it ------------------------------------------------------------------------------------------------
 # A job fans out (infra.fanout): the coordinator splits the audience into chunks of member ids and sends one chunk
 # task per chunk not done yet; each chunk task issues its chunk in one transaction (`_issue_chunk`) under its

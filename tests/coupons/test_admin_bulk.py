@@ -102,3 +102,31 @@ def test_the_report_page_lists_each_template_with_its_figures(client, merchant_a
 
     assert response.status_code == 200
     assert [(row.name, row.report_issued, rate) for row, rate in response.context["rows"]] == [("Spring", 1, 0)]
+
+
+def test_resuming_jobs_starts_again_only_those_stopped_or_failed(
+    client, merchant_admin, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.utils import timezone
+
+    from coupons import tasks
+
+    started = []
+    monkeypatch.setattr(tasks.coupon_issue_job_task, "delay", lambda **kwargs: started.append(kwargs["job_id"]))
+    template = CouponTemplateFactory()
+    jobs = {
+        status: CouponIssueJob.objects.create(
+            template=template, audience="member_list", status=status, created_at=timezone.now()
+        )
+        for status in ("stopped", "failed", "done", "running")
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:coupons_couponissuejob_changelist"),
+            {"action": "resume", "_selected_action": [job.pk for job in jobs.values()]},
+            follow=True,
+        )
+
+    assert sorted(started) == sorted([jobs["stopped"].pk, jobs["failed"].pk])
+    assert [str(message) for message in response.context["messages"]] == ["2 jobs resumed."]
