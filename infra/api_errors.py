@@ -120,9 +120,20 @@ def is_api_request(request) -> bool:
     return request.path_info == "/api" or request.path_info.startswith("/api/")
 
 
-def _json_error(*, code: str, message: str, status_code: int) -> JsonResponse:
-    body = {"error": {"code": code, "message": str(message), "fields": {}}}
+def error_json_response(*, code, message, fields=None, status_code=400) -> JsonResponse:
+    """The error shape as a plain Django JsonResponse, for a JSON answer outside DRF (Django's error views, the
+    console's JSON endpoints); `fields` go through error_fields as in error_response."""
+    body = {"error": {"code": code, "message": str(message), "fields": error_fields(fields or {})}}
     return JsonResponse(body, status=status_code, json_dumps_params={"ensure_ascii": False})
+
+
+def loyalty_error_json_response(error: LoyaltyError) -> JsonResponse:
+    """A LoyaltyError in the error shape, as a plain Django JsonResponse (see error_json_response)."""
+    return error_json_response(code=error.code, message=error.message, fields=error.fields, status_code=error.status)
+
+
+def _json_error(*, code: str, message: str, status_code: int) -> JsonResponse:
+    return error_json_response(code=code, message=message, status_code=status_code)
 
 
 def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
@@ -216,10 +227,12 @@ __all__ = [
     "api_error_pages_as_json",
     "bad_request",
     "error_fields",
+    "error_json_response",
     "error_response",
     "exception_handler",
     "forbidden",
     "is_api_request",
+    "loyalty_error_json_response",
     "page_not_found",
     "server_error",
     "status",

@@ -22,10 +22,12 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from campaigns.errors import SegmentRuleInvalid
 from campaigns.models import Segment
 from campaigns.segments.schema import rule_errors, schema_for_editor
 from campaigns.selectors.segments import segment_preview
-from campaigns.services.segments import segment_coupon_issue, segment_points_grant, segment_save
+from campaigns.services.segments import segment_coupon_issue, segment_points_grant, segment_rule_check, segment_save
+from infra.api_errors import error_json_response, loyalty_error_json_response
 from infra.errors import LoyaltyError
 from members.console import ConsoleHistoryAdmin, ScopedRelatedFieldListFilter, StoreScopedAdminMixin, staff_store_id
 
@@ -131,21 +133,24 @@ class SegmentAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
     def preview_view(self, request):
         """POST {"rule": ..., "store": id or null} -> {"count", "sample"}, or the error shape naming each problem."""
         if not self.has_view_or_change_permission(request):
-            return _error(403, "permission_denied", gettext("You may not view segments."))
+            return error_json_response(
+                code="permission_denied", message=gettext("You may not view segments."), status_code=403
+            )
         if len(request.body) > MAX_PREVIEW_BODY:
-            return _error(400, "invalid_input", gettext("The rule is too long."))
+            return error_json_response(code="invalid_input", message=gettext("The rule is too long."))
         try:
             body = json.loads(request.body or b"{}")
         except ValueError:
-            return _error(400, "invalid_json", gettext("The rule is not valid JSON."))
+            return error_json_response(code="invalid_json", message=gettext("The rule is not valid JSON."))
         if not isinstance(body, dict):
-            return _error(400, "invalid_json", gettext("The rule is not valid JSON."))
+            return error_json_response(code="invalid_json", message=gettext("The rule is not valid JSON."))
         rule, store_id = body.get("rule"), body.get("store")
         if store_id is not None and (not isinstance(store_id, int) or isinstance(store_id, bool)):
-            return _error(400, "invalid_input", gettext("The store is not valid."))
-        errors = rule_errors(rule)
-        if errors:
-            return _error(422, "segment_rule_invalid", gettext("The segment's rule is not valid."), {"rule": errors})
+            return error_json_response(code="invalid_input", message=gettext("The store is not valid."))
+        try:
+            segment_rule_check(rule=rule)
+        except SegmentRuleInvalid as refusal:
+            return loyalty_error_json_response(refusal)
         scoped = staff_store_id(request.user)
         if scoped is not None:
             store_id = scoped
@@ -217,10 +222,6 @@ class SegmentAdmin(StoreScopedAdminMixin, ConsoleHistoryAdmin):
             "change_url": reverse("admin:campaigns_segment_change", args=[obj.pk]),
         }
         return TemplateResponse(request, "admin/campaigns/segment/use.html", context)
-
-
-def _error(status, code, message, fields=None):
-    return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
 
 
 class SegmentCouponIssueForm(forms.Form):

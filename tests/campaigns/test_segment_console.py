@@ -61,10 +61,13 @@ def test_the_count_names_each_problem_of_the_rule(client, staff):
     response = preview(client, {"match": "all", "conditions": [{"field": "tier", "op": "like", "value": [1]}]})
 
     assert response.status_code == 422
-    assert response.json()["error"]["code"] == "segment_rule_invalid"
-    assert response.json()["error"]["fields"]["rule"] == [
-        'Condition 1 (tier, Tier): unknown operator "like"; use one of: in, not_in.'
-    ]
+    assert response.json() == {
+        "error": {
+            "code": "segment_rule_invalid",
+            "message": "The segment's rule is not valid.",
+            "fields": {"rule": ['Condition 1 (tier, Tier): unknown operator "like"; use one of: in, not_in.']},
+        }
+    }
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"rule": {}, "store": "a"}'])
