@@ -12,9 +12,8 @@ from infra.errors import InvalidInput
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.permissions import IsActiveMember, IsPosClient
 from points.errors import BehaviourNotSelfReported, ProfileIncomplete
-from points.models import EarningRule, PointsPolicy
-from points.selectors import pos_member_resolve
-from points.services.behaviour import behaviour_reward
+from points.models import EarningRule
+from points.services.behaviour import behaviour_reward, behaviour_reward_at_till
 
 Event = EarningRule.BehaviourEvent
 REQUIRED = _("This field is required.")
@@ -31,9 +30,8 @@ class BehaviourOutputSerializer(serializers.Serializer):
         ref_name = "BehaviourReward"
 
 
-def _answer(*, member, event, reward):
-    member.refresh_from_db(fields=["points_balance"])
-    body = {"event": event, "points": reward.points, "points_balance": member.points_balance}
+def _answer(*, event, reward):
+    body = {"event": event, "points": reward.points, "points_balance": reward.points_balance}
     return Response(BehaviourOutputSerializer(body).data)
 
 
@@ -77,7 +75,7 @@ class MeBehaviourEventApi(BaseApi):
         reward = behaviour_reward(
             member_id=member.pk, event=event, occurrence_key=f"member:{member.pk}:{occurrence}", now=timezone.now()
         )
-        return _answer(member=member, event=event, reward=reward)
+        return _answer(event=event, reward=reward)
 
 
 class PosBehaviourEventApi(BaseApi):
@@ -105,21 +103,14 @@ class PosBehaviourEventApi(BaseApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data, now = serializer.validated_data, timezone.now()
-        member = pos_member_resolve(
-            now=now,
-            policy=PointsPolicy.load(),
+        data = serializer.validated_data
+        reward = behaviour_reward_at_till(
+            store_id=request.user.store.pk,
+            event=data["event"],
+            occurrence_id=data["occurrence_id"],
+            now=timezone.now(),
             card_code=data.get("card_code", ""),
             member_number=data.get("member_number", ""),
             phone=data.get("phone", ""),
         )
-        if member is None:
-            raise InvalidInput.for_field("card_code", _("Identify the member by card code, member number or phone."))
-        store_id = request.user.store.pk
-        reward = behaviour_reward(
-            member_id=member.pk,
-            event=data["event"],
-            occurrence_key=f"store:{store_id}:member:{member.pk}:{data['occurrence_id'].strip()}",
-            now=now,
-        )
-        return _answer(member=member, event=data["event"], reward=reward)
+        return _answer(event=data["event"], reward=reward)

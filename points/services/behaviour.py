@@ -5,20 +5,23 @@ from datetime import datetime, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from members.models import PointsEntry
+from infra.errors import InvalidInput
+from members.models import Member, PointsEntry
 from members.services.ledger import points_credit
 from members.services.locks import lock_member
 from points.errors import UnknownBehaviour
 from points.models import EarningRule, PointsPolicy
 from points.rules import behaviour_points
-from points.selectors import earning_rules_active, member_facts_get
+from points.selectors import earning_rules_active, member_facts_get, pos_member_resolve
 
 
 @dataclass(frozen=True)
 class BehaviourReward:
     points: int
     entries: tuple[PointsEntry, ...]
+    points_balance: int  # the member's balance once the points are granted
 
 
 def _day_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -45,7 +48,7 @@ def behaviour_reward(*, member_id: int, event: str, occurrence_key: str, now: da
     member = lock_member(member_id=member_id)
     policy = PointsPolicy.load()
     if member.status not in policy.earning_statuses:
-        return BehaviourReward(points=0, entries=())
+        return BehaviourReward(points=0, entries=(), points_balance=member.points_balance)
     facts = member_facts_get(member=member)
     start, end = _day_bounds(now)
     entries = []
@@ -82,4 +85,33 @@ def behaviour_reward(*, member_id: int, event: str, occurrence_key: str, now: da
         entries.append(entry)
         if rule.stop_further_rules:
             break
-    return BehaviourReward(points=sum(entry.delta for entry in entries), entries=tuple(entries))
+    balance = Member.objects.filter(pk=member_id).values_list("points_balance", flat=True).get()
+    return BehaviourReward(points=sum(entry.delta for entry in entries), entries=tuple(entries), points_balance=balance)
+
+
+@transaction.atomic
+def behaviour_reward_at_till(
+    *,
+    store_id: int,
+    event: str,
+    occurrence_id: str,
+    now: datetime,
+    card_code: str = "",
+    member_number: str = "",
+    phone: str = "",
+) -> BehaviourReward:
+    """behaviour_reward for what a store's till saw (a try-on) of the member it names by card code, member number
+    or phone (points.selectors.pos_member_resolve, under the points policy); `occurrence_id` is the till's id for
+    it, so a retry earns nothing more. Raises InvalidInput (no member named), pos_member_resolve's errors and
+    behaviour_reward's."""
+    member = pos_member_resolve(
+        now=now, policy=PointsPolicy.load(), card_code=card_code, member_number=member_number, phone=phone
+    )
+    if member is None:
+        raise InvalidInput.for_field("card_code", _("Identify the member by card code, member number or phone."))
+    return behaviour_reward(
+        member_id=member.pk,
+        event=event,
+        occurrence_key=f"store:{store_id}:member:{member.pk}:{occurrence_id.strip()}",
+        now=now,
+    )

@@ -29,6 +29,7 @@ def test_shares_earn_points_up_to_the_daily_cap(member, share_rule, policy, now)
     rewards = [behaviour_reward(member_id=member.pk, event="share", occurrence_key=f"s{i}", now=now) for i in range(3)]
 
     assert [reward.points for reward in rewards] == [3, 3, 0]
+    assert [reward.points_balance for reward in rewards] == [3, 6, 6]
     member.refresh_from_db()
     assert member.points_balance == 6
 

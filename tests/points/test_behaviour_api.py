@@ -99,6 +99,13 @@ def test_the_till_must_name_a_member(pos_client_for, store, policy):
     rule("try_on", 5)
     response = pos_client_for(store).post(POS_URL, {"event": "try_on", "occurrence_id": "f"}, format="json")
     assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid_input",
+            "message": "Some fields are invalid.",
+            "fields": {"card_code": ["Identify the member by card code, member number or phone."]},
+        }
+    }
 
 
 def test_keys_are_not_interchangeable(api_client, member_client, pos_client_for, store, member, policy):
