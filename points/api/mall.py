@@ -11,14 +11,11 @@ from rest_framework.throttling import SimpleRateThrottle
 from infra.api import BaseApi, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.permissions import IsMember, IsPosClient
-from members.models import Store
-from members.services.idempotency import idempotency_request_hash, idempotency_run
 from members.services.payments import MEMBER_PAYMENT_PROVIDERS
 from points.api.serializers import REPLAY_HEADER
-from points.errors import PickupStoreInvalid
 from points.models import Reward, RewardOrder
 from points.selectors.mall import reward_for_member, reward_order_of_member, reward_orders_of_member, rewards_for_member
-from points.services.mall import reward_order_cancel, reward_order_fulfil, reward_redeem_by_member
+from points.services.mall import reward_order_cancel, reward_order_fulfil_at_till, reward_redeem_in_mall
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -265,22 +262,16 @@ class RewardRedeemApi(MemberApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        pickup_store_id = None
-        if data.get("pickup_store"):
-            pickup_store_id = Store.objects.filter(code=data["pickup_store"]).values_list("pk", flat=True).first()
-            if pickup_store_id is None:
-                raise PickupStoreInvalid.for_field("pickup_store")
-        result = reward_redeem_by_member(
+        result = reward_redeem_in_mall(
             member_id=request.user.pk,
             reward_id=reward_id,
             idempotency_key=request.headers.get("Idempotency-Key", ""),
             now=timezone.now(),
-            pickup_store_id=pickup_store_id,
+            pickup_store_code=data.get("pickup_store", ""),
             payment_provider=data.get("provider", ""),
             payment_transaction_id=data.get("transaction_id", ""),
         )
-        order = reward_order_of_member(member_id=request.user.pk, order_id=result.order.pk)
-        body = RewardOrderSerializer(order, context={"request": request}).data
+        body = RewardOrderSerializer(result.order, context={"request": request}).data
         if result.is_replay:
             return Response(body, status=status.HTTP_200_OK, headers={REPLAY_HEADER: "true"})
         return Response(body, status=status.HTTP_201_CREATED)
@@ -387,24 +378,12 @@ class PosRewardPickupApi(BaseApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        store_id = request.user.store.pk
-
-        def fulfil():
-            order = reward_order_fulfil(
-                pickup_code=serializer.validated_data["pickup_code"], store_id=store_id, now=timezone.now()
-            )
-            return 200, self.OutputSerializer(order).data
-
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            status_code, body = fulfil()
-            return Response(body, status=status_code)
-        # A till that lost the answer retries with its key and hears "picked up" again, not "already picked up".
-        result = idempotency_run(
-            scope=f"pos:{store_id}:mall_fulfil",
-            key=key,
-            request_hash=idempotency_request_hash(dict(serializer.validated_data)),
-            action=fulfil,
+        result = reward_order_fulfil_at_till(
+            pickup_code=serializer.validated_data["pickup_code"],
+            store_id=request.user.store.pk,
+            now=timezone.now(),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            render=lambda order: self.OutputSerializer(order).data,
         )
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
         return Response(result.body, status=result.status_code, headers=headers)

@@ -8,8 +8,10 @@ Nothing here reads the clock: `now` comes in.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -25,7 +27,12 @@ from infra.errors import InvalidInput, LoyaltyError
 from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.models import PaymentUse, PointsEntry, Store
 from members.selectors import points_spent_expiry
-from members.services.idempotency import idempotency_key_validate, idempotency_request_hash
+from members.services.idempotency import (
+    IdempotentResult,
+    idempotency_key_validate,
+    idempotency_request_hash,
+    idempotency_run,
+)
 from members.services.ledger import points_credit, points_debit
 from members.services.locks import lock_member
 from members.services.payments import payment_already_used, payment_is_used, payment_use_record, wechat_payment_confirm
@@ -45,7 +52,7 @@ from points.errors import (
 )
 from points.images import thumbnail_make
 from points.models import PointsPolicy, Reward, RewardOrder, RewardPartnerCode
-from points.selectors.mall import member_redeemed_counts, reward_refusal
+from points.selectors.mall import member_redeemed_counts, reward_order_of_member, reward_refusal
 
 # Pickup codes: 8 characters without look-alikes (no 0/O, 1/I/L): 31**8 ≈ 8.5e11 codes, typed at a till.
 PICKUP_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -195,6 +202,40 @@ def reward_redeem_by_member(
         if order is None:
             raise
         raise payment_refunded(order, field="transaction_id") from refusal
+
+
+def reward_redeem_in_mall(
+    *,
+    member_id: int,
+    reward_id: int,
+    idempotency_key: str,
+    now: datetime,
+    pickup_store_code: str = "",
+    payment_provider: str = "",
+    payment_transaction_id: str = "",
+) -> RedeemResult:
+    """The mall's redemption by the member: the pickup store named by its code, reward_redeem_by_member, and the
+    order as the member sees it (points.selectors.mall.reward_order_of_member, read once the redemption is done).
+
+    Raises PickupStoreInvalid (no store has the code) and reward_redeem_by_member's errors. Not atomic, as
+    reward_redeem_by_member must not be: call it outside any transaction.
+    """
+    pickup_store_id = None
+    if pickup_store_code:
+        pickup_store_id = Store.objects.filter(code=pickup_store_code).values_list("pk", flat=True).first()
+        if pickup_store_id is None:
+            raise PickupStoreInvalid.for_field("pickup_store")
+    result = reward_redeem_by_member(
+        member_id=member_id,
+        reward_id=reward_id,
+        idempotency_key=idempotency_key,
+        now=now,
+        pickup_store_id=pickup_store_id,
+        payment_provider=payment_provider,
+        payment_transaction_id=payment_transaction_id,
+    )
+    order = reward_order_of_member(member_id=member_id, order_id=result.order.pk)
+    return RedeemResult(order=order, is_replay=result.is_replay)
 
 
 @transaction.atomic
@@ -364,6 +405,34 @@ def reward_order_fulfil(
     order.fulfilled_store_id = store_id or order.pickup_store_id
     order.save(update_fields=["status", "fulfilled_at", "fulfilled_by", "fulfilled_store"])
     return order
+
+
+@transaction.atomic
+def reward_order_fulfil_at_till(
+    *,
+    pickup_code: str,
+    store_id: int,
+    now: datetime,
+    idempotency_key: str | None,
+    render: Callable[[RewardOrder], Any],
+) -> IdempotentResult:
+    """reward_order_fulfil at a store's till, answered with `render(order)`. With an idempotency key, a till that
+    lost the answer and retries hears "picked up" again, not "already picked up": the first answer is stored and
+    replayed (members.services.idempotency; the same key with another pickup code is refused). Raises
+    reward_order_fulfil's errors, IdempotencyKeyReused, InvalidInput (a bad key)."""
+
+    def fulfil():
+        return 200, render(reward_order_fulfil(pickup_code=pickup_code, store_id=store_id, now=now))
+
+    if idempotency_key is None:
+        status_code, body = fulfil()
+        return IdempotentResult(status_code=status_code, body=body, is_replay=False)
+    return idempotency_run(
+        scope=f"pos:{store_id}:mall_fulfil",
+        key=idempotency_key,
+        request_hash=idempotency_request_hash({"pickup_code": pickup_code}),
+        action=fulfil,
+    )
 
 
 @transaction.atomic
