@@ -8,13 +8,12 @@ from rest_framework.response import Response
 from coupons.api.serializers import CartCouponsOutputSerializer, CartInputSerializer
 from coupons.api.throttles import CouponCodeThrottle
 from coupons.selectors import coupon_for_cart_by_code, coupons_for_cart
-from coupons.services import coupon_redeem
+from coupons.services import coupon_redeem_at_till
 from infra.api import BaseApi, error_responses
 from members.api.authentication import StoreApiKeyAuthentication
 from members.api.permissions import IsPosClient
 from members.models import PurchaseChannel
 from members.selectors import member_lookup
-from members.services.idempotency import idempotency_request_hash, idempotency_run
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -113,40 +112,29 @@ class PosCouponRedeemApi(PosApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        store = request.user.store
-        member = serializer.member(now=timezone.now())
-
-        def redeem():
-            now = timezone.now()
-            redemption = coupon_redeem(
-                member_id=member.pk,
-                code=serializer.validated_data["code"],
-                cart=serializer.cart(store_id=store.pk),
-                external_id=serializer.validated_data["external_id"],
-                now=now,
-            )
-            body = {
-                "code": redemption.coupon.code,
-                "member_number": member.member_number,
-                "template_name": redemption.coupon.template.name,
-                "discount_amount": redemption.discount_amount,
-                "label": redemption.label,
-                "redeemed_at": redemption.coupon.redeemed_at,
-                "external_id": redemption.coupon.redeemed_reference,
-            }
-            return 200, self.OutputSerializer(body).data
-
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            status_code, body = redeem()
-            return Response(body, status=status_code)
-        # The card code changes every minute: fingerprint the member it named, so a later retry still replays.
-        fingerprint = {name: value for name, value in request.data.items() if name != "card_code"}
-        fingerprint["member_id"] = member.pk
-        result = idempotency_run(
-            scope=f"pos:{store.pk}:coupon_redeem",
-            key=key,
-            request_hash=idempotency_request_hash(fingerprint),
-            action=redeem,
+        data = serializer.validated_data
+        result = coupon_redeem_at_till(
+            code=data["code"],
+            cart=serializer.cart(store_id=request.user.store.pk),
+            external_id=data["external_id"],
+            now=timezone.now(),
+            render=self._render,
+            card_code=data.get("card_code", ""),
+            phone=data.get("phone", ""),
+            member_number=data.get("member_number", ""),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            request_data=request.data,
         )
         return Response(result.body, status=result.status_code)
+
+    def _render(self, member, redemption):
+        body = {
+            "code": redemption.coupon.code,
+            "member_number": member.member_number,
+            "template_name": redemption.coupon.template.name,
+            "discount_amount": redemption.discount_amount,
+            "label": redemption.label,
+            "redeemed_at": redemption.coupon.redeemed_at,
+            "external_id": redemption.coupon.redeemed_reference,
+        }
+        return self.OutputSerializer(body).data

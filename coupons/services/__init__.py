@@ -9,10 +9,12 @@ a partner pool's codes are the exception: they are picked under the template row
 clock: `now` comes in.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -39,6 +41,8 @@ from coupons.services.claim_hints import claim_hint_limit_reached, claim_hint_so
 from infra.errors import InvalidInput, NotFound
 from infra.translation import translations_of
 from members.models import Member
+from members.selectors import member_lookup
+from members.services.idempotency import IdempotentResult, idempotency_request_hash, idempotency_run
 from members.services.locks import lock_member
 from members.services.notifications import notify
 from members.signals import coupon_redeemed, coupons_issued, send_after_commit
@@ -453,6 +457,47 @@ def coupon_redeem(
     send_after_commit(coupon_redeemed, coupon_id=coupon.pk, member_id=coupon.member_id)
     coupon.refresh_from_db()
     return Redemption(coupon=coupon, discount_amount=check.discount.amount, label=check.discount.label)
+
+
+@transaction.atomic
+def coupon_redeem_at_till(
+    *,
+    code: str,
+    cart: Cart,
+    external_id: str,
+    now: datetime,
+    render: Callable[[Member, Redemption], Any],
+    card_code: str = "",
+    phone: str = "",
+    member_number: str = "",
+    idempotency_key: str | None = None,
+    request_data: Mapping[str, Any] | None = None,
+) -> IdempotentResult:
+    """coupon_redeem at a store's till (`cart.store_id`) for the member it names by exactly one of card code, phone
+    or member number (members.selectors.member_lookup), answered with `render(member, redemption)`.
+
+    With an idempotency key, a retry with the same key and request (`request_data`, the body as sent) gets the
+    first answer again (members.services.idempotency): the card code changes every minute, so the request is
+    fingerprinted with the member it named instead. Raises member_lookup's and coupon_redeem's errors,
+    IdempotencyKeyReused, InvalidInput (a bad key).
+    """
+    member = member_lookup(now=now, card_code=card_code, phone=phone, member_number=member_number)
+
+    def redeem():
+        redemption = coupon_redeem(member_id=member.pk, code=code, cart=cart, external_id=external_id, now=now)
+        return 200, render(member, redemption)
+
+    if idempotency_key is None:
+        status_code, body = redeem()
+        return IdempotentResult(status_code=status_code, body=body, is_replay=False)
+    fingerprint = {name: value for name, value in (request_data or {}).items() if name != "card_code"}
+    fingerprint["member_id"] = member.pk
+    return idempotency_run(
+        scope=f"pos:{cart.store_id}:coupon_redeem",
+        key=idempotency_key,
+        request_hash=idempotency_request_hash(fingerprint),
+        action=redeem,
+    )
 
 
 @transaction.atomic

@@ -1,11 +1,13 @@
 """The coupon API through HTTP with real member tokens and POS keys."""
 
+import time
 from decimal import Decimal
 
 import pytest
 
 from coupons.models import Coupon, CouponTemplate
 from coupons.services import coupons_void
+from members.formats import card_code_for
 from members.services.tokens import member_token_issue
 from tests.coupons.factories import CouponTemplateFactory
 from tests.factories import MemberFactory, StoreFactory
@@ -263,6 +265,27 @@ def test_pos_redeem_retried_with_the_same_idempotency_key_replays_the_answer(pos
     assert (first.status_code, retry.status_code) == (200, 200)
     assert retry.json() == first.json()
     assert (reused.status_code, error_code(reused)) == (422, "idempotency_key_reused")
+
+
+def test_pos_redeem_retried_with_the_next_card_code_replays_the_answer(pos_client, alice, issue):
+    from members.models import IdempotencyRecord
+
+    coupon = issue(CouponTemplateFactory(), alice)
+    payload = {"code": coupon.code, "amount": "80", "external_id": "S-1"}
+    now = time.time()  # the code of this minute, then of the next (both accepted now): the same member
+    first, retry = (
+        pos_client.post(
+            "/api/v1/pos/coupons/redeem",
+            {**payload, "card_code": card_code_for(alice.member_number, timestamp=now + offset)},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-1",
+        )
+        for offset in (0, 60)
+    )
+
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert retry.json() == first.json()
+    assert IdempotencyRecord.objects.filter(key="k-1").count() == 1
 
 
 def test_pos_redeem_for_another_sale_of_a_used_coupon_is_coupon_already_redeemed(pos_client, alice, issue):
