@@ -11,8 +11,7 @@ from members.api.permissions import IsPosClient
 from members.api.serializers import TierBriefSerializer
 from members.api.throttles import PosLookupThrottle
 from members.models import Member
-from members.selectors import mask_phone, member_lookup
-from members.services.holds import points_available
+from members.selectors import pos_member_summary
 
 
 class PosApi(BaseApi):
@@ -56,14 +55,5 @@ class PosMemberLookupApi(PosApi):
     def get(self, request):
         serializer = self.InputSerializer(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
-        member = member_lookup(now=timezone.now(), **serializer.validated_data)
-        data = {
-            "member_number": member.member_number,
-            "name": member.name,
-            "phone_masked": mask_phone(member.phone),
-            "tier": member.tier,
-            "points_balance": member.points_balance,
-            "points_available": points_available(member),
-            "status": member.status,
-        }
-        return Response(self.OutputSerializer(data).data)
+        summary = pos_member_summary(now=timezone.now(), **serializer.validated_data)
+        return Response(self.OutputSerializer(summary).data)

@@ -17,7 +17,8 @@ from members.formats import (
     member_number_from_card_code,
     normalize_phone,
 )
-from members.models import Member, PointsLot, Store
+from members.models import Member, PointsLot, Store, Tier
+from members.selectors.holds import points_available
 
 EARTH_RADIUS_KM = 6371.0088
 # Widen the SQL box a little so rounding to the column's 6 decimals never drops a store on its edge.
@@ -95,6 +96,36 @@ def mask_phone(phone: str | None) -> str:
     except phonenumbers.NumberParseException:
         country = phone[:1] if phone.startswith("+") else ""
     return f"{country}****{phone[-4:]}"
+
+
+@dataclass(frozen=True)
+class PosMemberSummary:
+    """A member as the till shows them: the phone masked, the points they may spend now."""
+
+    member_number: str
+    name: str
+    phone_masked: str
+    tier: Tier | None
+    points_balance: int
+    points_available: int
+    status: str
+
+
+def pos_member_summary(
+    *, now: datetime, card_code: str = "", phone: str = "", member_number: str = ""
+) -> PosMemberSummary:
+    """The member the till searched for (member_lookup: exactly one of card code, phone or member number) as it
+    shows them. Raises member_lookup's errors."""
+    member = member_lookup(now=now, card_code=card_code, phone=phone, member_number=member_number)
+    return PosMemberSummary(
+        member_number=member.member_number,
+        name=member.name,
+        phone_masked=mask_phone(member.phone),
+        tier=member.tier,
+        points_balance=member.points_balance,
+        points_available=points_available(member),
+        status=member.status,
+    )
 
 
 @dataclass(frozen=True)
