@@ -23,6 +23,7 @@ from coupons.errors import CouponNotFound, InvalidCouponCode
 from coupons.models import Coupon, CouponTemplate
 from coupons.rules import Cart, coupon_check, is_in_audience
 from members.models import Member, Purchase, Store, Tag, Tier
+from members.selectors import member_lookup
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,18 @@ def coupon_for_cart_by_code(*, member_id: int, code: str, cart: Cart, now: datet
         raise CouponNotFound()
     options = [_option(coupon, cart, now)]
     return CartCoupons(options=options, best=_best(options))
+
+
+def coupons_for_cart_at_till(
+    *, cart: Cart, now: datetime, code: str = "", card_code: str = "", phone: str = "", member_number: str = ""
+) -> CartCoupons:
+    """The coupons of the member a till names by exactly one of card code, phone or member number
+    (members.selectors.member_lookup) checked against its cart: with `code`, only that one (coupon_for_cart_by_code),
+    else every one they hold (coupons_for_cart). Raises member_lookup's and coupon_for_cart_by_code's errors."""
+    member = member_lookup(now=now, card_code=card_code, phone=phone, member_number=member_number)
+    if code:
+        return coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now)
+    return coupons_for_cart(member_id=member.pk, cart=cart, now=now)
 
 
 # -- reports ---------------------------------------------------------------------------------------------------

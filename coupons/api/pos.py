@@ -7,13 +7,12 @@ from rest_framework.response import Response
 
 from coupons.api.serializers import CartCouponsOutputSerializer, CartInputSerializer
 from coupons.api.throttles import CouponCodeThrottle
-from coupons.selectors import coupon_for_cart_by_code, coupons_for_cart
+from coupons.selectors import coupons_for_cart_at_till
 from coupons.services import coupon_redeem_at_till
 from infra.api import BaseApi, error_responses
 from members.api.authentication import StoreApiKeyAuthentication
 from members.api.permissions import IsPosClient
 from members.models import PurchaseChannel
-from members.selectors import member_lookup
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -41,15 +40,6 @@ class PosCartInputSerializer(CartInputSerializer):
     class Meta:
         ref_name = "PosCartInput"
 
-    def member(self, *, now):
-        data = self.validated_data
-        return member_lookup(
-            now=now,
-            card_code=data.get("card_code", ""),
-            phone=data.get("phone", ""),
-            member_number=data.get("member_number", ""),
-        )
-
 
 class PosCouponValidateApi(PosApi):
     """The member's coupons checked against the till's cart; with `code`, only that coupon."""
@@ -69,14 +59,15 @@ class PosCouponValidateApi(PosApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        now = timezone.now()
-        member = serializer.member(now=now)
-        cart = serializer.cart(store_id=request.user.store.pk)
-        code = serializer.validated_data.get("code")
-        if code:
-            result = coupon_for_cart_by_code(member_id=member.pk, code=code, cart=cart, now=now)
-        else:
-            result = coupons_for_cart(member_id=member.pk, cart=cart, now=now)
+        data = serializer.validated_data
+        result = coupons_for_cart_at_till(
+            cart=serializer.cart(store_id=request.user.store.pk),
+            now=timezone.now(),
+            code=data.get("code", ""),
+            card_code=data.get("card_code", ""),
+            phone=data.get("phone", ""),
+            member_number=data.get("member_number", ""),
+        )
         return Response(CartCouponsOutputSerializer(result).data)
 
 

@@ -185,6 +185,30 @@ def test_pos_validate_with_a_code_checks_that_coupon(pos_client, alice, issue):
     ] == [(coupon.code, True, "20.00")]
 
 
+def test_pos_validate_without_a_code_checks_every_coupon_the_named_member_holds(pos_client, alice, bella, issue):
+    first = issue(CouponTemplateFactory(amount=D("20")), alice)
+    second = issue(CouponTemplateFactory(amount=D("5")), alice)
+    issue(CouponTemplateFactory(amount=D("50")), bella)
+
+    response = pos_client.post(
+        "/api/v1/pos/coupons/validate", {"member_number": alice.member_number, "amount": "80"}, format="json"
+    )
+    twice = pos_client.post(
+        "/api/v1/pos/coupons/validate",
+        {"member_number": alice.member_number, "phone": alice.phone, "amount": "80"},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert sorted(row["coupon"]["code"] for row in response.json()["coupons"]) == sorted([first.code, second.code])
+    assert response.json()["best"]["coupon"]["code"] == first.code
+    assert (twice.status_code, error_code(twice), list(twice.json()["error"]["fields"])) == (
+        400,
+        "invalid_input",
+        ["non_field_errors"],
+    )
+
+
 def test_pos_redeem_uses_the_coupon_in_the_keys_store(pos_client, till_store, alice, issue):
     coupon = issue(CouponTemplateFactory(name="Twenty", amount=D("20")), alice)
 
