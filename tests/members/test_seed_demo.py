@@ -1,5 +1,6 @@
 """seed_demo: deterministic for a seed, idempotent, consistent ledger, printed credentials that work."""
 
+from collections import defaultdict
 from datetime import date, datetime, time
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -22,10 +23,14 @@ from members.models import (
     StoreOpeningHours,
     Tag,
     Tier,
+    TierHistory,
     User,
 )
 from members.services.ledger import points_ledger_drift
 from members.services.tokens import member_token_authenticate, store_api_key_authenticate
+from points.models import EarningRule, PurchaseCheckout
+from points.rules import CartFacts, CartItem, MemberFacts, earn_points
+from points.selectors import checkout_settings_get
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +103,7 @@ def test_seed_records_purchases_points_and_a_few_redemptions():
     assert PointsEntry.objects.filter(kind="redemption").exists()
     assert set(Purchase.objects.values_list("payment_method", flat=True)) >= {"alipay_hk", "octopus", "card"}
     entry = PointsEntry.objects.filter(kind="accrual").select_related("purchase").first()
-    assert entry.idempotency_key == f"demo:purchase:{entry.purchase_id}"
+    assert entry.idempotency_key == f"purchase:{entry.purchase_id}:earn"
     assert Member.objects.filter(phone__startswith="+86").exists()
     assert points_ledger_drift() == []
 
@@ -169,3 +174,83 @@ def test_a_second_run_revokes_the_previous_demo_key_and_token():
     now = datetime.now(tz=ZoneInfo("UTC"))
     assert member_token_authenticate(raw=line_after(first, "Authorization: Bearer"), now=now) is None
     assert store_api_key_authenticate(raw=line_after(first, "Authorization: Api-Key"), now=now) is None
+
+
+def _tier_at(history, *, member_id, at, first_tier_id):
+    """The member's tier when a purchase dated `at` was checked out: the last move reviewed before it."""
+    moves = [row.new_tier_id for row in history[member_id] if row.created_at < at]
+    return moves[-1] if moves else first_tier_id
+
+
+def test_every_demo_purchase_is_a_checkout_earning_by_the_program_rules():
+    seed("--members", "60")
+
+    settings = checkout_settings_get()
+    policy = settings.policy
+    tiers = {tier.pk: tier for tier in Tier.objects.all()}
+    first_tier_id = min(tiers.values(), key=lambda tier: tier.rank).pk
+    history = defaultdict(list)
+    for row in TierHistory.objects.order_by("created_at", "pk"):
+        history[row.member_id].append(row)
+    earned = {entry.purchase_id: entry for entry in PointsEntry.objects.filter(kind="accrual").select_related("lot")}
+    purchases = list(
+        Purchase.objects.select_related("checkout", "member").prefetch_related("items").order_by("member_id", "pk")
+    )
+    assert EarningRule.objects.count() == 10  # the demo program, configured before the purchases
+    assert PurchaseCheckout.objects.count() == len(purchases) > 60
+    seen = set()
+    for purchase in purchases:
+        member = purchase.member
+        tier = tiers[_tier_at(history, member_id=member.pk, at=purchase.purchased_at, first_tier_id=first_tier_id)]
+        items = tuple(
+            CartItem(sku=item.sku, category=item.category, quantity=item.quantity, amount=item.amount)
+            for item in purchase.items.all()
+        )
+        expected = earn_points(
+            cart=CartFacts(
+                amount=purchase.paid_amount,
+                store_id=purchase.store_id,
+                channel=purchase.channel,
+                purchased_at=purchase.purchased_at,
+                items=() if purchase.channel == "mini_program" else items,
+                is_first_purchase=member.pk not in seen,
+            ),
+            member=MemberFacts(
+                tier_id=tier.pk,
+                tier_name=f"{tier.code} {tier.name}",
+                tier_multiplier=tier.earn_multiplier,
+                birthday=member.birthday,
+                tier_birthday_multiplier=tier.birthday_multiplier,
+            ),
+            rules=settings.rules,
+            stacking=policy.multiplier_stacking,
+            item_bonus_cap=policy.item_bonus_cap,
+            max_total=policy.max_points_per_purchase,
+        ).total
+        seen.add(member.pk)
+        assert purchase.checkout.points_earned == expected, purchase.external_id
+        entry = earned.get(purchase.pk)
+        if not expected:
+            assert entry is None, purchase.external_id
+            continue
+        assert (entry.delta, entry.idempotency_key) == (expected, f"purchase:{purchase.pk}:earn")
+        assert entry.lot.expires_at == policy.expires_at_for(earned_at=purchase.purchased_at)
+    assert not PointsEntry.objects.filter(idempotency_key__startswith="demo:purchase:").exists()
+
+
+def test_demo_tiers_are_what_the_members_purchases_reach():
+    seed("--members", "60")
+
+    ladder = list(Tier.objects.order_by("rank"))
+    spend = defaultdict(int)
+    for member_id, paid in Purchase.objects.values_list("member_id", "paid_amount"):
+        spend[member_id] += paid
+    tiers = dict(Member.objects.filter(status=Member.Status.ACTIVE).values_list("pk", "tier__code"))
+    # every purchase is within a year of the member's last one: the review after it counted them all
+    expected = {
+        member_id: [tier.code for tier in ladder if tier.min_score_to_reach <= spend[member_id]][-1]
+        for member_id in tiers
+    }
+    assert tiers == expected
+    assert {"V1", "V2"} <= set(tiers.values())
+    assert not Member.objects.filter(status=Member.Status.VISITOR, tier__isnull=False).exists()

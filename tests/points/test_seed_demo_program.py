@@ -7,6 +7,7 @@ from modeltranslation.translator import translator
 
 from coupons.models import CouponTemplate, PostPaymentRule
 from infra.translation import localized_column
+from members.management.commands.seed_demo import Command as SeedDemo
 from members.models import MembershipPlan, Store, StoreHoursException, Tier, TopUpOffer
 from members.services.tiers import thresholds_are_valid
 from points.models import Auction, DrawPrize, EarningRule, LuckyDraw, PointsPolicy, Reward, TierMonthlyGift
@@ -82,8 +83,9 @@ def test_tier_thresholds_are_valid_for_the_review(demo):
     ]
 
 
-def test_thresholds_a_merchant_set_are_kept(demo):
-    # given
+def test_thresholds_a_merchant_set_are_kept(db):
+    # given: the demo's tiers (seed_demo itself configures the program once they exist), V2's thresholds set first
+    SeedDemo()._tiers()
     Tier.objects.filter(code="V2").update(min_score_to_reach=Decimal(800), min_score_to_keep=Decimal(500))
     # when
     _seed_program()

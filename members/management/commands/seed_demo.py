@@ -1,6 +1,14 @@
 """Fill the database with a Hong Kong demo: stores, tiers, tags, ~500 members with a year of purchases and
 points, staff logins, a POS key and a member API token.
 
+The purchases are sales like any other: each goes through the one purchase writer,
+points.services.checkout.purchase_checkout, dated back to its planned day, so it earns by the demo program's
+earning rules (its tier's multiplier included) and points policy, issues the post-payment coupons, and the instant
+tier review after it moves the member up. The program (`seed_demo_program`: tier thresholds, points policy, earning
+rules...) is therefore configured first, once the tiers exist; it keeps a merchant's edits, and running it again
+afterwards (`make demo`) changes nothing. Members start in the first tier, which a score of 0 reaches: their tier
+is the one their purchases earn by the program's rules, not a drawn one.
+
 Deterministic for a given --seed (every member draws from its own random.Random, so --members 600 after 500
 adds 100 and leaves the first 500 alone) and idempotent: rows are found again by natural keys (store code,
 tier code, tag name, phone or openid, purchase external id, ledger idempotency key), so a second run writes
@@ -9,12 +17,15 @@ nothing new except a fresh POS key and member token (the previous demo ones are 
 
 import random
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
+from io import StringIO
 
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +38,7 @@ from members.models import (
     PointsEntry,
     ProgramSettings,
     Purchase,
+    PurchaseChannel,
     Role,
     Store,
     StoreApiKey,
@@ -37,19 +49,21 @@ from members.models import (
     User,
 )
 from members.roles import sync_roles
-from members.services.ledger import points_credit, points_debit
+from members.services.ledger import points_debit
 from members.services.membership import member_create
-from members.services.purchases import purchase_record
 from members.services.tokens import member_token_issue, member_token_revoke, store_api_key_create
+
+# A demo sale is checked out as a till's would be: through points' checkout (the one purchase writer), which is why
+# this command of `members` reads from `points`.
+from points.cart import Cart, CartLine, CheckoutContext
+from points.selectors import CheckoutSettings, checkout_settings_get
+from points.services.checkout import purchase_checkout
 
 CONSOLE_URL = "http://127.0.0.1:8000/console/"
 API_DOCS_URL = "http://127.0.0.1:8000/api/docs/"
 DEMO_KEY_NAME = "Demo POS key"
 DEMO_TOKEN_AGENT = "seed_demo"
 CHUNK = 50  # members per transaction
-# The demo's purchase history earned points that expire a year after each purchase, so some of them expire soon
-# (reminders, the member page's upcoming expiry); what is earned from now on expires by the points policy.
-DEMO_HISTORY_EXPIRY_DAYS = 365
 
 # Opening hours: (weekdays, 0 = Monday, opens at, closes at), in the program's time zone.
 EVERY_DAY = tuple(range(7))
@@ -121,7 +135,6 @@ TIERS = [
     ("V3", "Platinum", 3, "1.50"),
     ("V4", "Diamond", 4, "2.00"),
 ]
-TIER_WEIGHTS = [62, 24, 10, 4]
 TAGS = ["VIP", "Corporate", "Student", "Mainland visitor", "Newsletter", "Staff"]
 PRODUCTS = [  # sku, name, category, unit price (HKD)
     ("SK-001", "Hydrating Serum 30ml", "skincare", "420.00"),
@@ -190,7 +203,6 @@ ENGLISH_NAMES = [
 CN_SURNAMES = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"]
 CN_GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "婷", "强", "晓明", "思远"]
 CN_MOBILE_PREFIXES = ["138", "139", "135", "186", "150", "158", "177"]
-POINTS_PER_HKD_100 = 10
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 
@@ -202,7 +214,7 @@ class PlannedPurchase:
     channel: str
     purchased_at: datetime
     payment_method: str
-    items: list
+    items: tuple[CartLine, ...]
     gross: Decimal
     discount: Decimal
     redeem_points: int = 0
@@ -213,7 +225,6 @@ class PlannedMember:
     index: int
     fields: dict
     store_code: str
-    tier_code: str
     tags: list
     purchases: list = field(default_factory=list)
 
@@ -247,9 +258,9 @@ class Command(BaseCommand):
             tiers = self._tiers()
             tags = {name: Tag.objects.get_or_create(name=name)[0] for name in TAGS}
             logins = self._users(stores[STORES[0][0]], password=password, reset=reset_passwords)
-        expiry_days = DEMO_HISTORY_EXPIRY_DAYS
+        self._program()
         plans = self._plan(seed=seed, count=members, anchor=anchor)
-        created, purchases = self._write(plans, stores=stores, tiers=tiers, tags=tags, expiry_days=expiry_days)
+        created, purchases = self._write(plans, stores=stores, tiers=tiers, tags=tags)
         demo_member = Member.objects.get(phone=plans[0].fields["phone"])
         token = self._demo_token(demo_member, now=now)
         pos_key = self._demo_pos_key(stores[STORES[0][0]], now=now)
@@ -315,6 +326,13 @@ class Command(BaseCommand):
             tiers[code] = tier
         return tiers
 
+    def _program(self):
+        """Configure the demo program before any purchase, so the purchases follow its rules (seed_demo_program)."""
+        try:
+            call_command("seed_demo_program", stdout=StringIO())
+        except CommandError as error:  # tiers other than V1..V4: the purchases follow the program there is
+            self.stderr.write(f"The demo program is not configured: {error}")
+
     def _users(self, store, *, password, reset):
         if Group.objects.filter(name__in=Role.values).count() != len(Role.values):
             sync_roles()
@@ -362,7 +380,7 @@ class Command(BaseCommand):
                 status=Member.Status.VISITOR,
                 locale=Member.Locale.ZH_HANT,
             )
-            return PlannedMember(index, self._member_fields(fields), store_code, "", [])
+            return PlannedMember(index, self._member_fields(fields), store_code, [])
 
         if kind == "hk":
             name, english, surname = self._hk_name(rng)
@@ -392,11 +410,11 @@ class Command(BaseCommand):
             consent_wechat=rng.random() < 0.8,
             consent_updated_at=joined_at,
         )
-        tier_code = rng.choices([t[0] for t in TIERS], weights=TIER_WEIGHTS)[0]
+        rng.random()  # the draw of the tier the plan once set (the program's rules set it now): a seed's plan is kept
         tags = rng.sample(TAGS[:-1], k=rng.choice([0, 0, 1, 1, 2]))
         if kind == "mainland" and "Mainland visitor" not in tags:
             tags.append("Mainland visitor")
-        plan = PlannedMember(index, self._member_fields(fields), store_code, tier_code, sorted(tags))
+        plan = PlannedMember(index, self._member_fields(fields), store_code, sorted(tags))
         plan.purchases = self._plan_purchases(rng, seed, index, store_code, anchor, min(joined_days_ago, 365))
         return plan
 
@@ -442,19 +460,13 @@ class Command(BaseCommand):
             purchased_at = (
                 anchor - timedelta(days=days_ago) + timedelta(hours=rng.randint(11, 21), minutes=rng.randint(0, 59))
             )
-            lines = []
-            for product in rng.sample(PRODUCTS, k=rng.choice([1, 1, 1, 2, 2, 3])):
-                sku, name, category, price = product
-                lines.append(
-                    {
-                        "sku": sku,
-                        "name": name,
-                        "category": category,
-                        "quantity": rng.choice([1, 1, 1, 2]),
-                        "unit_price": price,
-                    }
+            lines = tuple(
+                CartLine(
+                    sku=sku, name=name, category=category, unit_price=Decimal(price), quantity=rng.choice([1, 1, 1, 2])
                 )
-            gross = sum(Decimal(line["unit_price"]) * line["quantity"] for line in lines)
+                for sku, name, category, price in rng.sample(PRODUCTS, k=rng.choice([1, 1, 1, 2, 2, 3]))
+            )
+            gross = sum(line.amount for line in lines)
             discount = (
                 (gross * Decimal(rng.choice([5, 10, 15])) / HUNDRED).quantize(CENT)
                 if rng.random() < 0.12
@@ -481,7 +493,7 @@ class Command(BaseCommand):
 
     # -- writing through the services ----------------------------------------------------------------------
 
-    def _write(self, plans, *, stores, tiers, tags, expiry_days):
+    def _write(self, plans, *, stores, tiers, tags):
         phones = [p.fields["phone"] for p in plans if p.fields.get("phone")]
         openids = [p.fields["wechat_openid"] for p in plans if p.fields.get("wechat_openid")]
         existing = {
@@ -497,16 +509,20 @@ class Command(BaseCommand):
             recorded |= set(
                 Purchase.objects.filter(external_id__startswith=f"{prefix}-").values_list("external_id", flat=True)
             )
+        # A member starts in the first tier (a score of 0 reaches it); the reviews after their purchases move them.
+        first_tier = min(tiers.values(), key=lambda tier: tier.rank)
+        settings = checkout_settings_get()  # the program's policy and rules, read once for every purchase
         created = purchases = 0
         for start in range(0, len(plans), CHUNK):
             with transaction.atomic():
                 for plan in plans[start : start + CHUNK]:
                     member_id = existing.get(plan.natural_key)
                     if member_id is None:
+                        is_visitor = plan.fields["status"] == Member.Status.VISITOR
                         member = member_create(
                             now=plan.fields.get("joined_at") or timezone.now(),
                             home_store=stores[plan.store_code],
-                            tier=tiers.get(plan.tier_code),
+                            tier=None if is_visitor else first_tier,
                             **plan.fields,
                         )
                         if plan.tags:
@@ -515,69 +531,55 @@ class Command(BaseCommand):
                         created += 1
                     if all(p.external_id in recorded for p in plan.purchases):
                         continue
-                    multiplier = tiers[plan.tier_code].earn_multiplier if plan.tier_code else Decimal(1)
                     purchases += self._write_purchases(
-                        plan,
-                        member_id=member_id,
-                        stores=stores,
-                        multiplier=multiplier,
-                        expiry_days=expiry_days,
-                        recorded=recorded,
+                        plan, member_id=member_id, stores=stores, settings=settings, recorded=recorded
                     )
         return created, purchases
 
-    def _write_purchases(self, plan, *, member_id, stores, multiplier, expiry_days, recorded):
+    def _write_purchases(self, plan, *, member_id, stores, settings: CheckoutSettings, recorded):
+        """Check out the member's planned purchases not recorded yet, each as of its own date, and the redemptions.
+
+        A purchase already recorded is skipped before the checkout, with its redemption: a checkout replays only the
+        same request, and a run on another day dates the plan's purchases otherwise (the checkout would refuse the
+        external id as reused), as it would a purchase written before the demo went through the checkout.
+        """
         written = 0
-        balance = 0
         for planned in plan.purchases:
-            if planned.external_id in recorded:  # a run stopped half-way: this one is written, its points too
+            if planned.external_id in recorded:
                 continue
-            purchase = purchase_record(
-                store_id=stores[planned.store_code].pk,
-                channel=planned.channel,
-                external_id=planned.external_id,
-                purchased_at=planned.purchased_at,
-                gross_amount=planned.gross,
-                discount_amount=planned.discount,
-                payment_method=planned.payment_method,
-                member_id=member_id,
-                items=planned.items,
-            )
-            written += 1
-            base = int(purchase.paid_amount // HUNDRED) * POINTS_PER_HKD_100
-            points = int((Decimal(base) * multiplier).to_integral_value(rounding=ROUND_DOWN))
-            if points > 0:
-                points_credit(
-                    member_id=member_id,
-                    points=points,
-                    kind=PointsEntry.Kind.ACCRUAL,
-                    idempotency_key=f"demo:purchase:{purchase.pk}",
+            result = purchase_checkout(
+                cart=Cart(
+                    gross_amount=planned.gross,
+                    items=planned.items,
+                    discount_amount=planned.discount,
+                    purchased_at=planned.purchased_at,
+                    external_id=planned.external_id,
+                    payment_method=planned.payment_method,
+                ),
+                context=CheckoutContext(
+                    channel=planned.channel,
+                    store_id=stores[planned.store_code].pk,
                     now=planned.purchased_at,
-                    expires_at=planned.purchased_at + timedelta(days=expiry_days) if expiry_days else None,
-                    purchase_id=purchase.pk,
-                    source="demo",
-                    breakdown={
-                        "rate": f"{POINTS_PER_HKD_100} points per HK$100",
-                        "base": base,
-                        "tier_multiplier": str(multiplier),
-                        "points": points,
-                    },
-                )
-                balance += points
-            if planned.redeem_points and planned.redeem_points <= balance:
-                try:
+                    member_id=member_id,
+                    # as the mini program's own checkout: the lines a phone reports earn no item bonuses
+                    earn_on_items=planned.channel != PurchaseChannel.MINI_PROGRAM,
+                ),
+                settings=settings,
+            )
+            if result.is_replay:  # the same sale, written meanwhile: its redemption too
+                continue
+            written += 1
+            if planned.redeem_points and planned.redeem_points <= (result.checkout.balance_after or 0):
+                with suppress(InsufficientPoints):  # points held or changed by hand since the checkout
                     points_debit(
                         member_id=member_id,
                         points=planned.redeem_points,
                         kind=PointsEntry.Kind.REDEMPTION,
-                        idempotency_key=f"demo:redemption:{purchase.pk}",
+                        idempotency_key=f"demo:redemption:{result.purchase.pk}",
                         now=planned.purchased_at + timedelta(minutes=5),
                         source="demo",
                         reason="Points redeemed for a gift at the counter",
                     )
-                    balance -= planned.redeem_points
-                except InsufficientPoints:  # the balance was changed by hand since the last seed
-                    pass
         return written
 
     # -- credentials to try the API -------------------------------------------------------------------------------
