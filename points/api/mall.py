@@ -15,7 +15,7 @@ from members.services.payments import MEMBER_PAYMENT_PROVIDERS
 from points.api.serializers import REPLAY_HEADER
 from points.models import Reward, RewardOrder
 from points.selectors.mall import reward_for_member, reward_order_of_member, reward_orders_of_member, rewards_for_member
-from points.services.mall import reward_order_cancel, reward_order_fulfil_at_till, reward_redeem_in_mall
+from points.services.mall import reward_order_cancel_by_member, reward_order_fulfil_at_till, reward_redeem_in_mall
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -334,13 +334,12 @@ class MeRewardOrderCancelApi(MemberApi):
     def post(self, request, order_id):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        reward_order_cancel(
+        order = reward_order_cancel_by_member(
             order_id=order_id,
             member_id=request.user.pk,
             reason=serializer.validated_data["reason"],
             now=timezone.now(),
         )
-        order = reward_order_of_member(member_id=request.user.pk, order_id=order_id)
         return Response(RewardOrderSerializer(order, context={"request": request}).data)
 
 

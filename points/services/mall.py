@@ -495,6 +495,14 @@ def reward_order_cancel(
     return order
 
 
+@transaction.atomic
+def reward_order_cancel_by_member(*, order_id: int, member_id: int, now: datetime, reason: str = "") -> RewardOrder:
+    """The mall's cancel by the member: reward_order_cancel of their own order, then the order as the member sees
+    it (points.selectors.mall.reward_order_of_member). Raises reward_order_cancel's errors."""
+    reward_order_cancel(order_id=order_id, member_id=member_id, reason=reason, now=now)
+    return reward_order_of_member(member_id=member_id, order_id=order_id)
+
+
 # -- console writers --------------------------------------------------------------------------------------------
 @transaction.atomic
 def reward_stock_add(*, reward_id: int, quantity: int) -> Reward:
