@@ -24,7 +24,7 @@ from points.api.serializers import (
     checkout_response,
 )
 from points.cart import Cart, CheckoutContext, MemberLookup
-from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund
+from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund_at_till
 
 
 class PosApi(BaseApi):
@@ -207,7 +207,7 @@ class PosPurchaseRefundApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = purchase_refund(
+        result = purchase_refund_at_till(
             store_id=request.user.store.pk,
             channel=data["channel"],
             purchase_external_id=external_id,
@@ -221,7 +221,7 @@ class PosPurchaseRefundApi(PosApi):
             "refund_id": refund.external_id,
             "external_id": external_id,
             "amount": refund.amount,
-            "purchase_status": Purchase.objects.values_list("status", flat=True).get(pk=refund.purchase_id),
+            "purchase_status": result.purchase_status,
             "points_returned": refund.points_returned,
             "points_value_returned": refund.points_value_returned,
             "points_reversed": refund.points_reversed,

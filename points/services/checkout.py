@@ -134,6 +134,13 @@ class RefundResult:
     is_replay: bool
 
 
+@dataclass(frozen=True)
+class TillRefundResult:
+    refund: PurchaseRefund
+    purchase_status: str  # the purchase's, once the refund is done (or, for a replay, as it is now)
+    is_replay: bool
+
+
 # -- the cart's checks (no writes) -------------------------------------------------------------------------------
 def _money(value, name: str) -> Decimal:
     try:
@@ -883,6 +890,32 @@ def purchase_refund(
         message = _("At most %(amount)s is left to refund.") % {"amount": left}
         raise RefundExceedsPurchase.for_field("amount", message)
     return _refund_write(purchase=purchase, amount=amount, previous=previous, now=now, reason=reason, **key)
+
+
+@transaction.atomic
+def purchase_refund_at_till(
+    *,
+    store_id: int,
+    channel: str,
+    purchase_external_id: str,
+    refund_external_id: str,
+    amount: Decimal,
+    now: datetime,
+    reason: str = "",
+) -> TillRefundResult:
+    """purchase_refund at a store's till, with the purchase's status read once the refund is done (a replay reads
+    it as it is now). Raises purchase_refund's errors."""
+    result = purchase_refund(
+        store_id=store_id,
+        channel=channel,
+        purchase_external_id=purchase_external_id,
+        refund_external_id=refund_external_id,
+        amount=amount,
+        now=now,
+        reason=reason,
+    )
+    status = Purchase.objects.values_list("status", flat=True).get(pk=result.refund.purchase_id)
+    return TillRefundResult(refund=result.refund, purchase_status=status, is_replay=result.is_replay)
 
 
 def _refund_replay(*, purchase: Purchase, external_id: str, request_hash: str) -> RefundResult | None:

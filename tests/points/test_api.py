@@ -166,6 +166,17 @@ def test_pos_refund_returns_points_and_is_idempotent(till, member, base_rule, gi
     }
 
 
+def test_a_replayed_pos_refund_reports_the_purchases_status_as_it_is_now(till, member, base_rule, policy):
+    till.post("/api/v1/pos/purchases", sale_body(member), format="json")
+    first = till.post("/api/v1/pos/purchases/S-1/refunds", {"refund_id": "R-1", "amount": "400.00"}, format="json")
+    till.post("/api/v1/pos/purchases/S-1/refunds", {"refund_id": "R-2", "amount": "600.00"}, format="json")
+
+    again = till.post("/api/v1/pos/purchases/S-1/refunds", {"refund_id": "R-1", "amount": "400.00"}, format="json")
+
+    assert (first.json()["purchase_status"], again.status_code) == ("partially_refunded", 201)
+    assert again.json() == {**first.json(), "purchase_status": "refunded"}
+
+
 def test_pos_refund_larger_than_the_purchase_is_refused(till, member, base_rule, policy):
     till.post("/api/v1/pos/purchases", sale_body(member), format="json")
 
