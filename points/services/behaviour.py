@@ -1,10 +1,9 @@
 """Behaviour bonuses: points for a try-on, a share, a completed profile or a photo upload, within caps."""
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import InvalidInput
@@ -15,6 +14,7 @@ from points.errors import UnknownBehaviour
 from points.models import EarningRule, PointsPolicy
 from points.rules import behaviour_points
 from points.selectors import earning_rules_active, member_facts_get, pos_member_resolve
+from points.selectors.draws import day_bounds
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,6 @@ class BehaviourReward:
     points: int
     entries: tuple[PointsEntry, ...]
     points_balance: int  # the member's balance once the points are granted
-
-
-def _day_bounds(now: datetime) -> tuple[datetime, datetime]:
-    local = timezone.localtime(now)
-    start = datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
-    return start, start + timedelta(days=1)
 
 
 @transaction.atomic
@@ -50,7 +44,7 @@ def behaviour_reward(*, member_id: int, event: str, occurrence_key: str, now: da
     if member.status not in policy.earning_statuses:
         return BehaviourReward(points=0, entries=(), points_balance=member.points_balance)
     facts = member_facts_get(member=member)
-    start, end = _day_bounds(now)
+    start, end = day_bounds(now)
     entries = []
     for rule in rules:
         source = f"behaviour:{rule.id}"
