@@ -9,7 +9,6 @@ from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import PointsEntry
 from points.api.serializers import BreakdownSerializer
-from points.models import PointsPolicy
 from points.selectors import member_points_entries, member_points_get
 from points.selectors.breakdowns import breakdown_named, breakdown_rule_names
 
@@ -59,14 +58,13 @@ class MePointsApi(MemberApi):
     @extend_schema(operation_id="me_points", tags=["member"], responses={200: OutputSerializer, **error_responses(401)})
     def get(self, request):
         points = member_points_get(member_id=request.user.pk)
-        policy = PointsPolicy.load()
         body = {
             "balance": points.balance,
             "pending": points.pending,
             "debt": points.debt,
             "held": points.held,
-            "checkout_points": policy.checkout_points,
-            "checkout_value": policy.checkout_value,
+            "checkout_points": points.checkout_points,
+            "checkout_value": points.checkout_value,
             "lots": [
                 {
                     "points": lot.points,

@@ -178,20 +178,24 @@ class MemberPoints:
     pending: int
     debt: int
     lots: list[PointsLot]
+    checkout_points: int  # at checkout, this many points (PointsPolicy) ...
+    checkout_value: Decimal  # ... are worth this much money
     held: int = 0  # set aside for checkout orders waiting for their payment (members.services.holds)
 
 
 def member_points_get(*, member_id: int) -> MemberPoints:
-    """Return a member's balances and the lots that still hold points (pending ones included), soonest first."""
+    """Return a member's balances, the lots that still hold points (pending ones included), soonest first, and
+    what points are worth at checkout."""
     member = Member.objects.only("points_balance", "points_pending", "points_debt", "points_held").get(pk=member_id)
     lots = list(
         PointsLot.objects.filter(member_id=member_id, remaining__gt=0)
         .select_related("entry")
         .order_by("-is_active", F("expires_at").asc(nulls_last=True), "activates_at", "pk")
     )
+    policy = PointsPolicy.load()
     return MemberPoints(
         balance=member.points_balance, pending=member.points_pending, debt=member.points_debt, lots=lots,
-        held=member.points_held,
+        checkout_points=policy.checkout_points, checkout_value=policy.checkout_value, held=member.points_held,
     )  # fmt: skip
 
 
