@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from campaigns.channels.subscriptions import MAX_TEMPLATES_PER_REPORT, wechat_subscriptions_report
 from campaigns.channels.unsubscribe import unsubscribe_by_reply
-from campaigns.models import WechatSubscription
+from campaigns.selectors.wechat_subscriptions import wechat_subscriptions_of_member
 from infra.api import BaseApi, StrictInputSerializer, error_responses
 from infra.errors import LoyaltyError
 from infra.webhooks import SIGNATURE_HEADER, webhook_signature_valid
@@ -51,7 +51,7 @@ class MeWechatSubscriptionsApi(BaseApi):
         responses={200: SubscriptionSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        rows = WechatSubscription.objects.filter(member_id=request.user.pk).order_by("template_id")
+        rows = wechat_subscriptions_of_member(member_id=request.user.pk)
         return Response(SubscriptionSerializer(rows, many=True).data)
 
     @extend_schema(

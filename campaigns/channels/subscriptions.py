@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from campaigns.models import MessageTemplate, WechatSubscription
+from campaigns.selectors.wechat_subscriptions import wechat_subscriptions_of_member
 from infra.errors import InvalidInput
 from members.models import OutboxMessage
 
@@ -56,7 +57,7 @@ def wechat_subscriptions_report(*, member_id: int, results: dict, now: datetime)
         else:
             subscription.available, subscription.refused_at = 0, now
         subscription.save()
-    return list(WechatSubscription.objects.filter(member_id=member_id).order_by("template_id"))
+    return list(wechat_subscriptions_of_member(member_id=member_id))
 
 
 def wechat_subscription_take(*, member_id: int, template_id: str, now: datetime) -> bool:
