@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from infra.api import BaseApi, IdField, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsActiveMember, IsMember
-from members.models import MemberPlanSubscription, MembershipPlan
+from members.selectors.plans import plan_subscriptions_of_member, plans_on_sale
 from members.services.payments import MEMBER_PAYMENT_PROVIDERS
 from members.services.plans import plan_purchase_by_member
 
@@ -71,11 +71,7 @@ class PlanListApi(MemberApi):
         operation_id="plans", tags=["plans"], responses={200: PlanSerializer(many=True), **error_responses(401)}
     )
     def get(self, request):
-        plans = (
-            MembershipPlan.objects.on_sale(now=timezone.now())
-            .select_related("tier")
-            .order_by("sort_order", "price", "pk")
-        )
+        plans = plans_on_sale(now=timezone.now())
         return Response(PlanSerializer(plans, many=True).data)
 
 
@@ -88,11 +84,7 @@ class MePlanListApi(MemberApi):
         responses={200: SubscriptionSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        subscriptions = (
-            MemberPlanSubscription.objects.filter(member_id=request.user.pk)
-            .select_related("plan", "tier")
-            .order_by("-starts_at", "-pk")[:200]
-        )
+        subscriptions = plan_subscriptions_of_member(member_id=request.user.pk)
         return Response(SubscriptionSerializer(subscriptions, many=True).data)
 
 
