@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from infra.api import BaseApi, IdField, NewestFirstPages, StrictInputSerializer, error_responses
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsActiveMember, IsMember
-from members.models import StoredValueEntry, TopUpOffer
+from members.models import StoredValueEntry
+from members.selectors.stored_value import stored_value_entries_of_member, top_up_offers_available
 from members.services.payments import MEMBER_PAYMENT_PROVIDERS
 from members.services.stored_value import stored_value_top_up_by_member
 
@@ -94,7 +95,7 @@ class MeStoredValueEntryListApi(MemberApi):
     )
     def get(self, request):
         paginator = self.pagination_class()
-        entries = StoredValueEntry.objects.filter(member_id=request.user.pk)
+        entries = stored_value_entries_of_member(member_id=request.user.pk)
         page = paginator.paginate_queryset(entries, request, self)
         return paginator.get_paginated_response(EntrySerializer(page, many=True).data)
 
@@ -108,11 +109,7 @@ class TopUpOfferListApi(MemberApi):
         responses={200: OfferSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
-        offers = (
-            TopUpOffer.objects.available(now=timezone.now())
-            .select_related("tier")
-            .order_by("sort_order", "pay_amount", "pk")
-        )
+        offers = top_up_offers_available(now=timezone.now())
         return Response(OfferSerializer(offers, many=True).data)
 
 
