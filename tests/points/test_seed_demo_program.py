@@ -7,9 +7,9 @@ from modeltranslation.translator import translator
 
 from coupons.models import CouponTemplate, PostPaymentRule
 from infra.translation import localized_column
-from members.management.commands.seed_demo import Command as SeedDemo
 from members.models import MembershipPlan, Store, StoreHoursException, Tier, TopUpOffer
 from members.services.tiers import thresholds_are_valid
+from points.management.commands.seed_demo import Command as SeedDemo
 from points.models import Auction, DrawPrize, EarningRule, LuckyDraw, PointsPolicy, Reward, TierMonthlyGift
 
 SEEDED_MODELS = (

@@ -250,7 +250,11 @@ class Command(BaseCommand):
             )  # fmt: skip
             demo_translate(template).full_clean()
             template.save()
-        rule = PostPaymentRule(name=rule_name, template=template, min_paid_amount=Decimal(minimum))
+        # From the day the demo is made: the year of purchases seed_demo records before it earned no coupons (a rule
+        # without a start would give back-dated coupons and messages for every one of them).
+        rule = PostPaymentRule(
+            name=rule_name, template=template, min_paid_amount=Decimal(minimum), starts_at=timezone.now()
+        )
         rule.full_clean()
         rule.save()
 

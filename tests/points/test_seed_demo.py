@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from members.management.commands.seed_demo import Command
+from coupons.models import Coupon, PostPaymentRule
 from members.models import (
     Member,
     MemberToken,
@@ -28,6 +28,7 @@ from members.models import (
 )
 from members.services.ledger import points_ledger_drift
 from members.services.tokens import member_token_authenticate, store_api_key_authenticate
+from points.management.commands.seed_demo import Command
 from points.models import EarningRule, PurchaseCheckout
 from points.rules import CartFacts, CartItem, MemberFacts, earn_points
 from points.selectors import checkout_settings_get
@@ -106,6 +107,14 @@ def test_seed_records_purchases_points_and_a_few_redemptions():
     assert entry.idempotency_key == f"purchase:{entry.purchase_id}:earn"
     assert Member.objects.filter(phone__startswith="+86").exists()
     assert points_ledger_drift() == []
+
+
+def test_the_history_earns_no_post_payment_coupons_the_rule_starts_with_the_demo():
+    seed("--members", "40")
+
+    rule = PostPaymentRule.objects.get()
+    assert rule.starts_at > Purchase.objects.latest("purchased_at").purchased_at
+    assert not Coupon.objects.filter(source=Coupon.Source.POST_PAYMENT).exists()
 
 
 def test_more_members_top_up_without_touching_the_first_ones():

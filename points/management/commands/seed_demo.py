@@ -3,11 +3,12 @@ points, staff logins, a POS key and a member API token.
 
 The purchases are sales like any other: each goes through the one purchase writer,
 points.services.checkout.purchase_checkout, dated back to its planned day, so it earns by the demo program's
-earning rules (its tier's multiplier included) and points policy, issues the post-payment coupons, and the instant
-tier review after it moves the member up. The program (`seed_demo_program`: tier thresholds, points policy, earning
-rules...) is therefore configured first, once the tiers exist; it keeps a merchant's edits, and running it again
-afterwards (`make demo`) changes nothing. Members start in the first tier, which a score of 0 reaches: their tier
-is the one their purchases earn by the program's rules, not a drawn one.
+earning rules (its tier's multiplier included) and points policy, and the instant tier review after it moves the
+member up (the demo's post-payment coupon rule starts on the day the demo is made, so the history earned none).
+The program (`seed_demo_program`: tier thresholds, points policy, earning rules...) is therefore configured first,
+once the tiers exist; it keeps a merchant's edits, and running it again afterwards (`make demo`) changes nothing.
+Members start in the first tier, which a score of 0 reaches: their tier is the one their purchases earn by the
+program's rules, not a drawn one.
 
 Deterministic for a given --seed (every member draws from its own random.Random, so --members 600 after 500
 adds 100 and leaves the first 500 alone) and idempotent: rows are found again by natural keys (store code,
