@@ -4,8 +4,8 @@ progress."""
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from coupons.admin.templates import ISSUE_PERMISSION
 from coupons.codes import is_valid_code, normalize_code
@@ -73,9 +73,15 @@ class CouponAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAdmin):
         "discount_amount",
         "voided_at",
         "voided_by",
-        "void_reason",
+        "void_reason_shown",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("reason for voiding"))
+    def void_reason_shown(self, obj):
+        # The system's own reason (coupons.services.post_payment.REFUND_VOID_REASON) is kept in English; a reason
+        # staff typed has no translation and shows as typed.
+        return gettext(obj.void_reason) if obj.void_reason else ""
 
     def has_void_permission(self, request):
         return request.user.has_perm("coupons.void_coupon")

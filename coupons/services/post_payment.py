@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from coupons.errors import ClaimWindowClosed, LimitReached, SoldOut, TemplateInactive
 from coupons.models import Coupon, CouponTemplate, PostPaymentRule
@@ -19,7 +20,8 @@ from coupons.services import coupon_template_issue_to_member, coupons_void
 
 logger = logging.getLogger(__name__)
 
-REFUND_VOID_REASON = "purchase refunded"
+# Kept in English on the coupon (one value to filter by); the console shows it in the staff member's language.
+REFUND_VOID_REASON = gettext_noop("Purchase refunded")
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,17 @@ class TestRefunds:
         earned.refresh_from_db()
         assert outcome.voided_ids == [earned.pk]
         assert earned.status == Coupon.Status.VOID
+        assert earned.void_reason == "Purchase refunded"  # kept in English; the console translates it (below)
+
+    def test_the_refunds_void_reason_shows_in_the_staff_members_language(self, member, now, admin_client):
+        make_rule()
+        purchase = PurchaseFactory(member=member, gross_amount=Decimal("400"))
+        [earned] = after(purchase, now)
+        coupons_after_refund(purchase_id=purchase.pk, paid_after_refund=Decimal("0"), fully_refunded=True, now=now)
+
+        url = f"/console/coupons/coupon/{earned.pk}/change/"
+        for language, reason in (("zh-hant", "購買已退款"), ("zh-hans", "购买已退款"), ("en", "Purchase refunded")):
+            assert reason in admin_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
 
     def test_a_partial_refund_voids_it_only_below_the_rule_minimum(self, member, now):
         make_rule(min_paid_amount=Decimal("300"))
