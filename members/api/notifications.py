@@ -10,8 +10,8 @@ from infra.api import BaseApi, IdField, NewestFirstPages, StrictInputSerializer,
 from members.api.authentication import MemberTokenAuthentication
 from members.api.permissions import IsMember
 from members.models import Notification
-from members.selectors.notifications import member_inbox, member_unread_count
-from members.services.notifications import MAX_IDS_PER_MARK, notification_mark_read
+from members.selectors.notifications import member_inbox_with_unread_count
+from members.services.notifications import MAX_IDS_PER_MARK, notification_mark_read_by_member
 
 
 class MemberApi(BaseApi):
@@ -57,12 +57,13 @@ class MeInboxApi(MemberApi):
         responses={200: InboxPageSerializer, **error_responses(401, 404)},
     )
     def get(self, request):
+        inbox = member_inbox_with_unread_count(member_id=request.user.pk)
         paginator = NewestFirstPages()
-        page = paginator.paginate_queryset(member_inbox(member_id=request.user.pk), request, self)
+        page = paginator.paginate_queryset(inbox.notifications, request, self)
         body = {
             "next": paginator.get_next_link(),
             "previous": paginator.get_previous_link(),
-            "unread_count": member_unread_count(member_id=request.user.pk),
+            "unread_count": inbox.unread_count,
             "results": page,
         }
         return Response(InboxPageSerializer(body).data)
@@ -105,8 +106,7 @@ class MeInboxReadApi(MemberApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        marked = notification_mark_read(
+        result = notification_mark_read_by_member(
             member_id=request.user.pk, now=timezone.now(), ids=data.get("ids"), read_all=bool(data.get("all"))
         )
-        body = {"marked": marked, "unread_count": member_unread_count(member_id=request.user.pk)}
-        return Response(self.OutputSerializer(body).data)
+        return Response(self.OutputSerializer(result).data)

@@ -25,6 +25,7 @@ from infra.bulk_sql import field_in
 from infra.errors import InvalidInput, NotFound
 from infra.translation import in_language, is_translations
 from members.models import Member, Notification, OutboxMessage
+from members.selectors.notifications import member_unread_count
 
 MAX_DEDUPE_KEY_LENGTH = Notification._meta.get_field("dedupe_key").max_length
 MAX_IDS_PER_MARK = 500
@@ -244,3 +245,19 @@ def notification_mark_read(
             raise InvalidInput.for_field("ids", message)
         unread = unread.filter(pk__in=ids)
     return unread.update(read_at=now)
+
+
+@dataclass(frozen=True)
+class NotificationsMarked:
+    marked: int
+    unread_count: int
+
+
+@transaction.atomic
+def notification_mark_read_by_member(
+    *, member_id: int, now: datetime, ids: list[int] | None = None, read_all: bool = False
+) -> NotificationsMarked:
+    """The inbox's mark-read by the member: notification_mark_read, then how many it marked and how many are still
+    unread (members.selectors.notifications.member_unread_count). Raises notification_mark_read's errors."""
+    marked = notification_mark_read(member_id=member_id, now=now, ids=ids, read_all=read_all)
+    return NotificationsMarked(marked=marked, unread_count=member_unread_count(member_id=member_id))
