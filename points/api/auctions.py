@@ -14,8 +14,8 @@ from infra.api import NewestFirstPages, StrictInputSerializer, error_responses
 from members.services.idempotency import idempotency_key_validate
 from points.api.draws import IDEMPOTENCY_KEY_REQUIRED, REPLAY_HEADER, MemberApi
 from points.models import Auction, AuctionBid
-from points.selectors.auctions import auction_get, auctions_listed, member_auction_bid_latest, member_auction_bids
-from points.services.auctions import auction_bid_place, auction_minimum_bid
+from points.selectors.auctions import auction_for_member, auctions_listed, member_auction_bids
+from points.services.auctions import auction_bid_place_by_member, auction_minimum_bid
 
 
 class AuctionOutputSerializer(serializers.Serializer):
@@ -110,10 +110,9 @@ class AuctionDetailApi(MemberApi):
         responses={200: OutputSerializer, **error_responses(401, 404)},
     )
     def get(self, request, auction_id: int):
-        auction = auction_get(auction_id=auction_id)
-        your_bid = member_auction_bid_latest(auction_id=auction.pk, member_id=request.user.pk)
-        context = {"request": request, "your_bid": your_bid}
-        return Response(self.OutputSerializer(auction, context=context).data)
+        detail = auction_for_member(auction_id=auction_id, member_id=request.user.pk)
+        context = {"request": request, "your_bid": detail.your_bid}
+        return Response(self.OutputSerializer(detail.auction, context=context).data)
 
 
 class AuctionBidCreateApi(MemberApi):
@@ -143,14 +142,13 @@ class AuctionBidCreateApi(MemberApi):
         key = idempotency_key_validate(request.headers.get("Idempotency-Key"))
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = auction_bid_place(
+        result = auction_bid_place_by_member(
             member_id=request.user.pk,
             auction_id=auction_id,
             points=serializer.validated_data["points"],
             idempotency_key=key,
             now=timezone.now(),
         )
-        result.bid.refresh_from_db()
         body = AuctionBidOutputSerializer(result.bid).data
         headers = {REPLAY_HEADER: "true"} if result.is_replay else {}
         return Response(body, status=201, headers=headers)

@@ -1,5 +1,6 @@
 """Read queries of points auctions shared by the member API and the console."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -33,6 +34,22 @@ def auction_get(*, auction_id: int) -> Auction:
 def member_auction_bid_latest(*, auction_id: int, member_id: int) -> AuctionBid | None:
     """The member's latest bid on an auction, if any."""
     return AuctionBid.objects.filter(auction_id=auction_id, member_id=member_id).order_by("-pk").first()
+
+
+@dataclass(frozen=True)
+class AuctionForMember:
+    """An auction (auction_get) and the member's own latest bid on it (member_auction_bid_latest), if any."""
+
+    auction: Auction
+    your_bid: AuctionBid | None
+
+
+def auction_for_member(*, auction_id: int, member_id: int) -> AuctionForMember:
+    """One auction as a member sees it: auction_get, with the member's own latest bid. Raises NotFound."""
+    auction = auction_get(auction_id=auction_id)
+    return AuctionForMember(
+        auction=auction, your_bid=member_auction_bid_latest(auction_id=auction.pk, member_id=member_id)
+    )
 
 
 def member_auction_bids(*, member_id: int) -> QuerySet[AuctionBid]:

@@ -134,6 +134,19 @@ def auction_bid_place(
     return BidResult(bid=bid, is_replay=False)
 
 
+@transaction.atomic
+def auction_bid_place_by_member(
+    *, member_id: int, auction_id: int, points: int, idempotency_key: str, now: datetime
+) -> BidResult:
+    """The member's bid in the mini program: auction_bid_place, then the bid as stored (re-read, its auction loaded
+    afresh), as the member's API shows it. Raises auction_bid_place's errors."""
+    result = auction_bid_place(
+        member_id=member_id, auction_id=auction_id, points=points, idempotency_key=idempotency_key, now=now
+    )
+    result.bid.refresh_from_db()
+    return result
+
+
 def _release(*, bid: AuctionBid, status: str, now: datetime, item_name: str) -> list[PointsEntry]:
     """Give a bid's held points back, one `transfer_in` per expiry of the lots the hold drew from.
 
