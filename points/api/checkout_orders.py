@@ -34,10 +34,9 @@ from points.services.checkout_orders import (
     checkout_order_cancel,
     checkout_order_confirm,
     checkout_order_create,
-    checkout_order_get,
     checkout_order_notified,
+    checkout_order_of_member,
     checkout_order_payment_parameters,
-    checkout_order_result,
 )
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -161,9 +160,8 @@ class MeCheckoutOrderDetailApi(BaseApi):
         responses={200: CheckoutOrderSerializer, **error_responses(401, 404)},
     )
     def get(self, request, order_id):
-        order = checkout_order_get(member_id=request.user.pk, order_id=order_id)
-        result = checkout_order_result(order)
-        return Response(_order_data(order, purchase=_purchase_data(result)))
+        result = checkout_order_of_member(member_id=request.user.pk, order_id=order_id)
+        return Response(_order_data(result.order, purchase=_purchase_data(result)))
 
 
 class MeCheckoutOrderCancelApi(BaseApi):

@@ -525,6 +525,12 @@ def checkout_order_result(order: CheckoutOrder) -> CheckoutOrderResult:
     return _paid(order, is_replay=True) if order.purchase_id else CheckoutOrderResult(order=order)
 
 
+def checkout_order_of_member(*, member_id: int, order_id: int) -> CheckoutOrderResult:
+    """The member's own order as their API answers it (checkout_order_get, then checkout_order_result): with its
+    purchase once paid. A read: it changes nothing. Raises NotFound (also for another member's order)."""
+    return checkout_order_result(checkout_order_get(member_id=member_id, order_id=order_id))
+
+
 # Why a payment was given back, told to the member: by the code of the checkout's refusal (`refund_reason`).
 REFUND_WHY_AMOUNT = _("the amount paid was not the amount due.")
 REFUND_WHY_CLOSED = _("the purchase could no longer be recorded.")
