@@ -1,24 +1,18 @@
 """Behaviour bonuses through the API: the till reports a try-on; the mini-program reports a share, a photo
-upload or a completed profile. Caps and idempotency live in points.services.behaviour."""
+upload or a completed profile. What a member may report, caps and idempotency live in points.services.behaviour."""
 
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from infra.api import BaseApi, StrictInputSerializer, error_responses
-from infra.errors import InvalidInput
 from members.api.authentication import MemberTokenAuthentication, StoreApiKeyAuthentication
 from members.api.permissions import IsActiveMember, IsPosClient
-from points.errors import BehaviourNotSelfReported, ProfileIncomplete
 from points.models import EarningRule
-from points.services.behaviour import behaviour_reward, behaviour_reward_at_till
+from points.services.behaviour import behaviour_reward_at_till, behaviour_reward_self_reported
 
 Event = EarningRule.BehaviourEvent
-REQUIRED = _("This field is required.")
-# What a member's own client may report; a try-on is only believed from a store's till.
-SELF_REPORTED = (Event.SHARE, Event.PHOTO_UPLOAD, Event.PROFILE_COMPLETED)
 
 
 class BehaviourOutputSerializer(serializers.Serializer):
@@ -61,21 +55,11 @@ class MeBehaviourEventApi(BaseApi):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        member, event = request.user, serializer.validated_data["event"]
-        if event not in SELF_REPORTED:
-            raise BehaviourNotSelfReported()
-        if event == Event.PROFILE_COMPLETED:
-            if not member.profile_is_complete:
-                raise ProfileIncomplete()
-            occurrence = "once"
-        else:
-            occurrence = serializer.validated_data["occurrence_id"].strip()
-            if not occurrence:
-                raise InvalidInput.for_field("occurrence_id", REQUIRED)
-        reward = behaviour_reward(
-            member_id=member.pk, event=event, occurrence_key=f"member:{member.pk}:{occurrence}", now=timezone.now()
+        data = serializer.validated_data
+        reward = behaviour_reward_self_reported(
+            member_id=request.user.pk, event=data["event"], occurrence_id=data["occurrence_id"], now=timezone.now()
         )
-        return _answer(event=event, reward=reward)
+        return _answer(event=data["event"], reward=reward)
 
 
 class PosBehaviourEventApi(BaseApi):

@@ -10,11 +10,16 @@ from infra.errors import InvalidInput
 from members.models import Member, PointsEntry
 from members.services.ledger import points_credit
 from members.services.locks import lock_member
-from points.errors import UnknownBehaviour
+from points.errors import BehaviourNotSelfReported, ProfileIncomplete, UnknownBehaviour
 from points.models import EarningRule, PointsPolicy
 from points.rules import behaviour_points
 from points.selectors import earning_rules_active, member_facts_get, pos_member_resolve
 from points.selectors.draws import day_bounds
+
+Event = EarningRule.BehaviourEvent
+# What a member's own client may report; a try-on is only believed from a store's till.
+SELF_REPORTED = (Event.SHARE, Event.PHOTO_UPLOAD, Event.PROFILE_COMPLETED)
+REQUIRED = _("This field is required.")
 
 
 @dataclass(frozen=True)
@@ -108,4 +113,26 @@ def behaviour_reward_at_till(
         event=event,
         occurrence_key=f"store:{store_id}:member:{member.pk}:{occurrence_id.strip()}",
         now=now,
+    )
+
+
+@transaction.atomic
+def behaviour_reward_self_reported(*, member_id: int, event: str, occurrence_id: str, now: datetime) -> BehaviourReward:
+    """behaviour_reward for what the member's own client reports (SELF_REPORTED: a share, a photo upload, a completed
+    profile); `occurrence_id` names the occurrence (a share ticket, a photo id), so the same one again earns nothing
+    more. A completed profile earns once, needs no occurrence id, and only when the member's profile really is
+    complete (checked under the member lock the grant takes). Raises BehaviourNotSelfReported (a try-on),
+    ProfileIncomplete, InvalidInput (no occurrence id), NotFound and behaviour_reward's errors."""
+    if event not in SELF_REPORTED:
+        raise BehaviourNotSelfReported()
+    if event == Event.PROFILE_COMPLETED:
+        if not lock_member(member_id=member_id).profile_is_complete:
+            raise ProfileIncomplete()
+        occurrence = "once"
+    else:
+        occurrence = occurrence_id.strip()
+        if not occurrence:
+            raise InvalidInput.for_field("occurrence_id", REQUIRED)
+    return behaviour_reward(
+        member_id=member_id, event=event, occurrence_key=f"member:{member_id}:{occurrence}", now=now
     )

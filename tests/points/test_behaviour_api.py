@@ -127,3 +127,41 @@ def test_one_occurrence_id_for_two_members_earns_each_their_own(pos_client_for, 
     ]  # fmt: skip
 
     assert [answer["points_balance"] for answer in answers] == [5, 5]
+
+
+NOT_SELF_REPORTED = {
+    "code": "behaviour_not_self_reported",
+    "message": "This behaviour is recorded by a store, not by the member.",
+    "fields": {},
+}
+PROFILE_INCOMPLETE = {
+    "code": "profile_incomplete",
+    "message": "Fill in your name, gender, birthday and email first.",
+    "fields": {},
+}
+OCCURRENCE_REQUIRED = {
+    "code": "invalid_input",
+    "message": "Some fields are invalid.",
+    "fields": {"occurrence_id": ["This field is required."]},
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        # No rule is active: what the member may not report is refused first, the same with or without rules.
+        ({"event": "try_on"}, 403, NOT_SELF_REPORTED),
+        ({"event": "profile_completed", "occurrence_id": "x"}, 422, PROFILE_INCOMPLETE),
+        ({"event": "share"}, 400, OCCURRENCE_REQUIRED),
+    ],
+)
+def test_what_a_member_may_not_report_is_refused_before_the_rules_are_asked(member_client, member, policy, body,
+                                                                             status, error):  # fmt: skip
+    member.email = ""
+    member.save()
+
+    response = member_client(member).post(ME_URL, body, format="json")
+
+    assert (response.status_code, response.json()) == (status, {"error": error})
+    member.refresh_from_db()
+    assert member.points_balance == 0
