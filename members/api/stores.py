@@ -10,14 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from infra.api import BaseApi, StrictInputSerializer, error_responses
-from members.selectors import store_list_nearest
-from members.selectors.stores import (
-    DayHours,
-    program_time_zone,
-    store_is_open,
-    store_week_hours,
-    stores_hours_prefetch,
-)
+from members.selectors.stores import DayHours, store_finder_list, store_is_open, store_week_hours
 
 
 class IntervalSerializer(serializers.Serializer):
@@ -124,15 +117,16 @@ class StoreListApi(BaseApi):
         serializer = self.InputSerializer(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         params = serializer.validated_data
-        results = store_list_nearest(
-            lat=params.get("lat"), lng=params.get("lng"), radius_km=params.get("radius_km"), limit=params["limit"]
-        )
         now = timezone.now()
-        today = now.astimezone(program_time_zone()).date()
-        stores_hours_prefetch([item.store for item in results], today=today)
-        return Response(
-            self.OutputSerializer([self._store(request, item, now, today) for item in results], many=True).data
+        finder = store_finder_list(
+            now=now,
+            lat=params.get("lat"),
+            lng=params.get("lng"),
+            radius_km=params.get("radius_km"),
+            limit=params["limit"],
         )
+        stores = [self._store(request, item, now, finder.today) for item in finder.stores]
+        return Response(self.OutputSerializer(stores, many=True).data)
 
     @staticmethod
     def _store(request, item, now, today) -> dict:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Prefetch, prefetch_related_objects
 
 from members.models import Store, StoreHoursException, StoreOpeningHours, StorePhoto
+from members.selectors import StoreDistance, store_list_nearest
 
 WEEK_AHEAD_DAYS = 7
 
@@ -101,3 +102,25 @@ def stores_hours_prefetch(stores: list[Store], *, today: date) -> None:
         ),
         Prefetch("photos", queryset=StorePhoto.objects.order_by("position", "pk"), to_attr="photos_in_order"),
     )
+
+
+@dataclass(frozen=True)
+class StoreFinder:
+    stores: list[StoreDistance]
+    today: date  # in the program's time zone: the week ahead of each store starts on it
+
+
+def store_finder_list(
+    *,
+    now: datetime,
+    lat: float | None = None,
+    lng: float | None = None,
+    radius_km: float | None = None,
+    limit: int = 50,
+) -> StoreFinder:
+    """The public store finder's read: store_list_nearest, with today's date at `now` in the program's time zone and
+    the stores' hours near it and photos read in (stores_hours_prefetch), for store_week_hours and store_is_open."""
+    results = store_list_nearest(lat=lat, lng=lng, radius_km=radius_km, limit=limit)
+    today = now.astimezone(program_time_zone()).date()
+    stores_hours_prefetch([item.store for item in results], today=today)
+    return StoreFinder(stores=results, today=today)

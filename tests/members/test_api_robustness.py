@@ -122,7 +122,7 @@ def test_an_unhandled_exception_under_the_api_is_a_server_error_in_the_error_sha
     def broken(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("members.api.stores.store_list_nearest", broken)
+    monkeypatch.setattr("members.api.stores.store_finder_list", broken)
 
     response = client.get("/api/v1/stores", {"lat": "22.3", "lng": "114.2"})
 
