@@ -143,8 +143,9 @@ def purchase_record(sale: Sale) -> Purchase:
 
 
 @transaction.atomic
-def purchase_mark_refunded(*, purchase_id: int, refunded_paid_amount: Decimal, is_fully_refunded: bool) -> None:
-    """Mark a purchase (partially) refunded and take the refunded paid amount off the member's total spend.
+def purchase_mark_refunded(*, purchase_id: int, refunded_paid_amount: Decimal, is_fully_refunded: bool) -> str:
+    """Mark a purchase (partially) refunded and take the refunded paid amount off the member's total spend; return
+    its new status.
 
     The refund itself (amount checks, points) is the points app's job; this keeps the purchase's status and
     the member's statistics right. Purchase count and dates are left as they were.
@@ -155,3 +156,4 @@ def purchase_mark_refunded(*, purchase_id: int, refunded_paid_amount: Decimal, i
     amount = Decimal(refunded_paid_amount).quantize(CENT)
     if member_id and amount > 0:
         Member.objects.filter(pk=member_id).update(total_spend=Greatest(F("total_spend") - amount, Decimal("0.00")))
+    return status

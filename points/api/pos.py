@@ -24,7 +24,7 @@ from points.api.serializers import (
     checkout_response,
 )
 from points.cart import Cart, CheckoutContext, MemberLookup
-from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund_at_till
+from points.services.checkout import purchase_checkout, purchase_preview, purchase_refund
 
 
 class PosApi(BaseApi):
@@ -207,7 +207,7 @@ class PosPurchaseRefundApi(PosApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = purchase_refund_at_till(
+        result = purchase_refund(
             store_id=request.user.store.pk,
             channel=data["channel"],
             purchase_external_id=external_id,

@@ -132,13 +132,7 @@ class CheckoutResult:
 class RefundResult:
     refund: PurchaseRefund
     is_replay: bool
-
-
-@dataclass(frozen=True)
-class TillRefundResult:
-    refund: PurchaseRefund
     purchase_status: str  # the purchase's, once the refund is done (or, for a replay, as it is now)
-    is_replay: bool
 
 
 # -- the cart's checks (no writes) -------------------------------------------------------------------------------
@@ -892,32 +886,6 @@ def purchase_refund(
     return _refund_write(purchase=purchase, amount=amount, previous=previous, now=now, reason=reason, **key)
 
 
-@transaction.atomic
-def purchase_refund_at_till(
-    *,
-    store_id: int,
-    channel: str,
-    purchase_external_id: str,
-    refund_external_id: str,
-    amount: Decimal,
-    now: datetime,
-    reason: str = "",
-) -> TillRefundResult:
-    """purchase_refund at a store's till, with the purchase's status read once the refund is done (a replay reads
-    it as it is now). Raises purchase_refund's errors."""
-    result = purchase_refund(
-        store_id=store_id,
-        channel=channel,
-        purchase_external_id=purchase_external_id,
-        refund_external_id=refund_external_id,
-        amount=amount,
-        now=now,
-        reason=reason,
-    )
-    status = Purchase.objects.values_list("status", flat=True).get(pk=result.refund.purchase_id)
-    return TillRefundResult(refund=result.refund, purchase_status=status, is_replay=result.is_replay)
-
-
 def _refund_replay(*, purchase: Purchase, external_id: str, request_hash: str) -> RefundResult | None:
     """The first answer under the refund's id, None if there is none; IdempotencyKeyReused for another amount."""
     refund = PurchaseRefund.objects.filter(purchase=purchase, external_id=external_id).first()
@@ -925,7 +893,7 @@ def _refund_replay(*, purchase: Purchase, external_id: str, request_hash: str) -
         return None
     if refund.request_hash != request_hash:
         raise IdempotencyKeyReused.for_field("refund_id", _("Already used for a different refund."))
-    return RefundResult(refund=refund, is_replay=True)
+    return RefundResult(refund=refund, is_replay=True, purchase_status=purchase.status)
 
 
 def _refunds_so_far(purchase: Purchase) -> dict:
@@ -985,10 +953,10 @@ def _refund_write(
     if counts:
         PurchaseRefund.objects.filter(pk=refund.pk).update(**counts)
         refund.refresh_from_db()
-    purchase_mark_refunded(
+    status = purchase_mark_refunded(
         purchase_id=purchase.pk, refunded_paid_amount=paid_now - paid_before, is_fully_refunded=refunded >= gross
     )
-    return RefundResult(refund=refund, is_replay=False)
+    return RefundResult(refund=refund, is_replay=False, purchase_status=status)
 
 
 def _refund_points(
