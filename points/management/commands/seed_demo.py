@@ -53,9 +53,6 @@ from members.roles import sync_roles
 from members.services.ledger import points_debit
 from members.services.membership import member_create
 from members.services.tokens import member_token_issue, member_token_revoke, store_api_key_create
-
-# A demo sale is checked out as a till's would be: through points' checkout (the one purchase writer), which is why
-# this command of `members` reads from `points`.
 from points.cart import Cart, CartLine, CheckoutContext
 from points.selectors import CheckoutSettings, checkout_settings_get
 from points.services.checkout import purchase_checkout
