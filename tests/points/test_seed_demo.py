@@ -1,18 +1,20 @@
 """seed_demo: deterministic for a seed, idempotent, consistent ledger, printed credentials that work."""
 
 from collections import defaultdict
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from coupons.models import Coupon, PostPaymentRule
 from members.models import (
     Member,
     MemberToken,
     PointsEntry,
+    PointsLot,
     ProgramSettings,
     Purchase,
     PurchaseItem,
@@ -107,6 +109,15 @@ def test_seed_records_purchases_points_and_a_few_redemptions():
     assert entry.idempotency_key == f"purchase:{entry.purchase_id}:earn"
     assert Member.objects.filter(phone__startswith="+86").exists()
     assert points_ledger_drift() == []
+
+
+def test_some_demo_points_expire_within_the_coming_month_and_none_before_now():
+    seed("--members", "40")
+
+    now = timezone.now()
+    lots = PointsLot.objects.filter(remaining__gt=0, expires_at__isnull=False)
+    assert lots.filter(expires_at__lte=now + timedelta(days=32)).exists()  # the reminders have something to say
+    assert not lots.filter(expires_at__lte=now).exists()
 
 
 def test_the_history_earns_no_post_payment_coupons_the_rule_starts_with_the_demo():

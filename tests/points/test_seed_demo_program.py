@@ -98,12 +98,12 @@ def test_thresholds_a_merchant_set_are_kept(db):
     ]
 
 
-def test_points_policy_expires_points_24_months_after_earning(demo):
+def test_points_policy_expires_points_12_months_after_earning_at_the_months_end(demo):
     # when
     _seed_program()
     # then
     policy = PointsPolicy.objects.get(pk=1)
-    assert (policy.expiry_mode, policy.expiry_months) == (PointsPolicy.ExpiryMode.MONTHS_END, 24)
+    assert (policy.expiry_mode, policy.expiry_months) == (PointsPolicy.ExpiryMode.MONTHS_END, 12)
 
 
 def test_seeded_stock_is_set_through_the_services(demo):

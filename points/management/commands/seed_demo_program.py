@@ -174,7 +174,9 @@ class Command(BaseCommand):
     def _points_policy(self) -> None:
         if PointsPolicy.objects.filter(pk=1).exists():
             return
-        policy = PointsPolicy(expiry_mode=PointsPolicy.ExpiryMode.MONTHS_END, expiry_months=24)
+        # Twelve months to the month's end: the oldest of the demo's year of purchases expire this month, so the
+        # expiry reminders and the member page's "expiring soon" have something to show.
+        policy = PointsPolicy(expiry_mode=PointsPolicy.ExpiryMode.MONTHS_END, expiry_months=12)
         policy.full_clean()
         policy.save()
 
