@@ -17,6 +17,7 @@ import argparse
 import io
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
-from bench import workers  # noqa: E402 - sets the broker before the settings load
+from bench import worker_timeline, workers  # noqa: E402 - sets the broker before the settings load
 
 django.setup()
 
@@ -127,7 +128,9 @@ def main():
         name=TEMPLATE_NAME, kind="amount_off", amount=20, valid_days=30, per_member_limit=1, is_claimable=False
     )
     try:
-        with workers.celery_workers(args.workers):
+        handle, timeline = tempfile.mkstemp(prefix="bulk_issue_timeline_", suffix=".txt")
+        os.close(handle)
+        with workers.celery_workers(args.workers, timeline=timeline):
             job, issued, elapsed = issue_like_the_console(template, tier, now)
             assert job.status == "done", (job.status, job.message)
             assert issued == job.issued == args.members, (issued, job.issued)
@@ -140,6 +143,8 @@ def main():
                 f"{chunk_size_default()} fanned out to {args.workers} workers)",
                 flush=True,
             )
+            print(worker_timeline.summary(timeline, coordinator="coupons.tasks.coupon_issue_job_task"), flush=True)
+            Path(timeline).unlink()
 
             rerun_started = time.perf_counter()
             rerun = coupon_issue_job_rerun(job)

@@ -19,18 +19,21 @@ def add_arguments(parser) -> None:
 
 
 @contextmanager
-def celery_workers(count: int):
+def celery_workers(count: int, *, timeline: str | None = None):
     """Start one Celery worker with `count` processes on the bench's database and broker (yields its process); stop
-    it on exit."""
+    it on exit. With `timeline`, the worker appends each task's start and end to that file (bench.worker_timeline)."""
     from config.celery import app
 
     app.control.purge()  # nothing left from an earlier run
+    env, app_module = os.environ.copy(), "config.celery"
+    if timeline:
+        env["BENCH_TIMELINE"], app_module = timeline, "bench.worker_timeline"
     command = [
-        sys.executable, "-m", "celery", "-A", "config.celery", "worker", f"--concurrency={count}", "--pool=prefork",
+        sys.executable, "-m", "celery", "-A", app_module, "worker", f"--concurrency={count}", "--pool=prefork",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
         f"--hostname=bench-{os.getpid()}@%h",
     ]  # fmt: skip
-    worker = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy())
+    worker = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=0.5):

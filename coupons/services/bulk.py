@@ -279,7 +279,7 @@ def _audience_ranges(job: CouponIssueJob, *, size: int) -> Iterator[tuple[int, i
     Chunks of `size` members, except the last two chunks' worth (by the audience counted when the job was made),
     which go out in quarters (of TAIL_MIN_CHUNK members at least): the workers take chunks as they free up, so the
     job ends when the last one does, and a worker that took a full chunk last would leave the others idle for up
-    to a chunk's time (measured, 2 workers and 10 chunks of 20,000: the first done 0.28 s before the second, 8% of
+    to a chunk's time (2 workers and 10 chunks of 20,000: the first done 0.28 s before the second, 8% of
     the job). The ranges follow one another (a member who joins the audience meanwhile falls into one of them, or
     after the last); each is found by reading its last id only.
     """
