@@ -2,7 +2,6 @@
 behind its own circuit breaker, so after a few timeouts its deliveries wait for the cool-down (without a try
 counted) while another endpoint's go out at once."""
 
-import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -73,14 +72,12 @@ def test_a_hanging_endpoint_opens_its_breaker_and_the_other_endpoints_deliveries
     slow_endpoint, fast_endpoint = _endpoints(fast, hanging, deliveries=20)
 
     # when the hanging endpoint's chunk runs first (the worse order), then the other's
-    started = time.monotonic()
     slow_counts = webhook_send_chunk(endpoint_id=slow_endpoint.pk, clock=lambda: NOON, limit=100)
-    slow_seconds = time.monotonic() - started
     fast_counts = webhook_send_chunk(endpoint_id=fast_endpoint.pk, clock=lambda: NOON, limit=100)
 
     # then the hanging one cost three timeouts, not twenty, and put the rest off without counting a try
     assert slow_counts == {Status.PENDING: 3, BREAKER_OPEN: 1}
-    assert slow_seconds < 3 * 0.3 + 1.5
+    assert len(hanging.requests_to("/hooks")) == 3
     slow = WebhookDelivery.objects.filter(endpoint=slow_endpoint)
     assert sorted(slow.values_list("attempts", flat=True)) == [0] * 17 + [1] * 3
     put_off = slow.filter(attempts=0).order_by("pk").first()

@@ -206,14 +206,13 @@ def test_a_call_beyond_the_cap_is_refused_at_once_while_the_others_wait_on_wecha
         time.sleep(0.01)
 
     # when
-    started = time.monotonic()
     with pytest.raises(WechatUnavailable) as refused:
         WechatClient().code_to_session(code="code-2")
-    elapsed = time.monotonic() - started
+    first_still_waiting = waiting.is_alive()
     waiting.join()
 
-    # then
-    assert elapsed < 0.5
+    # then it was refused while the first call still waited on WeChat, and WeChat was not asked
+    assert first_still_waiting
     assert refused.value.headers == {"Retry-After": "1"}
     assert len(fake_wechat.requests_to("/sns/jscode2session")) == 1
     # a refusal by the cap is not WeChat failing
@@ -267,16 +266,13 @@ def test_login_while_wechat_hangs_is_answered_at_once_once_the_breaker_is_open(a
         assert api_client.post(LOGIN_URL, {"code": "c"}, format="json").status_code == 503
 
     # when
-    started = time.monotonic()
     response = api_client.post(LOGIN_URL, {"code": "c"}, format="json")
-    elapsed = time.monotonic() - started
 
-    # then
+    # then it was answered without asking WeChat (so without waiting on it): still two requests, not three
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "wechat_unavailable"
     assert response.json()["error"]["message"] == "WeChat could not be reached. Please try again later."
     assert response["Retry-After"] == str(settings.OUTBOUND_BREAKER_COOLDOWN_SECONDS)
-    assert elapsed < 0.15
     assert len(fake_wechat.requests_to("/sns/jscode2session")) == 2
     assert not Member.objects.exists()
 
