@@ -320,7 +320,7 @@ def member_360_export(request, member_id, fmt, *, site):
         raise Http404
     member = _member_or_refuse(request, member_id, permission=EXPORT_PERMISSION)
     data = selectors.member_data_export(member=member)
-    _member_admin().log_change(request, member, f"Exported the member's data ({fmt.upper()})")
+    _member_admin().log_change(request, member, _("Exported the member's data (%(format)s)") % {"format": fmt.upper()})
     filename = f"member-{member.member_number}.{fmt}"
     if fmt == "json":
         response = HttpResponse(

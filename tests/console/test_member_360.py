@@ -440,6 +440,16 @@ def test_the_json_export_holds_the_members_data_and_is_logged(client, world):
     assert (log.user, log.change_message) == (world["manager_a"], "Exported the member's data (JSON)")
 
 
+def test_the_export_is_logged_in_the_staff_members_language(client, world):
+    client.force_login(world["manager_a"])
+
+    client.get(
+        reverse("admin:console_member_360_export", args=[world["alice"].pk, "csv"]), HTTP_ACCEPT_LANGUAGE="zh-hant"
+    )
+
+    assert LogEntry.objects.get(object_id=str(world["alice"].pk)).change_message == "已匯出會員資料（CSV）"
+
+
 def test_the_csv_export_lists_every_field_by_section(client, world):
     alice = world["alice"]
     client.force_login(world["merchant_admin"])
