@@ -16,7 +16,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from members.models import OutboxMessage
+from members.models import OutboxMessage, ProgramSettings, Tier
 from members.services.notifications import MESSAGES
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -42,7 +42,8 @@ WECHAT_LIMITS = {
 WECHAT_CUTTABLE = frozenset({"thing", "name", "phrase", "letter", "character_string"})
 WECHAT_KEYWORD = re.compile(r"^(?P<type>[a-z_]+?)(?P<number>\d+)$")
 
-# Sample values of the preview and of the length check at save: a member with a long-ish name.
+# Sample values of the length check at save (a member with a long-ish name, English names: the longest), and of the
+# preview where the merchant has no name of its own yet (preview_values).
 SAMPLE_MEMBER = {
     "name": "陳大文 Chan Tai Man",
     "member_number": "1234567897",
@@ -182,7 +183,17 @@ def render(*, template, title: str, body: str, values: dict) -> Rendered:
     return Rendered(subject=render_text(template.subject, values), text=render_text(template.body, values))
 
 
+def preview_values() -> dict:
+    """The sample values with the merchant's own names (its program, its top tier) and a coupon in the active
+    language, so the preview reads as the member will read it."""
+    top_tier = Tier.objects.order_by("-rank").first()
+    tier = str(top_tier.name) if top_tier else SAMPLE_MEMBER["tier"]
+    program = ProgramSettings.load().program_name or SAMPLE_MEMBER["program"]
+    coupon = gettext("HK$50 off HK$300")
+    return {**SAMPLE_MEMBER, **SAMPLE_PARAMS, "tier": tier, "program": program, "coupon": coupon}
+
+
 def template_preview(template, *, locale: str | None = None) -> Rendered:
     """Render a template with the sample member and parameters (the console's preview)."""
     with translation.override(locale or template.locale):
-        return render(template=template, title=gettext("Preview"), body="", values={**SAMPLE_MEMBER, **SAMPLE_PARAMS})
+        return render(template=template, title=gettext("Preview"), body="", values=preview_values())

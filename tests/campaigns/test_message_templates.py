@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from campaigns.channels.templates import template_preview
 from campaigns.models import MessageTemplate
-from members.models import Notification, Role
-from tests.factories import UserFactory
+from members.models import Notification, ProgramSettings, Role
+from tests.factories import TierFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +72,20 @@ def test_the_preview_fills_member_fields_and_parameters():
 
     assert preview.subject == "Loyalty Club"
     assert preview.text == "陳大文 Chan Tai Man，你的 1,200 積分將於 2026-12-31 到期。"
+
+
+def test_the_preview_names_the_merchants_program_top_tier_and_a_coupon_in_the_templates_language():
+    program = ProgramSettings.load()
+    program.program_name, program.program_name_zh_hant = "Tasty Club", "美味會"
+    program.save()
+    TierFactory(rank=1, name="Silver", name_zh_hant="銀卡")
+    TierFactory(rank=2, name="Gold", name_zh_hant="金卡")
+    template = MessageTemplate(
+        kind=Kind.COUPON_ISSUED, channel="sms", locale="zh-hant", body="{program}：{tier} 會員獲贈 {coupon}"
+    )
+
+    assert template_preview(template).text == "美味會：金卡 會員獲贈 滿 HK$300 減 HK$50"
+    assert template_preview(template, locale="en").text == "Tasty Club：Gold 會員獲贈 HK$50 off HK$300"
 
 
 @pytest.fixture
