@@ -9,7 +9,7 @@ which call `campaign_deliver` with their own occasion.
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
@@ -177,6 +177,7 @@ class Occasion:
 
     key: str
     occasion: str | None = "run"
+    day: datetime.date | None = None
 
 
 def _is_last_day_of_month(day: datetime.date) -> bool:
@@ -190,6 +191,11 @@ def _month_day_matches(days: list[int], day: datetime.date) -> bool:
 
 def occasion_due(*, campaign: Campaign, today: datetime.date) -> Occasion | None:
     """Return the run a scheduled campaign owes on `today` (local date), or None. The time of day is the caller's."""
+    occasion = _occasion_of_day(campaign=campaign, today=today)
+    return None if occasion is None else replace(occasion, day=today)
+
+
+def _occasion_of_day(*, campaign: Campaign, today: datetime.date) -> Occasion | None:
     if campaign.starts_on and today < campaign.starts_on:
         return None
     if campaign.ends_on and today > campaign.ends_on:

@@ -380,6 +380,9 @@ CAMPAIGN_GLOBAL_CONTROL_PERCENT = env.float("CAMPAIGN_GLOBAL_CONTROL_PERCENT", d
 # gets at most this many marketing messages a week per channel, all marketing campaigns together ("inbox" caps the
 # deliveries themselves; a channel left out has no cap). Env: CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK=inbox=7,sms=2
 CAMPAIGN_CHUNK_SIZE = env.int("CAMPAIGN_CHUNK_SIZE", default=1000)
+# A scheduled campaign's occasion (a member day, a birthday) whose time passed while beat or its worker was down is
+# started when it is back, up to this many hours after that time; later, the day is let go.
+CAMPAIGN_CATCH_UP_HOURS = env.int("CAMPAIGN_CATCH_UP_HOURS", default=12)
 CAMPAIGN_MESSAGES_PER_MEMBER_PER_WEEK = {
     channel: int(limit)
     for channel, limit in env.dict(

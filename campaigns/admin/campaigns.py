@@ -220,6 +220,7 @@ class CampaignRunAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAd
     list_display = (
         "key",
         "campaign",
+        "day",
         "status",
         "audience_count",
         "held_out_count",

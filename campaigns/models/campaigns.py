@@ -73,6 +73,9 @@ class Campaign(models.Model):
     starts_on = models.DateField(_("starts on"), null=True, blank=True)
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # When it was last launched or resumed: an occasion whose time fell before (paused, not launched yet) is not
+    # owed, so the beat's catch-up of missed days (campaigns.services.campaign_runs) leaves it alone.
+    live_since = models.DateTimeField(_("live since"), null=True, blank=True, editable=False)
 
     coupon_template = models.ForeignKey(
         "coupons.CouponTemplate",
@@ -175,6 +178,8 @@ class CampaignRun(models.Model):
     campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="runs")
     key = models.CharField(_("run"), max_length=120, unique=True)
     occasion = models.CharField(_("occasion"), max_length=80, blank=True)
+    # The local day whose occasion it is: today's, or a day the beat missed and caught up (whose birthdays it keeps).
+    day = models.DateField(_("day"), null=True, blank=True)
     freeze = models.ForeignKey(
         "campaigns.SegmentFreeze",
         verbose_name=_("frozen audience"),

@@ -5,7 +5,8 @@ paused -> finished. Any other step is refused with `campaign_status_invalid`. La
 need the `campaigns.launch_campaign` permission and, for staff of a store, a campaign of their store.
 
 A run is one occasion of a scheduled kind (`campaigns.kinds.occasion_due`), unique by its key, so a beat that
-fires twice or two beats at once start it once. Starting it only writes the run, `preparing`, and queues its
+fires twice or two beats at once start it once; an occasion the beat missed (down over its time) is started when
+it is back, within CAMPAIGN_CATCH_UP_HOURS. Starting it only writes the run, `preparing`, and queues its
 preparation (`campaigns.prepare_campaign_run`) after commit, so a launch from the console answers at once however
 large the segment. The preparation (`campaign_run_prepare`, once per run under the run's row lock: a second task
 finds it `sending` and does nothing) freezes the segment under the run's key (for the kinds that send to the whole
@@ -88,9 +89,8 @@ def run_audience(*, run: CampaignRun, first_id: int | None = None, last_id: int 
     if campaign.store_id:
         members = members.filter(home_store_id=campaign.store_id)
     if campaign.kind == Campaign.Kind.BIRTHDAY:
-        members = members.filter(
-            **birthday_filter(mode=campaign.params.get("mode", "day"), today=_local(started_at).date())
-        )
+        day = run.day or _local(started_at).date()
+        members = members.filter(**birthday_filter(mode=campaign.params.get("mode", "day"), today=day))
     elif campaign.kind == Campaign.Kind.WIN_BACK:
         days = campaign.params.get("days", DEFAULT_WIN_BACK_DAYS)
         members = members.filter(last_purchase_at__lt=started_at - datetime.timedelta(days=days))
@@ -138,7 +138,8 @@ def campaign_run_start(*, campaign_id: int, occasion: Occasion, now: datetime.da
     if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
         raise CampaignStatusInvalid()
     run, created = CampaignRun.objects.get_or_create(
-        key=occasion.key, defaults={"campaign": campaign, "started_at": now, "status": RunStatus.PENDING}
+        key=occasion.key,
+        defaults={"campaign": campaign, "day": occasion.day, "started_at": now, "status": RunStatus.PENDING},
     )
     if not created:
         return run, False
@@ -305,21 +306,44 @@ def _is_due_now(campaign: Campaign, local: datetime.datetime) -> bool:
     return campaign.kind == Campaign.Kind.BROADCAST and bool(campaign.starts_on) and campaign.starts_on < local.date()
 
 
-def campaign_run_due(*, campaign: Campaign, now: datetime.datetime) -> CampaignRun | None:
-    """Start the run a scheduled campaign owes now, if any and not started yet; return it."""
+def _due_moment(campaign: Campaign, day: datetime.date) -> datetime.datetime:
+    """When the campaign's occasion of `day` was due: its send time that day (midnight without one), local time."""
+    return datetime.datetime.combine(day, campaign.send_at or datetime.time(0), tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+def _missed_days(campaign: Campaign, now: datetime.datetime) -> list[datetime.date]:
+    """The days before today whose occasion fell due less than CAMPAIGN_CATCH_UP_HOURS ago, while the campaign was
+    live: a beat (or its worker) that was down over that moment still starts the run when it is back, the day's
+    birthdays and all; later than that, a member day or a birthday greeting would come too late to be one.
+    Win-back is left out: each day's run reaches every member lapsed by then, so a missed day costs nothing."""
+    if campaign.live_since is None or campaign.kind == Campaign.Kind.WIN_BACK:
+        return []
+    earliest = max(now - datetime.timedelta(hours=settings.CAMPAIGN_CATCH_UP_HOURS), campaign.live_since)
+    day, days = _local(now).date() - datetime.timedelta(days=1), []
+    while _due_moment(campaign, day) >= earliest:
+        days.append(day)
+        day -= datetime.timedelta(days=1)
+    return days[::-1]
+
+
+def campaign_runs_due(*, campaign: Campaign, now: datetime.datetime) -> list[CampaignRun]:
+    """Start the runs a scheduled campaign owes now and has not started: today's once its time has come, and
+    those of days the beat missed (_missed_days), oldest first. Return them."""
     if campaign.kind not in SCHEDULED_KINDS or campaign.status not in (
         CampaignStatus.SCHEDULED,
         CampaignStatus.RUNNING,
     ):
-        return None
+        return []
     local = _local(now)
-    if not _is_due_now(campaign, local):
-        return None
-    occasion = occasion_due(campaign=campaign, today=local.date())
-    if occasion is None or CampaignRun.objects.filter(key=occasion.key).exists():
-        return None
-    run, _created = campaign_run_start(campaign_id=campaign.pk, occasion=occasion, now=now)
-    return run
+    days = _missed_days(campaign, now) + ([local.date()] if _is_due_now(campaign, local) else [])
+    runs = []
+    for day in days:
+        occasion = occasion_due(campaign=campaign, today=day)
+        if occasion is None or CampaignRun.objects.filter(key=occasion.key).exists():
+            continue
+        run, _created = campaign_run_start(campaign_id=campaign.pk, occasion=occasion, now=now)
+        runs.append(run)
+    return runs
 
 
 def campaigns_run_due(*, now: datetime.datetime) -> dict[str, int]:
@@ -336,7 +360,7 @@ def campaigns_run_due(*, now: datetime.datetime) -> dict[str, int]:
                     status=CampaignStatus.FINISHED
                 )
             continue
-        started += campaign_run_due(campaign=campaign, now=now) is not None
+        started += len(campaign_runs_due(campaign=campaign, now=now))
     return {"started": started, "finished": finished}
 
 
@@ -355,7 +379,8 @@ def _locked_for(*, campaign_id: int, user, allowed: set[str]) -> Campaign:
 
 def _set_status(campaign: Campaign, status: str) -> Campaign:
     campaign.status = status
-    campaign.save(update_fields=["status", "updated_at"])  # a saved change: the history records who did it
+    # A saved change: the history records who did it.
+    campaign.save(update_fields=["status", "live_since", "updated_at"])
     return campaign
 
 
@@ -373,8 +398,9 @@ def campaign_launch(*, campaign_id: int, user, now: datetime.datetime) -> Campai
         raise CampaignInvalid.for_field("ends_on", _("The campaign's last day has passed."))
     if hasattr(user, "pk"):
         campaign._history_user = user
+    campaign.live_since = now
     _set_status(campaign, CampaignStatus.RUNNING if campaign.kind in EVENT_KINDS else CampaignStatus.SCHEDULED)
-    campaign_run_due(campaign=campaign, now=now)
+    campaign_runs_due(campaign=campaign, now=now)
     campaign.refresh_from_db()
     return campaign
 
@@ -404,11 +430,12 @@ def campaign_resume(*, campaign_id: int, user, now: datetime.datetime) -> Campai
     started = campaign.kind in EVENT_KINDS or campaign.runs.exists()
     if hasattr(user, "pk"):
         campaign._history_user = user
+    campaign.live_since = now
     _set_status(campaign, CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED)
     outbox_release_paused(campaign_id=campaign.pk, now=now)
     for run_id in campaign.runs.filter(status__in=OPEN_RUN_STATUSES).values_list("pk", flat=True):
         campaign_run_resume(run_id=run_id, now=now)
-    campaign_run_due(campaign=campaign, now=now)
+    campaign_runs_due(campaign=campaign, now=now)
     campaign.refresh_from_db()
     return campaign
 
