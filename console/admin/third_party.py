@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
+from console.schedule_labels import schedule_label
 from members.console import ConsoleModelAdmin
 from members.models import Role
 
@@ -44,7 +45,11 @@ class GroupAdmin(auth_admin.GroupAdmin, ConsoleModelAdmin):
 
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, ConsoleModelAdmin):
-    pass
+    list_display = ("name", "job", *beat_admin.PeriodicTaskAdmin.list_display[1:])
+
+    @admin.display(description=_("what it does"), ordering="task")
+    def job(self, obj):
+        return schedule_label(obj.task)
 
 
 @admin.register(ClockedSchedule)
