@@ -432,7 +432,7 @@ def _points(entry):
     return (
         f"{entry.get_kind_display()} {entry.delta:+d}",
         [AuditChange(field=_("Points (balance less debt)"), before=str(after - entry.delta), after=str(after))],
-        entry.reason,
+        entry.reason_shown,
     )
 
 
@@ -441,7 +441,7 @@ def _stored_value(entry):
     return (
         f"{entry.get_kind_display()} {entry.amount:+f}",
         [AuditChange(field=_("Stored value"), before=f"{before:f}", after=f"{entry.balance_after:f}")],
-        entry.reason,
+        entry.reason_shown,
     )
 
 

@@ -10,6 +10,8 @@ Models with django-simple-history get their historical model registered too, so 
 language and a revert in the console brings all of them back.
 """
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db.models import Model
 from django.utils import translation
@@ -60,6 +62,34 @@ def in_language(texts: dict[str, str], language: str | None = None) -> str:
     language = content_language(language)
     default = texts.get(settings.MODELTRANSLATION_DEFAULT_LANGUAGE)
     return texts.get(language) or default or next((text for text in texts.values() if text), "")
+
+
+def texts_kept(text: str | Mapping[str, str], *, max_length: int) -> tuple[str, dict[str, str] | None]:
+    """A text to keep, given as one string or in every language ({language: text}, e.g. translations_of): returns
+    (the one column's text, every language's texts or None).
+
+    One string is kept as it is, with no languages (a text staff typed, or the system's own text as its English
+    msgid, which `text_shown` translates on read). A mapping is kept whole, each text cut to `max_length`, and the
+    one column gets the default language's text (else the first one given), so that exports, searches and raw SQL
+    reading that column keep working. A mapping with no text at all is ("", None). Raises ValueError for a mapping
+    whose keys are not content languages.
+    """
+    if isinstance(text, str):
+        return text, None
+    if not is_translations(dict(text)):
+        raise ValueError(f"not a {{language: text}} mapping: {text!r}")
+    texts = {language: str(text.get(language) or "")[:max_length] for language in languages()}
+    default = in_language(texts, settings.MODELTRANSLATION_DEFAULT_LANGUAGE)
+    return (default, texts) if default else ("", None)
+
+
+def text_shown(text: str, texts: Mapping[str, str] | None) -> str:
+    """What a reader sees, in the active language, of a text kept by `texts_kept`: with every language's texts, the
+    reader's (falling back as in_language does); else the one text through the catalogues, so that the system's own
+    texts (kept as their gettext_noop msgid) are translated and a text someone typed comes back as typed."""
+    if texts:
+        return in_language(dict(texts))
+    return translation.gettext(text) if text else ""  # gettext("") would answer the catalogue's header
 
 
 def register_translated(model: type[Model], fields: tuple[str, ...], *, required: tuple[str, ...] = ()) -> None:

@@ -359,7 +359,7 @@ def _reward(*, campaign: Campaign, row: CampaignRecipient, now: datetime.datetim
             now=now,
             expires_at=expires_at,
             source="campaign",
-            reason=str(campaign.name)[:255],
+            reason=translations_of(campaign, "name"),  # as it is now, shown in each reader's language
             breakdown={"campaign": campaign.pk},
         )
         row.points_granted = campaign.points_bonus

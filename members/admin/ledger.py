@@ -99,7 +99,7 @@ class PointsEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAd
         "delta",
         "balance_after",
         "debt_after",
-        "reason",
+        "reason_shown",
         "source",
         "created_by",
     )
@@ -121,7 +121,7 @@ class PointsEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleModelAd
         "debt_after",
         "purchase",
         "source",
-        "reason",
+        "reason_shown",
         "breakdown",
         "idempotency_key",
         "created_by",

@@ -60,7 +60,7 @@ class PointsEntryInline(ConsoleTabularInline):
     model = PointsEntry
     formset = RecentEntriesFormSet
     fk_name = "member"
-    fields = ("created_at", "kind", "delta", "balance_after", "reason", "created_by")
+    fields = ("created_at", "kind", "delta", "balance_after", "reason_shown", "created_by")
     readonly_fields = fields
     ordering = ("-created_at", "-pk")
     extra = 0

@@ -282,6 +282,8 @@ class StoredValueEntryAdmin(ReadOnlyAdminMixin, StoreScopedAdminMixin, ConsoleMo
     search_fields = ("=member__member_number", "=member__phone", "=transaction_id")
     ordering = ("-created_at", "-pk")
     show_full_result_count = False
+    exclude = ("reason",)  # shown as reason_shown: in the reader's language
+    readonly_fields = ("reason_shown",)
 
     def get_urls(self):
         return [
@@ -352,7 +354,7 @@ def _scoped_members(request):
 class StoredValueEntryInline(ReadOnlyAdminMixin, ConsoleTabularInline):
     model = StoredValueEntry
     fk_name = "member"
-    fields = ("created_at", "kind", "amount", "balance_after", "provider", "transaction_id", "reason")
+    fields = ("created_at", "kind", "amount", "balance_after", "provider", "transaction_id", "reason_shown")
     readonly_fields = fields
     ordering = ("-created_at", "-pk")
     extra = 0

@@ -30,6 +30,8 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext_noop
+
 from infra.bulk_sql import field_in, set_based
 from members import sql
 from members.formats import new_member_number
@@ -41,10 +43,11 @@ from members.services.ledger import points_credit_openings
 from members.services.lot_expiry import lot_expires_at
 from members.services.tiers import tier_changes_announce
 
-OPENING_SOURCE = "import"
+OPENING_SOURCE = "import"  # an import job's openings: "import:<job id>"
 OPENING_KEY_PREFIX = "opening:"
 
-CHANGE_REASON = "CSV import"
+# The import's own text, kept as its msgid: the points ledger shows the opening entries' reason translated.
+CHANGE_REASON = gettext_noop("CSV import")
 # The member fields a row may set (MemberRow.values keys) and those a visitor's joining by import sets.
 IMPORT_FIELDS = ("name", "gender", "birthday", "email", "locale", "tier_id", "home_store_id", *CONSENT_COLUMNS)
 JOIN_FIELDS = ("status", "join_source", "joined_at", "tier_id")
@@ -68,8 +71,10 @@ class ImportContext:
     entry_tier_id: int | None = None
     opening_expires_at: datetime | None = None
     scope: ImportScope = ImportScope()
-    # Kept on what the import writes for the audit: opening entries' reason, tier history notes.
+    # Kept on what the import writes for the audit: tier history notes (the job's number after CHANGE_REASON) and
+    # the opening entries' source (their reason is CHANGE_REASON, which every reader sees in their language).
     reason: str = CHANGE_REASON
+    opening_source: str = OPENING_SOURCE
 
     @classmethod
     def build(cls, *, now, user=None, scope=None, job_id=None):
@@ -80,6 +85,7 @@ class ImportContext:
             opening_expires_at=lot_expires_at(earned_at=now),
             scope=scope or ImportScope(),
             reason=f"{CHANGE_REASON} #{job_id}" if job_id else CHANGE_REASON,
+            opening_source=f"{OPENING_SOURCE}:{job_id}" if job_id else OPENING_SOURCE,
         )
 
 
@@ -305,8 +311,8 @@ def _opening_entry(*, member_id, points, phone, context):
     """The `opening` entry of a new member (no balance, no debt before it)."""
     return PointsEntry(
         member_id=member_id, kind=PointsEntry.Kind.OPENING, delta=points, balance_after=points, debt_after=0,
-        idempotency_key=opening_key(phone), source=OPENING_SOURCE, reason=context.reason, created_by=context.user,
-        created_at=context.now,
+        idempotency_key=opening_key(phone), source=context.opening_source, reason=CHANGE_REASON,
+        created_by=context.user, created_at=context.now,
     )  # fmt: skip
 
 
@@ -384,8 +390,8 @@ def _credit_openings(rows, member_ids, *, context):
     # An opening balance is written once per member: a re-import (even with another figure) skips it.
     openings = [(member_ids[row.phone], row.opening_points, key) for key, row in wanted.items()]
     return points_credit_openings(
-        openings=openings, now=context.now, expires_at=context.opening_expires_at, source=OPENING_SOURCE,
-        reason=context.reason, created_by=context.user, skip_written=True,
+        openings=openings, now=context.now, expires_at=context.opening_expires_at, source=context.opening_source,
+        reason=CHANGE_REASON, created_by=context.user, skip_written=True,
     )  # fmt: skip
 
 

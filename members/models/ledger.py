@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from infra.translation import text_shown
+
 # Bounds of the ledger. The points columns are 64-bit; these keep every figure far inside them: one entry moves at
 # most MAX_POINTS_PER_ENTRY points and a member holds (available plus pending) at most MAX_POINTS_BALANCE, so
 # sums over a million members still fit a 64-bit integer. Anything larger is a mistake or an attack, refused
@@ -58,6 +60,12 @@ class PointsEntry(models.Model):
     )
     source = models.CharField(_("source"), max_length=64, blank=True, help_text=_("What caused the entry."))
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # The reason in every language, {language: text}, when it comes from merchant content (a reward's, draw's,
+    # prize's, auction item's or campaign's name as it was then) or a system text with such a name in it; NULL when
+    # the reason is one text (typed by staff, or the system's own text kept as its msgid). `reason` then holds the
+    # default language's text. Readers show `reason_shown`. NULL costs the writers that leave it out (the till's
+    # settle, the expiry, the import's openings: raw SQL and bulk_create) nothing.
+    reason_texts = models.JSONField(_("reason in every language"), null=True, blank=True, editable=False)
     breakdown = models.JSONField(_("breakdown"), default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -90,6 +98,13 @@ class PointsEntry(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.delta:+d}"
+
+    @property
+    def reason_shown(self) -> str:
+        """The reason in the reader's (active) language: infra.translation.text_shown."""
+        return text_shown(self.reason, self.reason_texts)
+
+    reason_shown.fget.short_description = _("reason")
 
 
 class PointsLot(models.Model):

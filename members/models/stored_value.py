@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from infra.translation import text_shown
 from members.models.plans import DurationUnit
 
 
@@ -116,6 +117,8 @@ class StoredValueEntry(models.Model):
     )
     source = models.CharField(_("source"), max_length=64, blank=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # As PointsEntry.reason_texts: every language's reason when it is merchant content (a reward's name), else NULL.
+    reason_texts = models.JSONField(_("reason in every language"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -147,3 +150,10 @@ class StoredValueEntry(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount:+}"
+
+    @property
+    def reason_shown(self) -> str:
+        """The reason in the reader's (active) language: infra.translation.text_shown."""
+        return text_shown(self.reason, self.reason_texts)
+
+    reason_shown.fget.short_description = _("reason")

@@ -7,6 +7,7 @@ so concurrent writers of one member serialise; the idempotency key (unique in th
 retried call return the first entry instead of writing a second one.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.bulk_sql import field_in, set_based
 from infra.errors import NotFound
+from infra.translation import texts_kept
 from members import sql
 from members.errors import (
     IdempotencyKeyReused,
@@ -67,6 +69,16 @@ def _check_ceiling(*, balance: int, pending: int, points: int) -> None:
         raise PointsBalanceTooLarge.for_field("points", message)
 
 
+REASON_MAX_LENGTH = PointsEntry._meta.get_field("reason").max_length
+
+
+def _reason_fields(reason: str | Mapping[str, str]) -> dict:
+    """The entry's `reason` and `reason_texts` from one text (kept as it is) or a {language: text} mapping (merchant
+    content as it is now: infra.translation.texts_kept)."""
+    text, texts = texts_kept(reason, max_length=REASON_MAX_LENGTH)
+    return {"reason": text, "reason_texts": texts}
+
+
 def _insert_entry(**fields):
     try:
         with transaction.atomic():
@@ -89,15 +101,18 @@ def points_credit(
     expires_at: datetime | None = None,
     purchase_id: int | None = None,
     source: str = "",
-    reason: str = "",
+    reason: str | Mapping[str, str] = "",
     breakdown: dict | None = None,
     created_by=None,
 ) -> PointsEntry:
     """Add points to a member: a new lot, debt repaid first.
 
     Points that activate later are recorded as a `pending` memo entry with an inactive lot;
-    `points_activate_lot` moves them into the balance. Raises InvalidAmount, PointsAmountTooLarge,
-    PointsBalanceTooLarge (past MAX_POINTS_BALANCE, pending points counted), IdempotencyKeyReused.
+    `points_activate_lot` moves them into the balance. `reason` is one text (typed by staff, or the system's own
+    text as its gettext_noop msgid) or merchant content in every language ({language: text}, translations_of), kept
+    as it is now for readers in every language (PointsEntry.reason_shown). Raises InvalidAmount,
+    PointsAmountTooLarge, PointsBalanceTooLarge (past MAX_POINTS_BALANCE, pending points counted),
+    IdempotencyKeyReused.
     """
     _check_amount(points)
     activates_at = activates_at or now
@@ -116,7 +131,7 @@ def points_credit(
         "idempotency_key": idempotency_key,
         "purchase_id": purchase_id,
         "source": source,
-        "reason": reason,
+        **_reason_fields(reason),
         "breakdown": breakdown or {},
         "created_by": created_by,
         "created_at": now,
@@ -170,6 +185,7 @@ def points_activate_lot(*, lot_id: int, now: datetime) -> PointsEntry | None:
         purchase_id=lot.entry.purchase_id,
         source=lot.entry.source,
         reason=lot.entry.reason,
+        reason_texts=lot.entry.reason_texts,
         breakdown=lot.entry.breakdown,
         created_at=now,
     )
@@ -189,7 +205,7 @@ def points_debit(
     allow_debt: bool = False,
     purchase_id: int | None = None,
     source: str = "",
-    reason: str = "",
+    reason: str | Mapping[str, str] = "",
     breakdown: dict | None = None,
     created_by=None,
 ) -> PointsEntry:
@@ -197,7 +213,8 @@ def points_debit(
 
     Only points not held for a checkout may be taken (members.services.holds). With allow_debt (refund
     claw-backs), holds are ignored and what the balance cannot cover becomes points_debt instead of a negative
-    balance. Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge, IdempotencyKeyReused.
+    balance. `reason` as for points_credit. Raises InsufficientPoints, InvalidAmount, PointsAmountTooLarge,
+    IdempotencyKeyReused.
     """
     _check_amount(points)
     member = lock_member(member_id=member_id)
@@ -219,7 +236,7 @@ def points_debit(
         idempotency_key=idempotency_key,
         purchase_id=purchase_id,
         source=source,
-        reason=reason,
+        **_reason_fields(reason),
         breakdown=breakdown or {},
         created_by=created_by,
         created_at=now,
@@ -488,7 +505,9 @@ def points_credit_openings(
     first; balances move by F() updates; a key already written for the same member, kind and points is
     skipped (so a re-run writes nothing twice). With skip_written, any key already written is skipped
     whatever it recorded (an import writes a member's opening balance once, never again, even when a
-    later file carries another figure). Returns the number of entries written.
+    later file carries another figure). `reason` is one text for every entry (the system's own as its msgid, shown
+    translated; no languages are written: the bulk statements leave `reason_texts` NULL). Returns the number of
+    entries written.
     Raises InvalidAmount, PointsAmountTooLarge, PointsBalanceTooLarge, IdempotencyKeyReused, ValueError (a member
     or key listed twice).
     """
@@ -586,7 +605,7 @@ def points_cancel_pending(
     now: datetime,
     purchase_id: int | None = None,
     source: str = "",
-    reason: str = "",
+    reason: str | Mapping[str, str] = "",
     breakdown: dict | None = None,
 ) -> PointsEntry:
     """Cancel points of a pending (not yet active) lot, e.g. when the purchase that earned them is refunded.
@@ -615,7 +634,7 @@ def points_cancel_pending(
         idempotency_key=idempotency_key,
         purchase_id=purchase_id,
         source=source,
-        reason=reason,
+        **_reason_fields(reason),
         breakdown=breakdown or {},
         created_at=now,
     )

@@ -7,6 +7,7 @@ entries and moves the cached balance with an F() update. Keys are unique in the 
 derives from the payment (provider, transaction id), so a replayed payment writes nothing new.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -18,6 +19,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.errors import InvalidInput
+from infra.translation import texts_kept
 from members.errors import (
     IdempotencyKeyReused,
     InsufficientStoredValue,
@@ -278,11 +280,13 @@ def stored_value_grant(
     idempotency_key: str,
     now: datetime,
     source: str,
-    reason: str = "",
+    reason: str | Mapping[str, str] = "",
     created_by=None,
 ) -> StoredValueEntry:
     """Give stored value that was not paid for (a points-mall reward, a goodwill gift): one `bonus` entry.
 
+    `reason` is one text or merchant content in every language ({language: text}: a reward's name), kept as it is
+    now for readers in every language (StoredValueEntry.reason_shown, as the points ledger's).
     The caller's key makes it idempotent: a retry with the same key returns the first entry; the same key
     for another member or amount is refused. Raises InvalidMoneyAmount, IdempotencyKeyReused, InvalidInput
     (no source), NotFound (no such member).
@@ -290,10 +294,11 @@ def stored_value_grant(
     amount = money(amount)
     if not (source or "").strip():
         raise InvalidInput.for_field("source", _("This field is required."))
+    text, texts = texts_kept(reason, max_length=StoredValueEntry._meta.get_field("reason").max_length)
     member = lock_member(member_id=member_id)
     if (existing := _existing(idempotency_key, member_id=member_id, kind=Kind.BONUS, amount=amount)) is not None:
         return existing
     return _credit(
         member=member, kind=Kind.BONUS, amount=amount, idempotency_key=idempotency_key, now=now,
-        source=source.strip(), reason=reason, created_by=created_by,
+        source=source.strip(), reason=text, reason_texts=texts, created_by=created_by,
     )  # fmt: skip

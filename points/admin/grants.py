@@ -62,7 +62,7 @@ class PointsGrantJobAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
 
     store_scope_field = "store"
     form = PointsGrantJobForm
-    list_display = ("pk", "audience", "points", "reason", "store", "status", "members_done", "members_total",
+    list_display = ("pk", "audience", "points", "reason_shown", "store", "status", "members_done", "members_total",
                     "members_granted", "created_by", "created_at")  # fmt: skip
     list_select_related = ("store", "created_by")
     list_filter = ("status", "audience")
@@ -100,12 +100,12 @@ class PointsGrantJobAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("audience", "member_list", "member_file", "encoding", "tier", "tag", "points", "reason")
-        return ("audience", "member_list", "tier", "tag", "points", "reason", *self.readonly_fields)
+        return ("audience", "member_list", "tier", "tag", "points", "reason_shown", *self.readonly_fields)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("audience", "member_list", "tier", "tag", "points", "reason", *self.readonly_fields)
+        return ("audience", "member_list", "tier", "tag", "points", "reason_shown", *self.readonly_fields)
 
     @admin.display(description=_("row errors"))
     def row_errors_display(self, obj):

@@ -93,7 +93,7 @@ class MePointsEntriesApi(MemberApi):
         balance_after = serializers.IntegerField()
         debt_after = serializers.IntegerField()
         created_at = serializers.DateTimeField()
-        reason = serializers.CharField()
+        reason = serializers.CharField(source="reason_shown", help_text="In the request's language.")
         purchase_external_id = serializers.CharField(source="purchase.external_id", allow_null=True, default=None)
         breakdown = serializers.SerializerMethodField()
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from infra.translation import text_shown
 from members.models.ledger import MAX_POINTS_PER_ENTRY
 
 
@@ -52,6 +53,9 @@ class PointsGrantJob(models.Model):
         _("points per member"), validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS_PER_ENTRY)]
     )
     reason = models.CharField(_("reason"), max_length=255)
+    # Every language's reason of a grant the system starts (a monthly tier gift names the tier), given on to each
+    # member's ledger entry (PointsEntry.reason_texts); NULL for the reason staff typed.
+    reason_texts = models.JSONField(_("reason in every language"), null=True, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     members_total = models.PositiveIntegerField(_("members found"), default=0)
     members_done = models.PositiveIntegerField(_("members processed"), default=0)
@@ -78,6 +82,13 @@ class PointsGrantJob(models.Model):
 
     def __str__(self):
         return f"#{self.pk} +{self.points} ({self.get_audience_display()})"
+
+    @property
+    def reason_shown(self) -> str:
+        """The reason in the reader's (active) language: infra.translation.text_shown."""
+        return text_shown(self.reason, self.reason_texts)
+
+    reason_shown.fget.short_description = _("reason")
 
     def clean(self):
         errors = {}

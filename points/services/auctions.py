@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from coupons.codes import generate_code
 from infra.errors import InvalidInput, NotFound
+from infra.translation import translations_of
 from members.errors import IdempotencyKeyReused, InvalidAmount
 from members.models import PointsAllocation, PointsEntry
 from members.services.idempotency import idempotency_key_validate
@@ -109,11 +110,11 @@ def auction_bid_place(
         idempotency_key=ledger_key("auction", auction.pk, "bid", member_id, client_key=key),
         now=now,
         source=f"auction:{auction.pk}",
-        reason=auction.item_name,
+        reason=translations_of(auction, "item_name"),  # as it is now, shown in each reader's language
         breakdown={"auction_id": auction.pk, "hold": True},
     )
     if leader is not None:
-        _release(bid=leader, status=AuctionBid.Status.OUTBID, now=now, item_name=auction.item_name)
+        _release(bid=leader, status=AuctionBid.Status.OUTBID, now=now, item_name=translations_of(auction, "item_name"))
     try:
         with transaction.atomic():
             bid = AuctionBid.objects.create(
@@ -147,8 +148,9 @@ def auction_bid_place_by_member(
     return result
 
 
-def _release(*, bid: AuctionBid, status: str, now: datetime, item_name: str) -> list[PointsEntry]:
-    """Give a bid's held points back, one `transfer_in` per expiry of the lots the hold drew from.
+def _release(*, bid: AuctionBid, status: str, now: datetime, item_name: dict[str, str]) -> list[PointsEntry]:
+    """Give a bid's held points back, one `transfer_in` per expiry of the lots the hold drew from; their reason is the
+    item's name in every language (translations_of).
 
     The caller holds the auction lock (and the member lock); the keys `auction-bid:<bid>:release:<n>` make a
     second release impossible.
@@ -245,7 +247,9 @@ def auction_cancel(*, auction_id: int, now: datetime, reason: str = "") -> Aucti
     leader = _leader(auction)
     if leader is not None:
         lock_members(member_ids=[leader.member_id])
-        _release(bid=leader, status=AuctionBid.Status.CANCELLED, now=now, item_name=auction.item_name)
+        _release(
+            bid=leader, status=AuctionBid.Status.CANCELLED, now=now, item_name=translations_of(auction, "item_name")
+        )
     Auction.objects.filter(pk=auction.pk).update(
         status=Auction.Status.CANCELLED, closed_at=now, cancelled_reason=(reason or "").strip()[:255]
     )

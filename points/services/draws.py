@@ -27,6 +27,7 @@ from coupons.errors import CouponError
 from coupons.models import Coupon
 from coupons.services import coupon_template_issue_to_member
 from infra.errors import InvalidInput, NotFound
+from infra.translation import translations_of
 from members.errors import IdempotencyKeyReused
 from members.models import PointsEntry
 from members.services.idempotency import idempotency_key_validate
@@ -115,7 +116,7 @@ def draw_spin(
         idempotency_key=f"{base_key}:spin",
         now=now,
         source=f"draw:{draw.pk}",
-        reason=draw.name,
+        reason=translations_of(draw, "name"),  # as it is now, shown in each reader's language
         breakdown={"draw_id": draw.pk},
     )
     prize, attempts, granted = _draw_prize(
@@ -221,7 +222,7 @@ def _grant(*, prize: DrawPrize, draw: LuckyDraw, member_id: int, base_key: str, 
             now=now,
             expires_at=policy.expires_at_for(earned_at=now),
             source=f"draw:{draw.pk}",
-            reason=prize.name,
+            reason=translations_of(prize, "name"),
             breakdown={"draw_id": draw.pk, "prize_id": prize.pk},
         )
         return {"prize_entry": entry}

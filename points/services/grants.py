@@ -8,6 +8,7 @@ credit's key is `grant:<job>:<member>`, so running the job again, or a chunk twi
 """
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from infra.csv_uploads.reading import csv_records
 from infra.errors import InvalidInput, LoyaltyError, NotFound
+from infra.translation import texts_kept
 from members.errors import InvalidPhone, ReasonRequired
 from members.formats import is_valid_member_number, normalize_phone
 from members.models import Member, PointsEntry
@@ -71,7 +73,7 @@ def points_grant_job_create(
 def points_grant_job_enqueue(
     *,
     points: int,
-    reason: str,
+    reason: str | Mapping[str, str],
     now: datetime,
     created_by=None,
     audience: str = PointsGrantJob.Audience.LIST,
@@ -81,11 +83,13 @@ def points_grant_job_enqueue(
     store_id: int | None = None,
 ) -> PointsGrantJob:
     """Record a bulk grant and run it after commit, without a staff permission check: for scheduled jobs
-    (created_by None) and for `points_grant_job_create`, which checks the permission first.
+    (created_by None) and for `points_grant_job_create`, which checks the permission first. `reason` is the text
+    staff typed, or a system grant's in every language ({language: text}), which every member's entry keeps.
 
     Raises ReasonRequired, InvalidInput.
     """
-    if not (reason or "").strip():
+    reason, reason_texts = texts_kept(reason or "", max_length=PointsGrantJob._meta.get_field("reason").max_length)
+    if not reason.strip():
         raise ReasonRequired.for_field(
             "reason", _("This field is required."), message=_("Give the reason for the grant.")
         )
@@ -97,6 +101,7 @@ def points_grant_job_enqueue(
         store_id=store_id,
         points=points,
         reason=reason.strip(),
+        reason_texts=reason_texts,
         created_by=created_by,
         created_at=now,
     )
@@ -236,7 +241,7 @@ def _grant_chunks(*, job, member_ids, now, chunk_size):
                     now=now,
                     expires_at=expires_at,
                     source="grant",
-                    reason=job.reason,
+                    reason=job.reason_texts or job.reason,
                     breakdown={"grant_job": job.pk},
                     created_by=job.created_by,
                 )

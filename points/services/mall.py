@@ -24,6 +24,7 @@ from coupons.services import coupon_template_issue_to_member
 from infra.csv_uploads.decoding import AUTO, ImportFileRefused, decode
 from infra.csv_uploads.reading import csv_records
 from infra.errors import InvalidInput, LoyaltyError
+from infra.translation import translations_of
 from members.errors import IdempotencyKeyReused, ReasonRequired
 from members.models import PaymentUse, PointsEntry, Store
 from members.selectors import points_spent_expiry
@@ -291,7 +292,7 @@ def reward_redeem(
         idempotency_key=f"mall:{member_id}:{key}",
         now=now,
         source="mall",
-        reason=reward.name[:255],
+        reason=translations_of(reward, "name"),  # the name as it is now, shown in each reader's language
         breakdown={"reward_id": reward.pk, "reward": reward.name},
     )
     order = _order_insert(
@@ -358,7 +359,7 @@ def _deliver(*, order: RewardOrder, reward: Reward, now: datetime) -> None:
             idempotency_key=f"reward_order:{order.pk}",
             now=now,
             source="mall",
-            reason=reward.name[:255],
+            reason=translations_of(reward, "name"),
         )
         RewardOrder.objects.filter(pk=order.pk).update(stored_value_entry=order.stored_value_entry)
     elif reward.kind == Kind.PARTNER_VOUCHER:
@@ -479,7 +480,7 @@ def reward_order_cancel(
         now=now,
         expires_at=points_spent_expiry(debit_entry_id=order.points_entry_id),
         source="mall",
-        reason=reason[:255],
+        reason=reason[:255] or _redeemed_reason(order),
         breakdown={"reward_order": order.pk, "reward_id": order.reward_id},
         created_by=cancelled_by,
     )
@@ -493,6 +494,15 @@ def reward_order_cancel(
     order.refund_entry = refund
     order.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason", "refund_entry"])
     return order
+
+
+def _redeemed_reason(order: RewardOrder) -> str | dict[str, str]:
+    """The reason of the order's redemption entry (the reward's name as it was then, in every language), which its
+    refund shows when the order is cancelled without a reason of its own."""
+    text, texts = PointsEntry.objects.filter(pk=order.points_entry_id).values_list(
+        "reason", "reason_texts"
+    ).first() or ("", None)
+    return texts or text
 
 
 @transaction.atomic

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from coupons.models import CouponIssueJob
 from coupons.services.bulk import coupon_issue_job_create
 from infra.errors import LoyaltyError
+from infra.translation import in_language, languages, translations_of
 from points.models import PointsGrantJob, TierGiftRun, TierMonthlyGift
 from points.services.grants import points_grant_job_enqueue
 
@@ -43,12 +44,25 @@ def tier_monthly_gifts_grant(*, now: datetime) -> GiftRunResult:
     return GiftRunResult(started=started, already_granted=already)
 
 
+def _gift_reason(*, gift: TierMonthlyGift, month) -> dict[str, str]:
+    """The gift's reason in every language, the tier's name in that language: kept on every member's ledger entry,
+    which each reader then sees in their own language (the job runs in none)."""
+    names = translations_of(gift.tier, "name")
+    texts = {}
+    for language in languages():
+        with translation.override(language):
+            texts[language] = _("Monthly gift %(month)s: %(tier)s") % {
+                "month": f"{month:%Y-%m}",
+                "tier": in_language(names, language),
+            }
+    return texts
+
+
 def _tier_gift_run(*, gift: TierMonthlyGift, month, now: datetime) -> TierGiftRun | None:
     try:
         with transaction.atomic():
             run = TierGiftRun.objects.create(tier=gift.tier, month=month, points=gift.points, created_at=now)
-            # Kept on every member's ledger entry, in the merchant's language (the job has no member's language).
-            reason = str(_("Monthly gift %(month)s: %(tier)s") % {"month": f"{month:%Y-%m}", "tier": gift.tier})
+            reason = _gift_reason(gift=gift, month=month)
             if gift.points:
                 run.points_job = points_grant_job_enqueue(
                     points=gift.points,

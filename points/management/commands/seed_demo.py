@@ -29,6 +29,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from members.errors import InsufficientPoints, InvalidPhone
 from members.formats import normalize_phone
@@ -576,7 +577,7 @@ class Command(BaseCommand):
                         idempotency_key=f"demo:redemption:{result.purchase.pk}",
                         now=planned.purchased_at + timedelta(minutes=5),
                         source="demo",
-                        reason="Points redeemed for a gift at the counter",
+                        reason=gettext_noop("Points redeemed for a gift at the counter"),  # shown translated
                     )
         return written
 
