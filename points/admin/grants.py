@@ -111,7 +111,10 @@ class PointsGrantJobAdmin(StoreScopedAdminMixin, ConsoleModelAdmin):
     def row_errors_display(self, obj):
         if not obj.row_errors:
             return "-"
-        return "; ".join(str(_("row %(row)s (%(value)s): %(error)s") % error) for error in obj.row_errors[:200])
+        return "; ".join(
+            str(_("row %(row)s (%(value)s): %(error)s") % {**error, "error": obj.row_error_shown(error)})
+            for error in obj.row_errors[:200]
+        )
 
     def save_model(self, request, obj, form, change):
         try:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from infra.translation import text_shown
@@ -89,6 +90,14 @@ class PointsGrantJob(models.Model):
         return text_shown(self.reason, self.reason_texts)
 
     reason_shown.fget.short_description = _("reason")
+
+    @staticmethod
+    def row_error_shown(error: dict) -> str:
+        """A row error's text in the reader's (active) language: kept in English, with the msgid and parameters of
+        one that has any (points.services.grants._row_error)."""
+        if "msgid" in error:
+            return gettext(error["msgid"]) % error["params"]
+        return gettext(error["error"])
 
     def clean(self):
         errors = {}

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from infra.csv_uploads.reading import csv_records
 from infra.errors import InvalidInput, LoyaltyError, NotFound
@@ -29,6 +30,15 @@ from points.models import PointsGrantJob, PointsPolicy
 GRANT_CHUNK_SIZE = 500
 MAX_LIST_ROWS = 200_000
 PHONE_LIKE = re.compile(r"\+?\d{6,15}")
+
+# A list's row errors are kept in English, their msgid and parameters beside them, and translated where they are
+# shown (PointsGrantJob.row_errors_shown): the job runs in no staff member's language.
+TOO_MANY_ROWS = gettext_noop("The list has more than %(count)d rows.")
+NOT_A_PHONE = gettext_noop("Neither a phone nor a member number.")
+NO_MEMBER = gettext_noop("No member matches.")
+NOT_YOUR_STORE = gettext_noop("This member does not belong to your store.")
+NOT_ACTIVE = gettext_noop("This member is not active.")
+SAME_MEMBER = gettext_noop("The same member as row %(row)d.")
 
 
 class GrantNotAllowed(LoyaltyError):
@@ -140,6 +150,13 @@ def _list_rows(text: str) -> list[tuple[int, str]]:
     return rows
 
 
+def _row_error(row: int, value: str, msgid: str, params: dict | None = None) -> dict:
+    """A row error: `error` the English text; with parameters, also its `msgid` and `params` to translate it."""
+    if not params:
+        return {"row": row, "value": value, "error": msgid}
+    return {"row": row, "value": value, "error": msgid % params, "msgid": msgid, "params": params}
+
+
 def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]]:
     """Return the ids of the members a job grants to (ascending) and the list's row errors by row number."""
     eligible = Member.objects.filter(status=Member.Status.ACTIVE)
@@ -152,8 +169,7 @@ def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]
     errors, wanted = [], []  # wanted: (row, value, ("phone" | "member_number", normalized))
     rows = _list_rows(job.member_list)
     if len(rows) > MAX_LIST_ROWS:
-        message = _("The list has more than %(count)d rows.") % {"count": MAX_LIST_ROWS}
-        return [], [{"row": 0, "value": "", "error": str(message)}]
+        return [], [_row_error(0, "", TOO_MANY_ROWS, {"count": MAX_LIST_ROWS})]
     for row, value in rows:
         if is_valid_member_number(value):
             wanted.append((row, value, ("member_number", value)))
@@ -165,7 +181,7 @@ def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]
             if PHONE_LIKE.fullmatch(digits):  # stored as written by an import (a number phonenumbers rejects)
                 wanted.append((row, value, ("phone", digits)))
             else:
-                errors.append({"row": row, "value": value, "error": str(_("Neither a phone nor a member number."))})
+                errors.append(_row_error(row, value, NOT_A_PHONE))
     by_phone = {
         phone: (pk, status, home_store_id)
         for pk, phone, status, home_store_id in Member.objects.filter(
@@ -182,14 +198,13 @@ def grant_members_resolve(*, job: PointsGrantJob) -> tuple[list[int], list[dict]
     for row, value, (kind, key) in wanted:
         found = (by_phone if kind == "phone" else by_number).get(key)
         if found is None:
-            errors.append({"row": row, "value": value, "error": str(_("No member matches."))})
+            errors.append(_row_error(row, value, NO_MEMBER))
         elif job.store_id is not None and found[2] != job.store_id:
-            errors.append({"row": row, "value": value, "error": str(_("This member does not belong to your store."))})
+            errors.append(_row_error(row, value, NOT_YOUR_STORE))
         elif found[1] != Member.Status.ACTIVE:
-            errors.append({"row": row, "value": value, "error": str(_("This member is not active."))})
+            errors.append(_row_error(row, value, NOT_ACTIVE))
         elif found[0] in seen:
-            message = _("The same member as row %(row)d.") % {"row": seen[found[0]]}
-            errors.append({"row": row, "value": value, "error": str(message)})
+            errors.append(_row_error(row, value, SAME_MEMBER, {"row": seen[found[0]]}))
         else:
             seen[found[0]] = row
             member_ids.append(found[0])

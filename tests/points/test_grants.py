@@ -94,6 +94,20 @@ def test_rows_that_name_no_active_member_are_reported_by_row_number(admin_user, 
     assert Member.objects.get(pk=frozen.pk).points_balance == 0
 
 
+def test_row_errors_are_kept_in_english_and_shown_in_the_staff_members_language(admin_user, client, now):
+    member = MemberFactory()
+    listed = "\n".join([member.phone, "+85290000000", member.member_number])
+    job = grant(created_by=admin_user, points=10, reason="Fix", member_list=listed, now=now)
+    client.force_login(admin_user)
+
+    page = client.get(f"/console/points/pointsgrantjob/{job.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hant")
+
+    job.refresh_from_db()
+    assert [error["error"] for error in job.row_errors] == ["No member matches.", "The same member as row 1."]
+    assert "第 2 行（+85290000000）：沒有符合的會員。" in page.content.decode()
+    assert "與第 1 行為同一位會員。" in page.content.decode()
+
+
 def test_a_tier_grant_reaches_its_active_members_only(admin_user, now):
     tier, other = TierFactory(), TierFactory()
     inside, outside = MemberFactory(tier=tier), MemberFactory(tier=other)
