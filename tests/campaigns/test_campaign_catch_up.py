@@ -11,8 +11,6 @@ from campaigns.services.campaign_runs import (
     campaign_launch,
     campaign_pause,
     campaign_resume,
-    campaign_runs_check,
-    campaigns_run_due,
 )
 from members.models import Role
 from tests.campaigns.campaign_factories import CampaignFactory
@@ -25,17 +23,6 @@ HK = datetime.timezone(datetime.timedelta(hours=8))
 
 def at(month, day, hour=10, minute=0):
     return datetime.datetime(2026, month, day, hour, minute, tzinfo=HK)
-
-
-@pytest.fixture
-def run_beat(django_capture_on_commit_callbacks):
-    def run(now):
-        with django_capture_on_commit_callbacks(execute=True):
-            result = campaigns_run_due(now=now)
-        campaign_runs_check(now=now)
-        return result
-
-    return run
 
 
 def live(**fields):

@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from campaigns.models import Campaign, CampaignRecipient, CampaignRun, Segment, SegmentFreeze
-from campaigns.services.campaign_runs import campaign_launch, campaign_run_resume, campaigns_run_due
+from campaigns.services.campaign_runs import campaign_launch, campaign_run_resume
 from campaigns.tasks import check_campaign_runs, run_due_campaigns
 from members.models import Member, Notification, OutboxMessage
 from tests.campaigns.campaign_factories import CampaignFactory
@@ -18,21 +18,6 @@ HK = datetime.timezone(datetime.timedelta(hours=8))
 
 def at(year, month, day, hour=10, minute=0):
     return datetime.datetime(year, month, day, hour, minute, tzinfo=HK)
-
-
-@pytest.fixture
-def run_beat(django_capture_on_commit_callbacks):
-    """Run the due campaigns at `now` (chunks eager, after commit), then the runs' check."""
-
-    def run(now):
-        with django_capture_on_commit_callbacks(execute=True):
-            result = campaigns_run_due(now=now)
-        from campaigns.services.campaign_runs import campaign_runs_check
-
-        campaign_runs_check(now=now)
-        return result
-
-    return run
 
 
 def scheduled(**fields):
