@@ -280,8 +280,9 @@ def test_opening_points_of_existing_and_new_members_name_the_importer_and_a_reas
     # when the manager imports opening points for them and for a new member
     job = run_import(csv_bytes("phone,opening_points", "91234567,300", "61234567,200"), now=NOW, user=manager)
 
-    # then both opening entries were written by the manager, with the import as their reason
-    assert sorted(PointsEntry.objects.values_list("member__phone", "kind", "delta", "created_by", "reason")) == [
-        ("+85261234567", "opening", 200, manager.pk, f"CSV import #{job.pk}"),
-        (member.phone, "opening", 300, manager.pk, f"CSV import #{job.pk}"),
+    # then both opening entries were written by the manager, with the import as their reason and source
+    entries = PointsEntry.objects.values_list("member__phone", "kind", "delta", "created_by", "reason", "source")
+    assert sorted(entries) == [
+        ("+85261234567", "opening", 200, manager.pk, "CSV import", f"import:{job.pk}"),
+        (member.phone, "opening", 300, manager.pk, "CSV import", f"import:{job.pk}"),
     ]
