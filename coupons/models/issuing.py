@@ -60,6 +60,9 @@ class CouponIssueJob(models.Model):
     # one, so the chunk that completes the job can tell it is the last (coupons.services.bulk).
     chunk_count = models.PositiveIntegerField(_("chunks"), null=True, blank=True, editable=False)
     message = models.TextField(_("message"), blank=True)
+    # The language of the staff member who made it: its chunks run in it (a worker has none), so the message that
+    # stops the job (the quota reached, the template ended) reads as the console does. Empty: the site's default.
+    language = models.CharField(_("language"), max_length=10, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -189,7 +189,12 @@ def coupon_issue_job_create(
     if not template.is_active:
         raise TemplateInactive()
     job = CouponIssueJob(
-        template=template, audience=audience, store_id=store_id, created_by_id=created_by_id, created_at=now
+        template=template,
+        audience=audience,
+        store_id=store_id,
+        created_by_id=created_by_id,
+        created_at=now,
+        language=translation.get_language() or "",
     )
     if audience == CouponIssueJob.Audience.TIER:
         if tier_id is None:
@@ -363,7 +368,8 @@ def coupon_issue_chunk_run(
         return None
     member_ids = _audience_between(job, first_id=first_id, last_id=last_id)
     try:
-        result = _issue_chunk_retrying(job=job, number=number, member_ids=member_ids, now=now)
+        with translation.override(job.language or None):
+            result = _issue_chunk_retrying(job=job, number=number, member_ids=member_ids, now=now)
     except Exception as exc:
         _finish(job, status=CouponIssueJob.Status.FAILED, message=f"{type(exc).__name__}: {exc}"[:2000])
         raise

@@ -33,6 +33,9 @@ class MemberImportJob(models.Model):
     store = models.ForeignKey(
         "members.Store", verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The language of the staff member who started it: its background chunks run in it (a worker has none), so its
+    # row errors and messages read as the preview's did. Empty: the site's default.
+    language = models.CharField(_("language"), max_length=10, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 

@@ -24,7 +24,7 @@ from django.core.files.storage import Storage, storages
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from infra.bulk_sql import field_in
@@ -121,7 +121,12 @@ def member_import_start(*, file_name: str, encoding: str = AUTO, user=None, now:
     text, _used = decode(data, encoding)
     total = count_data_rows(text)
     job = MemberImportJob.objects.create(
-        file=file_name, encoding=encoding, total_rows=total, created_by=user, store_id=ImportScope.of(user).store_id
+        file=file_name,
+        encoding=encoding,
+        total_rows=total,
+        created_by=user,
+        store_id=ImportScope.of(user).store_id,
+        language=translation.get_language() or "",
     )
     if total > settings.MEMBER_IMPORT_BACKGROUND_ROWS:
         from members.tasks import member_import_job_task
@@ -364,6 +369,12 @@ def member_import_job_run(*, job_id: int, now: datetime, inline: bool = False) -
     job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
     if job.status == Status.DONE:
         return job
+    with translation.override(job.language or None):
+        return _job_run(job, now=now, inline=inline)
+
+
+def _job_run(job: MemberImportJob, *, now: datetime, inline: bool) -> MemberImportJob:
+    job_id = job.pk
     MemberImportJob.objects.filter(pk=job_id).update(status=Status.RUNNING, message="")
     try:
         _job_scope(job)  # refused at once when the importer is gone, before any chunk is sent
@@ -410,6 +421,12 @@ def member_import_chunk_write(*, job_id: int, number: int, now: datetime) -> Non
     job = MemberImportJob.objects.select_related("created_by").get(pk=job_id)
     if job.status != Status.RUNNING:
         return
+    with translation.override(job.language or None):
+        _chunk_write(job, number=number, now=now)
+
+
+def _chunk_write(job: MemberImportJob, *, number: int, now: datetime) -> None:
+    job_id = job.pk
     with collection_paused():  # the chunk's rows, arrays and fetched rows are many objects, none in cycles
         stored = _chunk_rows(job_id, number)
         if stored is None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import Count
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from coupons.codes import generate_codes, is_valid_code
 from coupons.models import Coupon, CouponIssueChunk, CouponIssueJob, PartnerCode
@@ -128,6 +128,20 @@ def test_the_quota_stops_the_job_with_a_clear_count_and_a_resume_continues_where
 
     assert (job.status, job.issued, job.processed) == ("done", 8, 8)
     assert Coupon.objects.filter(template=template).count() == 8
+
+
+def test_the_job_stops_with_its_message_in_the_language_of_the_staff_member_who_made_it(tier, now):
+    # given a job made by staff working in Traditional Chinese
+    template = CouponTemplateFactory(quota=2, per_member_limit=None)
+    MemberFactory.create_batch(3, tier=tier)
+    with translation.override("zh-hant"):
+        job = create_job(template, now, audience="tier", tier_id=tier.pk)
+
+    # when a worker runs it, in no staff member's language
+    job = run(job, now)
+
+    # then the message that stopped it reads in Traditional Chinese
+    assert (job.status, job.message) == ("stopped", "2 張優惠券的發放上限已用完；此批次有 1 位會員未獲發放。")
 
 
 def test_members_already_at_the_limit_are_skipped_and_counted(tier, issue, now):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import DataError
+from django.utils import translation
 
 from members.imports.validation import chunk_data_rows, count_data_rows, plan_members_csv, read_members_csv
 from members.models import Member, MemberImportJob
@@ -56,6 +57,31 @@ def test_nul_byte_in_a_cell_is_a_row_error_and_the_job_imports_the_other_rows(
     assert [error.as_dict() for error in preview.errors] == expected
     assert (job.status, job.created_count, job.error_count, job.errors) == ("done", 2, 1, expected)
     assert sorted(Member.objects.values_list("name", flat=True)) == ["Ann", "Cy"]
+
+
+def test_a_background_job_reports_in_the_language_of_the_staff_member_who_started_it(
+    settings, django_capture_on_commit_callbacks
+):
+    # given an import started by staff working in Traditional Chinese, its chunks left to a worker
+    settings.MEMBER_IMPORT_BACKGROUND_ROWS = 1
+    data = csv_bytes("phone,name", "91234567,Ann", "61234567,B\x00b")
+    with translation.override("zh-hant"), django_capture_on_commit_callbacks() as queued:
+        job = run_import(data, now=NOW)
+
+    # when the worker runs them, in no staff member's language
+    for task in queued:
+        task()
+
+    # then the row error reads in Traditional Chinese
+    job.refresh_from_db()
+    assert (job.status, job.language) == ("done", "zh-hant")
+    assert job.errors == [
+        {
+            "row": 3,
+            "column": "name",
+            "message": "此儲存格含有看不見的控制字元（U+0000）。請刪除它（重新輸入該值），然後再次匯入檔案。",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
