@@ -354,13 +354,13 @@ def campaigns_run_due(*, now: datetime.datetime) -> dict[str, int]:
         status__in=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING), kind__in=SCHEDULED_KINDS
     ).order_by("pk")
     for campaign in campaigns:
-        if campaign.ends_on and today > campaign.ends_on:
-            if not CampaignRun.objects.filter(campaign=campaign, status__in=OPEN_RUN_STATUSES).exists():
-                finished += Campaign.objects.filter(pk=campaign.pk, status=campaign.status).update(
-                    status=CampaignStatus.FINISHED
-                )
-            continue
+        # Before finishing a campaign past its last day: that day itself may be owed still (beat was down).
         started += len(campaign_runs_due(campaign=campaign, now=now))
+        past_its_end = campaign.ends_on and today > campaign.ends_on
+        if past_its_end and not CampaignRun.objects.filter(campaign=campaign, status__in=OPEN_RUN_STATUSES).exists():
+            finished += Campaign.objects.filter(pk=campaign.pk, status=campaign.status).update(
+                status=CampaignStatus.FINISHED
+            )
     return {"started": started, "finished": finished}
 
 

@@ -111,3 +111,21 @@ def test_win_back_does_not_catch_up_a_missed_day_its_next_run_covers(run_beat):
     run_beat(at(12, 9, 20, 0))
 
     assert list(CampaignRecipient.objects.values_list("member_id", flat=True)) == [lapsed.pk]
+
+
+def test_a_missed_last_day_is_caught_up_before_the_campaign_finishes(run_beat):
+    # given a festival campaign whose only and last day is 8 December at 20:00, and beat down that evening
+    member = MemberFactory()
+    campaign = live(
+        kind=Kind.DATE, params={"dates": ["2026-12-08"]}, ends_on=datetime.date(2026, 12, 8), send_at=datetime.time(20)
+    )
+
+    # when beat is back the next morning, then a minute later
+    first = run_beat(at(12, 9, 7, 0))
+    second = run_beat(at(12, 9, 7, 1))
+
+    # then the day's run went out first, and the campaign finished after it
+    assert (first, second) == ({"started": 1, "finished": 0}, {"started": 0, "finished": 1})
+    assert list(CampaignRecipient.objects.values_list("member_id", flat=True)) == [member.pk]
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
